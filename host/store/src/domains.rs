@@ -1,0 +1,227 @@
+use crate::{Result, Store, StoreError, TenantId};
+use sqlx::any::AnyRow;
+use sqlx::{Acquire, Row};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainId(pub i64);
+
+/// A protected domain, or an alias domain whose every address resolves to the same local part of its primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub id: DomainId,
+    pub tenant_id: TenantId,
+    /// Lower-case ASCII (A-label) form.
+    pub name: String,
+    /// Set on alias domains: the primary domain they mirror.
+    pub alias_of: Option<DomainId>,
+    pub contact_email: Option<String>,
+    pub max_users: Option<i64>,
+    pub language: String,
+    pub created_at: i64,
+}
+
+/// A mail server of the customer's that Moat delivers a domain's clean mail to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownstreamHost {
+    pub host: String,
+    pub port: u16,
+    /// Like an MX preference: lower is tried first; equal values share the load.
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDomain<'a> {
+    pub tenant_id: TenantId,
+    pub name: &'a str,
+    pub alias_of: Option<DomainId>,
+    pub contact_email: Option<&'a str>,
+    pub max_users: Option<i64>,
+    pub language: &'a str,
+    pub downstream: &'a [DownstreamHost],
+}
+
+/// `SELECT` of every domain column, followed by the given clause.
+macro_rules! select_domains {
+    ($clause:literal) => {
+        concat!(
+            "SELECT id, tenant_id, name, alias_of, contact_email, max_users, language, created_at FROM domains ",
+            $clause
+        )
+    };
+}
+
+fn domain_from_row(r: &AnyRow) -> Domain {
+    Domain {
+        id: DomainId(r.get("id")),
+        tenant_id: TenantId(r.get("tenant_id")),
+        name: r.get("name"),
+        alias_of: r.get::<Option<i64>, _>("alias_of").map(DomainId),
+        contact_email: r.get("contact_email"),
+        max_users: r.get("max_users"),
+        language: r.get("language"),
+        created_at: r.get("created_at"),
+    }
+}
+
+impl Store {
+    /// Adds a domain and its downstream hosts in one transaction.
+    pub async fn domain_add(&self, new: &NewDomain<'_>, now: i64) -> Result<DomainId> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO domains (tenant_id, name, alias_of, contact_email, max_users, language, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(new.tenant_id.0)
+        .bind(new.name)
+        .bind(new.alias_of.map(|d| d.0))
+        .bind(new.contact_email)
+        .bind(new.max_users)
+        .bind(new.language)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::on_unique(|| format!("domain {}", new.name)))?;
+        for host in new.downstream {
+            sqlx::query("INSERT INTO downstream_hosts (domain_id, host, port, priority) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&host.host)
+                .bind(i64::from(host.port))
+                .bind(i64::from(host.priority))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::on_unique(|| format!("downstream host {}:{}", host.host, host.port)))?;
+        }
+        tx.commit().await?;
+        Ok(DomainId(id))
+    }
+
+    pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
+        let row = sqlx::query(select_domains!("WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(domain_from_row))
+    }
+
+    pub async fn domain_by_id(&self, id: DomainId) -> Result<Option<Domain>> {
+        let row = sqlx::query(select_domains!("WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(domain_from_row))
+    }
+
+    /// All domains, or those of one tenant, primary domains before their alias domains.
+    pub async fn domain_list(&self, tenant: Option<TenantId>) -> Result<Vec<Domain>> {
+        let rows = sqlx::query(select_domains!(
+            "WHERE ($1 = 0 OR tenant_id = $1) ORDER BY name"
+        ))
+        .bind(tenant.map_or(0, |t| t.0))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(domain_from_row).collect())
+    }
+
+    /// Removes a domain with its downstream hosts, mailboxes, aliases and alias domains.
+    pub async fn domain_remove(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM domains WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("domain {name}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Downstream hosts of a domain, lowest priority value first.
+    pub async fn downstream_hosts(&self, domain: DomainId) -> Result<Vec<DownstreamHost>> {
+        let rows = sqlx::query(
+            "SELECT host, port, priority FROM downstream_hosts WHERE domain_id = $1 ORDER BY priority, id",
+        )
+        .bind(domain.0)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DownstreamHost {
+                host: r.get("host"),
+                port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(25),
+                priority: u32::try_from(r.get::<i64, _>("priority")).unwrap_or(u32::MAX),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DEFAULT_TENANT, test_support::stores};
+
+    fn example<'a>(name: &'a str, downstream: &'a [DownstreamHost]) -> NewDomain<'a> {
+        NewDomain {
+            tenant_id: DEFAULT_TENANT,
+            name,
+            alias_of: None,
+            contact_email: Some("it@example.com"),
+            max_users: Some(50),
+            language: "en",
+            downstream,
+        }
+    }
+
+    #[tokio::test]
+    async fn domain_round_trip_with_downstream_hosts_by_priority() {
+        for (store, _dir) in stores().await {
+            let hosts = [
+                DownstreamHost {
+                    host: "backup.example.com".into(),
+                    port: 25,
+                    priority: 20,
+                },
+                DownstreamHost {
+                    host: "10.0.0.5".into(),
+                    port: 2525,
+                    priority: 10,
+                },
+            ];
+            let id = store
+                .domain_add(&example("example.com", &hosts), 100)
+                .await
+                .unwrap();
+            let domain = store.domain_by_name("example.com").await.unwrap().unwrap();
+            assert_eq!(domain.id, id);
+            assert_eq!(domain.max_users, Some(50));
+            assert_eq!(domain.contact_email.as_deref(), Some("it@example.com"));
+            let got = store.downstream_hosts(id).await.unwrap();
+            assert_eq!(got, vec![hosts[1].clone(), hosts[0].clone()]);
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicate_domain_is_refused_and_removal_cascades() {
+        for (store, _dir) in stores().await {
+            let primary = store
+                .domain_add(&example("example.com", &[]), 1)
+                .await
+                .unwrap();
+            let err = store
+                .domain_add(&example("example.com", &[]), 2)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+            let alias = NewDomain {
+                alias_of: Some(primary),
+                ..example("example.net", &[])
+            };
+            store.domain_add(&alias, 3).await.unwrap();
+            store.domain_remove("example.com").await.unwrap();
+            assert!(store.domain_list(None).await.unwrap().is_empty());
+            let err = store.domain_remove("example.com").await.unwrap_err();
+            assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Moat's storage: one sqlx pool over SQLite (the zero-set-up default) or PostgreSQL (several nodes sharing
+//! one cluster), the migrations of each backend, and typed repositories. Every SQL string of Moat lives here.
+//!
+//! Queries are written once in the dialect both backends accept (`$1` placeholders, `RETURNING`, BIGINT
+//! columns, unix-second timestamps) and run through sqlx's `Any` driver; only the migrations differ.
+
+mod domains;
+mod error;
+mod mailboxes;
+mod message_log;
+mod queue;
+mod tenants;
+
+pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
+pub use error::StoreError;
+pub use mailboxes::{Alias, Mailbox, MailboxId};
+pub use message_log::{LogEntry, NewLogEntry};
+pub use queue::{NewQueuedMessage, QueueStatus, QueuedMessage, QueuedRecipient, RecipientStatus};
+pub use tenants::{DEFAULT_TENANT, Tenant, TenantId};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How hard SQLite works to keep a commit on disk. PostgreSQL is left to its own `synchronous_commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsync'd before it returns: what a mail gateway needs before it answers `250`.
+    Full,
+    /// No fsync at all. Only for benchmarks that measure what fsync costs.
+    None,
+}
+
+/// The handle every part of Moat shares: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the database at `url` and brings its schema up to date.
+    ///
+    /// `url` is `sqlite://PATH` or `postgres://…`.
+    pub async fn open(url: &str, durability: Durability) -> Result<Self> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::None => "OFF",
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers (console, CLI) run beside the gateway's writes; the busy timeout
+                        // makes a second process (the CLI) wait for a write lock instead of failing.
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                        );
+                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(&url),
+                source,
+            })?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Hides the password of a database URL, so it can go in an error message or a log line.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A fresh store for one test: SQLite in a temp dir, or a new database on the PostgreSQL server named by
+    /// `MOAT_TEST_POSTGRES_URL` when `backend` is Postgres (None when that server is not configured).
+    pub async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("moat.db").display());
+        let mut stores = vec![(
+            Store::open(&url, Durability::Full).await.unwrap(),
+            Some(dir),
+        )];
+        if let Some(url) = fresh_postgres_database().await {
+            stores.push((Store::open(&url, Durability::Full).await.unwrap(), None));
+        }
+        stores
+    }
+
+    async fn fresh_postgres_database() -> Option<String> {
+        let admin_url = std::env::var("MOAT_TEST_POSTGRES_URL").ok()?;
+        install_default_drivers();
+        let admin = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_url)
+            .await
+            .unwrap();
+        let name = format!(
+            "moat_unit_{}",
+            std::process::id() as u64 * 1_000_000 + rand_suffix()
+        );
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        Some(format!("{base}/{name}"))
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        (nanos as u64 % 1000) * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_password_only() {
+        assert_eq!(
+            redact("postgres://moat:secret@db:5432/moat"),
+            "postgres://moat:***@db:5432/moat"
+        );
+        assert_eq!(
+            redact("sqlite://./moat-data/moat.db"),
+            "sqlite://./moat-data/moat.db"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_scheme_is_refused() {
+        let err = Store::open("mysql://x", Durability::Full)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("mysql://x"), "{err}");
+    }
+}

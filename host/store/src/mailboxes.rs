@@ -1,0 +1,251 @@
+use crate::{DomainId, Result, Store, StoreError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxId(pub i64);
+
+/// A licensed user's primary address in a protected domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub domain_id: DomainId,
+    /// Lower-case local part.
+    pub local_part: String,
+    pub full_name: Option<String>,
+    /// `local@domain` of the mailbox.
+    pub address: String,
+}
+
+/// Another address delivered to a mailbox; its domain may differ from the mailbox's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub address: String,
+    pub mailbox: String,
+}
+
+fn mailbox_from_row(r: &AnyRow) -> Mailbox {
+    Mailbox {
+        id: MailboxId(r.get("id")),
+        domain_id: DomainId(r.get("domain_id")),
+        local_part: r.get("local_part"),
+        full_name: r.get("full_name"),
+        address: r.get("address"),
+    }
+}
+
+/// `SELECT` of every mailbox column and its address, followed by the given clause.
+macro_rules! select_mailboxes {
+    ($clause:literal) => {
+        concat!(
+            "SELECT m.id, m.domain_id, m.local_part, m.full_name, m.local_part || '@' || d.name AS address \
+             FROM mailboxes m JOIN domains d ON d.id = m.domain_id ",
+            $clause
+        )
+    };
+}
+
+impl Store {
+    pub async fn mailbox_add(
+        &self,
+        domain: DomainId,
+        local_part: &str,
+        full_name: Option<&str>,
+        now: i64,
+    ) -> Result<MailboxId> {
+        if self.alias_target(domain, local_part).await?.is_some() {
+            return Err(StoreError::Duplicate {
+                what: format!("address {local_part} (an alias)"),
+            });
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO mailboxes (domain_id, local_part, full_name, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
+        )
+        .bind(domain.0)
+        .bind(local_part)
+        .bind(full_name)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::on_unique(|| format!("mailbox {local_part}")))?;
+        Ok(MailboxId(id))
+    }
+
+    pub async fn mailbox_find(
+        &self,
+        domain: DomainId,
+        local_part: &str,
+    ) -> Result<Option<Mailbox>> {
+        let row = sqlx::query(select_mailboxes!(
+            "WHERE m.domain_id = $1 AND m.local_part = $2"
+        ))
+        .bind(domain.0)
+        .bind(local_part)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(mailbox_from_row))
+    }
+
+    pub async fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        let row = sqlx::query(select_mailboxes!("WHERE m.id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(mailbox_from_row))
+    }
+
+    pub async fn mailbox_list(&self, domain: Option<DomainId>) -> Result<Vec<Mailbox>> {
+        let rows = sqlx::query(select_mailboxes!(
+            "WHERE ($1 = 0 OR m.domain_id = $1) ORDER BY d.name, m.local_part"
+        ))
+        .bind(domain.map_or(0, |d| d.0))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(mailbox_from_row).collect())
+    }
+
+    pub async fn mailbox_remove(&self, domain: DomainId, local_part: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM mailboxes WHERE domain_id = $1 AND local_part = $2")
+            .bind(domain.0)
+            .bind(local_part)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("mailbox {local_part}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn alias_add(
+        &self,
+        domain: DomainId,
+        local_part: &str,
+        mailbox: MailboxId,
+        now: i64,
+    ) -> Result<()> {
+        if self.mailbox_find(domain, local_part).await?.is_some() {
+            return Err(StoreError::Duplicate {
+                what: format!("address {local_part} (a mailbox)"),
+            });
+        }
+        sqlx::query("INSERT INTO aliases (domain_id, local_part, mailbox_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(domain.0)
+            .bind(local_part)
+            .bind(mailbox.0)
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::on_unique(|| format!("alias {local_part}")))?;
+        Ok(())
+    }
+
+    /// The mailbox an alias `local_part` of `domain` delivers to, if there is one.
+    pub async fn alias_target(
+        &self,
+        domain: DomainId,
+        local_part: &str,
+    ) -> Result<Option<MailboxId>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT mailbox_id FROM aliases WHERE domain_id = $1 AND local_part = $2",
+        )
+        .bind(domain.0)
+        .bind(local_part)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(id.map(MailboxId))
+    }
+
+    pub async fn alias_list(&self, domain: Option<DomainId>) -> Result<Vec<Alias>> {
+        let rows = sqlx::query(
+            "SELECT a.local_part || '@' || ad.name AS address, m.local_part || '@' || md.name AS mailbox \
+             FROM aliases a JOIN domains ad ON ad.id = a.domain_id \
+             JOIN mailboxes m ON m.id = a.mailbox_id JOIN domains md ON md.id = m.domain_id \
+             WHERE ($1 = 0 OR a.domain_id = $1) ORDER BY ad.name, a.local_part",
+        )
+        .bind(domain.map_or(0, |d| d.0))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Alias {
+                address: r.get("address"),
+                mailbox: r.get("mailbox"),
+            })
+            .collect())
+    }
+
+    pub async fn alias_remove(&self, domain: DomainId, local_part: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM aliases WHERE domain_id = $1 AND local_part = $2")
+            .bind(domain.0)
+            .bind(local_part)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("alias {local_part}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DEFAULT_TENANT, NewDomain, test_support::stores};
+
+    #[tokio::test]
+    async fn mailboxes_and_aliases_share_one_address_space() {
+        for (store, _dir) in stores().await {
+            let new = NewDomain {
+                tenant_id: DEFAULT_TENANT,
+                name: "example.com",
+                alias_of: None,
+                contact_email: None,
+                max_users: None,
+                language: "en",
+                downstream: &[],
+            };
+            let domain = store.domain_add(&new, 0).await.unwrap();
+            let alice = store
+                .mailbox_add(domain, "alice", Some("Alice A."), 0)
+                .await
+                .unwrap();
+            store.alias_add(domain, "sales", alice, 0).await.unwrap();
+            assert_eq!(
+                store.alias_target(domain, "sales").await.unwrap(),
+                Some(alice)
+            );
+            let mailbox = store.mailbox_by_id(alice).await.unwrap().unwrap();
+            assert_eq!(mailbox.address, "alice@example.com");
+
+            let err = store
+                .mailbox_add(domain, "sales", None, 0)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+            let err = store
+                .alias_add(domain, "alice", alice, 0)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+
+            let aliases = store.alias_list(None).await.unwrap();
+            assert_eq!(
+                aliases,
+                vec![Alias {
+                    address: "sales@example.com".into(),
+                    mailbox: "alice@example.com".into()
+                }]
+            );
+            store.mailbox_remove(domain, "alice").await.unwrap();
+            assert!(
+                store.alias_list(None).await.unwrap().is_empty(),
+                "aliases go with their mailbox"
+            );
+        }
+    }
+}

@@ -1,0 +1,121 @@
+use crate::{Result, Store};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// What the email log records when a message is accepted or refused.
+#[derive(Debug, Clone)]
+pub struct NewLogEntry<'a> {
+    pub queue_id: Option<&'a str>,
+    pub received_at: i64,
+    pub client_ip: &'a str,
+    pub helo: &'a str,
+    pub tls: bool,
+    pub sender: &'a str,
+    pub recipients: &'a str,
+    pub size: u64,
+    pub subject: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub verdict: &'a str,
+    pub delivery_status: &'a str,
+}
+
+/// One row of the email log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub id: i64,
+    pub queue_id: Option<String>,
+    pub received_at: i64,
+    pub client_ip: String,
+    pub helo: String,
+    pub tls: bool,
+    pub sender: String,
+    pub recipients: String,
+    pub size: u64,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub verdict: String,
+    pub delivery_status: String,
+    /// The downstream's last reply.
+    pub last_reply: Option<String>,
+}
+
+fn entry_from_row(r: &AnyRow) -> LogEntry {
+    LogEntry {
+        id: r.get("id"),
+        queue_id: r.get("queue_id"),
+        received_at: r.get("received_at"),
+        client_ip: r.get("client_ip"),
+        helo: r.get("helo"),
+        tls: r.get::<i64, _>("tls") != 0,
+        sender: r.get("sender"),
+        recipients: r.get("recipients"),
+        size: r.get::<i64, _>("size") as u64,
+        subject: r.get("subject"),
+        message_id: r.get("message_id"),
+        verdict: r.get("verdict"),
+        delivery_status: r.get("delivery_status"),
+        last_reply: r.get("last_reply"),
+    }
+}
+
+impl Store {
+    pub(crate) async fn log_insert(
+        conn: &mut sqlx::AnyConnection,
+        e: &NewLogEntry<'_>,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
+             subject, message_id, verdict, delivery_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(e.queue_id)
+        .bind(e.received_at)
+        .bind(e.client_ip)
+        .bind(e.helo)
+        .bind(i64::from(e.tls))
+        .bind(e.sender)
+        .bind(e.recipients)
+        .bind(e.size as i64)
+        .bind(e.subject)
+        .bind(e.message_id)
+        .bind(e.verdict)
+        .bind(e.delivery_status)
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    /// Logs a message that was not queued (refused at DATA, say).
+    pub async fn log_add(&self, entry: &NewLogEntry<'_>) -> Result<i64> {
+        let mut conn = self.pool().acquire().await?;
+        Self::log_insert(&mut conn, entry).await
+    }
+
+    pub async fn log_set_delivery(
+        &self,
+        id: i64,
+        status: &str,
+        last_reply: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id = $3")
+            .bind(status)
+            .bind(last_reply)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` rows with an id above `after`, oldest first (for `moat log tail`).
+    pub async fn log_tail(&self, after: i64, limit: i64) -> Result<Vec<LogEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
+             subject, message_id, verdict, delivery_status, last_reply FROM message_log WHERE id > $1 \
+             ORDER BY id DESC LIMIT $2) newest ORDER BY id",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(entry_from_row).collect())
+    }
+}

@@ -1,0 +1,386 @@
+use crate::{NewLogEntry, Result, Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{Acquire, Row};
+
+/// Where one recipient of a queued message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientStatus {
+    /// Waiting for its next attempt.
+    Queued,
+    /// Accepted by a downstream host.
+    Delivered,
+    /// Refused for good, or expired: a DSN goes to the sender.
+    Failed,
+}
+
+impl RecipientStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Queued => "queued",
+            RecipientStatus::Delivered => "delivered",
+            RecipientStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "delivered" => RecipientStatus::Delivered,
+            "failed" => RecipientStatus::Failed,
+            _ => RecipientStatus::Queued,
+        }
+    }
+}
+
+/// A message accepted over SMTP, as it goes into the queue.
+#[derive(Debug, Clone)]
+pub struct NewQueuedMessage {
+    /// The queue id, also the spool file name.
+    pub id: String,
+    /// Envelope sender; empty for the null reverse-path `<>`.
+    pub sender: String,
+    pub size: u64,
+    pub received_at: i64,
+    pub expires_at: i64,
+    /// (recipient address, route: the domain whose downstream hosts receive it).
+    pub recipients: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    pub id: i64,
+    pub address: String,
+    pub route: String,
+    pub status: RecipientStatus,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_reply: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id: String,
+    pub sender: String,
+    pub size: u64,
+    pub received_at: i64,
+    pub expires_at: i64,
+    pub log_id: Option<i64>,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+/// Totals for `moat queue list` and the queue-size gauge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStatus {
+    pub messages: u64,
+    pub recipients: u64,
+}
+
+fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
+    QueuedRecipient {
+        id: r.get("id"),
+        address: r.get("address"),
+        route: r.get("route"),
+        status: RecipientStatus::parse(r.get::<&str, _>("status")),
+        attempts: r.get("attempts"),
+        next_attempt_at: r.get("next_attempt_at"),
+        last_reply: r.get("last_reply"),
+    }
+}
+
+impl Store {
+    /// Records an accepted message: its log row, its queue row and one row per recipient, in one commit.
+    /// Returns the log row's id. The message body must already be on disk (see the spool).
+    pub async fn enqueue(&self, message: &NewQueuedMessage, log: &NewLogEntry<'_>) -> Result<i64> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let log_id = Self::log_insert(&mut tx, log).await?;
+        sqlx::query(
+            "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&message.id)
+        .bind(&message.sender)
+        .bind(message.size as i64)
+        .bind(message.received_at)
+        .bind(message.expires_at)
+        .bind(log_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::on_unique(|| format!("queue id {}", message.id)))?;
+        for (address, route) in &message.recipients {
+            sqlx::query(
+                "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, $3, 'queued', $4, $4)",
+            )
+            .bind(&message.id)
+            .bind(address)
+            .bind(route)
+            .bind(message.received_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(log_id)
+    }
+
+    /// Claims up to `limit` messages with recipients due at `now`: their due recipients' next attempt moves to
+    /// `lease_until`, so a crash mid-delivery retries them after the lease (delivery is at-least-once).
+    pub async fn queue_claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<QueuedMessage>> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM queue_recipients WHERE status = 'queued' AND next_attempt_at <= $1 \
+             GROUP BY message_id ORDER BY MIN(next_attempt_at) LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let rows = sqlx::query(
+                "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
+                 WHERE message_id = $1 AND status = 'queued' AND next_attempt_at <= $2 ORDER BY id",
+            )
+            .bind(&id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE queue_recipients SET next_attempt_at = $1 \
+                 WHERE message_id = $2 AND status = 'queued' AND next_attempt_at <= $3",
+            )
+            .bind(lease_until)
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(mut message) = Self::queue_message_row(&mut tx, &id).await? {
+                message.recipients = rows.iter().map(recipient_from_row).collect();
+                claimed.push(message);
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn queue_message_row(
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<Option<QueuedMessage>> {
+        let row = sqlx::query(
+            "SELECT id, sender, size, received_at, expires_at, log_id FROM queue_messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row.map(|r| QueuedMessage {
+            id: r.get("id"),
+            sender: r.get("sender"),
+            size: r.get::<i64, _>("size") as u64,
+            received_at: r.get("received_at"),
+            expires_at: r.get("expires_at"),
+            log_id: r.get("log_id"),
+            recipients: Vec::new(),
+        }))
+    }
+
+    /// A queued message with all its recipients, whatever their status.
+    pub async fn queue_get(&self, id: &str) -> Result<Option<QueuedMessage>> {
+        let mut conn = self.pool().acquire().await?;
+        let Some(mut message) = Self::queue_message_row(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
+             WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        message.recipients = rows.iter().map(recipient_from_row).collect();
+        Ok(Some(message))
+    }
+
+    /// Every queued message, oldest first, with its recipients.
+    pub async fn queue_list(&self) -> Result<Vec<QueuedMessage>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM queue_messages ORDER BY received_at, id")
+                .fetch_all(self.pool())
+                .await?;
+        let mut messages = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(message) = self.queue_get(&id).await? {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
+    }
+
+    pub async fn queue_status(&self) -> Result<QueueStatus> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT message_id) AS messages, COUNT(*) AS recipients FROM queue_recipients \
+             WHERE status = 'queued'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(QueueStatus {
+            messages: row.get::<i64, _>("messages") as u64,
+            recipients: row.get::<i64, _>("recipients") as u64,
+        })
+    }
+
+    /// Records the outcome of one attempt for one recipient.
+    pub async fn queue_record_attempt(
+        &self,
+        recipient_id: i64,
+        status: RecipientStatus,
+        next_attempt_at: i64,
+        reply: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE queue_recipients SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+             last_reply = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(status.as_str())
+        .bind(next_attempt_at)
+        .bind(reply)
+        .bind(now)
+        .bind(recipient_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Makes every waiting recipient due now (`moat queue flush`). Returns how many.
+    pub async fn queue_flush(&self) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE queue_recipients SET next_attempt_at = 0 WHERE status = 'queued'")
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Drops a message from the queue. The caller removes its spool file.
+    pub async fn queue_delete(&self, id: &str) -> Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("queued message {id}"),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ids of every queued message: the spool keeps exactly these files.
+    pub async fn queue_ids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM queue_messages")
+            .fetch_all(self.pool())
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::stores;
+
+    fn log_entry() -> NewLogEntry<'static> {
+        NewLogEntry {
+            queue_id: Some("q1"),
+            received_at: 100,
+            client_ip: "192.0.2.1",
+            helo: "mx.sender.example",
+            tls: true,
+            sender: "a@sender.example",
+            recipients: "bob@example.com, carol@example.com",
+            size: 10,
+            subject: Some("Hello"),
+            message_id: Some("<1@sender.example>"),
+            verdict: "accepted",
+            delivery_status: "queued",
+        }
+    }
+
+    #[tokio::test]
+    async fn claim_leases_due_recipients_and_attempts_are_recorded() {
+        for (store, _dir) in stores().await {
+            let message = NewQueuedMessage {
+                id: "q1".into(),
+                sender: "a@sender.example".into(),
+                size: 10,
+                received_at: 100,
+                expires_at: 100 + 5 * 86400,
+                recipients: vec![
+                    ("bob@example.com".into(), "example.com".into()),
+                    ("carol@example.com".into(), "example.com".into()),
+                ],
+            };
+            let log_id = store.enqueue(&message, &log_entry()).await.unwrap();
+            assert_eq!(
+                store.queue_status().await.unwrap(),
+                QueueStatus {
+                    messages: 1,
+                    recipients: 2
+                }
+            );
+
+            let claimed = store.queue_claim_due(100, 700, 10).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].log_id, Some(log_id));
+            assert_eq!(claimed[0].recipients.len(), 2);
+            assert!(
+                store
+                    .queue_claim_due(101, 700, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "leased, not due again"
+            );
+
+            let [bob, carol] = [&claimed[0].recipients[0], &claimed[0].recipients[1]];
+            store
+                .queue_record_attempt(bob.id, RecipientStatus::Delivered, 0, "250 ok", 101)
+                .await
+                .unwrap();
+            store
+                .queue_record_attempt(carol.id, RecipientStatus::Queued, 400, "451 later", 101)
+                .await
+                .unwrap();
+            assert!(
+                store
+                    .queue_claim_due(399, 1000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let again = store.queue_claim_due(400, 1000, 10).await.unwrap();
+            assert_eq!(again[0].recipients.len(), 1);
+            assert_eq!(again[0].recipients[0].attempts, 1);
+            assert_eq!(
+                again[0].recipients[0].last_reply.as_deref(),
+                Some("451 later")
+            );
+
+            store.queue_flush().await.unwrap();
+            store.queue_delete("q1").await.unwrap();
+            assert!(store.queue_get("q1").await.unwrap().is_none());
+            assert_eq!(store.queue_status().await.unwrap(), QueueStatus::default());
+        }
+    }
+}

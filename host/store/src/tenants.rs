@@ -1,0 +1,53 @@
+use crate::{Result, Store, StoreError};
+use sqlx::Row;
+
+/// A customer of the operator (or of an MSP): owns domains, mailboxes and, later, a license pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(pub i64);
+
+/// The tenant every install starts with; single-company installs never need another.
+pub const DEFAULT_TENANT: TenantId = TenantId(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+}
+
+impl Store {
+    pub async fn tenant_add(&self, name: &str, now: i64) -> Result<TenantId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::on_unique(|| format!("tenant {name}")))?;
+        Ok(TenantId(id))
+    }
+
+    pub async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| Tenant {
+            id: TenantId(r.get("id")),
+            name: r.get("name"),
+        }))
+    }
+
+    pub async fn tenant_list(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Tenant {
+                id: TenantId(r.get("id")),
+                name: r.get("name"),
+            })
+            .collect())
+    }
+}
