@@ -1,1 +1,13 @@
-//! placeholder
+//! Moat's directory: which domains Moat protects, which addresses exist in them, and where each accepted
+//! recipient's mail goes. Every decision "is this recipient ours?" is made here, once, so that the SMTP
+//! layer cannot become an open relay by accident.
+
+mod address;
+mod directory;
+mod downstream;
+mod error;
+
+pub use address::{Address, AddressError, normalize_domain};
+pub use directory::{Directory, DomainSpec, Recipient, RecipientError};
+pub use downstream::parse_downstream;
+pub use error::DirectoryError;

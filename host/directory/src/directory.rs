@@ -1,0 +1,467 @@
+use crate::{Address, AddressError, DirectoryError, normalize_domain};
+use moat_store::{
+    DEFAULT_TENANT, Domain, DomainId, DownstreamHost, Mailbox, MailboxId, NewDomain, Store,
+    StoreError, TenantId,
+};
+use thiserror::Error;
+
+/// The directory over the store: resolves recipients and makes validated changes.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    store: Store,
+}
+
+/// A recipient Moat accepts mail for, and where that mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address as the sender wrote it, normalized; this is what is delivered downstream.
+    pub address: Address,
+    pub tenant: TenantId,
+    pub mailbox: MailboxId,
+    /// The primary domain whose downstream hosts receive the mail.
+    pub route: String,
+}
+
+/// Why a recipient is refused, one variant per SMTP reply.
+#[derive(Debug, Error)]
+pub enum RecipientError {
+    /// `501 5.1.3`: not an address at all.
+    #[error("{0}")]
+    Syntax(AddressError),
+    /// `550 5.7.1`: not a domain Moat protects. Moat never relays.
+    #[error("relay access denied for {0}")]
+    RelayDenied(String),
+    /// `550 5.1.1`: a protected domain without that user.
+    #[error("no such user {0}")]
+    UnknownUser(String),
+    /// `451 4.3.0`: the directory could not be read; the sender should retry.
+    #[error("directory unavailable: {0}")]
+    Temporary(StoreError),
+}
+
+/// A domain as an admin describes it.
+#[derive(Debug, Clone, Default)]
+pub struct DomainSpec {
+    /// Tenant name; the default tenant when `None`.
+    pub tenant: Option<String>,
+    pub name: String,
+    /// Makes this an alias domain of the named primary domain.
+    pub alias_of: Option<String>,
+    pub contact_email: Option<String>,
+    pub max_users: Option<i64>,
+    pub language: Option<String>,
+    pub downstream: Vec<DownstreamHost>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Directory {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Decides whether Moat accepts mail for `raw` (a `RCPT TO` address) and where it goes.
+    pub async fn resolve(&self, raw: &str) -> Result<Recipient, RecipientError> {
+        let address = match Address::parse(raw) {
+            Ok(address) => address,
+            // An IP literal is a well-formed address of a domain Moat never protects.
+            Err(AddressError::IpLiteral(a)) => return Err(RecipientError::RelayDenied(a)),
+            Err(err) => return Err(RecipientError::Syntax(err)),
+        };
+        let temporary = RecipientError::Temporary;
+        let Some(domain) = self
+            .store
+            .domain_by_name(address.domain())
+            .await
+            .map_err(temporary)?
+        else {
+            return Err(RecipientError::RelayDenied(address.to_string()));
+        };
+        if !address.has_plain_local_part() {
+            return Err(RecipientError::UnknownUser(address.to_string()));
+        }
+        let primary = match domain.alias_of {
+            None => domain.clone(),
+            Some(id) => self
+                .store
+                .domain_by_id(id)
+                .await
+                .map_err(temporary)?
+                .ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?,
+        };
+        let mailbox = self
+            .find_mailbox(&domain, &primary, address.local())
+            .await
+            .map_err(temporary)?;
+        let mailbox = mailbox.ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?;
+        // An alias may point into another domain: mail goes where its mailbox lives.
+        let route = mailbox
+            .address
+            .rsplit_once('@')
+            .map_or(primary.name, |(_, d)| d.to_owned());
+        Ok(Recipient {
+            address,
+            tenant: primary.tenant_id,
+            mailbox: mailbox.id,
+            route,
+        })
+    }
+
+    /// A local part of `domain` is a mailbox of the primary, an alias in `domain` itself, or (for an alias
+    /// domain) an alias of the primary.
+    async fn find_mailbox(
+        &self,
+        domain: &Domain,
+        primary: &Domain,
+        local: &str,
+    ) -> Result<Option<Mailbox>, StoreError> {
+        if let Some(mailbox) = self.store.mailbox_find(primary.id, local).await? {
+            return Ok(Some(mailbox));
+        }
+        let mut target = self.store.alias_target(domain.id, local).await?;
+        if target.is_none() && domain.id != primary.id {
+            target = self.store.alias_target(primary.id, local).await?;
+        }
+        match target {
+            Some(id) => self.store.mailbox_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The protected domain `name`, whatever its spelling (case, trailing dot, U-label).
+    pub async fn domain(&self, name: &str) -> Result<Domain, DirectoryError> {
+        let name = normalize_domain(name)?;
+        self.store
+            .domain_by_name(&name)
+            .await?
+            .ok_or(DirectoryError::UnknownDomain(name))
+    }
+
+    pub async fn add_domain(&self, spec: &DomainSpec) -> Result<DomainId, DirectoryError> {
+        let name = normalize_domain(&spec.name)?;
+        let tenant = match &spec.tenant {
+            None => DEFAULT_TENANT,
+            Some(t) => {
+                self.store
+                    .tenant_by_name(t)
+                    .await?
+                    .ok_or_else(|| DirectoryError::UnknownTenant(t.clone()))?
+                    .id
+            }
+        };
+        let alias_of = match &spec.alias_of {
+            None => None,
+            Some(primary) => {
+                let primary = self.domain(primary).await?;
+                if primary.alias_of.is_some() {
+                    return Err(DirectoryError::NestedAliasDomain {
+                        alias: name,
+                        primary: primary.name,
+                    });
+                }
+                if !spec.downstream.is_empty() || spec.max_users.is_some() {
+                    return Err(DirectoryError::OnAliasDomain {
+                        domain: name,
+                        primary: primary.name,
+                        what: "downstream hosts and user limits",
+                    });
+                }
+                Some(primary)
+            }
+        };
+        let contact = match &spec.contact_email {
+            Some(c) => Some(Address::parse_mailbox(c)?.to_string()),
+            None => None,
+        };
+        let new = NewDomain {
+            tenant_id: alias_of.as_ref().map_or(tenant, |p| p.tenant_id),
+            name: &name,
+            alias_of: alias_of.as_ref().map(|p| p.id),
+            contact_email: contact.as_deref(),
+            max_users: spec.max_users,
+            language: spec.language.as_deref().unwrap_or("en"),
+            downstream: &spec.downstream,
+        };
+        Ok(self.store.domain_add(&new, now()).await?)
+    }
+
+    pub async fn remove_domain(&self, name: &str) -> Result<(), DirectoryError> {
+        let domain = self.domain(name).await?;
+        Ok(self.store.domain_remove(&domain.name).await?)
+    }
+
+    pub async fn add_mailbox(
+        &self,
+        address: &str,
+        full_name: Option<&str>,
+    ) -> Result<MailboxId, DirectoryError> {
+        let address = Address::parse_mailbox(address)?;
+        let domain = self.domain(address.domain()).await?;
+        if let Some(primary) = domain.alias_of {
+            let primary = self
+                .store
+                .domain_by_id(primary)
+                .await?
+                .map(|d| d.name)
+                .unwrap_or_default();
+            return Err(DirectoryError::OnAliasDomain {
+                domain: domain.name,
+                primary,
+                what: "mailboxes",
+            });
+        }
+        if let Some(max) = domain.max_users {
+            let count = self.store.mailbox_list(Some(domain.id)).await?.len() as i64;
+            if count >= max {
+                return Err(DirectoryError::MaxUsers {
+                    domain: domain.name,
+                    max,
+                });
+            }
+        }
+        Ok(self
+            .store
+            .mailbox_add(domain.id, address.local(), full_name, now())
+            .await?)
+    }
+
+    pub async fn remove_mailbox(&self, address: &str) -> Result<(), DirectoryError> {
+        let address = Address::parse(address)?;
+        let domain = self.domain(address.domain()).await?;
+        Ok(self
+            .store
+            .mailbox_remove(domain.id, address.local())
+            .await?)
+    }
+
+    /// Makes `alias` deliver to the existing mailbox `mailbox`. The alias may be in another protected domain.
+    pub async fn add_alias(&self, alias: &str, mailbox: &str) -> Result<(), DirectoryError> {
+        let alias = Address::parse_mailbox(alias)?;
+        let target = Address::parse(mailbox)?;
+        let target_domain = self.domain(target.domain()).await?;
+        let target = self
+            .store
+            .mailbox_find(target_domain.id, target.local())
+            .await?
+            .ok_or_else(|| DirectoryError::UnknownMailbox(target.to_string()))?;
+        let alias_domain = self.domain(alias.domain()).await?;
+        if let Some(primary) = alias_domain.alias_of
+            && let Some(existing) = self.store.mailbox_find(primary, alias.local()).await?
+        {
+            return Err(DirectoryError::ShadowedByAliasDomain {
+                address: alias.to_string(),
+                existing: existing.address,
+                alias_domain: alias_domain.name,
+            });
+        }
+        Ok(self
+            .store
+            .alias_add(alias_domain.id, alias.local(), target.id, now())
+            .await?)
+    }
+
+    pub async fn remove_alias(&self, alias: &str) -> Result<(), DirectoryError> {
+        let alias = Address::parse(alias)?;
+        let domain = self.domain(alias.domain()).await?;
+        Ok(self.store.alias_remove(domain.id, alias.local()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_store::Durability;
+
+    async fn directory() -> (Directory, tempfile_free::Dir) {
+        let dir = tempfile_free::Dir::new();
+        let store = Store::open(
+            &format!("sqlite://{}", dir.path("moat.db")),
+            Durability::None,
+        )
+        .await
+        .unwrap();
+        let directory = Directory::new(store);
+        let spec = DomainSpec {
+            name: "Example.com".into(),
+            downstream: vec![crate::parse_downstream("127.0.0.1:2526:10").unwrap()],
+            max_users: Some(3),
+            ..DomainSpec::default()
+        };
+        directory.add_domain(&spec).await.unwrap();
+        let alias = DomainSpec {
+            name: "example.net".into(),
+            alias_of: Some("example.com".into()),
+            ..DomainSpec::default()
+        };
+        directory.add_domain(&alias).await.unwrap();
+        directory
+            .add_domain(&DomainSpec {
+                name: "other.org".into(),
+                ..DomainSpec::default()
+            })
+            .await
+            .unwrap();
+        directory
+            .add_mailbox("bob@example.com", Some("Bob"))
+            .await
+            .unwrap();
+        directory
+            .add_alias("sales@other.org", "bob@example.com")
+            .await
+            .unwrap();
+        (directory, dir)
+    }
+
+    /// A temp dir without pulling `tempfile` into the directory crate's dependencies.
+    mod tempfile_free {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "moat-dir-test-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Self(p)
+            }
+            pub fn path(&self, f: &str) -> String {
+                self.0.join(f).display().to_string()
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn mailboxes_aliases_and_alias_domains_resolve_to_the_primary_route() {
+        let (d, _dir) = directory().await;
+        for raw in [
+            "bob@example.com",
+            "BOB@EXAMPLE.COM",
+            "bob@example.com.",
+            "bob@example.net",
+            "sales@other.org",
+        ] {
+            let r = d
+                .resolve(raw)
+                .await
+                .unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(r.route, "example.com", "{raw}");
+        }
+        assert_eq!(
+            d.resolve("Bob@Example.NET")
+                .await
+                .unwrap()
+                .address
+                .to_string(),
+            "bob@example.net"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_users_and_foreign_domains_are_told_apart() {
+        let (d, _dir) = directory().await;
+        assert!(matches!(
+            d.resolve("alice@example.com").await,
+            Err(RecipientError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            d.resolve("alice@example.net").await,
+            Err(RecipientError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            d.resolve("bob@other.org").await,
+            Err(RecipientError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            d.resolve("bob@gmail.com").await,
+            Err(RecipientError::RelayDenied(_))
+        ));
+        assert!(matches!(
+            d.resolve("bob@sub.example.com").await,
+            Err(RecipientError::RelayDenied(_))
+        ));
+        assert!(matches!(
+            d.resolve("bob@[127.0.0.1]").await,
+            Err(RecipientError::RelayDenied(_))
+        ));
+        assert!(matches!(
+            d.resolve("not-an-address").await,
+            Err(RecipientError::Syntax(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn relay_tricks_never_resolve() {
+        let (d, _dir) = directory().await;
+        for trick in [
+            "bob%gmail.com@example.com",
+            "gmail.com!bob@example.com",
+            "bob@gmail.com@example.com",
+            "bob@gmail.com%example.com",
+        ] {
+            match d.resolve(trick).await {
+                Err(
+                    RecipientError::UnknownUser(_)
+                    | RecipientError::RelayDenied(_)
+                    | RecipientError::Syntax(_),
+                ) => {}
+                other => panic!("{trick} resolved: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn admin_changes_are_validated() {
+        let (d, _dir) = directory().await;
+        let err = d.add_mailbox("x@example.net", None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("alias domain of example.com"),
+            "{err}"
+        );
+        let err = d.add_mailbox("x@unknown.org", None).await.unwrap_err();
+        assert!(matches!(err, DirectoryError::UnknownDomain(_)), "{err}");
+        let err = d.add_mailbox("x%y@example.com", None).await.unwrap_err();
+        assert!(matches!(err, DirectoryError::Address(_)), "{err}");
+        let err = d.add_mailbox("bob@example.com", None).await.unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        let err = d
+            .add_alias("bob@example.net", "bob@example.com")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::ShadowedByAliasDomain { .. }),
+            "{err}"
+        );
+        let nested = DomainSpec {
+            name: "example.info".into(),
+            alias_of: Some("example.net".into()),
+            ..DomainSpec::default()
+        };
+        assert!(matches!(
+            d.add_domain(&nested).await,
+            Err(DirectoryError::NestedAliasDomain { .. })
+        ));
+        d.add_mailbox("carol@example.com", None).await.unwrap();
+        d.add_mailbox("dave@example.com", None).await.unwrap();
+        let err = d.add_mailbox("erin@example.com", None).await.unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::MaxUsers { max: 3, .. }),
+            "{err}"
+        );
+    }
+}

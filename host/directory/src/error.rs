@@ -1,0 +1,36 @@
+use crate::AddressError;
+use moat_store::StoreError;
+use thiserror::Error;
+
+/// Why an administrative change to the directory was refused. The text is meant for the admin as is.
+#[derive(Debug, Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    #[error("domain {0} is not protected by Moat (add it first with `moat domain add {0}`)")]
+    UnknownDomain(String),
+    #[error("tenant {0} does not exist")]
+    UnknownTenant(String),
+    #[error("{alias} cannot be an alias of {primary}, which is itself an alias domain")]
+    NestedAliasDomain { alias: String, primary: String },
+    #[error("{domain} is an alias domain of {primary}: {what} belong to {primary}")]
+    OnAliasDomain {
+        domain: String,
+        primary: String,
+        what: &'static str,
+    },
+    #[error("{domain} already has its maximum of {max} users")]
+    MaxUsers { domain: String, max: i64 },
+    #[error("{address} is already delivered to {existing} through alias domain {alias_domain}")]
+    ShadowedByAliasDomain {
+        address: String,
+        existing: String,
+        alias_domain: String,
+    },
+    #[error("mailbox {0} does not exist")]
+    UnknownMailbox(String),
+    #[error("bad downstream host {spec:?}: {why}")]
+    Downstream { spec: String, why: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
