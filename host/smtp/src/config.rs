@@ -1,0 +1,125 @@
+//! The SMTP side of Moat's configuration. Each field's doc comment shows its TOML line.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// `[smtp]`: the inbound listener and its limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// `max_message_size = 26214400` — bytes; larger messages get `552 5.3.4` (advertised in EHLO SIZE).
+    pub max_message_size: usize,
+    /// `max_recipients = 100` — per message; further RCPTs get `452 4.5.3`.
+    pub max_recipients: usize,
+    /// `max_errors = 10` — bad commands or refused recipients before the session is closed with `421`.
+    pub max_errors: u32,
+    /// `idle_timeout = "5m"` — how long a client may stay silent.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// `max_connections = 1000` — concurrent inbound sessions in all.
+    pub max_connections: usize,
+    /// `max_connections_per_ip = 20` — concurrent inbound sessions from one client address.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_message_size: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_errors: 10,
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 1000,
+            max_connections_per_ip: 20,
+        }
+    }
+}
+
+/// `[delivery]`: the queue and delivery to downstream hosts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// `concurrency = 32` — messages delivered at the same time.
+    pub concurrency: usize,
+    /// `connect_timeout = "30s"`
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// `command_timeout = "5m"` — per SMTP command, and for the whole DATA transfer.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// `retry_intervals = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]` — waits between attempts; the last
+    /// one repeats until `max_age`.
+    #[serde(deserialize_with = "durations")]
+    pub retry_intervals: Vec<Duration>,
+    /// `max_age = "5d"` — how long mail is kept and retried while downstream hosts are down (the incoming
+    /// email backup) before it bounces.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// `poll_interval = "5s"` — how often the queue is checked for due mail besides new arrivals (it also
+    /// picks up `moat queue flush` from another process).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// `relay = "smtp.example.net:25"` — where mail for domains Moat does not protect (bounces to outside
+    /// senders) goes; unset, such mail goes to the domain's MX hosts.
+    pub relay: Option<String>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let m = |mins: u64| Duration::from_secs(mins * 60);
+        Self {
+            concurrency: 32,
+            connect_timeout: Duration::from_secs(30),
+            command_timeout: m(5),
+            retry_intervals: vec![m(1), m(5), m(15), m(30), m(60), m(120), m(240)],
+            max_age: Duration::from_secs(5 * 86400),
+            poll_interval: Duration::from_secs(5),
+            relay: None,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The wait after the `attempts`-th failed attempt (1-based).
+    pub fn retry_after(&self, attempts: u32) -> Duration {
+        let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len().saturating_sub(1));
+        self.retry_intervals
+            .get(i)
+            .copied()
+            .unwrap_or(Duration::from_secs(300))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retry_intervals.is_empty() {
+            return Err("delivery.retry_intervals must list at least one interval".into());
+        }
+        if self.concurrency == 0 {
+            return Err("delivery.concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| {
+            humantime::parse_duration(t)
+                .map_err(|e| serde::de::Error::custom(format!("{t:?}: {e}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_retry_interval_repeats() {
+        let c = DeliveryConfig::default();
+        assert_eq!(c.retry_after(1), Duration::from_secs(60));
+        assert_eq!(c.retry_after(7), Duration::from_secs(4 * 3600));
+        assert_eq!(c.retry_after(50), Duration::from_secs(4 * 3600));
+    }
+}

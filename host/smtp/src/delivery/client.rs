@@ -1,0 +1,172 @@
+//! One SMTP transaction with one downstream host: greeting, EHLO, opportunistic STARTTLS, MAIL, RCPT per
+//! recipient, DATA. Replies are kept per recipient for the queue and the log.
+
+use super::route::Target;
+use super::status::{Failure, reply_text};
+use mail_send::SmtpClient;
+use smtp_proto::{EXT_START_TLS, Response};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// The outcome for one recipient of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientOutcome {
+    Delivered(String),
+    Failed(Failure),
+}
+
+pub struct Transaction<'a> {
+    pub helo: &'a str,
+    pub sender: &'a str,
+    pub recipients: &'a [String],
+    pub message: &'a [u8],
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub tls: &'a TlsConnector,
+}
+
+impl Transaction<'_> {
+    /// Runs the transaction against `target`. `Err` is a failure of the whole host (try the next one);
+    /// `Ok` holds one outcome per recipient, in order.
+    pub async fn run(&self, target: &Target) -> Result<Vec<RecipientOutcome>, Failure> {
+        match self.attempt(target, true).await {
+            // A host whose TLS is broken still gets its mail, in plain text as before STARTTLS existed.
+            Err(Attempt::TlsFailed(f)) => {
+                tracing::warn!(host = %target.host, "STARTTLS failed ({}), retrying without TLS", f.text);
+                self.attempt(target, false)
+                    .await
+                    .map_err(Attempt::into_failure)
+            }
+            other => other.map_err(Attempt::into_failure),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        target: &Target,
+        try_tls: bool,
+    ) -> Result<Vec<RecipientOutcome>, Attempt> {
+        let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| {
+                Attempt::Host(Failure::temporary(format!(
+                    "cannot resolve {}: {e}",
+                    target.host
+                )))
+            })?;
+        let mut last = Failure::temporary(format!("{} has no address", target.host));
+        for addr in addrs {
+            match SmtpClient::connect(addr, self.connect_timeout).await {
+                Ok(mut client) => {
+                    client.timeout = self.command_timeout;
+                    return self.converse(client, target, try_tls).await;
+                }
+                Err(e) => last = Failure::from_client(&e),
+            }
+        }
+        Err(Attempt::Host(last))
+    }
+
+    async fn converse(
+        &self,
+        mut client: SmtpClient<TcpStream>,
+        target: &Target,
+        try_tls: bool,
+    ) -> Result<Vec<RecipientOutcome>, Attempt> {
+        let host_failure = |e: mail_send::Error| Attempt::Host(Failure::from_client(&e));
+        let greeting = tokio::time::timeout(self.command_timeout, client.read())
+            .await
+            .map_err(|_| Attempt::Host(Failure::temporary("timed out waiting for the greeting")))?
+            .map_err(host_failure)?;
+        if greeting.code != 220 {
+            return Err(Attempt::Host(Failure::from_reply(&greeting)));
+        }
+        let ehlo = client.ehlo(self.helo).await.map_err(host_failure)?;
+        if try_tls && ehlo.has_capability(EXT_START_TLS) {
+            let mut tls = client
+                .start_tls(self.tls, &target.host)
+                .await
+                .map_err(|e| Attempt::TlsFailed(Failure::from_client(&e)))?;
+            tls.ehlo(self.helo).await.map_err(host_failure)?;
+            return self.envelope(&mut tls).await;
+        }
+        self.envelope(&mut client).await
+    }
+
+    async fn envelope<T: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        client: &mut SmtpClient<T>,
+    ) -> Result<Vec<RecipientOutcome>, Attempt> {
+        let host_failure = |e: mail_send::Error| Attempt::Host(Failure::from_client(&e));
+        let reply = client
+            .cmd(format!("MAIL FROM:<{}>\r\n", self.sender))
+            .await
+            .map_err(host_failure)?;
+        if reply.code != 250 {
+            return Err(Attempt::Host(Failure::from_reply(&reply)));
+        }
+        let mut outcomes = Vec::with_capacity(self.recipients.len());
+        for rcpt in self.recipients {
+            let reply = client
+                .cmd(format!("RCPT TO:<{rcpt}>\r\n"))
+                .await
+                .map_err(host_failure)?;
+            outcomes.push(if positive(&reply) {
+                None
+            } else {
+                Some(Failure::from_reply(&reply))
+            });
+        }
+        if outcomes.iter().all(Option::is_some) {
+            let _ = client.cmd("RSET\r\n").await;
+            return Ok(outcomes
+                .into_iter()
+                .map(|f| RecipientOutcome::Failed(f.expect("all failed")))
+                .collect());
+        }
+        let reply = client.cmd("DATA\r\n").await.map_err(host_failure)?;
+        if reply.code != 354 {
+            return Err(Attempt::Host(Failure::from_reply(&reply)));
+        }
+        let reply = tokio::time::timeout(self.command_timeout, async {
+            client.write_message(self.message).await?;
+            client.read().await
+        })
+        .await
+        .map_err(|_| Attempt::Host(Failure::temporary("timed out sending the message")))?
+        .map_err(host_failure)?;
+        let _ = client.cmd("QUIT\r\n").await;
+        let data = if positive(&reply) {
+            Ok(reply_text(&reply))
+        } else {
+            Err(Failure::from_reply(&reply))
+        };
+        Ok(outcomes
+            .into_iter()
+            .map(|rcpt| match (rcpt, &data) {
+                (Some(refused), _) => RecipientOutcome::Failed(refused),
+                (None, Ok(accepted)) => RecipientOutcome::Delivered(accepted.clone()),
+                (None, Err(failed)) => RecipientOutcome::Failed(failed.clone()),
+            })
+            .collect())
+    }
+}
+
+fn positive(reply: &Response<String>) -> bool {
+    (200..300).contains(&reply.code)
+}
+
+enum Attempt {
+    Host(Failure),
+    TlsFailed(Failure),
+}
+
+impl Attempt {
+    fn into_failure(self) -> Failure {
+        match self {
+            Attempt::Host(f) | Attempt::TlsFailed(f) => f,
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Where mail for a route (a domain) goes: the protected domain's downstream hosts, or, for any other domain
+//! (bounces to outside senders), the configured relay or the domain's MX hosts.
+
+use super::status::{Failure, Severity};
+use hickory_resolver::TokioResolver;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RData;
+use moat_store::{DownstreamHost, Store};
+use rand::seq::SliceRandom;
+
+/// One host to try, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+}
+
+pub struct Router {
+    store: Store,
+    relay: Option<Target>,
+    resolver: Option<TokioResolver>,
+}
+
+impl Router {
+    pub fn new(store: Store, relay: Option<&str>) -> Result<Self, String> {
+        let relay = match relay {
+            Some(spec) => {
+                let (host, port) = spec.rsplit_once(':').unwrap_or((spec, "25"));
+                let port = port
+                    .parse()
+                    .map_err(|_| format!("delivery.relay: bad port in {spec:?}"))?;
+                Some(Target {
+                    host: host.trim_matches(['[', ']']).to_owned(),
+                    port,
+                })
+            }
+            None => None,
+        };
+        // Without a usable system resolver, MX delivery reports a temporary failure instead of refusing to start.
+        let resolver = TokioResolver::builder_tokio()
+            .ok()
+            .and_then(|b| b.build().ok());
+        Ok(Self {
+            store,
+            relay,
+            resolver,
+        })
+    }
+
+    /// The hosts to try for `route`, best first.
+    pub async fn targets(&self, route: &str) -> Result<Vec<Target>, Failure> {
+        let domain = self
+            .store
+            .domain_by_name(route)
+            .await
+            .map_err(|e| Failure::temporary(format!("store error: {e}")))?;
+        if let Some(domain) = domain {
+            // Mail for an alias domain goes to its primary's hosts.
+            let hosts = self
+                .store
+                .downstream_hosts(domain.alias_of.unwrap_or(domain.id))
+                .await
+                .map_err(|e| Failure::temporary(format!("store error: {e}")))?;
+            if hosts.is_empty() {
+                return Err(Failure::temporary(format!(
+                    "no downstream host configured for {route}"
+                )));
+            }
+            return Ok(by_priority(hosts));
+        }
+        if let Some(relay) = &self.relay {
+            return Ok(vec![relay.clone()]);
+        }
+        self.mx_targets(route).await
+    }
+
+    async fn mx_targets(&self, domain: &str) -> Result<Vec<Target>, Failure> {
+        let resolver = self
+            .resolver
+            .as_ref()
+            .ok_or_else(|| Failure::temporary("no DNS resolver configured"))?;
+        match resolver.mx_lookup(format!("{domain}.")).await {
+            Ok(lookup) => {
+                let mut hosts: Vec<DownstreamHost> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(mx) => Some(DownstreamHost {
+                            host: mx.exchange.to_ascii().trim_end_matches('.').to_owned(),
+                            port: 25,
+                            priority: u32::from(mx.preference),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                // RFC 7505: a single MX of "." says the domain accepts no mail.
+                if hosts.len() == 1 && hosts[0].host.is_empty() {
+                    return Err(Failure {
+                        severity: Severity::Permanent,
+                        text: format!("{domain} accepts no mail (null MX)"),
+                    });
+                }
+                hosts.retain(|h| !h.host.is_empty());
+                Ok(by_priority(hosts))
+            }
+            Err(NetError::Dns(DnsError::NoRecordsFound(no)))
+                if no.response_code == ResponseCode::NXDomain =>
+            {
+                Err(Failure {
+                    severity: Severity::Permanent,
+                    text: format!("domain {domain} does not exist"),
+                })
+            }
+            // No MX: the domain itself is the implicit MX (RFC 5321 §5.1).
+            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => Ok(vec![Target {
+                host: domain.to_owned(),
+                port: 25,
+            }]),
+            Err(e) => Err(Failure::temporary(format!(
+                "MX lookup for {domain} failed: {e}"
+            ))),
+        }
+    }
+}
+
+/// Lowest priority value first; hosts of equal priority in random order, so they share the load.
+fn by_priority(mut hosts: Vec<DownstreamHost>) -> Vec<Target> {
+    hosts.shuffle(&mut rand::rng());
+    hosts.sort_by_key(|h| h.priority);
+    hosts
+        .into_iter()
+        .map(|h| Target {
+            host: h.host,
+            port: h.port,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_priority_first_and_equal_priorities_spread() {
+        let h = |host: &str, priority| DownstreamHost {
+            host: host.into(),
+            port: 25,
+            priority,
+        };
+        let mut firsts = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let order = by_priority(vec![h("backup", 20), h("a", 10), h("b", 10)]);
+            assert_eq!(order[2].host, "backup");
+            firsts.insert(order[0].host.clone());
+        }
+        assert_eq!(
+            firsts.len(),
+            2,
+            "both equal-priority hosts come first sometimes"
+        );
+    }
+}

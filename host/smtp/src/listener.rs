@@ -1,0 +1,162 @@
+//! The inbound listener: accepts connections, enforces connection limits, runs a session per connection
+//! (with its tracing span) and upgrades it when the client asks for STARTTLS.
+
+use crate::reply::{self, Reply};
+use crate::session::{Ending, Session};
+use crate::{Metrics, Queue, SessionConfig};
+use moat_directory::Directory;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+/// What every session shares.
+pub struct SmtpContext {
+    pub hostname: String,
+    pub config: SessionConfig,
+    pub directory: Directory,
+    pub queue: Queue,
+    pub tls: Option<TlsAcceptor>,
+    pub metrics: Metrics,
+}
+
+pub struct Listener {
+    socket: TcpListener,
+    ctx: Arc<SmtpContext>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    total: Arc<AtomicU64>,
+}
+
+/// Counts a connection for its client address while it lives.
+struct ConnectionSlot {
+    ip: IpAddr,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    total: Arc<AtomicU64>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = self.per_ip.lock().expect("connection table");
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Listener {
+    pub fn new(socket: TcpListener, ctx: Arc<SmtpContext>) -> Self {
+        Self {
+            socket,
+            ctx,
+            per_ip: Arc::default(),
+            total: Arc::default(),
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Accepts connections until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let next_id = AtomicU64::new(1);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.socket.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let refusal = self.admit(peer.ip());
+            let slot = match refusal {
+                Ok(slot) => slot,
+                Err(reply) => {
+                    tokio::spawn(refuse_connection(stream, reply));
+                    continue;
+                }
+            };
+            let ctx = self.ctx.clone();
+            let span = tracing::info_span!("session", id = next_id.fetch_add(1, Ordering::Relaxed), client = %peer);
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(
+                async move {
+                    ctx.metrics.sessions.inc();
+                    tokio::select! {
+                        result = serve(stream, peer, ctx.clone()) => {
+                            if let Err(e) = result {
+                                tracing::debug!("session ended: {e}");
+                            }
+                        }
+                        _ = shutdown.changed() => {}
+                    }
+                    ctx.metrics.sessions.dec();
+                    drop(slot);
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Reply> {
+        let config = &self.ctx.config;
+        if self.total.load(Ordering::Relaxed) as usize >= config.max_connections {
+            return Err(reply::SERVER_BUSY);
+        }
+        let mut map = self.per_ip.lock().expect("connection table");
+        let count = map.entry(ip).or_insert(0);
+        if *count >= config.max_connections_per_ip {
+            return Err(reply::TOO_MANY_CONNECTIONS);
+        }
+        *count += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnectionSlot {
+            ip,
+            per_ip: self.per_ip.clone(),
+            total: self.total.clone(),
+        })
+    }
+}
+
+async fn refuse_connection(mut stream: TcpStream, reply: Reply) {
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn serve(stream: TcpStream, peer: SocketAddr, ctx: Arc<SmtpContext>) -> std::io::Result<()> {
+    let mut session = Session::new(stream, ctx.clone(), peer, None);
+    session.greet().await?;
+    let Ending::StartTls(stream) = session.run().await? else {
+        return Ok(());
+    };
+    let Some(acceptor) = ctx.tls.clone() else {
+        return Ok(());
+    };
+    let tls = tokio::time::timeout(ctx.config.idle_timeout, acceptor.accept(stream))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+        })??;
+    let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
+    tracing::debug!(?version, "STARTTLS done");
+    Session::new(tls, ctx, peer, version.or(Some("TLS".into())))
+        .run()
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Prometheus metrics of the mail path, served by `moat serve` on the admin port at `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+#[derive(Clone, Default)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+pub struct Inner {
+    pub accepted: Counter,
+    pub rejected: Counter,
+    pub delivered: Counter,
+    pub deferred: Counter,
+    pub bounced: Counter,
+    pub sessions: Gauge,
+    pub queue_messages: Gauge,
+    registry: std::sync::OnceLock<Registry>,
+}
+
+impl std::ops::Deref for Metrics {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let registry = self.inner.registry.get_or_init(|| {
+            let mut r = Registry::with_prefix("moat");
+            r.register(
+                "messages_accepted",
+                "Messages accepted and queued",
+                self.accepted.clone(),
+            );
+            r.register(
+                "messages_rejected",
+                "Messages refused at DATA/BDAT",
+                self.rejected.clone(),
+            );
+            r.register(
+                "recipients_delivered",
+                "Recipients accepted by a downstream host",
+                self.delivered.clone(),
+            );
+            r.register(
+                "recipients_deferred",
+                "Delivery attempts that failed temporarily",
+                self.deferred.clone(),
+            );
+            r.register(
+                "recipients_bounced",
+                "Recipients failed permanently or expired",
+                self.bounced.clone(),
+            );
+            r.register(
+                "smtp_sessions",
+                "Inbound SMTP sessions open now",
+                self.sessions.clone(),
+            );
+            r.register(
+                "queue_messages",
+                "Messages waiting in the queue",
+                self.queue_messages.clone(),
+            );
+            r
+        });
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, registry);
+        out
+    }
+}

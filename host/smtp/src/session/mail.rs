@@ -1,0 +1,31 @@
+use super::{Next, Session, Transaction};
+use crate::reply;
+use smtp_proto::{MAIL_SMTPUTF8, MailFrom};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    /// MAIL FROM: starts a transaction. The sender is not checked against the directory: inbound mail comes
+    /// from anywhere; what matters is who it is for.
+    pub(super) fn mail(&mut self, from: MailFrom<String>) -> Next {
+        if self.helo.is_none() {
+            return self.refuse_next(reply::NEED_HELO);
+        }
+        if self.transaction.is_some() {
+            return self.refuse_next(reply::NESTED_MAIL);
+        }
+        if from.size > self.ctx.config.max_message_size {
+            return self.refuse_next(reply::MESSAGE_TOO_BIG);
+        }
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !from.address.is_ascii() && !smtputf8 {
+            return self.refuse_next(reply::NEED_SMTPUTF8);
+        }
+        self.transaction = Some(Transaction {
+            sender: from.address,
+            smtputf8,
+            ..Transaction::default()
+        });
+        self.reply(reply::SENDER_OK);
+        Next::Continue
+    }
+}

@@ -1,0 +1,362 @@
+//! The inbound ESMTP session, generic over its stream so tests drive it over an in-memory duplex.
+//! One file per verb; this file owns the read loop, the input modes (commands, DATA, BDAT) and error limits.
+
+mod data;
+mod ehlo;
+mod mail;
+mod rcpt;
+
+use crate::SmtpContext;
+use crate::reply::{self, Reply};
+use smtp_proto::Request;
+use smtp_proto::request::receiver::{
+    BdatReceiver, DataReceiver, DummyDataReceiver, MAX_LINE_LENGTH, RequestReceiver,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How a session ended.
+pub enum Ending<T> {
+    Closed,
+    /// The client asked for STARTTLS and got `220`: the caller wraps the stream in TLS and starts a new
+    /// session on it (RFC 3207: all state is forgotten).
+    StartTls(T),
+}
+
+/// The mail transaction between MAIL and the end of DATA/BDAT.
+#[derive(Debug, Default)]
+struct Transaction {
+    sender: String,
+    smtputf8: bool,
+    /// (normalized address, route)
+    recipients: Vec<(String, String)>,
+    /// BDAT chunks received so far.
+    chunks: Option<Vec<u8>>,
+    /// Set when a BDAT chunk was refused: later chunks of the message are discarded with this reply.
+    chunks_refused: Option<Reply>,
+}
+
+enum Input {
+    Command,
+    Data {
+        receiver: DataReceiver,
+        body: Vec<u8>,
+    },
+    Bdat {
+        receiver: BdatReceiver,
+    },
+    /// Reads and drops the rest of a refused message or chunk, then answers `reply`.
+    Discard {
+        receiver: DummyDataReceiver,
+        reply: Reply,
+        ends_message: bool,
+    },
+}
+
+enum Next {
+    Continue,
+    Data,
+    Bdat {
+        size: usize,
+        last: bool,
+    },
+    DiscardBdat {
+        size: usize,
+        reply: Reply,
+        last: bool,
+    },
+    StartTls,
+    Close,
+}
+
+pub struct Session<T> {
+    stream: T,
+    ctx: Arc<SmtpContext>,
+    peer: SocketAddr,
+    tls: Option<String>,
+    helo: Option<String>,
+    esmtp: bool,
+    transaction: Option<Transaction>,
+    errors: u32,
+    out: Vec<u8>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    /// `tls` is the negotiated protocol version when `stream` is already encrypted.
+    pub fn new(stream: T, ctx: Arc<SmtpContext>, peer: SocketAddr, tls: Option<String>) -> Self {
+        Self {
+            stream,
+            ctx,
+            peer,
+            tls,
+            helo: None,
+            esmtp: false,
+            transaction: None,
+            errors: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Sends the `220` greeting.
+    pub async fn greet(&mut self) -> std::io::Result<()> {
+        let text = format!("{} ESMTP Moat", self.ctx.hostname);
+        self.reply(Reply {
+            code: 220,
+            status: None,
+            text: text.into(),
+        });
+        self.flush().await
+    }
+
+    /// Serves commands until the client quits, the connection drops, or STARTTLS hands the stream back.
+    pub async fn run(mut self) -> std::io::Result<Ending<T>> {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut requests = RequestReceiver::default();
+        let mut input = Input::Command;
+        loop {
+            let read =
+                tokio::time::timeout(self.ctx.config.idle_timeout, self.stream.read(&mut buf))
+                    .await;
+            let n = match read {
+                Ok(n) => n?,
+                Err(_) => {
+                    self.reply(reply::IDLE_TIMEOUT);
+                    self.flush().await?;
+                    return Ok(Ending::Closed);
+                }
+            };
+            if n == 0 {
+                return Ok(Ending::Closed);
+            }
+            let mut bytes = buf[..n].iter();
+            loop {
+                let next_input = match &mut input {
+                    Input::Command if line_too_long(&mut requests, &mut bytes) => {
+                        if self.refuse(reply::LINE_TOO_LONG) {
+                            self.flush().await?;
+                            return Ok(Ending::Closed);
+                        }
+                        None
+                    }
+                    Input::Command => match requests.ingest(&mut bytes) {
+                        Ok(request) => match self.handle(request.into_owned()).await {
+                            Next::Continue => None,
+                            Next::Data => Some(Input::Data {
+                                receiver: DataReceiver::new(),
+                                body: Vec::new(),
+                            }),
+                            Next::Bdat { size, last } => Some(Input::Bdat {
+                                receiver: BdatReceiver::new(size, last),
+                            }),
+                            Next::DiscardBdat { size, reply, last } => Some(Input::Discard {
+                                receiver: DummyDataReceiver::new_bdat(size),
+                                reply,
+                                ends_message: last,
+                            }),
+                            Next::StartTls => {
+                                // Bytes pipelined after STARTTLS are dropped (CVE-2011-0411 command injection).
+                                self.flush().await?;
+                                return Ok(Ending::StartTls(self.stream));
+                            }
+                            Next::Close => {
+                                self.flush().await?;
+                                return Ok(Ending::Closed);
+                            }
+                        },
+                        Err(smtp_proto::Error::NeedsMoreData { .. }) => break,
+                        Err(e) => {
+                            if self.refuse(protocol_error(e)) {
+                                self.flush().await?;
+                                return Ok(Ending::Closed);
+                            }
+                            None
+                        }
+                    },
+                    Input::Data { receiver, body } => {
+                        let complete = receiver.ingest(&mut bytes, body);
+                        if complete && body.len() > self.ctx.config.max_message_size {
+                            *body = Vec::new();
+                            self.message_refused(reply::MESSAGE_TOO_BIG, true).await;
+                            Some(Input::Command)
+                        } else if complete {
+                            let body = std::mem::take(body);
+                            self.message_complete(body).await;
+                            Some(Input::Command)
+                        } else if body.len() > self.ctx.config.max_message_size {
+                            let receiver = DummyDataReceiver::new_data(receiver);
+                            Some(Input::Discard {
+                                receiver,
+                                reply: reply::MESSAGE_TOO_BIG,
+                                ends_message: true,
+                            })
+                        } else {
+                            break;
+                        }
+                    }
+                    Input::Bdat { receiver } => {
+                        let chunks = self.transaction.as_mut().and_then(|t| t.chunks.as_mut());
+                        let Some(chunks) = chunks else {
+                            unreachable!("BDAT input without a transaction")
+                        };
+                        if receiver.ingest(&mut bytes, chunks) {
+                            self.chunk_complete(receiver.is_last).await;
+                            Some(Input::Command)
+                        } else {
+                            break;
+                        }
+                    }
+                    Input::Discard {
+                        receiver,
+                        reply,
+                        ends_message,
+                    } => {
+                        if receiver.ingest(&mut bytes) {
+                            let reply = reply.clone();
+                            self.message_refused(reply, *ends_message).await;
+                            Some(Input::Command)
+                        } else {
+                            break;
+                        }
+                    }
+                };
+                if let Some(next) = next_input {
+                    input = next;
+                }
+            }
+            self.flush().await?;
+        }
+    }
+
+    async fn handle(&mut self, request: Request<String>) -> Next {
+        match request {
+            Request::Ehlo { host } => self.ehlo(host, true),
+            Request::Helo { host } => self.ehlo(host, false),
+            Request::Mail { from } => self.mail(from),
+            Request::Rcpt { to } => self.rcpt(to).await,
+            Request::Data => self.data(),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size, is_last),
+            Request::StartTls => self.starttls(),
+            Request::Rset => {
+                self.transaction = None;
+                self.reply(reply::RESET_OK);
+                Next::Continue
+            }
+            Request::Noop { .. } => {
+                self.reply(reply::OK);
+                Next::Continue
+            }
+            Request::Vrfy { .. } => {
+                self.reply(reply::VRFY_CANNOT);
+                Next::Continue
+            }
+            Request::Help { .. } => {
+                self.reply(Reply::new(
+                    214,
+                    "2.0.0",
+                    "Moat mail gateway; see RFC 5321 for the commands",
+                ));
+                Next::Continue
+            }
+            Request::Quit => {
+                self.reply(reply::BYE);
+                Next::Close
+            }
+            Request::Lhlo { .. }
+            | Request::Auth { .. }
+            | Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => self.refuse_next(reply::NOT_IMPLEMENTED),
+        }
+    }
+
+    fn starttls(&mut self) -> Next {
+        if self.tls.is_some() {
+            return self.refuse_next(reply::ALREADY_TLS);
+        }
+        if self.ctx.tls.is_none() {
+            return self.refuse_next(reply::TLS_UNAVAILABLE);
+        }
+        self.reply(reply::READY_TLS);
+        Next::StartTls
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        reply.write_to(&mut self.out);
+    }
+
+    /// Sends an error reply and counts it; true when the session has had too many and must close.
+    fn refuse(&mut self, reply: Reply) -> bool {
+        tracing::debug!(%reply, "refused");
+        self.reply(reply);
+        self.errors += 1;
+        if self.errors >= self.ctx.config.max_errors {
+            self.reply(reply::TOO_MANY_ERRORS);
+            return true;
+        }
+        false
+    }
+
+    fn refuse_next(&mut self, reply: Reply) -> Next {
+        if self.refuse(reply) {
+            Next::Close
+        } else {
+            Next::Continue
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The receiver limits lines only when they span reads; a whole over-long line in one read is caught here
+/// and skipped.
+fn line_too_long(requests: &mut RequestReceiver, bytes: &mut std::slice::Iter<'_, u8>) -> bool {
+    if !requests.buf().is_empty() {
+        return false;
+    }
+    let rest = bytes.as_slice();
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(end) if end >= MAX_LINE_LENGTH => {
+            *bytes = rest[end + 1..].iter();
+            true
+        }
+        _ => false,
+    }
+}
+
+fn protocol_error(e: smtp_proto::Error) -> Reply {
+    use smtp_proto::Error as E;
+    match e {
+        E::UnknownCommand => reply::UNKNOWN_COMMAND,
+        E::InvalidSenderAddress => reply::SYNTAX_SENDER,
+        E::InvalidRecipientAddress => reply::SYNTAX_RECIPIENT,
+        E::SyntaxError { syntax } => Reply::dynamic(501, "5.5.4", format!("Syntax: {syntax}")),
+        E::InvalidParameter { param } => {
+            Reply::dynamic(501, "5.5.4", format!("Invalid parameter {param}"))
+        }
+        E::UnsupportedParameter { param } => {
+            let param: String = param
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect();
+            Reply::dynamic(555, "5.5.4", format!("Unsupported parameter {param}"))
+        }
+        E::ResponseTooLong => reply::LINE_TOO_LONG,
+        E::NeedsMoreData { .. } | E::InvalidResponse { .. } => reply::UNKNOWN_COMMAND,
+    }
+}
+
+#[cfg(test)]
+mod tests;

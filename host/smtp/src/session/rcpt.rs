@@ -1,0 +1,42 @@
+use super::{Next, Session};
+use crate::reply;
+use moat_directory::RecipientError;
+use smtp_proto::RcptTo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    /// RCPT TO: accepted only for a mailbox or alias of a protected domain. Everything else is refused here,
+    /// which is what keeps Moat from ever relaying.
+    pub(super) async fn rcpt(&mut self, to: RcptTo<String>) -> Next {
+        let Some(transaction) = &self.transaction else {
+            return self.refuse_next(reply::NEED_MAIL);
+        };
+        if transaction.recipients.len() >= self.ctx.config.max_recipients {
+            return self.refuse_next(reply::TOO_MANY_RECIPIENTS);
+        }
+        if !to.address.is_ascii() && !transaction.smtputf8 {
+            return self.refuse_next(reply::NEED_SMTPUTF8);
+        }
+        let refusal = match self.ctx.directory.resolve(&to.address).await {
+            Ok(recipient) => {
+                let address = recipient.address.to_string();
+                let transaction = self.transaction.as_mut().expect("checked above");
+                if !transaction.recipients.iter().any(|(a, _)| *a == address) {
+                    transaction.recipients.push((address, recipient.route));
+                }
+                self.reply(reply::RECIPIENT_OK);
+                return Next::Continue;
+            }
+            Err(RecipientError::Syntax(_)) => reply::SYNTAX_RECIPIENT,
+            Err(RecipientError::RelayDenied(_)) => reply::RELAY_DENIED,
+            Err(RecipientError::UnknownUser(_)) => reply::UNKNOWN_USER,
+            Err(RecipientError::Temporary(e)) => {
+                tracing::error!("directory lookup failed: {e}");
+                self.reply(reply::TEMP_DIRECTORY);
+                return Next::Continue;
+            }
+        };
+        tracing::info!(rcpt = %to.address, reply = %refusal, "recipient refused");
+        self.refuse_next(refusal)
+    }
+}
