@@ -7,6 +7,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
+    /// `listen = ["0.0.0.0:25"]` — addresses the MX listener binds (default `127.0.0.1:2525`).
+    pub listen: Vec<std::net::SocketAddr>,
+    /// `tls_certificate = "/etc/moat/cert.pem"` — PEM chain for STARTTLS; unset, a self-signed one is
+    /// generated under `data_dir/tls` on first start.
+    pub tls_certificate: Option<std::path::PathBuf>,
+    /// `tls_key = "/etc/moat/key.pem"` — PEM private key of `tls_certificate`.
+    pub tls_key: Option<std::path::PathBuf>,
     /// `max_message_size = 26214400` — bytes; larger messages get `552 5.3.4` (advertised in EHLO SIZE).
     pub max_message_size: usize,
     /// `max_recipients = 100` — per message; further RCPTs get `452 4.5.3`.
@@ -25,6 +32,9 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {
+            listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 2525))],
+            tls_certificate: None,
+            tls_key: None,
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             max_errors: 10,
@@ -76,6 +86,23 @@ impl Default for DeliveryConfig {
             poll_interval: Duration::from_secs(5),
             relay: None,
         }
+    }
+}
+
+impl SessionConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listen.is_empty() {
+            return Err("smtp.listen must name at least one address".into());
+        }
+        if self.tls_certificate.is_some() != self.tls_key.is_some() {
+            return Err(
+                "smtp.tls_certificate and smtp.tls_key go together: set both or neither".into(),
+            );
+        }
+        if self.max_message_size < 1024 || self.max_recipients == 0 || self.max_errors == 0 {
+            return Err("smtp.max_message_size must be at least 1024, max_recipients and max_errors at least 1".into());
+        }
+        Ok(())
     }
 }
 

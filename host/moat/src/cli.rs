@@ -1,0 +1,72 @@
+use crate::commands;
+use crate::config::Config;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Moat: an email security gateway. Point your MX records at it; it accepts mail for your domains only,
+/// filters it, and delivers it to your own mail servers, keeping it queued while they are down.
+#[derive(Parser)]
+#[command(name = "moat", version)]
+struct Cli {
+    /// Configuration file (default: ./moat.toml when it exists, else built-in defaults).
+    #[arg(long, short, global = true, env = "MOAT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: SMTP listener, queue and delivery, metrics.
+    Serve,
+    /// Protected domains and alias domains.
+    #[command(subcommand)]
+    Domain(commands::domain::DomainCommand),
+    /// Mailboxes (licensed users) of protected domains.
+    #[command(subcommand)]
+    Mailbox(commands::mailbox::MailboxCommand),
+    /// Aliases delivered to mailboxes.
+    #[command(subcommand)]
+    Alias(commands::mailbox::AliasCommand),
+    /// The delivery queue.
+    #[command(subcommand)]
+    Queue(commands::queue::QueueCommand),
+    /// The email log.
+    #[command(subcommand)]
+    Log(commands::log::LogCommand),
+}
+
+/// Runs the CLI; errors print as `error: …` with their causes and exit 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => crate::serve::serve(config).await,
+        Command::Domain(c) => c.run(&config).await,
+        Command::Mailbox(c) => c.run(&config).await,
+        Command::Alias(c) => c.run(&config).await,
+        Command::Queue(c) => c.run(&config).await,
+        Command::Log(c) => c.run(&config).await,
+    }
+}

@@ -1,0 +1,27 @@
+//! Administration commands, run against the same store as the server (SQLite file or PostgreSQL).
+
+pub mod domain;
+pub mod log;
+pub mod mailbox;
+pub mod queue;
+
+use crate::config::Config;
+use moat_directory::Directory;
+use moat_store::{Durability, Store};
+
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.server.data_dir)?;
+    Ok(Store::open(&config.database_url(), Durability::Full).await?)
+}
+
+pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory> {
+    Ok(Directory::new(open_store(config).await?))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+pub(crate) fn time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}

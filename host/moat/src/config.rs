@@ -1,0 +1,202 @@
+//! `moat.toml`: every key optional; with no file at all Moat runs on SQLite under `./moat-data` with its MX
+//! listener on 127.0.0.1:2525. Unknown keys are errors, so a typo never silently falls back to a default.
+
+use anyhow::{Context, bail};
+use moat_smtp::{DeliveryConfig, SessionConfig};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub smtp: SessionConfig,
+    pub spool: SpoolConfig,
+    pub delivery: DeliveryConfig,
+    pub admin: AdminConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `hostname = "mx1.example.com"` — the name Moat gives in its greeting, `Received:` headers and bounces
+    /// (default: this machine's host name).
+    pub hostname: String,
+    /// `data_dir = "./moat-data"` — spool, generated TLS certificate, and the SQLite database.
+    pub data_dir: PathBuf,
+    /// `database_url = "postgres://moat:secret@db/moat"` — default `sqlite://DATA_DIR/moat.db`. Use
+    /// PostgreSQL when several Moat nodes share one cluster.
+    pub database_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let hostname = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        Self {
+            hostname,
+            data_dir: PathBuf::from("./moat-data"),
+            database_url: None,
+        }
+    }
+}
+
+/// `[spool]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// `fsync = true` — make every accepted message durable before answering `250`. Turning it off is only
+    /// for benchmarks measuring what durability costs: a crash can then lose accepted mail.
+    pub fsync: bool,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self { fsync: true }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `listen = "127.0.0.1:9425"` — Prometheus metrics at `/metrics`.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9425)),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, or `./moat.toml` if it exists, or uses the defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let path = match path {
+            Some(p) => Some(p.to_owned()),
+            None => Some(PathBuf::from("moat.toml")).filter(|p| p.exists()),
+        };
+        let config = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                Self::parse(&text)
+                    .with_context(|| format!("invalid configuration {}", p.display()))?
+            }
+            None => Self::default(),
+        };
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.server.hostname.is_empty() || self.server.hostname.contains(char::is_whitespace) {
+            bail!("server.hostname must be a host name");
+        }
+        self.smtp.validate().map_err(anyhow::Error::msg)?;
+        self.delivery.validate().map_err(anyhow::Error::msg)?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.server.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("moat.db").display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_working_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.smtp.listen, vec!["127.0.0.1:2525".parse().unwrap()]);
+        assert_eq!(c.database_url(), "sqlite://./moat-data/moat.db");
+        assert!(c.spool.fsync);
+        assert_eq!(
+            c.delivery.max_age,
+            std::time::Duration::from_secs(5 * 86400)
+        );
+    }
+
+    #[test]
+    fn every_documented_key_parses() {
+        let c = Config::parse(
+            r#"
+            [server]
+            hostname = "mx1.example.com"
+            data_dir = "/var/lib/moat"
+            database_url = "postgres://moat:secret@db/moat"
+            [smtp]
+            listen = ["0.0.0.0:25", "[::]:25"]
+            tls_certificate = "/etc/moat/cert.pem"
+            tls_key = "/etc/moat/key.pem"
+            max_message_size = 52428800
+            max_recipients = 500
+            max_errors = 5
+            idle_timeout = "2m"
+            max_connections = 2000
+            max_connections_per_ip = 50
+            [spool]
+            fsync = true
+            [delivery]
+            concurrency = 64
+            connect_timeout = "10s"
+            command_timeout = "2m"
+            retry_intervals = ["30s", "10m", "1h"]
+            max_age = "7d"
+            poll_interval = "1s"
+            relay = "smtp.example.net:25"
+            [admin]
+            listen = "127.0.0.1:9999"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.delivery.retry_after(9),
+            std::time::Duration::from_secs(3600)
+        );
+        assert_eq!(c.smtp.idle_timeout, std::time::Duration::from_secs(120));
+    }
+
+    /// Each `tests/config/*.toml` is a broken configuration; the matching `.err` holds text its error must contain.
+    #[test]
+    fn invalid_configs_fail_with_their_golden_message() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let expected = std::fs::read_to_string(path.with_extension("err")).unwrap();
+                let err = Config::parse(&std::fs::read_to_string(&path).unwrap()).unwrap_err();
+                let err = format!("{err:#}");
+                assert!(
+                    err.contains(expected.trim()),
+                    "{}: got {err:?}, want {:?}",
+                    path.display(),
+                    expected.trim()
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "golden cases found: {seen}");
+    }
+}

@@ -1,0 +1,10 @@
+//! The `moat` binary: CLI, configuration, and the wiring of the parts. Business logic lives in the crates it
+//! wires; what is here is glue.
+
+mod cli;
+mod commands;
+pub mod config;
+mod metrics_http;
+mod serve;
+
+pub use cli::main;
