@@ -1,1 +1,99 @@
-//! placeholder
+//! The end-to-end harness: a real `moat` process on loopback with its own data dir and database, a real
+//! downstream SMTP server to deliver to, and real SMTP clients.
+
+mod moat;
+mod sink;
+
+pub use moat::{Backend, Moat, MoatBuilder};
+pub use sink::{Received, Sink, SinkBehaviour};
+
+/// Sends one message with a real SMTP client (EHLO, MAIL, RCPT, DATA) and returns the final reply line.
+pub async fn send(
+    addr: std::net::SocketAddr,
+    from: &str,
+    to: &[&str],
+    body: &str,
+) -> anyhow::Result<String> {
+    let mut c = Client::connect(addr).await?;
+    c.expect("220").await?;
+    c.cmd("EHLO client.test\r\n").await?;
+    c.cmd(&format!("MAIL FROM:<{from}>\r\n")).await?;
+    for rcpt in to {
+        c.cmd(&format!("RCPT TO:<{rcpt}>\r\n")).await?;
+    }
+    c.cmd("DATA\r\n").await?;
+    let mut data = body.replace("\r\n.", "\r\n..");
+    if !data.ends_with("\r\n") {
+        data.push_str("\r\n");
+    }
+    let reply = c.cmd(&format!("{data}.\r\n")).await?;
+    c.cmd("QUIT\r\n").await?;
+    Ok(reply)
+}
+
+/// A plain-text SMTP client that shows every reply as text, for asserting codes.
+pub struct Client {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+impl Client {
+    pub async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        Ok(Self {
+            stream: tokio::io::BufReader::new(tokio::net::TcpStream::connect(addr).await?),
+        })
+    }
+
+    /// Writes `text` (any number of pipelined commands) without waiting.
+    pub async fn write(&mut self, text: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.get_mut().write_all(text.as_bytes()).await?;
+        Ok(())
+    }
+
+    /// Reads one (possibly multi-line) reply; returns its last line.
+    pub async fn reply(&mut self) -> anyhow::Result<String> {
+        use tokio::io::AsyncBufReadExt;
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                self.stream.read_line(&mut line),
+            )
+            .await??;
+            anyhow::ensure!(n > 0, "connection closed");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(line.trim_end().to_owned());
+            }
+        }
+    }
+
+    pub async fn cmd(&mut self, text: &str) -> anyhow::Result<String> {
+        self.write(text).await?;
+        self.reply().await
+    }
+
+    pub async fn expect(&mut self, code: &str) -> anyhow::Result<String> {
+        let reply = self.reply().await?;
+        anyhow::ensure!(reply.starts_with(code), "expected {code}, got {reply}");
+        Ok(reply)
+    }
+}
+
+/// Polls `check` every 50 ms until it returns Some, or panics after `secs` seconds with `what`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

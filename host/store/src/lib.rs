@@ -151,7 +151,13 @@ pub(crate) mod test_support {
     }
 
     async fn fresh_postgres_database() -> Option<String> {
-        let admin_url = std::env::var("MOAT_TEST_POSTGRES_URL").ok()?;
+        let Ok(admin_url) = std::env::var("MOAT_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the PostgreSQL tier: set MOAT_TEST_POSTGRES_URL"
+            );
+            return None;
+        };
         install_default_drivers();
         let admin = AnyPoolOptions::new()
             .max_connections(1)

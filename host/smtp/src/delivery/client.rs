@@ -131,7 +131,7 @@ impl Transaction<'_> {
             return Err(Attempt::Host(Failure::from_reply(&reply)));
         }
         let reply = tokio::time::timeout(self.command_timeout, async {
-            client.write_message(self.message).await?;
+            write_data(&mut client.stream, self.message).await?;
             client.read().await
         })
         .await
@@ -154,8 +154,45 @@ impl Transaction<'_> {
     }
 }
 
+/// Sends the message dot-stuffed and terminated, byte for byte: a final CRLF is added only when the
+/// message lacks one (mail-send's writer always adds one, which would append a blank line).
+async fn write_data<S: AsyncWrite + Unpin>(stream: &mut S, message: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    let mut at_line_start = true;
+    for &b in message {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    out.extend_from_slice(if message.ends_with(b"\r\n") {
+        b".\r\n"
+    } else {
+        b"\r\n.\r\n"
+    });
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
 fn positive(reply: &Response<String>) -> bool {
     (200..300).contains(&reply.code)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn data_is_dot_stuffed_and_terminated_without_extra_lines() {
+        let mut out = Vec::new();
+        super::write_data(&mut out, b".a\r\nb\r\n..c\r\n")
+            .await
+            .unwrap();
+        assert_eq!(out, b"..a\r\nb\r\n...c\r\n.\r\n");
+        let mut out = Vec::new();
+        super::write_data(&mut out, b"no newline").await.unwrap();
+        assert_eq!(out, b"no newline\r\n.\r\n");
+    }
 }
 
 enum Attempt {

@@ -131,6 +131,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             }
             let mut bytes = buf[..n].iter();
             loop {
+                let line_start = bytes.as_slice();
                 let next_input = match &mut input {
                     Input::Command if line_too_long(&mut requests, &mut bytes) => {
                         if self.refuse(reply::LINE_TOO_LONG) {
@@ -140,6 +141,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                         None
                     }
                     Input::Command => match requests.ingest(&mut bytes) {
+                        Err(smtp_proto::Error::InvalidRecipientAddress) => {
+                            if self.refuse(bad_recipient(consumed(line_start, &bytes))) {
+                                self.flush().await?;
+                                return Ok(Ending::Closed);
+                            }
+                            None
+                        }
                         Ok(request) => match self.handle(request.into_owned()).await {
                             Next::Continue => None,
                             Next::Data => Some(Input::Data {
@@ -332,6 +340,21 @@ fn line_too_long(requests: &mut RequestReceiver, bytes: &mut std::slice::Iter<'_
             true
         }
         _ => false,
+    }
+}
+
+/// The bytes the receiver took since `start`.
+fn consumed<'a>(start: &'a [u8], rest: &std::slice::Iter<'_, u8>) -> &'a [u8] {
+    &start[..start.len() - rest.as_slice().len()]
+}
+
+/// The parser refuses domain literals (`user@[192.0.2.1]`) as bad syntax; they are well-formed addresses of
+/// a domain Moat never protects, so they get the relay refusal like any foreign domain.
+fn bad_recipient(line: &[u8]) -> Reply {
+    if line.windows(2).any(|w| w == b"@[") {
+        reply::RELAY_DENIED
+    } else {
+        reply::SYNTAX_RECIPIENT
     }
 }
 

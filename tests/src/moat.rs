@@ -1,0 +1,241 @@
+//! A real `moat` process for one test: its own data dir, config and database (SQLite, or a fresh database
+//! on the PostgreSQL server named by `MOAT_TEST_POSTGRES_URL`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The database URL for a new test, or None when this backend is not available here.
+    async fn database_url(self, dir: &Path) -> Option<String> {
+        match self {
+            Backend::Sqlite => Some(format!("sqlite://{}", dir.join("moat.db").display())),
+            Backend::Postgres => {
+                let admin = std::env::var("MOAT_TEST_POSTGRES_URL").ok()?;
+                sqlx::any::install_default_drivers();
+                let pool = sqlx::AnyPool::connect(&admin)
+                    .await
+                    .expect("connect to the test PostgreSQL");
+                let name = format!(
+                    "moat_e2e_{}",
+                    dir.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_lowercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                Some(format!("{base}/{name}"))
+            }
+        }
+    }
+}
+
+pub struct MoatBuilder {
+    bin: PathBuf,
+    backend: Backend,
+    /// section -> key -> TOML value
+    config: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl MoatBuilder {
+    /// Sets `key = value` (value in TOML syntax) in `[section]`, replacing the harness default.
+    pub fn set(mut self, section: &str, key: &str, value: &str) -> Self {
+        self.config
+            .entry(section.into())
+            .or_default()
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Starts Moat; None when the backend is not available on this machine.
+    pub async fn start(self) -> Option<Moat> {
+        let dir = tempfile::Builder::new().prefix("moat").tempdir().unwrap();
+        let database_url = self.backend.database_url(dir.path()).await?;
+        let data_dir = format!("{:?}", dir.path().join("data").display().to_string());
+        let config = self
+            .set("server", "hostname", "\"mx.moat.test\"")
+            .set("server", "data_dir", &data_dir)
+            .set("server", "database_url", &format!("{database_url:?}"));
+        let bin = config.bin.clone();
+        let mut text = String::new();
+        for (section, keys) in &config.config {
+            text.push_str(&format!("[{section}]\n"));
+            for (key, value) in keys {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        let config_path = dir.path().join("moat.toml");
+        std::fs::write(&config_path, text).unwrap();
+        let mut moat = Moat {
+            bin,
+            dir,
+            config: config_path,
+            child: None,
+            smtp: None,
+            metrics: None,
+        };
+        moat.boot().await;
+        Some(moat)
+    }
+}
+
+pub struct Moat {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    child: Option<Child>,
+    pub smtp: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Moat {
+    /// `bin` is `env!("CARGO_BIN_EXE_moat-e2e")`. The config always listens on 127.0.0.1:0 and polls the queue
+    /// every 100 ms with 1 s retries, unless the test's own config says otherwise.
+    pub fn builder(bin: &str, backend: Backend) -> MoatBuilder {
+        MoatBuilder {
+            bin: bin.into(),
+            backend,
+            config: Default::default(),
+        }
+        .set("smtp", "listen", "[\"127.0.0.1:0\"]")
+        .set("admin", "listen", "\"127.0.0.1:0\"")
+        .set("delivery", "poll_interval", "\"100ms\"")
+        .set("delivery", "retry_intervals", "[\"1s\"]")
+        .set("delivery", "connect_timeout", "\"2s\"")
+        .set("delivery", "command_timeout", "\"10s\"")
+    }
+
+    pub fn smtp(&self) -> SocketAddr {
+        self.smtp.expect("moat is running")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    async fn boot(&mut self) {
+        let mut child = Command::new(&self.bin)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("MOAT_LOG", "info,moat_smtp=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join("moat.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start moat");
+        let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
+        self.child = Some(child);
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut smtp, mut metrics) = (None, None);
+        let read = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.strip_prefix("Moat is listening for mail on ") {
+                    smtp = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+                }
+                if let Some(rest) = line.strip_prefix("Metrics at http://") {
+                    metrics = rest.trim_end_matches("/metrics").parse().ok();
+                }
+                if smtp.is_some() && metrics.is_some() {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(60), read)
+            .await
+            .is_err()
+            || smtp.is_none()
+        {
+            panic!("moat did not start; its log:\n{}", self.log());
+        }
+        // Keep draining stdout so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.smtp = smtp;
+        self.metrics = metrics;
+    }
+
+    /// SIGKILL: no shutdown, no flush; what was acknowledged must already be on disk.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.smtp = None;
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.boot().await;
+    }
+
+    /// Runs a `moat` admin command against this instance's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run moat cli")
+    }
+
+    /// Runs an admin command that must succeed; returns its stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "moat {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Protects `domain` with delivery to `downstream` and adds `mailboxes`.
+    pub fn protect(&self, domain: &str, downstream: &[String], mailboxes: &[&str]) {
+        let mut args = vec!["domain", "add", domain];
+        for d in downstream {
+            args.extend(["--downstream", d.as_str()]);
+        }
+        self.admin(&args);
+        for m in mailboxes {
+            self.admin(&["mailbox", "add", &format!("{m}@{domain}")]);
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moat.log")).unwrap_or_default()
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.metrics.unwrap())
+            .await
+            .unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+}
+
+impl Drop for Moat {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
