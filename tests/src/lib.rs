@@ -8,12 +8,7 @@ pub use moat::{Backend, Moat, MoatBuilder};
 pub use sink::{Received, Sink, SinkBehaviour};
 
 /// Sends one message with a real SMTP client (EHLO, MAIL, RCPT, DATA) and returns the final reply line.
-pub async fn send(
-    addr: std::net::SocketAddr,
-    from: &str,
-    to: &[&str],
-    body: &str,
-) -> anyhow::Result<String> {
+pub async fn send(addr: std::net::SocketAddr, from: &str, to: &[&str], body: &str) -> anyhow::Result<String> {
     let mut c = Client::connect(addr).await?;
     c.expect("220").await?;
     c.cmd("EHLO client.test\r\n").await?;
@@ -38,9 +33,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
-        Ok(Self {
-            stream: tokio::io::BufReader::new(tokio::net::TcpStream::connect(addr).await?),
-        })
+        Ok(Self { stream: tokio::io::BufReader::new(tokio::net::TcpStream::connect(addr).await?) })
     }
 
     /// Writes `text` (any number of pipelined commands) without waiting.
@@ -55,11 +48,8 @@ impl Client {
         use tokio::io::AsyncBufReadExt;
         loop {
             let mut line = String::new();
-            let n = tokio::time::timeout(
-                std::time::Duration::from_secs(20),
-                self.stream.read_line(&mut line),
-            )
-            .await??;
+            let n =
+                tokio::time::timeout(std::time::Duration::from_secs(20), self.stream.read_line(&mut line)).await??;
             anyhow::ensure!(n > 0, "connection closed");
             if line.as_bytes().get(3) != Some(&b'-') {
                 return Ok(line.trim_end().to_owned());
@@ -90,10 +80,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

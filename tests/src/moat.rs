@@ -20,9 +20,7 @@ impl Backend {
             Backend::Postgres => {
                 let admin = std::env::var("MOAT_TEST_POSTGRES_URL").ok()?;
                 sqlx::any::install_default_drivers();
-                let pool = sqlx::AnyPool::connect(&admin)
-                    .await
-                    .expect("connect to the test PostgreSQL");
+                let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to the test PostgreSQL");
                 let name = format!(
                     "moat_e2e_{}",
                     dir.file_name()
@@ -31,10 +29,7 @@ impl Backend {
                         .to_lowercase()
                         .replace(|c: char| !c.is_ascii_alphanumeric(), "")
                 );
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
                 pool.close().await;
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
                 Some(format!("{base}/{name}"))
@@ -53,10 +48,7 @@ pub struct MoatBuilder {
 impl MoatBuilder {
     /// Sets `key = value` (value in TOML syntax) in `[section]`, replacing the harness default.
     pub fn set(mut self, section: &str, key: &str, value: &str) -> Self {
-        self.config
-            .entry(section.into())
-            .or_default()
-            .insert(key.into(), value.into());
+        self.config.entry(section.into()).or_default().insert(key.into(), value.into());
         self
     }
 
@@ -65,10 +57,11 @@ impl MoatBuilder {
         let dir = tempfile::Builder::new().prefix("moat").tempdir().unwrap();
         let database_url = self.backend.database_url(dir.path()).await?;
         let data_dir = format!("{:?}", dir.path().join("data").display().to_string());
-        let config = self
-            .set("server", "hostname", "\"mx.moat.test\"")
-            .set("server", "data_dir", &data_dir)
-            .set("server", "database_url", &format!("{database_url:?}"));
+        let config = self.set("server", "hostname", "\"mx.moat.test\"").set("server", "data_dir", &data_dir).set(
+            "server",
+            "database_url",
+            &format!("{database_url:?}"),
+        );
         let bin = config.bin.clone();
         let mut text = String::new();
         for (section, keys) in &config.config {
@@ -79,14 +72,7 @@ impl MoatBuilder {
         }
         let config_path = dir.path().join("moat.toml");
         std::fs::write(&config_path, text).unwrap();
-        let mut moat = Moat {
-            bin,
-            dir,
-            config: config_path,
-            child: None,
-            smtp: None,
-            metrics: None,
-        };
+        let mut moat = Moat { bin, dir, config: config_path, child: None, smtp: None, metrics: None };
         moat.boot().await;
         Some(moat)
     }
@@ -105,17 +91,13 @@ impl Moat {
     /// `bin` is `env!("CARGO_BIN_EXE_moat-e2e")`. The config always listens on 127.0.0.1:0 and polls the queue
     /// every 100 ms with 1 s retries, unless the test's own config says otherwise.
     pub fn builder(bin: &str, backend: Backend) -> MoatBuilder {
-        MoatBuilder {
-            bin: bin.into(),
-            backend,
-            config: Default::default(),
-        }
-        .set("smtp", "listen", "[\"127.0.0.1:0\"]")
-        .set("admin", "listen", "\"127.0.0.1:0\"")
-        .set("delivery", "poll_interval", "\"100ms\"")
-        .set("delivery", "retry_intervals", "[\"1s\"]")
-        .set("delivery", "connect_timeout", "\"2s\"")
-        .set("delivery", "command_timeout", "\"10s\"")
+        MoatBuilder { bin: bin.into(), backend, config: Default::default() }
+            .set("smtp", "listen", "[\"127.0.0.1:0\"]")
+            .set("admin", "listen", "\"127.0.0.1:0\"")
+            .set("delivery", "poll_interval", "\"100ms\"")
+            .set("delivery", "retry_intervals", "[\"1s\"]")
+            .set("delivery", "connect_timeout", "\"2s\"")
+            .set("delivery", "command_timeout", "\"10s\"")
     }
 
     pub fn smtp(&self) -> SocketAddr {
@@ -133,9 +115,7 @@ impl Moat {
             .arg("serve")
             .env("MOAT_LOG", "info,moat_smtp=debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(self.dir.path().join("moat.log")).unwrap(),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("moat.log")).unwrap()))
             .spawn()
             .expect("start moat");
         let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
@@ -155,11 +135,7 @@ impl Moat {
                 }
             }
         };
-        if tokio::time::timeout(std::time::Duration::from_secs(60), read)
-            .await
-            .is_err()
-            || smtp.is_none()
-        {
+        if tokio::time::timeout(std::time::Duration::from_secs(60), read).await.is_err() || smtp.is_none() {
             panic!("moat did not start; its log:\n{}", self.log());
         }
         // Keep draining stdout so the process never blocks on a full pipe.
@@ -184,12 +160,7 @@ impl Moat {
 
     /// Runs a `moat` admin command against this instance's config.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("run moat cli")
+        Command::new(&self.bin).arg("--config").arg(&self.config).args(args).output().expect("run moat cli")
     }
 
     /// Runs an admin command that must succeed; returns its stdout.
@@ -222,12 +193,8 @@ impl Moat {
 
     pub async fn metrics_text(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.metrics.unwrap())
-            .await
-            .unwrap();
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let mut s = tokio::net::TcpStream::connect(self.metrics.unwrap()).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         out

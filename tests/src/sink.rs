@@ -62,12 +62,7 @@ impl Sink {
                 });
             }
         });
-        Self {
-            addr,
-            received,
-            behaviour,
-            task: Arc::new(task),
-        }
+        Self { addr, received, behaviour, task: Arc::new(task) }
     }
 
     pub fn set(&self, behaviour: SinkBehaviour) {
@@ -88,14 +83,13 @@ fn acceptor() -> tokio_rustls::TlsAcceptor {
     let pair = rcgen::generate_simple_self_signed(vec!["sink.test".to_string()]).unwrap();
     let cert = pair.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::try_from(pair.signing_key.serialize_der()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
@@ -107,10 +101,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     tls: bool,
 ) -> Option<()> {
     if !tls {
-        s.get_mut()
-            .write_all(b"220 sink.test ESMTP\r\n")
-            .await
-            .ok()?;
+        s.get_mut().write_all(b"220 sink.test ESMTP\r\n").await.ok()?;
     }
     let (mut from, mut to) = (String::new(), Vec::new());
     loop {
@@ -121,16 +112,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         let upper = line.to_ascii_uppercase();
         let b = behaviour.lock().unwrap().clone();
         let reply: String = if upper.starts_with("EHLO") {
-            if tls {
-                "250-sink.test\r\n250 8BITMIME\r\n".into()
-            } else {
-                "250-sink.test\r\n250 STARTTLS\r\n".into()
-            }
+            if tls { "250-sink.test\r\n250 8BITMIME\r\n".into() } else { "250-sink.test\r\n250 STARTTLS\r\n".into() }
         } else if upper.starts_with("STARTTLS") {
-            s.get_mut()
-                .write_all(b"220 2.0.0 go ahead\r\n")
-                .await
-                .ok()?;
+            s.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await.ok()?;
             return Some(());
         } else if upper.starts_with("MAIL FROM:") {
             if b.tempfail {
@@ -142,10 +126,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             }
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = addr_of(&line);
-            if b.reject_prefix
-                .as_ref()
-                .is_some_and(|p| rcpt.starts_with(p.as_str()))
-            {
+            if b.reject_prefix.as_ref().is_some_and(|p| rcpt.starts_with(p.as_str())) {
                 "550 5.1.1 no such user here\r\n".into()
             } else {
                 to.push(rcpt);
@@ -164,12 +145,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 data.extend_from_slice(l.strip_prefix(b".").unwrap_or(&l));
             }
-            received.lock().unwrap().push(Received {
-                from: from.clone(),
-                to: to.clone(),
-                data,
-                tls,
-            });
+            received.lock().unwrap().push(Received { from: from.clone(), to: to.clone(), data, tls });
             "250 2.0.0 stored by sink\r\n".into()
         } else if upper.starts_with("QUIT") {
             let _ = s.get_mut().write_all(b"221 bye\r\n").await;
@@ -182,8 +158,5 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 fn addr_of(line: &str) -> String {
-    line.split_once('<')
-        .and_then(|(_, r)| r.split_once('>'))
-        .map(|(a, _)| a.to_owned())
-        .unwrap_or_default()
+    line.split_once('<').and_then(|(_, r)| r.split_once('>')).map(|(a, _)| a.to_owned()).unwrap_or_default()
 }

@@ -45,10 +45,7 @@ async fn start(
 
 /// An address where nothing listens (yet).
 fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 fn downstream(addr: SocketAddr, priority: u32) -> String {
@@ -63,9 +60,7 @@ async fn delivered_content_equals_sent_content_plus_received(backend: Backend) {
     moat.protect("example.com", &[downstream(sink.addr, 10)], &["bob"]);
     let body = "From: Alice <alice@sender.test>\r\nTo: bob@example.com\r\nSubject: Quarterly numbers\r\n\
                 Message-ID: <q1@sender.test>\r\n\r\nLine one\r\n.leading dot\r\n\r\nCaf\u{e9} 8-bit\r\n";
-    let reply = send(moat.smtp(), "alice@sender.test", &["bob@example.com"], body)
-        .await
-        .unwrap();
+    let reply = send(moat.smtp(), "alice@sender.test", &["bob@example.com"], body).await.unwrap();
     assert!(reply.starts_with("250 2.0.0 OK queued as "), "{reply}");
     let got = eventually(20, "delivery", || async { sink.received().pop() }).await;
     assert_eq!(got.from, "alice@sender.test");
@@ -75,34 +70,20 @@ async fn delivered_content_equals_sent_content_plus_received(backend: Backend) {
     let (trace, rest) = text.split_at(text.find("From: Alice").expect("original headers present"));
     assert_eq!(rest, body, "the message arrives byte for byte");
     assert!(
-        trace.starts_with(
-            "Received: from client.test ([127.0.0.1])\r\n\tby mx.moat.test (Moat) with ESMTP id "
-        ),
+        trace.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mx.moat.test (Moat) with ESMTP id "),
         "{trace}"
     );
-    assert!(
-        trace.lines().skip(1).all(|l| l.starts_with('\t')),
-        "one Received header only: {trace}"
-    );
+    assert!(trace.lines().skip(1).all(|l| l.starts_with('\t')), "one Received header only: {trace}");
     let log = eventually(10, "log row delivered", || async {
         let log = moat.admin(&["log", "tail"]);
         log.contains("delivered").then_some(log)
     })
     .await;
     assert!(log.contains("\"Quarterly numbers\""), "{log}");
-    assert!(
-        log.contains("250 2.0.0 stored by sink"),
-        "the downstream's reply is logged: {log}"
-    );
+    assert!(log.contains("250 2.0.0 stored by sink"), "the downstream's reply is logged: {log}");
     let metrics = moat.metrics_text().await;
-    assert!(
-        metrics.contains("moat_messages_accepted_total 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("moat_recipients_delivered_total 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("moat_messages_accepted_total 1"), "{metrics}");
+    assert!(metrics.contains("moat_recipients_delivered_total 1"), "{metrics}");
 }
 
 async fn recipients_outside_the_directory_are_refused_and_never_relayed(backend: Backend) {
@@ -115,12 +96,7 @@ async fn recipients_outside_the_directory_are_refused_and_never_relayed(backend:
     let mut c = Client::connect(moat.smtp()).await.unwrap();
     c.expect("220").await.unwrap();
     c.cmd("EHLO client.test\r\n").await.unwrap();
-    assert!(
-        c.cmd("MAIL FROM:<mallory@evil.test> SMTPUTF8\r\n")
-            .await
-            .unwrap()
-            .starts_with("250")
-    );
+    assert!(c.cmd("MAIL FROM:<mallory@evil.test> SMTPUTF8\r\n").await.unwrap().starts_with("250"));
     let cases = [
         ("nobody@example.com", "550 5.1.1"),
         ("bob@gmail.com", "550 5.7.1"),
@@ -141,29 +117,14 @@ async fn recipients_outside_the_directory_are_refused_and_never_relayed(backend:
     ];
     for (rcpt, want) in cases {
         let reply = c.cmd(&format!("RCPT TO:<{rcpt}>\r\n")).await.unwrap();
-        assert!(
-            reply.starts_with(want),
-            "RCPT TO:<{rcpt}> got {reply}, want {want}"
-        );
+        assert!(reply.starts_with(want), "RCPT TO:<{rcpt}> got {reply}, want {want}");
     }
     assert!(c.cmd("DATA\r\n").await.unwrap().starts_with("354"));
-    assert!(
-        c.cmd("Subject: t\r\n\r\nx\r\n.\r\n")
-            .await
-            .unwrap()
-            .starts_with("250")
-    );
-    let got = eventually(20, "delivery", || async {
-        (sink.received().len() == 2).then(|| sink.received())
-    })
-    .await;
+    assert!(c.cmd("Subject: t\r\n\r\nx\r\n.\r\n").await.unwrap().starts_with("250"));
+    let got = eventually(20, "delivery", || async { (sink.received().len() == 2).then(|| sink.received()) }).await;
     let mut all: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
     all.sort();
-    assert_eq!(
-        all,
-        ["anna@xn--bcher-kva.test", "bob@example.com"],
-        "only protected mailboxes, once each"
-    );
+    assert_eq!(all, ["anna@xn--bcher-kva.test", "bob@example.com"], "only protected mailboxes, once each");
 }
 
 async fn downstream_down_then_up_delivers_after_retry(backend: Backend) {
@@ -172,52 +133,28 @@ async fn downstream_down_then_up_delivers_after_retry(backend: Backend) {
         return;
     };
     moat.protect("example.com", &[downstream(addr, 10)], &["bob"]);
-    let reply = send(
-        moat.smtp(),
-        "alice@sender.test",
-        &["bob@example.com"],
-        "Subject: backup\r\n\r\nkept\r\n",
-    )
-    .await
-    .unwrap();
+    let reply =
+        send(moat.smtp(), "alice@sender.test", &["bob@example.com"], "Subject: backup\r\n\r\nkept\r\n").await.unwrap();
     assert!(reply.starts_with("250"), "{reply}");
     let queue = eventually(20, "a failed attempt", || async {
         let q = moat.admin(&["queue", "list"]);
         q.contains("1 attempt(s)").then_some(q)
     })
     .await;
-    assert!(
-        queue.contains("queued, next attempt") && queue.contains("connection"),
-        "{queue}"
-    );
+    assert!(queue.contains("queued, next attempt") && queue.contains("connection"), "{queue}");
     let sink = Sink::start_on(addr).await;
-    let got = eventually(20, "delivery after the downstream came back", || async {
-        sink.received().pop()
-    })
-    .await;
+    let got = eventually(20, "delivery after the downstream came back", || async { sink.received().pop() }).await;
     assert!(got.text().contains("Subject: backup"));
-    eventually(10, "an empty queue", || async {
-        moat.admin(&["queue", "list"])
-            .contains("empty")
-            .then_some(())
-    })
-    .await;
+    eventually(10, "an empty queue", || async { moat.admin(&["queue", "list"]).contains("empty").then_some(()) }).await;
 }
 
 async fn permanent_refusal_bounces_to_the_sender(backend: Backend) {
     let sink = Sink::start().await;
-    sink.set(SinkBehaviour {
-        reject_prefix: Some("gone".into()),
-        ..SinkBehaviour::default()
-    });
+    sink.set(SinkBehaviour { reject_prefix: Some("gone".into()), ..SinkBehaviour::default() });
     let Some(moat) = start(backend, |b| b).await else {
         return;
     };
-    moat.protect(
-        "example.com",
-        &[downstream(sink.addr, 10)],
-        &["alice", "bob", "gone"],
-    );
+    moat.protect("example.com", &[downstream(sink.addr, 10)], &["alice", "bob", "gone"]);
     let reply = send(
         moat.smtp(),
         "alice@example.com",
@@ -227,31 +164,15 @@ async fn permanent_refusal_bounces_to_the_sender(backend: Backend) {
     .await
     .unwrap();
     assert!(reply.starts_with("250"), "{reply}");
-    let bounce = eventually(20, "a bounce", || async {
-        sink.received().into_iter().find(|r| r.from.is_empty())
-    })
-    .await;
+    let bounce = eventually(20, "a bounce", || async { sink.received().into_iter().find(|r| r.from.is_empty()) }).await;
     assert_eq!(bounce.to, vec!["alice@example.com".to_string()]);
     let text = bounce.text();
     assert!(text.contains("multipart/report"), "{text}");
-    assert!(
-        text.contains("Final-Recipient: rfc822; gone@example.com"),
-        "{text}"
-    );
+    assert!(text.contains("Final-Recipient: rfc822; gone@example.com"), "{text}");
     assert!(text.contains("Status: 5.1.1"), "{text}");
-    assert!(
-        text.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user here"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Subject: Partly lost"),
-        "original headers returned: {text}"
-    );
-    let delivered: Vec<_> = sink
-        .received()
-        .into_iter()
-        .filter(|r| !r.from.is_empty())
-        .collect();
+    assert!(text.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user here"), "{text}");
+    assert!(text.contains("Subject: Partly lost"), "original headers returned: {text}");
+    let delivered: Vec<_> = sink.received().into_iter().filter(|r| !r.from.is_empty()).collect();
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].to, vec!["bob@example.com".to_string()]);
     let log = eventually(10, "log settled", || async {
@@ -259,10 +180,7 @@ async fn permanent_refusal_bounces_to_the_sender(backend: Backend) {
         l.contains("partially delivered").then_some(l)
     })
     .await;
-    assert!(
-        log.contains("<> -> alice@example.com"),
-        "the bounce is logged too: {log}"
-    );
+    assert!(log.contains("<> -> alice@example.com"), "the bounce is logged too: {log}");
 }
 
 async fn acknowledged_mail_survives_kill_9(backend: Backend) {
@@ -271,22 +189,14 @@ async fn acknowledged_mail_survives_kill_9(backend: Backend) {
         return;
     };
     moat.protect("example.com", &[downstream(addr, 10)], &["bob"]);
-    let reply = send(
-        moat.smtp(),
-        "alice@sender.test",
-        &["bob@example.com"],
-        "Subject: durable\r\n\r\nsurvive\r\n",
-    )
-    .await
-    .unwrap();
+    let reply = send(moat.smtp(), "alice@sender.test", &["bob@example.com"], "Subject: durable\r\n\r\nsurvive\r\n")
+        .await
+        .unwrap();
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
     moat.kill9();
     let sink = Sink::start_on(addr).await;
     moat.restart().await;
-    let got = eventually(20, "delivery after restart", || async {
-        sink.received().pop()
-    })
-    .await;
+    let got = eventually(20, "delivery after restart", || async { sink.received().pop() }).await;
     assert!(got.text().contains("Subject: durable\r\n\r\nsurvive\r\n"));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(sink.received().len(), 1);
@@ -299,32 +209,18 @@ async fn oversized_message_gets_552_and_nothing_is_queued(backend: Backend) {
     };
     moat.protect("example.com", &[downstream(sink.addr, 10)], &["bob"]);
     let big = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(5000));
-    let reply = send(moat.smtp(), "alice@sender.test", &["bob@example.com"], &big)
-        .await
-        .unwrap();
+    let reply = send(moat.smtp(), "alice@sender.test", &["bob@example.com"], &big).await.unwrap();
     assert!(reply.starts_with("552 5.3.4"), "{reply}");
     let mut c = Client::connect(moat.smtp()).await.unwrap();
     c.expect("220").await.unwrap();
     c.cmd("EHLO client.test\r\n").await.unwrap();
-    let reply = c
-        .cmd("MAIL FROM:<alice@sender.test> SIZE=10000\r\n")
-        .await
-        .unwrap();
+    let reply = c.cmd("MAIL FROM:<alice@sender.test> SIZE=10000\r\n").await.unwrap();
     assert!(reply.starts_with("552 5.3.4"), "{reply}");
-    assert!(
-        moat.admin(&["queue", "list"])
-            .contains("The queue is empty.")
-    );
+    assert!(moat.admin(&["queue", "list"]).contains("The queue is empty."));
     assert!(moat.admin(&["log", "tail"]).contains("rejected: 552 5.3.4"));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(sink.received().is_empty());
-    assert!(
-        std::fs::read_dir(moat.data_dir().join("spool/msg"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "nothing spooled"
-    );
+    assert!(std::fs::read_dir(moat.data_dir().join("spool/msg")).unwrap().next().is_none(), "nothing spooled");
 }
 
 async fn starttls_round_trip(backend: Backend) {
@@ -339,39 +235,21 @@ async fn starttls_round_trip(backend: Backend) {
     let mut line = String::new();
     reader.read_line(&mut line).await.unwrap();
     // Pipelined after STARTTLS: must be dropped, never answered (command injection).
-    reader
-        .get_mut()
-        .write_all(b"EHLO c\r\nSTARTTLS\r\nNOOP\r\n")
-        .await
-        .unwrap();
+    reader.get_mut().write_all(b"EHLO c\r\nSTARTTLS\r\nNOOP\r\n").await.unwrap();
     let mut replies = String::new();
     while !replies.contains("220 2.0.0") {
         line.clear();
         reader.read_line(&mut line).await.unwrap();
         replies.push_str(&line);
     }
-    assert!(
-        replies.contains("250-STARTTLS") || replies.contains("250 STARTTLS"),
-        "{replies}"
-    );
+    assert!(replies.contains("250-STARTTLS") || replies.contains("250 STARTTLS"), "{replies}");
     let connector = moat_smtp::tls::opportunistic_connector();
     let name = rustls::pki_types::ServerName::try_from("mx.moat.test").unwrap();
-    let tls = connector
-        .connect(name, plain)
-        .await
-        .expect("TLS handshake with Moat");
+    let tls = connector.connect(name, plain).await.expect("TLS handshake with Moat");
     let mut tls = BufReader::new(tls);
     let mut transcript = String::new();
-    for cmd in [
-        "EHLO client.test",
-        "MAIL FROM:<a@sender.test>",
-        "RCPT TO:<bob@example.com>",
-        "DATA",
-    ] {
-        tls.get_mut()
-            .write_all(format!("{cmd}\r\n").as_bytes())
-            .await
-            .unwrap();
+    for cmd in ["EHLO client.test", "MAIL FROM:<a@sender.test>", "RCPT TO:<bob@example.com>", "DATA"] {
+        tls.get_mut().write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
         loop {
             line.clear();
             tls.read_line(&mut line).await.unwrap();
@@ -381,21 +259,12 @@ async fn starttls_round_trip(backend: Backend) {
             }
         }
     }
-    tls.get_mut()
-        .write_all(b"Subject: secret\r\n\r\nover TLS\r\n.\r\nQUIT\r\n")
-        .await
-        .unwrap();
+    tls.get_mut().write_all(b"Subject: secret\r\n\r\nover TLS\r\n.\r\nQUIT\r\n").await.unwrap();
     line.clear();
     tls.read_line(&mut line).await.unwrap();
     assert!(line.starts_with("250 2.0.0"), "{transcript}{line}");
-    assert!(
-        !transcript.contains("STARTTLS"),
-        "STARTTLS is not offered twice: {transcript}"
-    );
-    assert!(
-        !transcript.starts_with("250 2.0.0 OK"),
-        "the injected NOOP was not answered: {transcript}"
-    );
+    assert!(!transcript.contains("STARTTLS"), "STARTTLS is not offered twice: {transcript}");
+    assert!(!transcript.starts_with("250 2.0.0 OK"), "the injected NOOP was not answered: {transcript}");
     let got = eventually(20, "delivery", || async { sink.received().pop() }).await;
     assert!(got.text().contains("with ESMTPS id"), "{}", got.text());
     assert!(got.tls);
@@ -406,11 +275,7 @@ async fn pipelined_session(backend: Backend) {
     let Some(moat) = start(backend, |b| b).await else {
         return;
     };
-    moat.protect(
-        "example.com",
-        &[downstream(sink.addr, 10)],
-        &["bob", "carol"],
-    );
+    moat.protect("example.com", &[downstream(sink.addr, 10)], &["bob", "carol"]);
     let mut c = Client::connect(moat.smtp()).await.unwrap();
     c.expect("220").await.unwrap();
     c.write(
@@ -424,32 +289,16 @@ async fn pipelined_session(backend: Backend) {
         replies.push(c.reply().await.unwrap());
     }
     let codes: Vec<&str> = replies.iter().map(|r| &r[..3]).collect();
-    assert_eq!(
-        codes,
-        ["250", "250", "250", "550", "250", "354"],
-        "{replies:?}"
-    );
-    c.write("Subject: piped\r\n\r\nbody\r\n.\r\nRSET\r\nNOOP\r\nQUIT\r\n")
-        .await
-        .unwrap();
+    assert_eq!(codes, ["250", "250", "250", "550", "250", "354"], "{replies:?}");
+    c.write("Subject: piped\r\n\r\nbody\r\n.\r\nRSET\r\nNOOP\r\nQUIT\r\n").await.unwrap();
     let mut tail = Vec::new();
     for _ in 0..4 {
         tail.push(c.reply().await.unwrap());
     }
     assert!(tail[0].starts_with("250 2.0.0 OK queued"), "{tail:?}");
-    assert_eq!(
-        [&tail[1][..3], &tail[2][..3], &tail[3][..3]],
-        ["250", "250", "221"],
-        "{tail:?}"
-    );
+    assert_eq!([&tail[1][..3], &tail[2][..3], &tail[3][..3]], ["250", "250", "221"], "{tail:?}");
     let got = eventually(20, "delivery", || async { sink.received().pop() }).await;
-    assert_eq!(
-        got.to,
-        vec![
-            "bob@example.com".to_string(),
-            "carol@example.com".to_string()
-        ]
-    );
+    assert_eq!(got.to, vec!["bob@example.com".to_string(), "carol@example.com".to_string()]);
 }
 
 async fn failover_to_the_next_downstream_by_priority(backend: Backend) {
@@ -457,34 +306,14 @@ async fn failover_to_the_next_downstream_by_priority(backend: Backend) {
     let Some(moat) = start(backend, |b| b).await else {
         return;
     };
-    moat.protect(
-        "example.com",
-        &[downstream(sink.addr, 20), downstream(dead, 10)],
-        &["bob"],
-    );
-    assert!(
-        moat.admin(&["domain", "list"])
-            .contains(&format!("{}:10", dead))
-    );
-    let reply = send(
-        moat.smtp(),
-        "a@sender.test",
-        &["bob@example.com"],
-        "Subject: failover\r\n\r\nx\r\n",
-    )
-    .await
-    .unwrap();
+    moat.protect("example.com", &[downstream(sink.addr, 20), downstream(dead, 10)], &["bob"]);
+    assert!(moat.admin(&["domain", "list"]).contains(&format!("{}:10", dead)));
+    let reply =
+        send(moat.smtp(), "a@sender.test", &["bob@example.com"], "Subject: failover\r\n\r\nx\r\n").await.unwrap();
     assert!(reply.starts_with("250"), "{reply}");
-    let got = eventually(20, "delivery to the backup host", || async {
-        sink.received().pop()
-    })
-    .await;
+    let got = eventually(20, "delivery to the backup host", || async { sink.received().pop() }).await;
     assert!(got.text().contains("Subject: failover"));
-    assert!(
-        moat.log()
-            .contains(&format!("host failed: connection error")),
-        "the primary was tried first"
-    );
+    assert!(moat.log().contains(&format!("host failed: connection error")), "the primary was tried first");
 }
 
 async fn cli_errors_are_clear_and_exit_non_zero(backend: Backend) {
@@ -493,46 +322,21 @@ async fn cli_errors_are_clear_and_exit_non_zero(backend: Backend) {
     };
     moat.protect("example.com", &["127.0.0.1:2526:10".into()], &["bob"]);
     let cases: [(&[&str], &str); 7] = [
-        (
-            &["mailbox", "add", "not-an-address"],
-            "is not an address of the form local@domain",
-        ),
-        (
-            &["mailbox", "add", "x@unknown.test"],
-            "domain unknown.test is not protected by Moat",
-        ),
+        (&["mailbox", "add", "not-an-address"], "is not an address of the form local@domain"),
+        (&["mailbox", "add", "x@unknown.test"], "domain unknown.test is not protected by Moat"),
         (&["mailbox", "add", "bob@example.com"], "already exists"),
-        (
-            &["domain", "add", "example.com", "--downstream", "h:25"],
-            "domain example.com already exists",
-        ),
-        (
-            &["domain", "add", "example.org"],
-            "needs at least one --downstream",
-        ),
-        (
-            &["domain", "add", "example.org", "--downstream", "h:99999"],
-            "the port must be 1-65535",
-        ),
-        (
-            &["queue", "delete", "nope"],
-            "queued message nope not found",
-        ),
+        (&["domain", "add", "example.com", "--downstream", "h:25"], "domain example.com already exists"),
+        (&["domain", "add", "example.org"], "needs at least one --downstream"),
+        (&["domain", "add", "example.org", "--downstream", "h:99999"], "the port must be 1-65535"),
+        (&["queue", "delete", "nope"], "queued message nope not found"),
     ];
     for (args, want) in cases {
         let out = moat.cli(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("error: ") && stderr.contains(want),
-            "{args:?}: {stderr}"
-        );
+        assert!(stderr.starts_with("error: ") && stderr.contains(want), "{args:?}: {stderr}");
     }
-    assert_eq!(
-        moat.cli(&["mailbox", "frobnicate"]).status.code(),
-        Some(2),
-        "usage errors exit 2"
-    );
+    assert_eq!(moat.cli(&["mailbox", "frobnicate"]).status.code(), Some(2), "usage errors exit 2");
     assert_eq!(moat.admin(&["mailbox", "list"]).trim(), "bob@example.com");
 }
 

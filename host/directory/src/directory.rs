@@ -1,7 +1,6 @@
 use crate::{Address, AddressError, DirectoryError, normalize_domain};
 use moat_store::{
-    DEFAULT_TENANT, Domain, DomainId, DownstreamHost, Mailbox, MailboxId, NewDomain, Store,
-    StoreError, TenantId,
+    DEFAULT_TENANT, Domain, DomainId, DownstreamHost, Mailbox, MailboxId, NewDomain, Store, StoreError, TenantId,
 };
 use thiserror::Error;
 
@@ -54,9 +53,7 @@ pub struct DomainSpec {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Directory {
@@ -77,12 +74,7 @@ impl Directory {
             Err(err) => return Err(RecipientError::Syntax(err)),
         };
         let temporary = RecipientError::Temporary;
-        let Some(domain) = self
-            .store
-            .domain_by_name(address.domain())
-            .await
-            .map_err(temporary)?
-        else {
+        let Some(domain) = self.store.domain_by_name(address.domain()).await.map_err(temporary)? else {
             return Err(RecipientError::RelayDenied(address.to_string()));
         };
         if !address.has_plain_local_part() {
@@ -97,22 +89,11 @@ impl Directory {
                 .map_err(temporary)?
                 .ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?,
         };
-        let mailbox = self
-            .find_mailbox(&domain, &primary, address.local())
-            .await
-            .map_err(temporary)?;
+        let mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
         let mailbox = mailbox.ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?;
         // An alias may point into another domain: mail goes where its mailbox lives.
-        let route = mailbox
-            .address
-            .rsplit_once('@')
-            .map_or(primary.name, |(_, d)| d.to_owned());
-        Ok(Recipient {
-            address,
-            tenant: primary.tenant_id,
-            mailbox: mailbox.id,
-            route,
-        })
+        let route = mailbox.address.rsplit_once('@').map_or(primary.name, |(_, d)| d.to_owned());
+        Ok(Recipient { address, tenant: primary.tenant_id, mailbox: mailbox.id, route })
     }
 
     /// A local part of `domain` is a mailbox of the primary, an alias in `domain` itself, or (for an alias
@@ -139,33 +120,21 @@ impl Directory {
     /// The protected domain `name`, whatever its spelling (case, trailing dot, U-label).
     pub async fn domain(&self, name: &str) -> Result<Domain, DirectoryError> {
         let name = normalize_domain(name)?;
-        self.store
-            .domain_by_name(&name)
-            .await?
-            .ok_or(DirectoryError::UnknownDomain(name))
+        self.store.domain_by_name(&name).await?.ok_or(DirectoryError::UnknownDomain(name))
     }
 
     pub async fn add_domain(&self, spec: &DomainSpec) -> Result<DomainId, DirectoryError> {
         let name = normalize_domain(&spec.name)?;
         let tenant = match &spec.tenant {
             None => DEFAULT_TENANT,
-            Some(t) => {
-                self.store
-                    .tenant_by_name(t)
-                    .await?
-                    .ok_or_else(|| DirectoryError::UnknownTenant(t.clone()))?
-                    .id
-            }
+            Some(t) => self.store.tenant_by_name(t).await?.ok_or_else(|| DirectoryError::UnknownTenant(t.clone()))?.id,
         };
         let alias_of = match &spec.alias_of {
             None => None,
             Some(primary) => {
                 let primary = self.domain(primary).await?;
                 if primary.alias_of.is_some() {
-                    return Err(DirectoryError::NestedAliasDomain {
-                        alias: name,
-                        primary: primary.name,
-                    });
+                    return Err(DirectoryError::NestedAliasDomain { alias: name, primary: primary.name });
                 }
                 if !spec.downstream.is_empty() || spec.max_users.is_some() {
                     return Err(DirectoryError::OnAliasDomain {
@@ -198,48 +167,26 @@ impl Directory {
         Ok(self.store.domain_remove(&domain.name).await?)
     }
 
-    pub async fn add_mailbox(
-        &self,
-        address: &str,
-        full_name: Option<&str>,
-    ) -> Result<MailboxId, DirectoryError> {
+    pub async fn add_mailbox(&self, address: &str, full_name: Option<&str>) -> Result<MailboxId, DirectoryError> {
         let address = Address::parse_mailbox(address)?;
         let domain = self.domain(address.domain()).await?;
         if let Some(primary) = domain.alias_of {
-            let primary = self
-                .store
-                .domain_by_id(primary)
-                .await?
-                .map(|d| d.name)
-                .unwrap_or_default();
-            return Err(DirectoryError::OnAliasDomain {
-                domain: domain.name,
-                primary,
-                what: "mailboxes",
-            });
+            let primary = self.store.domain_by_id(primary).await?.map(|d| d.name).unwrap_or_default();
+            return Err(DirectoryError::OnAliasDomain { domain: domain.name, primary, what: "mailboxes" });
         }
         if let Some(max) = domain.max_users {
             let count = self.store.mailbox_list(Some(domain.id)).await?.len() as i64;
             if count >= max {
-                return Err(DirectoryError::MaxUsers {
-                    domain: domain.name,
-                    max,
-                });
+                return Err(DirectoryError::MaxUsers { domain: domain.name, max });
             }
         }
-        Ok(self
-            .store
-            .mailbox_add(domain.id, address.local(), full_name, now())
-            .await?)
+        Ok(self.store.mailbox_add(domain.id, address.local(), full_name, now()).await?)
     }
 
     pub async fn remove_mailbox(&self, address: &str) -> Result<(), DirectoryError> {
         let address = Address::parse(address)?;
         let domain = self.domain(address.domain()).await?;
-        Ok(self
-            .store
-            .mailbox_remove(domain.id, address.local())
-            .await?)
+        Ok(self.store.mailbox_remove(domain.id, address.local()).await?)
     }
 
     /// Makes `alias` deliver to the existing mailbox `mailbox`. The alias may be in another protected domain.
@@ -262,10 +209,7 @@ impl Directory {
                 alias_domain: alias_domain.name,
             });
         }
-        Ok(self
-            .store
-            .alias_add(alias_domain.id, alias.local(), target.id, now())
-            .await?)
+        Ok(self.store.alias_add(alias_domain.id, alias.local(), target.id, now()).await?)
     }
 
     pub async fn remove_alias(&self, alias: &str) -> Result<(), DirectoryError> {
@@ -282,12 +226,7 @@ mod tests {
 
     async fn directory() -> (Directory, tempfile_free::Dir) {
         let dir = tempfile_free::Dir::new();
-        let store = Store::open(
-            &format!("sqlite://{}", dir.path("moat.db")),
-            Durability::None,
-        )
-        .await
-        .unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path("moat.db")), Durability::None).await.unwrap();
         let directory = Directory::new(store);
         let spec = DomainSpec {
             name: "Example.com".into(),
@@ -296,27 +235,12 @@ mod tests {
             ..DomainSpec::default()
         };
         directory.add_domain(&spec).await.unwrap();
-        let alias = DomainSpec {
-            name: "example.net".into(),
-            alias_of: Some("example.com".into()),
-            ..DomainSpec::default()
-        };
+        let alias =
+            DomainSpec { name: "example.net".into(), alias_of: Some("example.com".into()), ..DomainSpec::default() };
         directory.add_domain(&alias).await.unwrap();
-        directory
-            .add_domain(&DomainSpec {
-                name: "other.org".into(),
-                ..DomainSpec::default()
-            })
-            .await
-            .unwrap();
-        directory
-            .add_mailbox("bob@example.com", Some("Bob"))
-            .await
-            .unwrap();
-        directory
-            .add_alias("sales@other.org", "bob@example.com")
-            .await
-            .unwrap();
+        directory.add_domain(&DomainSpec { name: "other.org".into(), ..DomainSpec::default() }).await.unwrap();
+        directory.add_mailbox("bob@example.com", Some("Bob")).await.unwrap();
+        directory.add_alias("sales@other.org", "bob@example.com").await.unwrap();
         (directory, dir)
     }
 
@@ -349,60 +273,23 @@ mod tests {
     #[tokio::test]
     async fn mailboxes_aliases_and_alias_domains_resolve_to_the_primary_route() {
         let (d, _dir) = directory().await;
-        for raw in [
-            "bob@example.com",
-            "BOB@EXAMPLE.COM",
-            "bob@example.com.",
-            "bob@example.net",
-            "sales@other.org",
-        ] {
-            let r = d
-                .resolve(raw)
-                .await
-                .unwrap_or_else(|e| panic!("{raw}: {e}"));
+        for raw in ["bob@example.com", "BOB@EXAMPLE.COM", "bob@example.com.", "bob@example.net", "sales@other.org"] {
+            let r = d.resolve(raw).await.unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!(r.route, "example.com", "{raw}");
         }
-        assert_eq!(
-            d.resolve("Bob@Example.NET")
-                .await
-                .unwrap()
-                .address
-                .to_string(),
-            "bob@example.net"
-        );
+        assert_eq!(d.resolve("Bob@Example.NET").await.unwrap().address.to_string(), "bob@example.net");
     }
 
     #[tokio::test]
     async fn unknown_users_and_foreign_domains_are_told_apart() {
         let (d, _dir) = directory().await;
-        assert!(matches!(
-            d.resolve("alice@example.com").await,
-            Err(RecipientError::UnknownUser(_))
-        ));
-        assert!(matches!(
-            d.resolve("alice@example.net").await,
-            Err(RecipientError::UnknownUser(_))
-        ));
-        assert!(matches!(
-            d.resolve("bob@other.org").await,
-            Err(RecipientError::UnknownUser(_))
-        ));
-        assert!(matches!(
-            d.resolve("bob@gmail.com").await,
-            Err(RecipientError::RelayDenied(_))
-        ));
-        assert!(matches!(
-            d.resolve("bob@sub.example.com").await,
-            Err(RecipientError::RelayDenied(_))
-        ));
-        assert!(matches!(
-            d.resolve("bob@[127.0.0.1]").await,
-            Err(RecipientError::RelayDenied(_))
-        ));
-        assert!(matches!(
-            d.resolve("not-an-address").await,
-            Err(RecipientError::Syntax(_))
-        ));
+        assert!(matches!(d.resolve("alice@example.com").await, Err(RecipientError::UnknownUser(_))));
+        assert!(matches!(d.resolve("alice@example.net").await, Err(RecipientError::UnknownUser(_))));
+        assert!(matches!(d.resolve("bob@other.org").await, Err(RecipientError::UnknownUser(_))));
+        assert!(matches!(d.resolve("bob@gmail.com").await, Err(RecipientError::RelayDenied(_))));
+        assert!(matches!(d.resolve("bob@sub.example.com").await, Err(RecipientError::RelayDenied(_))));
+        assert!(matches!(d.resolve("bob@[127.0.0.1]").await, Err(RecipientError::RelayDenied(_))));
+        assert!(matches!(d.resolve("not-an-address").await, Err(RecipientError::Syntax(_))));
     }
 
     #[tokio::test]
@@ -415,11 +302,7 @@ mod tests {
             "bob@gmail.com%example.com",
         ] {
             match d.resolve(trick).await {
-                Err(
-                    RecipientError::UnknownUser(_)
-                    | RecipientError::RelayDenied(_)
-                    | RecipientError::Syntax(_),
-                ) => {}
+                Err(RecipientError::UnknownUser(_) | RecipientError::RelayDenied(_) | RecipientError::Syntax(_)) => {}
                 other => panic!("{trick} resolved: {other:?}"),
             }
         }
@@ -429,39 +312,21 @@ mod tests {
     async fn admin_changes_are_validated() {
         let (d, _dir) = directory().await;
         let err = d.add_mailbox("x@example.net", None).await.unwrap_err();
-        assert!(
-            err.to_string().contains("alias domain of example.com"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("alias domain of example.com"), "{err}");
         let err = d.add_mailbox("x@unknown.org", None).await.unwrap_err();
         assert!(matches!(err, DirectoryError::UnknownDomain(_)), "{err}");
         let err = d.add_mailbox("x%y@example.com", None).await.unwrap_err();
         assert!(matches!(err, DirectoryError::Address(_)), "{err}");
         let err = d.add_mailbox("bob@example.com", None).await.unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
-        let err = d
-            .add_alias("bob@example.net", "bob@example.com")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, DirectoryError::ShadowedByAliasDomain { .. }),
-            "{err}"
-        );
-        let nested = DomainSpec {
-            name: "example.info".into(),
-            alias_of: Some("example.net".into()),
-            ..DomainSpec::default()
-        };
-        assert!(matches!(
-            d.add_domain(&nested).await,
-            Err(DirectoryError::NestedAliasDomain { .. })
-        ));
+        let err = d.add_alias("bob@example.net", "bob@example.com").await.unwrap_err();
+        assert!(matches!(err, DirectoryError::ShadowedByAliasDomain { .. }), "{err}");
+        let nested =
+            DomainSpec { name: "example.info".into(), alias_of: Some("example.net".into()), ..DomainSpec::default() };
+        assert!(matches!(d.add_domain(&nested).await, Err(DirectoryError::NestedAliasDomain { .. })));
         d.add_mailbox("carol@example.com", None).await.unwrap();
         d.add_mailbox("dave@example.com", None).await.unwrap();
         let err = d.add_mailbox("erin@example.com", None).await.unwrap_err();
-        assert!(
-            matches!(err, DirectoryError::MaxUsers { max: 3, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, DirectoryError::MaxUsers { max: 3, .. }), "{err}");
     }
 }

@@ -14,19 +14,11 @@ pub enum DirectoryError {
     #[error("{alias} cannot be an alias of {primary}, which is itself an alias domain")]
     NestedAliasDomain { alias: String, primary: String },
     #[error("{domain} is an alias domain of {primary}: {what} belong to {primary}")]
-    OnAliasDomain {
-        domain: String,
-        primary: String,
-        what: &'static str,
-    },
+    OnAliasDomain { domain: String, primary: String, what: &'static str },
     #[error("{domain} already has its maximum of {max} users")]
     MaxUsers { domain: String, max: i64 },
     #[error("{address} is already delivered to {existing} through alias domain {alias_domain}")]
-    ShadowedByAliasDomain {
-        address: String,
-        existing: String,
-        alias_domain: String,
-    },
+    ShadowedByAliasDomain { address: String, existing: String, alias_domain: String },
     #[error("mailbox {0} does not exist")]
     UnknownMailbox(String),
     #[error("bad downstream host {spec:?}: {why}")]

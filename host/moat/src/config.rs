@@ -38,11 +38,7 @@ impl Default for ServerConfig {
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());
-        Self {
-            hostname,
-            data_dir: PathBuf::from("./moat-data"),
-            database_url: None,
-        }
+        Self { hostname, data_dir: PathBuf::from("./moat-data"), database_url: None }
     }
 }
 
@@ -71,9 +67,7 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9425)),
-        }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9425)) }
     }
 }
 
@@ -86,10 +80,8 @@ impl Config {
         };
         let config = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read {}", p.display()))?;
-                Self::parse(&text)
-                    .with_context(|| format!("invalid configuration {}", p.display()))?
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                Self::parse(&text).with_context(|| format!("invalid configuration {}", p.display()))?
             }
             None => Self::default(),
         };
@@ -112,12 +104,10 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.server.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                self.server.data_dir.join("moat.db").display()
-            )
-        })
+        self.server
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("moat.db").display()))
     }
 }
 
@@ -131,10 +121,7 @@ mod tests {
         assert_eq!(c.smtp.listen, vec!["127.0.0.1:2525".parse().unwrap()]);
         assert_eq!(c.database_url(), "sqlite://./moat-data/moat.db");
         assert!(c.spool.fsync);
-        assert_eq!(
-            c.delivery.max_age,
-            std::time::Duration::from_secs(5 * 86400)
-        );
+        assert_eq!(c.delivery.max_age, std::time::Duration::from_secs(5 * 86400));
     }
 
     #[test]
@@ -170,10 +157,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(
-            c.delivery.retry_after(9),
-            std::time::Duration::from_secs(3600)
-        );
+        assert_eq!(c.delivery.retry_after(9), std::time::Duration::from_secs(3600));
         assert_eq!(c.smtp.idle_timeout, std::time::Duration::from_secs(120));
     }
 
@@ -188,12 +172,7 @@ mod tests {
                 let expected = std::fs::read_to_string(path.with_extension("err")).unwrap();
                 let err = Config::parse(&std::fs::read_to_string(&path).unwrap()).unwrap_err();
                 let err = format!("{err:#}");
-                assert!(
-                    err.contains(expected.trim()),
-                    "{}: got {err:?}, want {:?}",
-                    path.display(),
-                    expected.trim()
-                );
+                assert!(err.contains(expected.trim()), "{}: got {err:?}, want {:?}", path.display(), expected.trim());
                 seen += 1;
             }
         }

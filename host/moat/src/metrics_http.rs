@@ -11,21 +11,13 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, mut shutdown: watch:
         "/metrics",
         get(move || {
             let metrics = metrics.clone();
-            async move {
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    metrics.render(),
-                )
-            }
+            async move { ([("content-type", "text/plain; version=0.0.4")], metrics.render()) }
         }),
     );
     let shutdown = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!("admin listener failed: {e}");
     }
 }

@@ -13,44 +13,27 @@ use tokio::sync::watch;
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing();
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let durability = if config.spool.fsync {
-        Durability::Full
-    } else {
-        Durability::None
-    };
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let durability = if config.spool.fsync { Durability::Full } else { Durability::None };
     let store = Store::open(&config.database_url(), durability).await?;
     let spool = Spool::open(data_dir.join("spool"), config.spool.fsync)
         .with_context(|| format!("cannot open the spool under {}", data_dir.display()))?;
     let hostname = config.server.hostname.clone();
 
     let (acceptor, tls_note) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
-        (Some(cert), Some(key)) => (
-            tls::acceptor_from_files(cert, key)?,
-            format!("certificate {}", cert.display()),
-        ),
+        (Some(cert), Some(key)) => (tls::acceptor_from_files(cert, key)?, format!("certificate {}", cert.display())),
         _ => {
             let dir = data_dir.join("tls");
             let (acceptor, generated) = tls::self_signed_acceptor(&dir, &hostname)?;
             let verb = if generated { "generated" } else { "kept" };
-            (
-                acceptor,
-                format!("a self-signed certificate {verb} in {}", dir.display()),
-            )
+            (acceptor, format!("a self-signed certificate {verb} in {}", dir.display()))
         }
     };
 
     let metrics = Metrics::default();
-    let queue = Queue::new(
-        store.clone(),
-        spool,
-        &hostname,
-        config.delivery.max_age,
-        metrics.clone(),
-    );
-    let manager = QueueManager::new(queue.clone(), config.delivery.clone(), metrics.clone())
-        .map_err(anyhow::Error::msg)?;
+    let queue = Queue::new(store.clone(), spool, &hostname, config.delivery.max_age, metrics.clone());
+    let manager =
+        QueueManager::new(queue.clone(), config.delivery.clone(), metrics.clone()).map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
     let ctx = Arc::new(SmtpContext {
@@ -64,25 +47,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     for addr in &config.smtp.listen {
-        let socket = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let listener = Listener::new(socket, ctx.clone());
-        println!(
-            "Moat is listening for mail on {} (STARTTLS with {tls_note})",
-            listener.local_addr()?
-        );
+        println!("Moat is listening for mail on {} (STARTTLS with {tls_note})", listener.local_addr()?);
         tasks.push(tokio::spawn(listener.run(stopped.clone())));
     }
     let admin = TcpListener::bind(config.admin.listen)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", config.admin.listen))?;
     println!("Metrics at http://{}/metrics", admin.local_addr()?);
-    tasks.push(tokio::spawn(crate::metrics_http::serve(
-        admin,
-        metrics,
-        stopped.clone(),
-    )));
+    tasks.push(tokio::spawn(crate::metrics_http::serve(admin, metrics, stopped.clone())));
     tasks.push(tokio::spawn(manager.run(stopped.clone())));
 
     let domains = store.domain_list(None).await?;
@@ -109,10 +83,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MOAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 async fn shutdown_signal() {

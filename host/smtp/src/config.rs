@@ -95,9 +95,7 @@ impl SessionConfig {
             return Err("smtp.listen must name at least one address".into());
         }
         if self.tls_certificate.is_some() != self.tls_key.is_some() {
-            return Err(
-                "smtp.tls_certificate and smtp.tls_key go together: set both or neither".into(),
-            );
+            return Err("smtp.tls_certificate and smtp.tls_key go together: set both or neither".into());
         }
         if self.max_message_size < 1024 || self.max_recipients == 0 || self.max_errors == 0 {
             return Err("smtp.max_message_size must be at least 1024, max_recipients and max_errors at least 1".into());
@@ -110,10 +108,7 @@ impl DeliveryConfig {
     /// The wait after the `attempts`-th failed attempt (1-based).
     pub fn retry_after(&self, attempts: u32) -> Duration {
         let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len().saturating_sub(1));
-        self.retry_intervals
-            .get(i)
-            .copied()
-            .unwrap_or(Duration::from_secs(300))
+        self.retry_intervals.get(i).copied().unwrap_or(Duration::from_secs(300))
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -131,10 +126,7 @@ fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D:
     let texts = Vec::<String>::deserialize(d)?;
     texts
         .iter()
-        .map(|t| {
-            humantime::parse_duration(t)
-                .map_err(|e| serde::de::Error::custom(format!("{t:?}: {e}")))
-        })
+        .map(|t| humantime::parse_duration(t).map_err(|e| serde::de::Error::custom(format!("{t:?}: {e}"))))
         .collect()
 }
 

@@ -18,11 +18,7 @@ pub struct Bounce<'a> {
 
 impl Bounce<'_> {
     pub fn message(&self) -> Vec<u8> {
-        let date = |t: i64| {
-            chrono::DateTime::from_timestamp(t, 0)
-                .unwrap_or_default()
-                .to_rfc2822()
-        };
+        let date = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc2822();
         let mut human = format!(
             "This is the mail system at {}.\r\n\r\nYour message could not be delivered to the following \
              recipients:\r\n\r\n",
@@ -73,9 +69,7 @@ fn status_code(reason: &str) -> String {
         .nth(1)
         .filter(|c| {
             let p: Vec<&str> = c.split('.').collect();
-            p.len() == 3
-                && p.iter()
-                    .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+            p.len() == 3 && p.iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
         })
         .map_or_else(|| "5.0.0".into(), str::to_owned)
 }
@@ -90,12 +84,8 @@ mod tests {
 
     #[test]
     fn bounce_is_a_delivery_status_report_with_the_original_headers() {
-        let failed = vec![(
-            "bob@example.com".to_string(),
-            "550 5.1.1 No such user".to_string(),
-        )];
-        let original =
-            b"Subject: Quarterly report\r\nFrom: a@sender.example\r\n\r\nSECRET BODY\r\n";
+        let failed = vec![("bob@example.com".to_string(), "550 5.1.1 No such user".to_string())];
+        let original = b"Subject: Quarterly report\r\nFrom: a@sender.example\r\n\r\nSECRET BODY\r\n";
         let dsn = Bounce {
             hostname: "mx.moat.example",
             queue_id: "q1",
@@ -106,17 +96,11 @@ mod tests {
         }
         .message();
         let parsed = mail_parser::MessageParser::new().parse(&dsn).unwrap();
-        assert_eq!(
-            parsed.subject(),
-            Some("Undelivered Mail Returned to Sender")
-        );
+        assert_eq!(parsed.subject(), Some("Undelivered Mail Returned to Sender"));
         let text = String::from_utf8_lossy(&dsn);
         assert!(text.contains("multipart/report"), "{text}");
         assert!(text.contains("report-type=\"delivery-status\""), "{text}");
-        assert!(
-            text.contains("Final-Recipient: rfc822; bob@example.com"),
-            "{text}"
-        );
+        assert!(text.contains("Final-Recipient: rfc822; bob@example.com"), "{text}");
         assert!(text.contains("Status: 5.1.1"), "{text}");
         assert!(text.contains("Subject: Quarterly report"), "{text}");
         assert!(!text.contains("SECRET BODY"), "only headers go back");
@@ -126,9 +110,6 @@ mod tests {
     fn status_codes_come_from_replies() {
         assert_eq!(status_code("552 5.3.4 too big"), "5.3.4");
         assert_eq!(status_code("550 rejected"), "5.0.0");
-        assert_eq!(
-            status_code("expired after 5.0 days; last error: 451 4.3.0 x"),
-            "4.4.7"
-        );
+        assert_eq!(status_code("expired after 5.0 days; last error: 451 4.3.0 x"), "4.4.7");
     }
 }

@@ -54,12 +54,7 @@ impl Drop for ConnectionSlot {
 
 impl Listener {
     pub fn new(socket: TcpListener, ctx: Arc<SmtpContext>) -> Self {
-        Self {
-            socket,
-            ctx,
-            per_ip: Arc::default(),
-            total: Arc::default(),
-        }
+        Self { socket, ctx, per_ip: Arc::default(), total: Arc::default() }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -124,11 +119,7 @@ impl Listener {
         }
         *count += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
-        Ok(ConnectionSlot {
-            ip,
-            per_ip: self.per_ip.clone(),
-            total: self.total.clone(),
-        })
+        Ok(ConnectionSlot { ip, per_ip: self.per_ip.clone(), total: self.total.clone() })
     }
 }
 
@@ -150,13 +141,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, ctx: Arc<SmtpContext>) -> st
     };
     let tls = tokio::time::timeout(ctx.config.idle_timeout, acceptor.accept(stream))
         .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
-        })??;
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
     let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
     tracing::debug!(?version, "STARTTLS done");
-    Session::new(tls, ctx, peer, version.or(Some("TLS".into())))
-        .run()
-        .await?;
+    Session::new(tls, ctx, peer, version.or(Some("TLS".into()))).run().await?;
     Ok(())
 }

@@ -35,41 +35,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         let registry = self.inner.registry.get_or_init(|| {
             let mut r = Registry::with_prefix("moat");
-            r.register(
-                "messages_accepted",
-                "Messages accepted and queued",
-                self.accepted.clone(),
-            );
-            r.register(
-                "messages_rejected",
-                "Messages refused at DATA/BDAT",
-                self.rejected.clone(),
-            );
-            r.register(
-                "recipients_delivered",
-                "Recipients accepted by a downstream host",
-                self.delivered.clone(),
-            );
-            r.register(
-                "recipients_deferred",
-                "Delivery attempts that failed temporarily",
-                self.deferred.clone(),
-            );
-            r.register(
-                "recipients_bounced",
-                "Recipients failed permanently or expired",
-                self.bounced.clone(),
-            );
-            r.register(
-                "smtp_sessions",
-                "Inbound SMTP sessions open now",
-                self.sessions.clone(),
-            );
-            r.register(
-                "queue_messages",
-                "Messages waiting in the queue",
-                self.queue_messages.clone(),
-            );
+            r.register("messages_accepted", "Messages accepted and queued", self.accepted.clone());
+            r.register("messages_rejected", "Messages refused at DATA/BDAT", self.rejected.clone());
+            r.register("recipients_delivered", "Recipients accepted by a downstream host", self.delivered.clone());
+            r.register("recipients_deferred", "Delivery attempts that failed temporarily", self.deferred.clone());
+            r.register("recipients_bounced", "Recipients failed permanently or expired", self.bounced.clone());
+            r.register("smtp_sessions", "Inbound SMTP sessions open now", self.sessions.clone());
+            r.register("queue_messages", "Messages waiting in the queue", self.queue_messages.clone());
             r
         });
         let mut out = String::new();

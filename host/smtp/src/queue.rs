@@ -45,13 +45,7 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(
-        store: Store,
-        spool: Spool,
-        hostname: &str,
-        max_age: std::time::Duration,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(store: Store, spool: Spool, hostname: &str, max_age: std::time::Duration, metrics: Metrics) -> Self {
         Self {
             store,
             spool,
@@ -81,12 +75,7 @@ impl Queue {
 
     /// Queues `body` for the envelope's recipients and returns the queue id.
     #[tracing::instrument(name = "queue", skip_all, fields(queue_id))]
-    pub async fn accept(
-        &self,
-        facts: &SessionFacts,
-        envelope: &Envelope,
-        body: &[u8],
-    ) -> Result<String, QueueError> {
+    pub async fn accept(&self, facts: &SessionFacts, envelope: &Envelope, body: &[u8]) -> Result<String, QueueError> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         tracing::Span::current().record("queue_id", id.as_str());
         let now = chrono::Utc::now();
@@ -107,20 +96,9 @@ impl Queue {
         self.spool.write(&id, [trace.as_bytes(), body]).await?;
 
         let headers = mail_parser::MessageParser::new().parse_headers(body);
-        let subject = headers
-            .as_ref()
-            .and_then(|m| m.subject())
-            .map(|s| s.chars().take(500).collect::<String>());
-        let message_id = headers
-            .as_ref()
-            .and_then(|m| m.message_id())
-            .map(|s| s.chars().take(500).collect::<String>());
-        let recipients = envelope
-            .recipients
-            .iter()
-            .map(|(a, _)| a.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let subject = headers.as_ref().and_then(|m| m.subject()).map(|s| s.chars().take(500).collect::<String>());
+        let message_id = headers.as_ref().and_then(|m| m.message_id()).map(|s| s.chars().take(500).collect::<String>());
+        let recipients = envelope.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
         let received_at = now.timestamp();
         let client_ip = facts.client_ip.to_string();
         let size = (trace.len() + body.len()) as u64;

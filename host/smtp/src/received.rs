@@ -22,20 +22,9 @@ impl Trace<'_> {
             (false, true) => "SMTPS",
             (false, false) => "SMTP",
         };
-        let helo: String = self
-            .helo
-            .chars()
-            .filter(|c| c.is_ascii_graphic())
-            .take(255)
-            .collect();
-        let tls = self
-            .tls
-            .map(|t| format!("\r\n\t(using {t})"))
-            .unwrap_or_default();
-        let rcpt = self
-            .single_recipient
-            .map(|r| format!("\r\n\tfor <{r}>"))
-            .unwrap_or_default();
+        let helo: String = self.helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+        let tls = self.tls.map(|t| format!("\r\n\t(using {t})")).unwrap_or_default();
+        let rcpt = self.single_recipient.map(|r| format!("\r\n\tfor <{r}>")).unwrap_or_default();
         format!(
             "Received: from {helo} ([{}])\r\n\tby {} (Moat) with {protocol} id {}{tls}{rcpt};\r\n\t{}\r\n",
             self.client_ip,
@@ -67,10 +56,6 @@ mod tests {
         assert!(h.starts_with("Received: from mx.sender.exampleX-Injected:yes ([192.0.2.7])\r\n\tby mx.moat.example (Moat) with ESMTPS id 0190abc"), "{h}");
         assert!(h.contains("for <bob@example.com>;"), "{h}");
         assert!(h.ends_with("+0000\r\n"), "{h}");
-        assert_eq!(
-            h.matches("\r\n").count(),
-            h.matches("\r\n\t").count() + 1,
-            "only folded lines: {h}"
-        );
+        assert_eq!(h.matches("\r\n").count(), h.matches("\r\n\t").count() + 1, "only folded lines: {h}");
     }
 }

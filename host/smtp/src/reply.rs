@@ -14,19 +14,11 @@ pub struct Reply {
 
 impl Reply {
     pub const fn new(code: u16, status: &'static str, text: &'static str) -> Self {
-        Self {
-            code,
-            status: Some(status),
-            text: Cow::Borrowed(text),
-        }
+        Self { code, status: Some(status), text: Cow::Borrowed(text) }
     }
 
     pub fn dynamic(code: u16, status: &'static str, text: String) -> Self {
-        Self {
-            code,
-            status: Some(status),
-            text: Cow::Owned(text),
-        }
+        Self { code, status: Some(status), text: Cow::Owned(text) }
     }
 
     pub fn is_error(&self) -> bool {
@@ -57,35 +49,20 @@ pub const OK: Reply = Reply::new(250, "2.0.0", "OK");
 pub const SENDER_OK: Reply = Reply::new(250, "2.1.0", "Sender OK");
 pub const RECIPIENT_OK: Reply = Reply::new(250, "2.1.5", "Recipient OK");
 pub const RESET_OK: Reply = Reply::new(250, "2.0.0", "Reset OK");
-pub const VRFY_CANNOT: Reply = Reply::new(
-    252,
-    "2.5.2",
-    "Cannot VRFY user, but will accept message and attempt delivery",
-);
-pub const START_DATA: Reply = Reply {
-    code: 354,
-    status: None,
-    text: Cow::Borrowed("Start mail input; end with <CRLF>.<CRLF>"),
-};
+pub const VRFY_CANNOT: Reply =
+    Reply::new(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+pub const START_DATA: Reply =
+    Reply { code: 354, status: None, text: Cow::Borrowed("Start mail input; end with <CRLF>.<CRLF>") };
 pub const READY_TLS: Reply = Reply::new(220, "2.0.0", "Ready to start TLS");
 pub const BYE: Reply = Reply::new(221, "2.0.0", "Bye");
 
 pub const IDLE_TIMEOUT: Reply = Reply::new(421, "4.4.2", "Idle timeout, closing connection");
 pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0", "Too many errors, closing connection");
-pub const TOO_MANY_CONNECTIONS: Reply = Reply::new(
-    421,
-    "4.7.0",
-    "Too many connections from your address, try later",
-);
+pub const TOO_MANY_CONNECTIONS: Reply = Reply::new(421, "4.7.0", "Too many connections from your address, try later");
 pub const SERVER_BUSY: Reply = Reply::new(421, "4.3.2", "Too many connections, try later");
 pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down, try later");
-pub const TEMP_DIRECTORY: Reply = Reply::new(
-    451,
-    "4.3.0",
-    "Directory temporarily unavailable, try again later",
-);
-pub const TEMP_QUEUE: Reply =
-    Reply::new(451, "4.3.0", "Could not queue the message, try again later");
+pub const TEMP_DIRECTORY: Reply = Reply::new(451, "4.3.0", "Directory temporarily unavailable, try again later");
+pub const TEMP_QUEUE: Reply = Reply::new(451, "4.3.0", "Could not queue the message, try again later");
 pub const TOO_MANY_RECIPIENTS: Reply = Reply::new(452, "4.5.3", "Too many recipients");
 pub const TLS_UNAVAILABLE: Reply = Reply::new(454, "4.7.0", "TLS not available");
 
@@ -101,8 +78,7 @@ pub const NEED_RCPT: Reply = Reply::new(503, "5.5.1", "Need RCPT command first")
 pub const ALREADY_TLS: Reply = Reply::new(503, "5.5.1", "TLS already active");
 pub const BDAT_AFTER_DATA: Reply = Reply::new(503, "5.5.1", "DATA and BDAT cannot be mixed");
 pub const NO_VALID_RECIPIENTS: Reply = Reply::new(554, "5.5.1", "No valid recipients");
-pub const UNKNOWN_USER: Reply =
-    Reply::new(550, "5.1.1", "Recipient address rejected: user unknown");
+pub const UNKNOWN_USER: Reply = Reply::new(550, "5.1.1", "Recipient address rejected: user unknown");
 pub const RELAY_DENIED: Reply = Reply::new(550, "5.7.1", "Relay access denied");
 pub const MESSAGE_TOO_BIG: Reply = Reply::new(552, "5.3.4", "Message size exceeds fixed limit");
 pub const NEED_SMTPUTF8: Reply = Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");

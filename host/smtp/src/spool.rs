@@ -60,10 +60,7 @@ impl Spool {
 
     /// Removes files no queue row refers to: temp files of sessions cut short, and messages whose queue rows
     /// were never committed (no `250` was sent for them) or were deleted while the file stayed.
-    pub async fn remove_orphans(
-        &self,
-        queued: &std::collections::HashSet<String>,
-    ) -> std::io::Result<usize> {
+    pub async fn remove_orphans(&self, queued: &std::collections::HashSet<String>) -> std::io::Result<usize> {
         let mut removed = 0;
         for sub in ["tmp", "msg"] {
             let mut entries = tokio::fs::read_dir(self.dir.join(sub)).await?;
@@ -91,15 +88,9 @@ mod tests {
     async fn written_messages_read_back_and_orphans_go() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path(), true).unwrap();
-        spool
-            .write("a1", [b"Received: x\r\n", b"Subject: hi\r\n\r\nbody\r\n"])
-            .await
-            .unwrap();
+        spool.write("a1", [b"Received: x\r\n", b"Subject: hi\r\n\r\nbody\r\n"]).await.unwrap();
         spool.write("b2", [b"", b"other"]).await.unwrap();
-        assert_eq!(
-            spool.read("a1").await.unwrap(),
-            b"Received: x\r\nSubject: hi\r\n\r\nbody\r\n"
-        );
+        assert_eq!(spool.read("a1").await.unwrap(), b"Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
         std::fs::write(dir.path().join("tmp").join("c3"), b"half").unwrap();
         let keep = ["a1".to_string()].into_iter().collect();
         assert_eq!(spool.remove_orphans(&keep).await.unwrap(), 2);

@@ -10,15 +10,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 #[derive(Debug, Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{path} holds no PEM certificate")]
     NoCertificate { path: PathBuf },
     #[error("{path} holds no PEM private key")]
@@ -35,26 +29,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Loads the certificate chain and key from PEM files.
 pub fn acceptor_from_files(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| TlsError::Read {
-            path: p.into(),
-            source,
-        })
-    };
+    let read = |p: &Path| std::fs::read(p).map_err(|source| TlsError::Read { path: p.into(), source });
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Read {
-            path: cert.into(),
-            source,
-        })?;
+        .map_err(|source| TlsError::Read { path: cert.into(), source })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate { path: cert.into() });
     }
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|source| TlsError::Read {
-            path: key.into(),
-            source,
-        })?
+        .map_err(|source| TlsError::Read { path: key.into(), source })?
         .ok_or_else(|| TlsError::NoKey { path: key.into() })?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
@@ -70,15 +53,9 @@ pub fn self_signed_acceptor(dir: &Path, hostname: &str) -> Result<(TlsAcceptor, 
     let generated = !cert.exists() || !key.exists();
     if generated {
         let pair = rcgen::generate_simple_self_signed(vec![hostname.to_owned()])?;
-        std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
-            path: dir.into(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| TlsError::Write { path: dir.into(), source })?;
         write_private(&key, pair.signing_key.serialize_pem().as_bytes())?;
-        std::fs::write(&cert, pair.cert.pem()).map_err(|source| TlsError::Write {
-            path: cert.clone(),
-            source,
-        })?;
+        std::fs::write(&cert, pair.cert.pem()).map_err(|source| TlsError::Write { path: cert.clone(), source })?;
     }
     Ok((acceptor_from_files(&cert, &key)?, generated))
 }
@@ -86,17 +63,9 @@ pub fn self_signed_acceptor(dir: &Path, hostname: &str) -> Result<(TlsAcceptor, 
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| TlsError::Write {
-        path: path.into(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(err)?;
+    let err = |source| TlsError::Write { path: path.into(), source };
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(err)?;
     file.write_all(contents).map_err(err)
 }
 
@@ -149,9 +118,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        provider().signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -66,7 +66,7 @@ fn domain_from_row(r: &AnyRow) -> Domain {
 impl Store {
     /// Adds a domain and its downstream hosts in one transaction.
     pub async fn domain_add(&self, new: &NewDomain<'_>, now: i64) -> Result<DomainId> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO domains (tenant_id, name, alias_of, contact_email, max_users, language, created_at) \
@@ -97,54 +97,40 @@ impl Store {
     }
 
     pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
-        let row = sqlx::query(select_domains!("WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(select_domains!("WHERE name = $1")).bind(name).fetch_optional(self.pool()).await?;
         Ok(row.as_ref().map(domain_from_row))
     }
 
     pub async fn domain_by_id(&self, id: DomainId) -> Result<Option<Domain>> {
-        let row = sqlx::query(select_domains!("WHERE id = $1"))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(select_domains!("WHERE id = $1")).bind(id.0).fetch_optional(self.pool()).await?;
         Ok(row.as_ref().map(domain_from_row))
     }
 
     /// All domains, or those of one tenant, primary domains before their alias domains.
     pub async fn domain_list(&self, tenant: Option<TenantId>) -> Result<Vec<Domain>> {
-        let rows = sqlx::query(select_domains!(
-            "WHERE ($1 = 0 OR tenant_id = $1) ORDER BY name"
-        ))
-        .bind(tenant.map_or(0, |t| t.0))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(select_domains!("WHERE ($1 = 0 OR tenant_id = $1) ORDER BY name"))
+            .bind(tenant.map_or(0, |t| t.0))
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(domain_from_row).collect())
     }
 
     /// Removes a domain with its downstream hosts, mailboxes, aliases and alias domains.
     pub async fn domain_remove(&self, name: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM domains WHERE name = $1")
-            .bind(name)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query("DELETE FROM domains WHERE name = $1").bind(name).execute(self.writer()).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("domain {name}"),
-            });
+            return Err(StoreError::NotFound { what: format!("domain {name}") });
         }
         Ok(())
     }
 
     /// Downstream hosts of a domain, lowest priority value first.
     pub async fn downstream_hosts(&self, domain: DomainId) -> Result<Vec<DownstreamHost>> {
-        let rows = sqlx::query(
-            "SELECT host, port, priority FROM downstream_hosts WHERE domain_id = $1 ORDER BY priority, id",
-        )
-        .bind(domain.0)
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            sqlx::query("SELECT host, port, priority FROM downstream_hosts WHERE domain_id = $1 ORDER BY priority, id")
+                .bind(domain.0)
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows
             .iter()
             .map(|r| DownstreamHost {
@@ -177,21 +163,10 @@ mod tests {
     async fn domain_round_trip_with_downstream_hosts_by_priority() {
         for (store, _dir) in stores().await {
             let hosts = [
-                DownstreamHost {
-                    host: "backup.example.com".into(),
-                    port: 25,
-                    priority: 20,
-                },
-                DownstreamHost {
-                    host: "10.0.0.5".into(),
-                    port: 2525,
-                    priority: 10,
-                },
+                DownstreamHost { host: "backup.example.com".into(), port: 25, priority: 20 },
+                DownstreamHost { host: "10.0.0.5".into(), port: 2525, priority: 10 },
             ];
-            let id = store
-                .domain_add(&example("example.com", &hosts), 100)
-                .await
-                .unwrap();
+            let id = store.domain_add(&example("example.com", &hosts), 100).await.unwrap();
             let domain = store.domain_by_name("example.com").await.unwrap().unwrap();
             assert_eq!(domain.id, id);
             assert_eq!(domain.max_users, Some(50));
@@ -204,19 +179,10 @@ mod tests {
     #[tokio::test]
     async fn duplicate_domain_is_refused_and_removal_cascades() {
         for (store, _dir) in stores().await {
-            let primary = store
-                .domain_add(&example("example.com", &[]), 1)
-                .await
-                .unwrap();
-            let err = store
-                .domain_add(&example("example.com", &[]), 2)
-                .await
-                .unwrap_err();
+            let primary = store.domain_add(&example("example.com", &[]), 1).await.unwrap();
+            let err = store.domain_add(&example("example.com", &[]), 2).await.unwrap_err();
             assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
-            let alias = NewDomain {
-                alias_of: Some(primary),
-                ..example("example.net", &[])
-            };
+            let alias = NewDomain { alias_of: Some(primary), ..example("example.net", &[]) };
             store.domain_add(&alias, 3).await.unwrap();
             store.domain_remove("example.com").await.unwrap();
             assert!(store.domain_list(None).await.unwrap().is_empty());

@@ -2,9 +2,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error(
-        "unsupported database URL {0:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB"
-    )]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB")]
     UnsupportedUrl(String),
     #[error("cannot open database {url}: {source}")]
     Connect {
@@ -24,13 +22,9 @@ pub enum StoreError {
 
 impl StoreError {
     /// Maps a unique-constraint violation to [`StoreError::Duplicate`] naming `what`.
-    pub(crate) fn on_unique(
-        what: impl FnOnce() -> String,
-    ) -> impl FnOnce(sqlx::Error) -> StoreError {
+    pub(crate) fn on_unique(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |err| match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Duplicate { what: what() }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { what: what() },
             _ => StoreError::Database(err),
         }
     }

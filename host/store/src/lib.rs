@@ -15,7 +15,9 @@ pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
 pub use error::StoreError;
 pub use mailboxes::{Alias, Mailbox, MailboxId};
 pub use message_log::{LogEntry, NewLogEntry};
-pub use queue::{NewQueuedMessage, QueueStatus, QueuedMessage, QueuedRecipient, RecipientStatus};
+pub use queue::{
+    AttemptResult, DeliveryStatus, NewQueuedMessage, QueueStatus, QueuedMessage, QueuedRecipient, RecipientStatus,
+};
 pub use tenants::{DEFAULT_TENANT, Tenant, TenantId};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -47,6 +49,9 @@ pub enum Durability {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite: a single connection that every write goes through, so writers queue in FIFO order here
+    /// instead of sleeping in SQLite's busy handler. PostgreSQL: the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -69,39 +74,42 @@ impl Store {
             }
             _ => url.to_owned(),
         };
-        let synchronous = match durability {
-            Durability::Full => "FULL",
-            Durability::None => "OFF",
+        // WAL lets readers (console, CLI) run beside the gateway's writes; the busy timeout makes a second
+        // process (the CLI) wait for the write lock instead of failing.
+        let pragmas: &'static str = match durability {
+            Durability::Full => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+            }
+            Durability::None => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+            }
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers (console, CLI) run beside the gateway's writes; the busy timeout
-                        // makes a second process (the CLI) wait for a write lock instead of failing.
-                        let pragmas = format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
-                        );
-                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-                    }
-                    Ok(())
+        let connect = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute(pragmas).await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: redact(&url),
-                source,
-            })?;
+                .connect(&url)
+        };
+        let connect_error = |source| StoreError::Connect { url: redact(&url), source };
+        let pool = connect(if backend == Backend::Sqlite { 8 } else { 16 }).await.map_err(connect_error)?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => connect(1).await.map_err(connect_error)?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Self { pool, writer, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -112,7 +120,12 @@ impl Store {
         &self.pool
     }
 
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -140,10 +153,7 @@ pub(crate) mod test_support {
     pub async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("moat.db").display());
-        let mut stores = vec![(
-            Store::open(&url, Durability::Full).await.unwrap(),
-            Some(dir),
-        )];
+        let mut stores = vec![(Store::open(&url, Durability::Full).await.unwrap(), Some(dir))];
         if let Some(url) = fresh_postgres_database().await {
             stores.push((Store::open(&url, Durability::Full).await.unwrap(), None));
         }
@@ -152,41 +162,22 @@ pub(crate) mod test_support {
 
     async fn fresh_postgres_database() -> Option<String> {
         let Ok(admin_url) = std::env::var("MOAT_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must run the PostgreSQL tier: set MOAT_TEST_POSTGRES_URL"
-            );
+            assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier: set MOAT_TEST_POSTGRES_URL");
             return None;
         };
         install_default_drivers();
-        let admin = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&admin_url)
-            .await
-            .unwrap();
-        let name = format!(
-            "moat_unit_{}",
-            std::process::id() as u64 * 1_000_000 + rand_suffix()
-        );
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
+        let admin = AnyPoolOptions::new().max_connections(1).connect(&admin_url).await.unwrap();
+        let name = format!("moat_unit_{}", std::process::id() as u64 * 1_000_000 + rand_suffix());
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
         admin.close().await;
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or(&admin_url);
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
         Some(format!("{base}/{name}"))
     }
 
     fn rand_suffix() -> u64 {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         (nanos as u64 % 1000) * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
     }
 }
@@ -197,21 +188,13 @@ mod tests {
 
     #[test]
     fn redact_hides_password_only() {
-        assert_eq!(
-            redact("postgres://moat:secret@db:5432/moat"),
-            "postgres://moat:***@db:5432/moat"
-        );
-        assert_eq!(
-            redact("sqlite://./moat-data/moat.db"),
-            "sqlite://./moat-data/moat.db"
-        );
+        assert_eq!(redact("postgres://moat:secret@db:5432/moat"), "postgres://moat:***@db:5432/moat");
+        assert_eq!(redact("sqlite://./moat-data/moat.db"), "sqlite://./moat-data/moat.db");
     }
 
     #[tokio::test]
     async fn unknown_scheme_is_refused() {
-        let err = Store::open("mysql://x", Durability::Full)
-            .await
-            .unwrap_err();
+        let err = Store::open("mysql://x", Durability::Full).await.unwrap_err();
         assert!(err.to_string().contains("mysql://x"), "{err}");
     }
 }

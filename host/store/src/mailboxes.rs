@@ -54,9 +54,7 @@ impl Store {
         now: i64,
     ) -> Result<MailboxId> {
         if self.alias_target(domain, local_part).await?.is_some() {
-            return Err(StoreError::Duplicate {
-                what: format!("address {local_part} (an alias)"),
-            });
+            return Err(StoreError::Duplicate { what: format!("address {local_part} (an alias)") });
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO mailboxes (domain_id, local_part, full_name, created_at) VALUES ($1, $2, $3, $4) \
@@ -66,42 +64,31 @@ impl Store {
         .bind(local_part)
         .bind(full_name)
         .bind(now)
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await
         .map_err(StoreError::on_unique(|| format!("mailbox {local_part}")))?;
         Ok(MailboxId(id))
     }
 
-    pub async fn mailbox_find(
-        &self,
-        domain: DomainId,
-        local_part: &str,
-    ) -> Result<Option<Mailbox>> {
-        let row = sqlx::query(select_mailboxes!(
-            "WHERE m.domain_id = $1 AND m.local_part = $2"
-        ))
-        .bind(domain.0)
-        .bind(local_part)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(mailbox_from_row))
-    }
-
-    pub async fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>> {
-        let row = sqlx::query(select_mailboxes!("WHERE m.id = $1"))
-            .bind(id.0)
+    pub async fn mailbox_find(&self, domain: DomainId, local_part: &str) -> Result<Option<Mailbox>> {
+        let row = sqlx::query(select_mailboxes!("WHERE m.domain_id = $1 AND m.local_part = $2"))
+            .bind(domain.0)
+            .bind(local_part)
             .fetch_optional(self.pool())
             .await?;
         Ok(row.as_ref().map(mailbox_from_row))
     }
 
+    pub async fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        let row = sqlx::query(select_mailboxes!("WHERE m.id = $1")).bind(id.0).fetch_optional(self.pool()).await?;
+        Ok(row.as_ref().map(mailbox_from_row))
+    }
+
     pub async fn mailbox_list(&self, domain: Option<DomainId>) -> Result<Vec<Mailbox>> {
-        let rows = sqlx::query(select_mailboxes!(
-            "WHERE ($1 = 0 OR m.domain_id = $1) ORDER BY d.name, m.local_part"
-        ))
-        .bind(domain.map_or(0, |d| d.0))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(select_mailboxes!("WHERE ($1 = 0 OR m.domain_id = $1) ORDER BY d.name, m.local_part"))
+            .bind(domain.map_or(0, |d| d.0))
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(mailbox_from_row).collect())
     }
 
@@ -109,52 +96,37 @@ impl Store {
         let done = sqlx::query("DELETE FROM mailboxes WHERE domain_id = $1 AND local_part = $2")
             .bind(domain.0)
             .bind(local_part)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("mailbox {local_part}"),
-            });
+            return Err(StoreError::NotFound { what: format!("mailbox {local_part}") });
         }
         Ok(())
     }
 
-    pub async fn alias_add(
-        &self,
-        domain: DomainId,
-        local_part: &str,
-        mailbox: MailboxId,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn alias_add(&self, domain: DomainId, local_part: &str, mailbox: MailboxId, now: i64) -> Result<()> {
         if self.mailbox_find(domain, local_part).await?.is_some() {
-            return Err(StoreError::Duplicate {
-                what: format!("address {local_part} (a mailbox)"),
-            });
+            return Err(StoreError::Duplicate { what: format!("address {local_part} (a mailbox)") });
         }
         sqlx::query("INSERT INTO aliases (domain_id, local_part, mailbox_id, created_at) VALUES ($1, $2, $3, $4)")
             .bind(domain.0)
             .bind(local_part)
             .bind(mailbox.0)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(StoreError::on_unique(|| format!("alias {local_part}")))?;
         Ok(())
     }
 
     /// The mailbox an alias `local_part` of `domain` delivers to, if there is one.
-    pub async fn alias_target(
-        &self,
-        domain: DomainId,
-        local_part: &str,
-    ) -> Result<Option<MailboxId>> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT mailbox_id FROM aliases WHERE domain_id = $1 AND local_part = $2",
-        )
-        .bind(domain.0)
-        .bind(local_part)
-        .fetch_optional(self.pool())
-        .await?;
+    pub async fn alias_target(&self, domain: DomainId, local_part: &str) -> Result<Option<MailboxId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT mailbox_id FROM aliases WHERE domain_id = $1 AND local_part = $2")
+                .bind(domain.0)
+                .bind(local_part)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(id.map(MailboxId))
     }
 
@@ -168,25 +140,17 @@ impl Store {
         .bind(domain.map_or(0, |d| d.0))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Alias {
-                address: r.get("address"),
-                mailbox: r.get("mailbox"),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| Alias { address: r.get("address"), mailbox: r.get("mailbox") }).collect())
     }
 
     pub async fn alias_remove(&self, domain: DomainId, local_part: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM aliases WHERE domain_id = $1 AND local_part = $2")
             .bind(domain.0)
             .bind(local_part)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("alias {local_part}"),
-            });
+            return Err(StoreError::NotFound { what: format!("alias {local_part}") });
         }
         Ok(())
     }
@@ -210,42 +174,24 @@ mod tests {
                 downstream: &[],
             };
             let domain = store.domain_add(&new, 0).await.unwrap();
-            let alice = store
-                .mailbox_add(domain, "alice", Some("Alice A."), 0)
-                .await
-                .unwrap();
+            let alice = store.mailbox_add(domain, "alice", Some("Alice A."), 0).await.unwrap();
             store.alias_add(domain, "sales", alice, 0).await.unwrap();
-            assert_eq!(
-                store.alias_target(domain, "sales").await.unwrap(),
-                Some(alice)
-            );
+            assert_eq!(store.alias_target(domain, "sales").await.unwrap(), Some(alice));
             let mailbox = store.mailbox_by_id(alice).await.unwrap().unwrap();
             assert_eq!(mailbox.address, "alice@example.com");
 
-            let err = store
-                .mailbox_add(domain, "sales", None, 0)
-                .await
-                .unwrap_err();
+            let err = store.mailbox_add(domain, "sales", None, 0).await.unwrap_err();
             assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
-            let err = store
-                .alias_add(domain, "alice", alice, 0)
-                .await
-                .unwrap_err();
+            let err = store.alias_add(domain, "alice", alice, 0).await.unwrap_err();
             assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
 
             let aliases = store.alias_list(None).await.unwrap();
             assert_eq!(
                 aliases,
-                vec![Alias {
-                    address: "sales@example.com".into(),
-                    mailbox: "alice@example.com".into()
-                }]
+                vec![Alias { address: "sales@example.com".into(), mailbox: "alice@example.com".into() }]
             );
             store.mailbox_remove(domain, "alice").await.unwrap();
-            assert!(
-                store.alias_list(None).await.unwrap().is_empty(),
-                "aliases go with their mailbox"
-            );
+            assert!(store.alias_list(None).await.unwrap().is_empty(), "aliases go with their mailbox");
         }
     }
 }

@@ -59,10 +59,7 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
 }
 
 impl Store {
-    pub(crate) async fn log_insert(
-        conn: &mut sqlx::AnyConnection,
-        e: &NewLogEntry<'_>,
-    ) -> Result<i64> {
+    pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry<'_>) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
              subject, message_id, verdict, delivery_status) \
@@ -88,21 +85,6 @@ impl Store {
     pub async fn log_add(&self, entry: &NewLogEntry<'_>) -> Result<i64> {
         let mut conn = self.pool().acquire().await?;
         Self::log_insert(&mut conn, entry).await
-    }
-
-    pub async fn log_set_delivery(
-        &self,
-        id: i64,
-        status: &str,
-        last_reply: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query("UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id = $3")
-            .bind(status)
-            .bind(last_reply)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 
     /// The newest `limit` rows with an id above `after`, oldest first (for `moat log tail`).

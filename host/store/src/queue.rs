@@ -31,6 +31,48 @@ impl RecipientStatus {
     }
 }
 
+/// The outcome of one delivery attempt for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    pub recipient_id: i64,
+    pub status: RecipientStatus,
+    /// When the next attempt is due (for [`RecipientStatus::Queued`]).
+    pub next_attempt_at: i64,
+    /// The downstream's reply, or why no host could be reached.
+    pub reply: String,
+}
+
+/// Where a whole message stands, as the email log shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Some recipient still waits for a retry.
+    Deferred,
+    Delivered,
+    Bounced,
+    PartiallyDelivered,
+}
+
+impl DeliveryStatus {
+    pub fn of(recipients: &[QueuedRecipient]) -> Self {
+        let count = |s| recipients.iter().filter(|r| r.status == s).count();
+        match (count(RecipientStatus::Queued), count(RecipientStatus::Delivered), count(RecipientStatus::Failed)) {
+            (q, _, _) if q > 0 => DeliveryStatus::Deferred,
+            (_, _, 0) => DeliveryStatus::Delivered,
+            (_, 0, _) => DeliveryStatus::Bounced,
+            _ => DeliveryStatus::PartiallyDelivered,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Deferred => "deferred",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Bounced => "bounced",
+            DeliveryStatus::PartiallyDelivered => "partially delivered",
+        }
+    }
+}
+
 /// A message accepted over SMTP, as it goes into the queue.
 #[derive(Debug, Clone)]
 pub struct NewQueuedMessage {
@@ -90,7 +132,7 @@ impl Store {
     /// Records an accepted message: its log row, its queue row and one row per recipient, in one commit.
     /// Returns the log row's id. The message body must already be on disk (see the spool).
     pub async fn enqueue(&self, message: &NewQueuedMessage, log: &NewLogEntry<'_>) -> Result<i64> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let log_id = Self::log_insert(&mut tx, log).await?;
         sqlx::query(
@@ -124,13 +166,8 @@ impl Store {
 
     /// Claims up to `limit` messages with recipients due at `now`: their due recipients' next attempt moves to
     /// `lease_until`, so a crash mid-delivery retries them after the lease (delivery is at-least-once).
-    pub async fn queue_claim_due(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<QueuedMessage>> {
-        let mut conn = self.pool().acquire().await?;
+    pub async fn queue_claim_due(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<QueuedMessage>> {
+        let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT message_id FROM queue_recipients WHERE status = 'queued' AND next_attempt_at <= $1 \
@@ -168,16 +205,12 @@ impl Store {
         Ok(claimed)
     }
 
-    async fn queue_message_row(
-        conn: &mut sqlx::AnyConnection,
-        id: &str,
-    ) -> Result<Option<QueuedMessage>> {
-        let row = sqlx::query(
-            "SELECT id, sender, size, received_at, expires_at, log_id FROM queue_messages WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    async fn queue_message_row(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<QueuedMessage>> {
+        let row =
+            sqlx::query("SELECT id, sender, size, received_at, expires_at, log_id FROM queue_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
         Ok(row.map(|r| QueuedMessage {
             id: r.get("id"),
             sender: r.get("sender"),
@@ -209,9 +242,7 @@ impl Store {
     /// Every queued message, oldest first, with its recipients.
     pub async fn queue_list(&self) -> Result<Vec<QueuedMessage>> {
         let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM queue_messages ORDER BY received_at, id")
-                .fetch_all(self.pool())
-                .await?;
+            sqlx::query_scalar("SELECT id FROM queue_messages ORDER BY received_at, id").fetch_all(self.pool()).await?;
         let mut messages = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(message) = self.queue_get(&id).await? {
@@ -234,64 +265,90 @@ impl Store {
         })
     }
 
-    /// Records the outcome of one attempt for one recipient.
-    pub async fn queue_record_attempt(
+    /// Records one delivery round for a message in one transaction: each recipient's outcome, the log row's
+    /// delivery status and last reply, and, when every recipient is delivered, the message's removal from the
+    /// queue. A finished message with failed recipients stays until [`Store::queue_delete`], so its bounce can be
+    /// queued first. Returns the message as it now stands and its delivery status.
+    pub async fn queue_settle(
         &self,
-        recipient_id: i64,
-        status: RecipientStatus,
-        next_attempt_at: i64,
-        reply: &str,
+        message_id: &str,
+        results: &[AttemptResult],
         now: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE queue_recipients SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
-             last_reply = $3, updated_at = $4 WHERE id = $5",
+    ) -> Result<Option<(QueuedMessage, DeliveryStatus)>> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = conn.begin().await?;
+        for r in results {
+            sqlx::query(
+                "UPDATE queue_recipients SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+                 last_reply = $3, updated_at = $4 WHERE id = $5 AND message_id = $6",
+            )
+            .bind(r.status.as_str())
+            .bind(r.next_attempt_at)
+            .bind(&r.reply)
+            .bind(now)
+            .bind(r.recipient_id)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let Some(mut message) = Self::queue_message_row(&mut tx, message_id).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
+             WHERE message_id = $1 ORDER BY id",
         )
-        .bind(status.as_str())
-        .bind(next_attempt_at)
-        .bind(reply)
-        .bind(now)
-        .bind(recipient_id)
-        .execute(self.pool())
+        .bind(message_id)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(())
+        message.recipients = rows.iter().map(recipient_from_row).collect();
+        let status = DeliveryStatus::of(&message.recipients);
+        if let Some(log_id) = message.log_id {
+            let last_reply = results.last().map(|r| r.reply.as_str());
+            sqlx::query(
+                "UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id = $3",
+            )
+            .bind(status.as_str())
+            .bind(last_reply)
+            .bind(log_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if status == DeliveryStatus::Delivered {
+            Self::queue_delete_rows(&mut tx, message_id).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((message, status)))
     }
 
     /// Makes every waiting recipient due now (`moat queue flush`). Returns how many.
     pub async fn queue_flush(&self) -> Result<u64> {
-        let done =
-            sqlx::query("UPDATE queue_recipients SET next_attempt_at = 0 WHERE status = 'queued'")
-                .execute(self.pool())
-                .await?;
+        let done = sqlx::query("UPDATE queue_recipients SET next_attempt_at = 0 WHERE status = 'queued'")
+            .execute(self.writer())
+            .await?;
         Ok(done.rows_affected())
     }
 
     /// Drops a message from the queue. The caller removes its spool file.
     pub async fn queue_delete(&self, id: &str) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("queued message {id}"),
-            });
+        if !Self::queue_delete_rows(&mut tx, id).await? {
+            return Err(StoreError::NotFound { what: format!("queued message {id}") });
         }
         tx.commit().await?;
         Ok(())
     }
 
+    async fn queue_delete_rows(conn: &mut sqlx::AnyConnection, id: &str) -> Result<bool> {
+        sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
+        let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1").bind(id).execute(&mut *conn).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Ids of every queued message: the spool keeps exactly these files.
     pub async fn queue_ids(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM queue_messages")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(sqlx::query_scalar("SELECT id FROM queue_messages").fetch_all(self.pool()).await?)
     }
 }
 
@@ -332,54 +389,42 @@ mod tests {
                 ],
             };
             let log_id = store.enqueue(&message, &log_entry()).await.unwrap();
-            assert_eq!(
-                store.queue_status().await.unwrap(),
-                QueueStatus {
-                    messages: 1,
-                    recipients: 2
-                }
-            );
+            assert_eq!(store.queue_status().await.unwrap(), QueueStatus { messages: 1, recipients: 2 });
 
             let claimed = store.queue_claim_due(100, 700, 10).await.unwrap();
             assert_eq!(claimed.len(), 1);
             assert_eq!(claimed[0].log_id, Some(log_id));
             assert_eq!(claimed[0].recipients.len(), 2);
-            assert!(
-                store
-                    .queue_claim_due(101, 700, 10)
-                    .await
-                    .unwrap()
-                    .is_empty(),
-                "leased, not due again"
-            );
+            assert!(store.queue_claim_due(101, 700, 10).await.unwrap().is_empty(), "leased, not due again");
 
             let [bob, carol] = [&claimed[0].recipients[0], &claimed[0].recipients[1]];
-            store
-                .queue_record_attempt(bob.id, RecipientStatus::Delivered, 0, "250 ok", 101)
-                .await
-                .unwrap();
-            store
-                .queue_record_attempt(carol.id, RecipientStatus::Queued, 400, "451 later", 101)
-                .await
-                .unwrap();
-            assert!(
-                store
-                    .queue_claim_due(399, 1000, 10)
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
+            let attempt = |r: &QueuedRecipient, status, next, reply: &str| AttemptResult {
+                recipient_id: r.id,
+                status,
+                next_attempt_at: next,
+                reply: reply.into(),
+            };
+            let results = [
+                attempt(bob, RecipientStatus::Delivered, 0, "250 ok"),
+                attempt(carol, RecipientStatus::Queued, 400, "451 later"),
+            ];
+            let (_, status) = store.queue_settle("q1", &results, 101).await.unwrap().unwrap();
+            assert_eq!(status, DeliveryStatus::Deferred);
+            assert_eq!(store.log_tail(0, 1).await.unwrap()[0].delivery_status, "deferred");
+            assert!(store.queue_claim_due(399, 1000, 10).await.unwrap().is_empty());
             let again = store.queue_claim_due(400, 1000, 10).await.unwrap();
             assert_eq!(again[0].recipients.len(), 1);
             assert_eq!(again[0].recipients[0].attempts, 1);
-            assert_eq!(
-                again[0].recipients[0].last_reply.as_deref(),
-                Some("451 later")
-            );
+            assert_eq!(again[0].recipients[0].last_reply.as_deref(), Some("451 later"));
 
             store.queue_flush().await.unwrap();
-            store.queue_delete("q1").await.unwrap();
-            assert!(store.queue_get("q1").await.unwrap().is_none());
+            let carol = &again[0].recipients[0];
+            let results = [attempt(carol, RecipientStatus::Delivered, 0, "250 at last")];
+            let (_, status) = store.queue_settle("q1", &results, 401).await.unwrap().unwrap();
+            assert_eq!(status, DeliveryStatus::Delivered);
+            assert!(store.queue_get("q1").await.unwrap().is_none(), "a fully delivered message leaves the queue");
+            let log = &store.log_tail(0, 1).await.unwrap()[0];
+            assert_eq!((log.delivery_status.as_str(), log.last_reply.as_deref()), ("delivered", Some("250 at last")));
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus::default());
         }
     }

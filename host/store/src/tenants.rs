@@ -16,38 +16,23 @@ pub struct Tenant {
 
 impl Store {
     pub async fn tenant_add(&self, name: &str, now: i64) -> Result<TenantId> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(name)
-        .bind(now)
-        .fetch_one(self.pool())
-        .await
-        .map_err(StoreError::on_unique(|| format!("tenant {name}")))?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(now)
+            .fetch_one(self.writer())
+            .await
+            .map_err(StoreError::on_unique(|| format!("tenant {name}")))?;
         Ok(TenantId(id))
     }
 
     pub async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        let row = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| Tenant {
-            id: TenantId(r.get("id")),
-            name: r.get("name"),
-        }))
+        let row =
+            sqlx::query("SELECT id, name FROM tenants WHERE name = $1").bind(name).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| Tenant { id: TenantId(r.get("id")), name: r.get("name") }))
     }
 
     pub async fn tenant_list(&self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name")
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Tenant {
-                id: TenantId(r.get("id")),
-                name: r.get("name"),
-            })
-            .collect())
+        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name").fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().map(|r| Tenant { id: TenantId(r.get("id")), name: r.get("name") }).collect())
     }
 }

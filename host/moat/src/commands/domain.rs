@@ -48,11 +48,7 @@ impl DomainCommand {
                         "a primary domain needs at least one --downstream HOST[:PORT[:PRIORITY]] to deliver to"
                     );
                 }
-                let downstream = a
-                    .downstream
-                    .iter()
-                    .map(|d| parse_downstream(d))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let downstream = a.downstream.iter().map(|d| parse_downstream(d)).collect::<Result<Vec<_>, _>>()?;
                 let spec = DomainSpec {
                     tenant: a.tenant,
                     name: a.name,
@@ -77,25 +73,16 @@ impl DomainCommand {
                 for d in &domains {
                     match d.alias_of {
                         Some(primary) => {
-                            let primary = domains
-                                .iter()
-                                .find(|p| p.id == primary)
-                                .map_or("?", |p| p.name.as_str());
+                            let primary = domains.iter().find(|p| p.id == primary).map_or("?", |p| p.name.as_str());
                             println!("{}\talias of {primary}", d.name);
                         }
                         None => {
                             let hosts = store.downstream_hosts(d.id).await?;
-                            let hosts: Vec<String> = hosts
-                                .iter()
-                                .map(|h| format!("{}:{}:{}", h.host, h.port, h.priority))
-                                .collect();
+                            let hosts: Vec<String> =
+                                hosts.iter().map(|h| format!("{}:{}:{}", h.host, h.port, h.priority)).collect();
                             let users = store.mailbox_list(Some(d.id)).await?.len();
                             let max = d.max_users.map(|m| format!("/{m}")).unwrap_or_default();
-                            println!(
-                                "{}\tdownstream {}\t{users}{max} mailboxes",
-                                d.name,
-                                hosts.join(", ")
-                            );
+                            println!("{}\tdownstream {}\t{users}{max} mailboxes", d.name, hosts.join(", "));
                         }
                     }
                 }

@@ -20,20 +20,9 @@ impl LogCommand {
         let LogCommand::Tail { lines, follow } = self;
         let mut last = 0;
         loop {
-            for e in store
-                .log_tail(last, if last == 0 { lines } else { 1000 })
-                .await?
-            {
-                let sender = if e.sender.is_empty() {
-                    "<>"
-                } else {
-                    e.sender.as_str()
-                };
-                let reply = e
-                    .last_reply
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default();
+            for e in store.log_tail(last, if last == 0 { lines } else { 1000 }).await? {
+                let sender = if e.sender.is_empty() { "<>" } else { e.sender.as_str() };
+                let reply = e.last_reply.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
                 println!(
                     "{}  {}  [{}]{}  {sender} -> {}  {} bytes  \"{}\"  {}  {}{reply}",
                     time(e.received_at),

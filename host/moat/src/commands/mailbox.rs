@@ -65,11 +65,7 @@ impl AliasCommand {
         match self {
             AliasCommand::Add { alias, mailbox } => {
                 directory.add_alias(&alias, &mailbox).await?;
-                println!(
-                    "{} now delivers to {}.",
-                    alias.to_lowercase(),
-                    mailbox.to_lowercase()
-                );
+                println!("{} now delivers to {}.", alias.to_lowercase(), mailbox.to_lowercase());
             }
             AliasCommand::List { domain } => {
                 let domain = match domain {

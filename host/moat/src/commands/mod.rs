@@ -20,8 +20,5 @@ pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory>
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub(crate) fn time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map_or_else(
-        || t.to_string(),
-        |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
 }

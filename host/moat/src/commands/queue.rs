@@ -30,17 +30,11 @@ impl QueueCommand {
                 }
             }
             QueueCommand::Show { id } => {
-                let m = store
-                    .queue_get(&id)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("no queued message {id}"))?;
+                let m = store.queue_get(&id).await?.ok_or_else(|| anyhow::anyhow!("no queued message {id}"))?;
                 print_message(&m);
                 let spool = Spool::open(config.server.data_dir.join("spool"), true)?;
                 let body = spool.read(&id).await?;
-                let end = body
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .map_or(body.len(), |i| i + 2);
+                let end = body.windows(4).position(|w| w == b"\r\n\r\n").map_or(body.len(), |i| i + 2);
                 println!("\n{}", String::from_utf8_lossy(&body[..end]));
             }
             QueueCommand::Flush => {
@@ -49,9 +43,7 @@ impl QueueCommand {
             }
             QueueCommand::Delete { id } => {
                 store.queue_delete(&id).await?;
-                Spool::open(config.server.data_dir.join("spool"), true)?
-                    .remove(&id)
-                    .await?;
+                Spool::open(config.server.data_dir.join("spool"), true)?.remove(&id).await?;
                 println!("Deleted {id}.");
             }
         }
@@ -60,31 +52,15 @@ impl QueueCommand {
 }
 
 fn print_message(m: &QueuedMessage) {
-    let sender = if m.sender.is_empty() {
-        "<>"
-    } else {
-        m.sender.as_str()
-    };
-    println!(
-        "{}  {}  {} bytes  from {sender}",
-        m.id,
-        time(m.received_at),
-        m.size
-    );
+    let sender = if m.sender.is_empty() { "<>" } else { m.sender.as_str() };
+    println!("{}  {}  {} bytes  from {sender}", m.id, time(m.received_at), m.size);
     for r in &m.recipients {
         let state = match r.status {
             RecipientStatus::Queued => format!("queued, next attempt {}", time(r.next_attempt_at)),
             RecipientStatus::Delivered => "delivered".into(),
             RecipientStatus::Failed => "failed".into(),
         };
-        let reply = r
-            .last_reply
-            .as_deref()
-            .map(|l| format!(" — {l}"))
-            .unwrap_or_default();
-        println!(
-            "    {} ({}; {} attempt(s)){reply}",
-            r.address, state, r.attempts
-        );
+        let reply = r.last_reply.as_deref().map(|l| format!(" — {l}")).unwrap_or_default();
+        println!("    {} ({}; {} attempt(s)){reply}", r.address, state, r.attempts);
     }
 }

@@ -35,27 +35,16 @@ impl Transaction<'_> {
             // A host whose TLS is broken still gets its mail, in plain text as before STARTTLS existed.
             Err(Attempt::TlsFailed(f)) => {
                 tracing::warn!(host = %target.host, "STARTTLS failed ({}), retrying without TLS", f.text);
-                self.attempt(target, false)
-                    .await
-                    .map_err(Attempt::into_failure)
+                self.attempt(target, false).await.map_err(Attempt::into_failure)
             }
             other => other.map_err(Attempt::into_failure),
         }
     }
 
-    async fn attempt(
-        &self,
-        target: &Target,
-        try_tls: bool,
-    ) -> Result<Vec<RecipientOutcome>, Attempt> {
+    async fn attempt(&self, target: &Target, try_tls: bool) -> Result<Vec<RecipientOutcome>, Attempt> {
         let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
             .await
-            .map_err(|e| {
-                Attempt::Host(Failure::temporary(format!(
-                    "cannot resolve {}: {e}",
-                    target.host
-                )))
-            })?;
+            .map_err(|e| Attempt::Host(Failure::temporary(format!("cannot resolve {}: {e}", target.host))))?;
         let mut last = Failure::temporary(format!("{} has no address", target.host));
         for addr in addrs {
             match SmtpClient::connect(addr, self.connect_timeout).await {
@@ -100,31 +89,18 @@ impl Transaction<'_> {
         client: &mut SmtpClient<T>,
     ) -> Result<Vec<RecipientOutcome>, Attempt> {
         let host_failure = |e: mail_send::Error| Attempt::Host(Failure::from_client(&e));
-        let reply = client
-            .cmd(format!("MAIL FROM:<{}>\r\n", self.sender))
-            .await
-            .map_err(host_failure)?;
+        let reply = client.cmd(format!("MAIL FROM:<{}>\r\n", self.sender)).await.map_err(host_failure)?;
         if reply.code != 250 {
             return Err(Attempt::Host(Failure::from_reply(&reply)));
         }
         let mut outcomes = Vec::with_capacity(self.recipients.len());
         for rcpt in self.recipients {
-            let reply = client
-                .cmd(format!("RCPT TO:<{rcpt}>\r\n"))
-                .await
-                .map_err(host_failure)?;
-            outcomes.push(if positive(&reply) {
-                None
-            } else {
-                Some(Failure::from_reply(&reply))
-            });
+            let reply = client.cmd(format!("RCPT TO:<{rcpt}>\r\n")).await.map_err(host_failure)?;
+            outcomes.push(if positive(&reply) { None } else { Some(Failure::from_reply(&reply)) });
         }
         if outcomes.iter().all(Option::is_some) {
             let _ = client.cmd("RSET\r\n").await;
-            return Ok(outcomes
-                .into_iter()
-                .map(|f| RecipientOutcome::Failed(f.expect("all failed")))
-                .collect());
+            return Ok(outcomes.into_iter().map(|f| RecipientOutcome::Failed(f.expect("all failed"))).collect());
         }
         let reply = client.cmd("DATA\r\n").await.map_err(host_failure)?;
         if reply.code != 354 {
@@ -138,11 +114,7 @@ impl Transaction<'_> {
         .map_err(|_| Attempt::Host(Failure::temporary("timed out sending the message")))?
         .map_err(host_failure)?;
         let _ = client.cmd("QUIT\r\n").await;
-        let data = if positive(&reply) {
-            Ok(reply_text(&reply))
-        } else {
-            Err(Failure::from_reply(&reply))
-        };
+        let data = if positive(&reply) { Ok(reply_text(&reply)) } else { Err(Failure::from_reply(&reply)) };
         Ok(outcomes
             .into_iter()
             .map(|rcpt| match (rcpt, &data) {
@@ -167,11 +139,7 @@ async fn write_data<S: AsyncWrite + Unpin>(stream: &mut S, message: &[u8]) -> st
         out.push(b);
         at_line_start = b == b'\n';
     }
-    out.extend_from_slice(if message.ends_with(b"\r\n") {
-        b".\r\n"
-    } else {
-        b"\r\n.\r\n"
-    });
+    out.extend_from_slice(if message.ends_with(b"\r\n") { b".\r\n" } else { b"\r\n.\r\n" });
     stream.write_all(&out).await?;
     stream.flush().await
 }
@@ -185,9 +153,7 @@ mod tests {
     #[tokio::test]
     async fn data_is_dot_stuffed_and_terminated_without_extra_lines() {
         let mut out = Vec::new();
-        super::write_data(&mut out, b".a\r\nb\r\n..c\r\n")
-            .await
-            .unwrap();
+        super::write_data(&mut out, b".a\r\nb\r\n..c\r\n").await.unwrap();
         assert_eq!(out, b"..a\r\nb\r\n...c\r\n.\r\n");
         let mut out = Vec::new();
         super::write_data(&mut out, b"no newline").await.unwrap();

@@ -8,7 +8,7 @@ pub mod status;
 use crate::dsn::Bounce;
 use crate::{DeliveryConfig, Envelope, Metrics, Queue, SessionFacts, now};
 use client::{RecipientOutcome, Transaction};
-use moat_store::{QueuedMessage, RecipientStatus, StoreError};
+use moat_store::{AttemptResult, DeliveryStatus, QueuedMessage, QueuedRecipient, RecipientStatus, StoreError};
 use route::Router;
 use status::{Failure, Severity};
 use std::collections::{BTreeMap, HashSet};
@@ -29,11 +29,7 @@ pub struct QueueManager {
 }
 
 impl QueueManager {
-    pub fn new(
-        queue: Queue,
-        config: DeliveryConfig,
-        metrics: Metrics,
-    ) -> Result<Arc<Self>, String> {
+    pub fn new(queue: Queue, config: DeliveryConfig, metrics: Metrics) -> Result<Arc<Self>, String> {
         config.validate()?;
         let router = Router::new(queue.store().clone(), config.relay.as_deref())?;
         Ok(Arc::new(Self {
@@ -58,11 +54,7 @@ impl QueueManager {
         let due = self.queue.store().queue_flush().await?;
         self.metrics.queue_messages.set(ids.len() as i64);
         if due > 0 {
-            tracing::info!(
-                messages = ids.len(),
-                recipients = due,
-                "resuming queued mail"
-            );
+            tracing::info!(messages = ids.len(), recipients = due, "resuming queued mail");
         }
         Ok(())
     }
@@ -74,27 +66,13 @@ impl QueueManager {
             let free = slots.available_permits() as i64;
             if free > 0 {
                 let t = now();
-                match self
-                    .queue
-                    .store()
-                    .queue_claim_due(t, t + LEASE_SECS, free)
-                    .await
-                {
+                match self.queue.store().queue_claim_due(t, t + LEASE_SECS, free).await {
                     Ok(messages) => {
                         for message in messages {
-                            if !self
-                                .in_flight
-                                .lock()
-                                .expect("in-flight set")
-                                .insert(message.id.clone())
-                            {
+                            if !self.in_flight.lock().expect("in-flight set").insert(message.id.clone()) {
                                 continue;
                             }
-                            let permit = slots
-                                .clone()
-                                .acquire_owned()
-                                .await
-                                .expect("semaphore never closes");
+                            let permit = slots.clone().acquire_owned().await.expect("semaphore never closes");
                             let this = self.clone();
                             let span = tracing::info_span!("delivery", queue_id = %message.id);
                             tokio::spawn(
@@ -121,38 +99,66 @@ impl QueueManager {
     }
 
     async fn deliver(&self, message: QueuedMessage) {
-        let body = match self.queue.spool().read(&message.id).await {
-            Ok(body) => body,
+        let mut results = Vec::with_capacity(message.recipients.len());
+        match self.queue.spool().read(&message.id).await {
+            Ok(body) => {
+                let mut routes: BTreeMap<&str, Vec<&QueuedRecipient>> = BTreeMap::new();
+                for r in &message.recipients {
+                    routes.entry(r.route.as_str()).or_default().push(r);
+                }
+                for (route, recipients) in routes {
+                    let addresses: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+                    let outcomes = self.deliver_route(&message, route, &addresses, &body).await;
+                    for (r, outcome) in recipients.iter().zip(outcomes) {
+                        let outcome = match outcome {
+                            RecipientOutcome::Delivered(reply) => Ok(reply),
+                            RecipientOutcome::Failed(f) => Err(f),
+                        };
+                        results.push(self.attempt_result(&message, r, outcome));
+                    }
+                }
+            }
             Err(e) => {
                 tracing::error!("spool file unreadable: {e}");
-                let failure = Failure {
-                    severity: Severity::Permanent,
-                    text: format!("message lost from spool: {e}"),
-                };
+                let lost = Failure { severity: Severity::Permanent, text: format!("message lost from spool: {e}") };
                 for r in &message.recipients {
-                    self.record(&message, r.id, r.attempts, Err(failure.clone()))
-                        .await;
+                    results.push(self.attempt_result(&message, r, Err(lost.clone())));
                 }
-                self.finish(&message.id).await;
-                return;
+            }
+        }
+        self.settle(&message.id, &results).await;
+    }
+
+    /// Turns one recipient's outcome into its next state: delivered, retried after backoff, or failed (for
+    /// good, or because retrying would pass `max_age`).
+    fn attempt_result(
+        &self,
+        message: &QueuedMessage,
+        r: &QueuedRecipient,
+        outcome: Result<String, Failure>,
+    ) -> AttemptResult {
+        let (status, next_attempt_at, reply) = match outcome {
+            Ok(reply) => {
+                self.metrics.delivered.inc();
+                (RecipientStatus::Delivered, 0, reply)
+            }
+            Err(f) if f.severity == Severity::Temporary => {
+                let next = now() + self.config.retry_after(r.attempts as u32 + 1).as_secs() as i64;
+                if next > message.expires_at {
+                    self.metrics.bounced.inc();
+                    let days = (message.expires_at - message.received_at) as f64 / 86400.0;
+                    (RecipientStatus::Failed, 0, format!("expired after {days:.1} days; last error: {}", f.text))
+                } else {
+                    self.metrics.deferred.inc();
+                    (RecipientStatus::Queued, next, f.text)
+                }
+            }
+            Err(f) => {
+                self.metrics.bounced.inc();
+                (RecipientStatus::Failed, 0, f.text)
             }
         };
-        let mut routes: BTreeMap<&str, Vec<&moat_store::QueuedRecipient>> = BTreeMap::new();
-        for r in &message.recipients {
-            routes.entry(r.route.as_str()).or_default().push(r);
-        }
-        for (route, recipients) in routes {
-            let addresses: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
-            let outcomes = self.deliver_route(&message, route, &addresses, &body).await;
-            for (r, outcome) in recipients.iter().zip(outcomes) {
-                let result = match outcome {
-                    RecipientOutcome::Delivered(reply) => Ok(reply),
-                    RecipientOutcome::Failed(f) => Err(f),
-                };
-                self.record(&message, r.id, r.attempts, result).await;
-            }
-        }
-        self.finish(&message.id).await;
+        AttemptResult { recipient_id: r.id, status, next_attempt_at, reply }
     }
 
     async fn deliver_route(
@@ -162,12 +168,7 @@ impl QueueManager {
         recipients: &[String],
         body: &[u8],
     ) -> Vec<RecipientOutcome> {
-        let all = |f: Failure| {
-            recipients
-                .iter()
-                .map(|_| RecipientOutcome::Failed(f.clone()))
-                .collect()
-        };
+        let all = |f: Failure| recipients.iter().map(|_| RecipientOutcome::Failed(f.clone())).collect();
         let targets = match self.router.targets(route).await {
             Ok(t) => t,
             Err(f) => return all(f),
@@ -201,95 +202,30 @@ impl QueueManager {
         all(last)
     }
 
-    async fn record(
-        &self,
-        message: &QueuedMessage,
-        id: i64,
-        attempts: i64,
-        result: Result<String, Failure>,
-    ) {
-        let t = now();
-        let (status, next, reply) = match result {
-            Ok(reply) => {
-                self.metrics.delivered.inc();
-                (RecipientStatus::Delivered, 0, reply)
-            }
-            Err(f) if f.severity == Severity::Temporary => {
-                let next = t + self.config.retry_after(attempts as u32 + 1).as_secs() as i64;
-                if next > message.expires_at {
-                    self.metrics.bounced.inc();
-                    let days = (message.expires_at - message.received_at) as f64 / 86400.0;
-                    (
-                        RecipientStatus::Failed,
-                        0,
-                        format!("expired after {days:.1} days; last error: {}", f.text),
-                    )
-                } else {
-                    self.metrics.deferred.inc();
-                    (RecipientStatus::Queued, next, f.text)
-                }
-            }
-            Err(f) => {
-                self.metrics.bounced.inc();
-                (RecipientStatus::Failed, 0, f.text)
-            }
-        };
-        if let Err(e) = self
-            .queue
-            .store()
-            .queue_record_attempt(id, status, next, &reply, t)
-            .await
-        {
-            tracing::error!("cannot record a delivery attempt: {e}");
-        }
-    }
-
-    /// Once no recipient is waiting: bounce the failed ones, settle the log row, drop the message.
-    async fn finish(&self, id: &str) {
+    /// Records the round; once no recipient waits, bounces the failed ones and drops the message.
+    async fn settle(&self, id: &str, results: &[AttemptResult]) {
         let store = self.queue.store();
-        let message = match store.queue_get(id).await {
-            Ok(Some(m)) => m,
+        let (message, status) = match store.queue_settle(id, results, now()).await {
+            Ok(Some(settled)) => settled,
             Ok(None) => return,
-            Err(e) => return tracing::error!("cannot read queued message: {e}"),
+            Err(e) => return tracing::error!("cannot record the delivery round: {e}"),
         };
-        let last_reply = message
-            .recipients
-            .iter()
-            .rev()
-            .find_map(|r| r.last_reply.clone());
-        let count = |s| message.recipients.iter().filter(|r| r.status == s).count();
-        let (queued, delivered, failed) = (
-            count(RecipientStatus::Queued),
-            count(RecipientStatus::Delivered),
-            count(RecipientStatus::Failed),
-        );
-        let status = match (queued, delivered, failed) {
-            (q, _, _) if q > 0 => "deferred",
-            (_, _, 0) => "delivered",
-            (_, 0, _) => "bounced",
-            _ => "partially delivered",
-        };
-        if let Some(log_id) = message.log_id
-            && let Err(e) = store
-                .log_set_delivery(log_id, status, last_reply.as_deref())
-                .await
-        {
-            tracing::error!("cannot update the log: {e}");
-        }
-        if queued > 0 {
+        if status == DeliveryStatus::Deferred {
             return;
         }
-        if failed > 0 && !message.sender.is_empty() {
-            self.bounce(&message).await;
-        }
-        if let Err(e) = store.queue_delete(id).await {
-            return tracing::error!("cannot remove a finished message from the queue: {e}");
+        if status != DeliveryStatus::Delivered {
+            if !message.sender.is_empty() {
+                self.bounce(&message).await;
+            }
+            if let Err(e) = store.queue_delete(id).await {
+                return tracing::error!("cannot remove a finished message from the queue: {e}");
+            }
         }
         if let Err(e) = self.queue.spool().remove(id).await {
             tracing::warn!("cannot remove spool file: {e}");
         }
         self.metrics.queue_messages.dec();
-        tracing::info!(status, "finished");
+        tracing::info!(status = status.as_str(), "finished");
     }
 
     async fn bounce(&self, message: &QueuedMessage) {
@@ -311,26 +247,15 @@ impl QueueManager {
             failed: &failed,
             original: &original,
         };
-        let route = message
-            .sender
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
-        let envelope = Envelope {
-            sender: String::new(),
-            recipients: vec![(message.sender.clone(), route)],
-        };
+        let route = message.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+        let envelope = Envelope { sender: String::new(), recipients: vec![(message.sender.clone(), route)] };
         let facts = SessionFacts {
             client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
             helo: self.queue.hostname().to_owned(),
             esmtp: true,
             tls: None,
         };
-        match self
-            .queue
-            .accept(&facts, &envelope, &bounce.message())
-            .await
-        {
+        match self.queue.accept(&facts, &envelope, &bounce.message()).await {
             Ok(dsn_id) => tracing::info!(dsn = %dsn_id, to = %message.sender, "bounce queued"),
             Err(e) => tracing::error!("cannot queue the bounce: {e}"),
         }

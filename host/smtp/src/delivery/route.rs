@@ -27,34 +27,20 @@ impl Router {
         let relay = match relay {
             Some(spec) => {
                 let (host, port) = spec.rsplit_once(':').unwrap_or((spec, "25"));
-                let port = port
-                    .parse()
-                    .map_err(|_| format!("delivery.relay: bad port in {spec:?}"))?;
-                Some(Target {
-                    host: host.trim_matches(['[', ']']).to_owned(),
-                    port,
-                })
+                let port = port.parse().map_err(|_| format!("delivery.relay: bad port in {spec:?}"))?;
+                Some(Target { host: host.trim_matches(['[', ']']).to_owned(), port })
             }
             None => None,
         };
         // Without a usable system resolver, MX delivery reports a temporary failure instead of refusing to start.
-        let resolver = TokioResolver::builder_tokio()
-            .ok()
-            .and_then(|b| b.build().ok());
-        Ok(Self {
-            store,
-            relay,
-            resolver,
-        })
+        let resolver = TokioResolver::builder_tokio().ok().and_then(|b| b.build().ok());
+        Ok(Self { store, relay, resolver })
     }
 
     /// The hosts to try for `route`, best first.
     pub async fn targets(&self, route: &str) -> Result<Vec<Target>, Failure> {
-        let domain = self
-            .store
-            .domain_by_name(route)
-            .await
-            .map_err(|e| Failure::temporary(format!("store error: {e}")))?;
+        let domain =
+            self.store.domain_by_name(route).await.map_err(|e| Failure::temporary(format!("store error: {e}")))?;
         if let Some(domain) = domain {
             // Mail for an alias domain goes to its primary's hosts.
             let hosts = self
@@ -63,9 +49,7 @@ impl Router {
                 .await
                 .map_err(|e| Failure::temporary(format!("store error: {e}")))?;
             if hosts.is_empty() {
-                return Err(Failure::temporary(format!(
-                    "no downstream host configured for {route}"
-                )));
+                return Err(Failure::temporary(format!("no downstream host configured for {route}")));
             }
             return Ok(by_priority(hosts));
         }
@@ -76,10 +60,7 @@ impl Router {
     }
 
     async fn mx_targets(&self, domain: &str) -> Result<Vec<Target>, Failure> {
-        let resolver = self
-            .resolver
-            .as_ref()
-            .ok_or_else(|| Failure::temporary("no DNS resolver configured"))?;
+        let resolver = self.resolver.as_ref().ok_or_else(|| Failure::temporary("no DNS resolver configured"))?;
         match resolver.mx_lookup(format!("{domain}.")).await {
             Ok(lookup) => {
                 let mut hosts: Vec<DownstreamHost> = lookup
@@ -104,22 +85,12 @@ impl Router {
                 hosts.retain(|h| !h.host.is_empty());
                 Ok(by_priority(hosts))
             }
-            Err(NetError::Dns(DnsError::NoRecordsFound(no)))
-                if no.response_code == ResponseCode::NXDomain =>
-            {
-                Err(Failure {
-                    severity: Severity::Permanent,
-                    text: format!("domain {domain} does not exist"),
-                })
+            Err(NetError::Dns(DnsError::NoRecordsFound(no))) if no.response_code == ResponseCode::NXDomain => {
+                Err(Failure { severity: Severity::Permanent, text: format!("domain {domain} does not exist") })
             }
             // No MX: the domain itself is the implicit MX (RFC 5321 §5.1).
-            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => Ok(vec![Target {
-                host: domain.to_owned(),
-                port: 25,
-            }]),
-            Err(e) => Err(Failure::temporary(format!(
-                "MX lookup for {domain} failed: {e}"
-            ))),
+            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => Ok(vec![Target { host: domain.to_owned(), port: 25 }]),
+            Err(e) => Err(Failure::temporary(format!("MX lookup for {domain} failed: {e}"))),
         }
     }
 }
@@ -128,13 +99,7 @@ impl Router {
 fn by_priority(mut hosts: Vec<DownstreamHost>) -> Vec<Target> {
     hosts.shuffle(&mut rand::rng());
     hosts.sort_by_key(|h| h.priority);
-    hosts
-        .into_iter()
-        .map(|h| Target {
-            host: h.host,
-            port: h.port,
-        })
-        .collect()
+    hosts.into_iter().map(|h| Target { host: h.host, port: h.port }).collect()
 }
 
 #[cfg(test)]
@@ -143,21 +108,13 @@ mod tests {
 
     #[test]
     fn lower_priority_first_and_equal_priorities_spread() {
-        let h = |host: &str, priority| DownstreamHost {
-            host: host.into(),
-            port: 25,
-            priority,
-        };
+        let h = |host: &str, priority| DownstreamHost { host: host.into(), port: 25, priority };
         let mut firsts = std::collections::HashSet::new();
         for _ in 0..200 {
             let order = by_priority(vec![h("backup", 20), h("a", 10), h("b", 10)]);
             assert_eq!(order[2].host, "backup");
             firsts.insert(order[0].host.clone());
         }
-        assert_eq!(
-            firsts.len(),
-            2,
-            "both equal-priority hosts come first sometimes"
-        );
+        assert_eq!(firsts.len(), 2, "both equal-priority hosts come first sometimes");
     }
 }

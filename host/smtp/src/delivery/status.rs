@@ -17,22 +17,12 @@ pub struct Failure {
 
 impl Failure {
     pub fn temporary(text: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Temporary,
-            text: text.into(),
-        }
+        Self { severity: Severity::Temporary, text: text.into() }
     }
 
     pub fn from_reply(reply: &Response<String>) -> Self {
-        let severity = if reply.code >= 500 && reply.code < 600 {
-            Severity::Permanent
-        } else {
-            Severity::Temporary
-        };
-        Self {
-            severity,
-            text: reply_text(reply),
-        }
+        let severity = if reply.code >= 500 && reply.code < 600 { Severity::Permanent } else { Severity::Temporary };
+        Self { severity, text: reply_text(reply) }
     }
 
     /// Classifies a client error. No wildcard arm: a new mail-send error kind must be classified here.
@@ -48,10 +38,9 @@ impl Failure {
             E::InvalidTLSName => Self::temporary("invalid TLS server name"),
             E::Base64(e) => Self::temporary(format!("bad base64 from server: {e}")),
             E::Auth(e) => Self::temporary(format!("authentication error: {e}")),
-            E::MissingCredentials
-            | E::MissingMailFrom
-            | E::MissingRcptTo
-            | E::UnsupportedAuthMechanism => Self::temporary(format!("client error: {err}")),
+            E::MissingCredentials | E::MissingMailFrom | E::MissingRcptTo | E::UnsupportedAuthMechanism => {
+                Self::temporary(format!("client error: {err}"))
+            }
         }
     }
 }
@@ -60,10 +49,7 @@ impl Failure {
 pub fn reply_text(reply: &Response<String>) -> String {
     let msg = reply.message.replace(['\r', '\n'], " ");
     if reply.esc[0] != 0 {
-        format!(
-            "{} {}.{}.{} {msg}",
-            reply.code, reply.esc[0], reply.esc[1], reply.esc[2]
-        )
+        format!("{} {}.{}.{} {msg}", reply.code, reply.esc[0], reply.esc[1], reply.esc[2])
     } else {
         format!("{} {msg}", reply.code)
     }
@@ -75,20 +61,13 @@ mod tests {
 
     #[test]
     fn reply_classes_decide_severity() {
-        let r = |code| Response {
-            code,
-            esc: [0, 0, 0],
-            message: "x".to_string(),
-        };
+        let r = |code| Response { code, esc: [0, 0, 0], message: "x".to_string() };
         assert_eq!(Failure::from_reply(&r(451)).severity, Severity::Temporary);
         assert_eq!(Failure::from_reply(&r(421)).severity, Severity::Temporary);
         assert_eq!(Failure::from_reply(&r(550)).severity, Severity::Permanent);
         assert_eq!(Failure::from_reply(&r(554)).severity, Severity::Permanent);
         let io = mail_send::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(Failure::from_client(&io).severity, Severity::Temporary);
-        assert_eq!(
-            Failure::from_client(&mail_send::Error::UnexpectedReply(r(552))).severity,
-            Severity::Permanent
-        );
+        assert_eq!(Failure::from_client(&mail_send::Error::UnexpectedReply(r(552))).severity, Severity::Permanent);
     }
 }

@@ -46,23 +46,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// A BDAT chunk has been read in full.
     pub(super) async fn chunk_complete(&mut self, last: bool) {
         if !last {
-            let size = self
-                .transaction
-                .as_ref()
-                .and_then(|t| t.chunks.as_ref())
-                .map_or(0, Vec::len);
-            self.reply(Reply::dynamic(
-                250,
-                "2.0.0",
-                format!("{size} octets received"),
-            ));
+            let size = self.transaction.as_ref().and_then(|t| t.chunks.as_ref()).map_or(0, Vec::len);
+            self.reply(Reply::dynamic(250, "2.0.0", format!("{size} octets received")));
             return;
         }
-        let body = self
-            .transaction
-            .as_mut()
-            .and_then(|t| t.chunks.take())
-            .unwrap_or_default();
+        let body = self.transaction.as_mut().and_then(|t| t.chunks.take()).unwrap_or_default();
         self.message_complete(body).await;
     }
 
@@ -72,10 +60,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return self.reply(reply::NEED_MAIL);
         };
         let facts = self.facts();
-        let envelope = Envelope {
-            sender: transaction.sender,
-            recipients: transaction.recipients,
-        };
+        let envelope = Envelope { sender: transaction.sender, recipients: transaction.recipients };
         match self.ctx.queue.accept(&facts, &envelope, &body).await {
             Ok(id) => self.reply(Reply::dynamic(250, "2.0.0", format!("OK queued as {id}"))),
             Err(e) => {
@@ -97,12 +82,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         };
         self.ctx.metrics.rejected.inc();
         let facts = self.facts();
-        let recipients = t
-            .recipients
-            .iter()
-            .map(|(a, _)| a.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let recipients = t.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
         let verdict = format!("rejected: {reply}");
         let entry = NewLogEntry {
             queue_id: None,

@@ -8,22 +8,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let host = host.trim();
         if host.is_empty() {
             let verb = if esmtp { "EHLO" } else { "HELO" };
-            return self.refuse_next(Reply::dynamic(
-                501,
-                "5.5.4",
-                format!("Syntax: {verb} hostname"),
-            ));
+            return self.refuse_next(Reply::dynamic(501, "5.5.4", format!("Syntax: {verb} hostname")));
         }
         self.helo = Some(host.chars().take(255).collect());
         self.esmtp = esmtp;
         self.transaction = None;
         let greeting = format!("{} Hello {host} [{}]", self.ctx.hostname, self.peer.ip());
         if !esmtp {
-            self.reply(Reply {
-                code: 250,
-                status: None,
-                text: greeting.into(),
-            });
+            self.reply(Reply { code: 250, status: None, text: greeting.into() });
             return Next::Continue;
         }
         let mut lines = vec![
@@ -39,11 +31,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             lines.push("STARTTLS".into());
         }
         lines.push("VRFY".into());
-        self.reply(Reply {
-            code: 250,
-            status: None,
-            text: lines.join("\n").into(),
-        });
+        self.reply(Reply { code: 250, status: None, text: lines.join("\n").into() });
         Next::Continue
     }
 }

@@ -20,11 +20,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if !from.address.is_ascii() && !smtputf8 {
             return self.refuse_next(reply::NEED_SMTPUTF8);
         }
-        self.transaction = Some(Transaction {
-            sender: from.address,
-            smtputf8,
-            ..Transaction::default()
-        });
+        self.transaction = Some(Transaction { sender: from.address, smtputf8, ..Transaction::default() });
         self.reply(reply::SENDER_OK);
         Next::Continue
     }

@@ -9,9 +9,7 @@ mod rcpt;
 use crate::SmtpContext;
 use crate::reply::{self, Reply};
 use smtp_proto::Request;
-use smtp_proto::request::receiver::{
-    BdatReceiver, DataReceiver, DummyDataReceiver, MAX_LINE_LENGTH, RequestReceiver,
-};
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver, MAX_LINE_LENGTH, RequestReceiver};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -57,15 +55,8 @@ enum Input {
 enum Next {
     Continue,
     Data,
-    Bdat {
-        size: usize,
-        last: bool,
-    },
-    DiscardBdat {
-        size: usize,
-        reply: Reply,
-        last: bool,
-    },
+    Bdat { size: usize, last: bool },
+    DiscardBdat { size: usize, reply: Reply, last: bool },
     StartTls,
     Close,
 }
@@ -85,27 +76,13 @@ pub struct Session<T> {
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// `tls` is the negotiated protocol version when `stream` is already encrypted.
     pub fn new(stream: T, ctx: Arc<SmtpContext>, peer: SocketAddr, tls: Option<String>) -> Self {
-        Self {
-            stream,
-            ctx,
-            peer,
-            tls,
-            helo: None,
-            esmtp: false,
-            transaction: None,
-            errors: 0,
-            out: Vec::new(),
-        }
+        Self { stream, ctx, peer, tls, helo: None, esmtp: false, transaction: None, errors: 0, out: Vec::new() }
     }
 
     /// Sends the `220` greeting.
     pub async fn greet(&mut self) -> std::io::Result<()> {
         let text = format!("{} ESMTP Moat", self.ctx.hostname);
-        self.reply(Reply {
-            code: 220,
-            status: None,
-            text: text.into(),
-        });
+        self.reply(Reply { code: 220, status: None, text: text.into() });
         self.flush().await
     }
 
@@ -115,9 +92,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let mut requests = RequestReceiver::default();
         let mut input = Input::Command;
         loop {
-            let read =
-                tokio::time::timeout(self.ctx.config.idle_timeout, self.stream.read(&mut buf))
-                    .await;
+            let read = tokio::time::timeout(self.ctx.config.idle_timeout, self.stream.read(&mut buf)).await;
             let n = match read {
                 Ok(n) => n?,
                 Err(_) => {
@@ -150,13 +125,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                         }
                         Ok(request) => match self.handle(request.into_owned()).await {
                             Next::Continue => None,
-                            Next::Data => Some(Input::Data {
-                                receiver: DataReceiver::new(),
-                                body: Vec::new(),
-                            }),
-                            Next::Bdat { size, last } => Some(Input::Bdat {
-                                receiver: BdatReceiver::new(size, last),
-                            }),
+                            Next::Data => Some(Input::Data { receiver: DataReceiver::new(), body: Vec::new() }),
+                            Next::Bdat { size, last } => Some(Input::Bdat { receiver: BdatReceiver::new(size, last) }),
                             Next::DiscardBdat { size, reply, last } => Some(Input::Discard {
                                 receiver: DummyDataReceiver::new_bdat(size),
                                 reply,
@@ -193,20 +163,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                             Some(Input::Command)
                         } else if body.len() > self.ctx.config.max_message_size {
                             let receiver = DummyDataReceiver::new_data(receiver);
-                            Some(Input::Discard {
-                                receiver,
-                                reply: reply::MESSAGE_TOO_BIG,
-                                ends_message: true,
-                            })
+                            Some(Input::Discard { receiver, reply: reply::MESSAGE_TOO_BIG, ends_message: true })
                         } else {
                             break;
                         }
                     }
                     Input::Bdat { receiver } => {
                         let chunks = self.transaction.as_mut().and_then(|t| t.chunks.as_mut());
-                        let Some(chunks) = chunks else {
-                            unreachable!("BDAT input without a transaction")
-                        };
+                        let Some(chunks) = chunks else { unreachable!("BDAT input without a transaction") };
                         if receiver.ingest(&mut bytes, chunks) {
                             self.chunk_complete(receiver.is_last).await;
                             Some(Input::Command)
@@ -214,11 +178,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                             break;
                         }
                     }
-                    Input::Discard {
-                        receiver,
-                        reply,
-                        ends_message,
-                    } => {
+                    Input::Discard { receiver, reply, ends_message } => {
                         if receiver.ingest(&mut bytes) {
                             let reply = reply.clone();
                             self.message_refused(reply, *ends_message).await;
@@ -243,10 +203,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             Request::Mail { from } => self.mail(from),
             Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => self.data(),
-            Request::Bdat {
-                chunk_size,
-                is_last,
-            } => self.bdat(chunk_size, is_last),
+            Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last),
             Request::StartTls => self.starttls(),
             Request::Rset => {
                 self.transaction = None;
@@ -262,11 +219,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 Next::Continue
             }
             Request::Help { .. } => {
-                self.reply(Reply::new(
-                    214,
-                    "2.0.0",
-                    "Moat mail gateway; see RFC 5321 for the commands",
-                ));
+                self.reply(Reply::new(214, "2.0.0", "Moat mail gateway; see RFC 5321 for the commands"));
                 Next::Continue
             }
             Request::Quit => {
@@ -310,11 +263,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     fn refuse_next(&mut self, reply: Reply) -> Next {
-        if self.refuse(reply) {
-            Next::Close
-        } else {
-            Next::Continue
-        }
+        if self.refuse(reply) { Next::Close } else { Next::Continue }
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -351,11 +300,7 @@ fn consumed<'a>(start: &'a [u8], rest: &std::slice::Iter<'_, u8>) -> &'a [u8] {
 /// The parser refuses domain literals (`user@[192.0.2.1]`) as bad syntax; they are well-formed addresses of
 /// a domain Moat never protects, so they get the relay refusal like any foreign domain.
 fn bad_recipient(line: &[u8]) -> Reply {
-    if line.windows(2).any(|w| w == b"@[") {
-        reply::RELAY_DENIED
-    } else {
-        reply::SYNTAX_RECIPIENT
-    }
+    if line.windows(2).any(|w| w == b"@[") { reply::RELAY_DENIED } else { reply::SYNTAX_RECIPIENT }
 }
 
 fn protocol_error(e: smtp_proto::Error) -> Reply {
@@ -365,15 +310,9 @@ fn protocol_error(e: smtp_proto::Error) -> Reply {
         E::InvalidSenderAddress => reply::SYNTAX_SENDER,
         E::InvalidRecipientAddress => reply::SYNTAX_RECIPIENT,
         E::SyntaxError { syntax } => Reply::dynamic(501, "5.5.4", format!("Syntax: {syntax}")),
-        E::InvalidParameter { param } => {
-            Reply::dynamic(501, "5.5.4", format!("Invalid parameter {param}"))
-        }
+        E::InvalidParameter { param } => Reply::dynamic(501, "5.5.4", format!("Invalid parameter {param}")),
         E::UnsupportedParameter { param } => {
-            let param: String = param
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(64)
-                .collect();
+            let param: String = param.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
             Reply::dynamic(555, "5.5.4", format!("Unsupported parameter {param}"))
         }
         E::ResponseTooLong => reply::LINE_TOO_LONG,

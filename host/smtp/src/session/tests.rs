@@ -14,12 +14,8 @@ struct Harness {
 
 async fn harness(config: SessionConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &format!("sqlite://{}", dir.path().join("moat.db").display()),
-        Durability::None,
-    )
-    .await
-    .unwrap();
+    let store =
+        Store::open(&format!("sqlite://{}", dir.path().join("moat.db").display()), Durability::None).await.unwrap();
     let directory = Directory::new(store.clone());
     let spec = DomainSpec {
         name: "example.com".into(),
@@ -27,42 +23,18 @@ async fn harness(config: SessionConfig) -> Harness {
         ..DomainSpec::default()
     };
     directory.add_domain(&spec).await.unwrap();
-    directory
-        .add_mailbox("bob@example.com", None)
-        .await
-        .unwrap();
+    directory.add_mailbox("bob@example.com", None).await.unwrap();
     let spool = Spool::open(dir.path().join("spool"), false).unwrap();
     let metrics = Metrics::default();
-    let queue = Queue::new(
-        store,
-        spool,
-        "mx.test",
-        std::time::Duration::from_secs(3600),
-        metrics.clone(),
-    );
-    let ctx = SmtpContext {
-        hostname: "mx.test".into(),
-        config,
-        directory,
-        queue,
-        tls: None,
-        metrics,
-    };
-    Harness {
-        ctx: Arc::new(ctx),
-        _dir: dir,
-    }
+    let queue = Queue::new(store, spool, "mx.test", std::time::Duration::from_secs(3600), metrics.clone());
+    let ctx = SmtpContext { hostname: "mx.test".into(), config, directory, queue, tls: None, metrics };
+    Harness { ctx: Arc::new(ctx), _dir: dir }
 }
 
 /// Runs a session, sends `input` in one write (so everything is pipelined), and returns all it answered.
 async fn converse(h: &Harness, input: &[u8]) -> String {
     let (mut client, server): (DuplexStream, DuplexStream) = tokio::io::duplex(1 << 20);
-    let mut session = Session::new(
-        server,
-        h.ctx.clone(),
-        "192.0.2.9:4000".parse().unwrap(),
-        None,
-    );
+    let mut session = Session::new(server, h.ctx.clone(), "192.0.2.9:4000".parse().unwrap(), None);
     let task = tokio::spawn(async move {
         session.greet().await.unwrap();
         matches!(session.run().await.unwrap(), Ending::Closed)
@@ -80,13 +52,7 @@ fn codes(replies: &str) -> Vec<&str> {
     replies
         .lines()
         .filter(|l| l.as_bytes().get(3) == Some(&b' '))
-        .map(|l| {
-            if l == "250 VRFY" || l == "250 STARTTLS" {
-                "250 EHLO"
-            } else {
-                &l[..9.min(l.len())]
-            }
-        })
+        .map(|l| if l == "250 VRFY" || l == "250 STARTTLS" { "250 EHLO" } else { &l[..9.min(l.len())] })
         .collect()
 }
 
@@ -94,18 +60,8 @@ fn codes(replies: &str) -> Vec<&str> {
 async fn ehlo_lists_the_extensions() {
     let h = harness(SessionConfig::default()).await;
     let out = converse(&h, b"EHLO client.example\r\nQUIT\r\n").await;
-    for ext in [
-        "PIPELINING",
-        "SIZE 26214400",
-        "8BITMIME",
-        "SMTPUTF8",
-        "ENHANCEDSTATUSCODES",
-        "CHUNKING",
-    ] {
-        assert!(
-            out.contains(&format!("250-{ext}\r\n")) || out.contains(&format!("250 {ext}\r\n")),
-            "{ext}: {out}"
-        );
+    for ext in ["PIPELINING", "SIZE 26214400", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"] {
+        assert!(out.contains(&format!("250-{ext}\r\n")) || out.contains(&format!("250 {ext}\r\n")), "{ext}: {out}");
     }
     assert!(!out.contains("STARTTLS"), "no TLS configured: {out}");
     assert!(out.starts_with("220 mx.test ESMTP"), "{out}");
@@ -122,18 +78,7 @@ async fn pipelined_transaction_is_answered_in_order_and_queued() {
     )
     .await;
     let got = codes(&out);
-    assert_eq!(
-        got[1..7],
-        [
-            "250 EHLO",
-            "250 2.1.0",
-            "550 5.1.1",
-            "550 5.7.1",
-            "250 2.1.5",
-            "354 Start"
-        ],
-        "{out}"
-    );
+    assert_eq!(got[1..7], ["250 EHLO", "250 2.1.0", "550 5.1.1", "550 5.7.1", "250 2.1.5", "354 Start"], "{out}");
     assert!(got[7].starts_with("250 2.0.0"), "{out}");
     let queued = h.ctx.queue.store().queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
@@ -141,10 +86,7 @@ async fn pipelined_transaction_is_answered_in_order_and_queued() {
     let body = h.ctx.queue.spool().read(&queued[0].id).await.unwrap();
     let body = String::from_utf8(body).unwrap();
     assert!(body.starts_with("Received: from c ([192.0.2.9])"), "{body}");
-    assert!(
-        body.ends_with("Subject: hi\r\n\r\n.dot-stuffed\r\n"),
-        "{body}"
-    );
+    assert!(body.ends_with("Subject: hi\r\n\r\n.dot-stuffed\r\n"), "{body}");
 }
 
 #[tokio::test]
@@ -177,11 +119,7 @@ async fn commands_out_of_sequence_get_503() {
 
 #[tokio::test]
 async fn oversized_messages_get_552_and_nothing_is_queued() {
-    let h = harness(SessionConfig {
-        max_message_size: 1000,
-        ..SessionConfig::default()
-    })
-    .await;
+    let h = harness(SessionConfig { max_message_size: 1000, ..SessionConfig::default() }).await;
     let big = "x".repeat(70);
     let mut input = b"EHLO c\r\nMAIL FROM:<a@b.example> SIZE=5000\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n".to_vec();
     for _ in 0..100 {
@@ -191,14 +129,7 @@ async fn oversized_messages_get_552_and_nothing_is_queued() {
     let out = converse(&h, &input).await;
     assert_eq!(
         codes(&out)[2..],
-        [
-            "552 5.3.4",
-            "250 2.1.0",
-            "250 2.1.5",
-            "354 Start",
-            "552 5.3.4",
-            "221 2.0.0"
-        ],
+        ["552 5.3.4", "250 2.1.0", "250 2.1.5", "354 Start", "552 5.3.4", "221 2.0.0"],
         "{out}"
     );
     assert_eq!(h.ctx.metrics.rejected.get(), 1);
@@ -209,11 +140,7 @@ async fn oversized_messages_get_552_and_nothing_is_queued() {
 
 #[tokio::test]
 async fn bdat_chunks_make_one_message_and_oversized_chunks_are_refused() {
-    let h = harness(SessionConfig {
-        max_message_size: 100,
-        ..SessionConfig::default()
-    })
-    .await;
+    let h = harness(SessionConfig { max_message_size: 100, ..SessionConfig::default() }).await;
     let input = format!(
         "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@example.com>\r\nBDAT 12\r\nSubject: x\r\nBDAT 6 LAST\r\n\r\nhi\r\n\
          MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@example.com>\r\nBDAT 90\r\n{}BDAT 20 LAST\r\n{}QUIT\r\n",
@@ -222,25 +149,11 @@ async fn bdat_chunks_make_one_message_and_oversized_chunks_are_refused() {
     );
     let out = converse(&h, input.as_bytes()).await;
     let got = codes(&out);
-    assert_eq!(
-        got[1..5],
-        ["250 EHLO", "250 2.1.0", "250 2.1.5", "250 2.0.0"],
-        "{out}"
-    );
+    assert_eq!(got[1..5], ["250 EHLO", "250 2.1.0", "250 2.1.5", "250 2.0.0"], "{out}");
     assert!(out.contains("250 2.0.0 12 octets received\r\n"), "{out}");
     assert_eq!(got[5], "250 2.0.0", "{out}");
     assert!(out.contains("250 2.0.0 OK queued as "), "{out}");
-    assert_eq!(
-        got[6..],
-        [
-            "250 2.1.0",
-            "250 2.1.5",
-            "250 2.0.0",
-            "552 5.3.4",
-            "221 2.0.0"
-        ],
-        "{out}"
-    );
+    assert_eq!(got[6..], ["250 2.1.0", "250 2.1.5", "250 2.0.0", "552 5.3.4", "221 2.0.0"], "{out}");
     let queued = h.ctx.queue.store().queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
     let body = h.ctx.queue.spool().read(&queued[0].id).await.unwrap();
@@ -249,23 +162,9 @@ async fn bdat_chunks_make_one_message_and_oversized_chunks_are_refused() {
 
 #[tokio::test]
 async fn too_many_errors_close_the_session() {
-    let h = harness(SessionConfig {
-        max_errors: 3,
-        ..SessionConfig::default()
-    })
-    .await;
+    let h = harness(SessionConfig { max_errors: 3, ..SessionConfig::default() }).await;
     let out = converse(&h, b"EHLO c\r\nFOO\r\nBAR\r\nBAZ\r\nNOOP\r\n").await;
-    assert_eq!(
-        codes(&out)[1..],
-        [
-            "250 EHLO",
-            "500 5.5.1",
-            "500 5.5.1",
-            "500 5.5.1",
-            "421 4.7.0"
-        ],
-        "{out}"
-    );
+    assert_eq!(codes(&out)[1..], ["250 EHLO", "500 5.5.1", "500 5.5.1", "500 5.5.1", "421 4.7.0"], "{out}");
 }
 
 #[tokio::test]
@@ -278,24 +177,13 @@ async fn long_lines_bad_syntax_and_unsupported_parameters_are_refused() {
     let out = converse(&h, input.as_bytes()).await;
     let got = codes(&out);
     assert_eq!(got[2], "500 5.5.2", "{out}");
-    assert!(
-        got[3].starts_with("555 5.5.4") || got[3].starts_with("501 5.5.4"),
-        "{out}"
-    );
-    assert_eq!(
-        got[4..],
-        ["501 5.5.4", "503 5.5.1", "501 5.5.4", "221 2.0.0"],
-        "{out}"
-    );
+    assert!(got[3].starts_with("555 5.5.4") || got[3].starts_with("501 5.5.4"), "{out}");
+    assert_eq!(got[4..], ["501 5.5.4", "503 5.5.1", "501 5.5.4", "221 2.0.0"], "{out}");
 }
 
 #[tokio::test]
 async fn recipient_limit_and_utf8_addresses() {
-    let h = harness(SessionConfig {
-        max_recipients: 1,
-        ..SessionConfig::default()
-    })
-    .await;
+    let h = harness(SessionConfig { max_recipients: 1, ..SessionConfig::default() }).await;
     let out = converse(
         &h,
         "EHLO c\r\nMAIL FROM:<josé@b.example>\r\nMAIL FROM:<josé@b.example> SMTPUTF8\r\nRCPT TO:<bob@example.com>\r\nRCPT TO:<bob2@example.com>\r\nQUIT\r\n".as_bytes(),
@@ -303,32 +191,17 @@ async fn recipient_limit_and_utf8_addresses() {
     .await;
     assert_eq!(
         codes(&out)[1..],
-        [
-            "250 EHLO",
-            "553 5.6.7",
-            "250 2.1.0",
-            "250 2.1.5",
-            "452 4.5.3",
-            "221 2.0.0"
-        ],
+        ["250 EHLO", "553 5.6.7", "250 2.1.0", "250 2.1.5", "452 4.5.3", "221 2.0.0"],
         "{out}"
     );
 }
 
 #[tokio::test]
 async fn idle_clients_are_disconnected() {
-    let h = harness(SessionConfig {
-        idle_timeout: std::time::Duration::from_millis(50),
-        ..SessionConfig::default()
-    })
-    .await;
+    let h =
+        harness(SessionConfig { idle_timeout: std::time::Duration::from_millis(50), ..SessionConfig::default() }).await;
     let (mut client, server) = tokio::io::duplex(4096);
-    let session = Session::new(
-        server,
-        h.ctx.clone(),
-        "192.0.2.9:4000".parse().unwrap(),
-        None,
-    );
+    let session = Session::new(server, h.ctx.clone(), "192.0.2.9:4000".parse().unwrap(), None);
     let task = tokio::spawn(session.run());
     let mut out = String::new();
     client.read_to_string(&mut out).await.unwrap();
