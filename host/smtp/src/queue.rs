@@ -2,11 +2,11 @@
 //! Only when this returns Ok may the session answer `250`.
 
 use crate::{Metrics, Spool, received::Trace};
-use moat_store::{NewLogEntry, NewQueuedMessage, Store, StoreError};
+use moat_store::{NewLogEntry, NewQueuedMessage, Store};
 use std::net::IpAddr;
 use std::sync::Arc;
 use thiserror::Error;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Who handed Moat the message, for the trace header and the log.
 #[derive(Debug, Clone)]
@@ -31,8 +31,18 @@ pub enum QueueError {
     #[error("spool write failed: {0}")]
     Spool(#[from] std::io::Error),
     #[error("queue commit failed: {0}")]
-    Store(#[from] StoreError),
+    Commit(String),
 }
+
+/// One accepted message waiting for the committer.
+struct Commit {
+    message: NewQueuedMessage,
+    log: NewLogEntry,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Messages committed together at most: one transaction, one fsync.
+const MAX_GROUP_COMMIT: usize = 64;
 
 #[derive(Clone)]
 pub struct Queue {
@@ -42,10 +52,14 @@ pub struct Queue {
     max_age_secs: i64,
     wake: Arc<Notify>,
     metrics: Metrics,
+    commits: mpsc::Sender<Commit>,
 }
 
 impl Queue {
+    /// Must be called inside a Tokio runtime: it starts the committer task.
     pub fn new(store: Store, spool: Spool, hostname: &str, max_age: std::time::Duration, metrics: Metrics) -> Self {
+        let (commits, pending) = mpsc::channel(1024);
+        tokio::spawn(commit_in_groups(store.clone(), pending));
         Self {
             store,
             spool,
@@ -53,6 +67,7 @@ impl Queue {
             max_age_secs: max_age.as_secs() as i64,
             wake: Arc::new(Notify::new()),
             metrics,
+            commits,
         }
     }
 
@@ -100,7 +115,6 @@ impl Queue {
         let message_id = headers.as_ref().and_then(|m| m.message_id()).map(|s| s.chars().take(500).collect::<String>());
         let recipients = envelope.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
         let received_at = now.timestamp();
-        let client_ip = facts.client_ip.to_string();
         let size = (trace.len() + body.len()) as u64;
         let message = NewQueuedMessage {
             id: id.clone(),
@@ -111,28 +125,57 @@ impl Queue {
             recipients: envelope.recipients.clone(),
         };
         let log = NewLogEntry {
-            queue_id: Some(&id),
+            queue_id: Some(id.clone()),
             received_at,
-            client_ip: &client_ip,
-            helo: &facts.helo,
+            client_ip: facts.client_ip.to_string(),
+            helo: facts.helo.clone(),
             tls: facts.tls.is_some(),
-            sender: &envelope.sender,
-            recipients: &recipients,
+            sender: envelope.sender.clone(),
+            recipients,
             size,
-            subject: subject.as_deref(),
-            message_id: message_id.as_deref(),
-            verdict: "accepted",
-            delivery_status: "queued",
+            subject,
+            message_id,
+            verdict: "accepted".into(),
+            delivery_status: "queued".into(),
         };
-        if let Err(err) = self.store.enqueue(&message, &log).await {
+        if let Err(err) = self.commit(message, log).await {
             // No 250 goes out, so the sender keeps the message; the spool file must not linger.
             let _ = self.spool.remove(&id).await;
-            return Err(err.into());
+            return Err(err);
         }
         self.metrics.accepted.inc();
         self.metrics.queue_messages.inc();
         self.wake.notify_one();
         tracing::info!(from = %envelope.sender, rcpts = envelope.recipients.len(), size, "queued");
         Ok(id)
+    }
+
+    async fn commit(&self, message: NewQueuedMessage, log: NewLogEntry) -> Result<(), QueueError> {
+        let (done, committed) = oneshot::channel();
+        let gone = || QueueError::Commit("the committer has stopped".into());
+        self.commits.send(Commit { message, log, done }).await.map_err(|_| gone())?;
+        committed.await.map_err(|_| gone())?.map_err(QueueError::Commit)
+    }
+}
+
+/// Commits accepted messages in groups: whatever arrived while the previous commit was on its way to disk
+/// goes in the next transaction, so concurrent sessions share one fsync instead of queueing for one each.
+async fn commit_in_groups(store: Store, mut pending: mpsc::Receiver<Commit>) {
+    while let Some(first) = pending.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_COMMIT {
+            match pending.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (rows, waiters): (Vec<_>, Vec<_>) = group.into_iter().map(|c| ((c.message, c.log), c.done)).unzip();
+        let result = store.enqueue(&rows).await.map(|_| ()).map_err(|e| e.to_string());
+        if rows.len() > 1 {
+            tracing::debug!(messages = rows.len(), "group commit");
+        }
+        for done in waiters {
+            let _ = done.send(result.clone());
+        }
     }
 }

@@ -4,19 +4,19 @@ use sqlx::any::AnyRow;
 
 /// What the email log records when a message is accepted or refused.
 #[derive(Debug, Clone)]
-pub struct NewLogEntry<'a> {
-    pub queue_id: Option<&'a str>,
+pub struct NewLogEntry {
+    pub queue_id: Option<String>,
     pub received_at: i64,
-    pub client_ip: &'a str,
-    pub helo: &'a str,
+    pub client_ip: String,
+    pub helo: String,
     pub tls: bool,
-    pub sender: &'a str,
-    pub recipients: &'a str,
+    pub sender: String,
+    pub recipients: String,
     pub size: u64,
-    pub subject: Option<&'a str>,
-    pub message_id: Option<&'a str>,
-    pub verdict: &'a str,
-    pub delivery_status: &'a str,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub verdict: String,
+    pub delivery_status: String,
 }
 
 /// One row of the email log.
@@ -59,31 +59,31 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
 }
 
 impl Store {
-    pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry<'_>) -> Result<i64> {
+    pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
              subject, message_id, verdict, delivery_status) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
-        .bind(e.queue_id)
+        .bind(&e.queue_id)
         .bind(e.received_at)
-        .bind(e.client_ip)
-        .bind(e.helo)
+        .bind(&e.client_ip)
+        .bind(&e.helo)
         .bind(i64::from(e.tls))
-        .bind(e.sender)
-        .bind(e.recipients)
+        .bind(&e.sender)
+        .bind(&e.recipients)
         .bind(e.size as i64)
-        .bind(e.subject)
-        .bind(e.message_id)
-        .bind(e.verdict)
-        .bind(e.delivery_status)
+        .bind(&e.subject)
+        .bind(&e.message_id)
+        .bind(&e.verdict)
+        .bind(&e.delivery_status)
         .fetch_one(&mut *conn)
         .await?)
     }
 
     /// Logs a message that was not queued (refused at DATA, say).
-    pub async fn log_add(&self, entry: &NewLogEntry<'_>) -> Result<i64> {
-        let mut conn = self.pool().acquire().await?;
+    pub async fn log_add(&self, entry: &NewLogEntry) -> Result<i64> {
+        let mut conn = self.writer().acquire().await?;
         Self::log_insert(&mut conn, entry).await
     }
 

@@ -129,39 +129,44 @@ fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
 }
 
 impl Store {
-    /// Records an accepted message: its log row, its queue row and one row per recipient, in one commit.
-    /// Returns the log row's id. The message body must already be on disk (see the spool).
-    pub async fn enqueue(&self, message: &NewQueuedMessage, log: &NewLogEntry<'_>) -> Result<i64> {
+    /// Records accepted messages, each with its log row, queue row and one row per recipient, all in one
+    /// commit (one fsync however many: group commit). Returns the log row ids in order. The message bodies must
+    /// already be on disk (see the spool).
+    pub async fn enqueue(&self, batch: &[(NewQueuedMessage, NewLogEntry)]) -> Result<Vec<i64>> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        let log_id = Self::log_insert(&mut tx, log).await?;
-        sqlx::query(
-            "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&message.id)
-        .bind(&message.sender)
-        .bind(message.size as i64)
-        .bind(message.received_at)
-        .bind(message.expires_at)
-        .bind(log_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::on_unique(|| format!("queue id {}", message.id)))?;
-        for (address, route) in &message.recipients {
+        let mut log_ids = Vec::with_capacity(batch.len());
+        for (message, log) in batch {
+            let log_id = Self::log_insert(&mut tx, log).await?;
             sqlx::query(
-                "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
-                 VALUES ($1, $2, $3, 'queued', $4, $4)",
+                "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&message.id)
-            .bind(address)
-            .bind(route)
+            .bind(&message.sender)
+            .bind(message.size as i64)
             .bind(message.received_at)
+            .bind(message.expires_at)
+            .bind(log_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(StoreError::on_unique(|| format!("queue id {}", message.id)))?;
+            for (address, route) in &message.recipients {
+                sqlx::query(
+                    "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
+                     VALUES ($1, $2, $3, 'queued', $4, $4)",
+                )
+                .bind(&message.id)
+                .bind(address)
+                .bind(route)
+                .bind(message.received_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            log_ids.push(log_id);
         }
         tx.commit().await?;
-        Ok(log_id)
+        Ok(log_ids)
     }
 
     /// Claims up to `limit` messages with recipients due at `now`: their due recipients' next attempt moves to
@@ -357,20 +362,20 @@ mod tests {
     use super::*;
     use crate::test_support::stores;
 
-    fn log_entry() -> NewLogEntry<'static> {
+    fn log_entry() -> NewLogEntry {
         NewLogEntry {
-            queue_id: Some("q1"),
+            queue_id: Some("q1".into()),
             received_at: 100,
-            client_ip: "192.0.2.1",
-            helo: "mx.sender.example",
+            client_ip: "192.0.2.1".into(),
+            helo: "mx.sender.example".into(),
             tls: true,
-            sender: "a@sender.example",
-            recipients: "bob@example.com, carol@example.com",
+            sender: "a@sender.example".into(),
+            recipients: "bob@example.com, carol@example.com".into(),
             size: 10,
-            subject: Some("Hello"),
-            message_id: Some("<1@sender.example>"),
-            verdict: "accepted",
-            delivery_status: "queued",
+            subject: Some("Hello".into()),
+            message_id: Some("<1@sender.example>".into()),
+            verdict: "accepted".into(),
+            delivery_status: "queued".into(),
         }
     }
 
@@ -388,7 +393,7 @@ mod tests {
                     ("carol@example.com".into(), "example.com".into()),
                 ],
             };
-            let log_id = store.enqueue(&message, &log_entry()).await.unwrap();
+            let log_id = store.enqueue(&[(message, log_entry())]).await.unwrap()[0];
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus { messages: 1, recipients: 2 });
 
             let claimed = store.queue_claim_due(100, 700, 10).await.unwrap();

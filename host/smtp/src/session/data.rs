@@ -83,20 +83,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.ctx.metrics.rejected.inc();
         let facts = self.facts();
         let recipients = t.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
-        let verdict = format!("rejected: {reply}");
         let entry = NewLogEntry {
             queue_id: None,
             received_at: crate::now(),
-            client_ip: &facts.client_ip.to_string(),
-            helo: &facts.helo,
+            client_ip: facts.client_ip.to_string(),
+            helo: facts.helo,
             tls: facts.tls.is_some(),
-            sender: &t.sender,
-            recipients: &recipients,
+            sender: t.sender,
+            recipients,
             size: 0,
             subject: None,
             message_id: None,
-            verdict: &verdict,
-            delivery_status: "not delivered",
+            verdict: format!("rejected: {reply}"),
+            delivery_status: "not delivered".into(),
         };
         if let Err(e) = self.ctx.queue.store().log_add(&entry).await {
             tracing::error!("cannot log a refused message: {e}");
