@@ -179,3 +179,39 @@ async fn commit_in_groups(store: Store, mut pending: mpsc::Receiver<Commit>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_store::Durability;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_accepts_are_all_committed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("moat.db").display());
+        let store = Store::open(&url, Durability::Full).await.unwrap();
+        let spool = Spool::open(dir.path().join("spool"), true).unwrap();
+        let queue = Queue::new(store.clone(), spool, "mx.test", std::time::Duration::from_secs(60), Metrics::default());
+        let facts = SessionFacts { client_ip: [192, 0, 2, 1].into(), helo: "c".into(), esmtp: true, tls: None };
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let (queue, facts) = (queue.clone(), facts.clone());
+                tokio::spawn(async move {
+                    let envelope = Envelope {
+                        sender: format!("s{i}@sender.test"),
+                        recipients: vec![("bob@example.com".into(), "example.com".into())],
+                    };
+                    queue.accept(&facts, &envelope, format!("Subject: {i}\r\n\r\nx\r\n").as_bytes()).await.unwrap()
+                })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            assert!(ids.insert(t.await.unwrap()));
+        }
+        let queued = store.queue_list().await.unwrap();
+        assert_eq!(queued.len(), 40);
+        assert!(queued.iter().all(|m| ids.contains(&m.id)));
+        assert_eq!(store.log_tail(0, 100).await.unwrap().len(), 40);
+    }
+}
