@@ -24,6 +24,7 @@ on_each_backend!(
     starttls_round_trip,
     pipelined_session,
     failover_to_the_next_downstream_by_priority,
+    mail_that_outlives_max_age_bounces_with_4_4_7,
     cli_errors_are_clear_and_exit_non_zero,
     connections_per_client_ip_are_limited,
 );
@@ -122,6 +123,8 @@ async fn recipients_outside_the_directory_are_refused_and_never_relayed(backend:
     assert!(c.cmd("DATA\r\n").await.unwrap().starts_with("354"));
     assert!(c.cmd("Subject: t\r\n\r\nx\r\n.\r\n").await.unwrap().starts_with("250"));
     let got = eventually(20, "delivery", || async { (sink.received().len() == 2).then(|| sink.received()) }).await;
+    let metrics = moat.metrics_text().await;
+    assert!(metrics.contains("moat_recipients_refused_total 12"), "{metrics}");
     let mut all: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
     all.sort();
     assert_eq!(all, ["anna@xn--bcher-kva.test", "bob@example.com"], "only protected mailboxes, once each");
@@ -357,4 +360,23 @@ async fn connections_per_client_ip_are_limited(backend: Backend) {
     })
     .await;
     assert!(fourth.cmd("QUIT\r\n").await.unwrap().starts_with("221"));
+}
+
+async fn mail_that_outlives_max_age_bounces_with_4_4_7(backend: Backend) {
+    let (dead, sink) = (free_port(), Sink::start().await);
+    let Some(moat) = start(backend, |b| b.set("delivery", "max_age", "\"2s\"")).await else { return };
+    moat.protect("example.com", &[downstream(dead, 10)], &["bob"]);
+    moat.protect("sender.test", &[downstream(sink.addr, 10)], &["alice"]);
+    let reply =
+        send(moat.smtp(), "alice@sender.test", &["bob@example.com"], "Subject: too late\r\n\r\nx\r\n").await.unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let bounce = eventually(20, "the expiry bounce", || async { sink.received().pop() }).await;
+    assert_eq!((bounce.from.as_str(), bounce.to.as_slice()), ("", ["alice@sender.test".to_string()].as_slice()));
+    let text = bounce.text();
+    assert!(text.contains("Final-Recipient: rfc822; bob@example.com"), "{text}");
+    assert!(text.contains("Status: 4.4.7"), "{text}");
+    assert!(text.contains("expired after"), "{text}");
+    let metrics = moat.metrics_text().await;
+    assert!(metrics.contains("moat_recipients_bounced_total 1"), "{metrics}");
+    assert!(metrics.contains("moat_recipients_deferred_total"), "{metrics}");
 }

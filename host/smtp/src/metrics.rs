@@ -15,6 +15,7 @@ pub struct Metrics {
 pub struct Inner {
     pub accepted: Counter,
     pub rejected: Counter,
+    pub refused_recipients: Counter,
     pub delivered: Counter,
     pub deferred: Counter,
     pub bounced: Counter,
@@ -37,6 +38,11 @@ impl Metrics {
             let mut r = Registry::with_prefix("moat");
             r.register("messages_accepted", "Messages accepted and queued", self.accepted.clone());
             r.register("messages_rejected", "Messages refused at DATA/BDAT", self.rejected.clone());
+            r.register(
+                "recipients_refused",
+                "RCPT TO refused (unknown user, relay, syntax)",
+                self.refused_recipients.clone(),
+            );
             r.register("recipients_delivered", "Recipients accepted by a downstream host", self.delivered.clone());
             r.register("recipients_deferred", "Delivery attempts that failed temporarily", self.deferred.clone());
             r.register("recipients_bounced", "Recipients failed permanently or expired", self.bounced.clone());

@@ -230,7 +230,11 @@ impl Store {
     /// A queued message with all its recipients, whatever their status.
     pub async fn queue_get(&self, id: &str) -> Result<Option<QueuedMessage>> {
         let mut conn = self.pool().acquire().await?;
-        let Some(mut message) = Self::queue_message_row(&mut conn, id).await? else {
+        Self::queue_message_with_recipients(&mut conn, id).await
+    }
+
+    async fn queue_message_with_recipients(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<QueuedMessage>> {
+        let Some(mut message) = Self::queue_message_row(conn, id).await? else {
             return Ok(None);
         };
         let rows = sqlx::query(
@@ -296,17 +300,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let Some(mut message) = Self::queue_message_row(&mut tx, message_id).await? else {
+        let Some(message) = Self::queue_message_with_recipients(&mut tx, message_id).await? else {
             return Ok(None);
         };
-        let rows = sqlx::query(
-            "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
-             WHERE message_id = $1 ORDER BY id",
-        )
-        .bind(message_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        message.recipients = rows.iter().map(recipient_from_row).collect();
         let status = DeliveryStatus::of(&message.recipients);
         if let Some(log_id) = message.log_id {
             let last_reply = results.last().map(|r| r.reply.as_str());

@@ -117,6 +117,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                     }
                     Input::Command => match requests.ingest(&mut bytes) {
                         Err(smtp_proto::Error::InvalidRecipientAddress) => {
+                            self.ctx.metrics.refused_recipients.inc();
                             if self.refuse(bad_recipient(consumed(line_start, &bytes))) {
                                 self.flush().await?;
                                 return Ok(Ending::Closed);

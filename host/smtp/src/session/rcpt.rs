@@ -37,6 +37,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             }
         };
         tracing::info!(rcpt = %to.address, reply = %refusal, "recipient refused");
+        self.ctx.metrics.refused_recipients.inc();
         self.refuse_next(refusal)
     }
 }
