@@ -1,0 +1,138 @@
+//! One wasmtime engine for every plugin: fuel metering, a pooling allocator sized for concurrent messages,
+//! and a disk cache of precompiled components keyed by sha256, so restarts do not recompile.
+
+use crate::bindings::FilterPre;
+use crate::host::HostState;
+use crate::message::MessageView;
+use crate::plugin::Plugin;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+use wasmtime::component::{Component, Linker, ResourceType, types::ComponentItem};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Bounds on every plugin call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Fuel per call: ~200M stops an endless loop within milliseconds, while a 20 KiB tokenizer uses ~5M.
+    pub fuel: u64,
+    /// Linear memory per plugin instance.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { fuel: 200_000_000, memory_bytes: 64 << 20 }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{name}: not a WebAssembly component ({reason})")]
+    NotAComponent { name: String, reason: String },
+    #[error("{name}: the component does not implement the moat:filter/filter@0.1.0 world: {reason}")]
+    NotAFilter { name: String, reason: String },
+    #[error("cannot set up the filter engine: {0}")]
+    Engine(String),
+}
+
+/// Plugin instances that may run at once (one per message per plugin in flight).
+const MAX_INSTANCES: u32 = 256;
+
+pub struct FilterEngine {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+    limits: Limits,
+}
+
+impl FilterEngine {
+    /// `cache_dir` holds precompiled components; `None` compiles on every load.
+    pub fn new(cache_dir: Option<PathBuf>, limits: Limits) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 2)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 2)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| LoadError::Engine(format!("cache {}: {e}", dir.display())))?;
+        }
+        Ok(Self { engine, cache_dir, limits })
+    }
+
+    /// Compiles (or loads from the cache) and validates a plugin. A component that does not implement the
+    /// `filter` world is refused with the reason.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let component = self.compile(name, &sha256, bytes)?;
+        let not_a_filter = |e: wasmtime::Error| LoadError::NotAFilter { name: name.into(), reason: format!("{e:#}") };
+        let linker = self.linker(&component).map_err(not_a_filter)?;
+        let pre = linker.instantiate_pre(&component).map_err(not_a_filter)?;
+        let pre = FilterPre::new(pre).map_err(not_a_filter)?;
+        Ok(Plugin::new(name.into(), sha256, pre, self.engine.clone(), self.limits))
+    }
+
+    fn compile(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+        let cached = self.cache_dir.as_ref().map(|d| d.join(format!("{sha256}.w48.cwasm")));
+        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
+            // SAFETY: the file is one this engine wrote itself into Moat's own cache directory, named by the
+            // sha256 of its source; wasmtime also refuses artifacts built with other settings or versions.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(plugin = name, "recompiling: cached artifact unusable: {e:#}"),
+            }
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::NotAComponent { name: name.into(), reason: format!("{e:#}") })?;
+        if let Some(path) = cached
+            && let Ok(artifact) = component.serialize()
+        {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, artifact).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
+                tracing::warn!(plugin = name, "cannot cache the compiled plugin in {}", path.display());
+            }
+        }
+        Ok(component)
+    }
+
+    /// The `moat:filter` imports, plus what a Rust guest's standard library imports from WASI: a random seed
+    /// (for `HashMap`) is provided; everything else (files, sockets, environment, clocks, stdio) traps.
+    fn linker(&self, component: &Component) -> wasmtime::Result<Linker<HostState>> {
+        let mut linker = Linker::new(&self.engine);
+        crate::bindings::Filter::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        let seed: Arc<(u64, u64)> = Arc::new((rand_seed(), rand_seed()));
+        for (import, item) in component.component_type().imports(&self.engine) {
+            // The world's `use types.{message}` also imports `message` at the root, as an alias that must be the
+            // very same resource type as the one in `moat:filter/types`.
+            if matches!(item.ty, ComponentItem::Resource(_)) && import == "message" {
+                linker.root().resource("message", ResourceType::host::<MessageView>(), |_, _| Ok(()))?;
+            }
+            if import.starts_with("wasi:random/insecure-seed@")
+                && matches!(item.ty, ComponentItem::ComponentInstance(_))
+            {
+                let seed = seed.clone();
+                linker.instance(import)?.func_wrap("insecure-seed", move |_store, (): ()| Ok((*seed,)))?;
+            }
+        }
+        linker.define_unknown_imports_as_traps(component)?;
+        Ok(linker)
+    }
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    h.finish()
+}

@@ -1,0 +1,15 @@
+//! Moat's filter runtime: filter layers are WebAssembly components implementing the `moat:filter@0.1.0`
+//! world. Each is compiled once (and cached on disk by sha256), validated against the world at load, and run
+//! in a fresh, bounded store per message: a fuel budget per call, a memory cap, no WASI filesystem, sockets
+//! or environment. A trap, a timeout or running out of memory becomes a [`Failure`], never a crash.
+
+mod bindings;
+mod engine;
+mod host;
+mod message;
+mod plugin;
+
+pub use engine::{FilterEngine, Limits, LoadError};
+pub use host::{Capabilities, KvStore, MemoryKv};
+pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};
+pub use plugin::{Action, Failure, Plugin, Run, Symbol, Verdict};

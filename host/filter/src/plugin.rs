@@ -1,0 +1,198 @@
+//! A loaded plugin and its calls: a fresh store per call from the cached `InstancePre`, a fuel budget and a
+//! memory cap, and every way a call can go wrong turned into a [`Failure`].
+
+use crate::bindings::moat::filter::types as wit;
+use crate::bindings::{Filter, FilterPre};
+use crate::engine::Limits;
+use crate::host::{Capabilities, HostState, MemoryCap};
+use crate::message::{MessageView, ParsedMessage};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, Trap};
+
+pub struct Plugin {
+    name: Arc<str>,
+    sha256: String,
+    pre: FilterPre<HostState>,
+    engine: Engine,
+    limits: Limits,
+}
+
+/// What a plugin asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Continue,
+    Accept,
+    Reject { code: u16, enhanced: String, text: String },
+    Tempfail { code: u16, enhanced: String, text: String },
+    Quarantine,
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Symbol {
+    pub name: String,
+    pub score: f64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub action: Action,
+    pub symbols: Vec<Symbol>,
+    pub add_headers: Vec<(String, String)>,
+}
+
+/// Why a plugin call produced no verdict. The chain's fail-open/closed policy decides what follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It used its whole fuel budget (an endless loop, or far too much work).
+    Timeout,
+    /// It tried to grow its memory past the cap.
+    OutOfMemory,
+    /// It trapped (a panic, an unreachable, a bad host call).
+    Trap(String),
+    /// No instance could be made (the instance pool is full, say).
+    Instantiate(String),
+}
+
+impl Failure {
+    /// The symbol the email log shows for this failure.
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            Failure::Timeout => "PLUGIN_TIMEOUT",
+            Failure::OutOfMemory => "PLUGIN_OUT_OF_MEMORY",
+            Failure::Trap(_) => "PLUGIN_TRAP",
+            Failure::Instantiate(_) => "PLUGIN_UNAVAILABLE",
+        }
+    }
+}
+
+/// The outcome of one call, with what it cost.
+#[derive(Debug)]
+pub struct Run<T> {
+    pub result: Result<T, Failure>,
+    pub fuel_used: u64,
+    pub elapsed: Duration,
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        name: Arc<str>,
+        sha256: String,
+        pre: FilterPre<HostState>,
+        engine: Engine,
+        limits: Limits,
+    ) -> Self {
+        Self { name, sha256, pre, engine, limits }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The sha256 of the component's bytes, its identity in the registry and the compile cache.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Asks the plugin whether `config` is acceptable; `Ok(Err(text))` is the plugin's own explanation.
+    pub fn configure(&self, config: &str) -> Run<Result<(), String>> {
+        let owned = config.to_owned();
+        self.call(config, &Capabilities::default(), move |store, filter| filter.call_configure(store, &owned))
+    }
+
+    /// Runs the plugin's `on-message` stage on a parsed message.
+    pub fn on_message(&self, message: &Arc<ParsedMessage>, config: &str, capabilities: &Capabilities) -> Run<Verdict> {
+        let message = message.clone();
+        self.call(config, capabilities, move |store, filter| {
+            let handle = store.data_mut().table.push(MessageView(message))?;
+            let verdict = filter.call_on_message(&mut *store, handle)?;
+            Ok(verdict.into())
+        })
+    }
+
+    fn call<R>(
+        &self,
+        config: &str,
+        capabilities: &Capabilities,
+        f: impl FnOnce(&mut Store<HostState>, &Filter) -> wasmtime::Result<R>,
+    ) -> Run<R> {
+        let started = Instant::now();
+        let state = HostState {
+            table: ResourceTable::new(),
+            limiter: MemoryCap { max_bytes: self.limits.memory_bytes, refused: false },
+            plugin: self.name.clone(),
+            config: config.into(),
+            capabilities: capabilities.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        // set_fuel fails only when the engine does not meter fuel, which ours always does.
+        let _ = store.set_fuel(self.limits.fuel);
+        let result = match self.pre.instantiate(&mut store) {
+            Err(e) => Err(Failure::Instantiate(format!("{e:#}"))),
+            Ok(filter) => f(&mut store, &filter).map_err(|e| classify(&e, store.data().limiter.refused)),
+        };
+        let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        if let Err(failure) = &result {
+            tracing::warn!(plugin = %self.name, ?failure, fuel_used, "plugin call failed");
+        }
+        Run { result, fuel_used, elapsed: started.elapsed() }
+    }
+}
+
+fn classify(error: &wasmtime::Error, memory_refused: bool) -> Failure {
+    if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        Failure::Timeout
+    } else if memory_refused {
+        Failure::OutOfMemory
+    } else {
+        Failure::Trap(format!("{error:#}").chars().take(500).collect())
+    }
+}
+
+/// Header names and values a plugin adds must not smuggle extra lines into the message.
+fn clean(s: String) -> String {
+    s.replace(['\r', '\n'], " ").chars().take(998).collect()
+}
+
+fn reply(r: wit::SmtpReply, class: u16) -> (u16, String, String) {
+    let code = if r.code / 100 == class { r.code } else { class * 100 + 50 };
+    let enhanced =
+        if r.enhanced.starts_with(char::from(b'0' + class as u8)) { r.enhanced } else { format!("{class}.7.1") };
+    (code, clean(enhanced), clean(r.text))
+}
+
+impl From<wit::Verdict> for Verdict {
+    fn from(v: wit::Verdict) -> Self {
+        let action = match v.action {
+            wit::Action::Continue => Action::Continue,
+            wit::Action::Accept => Action::Accept,
+            wit::Action::Reject(r) => {
+                let (code, enhanced, text) = reply(r, 5);
+                Action::Reject { code, enhanced, text }
+            }
+            wit::Action::Tempfail(r) => {
+                let (code, enhanced, text) = reply(r, 4);
+                Action::Tempfail { code, enhanced, text }
+            }
+            wit::Action::Quarantine => Action::Quarantine,
+            wit::Action::Discard => Action::Discard,
+        };
+        Verdict {
+            action,
+            symbols: v
+                .symbols
+                .into_iter()
+                .map(|s| Symbol {
+                    name: clean(s.name),
+                    score: if s.score.is_finite() { s.score } else { 0.0 },
+                    reason: clean(s.reason),
+                })
+                .collect(),
+            add_headers: v.add_headers.into_iter().map(|h| (clean(h.name), clean(h.value))).collect(),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Real guest components (built from `tests/guests/` with the SDK) through the runtime: the message resource,
+//! verdicts, configuration errors, and the sandbox stopping loops, memory hogs and traps.
+
+use moat_filter::{
+    Action, Capabilities, Failure, FilterEngine, Limits, LoadError, MessageFacts, ParsedMessage, RecipientFacts,
+};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Builds the guest workspace for wasm32-wasip2 once per test run and returns a guest's component bytes.
+fn guest(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests");
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests/Cargo.toml");
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("run cargo");
+        assert!(
+            status.success(),
+            "building the test guests failed (is the target installed? rustup target add wasm32-wasip2)"
+        );
+        target.join("wasm32-wasip2/release")
+    });
+    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
+}
+
+fn engine(limits: Limits) -> FilterEngine {
+    FilterEngine::new(None, limits).unwrap()
+}
+
+fn message(raw: &str) -> std::sync::Arc<ParsedMessage> {
+    let rcpt = |a: &str| RecipientFacts {
+        address: a.into(),
+        tenant: "default".into(),
+        domain: "example.com".into(),
+        mailbox: a.into(),
+    };
+    let facts = MessageFacts {
+        sender: "a@sender.test".into(),
+        recipients: vec![rcpt("bob@example.com"), rcpt("carol@example.com")],
+        ..MessageFacts::default()
+    };
+    ParsedMessage::parse(raw.as_bytes().to_vec(), facts)
+}
+
+const SPAMMY: &str = "From: a@sender.test\r\nSubject: FREE stuff inside\r\nContent-Type: text/plain\r\n\r\nBuy viagra now, viagra cheap.\r\n";
+
+#[test]
+fn a_filter_reads_the_message_through_the_resource_and_returns_a_verdict() {
+    let plugin = engine(Limits::default()).load("tagger", &guest("tagger")).unwrap();
+    assert_eq!(plugin.sha256().len(), 64);
+    let run = plugin.on_message(&message(SPAMMY), r#"{"score": 2.5}"#, &Capabilities::default());
+    let verdict = run.result.unwrap();
+    assert_eq!(verdict.action, Action::Continue);
+    let names: Vec<(&str, f64)> = verdict.symbols.iter().map(|s| (s.name.as_str(), s.score)).collect();
+    assert_eq!(names, [("SUBJECT_FREE", 2.5), ("BODY_REPEATS_DRUG", 5.0)]);
+    assert_eq!(verdict.add_headers, [("X-Tagger".to_string(), "2 recipients".to_string())]);
+    assert!(run.fuel_used > 0);
+
+    let reject =
+        plugin.on_message(&message("X-Reject-Me: yes\r\nSubject: hi\r\n\r\nok\r\n"), "", &Capabilities::default());
+    match reject.result.unwrap().action {
+        Action::Reject { code, enhanced, text } => {
+            assert_eq!((code, enhanced.as_str(), text.as_str()), (550, "5.7.1", "asked to be rejected"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn configuration_errors_reach_the_admin_verbatim() {
+    let plugin = engine(Limits::default()).load("tagger", &guest("tagger")).unwrap();
+    assert_eq!(plugin.configure(r#"{"score": 3}"#).result.unwrap(), Ok(()));
+    assert_eq!(plugin.configure("[1, 2]").result.unwrap(), Err("expected {\"score\": N}, got [1, 2]".to_string()));
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_its_fuel_budget() {
+    let plugin = engine(Limits { fuel: 20_000_000, ..Limits::default() }).load("spin", &guest("spin")).unwrap();
+    let run = plugin.on_message(&message(SPAMMY), "", &Capabilities::default());
+    assert_eq!(run.result.unwrap_err(), Failure::Timeout);
+    assert_eq!(run.fuel_used, 20_000_000);
+}
+
+#[test]
+fn unbounded_allocation_stops_at_the_memory_cap() {
+    let plugin = engine(Limits { memory_bytes: 16 << 20, ..Limits::default() }).load("hog", &guest("hog")).unwrap();
+    let run = plugin.on_message(&message(SPAMMY), "", &Capabilities::default());
+    assert_eq!(run.result.unwrap_err(), Failure::OutOfMemory);
+}
+
+#[test]
+fn a_trap_is_a_failure_and_every_call_gets_a_fresh_instance() {
+    let e = engine(Limits::default());
+    let (trap, tagger) = (e.load("trap", &guest("trap")).unwrap(), e.load("tagger", &guest("tagger")).unwrap());
+    for _ in 0..3 {
+        let failure = trap.on_message(&message(SPAMMY), "", &Capabilities::default()).result.unwrap_err();
+        assert!(matches!(&failure, Failure::Trap(_)), "{failure:?}");
+        assert_eq!(failure.symbol(), "PLUGIN_TRAP");
+        assert!(tagger.on_message(&message(SPAMMY), "", &Capabilities::default()).result.is_ok());
+    }
+}
+
+#[test]
+fn non_conforming_uploads_are_refused_with_the_reason() {
+    let e = engine(Limits::default());
+    let err = e.load("junk", b"hello").err().unwrap();
+    assert!(matches!(err, LoadError::NotAComponent { .. }), "{err}");
+    let core_module = b"\0asm\x01\0\0\0";
+    let err = e.load("core", core_module).err().unwrap();
+    assert!(matches!(err, LoadError::NotAComponent { .. }), "{err}");
+    let empty_component = b"\0asm\x0d\0\x01\0";
+    let err = e.load("empty", empty_component).err().unwrap();
+    assert!(matches!(err, LoadError::NotAFilter { .. }), "{err}");
+    assert!(err.to_string().contains("does not implement the moat:filter/filter@0.1.0 world"), "{err}");
+}
+
+#[test]
+fn compiled_components_are_cached_by_sha256_and_a_bad_cache_entry_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = guest("tagger");
+    let first = FilterEngine::new(Some(dir.path().into()), Limits::default()).unwrap().load("tagger", &bytes).unwrap();
+    let cached = dir.path().join(format!("{}.w48.cwasm", first.sha256()));
+    assert!(cached.exists());
+    std::fs::write(&cached, b"corrupt").unwrap();
+    let again = FilterEngine::new(Some(dir.path().into()), Limits::default()).unwrap().load("tagger", &bytes).unwrap();
+    assert!(again.on_message(&message(SPAMMY), "", &Capabilities::default()).result.is_ok());
+    assert_ne!(std::fs::read(&cached).unwrap(), b"corrupt");
+}
