@@ -4,11 +4,13 @@
 //! or environment. A trap, a timeout or running out of memory becomes a [`Failure`], never a crash.
 
 mod bindings;
+mod chain;
 mod engine;
 mod host;
 mod message;
 mod plugin;
 
+pub use chain::{Chain, ChainEntry, ChainReport, EntryReport, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{Capabilities, KvStore, MemoryKv};
 pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};

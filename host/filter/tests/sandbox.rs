@@ -1,56 +1,14 @@
 //! Real guest components (built from `tests/guests/` with the SDK) through the runtime: the message resource,
 //! verdicts, configuration errors, and the sandbox stopping loops, memory hogs and traps.
 
-use moat_filter::{
-    Action, Capabilities, Failure, FilterEngine, Limits, LoadError, MessageFacts, ParsedMessage, RecipientFacts,
-};
-use std::path::PathBuf;
-use std::sync::OnceLock;
+mod common;
 
-/// Builds the guest workspace for wasm32-wasip2 once per test run and returns a guest's component bytes.
-fn guest(name: &str) -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests");
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests/Cargo.toml");
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .expect("run cargo");
-        assert!(
-            status.success(),
-            "building the test guests failed (is the target installed? rustup target add wasm32-wasip2)"
-        );
-        target.join("wasm32-wasip2/release")
-    });
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
-}
+use common::{SPAMMY, guest, message};
+use moat_filter::{Action, Capabilities, Failure, FilterEngine, Limits, LoadError};
 
 fn engine(limits: Limits) -> FilterEngine {
     FilterEngine::new(None, limits).unwrap()
 }
-
-fn message(raw: &str) -> std::sync::Arc<ParsedMessage> {
-    let rcpt = |a: &str| RecipientFacts {
-        address: a.into(),
-        tenant: "default".into(),
-        domain: "example.com".into(),
-        mailbox: a.into(),
-    };
-    let facts = MessageFacts {
-        sender: "a@sender.test".into(),
-        recipients: vec![rcpt("bob@example.com"), rcpt("carol@example.com")],
-        ..MessageFacts::default()
-    };
-    ParsedMessage::parse(raw.as_bytes().to_vec(), facts)
-}
-
-const SPAMMY: &str = "From: a@sender.test\r\nSubject: FREE stuff inside\r\nContent-Type: text/plain\r\n\r\nBuy viagra now, viagra cheap.\r\n";
 
 #[test]
 fn a_filter_reads_the_message_through_the_resource_and_returns_a_verdict() {
