@@ -110,7 +110,7 @@ impl Moat {
 
     async fn boot(&mut self) {
         let mut child = Command::new(&self.bin)
-            .arg("--config")
+            .arg("--config-file")
             .arg(&self.config)
             .arg("serve")
             .env("MOAT_LOG", "info,moat_smtp=debug")
@@ -160,7 +160,7 @@ impl Moat {
 
     /// Runs a `moat` admin command against this instance's config.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin).arg("--config").arg(&self.config).args(args).output().expect("run moat cli")
+        Command::new(&self.bin).arg("--config-file").arg(&self.config).args(args).output().expect("run moat cli")
     }
 
     /// Runs an admin command that must succeed; returns its stdout.

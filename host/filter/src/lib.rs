@@ -9,6 +9,8 @@ mod engine;
 mod host;
 mod message;
 mod plugin;
+#[doc(hidden)]
+pub mod test_guests;
 
 pub use chain::{Chain, ChainEntry, ChainReport, EntryReport, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};

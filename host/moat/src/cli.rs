@@ -10,8 +10,8 @@ use std::process::ExitCode;
 #[command(name = "moat", version)]
 struct Cli {
     /// Configuration file (default: ./moat.toml when it exists, else built-in defaults).
-    #[arg(long, short, global = true, env = "MOAT_CONFIG")]
-    config: Option<PathBuf>,
+    #[arg(long = "config-file", global = true, env = "MOAT_CONFIG", value_name = "PATH")]
+    config_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,6 +35,9 @@ enum Command {
     /// The email log.
     #[command(subcommand)]
     Log(commands::log::LogCommand),
+    /// Filter plugins (WebAssembly components).
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
 }
 
 /// Runs the CLI; errors print as `error: …` with their causes and exit 1.
@@ -57,7 +60,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = Config::load(cli.config_file.as_deref())?;
     match cli.command {
         Command::Serve => crate::serve::serve(config).await,
         Command::Domain(c) => c.run(&config).await,
@@ -65,5 +68,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alias(c) => c.run(&config).await,
         Command::Queue(c) => c.run(&config).await,
         Command::Log(c) => c.run(&config).await,
+        Command::Plugin(c) => c.run(&config).await,
     }
 }

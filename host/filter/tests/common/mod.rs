@@ -3,30 +3,10 @@
 
 use moat_filter::{MessageFacts, ParsedMessage, RecipientFacts};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
-/// Builds the guest workspace for wasm32-wasip2 once per test run and returns a guest's component bytes.
+/// The bytes of a test guest component.
 pub fn guest(name: &str) -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests");
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests/Cargo.toml");
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .expect("run cargo");
-        assert!(
-            status.success(),
-            "building the test guests failed (is the target installed? rustup target add wasm32-wasip2)"
-        );
-        target.join("wasm32-wasip2/release")
-    });
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
+    moat_filter::test_guests::component(name, &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests"))
 }
 
 pub fn message(raw: &str) -> std::sync::Arc<ParsedMessage> {

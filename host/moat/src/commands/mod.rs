@@ -3,6 +3,7 @@
 pub mod domain;
 pub mod log;
 pub mod mailbox;
+pub mod plugin;
 pub mod queue;
 
 use crate::config::Config;

@@ -1,0 +1,26 @@
+//! Builds the guest components under `host/filter/tests/guests/` for tests (this crate's and the end-to-end
+//! ones). Not part of the runtime's API.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The bytes of test guest `name`, building every guest for wasm32-wasip2 into `target_dir` on first use.
+pub fn component(name: &str, target_dir: &Path) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/guests/Cargo.toml");
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path", manifest, "--target-dir"])
+            .arg(target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("run cargo");
+        assert!(
+            status.success(),
+            "building the test guests failed (is the target installed? rustup target add wasm32-wasip2)"
+        );
+        target_dir.join("wasm32-wasip2/release")
+    });
+    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap_or_else(|e| panic!("test guest {name}: {e}"))
+}

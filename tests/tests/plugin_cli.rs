@@ -1,0 +1,56 @@
+//! `moat plugin test`, as a plugin author runs it on a component built with the SDK.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+
+fn tagger() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bytes = moat_filter::test_guests::component("tagger", &dir.join("guests"));
+    let path = dir.join("tagger-under-test.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+#[test]
+fn prints_verdict_symbols_and_cost_per_message() {
+    let out = Command::new(BIN)
+        .args(["plugin", "test"])
+        .arg(tagger())
+        .arg(data("spam.eml"))
+        .arg(data("ham.eml"))
+        .args(["--config", r#"{"score": 2.5}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let spam = stdout.lines().position(|l| l.contains("spam.eml: continue  score 7.50  fuel ")).expect(&stdout);
+    assert!(stdout.lines().nth(spam + 1).unwrap().contains("SUBJECT_FREE"), "{stdout}");
+    assert!(stdout.contains("BODY_REPEATS_DRUG"), "{stdout}");
+    assert!(stdout.contains("+ X-Tagger: 2 recipients"), "recipients come from To: {stdout}");
+    assert!(stdout.contains("ham.eml: continue  score 0.00"), "{stdout}");
+}
+
+#[test]
+fn a_refused_configuration_and_a_non_component_are_clear_errors() {
+    let out = Command::new(BIN)
+        .args(["plugin", "test"])
+        .arg(tagger())
+        .arg(data("ham.eml"))
+        .args(["--config", "[1]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused its configuration: expected {\"score\": N}, got [1]"), "{stderr}");
+
+    let out = Command::new(BIN).args(["plugin", "test"]).arg(data("ham.eml")).arg(data("ham.eml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a WebAssembly component"), "{stderr}");
+}
