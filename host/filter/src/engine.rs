@@ -40,6 +40,9 @@ pub enum LoadError {
 /// Plugin instances that may run at once (one per message per plugin in flight).
 const MAX_INSTANCES: u32 = 256;
 
+/// Bytes of each pooled memory kept mapped and zeroed in place between instances, instead of being released.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 pub struct FilterEngine {
     engine: Engine,
     cache_dir: Option<PathBuf>,
@@ -54,7 +57,10 @@ impl FilterEngine {
             .total_core_instances(MAX_INSTANCES * 2)
             .total_memories(MAX_INSTANCES * 2)
             .total_tables(MAX_INSTANCES * 2)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            // A fresh instance per message would otherwise page-fault its stack and heap back in every time.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
