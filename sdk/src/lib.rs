@@ -3,7 +3,7 @@
 //! A filter is a type implementing [`Filter`]; override only the hooks you need (each defaults to "no
 //! opinion"), then export it with [`export_filter!`] and build for `wasm32-wasip2`:
 //!
-//! ```ignore
+//! ```no_run
 //! use moat_sdk::{Filter, Message, Verdict, export_filter};
 //!
 //! struct ShoutingSubjects;
