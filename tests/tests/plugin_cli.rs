@@ -54,3 +54,38 @@ fn a_refused_configuration_and_a_non_component_are_clear_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a WebAssembly component"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_validates_uploads_and_keeps_versions() {
+    use moat_tests::{Backend, Moat};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(moat) = Moat::builder(BIN, backend).start().await else {
+            assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier");
+            continue;
+        };
+        let wasm = tagger();
+        let wasm = wasm.to_str().unwrap();
+        assert!(
+            moat.admin(&["plugin", "add", wasm, "--name", "tagger", "--version", "1.0.0"])
+                .contains("Registered tagger 1.0.0")
+        );
+        moat.admin(&["plugin", "add", wasm, "--name", "tagger", "--version", "1.1.0"]);
+        let list = moat.admin(&["plugin", "list"]);
+        assert!(
+            list.contains("tagger\t1.0.0\t") && list.contains("tagger\t1.1.0\t") && list.contains("WIT 0.1.0"),
+            "{list}"
+        );
+
+        let dup = moat.cli(&["plugin", "add", wasm, "--name", "tagger", "--version", "1.1.0"]);
+        assert_eq!(dup.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&dup.stderr).contains("plugin tagger version 1.1.0 already exists"));
+        let junk = moat.cli(&["plugin", "add", data("ham.eml").to_str().unwrap(), "--name", "junk"]);
+        assert_eq!(junk.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&junk.stderr).contains("junk: not a WebAssembly component"));
+        assert!(!moat.admin(&["plugin", "list"]).contains("junk"), "nothing half-written");
+
+        assert!(moat.admin(&["plugin", "remove", "tagger", "--version", "1.0.0"]).contains("Removed 1 version(s)"));
+        assert!(moat.admin(&["plugin", "remove", "tagger"]).contains("Removed 1 version(s)"));
+        assert!(moat.admin(&["plugin", "list"]).contains("No plugins registered"));
+    }
+}

@@ -12,6 +12,9 @@ mod plugin;
 #[doc(hidden)]
 pub mod test_guests;
 
+/// The version of the `moat:filter` WIT package this runtime implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
 pub use chain::{Chain, ChainEntry, ChainReport, EntryReport, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{Capabilities, KvStore, MemoryKv};

@@ -8,6 +8,7 @@ mod domains;
 mod error;
 mod mailboxes;
 mod message_log;
+mod plugins;
 mod queue;
 mod tenants;
 
@@ -15,6 +16,7 @@ pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
 pub use error::StoreError;
 pub use mailboxes::{Alias, Mailbox, MailboxId};
 pub use message_log::{LogEntry, NewLogEntry};
+pub use plugins::{NewPlugin, PluginInfo};
 pub use queue::{
     AttemptResult, DeliveryStatus, NewQueuedMessage, QueueStatus, QueuedMessage, QueuedRecipient, RecipientStatus,
 };

@@ -6,6 +6,24 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Register a plugin version: the component is validated against the filter world first.
+    Add {
+        /// The component, built for wasm32-wasip2.
+        file: PathBuf,
+        /// Name in the registry (default: the file name without extension).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "0.1.0")]
+        version: String,
+    },
+    /// List registered plugins and their versions.
+    List,
+    /// Remove a plugin version, or every version.
+    Remove {
+        name: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
     /// Run a filter plugin over messages, as the gateway would, and print its verdicts.
     Test {
         /// The plugin: a component built for wasm32-wasip2.
@@ -29,38 +47,102 @@ pub enum PluginCommand {
 }
 
 impl PluginCommand {
-    pub async fn run(self, _config: &Config) -> anyhow::Result<()> {
-        let PluginCommand::Test { plugin, messages, config, sender, recipients, fuel } = self;
-        let bytes = std::fs::read(&plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
-        let name = plugin.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
-        let engine = FilterEngine::new(None, Limits { fuel, ..Limits::default() })?;
-        let plugin = engine.load(&name, &bytes)?;
-        match plugin.configure(&config).result {
-            Ok(Ok(())) => {}
-            Ok(Err(refusal)) => anyhow::bail!("{name} refused its configuration: {refusal}"),
-            Err(failure) => anyhow::bail!("{name} failed while checking its configuration: {failure:?}"),
+    pub async fn run(self, config: &Config) -> anyhow::Result<()> {
+        match self {
+            PluginCommand::Add { file, name, version } => add(config, &file, name, &version).await,
+            PluginCommand::List => {
+                let store = super::open_store(config).await?;
+                let plugins = store.plugin_list().await?;
+                if plugins.is_empty() {
+                    println!(
+                        "No plugins registered. Add one with: moat plugin add FILTER.wasm --name NAME --version 1.0.0"
+                    );
+                }
+                for p in plugins {
+                    println!(
+                        "{}\t{}\t{}\t{} bytes\tWIT {}\tby {} at {}",
+                        p.name,
+                        p.version,
+                        &p.sha256[..12.min(p.sha256.len())],
+                        p.size,
+                        p.wit_version,
+                        p.uploaded_by,
+                        super::time(p.uploaded_at)
+                    );
+                }
+                Ok(())
+            }
+            PluginCommand::Remove { name, version } => {
+                let n = super::open_store(config).await?.plugin_remove(&name, version.as_deref()).await?;
+                println!("Removed {n} version(s) of {name}.");
+                Ok(())
+            }
+            PluginCommand::Test { plugin, messages, config: plugin_config, sender, recipients, fuel } => {
+                test(&plugin, &messages, &plugin_config, sender.as_deref(), &recipients, fuel)
+            }
         }
-        for path in &messages {
-            let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let facts = envelope(&raw, sender.as_deref(), &recipients);
-            let run = plugin.on_message(&ParsedMessage::parse(raw, facts), &config, &Capabilities::default());
-            let cost = format!("fuel {}  {:.2} ms", run.fuel_used, run.elapsed.as_secs_f64() * 1000.0);
-            match run.result {
-                Err(failure) => println!("{}: FAILED {} ({failure:?})  {cost}", path.display(), failure.symbol()),
-                Ok(verdict) => {
-                    let score = verdict.symbols.iter().fold(0.0, |sum, s| sum + s.score);
-                    println!("{}: {}  score {score:.2}  {cost}", path.display(), action(&verdict.action));
-                    for s in &verdict.symbols {
-                        println!("  {:<24} {:>6.2}  {}", s.name, s.score, s.reason);
-                    }
-                    for (name, value) in &verdict.add_headers {
-                        println!("  + {name}: {value}");
-                    }
+    }
+}
+
+async fn add(config: &Config, file: &std::path::Path, name: Option<String>, version: &str) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = name.unwrap_or_else(|| file.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned()));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        anyhow::bail!("plugin names may hold only letters, digits and - _ . (got {name:?})");
+    }
+    let plugin = FilterEngine::new(None, Limits::default())?.load(&name, &bytes)?;
+    let uploaded_by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let new = moat_store::NewPlugin {
+        name: &name,
+        version,
+        sha256: plugin.sha256(),
+        wit_version: moat_filter::WIT_VERSION,
+        bytes: &bytes,
+        uploaded_by: &uploaded_by,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    super::open_store(config).await?.plugin_add(&new, now).await?;
+    println!("Registered {name} {version} (sha256 {}).", plugin.sha256());
+    Ok(())
+}
+
+fn test(
+    plugin: &std::path::Path,
+    messages: &[PathBuf],
+    config: &str,
+    sender: Option<&str>,
+    recipients: &[String],
+    fuel: u64,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
+    let name = plugin.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
+    let engine = FilterEngine::new(None, Limits { fuel, ..Limits::default() })?;
+    let plugin = engine.load(&name, &bytes)?;
+    match plugin.configure(config).result {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => anyhow::bail!("{name} refused its configuration: {refusal}"),
+        Err(failure) => anyhow::bail!("{name} failed while checking its configuration: {failure:?}"),
+    }
+    for path in messages {
+        let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let facts = envelope(&raw, sender, recipients);
+        let run = plugin.on_message(&ParsedMessage::parse(raw, facts), config, &Capabilities::default());
+        let cost = format!("fuel {}  {:.2} ms", run.fuel_used, run.elapsed.as_secs_f64() * 1000.0);
+        match run.result {
+            Err(failure) => println!("{}: FAILED {} ({failure:?})  {cost}", path.display(), failure.symbol()),
+            Ok(verdict) => {
+                let score = verdict.symbols.iter().fold(0.0, |sum, s| sum + s.score);
+                println!("{}: {}  score {score:.2}  {cost}", path.display(), action(&verdict.action));
+                for s in &verdict.symbols {
+                    println!("  {:<24} {:>6.2}  {}", s.name, s.score, s.reason);
+                }
+                for (name, value) in &verdict.add_headers {
+                    println!("  + {name}: {value}");
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn action(a: &Action) -> String {
