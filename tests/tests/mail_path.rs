@@ -145,6 +145,7 @@ async fn downstream_down_then_up_delivers_after_retry(backend: Backend) {
     })
     .await;
     assert!(queue.contains("queued, next attempt") && queue.contains("connection"), "{queue}");
+    assert!(queue.contains("1 message(s), 1 recipient(s) waiting."), "{queue}");
     let sink = Sink::start_on(addr).await;
     let got = eventually(20, "delivery after the downstream came back", || async { sink.received().pop() }).await;
     assert!(got.text().contains("Subject: backup"));

@@ -28,6 +28,10 @@ impl QueueCommand {
                 for m in &messages {
                     print_message(m);
                 }
+                let waiting = store.queue_status().await?;
+                if waiting.messages > 0 {
+                    println!("{} message(s), {} recipient(s) waiting.", waiting.messages, waiting.recipients);
+                }
             }
             QueueCommand::Show { id } => {
                 let m = store.queue_get(&id).await?.ok_or_else(|| anyhow::anyhow!("no queued message {id}"))?;
