@@ -27,7 +27,7 @@
 
 /// The bindings generated from Moat's WIT package; use the re-exports at the crate root instead.
 #[doc(hidden)]
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::too_many_arguments)]
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",

@@ -54,10 +54,10 @@ impl Sink {
                 let (r, b, acceptor) = (r.clone(), b.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let mut reader = BufReader::new(stream);
-                    if converse(&mut reader, &r, &b, false).await.is_some() {
-                        if let Ok(stream) = acceptor.accept(reader.into_inner()).await {
-                            converse(&mut BufReader::new(stream), &r, &b, true).await;
-                        }
+                    if converse(&mut reader, &r, &b, false).await.is_some()
+                        && let Ok(stream) = acceptor.accept(reader.into_inner()).await
+                    {
+                        converse(&mut BufReader::new(stream), &r, &b, true).await;
                     }
                 });
             }

@@ -17,10 +17,13 @@ pub trait KvStore: Send + Sync {
     fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, host::HostError>;
 }
 
+/// (namespace, key) → (value, expiry)
+type KvEntries = HashMap<(String, String), (Vec<u8>, Option<Instant>)>;
+
 /// A process-local [`KvStore`] with expiry, for a single node.
 #[derive(Default)]
 pub struct MemoryKv {
-    entries: Mutex<HashMap<(String, String), (Vec<u8>, Option<Instant>)>>,
+    entries: Mutex<KvEntries>,
 }
 
 impl KvStore for MemoryKv {

@@ -37,7 +37,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     manager.recover().await?;
 
     let ctx = Arc::new(SmtpContext {
-        hostname: hostname.clone(),
         config: config.smtp.clone(),
         directory: Directory::new(store.clone()),
         queue,

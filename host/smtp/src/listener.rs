@@ -17,7 +17,6 @@ use tracing::Instrument;
 
 /// What every session shares.
 pub struct SmtpContext {
-    pub hostname: String,
     pub config: SessionConfig,
     pub directory: Directory,
     pub queue: Queue,

@@ -148,19 +148,6 @@ fn positive(reply: &Response<String>) -> bool {
     (200..300).contains(&reply.code)
 }
 
-#[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn data_is_dot_stuffed_and_terminated_without_extra_lines() {
-        let mut out = Vec::new();
-        super::write_data(&mut out, b".a\r\nb\r\n..c\r\n").await.unwrap();
-        assert_eq!(out, b"..a\r\nb\r\n...c\r\n.\r\n");
-        let mut out = Vec::new();
-        super::write_data(&mut out, b"no newline").await.unwrap();
-        assert_eq!(out, b"no newline\r\n.\r\n");
-    }
-}
-
 enum Attempt {
     Host(Failure),
     TlsFailed(Failure),
@@ -171,5 +158,18 @@ impl Attempt {
         match self {
             Attempt::Host(f) | Attempt::TlsFailed(f) => f,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn data_is_dot_stuffed_and_terminated_without_extra_lines() {
+        let mut out = Vec::new();
+        super::write_data(&mut out, b".a\r\nb\r\n..c\r\n").await.unwrap();
+        assert_eq!(out, b"..a\r\nb\r\n...c\r\n.\r\n");
+        let mut out = Vec::new();
+        super::write_data(&mut out, b"no newline").await.unwrap();
+        assert_eq!(out, b"no newline\r\n.\r\n");
     }
 }

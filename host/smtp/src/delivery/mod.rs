@@ -100,7 +100,8 @@ impl QueueManager {
 
     async fn deliver(&self, message: QueuedMessage) {
         let mut results = Vec::with_capacity(message.recipients.len());
-        match self.queue.spool().read(&message.id).await {
+        let body = self.queue.spool().read(&message.id).await;
+        match &body {
             Ok(body) => {
                 let mut routes: BTreeMap<&str, Vec<&QueuedRecipient>> = BTreeMap::new();
                 for r in &message.recipients {
@@ -108,7 +109,7 @@ impl QueueManager {
                 }
                 for (route, recipients) in routes {
                     let addresses: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
-                    let outcomes = self.deliver_route(&message, route, &addresses, &body).await;
+                    let outcomes = self.deliver_route(&message, route, &addresses, body).await;
                     for (r, outcome) in recipients.iter().zip(outcomes) {
                         let outcome = match outcome {
                             RecipientOutcome::Delivered(reply) => Ok(reply),
@@ -126,7 +127,7 @@ impl QueueManager {
                 }
             }
         }
-        self.settle(&message.id, &results).await;
+        self.settle(&message.id, &results, body.as_deref().unwrap_or_default()).await;
     }
 
     /// Turns one recipient's outcome into its next state: delivered, retried after backoff, or failed (for
@@ -202,8 +203,9 @@ impl QueueManager {
         all(last)
     }
 
-    /// Records the round; once no recipient waits, bounces the failed ones and drops the message.
-    async fn settle(&self, id: &str, results: &[AttemptResult]) {
+    /// Records the round; once no recipient waits, bounces the failed ones and drops the message. `body` is
+    /// the message as this round read it (empty when unreadable), so a bounce does not read the spool again.
+    async fn settle(&self, id: &str, results: &[AttemptResult], body: &[u8]) {
         let store = self.queue.store();
         let (message, status) = match store.queue_settle(id, results, now()).await {
             Ok(Some(settled)) => settled,
@@ -215,7 +217,7 @@ impl QueueManager {
         }
         if status != DeliveryStatus::Delivered {
             if !message.sender.is_empty() {
-                self.bounce(&message).await;
+                self.bounce(&message, body).await;
             }
             if let Err(e) = store.queue_delete(id).await {
                 return tracing::error!("cannot remove a finished message from the queue: {e}");
@@ -228,11 +230,7 @@ impl QueueManager {
         tracing::info!(status = status.as_str(), "finished");
     }
 
-    async fn bounce(&self, message: &QueuedMessage) {
-        let original = match self.queue.spool().read(&message.id).await {
-            Ok(body) => body,
-            Err(_) => Vec::new(),
-        };
+    async fn bounce(&self, message: &QueuedMessage, original: &[u8]) {
         let failed: Vec<(String, String)> = message
             .recipients
             .iter()
@@ -245,7 +243,7 @@ impl QueueManager {
             sender: &message.sender,
             arrival: message.received_at,
             failed: &failed,
-            original: &original,
+            original,
         };
         let route = message.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
         let envelope = Envelope { sender: String::new(), recipients: vec![(message.sender.clone(), route)] };

@@ -13,7 +13,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.helo = Some(host.chars().take(255).collect());
         self.esmtp = esmtp;
         self.transaction = None;
-        let greeting = format!("{} Hello {host} [{}]", self.ctx.hostname, self.peer.ip());
+        let greeting = format!("{} Hello {host} [{}]", self.ctx.queue.hostname(), self.peer.ip());
         if !esmtp {
             self.reply(Reply { code: 250, status: None, text: greeting.into() });
             return Next::Continue;

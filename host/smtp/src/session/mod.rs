@@ -81,7 +81,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Sends the `220` greeting.
     pub async fn greet(&mut self) -> std::io::Result<()> {
-        let text = format!("{} ESMTP Moat", self.ctx.hostname);
+        let text = format!("{} ESMTP Moat", self.ctx.queue.hostname());
         self.reply(Reply { code: 220, status: None, text: text.into() });
         self.flush().await
     }
