@@ -1,4 +1,4 @@
-//! Write filter layers for [Moat](https://example.invalid/moat), the email security gateway.
+//! Write filter layers for Moat, the email security gateway.
 //!
 //! A filter is a type implementing [`Filter`]; override only the hooks you need (each defaults to "no
 //! opinion"), then export it with [`export_filter!`] and build for `wasm32-wasip2`:
@@ -22,7 +22,9 @@
 //! export_filter!(ShoutingSubjects);
 //! ```
 //!
-//! `cargo build --release --target wasm32-wasip2` then produces the component Moat loads.
+//! `cargo build --release --target wasm32-wasip2` then produces the component Moat loads. The same code
+//! also builds natively, where the [`testing`] module runs it against a mock host: unit tests need no
+//! gateway.
 #![deny(missing_docs)]
 
 /// The bindings generated from Moat's WIT package; use the re-exports at the crate root instead.
@@ -38,16 +40,24 @@ pub mod wit {
     });
 }
 
-pub use wit::moat::filter::types::{
-    Action, Attachment, AuthResult, Authentication, Connection, Header, Label, Message, Recipient, SmtpReply, Symbol,
-    Verdict,
-};
+pub mod host;
+mod message;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+mod verdict;
 
-/// What the host offers a filter: its configuration, logging, the clock, key-value storage and DNS.
-pub mod host {
-    pub use crate::wit::moat::filter::host::{
-        HostError, Level, RecordKind, config, dns_lookup, kv_get, kv_get_many, kv_incr, kv_set, log, now_ms,
-    };
+pub use message::{Attachment, AuthResult, Authentication, Header, Message};
+pub use verdict::{Action, Symbol, Verdict};
+pub use wit::moat::filter::types::{Connection, Recipient};
+
+/// An admin's classification of a message, fed to [`Filter::learn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Label {
+    /// Unwanted mail.
+    Spam,
+    /// Wanted mail.
+    Ham,
 }
 
 /// A filter layer. Every hook has a default that expresses no opinion, so a filter overrides only what it
@@ -59,17 +69,17 @@ pub trait Filter {
     }
 
     /// A client connected.
-    fn on_connect(_connection: Connection) -> Verdict {
+    fn on_connect(_connection: &Connection) -> Verdict {
         Verdict::pass()
     }
 
-    /// `MAIL FROM`.
-    fn on_mail_from(_connection: Connection, _sender: String) -> Verdict {
+    /// `MAIL FROM`; `sender` is empty for the null reverse-path `<>`.
+    fn on_mail_from(_connection: &Connection, _sender: &str) -> Verdict {
         Verdict::pass()
     }
 
     /// `RCPT TO`, for a recipient the directory accepted.
-    fn on_rcpt(_connection: Connection, _sender: String, _recipient: Recipient) -> Verdict {
+    fn on_rcpt(_connection: &Connection, _sender: &str, _recipient: &Recipient) -> Verdict {
         Verdict::pass()
     }
 
@@ -80,49 +90,6 @@ pub trait Filter {
 
     /// An admin classified a logged message as spam or ham.
     fn learn(_message: &Message, _label: Label) {}
-}
-
-impl Verdict {
-    /// No opinion: continue with the next filter.
-    pub fn pass() -> Self {
-        Verdict { action: Action::Continue, symbols: Vec::new(), add_headers: Vec::new() }
-    }
-
-    /// Refuse permanently: `code` 5xx with an enhanced status such as "5.7.1".
-    pub fn reject(code: u16, enhanced: &str, text: &str) -> Self {
-        Self::with_action(Action::Reject(SmtpReply { code, enhanced: enhanced.into(), text: text.into() }))
-    }
-
-    /// Refuse temporarily: `code` 4xx with an enhanced status such as "4.7.1".
-    pub fn tempfail(code: u16, enhanced: &str, text: &str) -> Self {
-        Self::with_action(Action::Tempfail(SmtpReply { code, enhanced: enhanced.into(), text: text.into() }))
-    }
-
-    /// Quarantine the message.
-    pub fn quarantine() -> Self {
-        Self::with_action(Action::Quarantine)
-    }
-
-    /// Accept now, skipping later spam filters.
-    pub fn accept() -> Self {
-        Self::with_action(Action::Accept)
-    }
-
-    fn with_action(action: Action) -> Self {
-        Verdict { action, ..Self::pass() }
-    }
-
-    /// Adds a scored symbol: the reasons a verdict is explained by in the log.
-    pub fn symbol(mut self, name: &str, score: f64, reason: &str) -> Self {
-        self.symbols.push(Symbol { name: name.into(), score, reason: reason.into() });
-        self
-    }
-
-    /// Adds a header to the delivered message.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.add_headers.push(Header { name: name.into(), value: value.into() });
-        self
-    }
 }
 
 /// Exports a [`Filter`] implementation as the component's `filter` world.
@@ -136,23 +103,39 @@ macro_rules! export_filter {
             fn configure(config: String) -> Result<(), String> {
                 <$filter as $crate::Filter>::configure(&config)
             }
-            fn on_connect(conn: $crate::Connection) -> $crate::Verdict {
-                <$filter as $crate::Filter>::on_connect(conn)
+            fn on_connect(conn: $crate::Connection) -> $crate::wit::moat::filter::types::Verdict {
+                <$filter as $crate::Filter>::on_connect(&conn).into_wit()
             }
-            fn on_mail_from(conn: $crate::Connection, sender: String) -> $crate::Verdict {
-                <$filter as $crate::Filter>::on_mail_from(conn, sender)
+            fn on_mail_from(conn: $crate::Connection, sender: String) -> $crate::wit::moat::filter::types::Verdict {
+                <$filter as $crate::Filter>::on_mail_from(&conn, &sender).into_wit()
             }
-            fn on_rcpt(conn: $crate::Connection, sender: String, rcpt: $crate::Recipient) -> $crate::Verdict {
-                <$filter as $crate::Filter>::on_rcpt(conn, sender, rcpt)
+            fn on_rcpt(
+                conn: $crate::Connection,
+                sender: String,
+                rcpt: $crate::Recipient,
+            ) -> $crate::wit::moat::filter::types::Verdict {
+                <$filter as $crate::Filter>::on_rcpt(&conn, &sender, &rcpt).into_wit()
             }
-            fn on_message(message: &$crate::Message) -> $crate::Verdict {
-                <$filter as $crate::Filter>::on_message(message)
+            fn on_message(
+                message: &$crate::wit::moat::filter::types::Message,
+            ) -> $crate::wit::moat::filter::types::Verdict {
+                <$filter as $crate::Filter>::on_message(&$crate::Message::from_host(message)).into_wit()
             }
-            fn learn(message: &$crate::Message, label: $crate::Label) {
-                <$filter as $crate::Filter>::learn(message, label)
+            fn learn(message: &$crate::wit::moat::filter::types::Message, label: $crate::wit::moat::filter::types::Label) {
+                <$filter as $crate::Filter>::learn(&$crate::Message::from_host(message), $crate::Label::from_wit(label))
             }
         }
 
         $crate::wit::__export_filter_world!(__MoatExportedFilter with_types_in $crate::wit);
     };
+}
+
+impl Label {
+    #[doc(hidden)]
+    pub fn from_wit(label: wit::moat::filter::types::Label) -> Self {
+        match label {
+            wit::moat::filter::types::Label::Spam => Label::Spam,
+            wit::moat::filter::types::Label::Ham => Label::Ham,
+        }
+    }
 }

@@ -4,9 +4,7 @@
 //!
 //! `cargo bench -p moat-filter --bench calls`
 
-use moat_filter::{
-    Capabilities, Chain, ChainEntry, FailPolicy, FilterEngine, Limits, MessageFacts, ParsedMessage, Thresholds,
-};
+use moat_filter::{Chain, ChainEntry, FilterEngine, Limits, MessageFacts, ParsedMessage, Thresholds};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,15 +15,15 @@ fn main() {
     let noop = Arc::new(engine.load("noop", &moat_filter::test_guests::component("noop", &target)).unwrap());
     let tagger = Arc::new(engine.load("tagger", &moat_filter::test_guests::component("tagger", &target)).unwrap());
     let message = ParsedMessage::parse(message_20k(), MessageFacts::default());
-    let caps = Capabilities::default();
+    let setup = noop.setup("");
 
     let calls = 20_000;
     for _ in 0..1000 {
-        let _ = noop.on_message(&message, "", &caps);
+        let _ = noop.on_message(&message, &setup);
     }
     let start = Instant::now();
     for _ in 0..calls {
-        assert!(noop.on_message(&message, "", &caps).result.is_ok());
+        assert!(noop.on_message(&message, &setup).result.is_ok());
     }
     let per_call = start.elapsed().as_secs_f64() * 1e6 / calls as f64;
     println!("| what | per message | messages/s on one core |");
@@ -33,20 +31,13 @@ fn main() {
     println!("| fixed overhead of one plugin call (noop) | {per_call:.1} µs | {:.0} |", 1e6 / per_call);
 
     for n in [1, 3, 6] {
-        let entries = (0..n)
-            .map(|_| ChainEntry {
-                plugin: tagger.clone(),
-                config: r#"{"score": 1}"#.into(),
-                shadow: false,
-                fail: FailPolicy::Open,
-                capabilities: Capabilities::default(),
-            })
-            .collect();
-        let chain = Chain { entries, thresholds: Thresholds { tag: 1e9, quarantine: 1e9, reject: 1e9 } };
+        let entries = (0..n).map(|_| ChainEntry::new(tagger.clone(), tagger.setup(r#"{"score": 1}"#))).collect();
+        let thresholds = Thresholds { tag: 1e9, quarantine: 1e9, reject: 1e9 };
+        let chain = Chain { entries, thresholds, subject_tag: String::new() };
         let rounds = 2000;
         let start = Instant::now();
         for _ in 0..rounds {
-            assert_eq!(chain.on_message(&message).entries.len(), n);
+            assert_eq!(chain.on_message(&message).1.entries.len(), n);
         }
         let per_message = start.elapsed().as_secs_f64() * 1e6 / rounds as f64;
         println!(

@@ -1,14 +1,16 @@
 //! A tenant's chain: ordered entries, each a plugin with its configuration, shadow flag and failure policy.
-//! Scores add up and the tenant's thresholds decide, unless an entry returns a final action first.
+//! Scores add up over the stages of a transaction and the tenant's thresholds decide, unless an entry returns
+//! a final action first.
 
-use crate::host::Capabilities;
-use crate::message::ParsedMessage;
-use crate::plugin::{Action, Failure, Plugin, Symbol, Verdict};
+use crate::breaker::Breaker;
+use crate::plugin::{Action, CallSetup, Failure, Plugin, Stage, Symbol, Verdict};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What happens when a plugin fails (trap, timeout, out of memory).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What happens when a plugin fails (trap, timeout, out of memory, tripped breaker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailPolicy {
     /// Carry on without this entry's opinion: mail keeps flowing.
     #[default]
@@ -19,16 +21,25 @@ pub enum FailPolicy {
 
 pub struct ChainEntry {
     pub plugin: Arc<Plugin>,
-    /// JSON configuration, as accepted by the plugin's `configure`.
-    pub config: String,
+    pub call: CallSetup,
     /// Runs and is logged, but its verdict is never acted on: for trying a filter on live traffic.
     pub shadow: bool,
     pub fail: FailPolicy,
-    pub capabilities: Capabilities,
+    /// Still runs after an earlier entry accepted the message (antivirus: an allow-listed sender's
+    /// attachment is still scanned).
+    pub always: bool,
+    pub breaker: Breaker,
+}
+
+impl ChainEntry {
+    pub fn new(plugin: Arc<Plugin>, call: CallSetup) -> Self {
+        Self { plugin, call, shadow: false, fail: FailPolicy::Open, always: false, breaker: Breaker::default() }
+    }
 }
 
 /// Score thresholds of a tenant (or domain). Each applies when the summed score reaches it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub tag: f64,
     pub quarantine: f64,
@@ -41,7 +52,7 @@ impl Default for Thresholds {
     }
 }
 
-/// What the gateway does with the message.
+/// What the gateway does with the message (or, before DATA, with the recipient).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Deliver,
@@ -61,81 +72,62 @@ pub enum Outcome {
     Discard,
 }
 
-/// One entry's part in a verdict, for the email log.
-#[derive(Debug, Clone)]
-pub struct EntryReport {
-    pub plugin: String,
-    pub shadow: bool,
-    pub symbols: Vec<Symbol>,
-    pub action: Option<Action>,
-    pub failure: Option<Failure>,
-    pub fuel_used: u64,
-    pub elapsed: Duration,
+impl Outcome {
+    /// The word the email log shows.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Deliver => "clean",
+            Outcome::Tag => "tagged",
+            Outcome::Quarantine => "quarantined",
+            Outcome::Reject { .. } => "rejected",
+            Outcome::Tempfail { .. } => "tempfailed",
+            Outcome::Discard => "discarded",
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
-pub struct ChainReport {
-    pub outcome: Outcome,
+/// One entry's part in a verdict, for the email log.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryReport {
+    pub plugin: String,
+    pub stage: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+    pub symbols: Vec<Symbol>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub fuel: u64,
+    pub micros: u64,
+    /// This failure opened the entry's circuit breaker: the admin must hear about it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tripped: bool,
+}
+
+/// A chain's running judgement over one transaction for one tenant: envelope stages first, then the message.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
     /// Sum of the scores of the entries that were acted on.
     pub score: f64,
     pub entries: Vec<EntryReport>,
     pub add_headers: Vec<(String, String)>,
+    /// A final action already taken (reject, tempfail, quarantine, discard).
+    pub decided: Option<Outcome>,
+    /// An entry accepted: only `always` entries still run, and scores no longer count.
+    pub accepted: bool,
 }
 
-pub struct Chain {
-    pub entries: Vec<ChainEntry>,
-    pub thresholds: Thresholds,
-}
-
-impl Chain {
-    pub fn on_message(&self, message: &Arc<ParsedMessage>) -> ChainReport {
-        let mut report =
-            ChainReport { outcome: Outcome::Deliver, score: 0.0, entries: Vec::new(), add_headers: Vec::new() };
-        let mut decided = None;
-        for entry in &self.entries {
-            let run = entry.plugin.on_message(message, &entry.config, &entry.capabilities);
-            let mut line = EntryReport {
-                plugin: entry.plugin.name().to_owned(),
-                shadow: entry.shadow,
-                symbols: Vec::new(),
-                action: None,
-                failure: None,
-                fuel_used: run.fuel_used,
-                elapsed: run.elapsed,
-            };
-            match run.result {
-                Err(failure) => {
-                    line.symbols.push(Symbol {
-                        name: failure.symbol().into(),
-                        score: 0.0,
-                        reason: format!("{failure:?}"),
-                    });
-                    line.failure = Some(failure);
-                    if entry.fail == FailPolicy::Closed && !entry.shadow {
-                        decided = Some(Outcome::Tempfail {
-                            code: 451,
-                            enhanced: "4.3.0".into(),
-                            text: "Message could not be checked, try again later".into(),
-                        });
-                    }
-                }
-                Ok(Verdict { action, symbols, add_headers }) => {
-                    if !entry.shadow {
-                        report.score += symbols.iter().map(|s| s.score).sum::<f64>();
-                        report.add_headers.extend(add_headers);
-                        decided = final_outcome(&action);
-                    }
-                    line.symbols = symbols;
-                    line.action = Some(action);
-                }
-            }
-            report.entries.push(line);
-            if decided.is_some() {
-                break;
-            }
+impl Evaluation {
+    /// The outcome once every stage has run: a final action, else the thresholds.
+    pub fn outcome(&self, t: &Thresholds) -> Outcome {
+        if let Some(decided) = &self.decided {
+            return decided.clone();
         }
-        let t = self.thresholds;
-        report.outcome = decided.unwrap_or(match report.score {
+        if self.accepted {
+            return Outcome::Deliver;
+        }
+        match self.score {
             s if s >= t.reject => Outcome::Reject {
                 code: 550,
                 enhanced: "5.7.1".into(),
@@ -144,23 +136,145 @@ impl Chain {
             s if s >= t.quarantine => Outcome::Quarantine,
             s if s >= t.tag => Outcome::Tag,
             _ => Outcome::Deliver,
-        });
-        report
+        }
+    }
+
+    /// A refusal decided before DATA: the recipient gets this reply instead of `250`.
+    pub fn refusal(&self) -> Option<&Outcome> {
+        self.decided.as_ref().filter(|o| matches!(o, Outcome::Reject { .. } | Outcome::Tempfail { .. }))
+    }
+
+    /// Every symbol acted on, for the `X-Moat-Spam-Status` header and the log's summary.
+    pub fn symbol_names(&self) -> Vec<&str> {
+        self.entries.iter().filter(|e| !e.shadow).flat_map(|e| e.symbols.iter().map(|s| s.name.as_str())).collect()
     }
 }
 
-/// A plugin's final action ends the chain; `Continue` leaves the decision to the scores.
-fn final_outcome(action: &Action) -> Option<Outcome> {
-    match action {
-        Action::Continue => None,
-        Action::Accept => Some(Outcome::Deliver),
+pub struct Chain {
+    pub entries: Vec<ChainEntry>,
+    pub thresholds: Thresholds,
+    /// Prefixed to the subject of tagged messages; empty leaves subjects alone.
+    pub subject_tag: String,
+}
+
+fn closed_tempfail() -> Outcome {
+    Outcome::Tempfail {
+        code: 451,
+        enhanced: "4.3.0".into(),
+        text: "Message could not be checked, try again later".into(),
+    }
+}
+
+impl Chain {
+    /// A chain that lets everything through: what a tenant without a chain has.
+    pub fn empty() -> Self {
+        Self { entries: Vec::new(), thresholds: Thresholds::default(), subject_tag: String::new() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Runs `stage` through the entries still in play and folds the verdicts into `eval`.
+    pub fn run(&self, stage: Stage<'_>, eval: &mut Evaluation) {
+        let stage_name = match stage {
+            Stage::Connect(..) => "connect",
+            Stage::MailFrom(..) => "mail-from",
+            Stage::Rcpt(..) => "rcpt",
+            Stage::Message(..) => "message",
+        };
+        for entry in &self.entries {
+            if eval.decided.is_some() {
+                break;
+            }
+            if eval.accepted && !entry.always {
+                continue;
+            }
+            let mut line = EntryReport {
+                plugin: entry.plugin.name().to_owned(),
+                stage: stage_name,
+                shadow: entry.shadow,
+                symbols: Vec::new(),
+                action: None,
+                failure: None,
+                fuel: 0,
+                micros: 0,
+                tripped: false,
+            };
+            let result = if entry.breaker.allows() {
+                let run = entry.plugin.run(&stage, &entry.call);
+                line.fuel = run.fuel_used;
+                line.micros = u64::try_from(run.elapsed.as_micros()).unwrap_or(u64::MAX);
+                match &run.result {
+                    Ok(_) => entry.breaker.succeeded(),
+                    Err(_) => line.tripped = entry.breaker.failed(),
+                }
+                if line.tripped {
+                    tracing::error!(plugin = entry.plugin.name(), "plugin keeps failing: circuit breaker opened");
+                }
+                run.result
+            } else {
+                Err(Failure::Tripped)
+            };
+            match result {
+                Err(failure) => {
+                    line.symbols.push(Symbol {
+                        name: failure.symbol().into(),
+                        score: 0.0,
+                        reason: failure.to_string(),
+                    });
+                    line.failure = Some(failure.to_string());
+                    if entry.fail == FailPolicy::Closed && !entry.shadow {
+                        eval.decided = Some(closed_tempfail());
+                    }
+                }
+                Ok(Verdict { action, symbols, add_headers }) => {
+                    if !entry.shadow {
+                        if !eval.accepted {
+                            eval.score += symbols.iter().map(|s| s.score).sum::<f64>();
+                        }
+                        eval.add_headers.extend(add_headers);
+                        apply(&action, stage_name, eval);
+                    }
+                    line.symbols = symbols;
+                    line.action = (action != Action::Continue).then(|| action.to_string());
+                }
+            }
+            eval.entries.push(line);
+        }
+    }
+
+    /// The outcome of a whole message in one call: every envelope stage was a no-op.
+    pub fn on_message(&self, message: &Arc<crate::ParsedMessage>) -> (Outcome, Evaluation) {
+        let mut eval = Evaluation::default();
+        self.run(Stage::Message(message), &mut eval);
+        (eval.outcome(&self.thresholds), eval)
+    }
+
+    /// Total time the evaluation spent in plugins.
+    pub fn elapsed(eval: &Evaluation) -> Duration {
+        Duration::from_micros(eval.entries.iter().map(|e| e.micros).sum())
+    }
+}
+
+/// A plugin's final action ends the chain; `Accept` lets only `always` entries run on; `Continue` leaves the
+/// decision to the scores. Quarantine and discard before DATA are carried to the message.
+fn apply(action: &Action, stage: &str, eval: &mut Evaluation) {
+    let outcome = match action {
+        Action::Continue => return,
+        Action::Accept => {
+            eval.accepted = true;
+            return;
+        }
         Action::Reject { code, enhanced, text } => {
-            Some(Outcome::Reject { code: *code, enhanced: enhanced.clone(), text: text.clone() })
+            Outcome::Reject { code: *code, enhanced: enhanced.clone(), text: text.clone() }
         }
         Action::Tempfail { code, enhanced, text } => {
-            Some(Outcome::Tempfail { code: *code, enhanced: enhanced.clone(), text: text.clone() })
+            Outcome::Tempfail { code: *code, enhanced: enhanced.clone(), text: text.clone() }
         }
-        Action::Quarantine => Some(Outcome::Quarantine),
-        Action::Discard => Some(Outcome::Discard),
-    }
+        Action::Quarantine => Outcome::Quarantine,
+        Action::Discard => Outcome::Discard,
+    };
+    tracing::debug!(stage, outcome = outcome.as_str(), "final action");
+    eval.decided = Some(outcome);
 }

@@ -10,11 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Resource, ResourceTable};
 
+/// The key-value store could not answer; the plugin sees `unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvError;
+
 /// Key-value storage for plugins; `namespace` is tenant × plugin, so plugins never see each other's keys.
 pub trait KvStore: Send + Sync {
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, host::HostError>;
-    fn set(&self, namespace: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), host::HostError>;
-    fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, host::HostError>;
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// One round trip for many keys (a classifier's tokens); override when the backend can batch.
+    fn get_many(&self, namespace: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        keys.iter().map(|k| self.get(namespace, k)).collect()
+    }
+    fn set(&self, namespace: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), KvError>;
+    fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
 }
 
 /// (namespace, key) → (value, expiry)
@@ -27,8 +35,8 @@ pub struct MemoryKv {
 }
 
 impl KvStore for MemoryKv {
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, host::HostError> {
-        let mut map = self.entries.lock().map_err(|_| host::HostError::Unavailable)?;
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let mut map = self.entries.lock().map_err(|_| KvError)?;
         let k = (namespace.to_owned(), key.to_owned());
         match map.get(&k) {
             Some((_, Some(expiry))) if *expiry <= Instant::now() => {
@@ -40,16 +48,16 @@ impl KvStore for MemoryKv {
         }
     }
 
-    fn set(&self, namespace: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), host::HostError> {
-        let mut map = self.entries.lock().map_err(|_| host::HostError::Unavailable)?;
+    fn set(&self, namespace: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), KvError> {
+        let mut map = self.entries.lock().map_err(|_| KvError)?;
         map.insert((namespace.to_owned(), key.to_owned()), (value, ttl.map(|t| Instant::now() + t)));
         Ok(())
     }
 
-    fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, host::HostError> {
+    fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
         let current = self.get(namespace, key)?;
         let value = current.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes) + delta;
-        let mut map = self.entries.lock().map_err(|_| host::HostError::Unavailable)?;
+        let mut map = self.entries.lock().map_err(|_| KvError)?;
         let k = (namespace.to_owned(), key.to_owned());
         let expiry = map.get(&k).and_then(|(_, e)| *e).or_else(|| ttl.map(|t| Instant::now() + t));
         map.insert(k, (value.to_le_bytes().to_vec(), expiry));
@@ -57,11 +65,91 @@ impl KvStore for MemoryKv {
     }
 }
 
+/// The kinds of DNS records a plugin may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    A,
+    Aaaa,
+    Txt,
+    Ptr,
+}
+
+impl RecordKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "A" => Some(Self::A),
+            "AAAA" => Some(Self::Aaaa),
+            "TXT" => Some(Self::Txt),
+            "PTR" => Some(Self::Ptr),
+            _ => None,
+        }
+    }
+}
+
+/// Why a DNS lookup gave no answer. A name that does not exist is an empty answer, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsError {
+    /// Timed out or the resolver failed: the plugin should treat it as "unknown".
+    Unavailable,
+}
+
+/// DNS for plugins. The server implements it with its resolver; `moat plugin test --dns` and tests with
+/// [`StaticDns`]. Called from the blocking thread a chain runs on, so it may block (with a deadline).
+pub trait Resolver: Send + Sync {
+    fn lookup(&self, name: &str, kind: RecordKind) -> Result<Vec<String>, DnsError>;
+}
+
+/// Fixed answers, from a file with one `NAME KIND VALUE` per line (`#` starts a comment). Names not listed
+/// do not exist.
+#[derive(Debug, Default)]
+pub struct StaticDns {
+    answers: HashMap<(String, RecordKind), Vec<String>>,
+}
+
+impl StaticDns {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut answers: HashMap<_, Vec<String>> = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut fields = line.splitn(3, char::is_whitespace);
+            let (Some(name), Some(kind), Some(value)) = (fields.next(), fields.next(), fields.next()) else {
+                return Err(format!("line {}: expected NAME KIND VALUE, e.g. 2.0.0.127.bl.example A 127.0.0.2", n + 1));
+            };
+            let kind = RecordKind::parse(kind)
+                .ok_or_else(|| format!("line {}: unknown record kind {kind:?} (A, AAAA, TXT or PTR)", n + 1))?;
+            answers.entry((normalize_name(name), kind)).or_default().push(value.trim().trim_matches('"').to_owned());
+        }
+        Ok(Self { answers })
+    }
+}
+
+impl Resolver for StaticDns {
+    fn lookup(&self, name: &str, kind: RecordKind) -> Result<Vec<String>, DnsError> {
+        Ok(self.answers.get(&(normalize_name(name), kind)).cloned().unwrap_or_default())
+    }
+}
+
+fn normalize_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// True when `name` is `zone` or below it. The root zone "." (never grantable in a chain, whose zones are
+/// checked; `moat plugin test --dns` uses it) covers every name.
+fn within(name: &str, zone: &str) -> bool {
+    let (name, zone) = (normalize_name(name), normalize_name(zone));
+    zone.is_empty() || name == zone || name.strip_suffix(&zone).is_some_and(|rest| rest.ends_with('.'))
+}
+
 /// What one chain entry grants its plugin. Everything is denied unless granted here.
 #[derive(Clone, Default)]
 pub struct Capabilities {
     /// Tenant × plugin namespace for key-value storage; `None` denies the store.
     pub kv: Option<(Arc<dyn KvStore>, String)>,
+    /// The resolver and the zones lookups may go to; `None` denies DNS.
+    pub dns: Option<(Arc<dyn Resolver>, Arc<[String]>)>,
 }
 
 /// The store data of one plugin call.
@@ -91,6 +179,10 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
+}
+
+fn unavailable(_: KvError) -> host::HostError {
+    host::HostError::Unavailable
 }
 
 fn ttl(seconds: Option<u32>) -> Option<Duration> {
@@ -130,11 +222,11 @@ impl host::Host for HostState {
     }
 
     fn kv_get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.get(ns, &key)))
+        Ok(self.kv().and_then(|(kv, ns)| kv.get(ns, &key).map_err(unavailable)))
     }
 
     fn kv_get_many(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| keys.iter().map(|k| kv.get(ns, k)).collect()))
+        Ok(self.kv().and_then(|(kv, ns)| kv.get_many(ns, &keys).map_err(unavailable)))
     }
 
     fn kv_set(
@@ -143,7 +235,7 @@ impl host::Host for HostState {
         value: Vec<u8>,
         ttl_seconds: Option<u32>,
     ) -> wasmtime::Result<Result<(), host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.set(ns, &key, value, ttl(ttl_seconds))))
+        Ok(self.kv().and_then(|(kv, ns)| kv.set(ns, &key, value, ttl(ttl_seconds)).map_err(unavailable)))
     }
 
     fn kv_incr(
@@ -152,16 +244,28 @@ impl host::Host for HostState {
         delta: i64,
         ttl_seconds: Option<u32>,
     ) -> wasmtime::Result<Result<i64, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.incr(ns, &key, delta, ttl(ttl_seconds))))
+        Ok(self.kv().and_then(|(kv, ns)| kv.incr(ns, &key, delta, ttl(ttl_seconds)).map_err(unavailable)))
     }
 
-    /// No chain entry can grant DNS zones yet, so every lookup is denied (capabilities are denied by default).
+    /// Only names at or below a granted zone; everything else is denied without a query going out.
     fn dns_lookup(
         &mut self,
-        _name: String,
-        _kind: host::RecordKind,
+        name: String,
+        kind: host::RecordKind,
     ) -> wasmtime::Result<Result<Vec<String>, host::HostError>> {
-        Ok(Err(host::HostError::Denied))
+        let Some((resolver, zones)) = &self.capabilities.dns else {
+            return Ok(Err(host::HostError::Denied));
+        };
+        if name.len() > 253 || !zones.iter().any(|zone| within(&name, zone)) {
+            return Ok(Err(host::HostError::Denied));
+        }
+        let kind = match kind {
+            host::RecordKind::A => RecordKind::A,
+            host::RecordKind::Aaaa => RecordKind::Aaaa,
+            host::RecordKind::Txt => RecordKind::Txt,
+            host::RecordKind::Ptr => RecordKind::Ptr,
+        };
+        Ok(resolver.lookup(&name, kind).map_err(|DnsError::Unavailable| host::HostError::Unavailable))
     }
 }
 
@@ -216,6 +320,27 @@ impl types::HostMessage for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zones_match_whole_labels() {
+        assert!(within("2.0.0.127.bl.example", "bl.example"));
+        assert!(within("BL.example.", "bl.example"));
+        assert!(!within("evilbl.example", "bl.example"), "a suffix that is not a label boundary");
+        assert!(!within("bl.example.attacker.test", "bl.example"));
+    }
+
+    #[test]
+    fn static_dns_answers_and_explains_bad_lines() {
+        let dns =
+            StaticDns::parse("# a DNSBL\n2.0.0.127.bl.example A 127.0.0.2\nexample.com TXT \"v=spf1 -all\"\n").unwrap();
+        assert_eq!(dns.lookup("2.0.0.127.BL.example.", RecordKind::A).unwrap(), ["127.0.0.2"]);
+        assert_eq!(dns.lookup("example.com", RecordKind::Txt).unwrap(), ["v=spf1 -all"]);
+        assert!(dns.lookup("1.0.0.127.bl.example", RecordKind::A).unwrap().is_empty());
+        assert_eq!(
+            StaticDns::parse("x.example MX 10 mx").unwrap_err(),
+            "line 1: unknown record kind \"MX\" (A, AAAA, TXT or PTR)"
+        );
+    }
 
     #[test]
     fn memory_kv_namespaces_counts_and_expires() {

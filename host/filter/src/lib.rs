@@ -4,19 +4,23 @@
 //! or environment. A trap, a timeout or running out of memory becomes a [`Failure`], never a crash.
 
 mod bindings;
+mod breaker;
 mod chain;
 mod engine;
 mod host;
 mod message;
 mod plugin;
+mod spec;
 #[doc(hidden)]
 pub mod test_guests;
 
 /// The version of the `moat:filter` WIT package this runtime implements.
 pub const WIT_VERSION: &str = "0.1.0";
 
-pub use chain::{Chain, ChainEntry, ChainReport, EntryReport, FailPolicy, Outcome, Thresholds};
+pub use breaker::Breaker;
+pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};
-pub use host::{Capabilities, KvStore, MemoryKv};
+pub use host::{Capabilities, DnsError, KvError, KvStore, MemoryKv, RecordKind, Resolver, StaticDns};
 pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};
-pub use plugin::{Action, Failure, Plugin, Run, Symbol, Verdict};
+pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};
+pub use spec::{ChainSpec, EntrySpec, MAX_FUEL, SpecError};

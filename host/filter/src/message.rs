@@ -104,7 +104,28 @@ impl ParsedMessage {
     }
 }
 
-/// The content type the first bytes betray, for the types filters most often care about.
+impl ParsedMessage {
+    pub fn facts(&self) -> &MessageFacts {
+        &self.facts
+    }
+
+    /// The decoded subject.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// The raw value of the first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
+/// The content type the first bytes betray, for the types filters most often care about. The SDK's test
+/// harness has a copy (sdk/src/testing.rs): keep the two in step.
 fn sniff(bytes: &[u8]) -> &'static str {
     match bytes {
         [b'M', b'Z', ..] => "application/x-msdownload",

@@ -5,7 +5,7 @@ use crate::bindings::moat::filter::types as wit;
 use crate::bindings::{Filter, FilterPre};
 use crate::engine::Limits;
 use crate::host::{Capabilities, HostState, MemoryCap};
-use crate::message::{MessageView, ParsedMessage};
+use crate::message::{self, ConnectionFacts, MessageView, ParsedMessage, RecipientFacts};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -19,6 +19,30 @@ pub struct Plugin {
     limits: Limits,
 }
 
+/// What one call of a plugin gets: its configuration, what it is granted, and its fuel.
+#[derive(Clone)]
+pub struct CallSetup {
+    pub config: Arc<str>,
+    pub capabilities: Capabilities,
+    pub fuel: u64,
+}
+
+/// The SMTP stage a plugin is asked about.
+#[derive(Clone, Copy)]
+pub enum Stage<'a> {
+    Connect(&'a ConnectionFacts),
+    MailFrom(&'a ConnectionFacts, &'a str),
+    Rcpt(&'a ConnectionFacts, &'a str, &'a RecipientFacts),
+    Message(&'a Arc<ParsedMessage>),
+}
+
+/// An admin's classification of a logged message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    Spam,
+    Ham,
+}
+
 /// What a plugin asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -30,7 +54,7 @@ pub enum Action {
     Discard,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Symbol {
     pub name: String,
     pub score: f64,
@@ -55,6 +79,33 @@ pub enum Failure {
     Trap(String),
     /// No instance could be made (the instance pool is full, say).
     Instantiate(String),
+    /// Not called: it failed too often in a row and its circuit breaker is open.
+    Tripped,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout => write!(f, "used its whole fuel budget"),
+            Failure::OutOfMemory => write!(f, "tried to grow its memory past the cap"),
+            Failure::Trap(t) => write!(f, "trapped: {t}"),
+            Failure::Instantiate(e) => write!(f, "could not be instantiated: {e}"),
+            Failure::Tripped => write!(f, "skipped: it failed too often in a row (circuit breaker open)"),
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Continue => write!(f, "continue"),
+            Action::Accept => write!(f, "accept"),
+            Action::Reject { code, enhanced, text } => write!(f, "reject {code} {enhanced} {text}"),
+            Action::Tempfail { code, enhanced, text } => write!(f, "tempfail {code} {enhanced} {text}"),
+            Action::Quarantine => write!(f, "quarantine"),
+            Action::Discard => write!(f, "discard"),
+        }
+    }
 }
 
 impl Failure {
@@ -65,6 +116,7 @@ impl Failure {
             Failure::OutOfMemory => "PLUGIN_OUT_OF_MEMORY",
             Failure::Trap(_) => "PLUGIN_TRAP",
             Failure::Instantiate(_) => "PLUGIN_UNAVAILABLE",
+            Failure::Tripped => "PLUGIN_TRIPPED",
         }
     }
 }
@@ -97,26 +149,69 @@ impl Plugin {
         &self.sha256
     }
 
+    /// The default fuel budget of a call, unless a chain entry sets its own.
+    pub fn default_fuel(&self) -> u64 {
+        self.limits.fuel
+    }
+
     /// Asks the plugin whether `config` is acceptable; `Ok(Err(text))` is the plugin's own explanation.
     pub fn configure(&self, config: &str) -> Run<Result<(), String>> {
         let owned = config.to_owned();
-        self.call(config, &Capabilities::default(), move |store, filter| filter.call_configure(store, &owned))
+        let call = CallSetup { config: config.into(), capabilities: Capabilities::default(), fuel: self.limits.fuel };
+        self.call(&call, move |store, filter| filter.call_configure(store, &owned))
     }
 
-    /// Runs the plugin's `on-message` stage on a parsed message.
-    pub fn on_message(&self, message: &Arc<ParsedMessage>, config: &str, capabilities: &Capabilities) -> Run<Verdict> {
-        let message = message.clone();
-        self.call(config, capabilities, move |store, filter| {
-            let handle = store.data_mut().table.push(MessageView(message))?;
-            let verdict = filter.call_on_message(&mut *store, handle)?;
-            Ok(verdict.into())
+    /// Runs one stage of the plugin.
+    pub fn run(&self, stage: &Stage<'_>, call: &CallSetup) -> Run<Verdict> {
+        match stage {
+            Stage::Connect(conn) => {
+                let conn = message::connection(conn);
+                self.call(call, move |store, filter| Ok(filter.call_on_connect(store, &conn)?.into()))
+            }
+            Stage::MailFrom(conn, sender) => {
+                let conn = message::connection(conn);
+                self.call(call, move |store, filter| Ok(filter.call_on_mail_from(store, &conn, sender)?.into()))
+            }
+            Stage::Rcpt(conn, sender, rcpt) => {
+                let (conn, rcpt) = (message::connection(conn), message::recipient(rcpt));
+                self.call(call, move |store, filter| Ok(filter.call_on_rcpt(store, &conn, sender, &rcpt)?.into()))
+            }
+            Stage::Message(parsed) => {
+                let parsed = Arc::clone(parsed);
+                self.call(call, move |store, filter| {
+                    let handle = store.data_mut().table.push(MessageView(parsed))?;
+                    Ok(filter.call_on_message(&mut *store, handle)?.into())
+                })
+            }
+        }
+    }
+
+    /// Runs the `on-message` stage.
+    pub fn on_message(&self, message: &Arc<ParsedMessage>, call: &CallSetup) -> Run<Verdict> {
+        self.run(&Stage::Message(message), call)
+    }
+
+    /// A call with `config`, nothing granted and the default fuel.
+    pub fn setup(&self, config: &str) -> CallSetup {
+        CallSetup { config: config.into(), capabilities: Capabilities::default(), fuel: self.limits.fuel }
+    }
+
+    /// Feeds an admin's classification of a message to the plugin's `learn`.
+    pub fn learn(&self, message: &Arc<ParsedMessage>, label: Label, call: &CallSetup) -> Run<()> {
+        let parsed = Arc::clone(message);
+        let label = match label {
+            Label::Spam => wit::Label::Spam,
+            Label::Ham => wit::Label::Ham,
+        };
+        self.call(call, move |store, filter| {
+            let handle = store.data_mut().table.push(MessageView(parsed))?;
+            filter.call_learn(&mut *store, handle, label)
         })
     }
 
     fn call<R>(
         &self,
-        config: &str,
-        capabilities: &Capabilities,
+        call: &CallSetup,
         f: impl FnOnce(&mut Store<HostState>, &Filter) -> wasmtime::Result<R>,
     ) -> Run<R> {
         let started = Instant::now();
@@ -124,18 +219,18 @@ impl Plugin {
             table: ResourceTable::new(),
             limiter: MemoryCap { max_bytes: self.limits.memory_bytes, refused: false },
             plugin: self.name.clone(),
-            config: config.into(),
-            capabilities: capabilities.clone(),
+            config: call.config.clone(),
+            capabilities: call.capabilities.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         // set_fuel fails only when the engine does not meter fuel, which ours always does.
-        let _ = store.set_fuel(self.limits.fuel);
+        let _ = store.set_fuel(call.fuel);
         let result = match self.pre.instantiate(&mut store) {
             Err(e) => Err(Failure::Instantiate(format!("{e:#}"))),
             Ok(filter) => f(&mut store, &filter).map_err(|e| classify(&e, store.data().limiter.refused)),
         };
-        let fuel_used = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = call.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         if let Err(failure) = &result {
             tracing::warn!(plugin = %self.name, ?failure, fuel_used, "plugin call failed");
         }

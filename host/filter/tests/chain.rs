@@ -4,7 +4,11 @@
 mod common;
 
 use common::{SPAMMY, guest, message};
-use moat_filter::{Capabilities, Chain, ChainEntry, FailPolicy, FilterEngine, Limits, Outcome, Plugin, Thresholds};
+use moat_filter::{
+    Chain, ChainEntry, ChainSpec, ConnectionFacts, Evaluation, FailPolicy, FilterEngine, KvStore, Label, Limits,
+    MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage, StaticDns, Thresholds,
+};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 fn plugin(engine: &FilterEngine, name: &str) -> Arc<Plugin> {
@@ -12,7 +16,14 @@ fn plugin(engine: &FilterEngine, name: &str) -> Arc<Plugin> {
 }
 
 fn entry(plugin: &Arc<Plugin>, config: &str, shadow: bool, fail: FailPolicy) -> ChainEntry {
-    ChainEntry { plugin: plugin.clone(), config: config.into(), shadow, fail, capabilities: Capabilities::default() }
+    let mut entry = ChainEntry::new(plugin.clone(), plugin.setup(config));
+    entry.shadow = shadow;
+    entry.fail = fail;
+    entry
+}
+
+fn chain(entries: Vec<ChainEntry>, thresholds: Thresholds) -> Chain {
+    Chain { entries, thresholds, subject_tag: "[SPAM]".into() }
 }
 
 #[test]
@@ -37,10 +48,11 @@ fn scores_add_up_across_entries_and_thresholds_decide() {
     for (score, copies, want) in cases {
         let config = format!(r#"{{"score": {score}}}"#);
         let entries = (0..copies).map(|_| entry(&tagger, &config, false, FailPolicy::Open)).collect();
-        let report = Chain { entries, thresholds }.on_message(&message(SPAMMY));
-        assert_eq!(report.outcome, want, "score {score} x{copies}: {}", report.score);
+        let (outcome, report) = chain(entries, thresholds).on_message(&message(SPAMMY));
+        assert_eq!(outcome, want, "score {score} x{copies}: {}", report.score);
         assert_eq!(report.entries.len(), copies);
         assert_eq!(report.add_headers.len(), copies);
+        assert_eq!(report.entries[0].stage, "message");
     }
 }
 
@@ -48,12 +60,12 @@ fn scores_add_up_across_entries_and_thresholds_decide() {
 fn a_final_action_ends_the_chain() {
     let e = FilterEngine::new(None, Limits::default()).unwrap();
     let (tagger, trap) = (plugin(&e, "tagger"), plugin(&e, "trap"));
-    let chain = Chain {
-        entries: vec![entry(&tagger, "", false, FailPolicy::Open), entry(&trap, "", false, FailPolicy::Closed)],
-        thresholds: Thresholds::default(),
-    };
-    let report = chain.on_message(&message("X-Reject-Me: yes\r\nSubject: x\r\n\r\nhi\r\n"));
-    assert!(matches!(report.outcome, Outcome::Reject { code: 550, .. }), "{:?}", report.outcome);
+    let chain = chain(
+        vec![entry(&tagger, "", false, FailPolicy::Open), entry(&trap, "", false, FailPolicy::Closed)],
+        Thresholds::default(),
+    );
+    let (outcome, report) = chain.on_message(&message("X-Reject-Me: yes\r\nSubject: x\r\n\r\nhi\r\n"));
+    assert!(matches!(outcome, Outcome::Reject { code: 550, .. }), "{:?}", outcome);
     assert_eq!(report.entries.len(), 1, "the trap never ran");
 }
 
@@ -61,16 +73,16 @@ fn a_final_action_ends_the_chain() {
 fn a_shadow_entry_is_logged_but_never_acted_on() {
     let e = FilterEngine::new(None, Limits::default()).unwrap();
     let (tagger, trap) = (plugin(&e, "tagger"), plugin(&e, "trap"));
-    let chain = Chain {
-        entries: vec![
+    let chain = chain(
+        vec![
             entry(&tagger, r#"{"score": 50}"#, true, FailPolicy::Open),
             entry(&trap, "", true, FailPolicy::Closed),
             entry(&tagger, "", true, FailPolicy::Open),
         ],
-        thresholds: Thresholds::default(),
-    };
-    let report = chain.on_message(&message(SPAMMY));
-    assert_eq!(report.outcome, Outcome::Deliver);
+        Thresholds::default(),
+    );
+    let (outcome, report) = chain.on_message(&message(SPAMMY));
+    assert_eq!(outcome, Outcome::Deliver);
     assert_eq!(report.score, 0.0);
     assert_eq!(report.entries.len(), 3);
     assert_eq!(report.entries[0].symbols[0].score, 50.0, "the shadow verdict is kept for the log");
@@ -82,14 +94,120 @@ fn failures_follow_the_entry_policy() {
     let e = FilterEngine::new(None, Limits { fuel: 10_000_000, memory_bytes: 16 << 20 }).unwrap();
     for broken in ["spin", "hog", "trap"] {
         let broken = plugin(&e, broken);
-        let open =
-            Chain { entries: vec![entry(&broken, "", false, FailPolicy::Open)], thresholds: Thresholds::default() };
-        let report = open.on_message(&message(SPAMMY));
-        assert_eq!(report.outcome, Outcome::Deliver, "fail-open lets mail through");
+        let open = chain(vec![entry(&broken, "", false, FailPolicy::Open)], Thresholds::default());
+        let (outcome, report) = open.on_message(&message(SPAMMY));
+        assert_eq!(outcome, Outcome::Deliver, "fail-open lets mail through");
         assert!(report.entries[0].failure.is_some());
-        let closed =
-            Chain { entries: vec![entry(&broken, "", false, FailPolicy::Closed)], thresholds: Thresholds::default() };
-        let report = closed.on_message(&message(SPAMMY));
-        assert!(matches!(report.outcome, Outcome::Tempfail { code: 451, .. }), "{:?}", report.outcome);
+        let closed = chain(vec![entry(&broken, "", false, FailPolicy::Closed)], Thresholds::default());
+        let (outcome, _) = closed.on_message(&message(SPAMMY));
+        assert!(matches!(outcome, Outcome::Tempfail { code: 451, .. }), "{:?}", outcome);
     }
+}
+
+fn probe_chain(engine: &FilterEngine, kv: Option<Arc<dyn KvStore>>, dns: Option<Arc<dyn Resolver>>) -> Chain {
+    let probe = plugin(engine, "probe");
+    let mut plugins = HashMap::new();
+    plugins.insert(("probe".to_string(), "1".to_string()), probe);
+    let spec = ChainSpec::from_toml(
+        r#"
+        [[entry]]
+        plugin = "probe"
+        version = "1"
+        kv = true
+        dns = ["bl.example"]
+        "#,
+    )
+    .unwrap();
+    spec.build(&plugins, "t1", kv, dns).unwrap()
+}
+
+fn symbols(eval: &Evaluation) -> Vec<String> {
+    eval.entries.iter().flat_map(|e| e.symbols.iter().map(|s| s.name.clone())).collect()
+}
+
+#[test]
+fn envelope_stages_refuse_carry_acceptance_and_use_granted_kv() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
+    let chain = probe_chain(&e, Some(kv.clone()), None);
+    let conn = ConnectionFacts { client_ip: "192.0.2.7".into(), helo: "reject.me".into(), ..Default::default() };
+    let mut eval = Evaluation::default();
+    chain.run(Stage::Connect(&conn), &mut eval);
+    assert!(matches!(eval.refusal(), Some(Outcome::Reject { code: 554, .. })), "{:?}", eval.decided);
+
+    let conn = ConnectionFacts { helo: "fine.example".into(), ..conn };
+    let rcpt = RecipientFacts { address: "grey@example.com".into(), ..Default::default() };
+    let mut first = Evaluation::default();
+    chain.run(Stage::Rcpt(&conn, "a@sender.test", &rcpt), &mut first);
+    assert!(matches!(first.refusal(), Some(Outcome::Tempfail { code: 451, .. })), "greylisted first");
+    let mut retry = Evaluation::default();
+    chain.run(Stage::Rcpt(&conn, "a@sender.test", &rcpt), &mut retry);
+    assert_eq!(retry.refusal(), None, "the retry passes: the counter lives in the kv store");
+    assert_eq!(symbols(&retry), ["PROBE_GREY_PASSED"]);
+    assert!(kv.get("t1:probe", "grey:a@sender.test:grey@example.com").unwrap().is_some(), "namespaced by tenant");
+
+    let mut trusted = Evaluation::default();
+    chain.run(Stage::MailFrom(&conn, "boss@trusted.test"), &mut trusted);
+    assert!(trusted.accepted && trusted.refusal().is_none());
+    chain.run(Stage::Message(&message(SPAMMY)), &mut trusted);
+    assert_eq!(trusted.entries.len(), 1, "after an accept, entries not marked `always` are skipped");
+    assert_eq!(trusted.outcome(&chain.thresholds), Outcome::Deliver);
+}
+
+#[test]
+fn dns_is_limited_to_granted_zones() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let dns: Arc<dyn Resolver> =
+        Arc::new(StaticDns::parse("1.0.0.127.bl.example A 127.0.0.2\nexample.org TXT x").unwrap());
+    let listed = |ip: &str| {
+        let facts = MessageFacts {
+            connection: ConnectionFacts { client_ip: ip.into(), ..Default::default() },
+            ..Default::default()
+        };
+        ParsedMessage::parse(SPAMMY.as_bytes().to_vec(), facts)
+    };
+    let chain = probe_chain(&e, None, Some(dns));
+    let (_, eval) = chain.on_message(&listed("127.0.0.1"));
+    let names = symbols(&eval);
+    assert!(names.contains(&"PROBE_DNSBL".into()), "{names:?}");
+    assert!(names.contains(&"PROBE_OUTSIDE_DENIED".into()), "a zone outside the grant is denied: {names:?}");
+    assert!(names.contains(&"PROBE_KV_DENIED".into()), "kv granted in the spec but no store given: {names:?}");
+    assert_eq!(eval.score, 6.0);
+    let (_, eval) = chain.on_message(&listed("127.0.0.9"));
+    assert!(!symbols(&eval).contains(&"PROBE_DNSBL".into()));
+
+    let ungranted = probe_chain(&e, None, None);
+    let (_, eval) = ungranted.on_message(&listed("127.0.0.1"));
+    assert!(symbols(&eval).contains(&"PROBE_DNS_DENIED".into()), "no resolver granted: denied");
+}
+
+#[test]
+fn a_plugin_that_keeps_failing_is_tripped_and_reported_once() {
+    let e = FilterEngine::new(None, Limits { fuel: 1_000_000, memory_bytes: 16 << 20 }).unwrap();
+    let spin = plugin(&e, "spin");
+    let chain = chain(vec![entry(&spin, "", false, FailPolicy::Open)], Thresholds::default());
+    let mut reports = Vec::new();
+    for _ in 0..8 {
+        reports.push(chain.on_message(&message(SPAMMY)).1.entries.remove(0));
+    }
+    let tripped: Vec<bool> = reports.iter().map(|r| r.tripped).collect();
+    assert_eq!(tripped, [false, false, false, false, true, false, false, false]);
+    assert_eq!(reports[4].symbols[0].name, "PLUGIN_TIMEOUT");
+    assert_eq!(reports[5].symbols[0].name, "PLUGIN_TRIPPED", "skipped while open");
+    assert_eq!(reports[5].fuel, 0, "a tripped plugin costs nothing");
+    assert!(chain.entries[0].breaker.is_open());
+}
+
+#[test]
+fn learn_reaches_the_plugin_with_its_label() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let probe = plugin(&e, "probe");
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
+    let mut setup = probe.setup("{}");
+    setup.capabilities.kv = Some((kv.clone(), "t1:probe".into()));
+    for label in [Label::Spam, Label::Spam, Label::Ham] {
+        probe.learn(&message(SPAMMY), label, &setup).result.unwrap();
+    }
+    let count = |k| kv.get("t1:probe", k).unwrap().map(|v| i64::from_le_bytes(v.try_into().unwrap()));
+    assert_eq!((count("learned:spam"), count("learned:ham")), (Some(2), Some(1)));
 }

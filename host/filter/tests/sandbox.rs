@@ -4,7 +4,7 @@
 mod common;
 
 use common::{SPAMMY, guest, message};
-use moat_filter::{Action, Capabilities, Failure, FilterEngine, Limits, LoadError};
+use moat_filter::{Action, Failure, FilterEngine, Limits, LoadError};
 
 fn engine(limits: Limits) -> FilterEngine {
     FilterEngine::new(None, limits).unwrap()
@@ -14,7 +14,7 @@ fn engine(limits: Limits) -> FilterEngine {
 fn a_filter_reads_the_message_through_the_resource_and_returns_a_verdict() {
     let plugin = engine(Limits::default()).load("tagger", &guest("tagger")).unwrap();
     assert_eq!(plugin.sha256().len(), 64);
-    let run = plugin.on_message(&message(SPAMMY), r#"{"score": 2.5}"#, &Capabilities::default());
+    let run = plugin.on_message(&message(SPAMMY), &plugin.setup(r#"{"score": 2.5}"#));
     let verdict = run.result.unwrap();
     assert_eq!(verdict.action, Action::Continue);
     let names: Vec<(&str, f64)> = verdict.symbols.iter().map(|s| (s.name.as_str(), s.score)).collect();
@@ -22,8 +22,7 @@ fn a_filter_reads_the_message_through_the_resource_and_returns_a_verdict() {
     assert_eq!(verdict.add_headers, [("X-Tagger".to_string(), "2 recipients".to_string())]);
     assert!(run.fuel_used > 0);
 
-    let reject =
-        plugin.on_message(&message("X-Reject-Me: yes\r\nSubject: hi\r\n\r\nok\r\n"), "", &Capabilities::default());
+    let reject = plugin.on_message(&message("X-Reject-Me: yes\r\nSubject: hi\r\n\r\nok\r\n"), &plugin.setup(""));
     match reject.result.unwrap().action {
         Action::Reject { code, enhanced, text } => {
             assert_eq!((code, enhanced.as_str(), text.as_str()), (550, "5.7.1", "asked to be rejected"))
@@ -42,7 +41,7 @@ fn configuration_errors_reach_the_admin_verbatim() {
 #[test]
 fn an_endless_loop_is_stopped_by_its_fuel_budget() {
     let plugin = engine(Limits { fuel: 20_000_000, ..Limits::default() }).load("spin", &guest("spin")).unwrap();
-    let run = plugin.on_message(&message(SPAMMY), "", &Capabilities::default());
+    let run = plugin.on_message(&message(SPAMMY), &plugin.setup(""));
     assert_eq!(run.result.unwrap_err(), Failure::Timeout);
     assert_eq!(run.fuel_used, 20_000_000);
 }
@@ -50,7 +49,7 @@ fn an_endless_loop_is_stopped_by_its_fuel_budget() {
 #[test]
 fn unbounded_allocation_stops_at_the_memory_cap() {
     let plugin = engine(Limits { memory_bytes: 16 << 20, ..Limits::default() }).load("hog", &guest("hog")).unwrap();
-    let run = plugin.on_message(&message(SPAMMY), "", &Capabilities::default());
+    let run = plugin.on_message(&message(SPAMMY), &plugin.setup(""));
     assert_eq!(run.result.unwrap_err(), Failure::OutOfMemory);
 }
 
@@ -59,10 +58,10 @@ fn a_trap_is_a_failure_and_every_call_gets_a_fresh_instance() {
     let e = engine(Limits::default());
     let (trap, tagger) = (e.load("trap", &guest("trap")).unwrap(), e.load("tagger", &guest("tagger")).unwrap());
     for _ in 0..3 {
-        let failure = trap.on_message(&message(SPAMMY), "", &Capabilities::default()).result.unwrap_err();
+        let failure = trap.on_message(&message(SPAMMY), &trap.setup("")).result.unwrap_err();
         assert!(matches!(&failure, Failure::Trap(_)), "{failure:?}");
         assert_eq!(failure.symbol(), "PLUGIN_TRAP");
-        assert!(tagger.on_message(&message(SPAMMY), "", &Capabilities::default()).result.is_ok());
+        assert!(tagger.on_message(&message(SPAMMY), &tagger.setup("")).result.is_ok());
     }
 }
 
@@ -89,6 +88,6 @@ fn compiled_components_are_cached_by_sha256_and_a_bad_cache_entry_is_recompiled(
     assert!(cached.exists());
     std::fs::write(&cached, b"corrupt").unwrap();
     let again = FilterEngine::new(Some(dir.path().into()), Limits::default()).unwrap().load("tagger", &bytes).unwrap();
-    assert!(again.on_message(&message(SPAMMY), "", &Capabilities::default()).result.is_ok());
+    assert!(again.on_message(&message(SPAMMY), &again.setup("")).result.is_ok());
     assert_ne!(std::fs::read(&cached).unwrap(), b"corrupt");
 }

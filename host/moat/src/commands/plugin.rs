@@ -1,8 +1,11 @@
 use crate::config::Config;
 use anyhow::Context;
 use clap::Subcommand;
-use moat_filter::{Action, Capabilities, FilterEngine, Limits, MessageFacts, ParsedMessage, RecipientFacts};
+use moat_filter::{
+    ConnectionFacts, FilterEngine, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts, StaticDns,
+};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -43,6 +46,14 @@ pub enum PluginCommand {
         /// Fuel budget per call.
         #[arg(long, default_value_t = Limits::default().fuel)]
         fuel: u64,
+        /// DNS answers the plugin gets, one `NAME KIND VALUE` per line (e.g. `2.0.0.127.bl.example A
+        /// 127.0.0.2`); every other name does not exist. Without it DNS is denied, as in a chain entry that
+        /// grants no zone.
+        #[arg(long)]
+        dns: Option<PathBuf>,
+        /// The SMTP client's address the plugin sees.
+        #[arg(long, default_value = "192.0.2.1")]
+        client_ip: String,
     },
 }
 
@@ -77,8 +88,28 @@ impl PluginCommand {
                 println!("Removed {n} version(s) of {name}.");
                 Ok(())
             }
-            PluginCommand::Test { plugin, messages, config: plugin_config, sender, recipients, fuel } => {
-                test(&plugin, &messages, &plugin_config, sender.as_deref(), &recipients, fuel)
+            PluginCommand::Test {
+                plugin,
+                messages,
+                config: plugin_config,
+                sender,
+                recipients,
+                fuel,
+                dns,
+                client_ip,
+            } => {
+                let dns = match dns {
+                    None => None,
+                    Some(path) => {
+                        let text = std::fs::read_to_string(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?;
+                        let answers =
+                            StaticDns::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        Some(Arc::new(answers) as Arc<dyn moat_filter::Resolver>)
+                    }
+                };
+                let envelope = TestEnvelope { sender, recipients, client_ip };
+                test(&plugin, &messages, &plugin_config, &envelope, fuel, dns)
             }
         }
     }
@@ -106,13 +137,20 @@ async fn add(config: &Config, file: &std::path::Path, name: Option<String>, vers
     Ok(())
 }
 
+/// The envelope and client a test run pretends.
+struct TestEnvelope {
+    sender: Option<String>,
+    recipients: Vec<String>,
+    client_ip: String,
+}
+
 fn test(
     plugin: &std::path::Path,
     messages: &[PathBuf],
     config: &str,
-    sender: Option<&str>,
-    recipients: &[String],
+    envelope: &TestEnvelope,
     fuel: u64,
+    dns: Option<Arc<dyn moat_filter::Resolver>>,
 ) -> anyhow::Result<()> {
     let bytes = std::fs::read(plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
     let name = plugin.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
@@ -121,18 +159,24 @@ fn test(
     match plugin.configure(config).result {
         Ok(Ok(())) => {}
         Ok(Err(refusal)) => anyhow::bail!("{name} refused its configuration: {refusal}"),
-        Err(failure) => anyhow::bail!("{name} failed while checking its configuration: {failure:?}"),
+        Err(failure) => anyhow::bail!("{name} failed while checking its configuration: {failure}"),
     }
+    let mut setup = plugin.setup(config);
+    setup.fuel = fuel;
+    // A test run grants what a chain entry can: storage (in memory, shared across the messages of the run,
+    // so counters and learned state carry over) and, with --dns, every name in the answers file.
+    setup.capabilities.kv = Some((Arc::new(MemoryKv::default()), format!("test:{name}")));
+    setup.capabilities.dns = dns.map(|d| (d, Arc::from(vec![".".to_string()])));
     for path in messages {
         let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let facts = envelope(&raw, sender, recipients);
-        let run = plugin.on_message(&ParsedMessage::parse(raw, facts), config, &Capabilities::default());
+        let facts = facts(&raw, envelope);
+        let run = plugin.on_message(&ParsedMessage::parse(raw, facts), &setup);
         let cost = format!("fuel {}  {:.2} ms", run.fuel_used, run.elapsed.as_secs_f64() * 1000.0);
         match run.result {
-            Err(failure) => println!("{}: FAILED {} ({failure:?})  {cost}", path.display(), failure.symbol()),
+            Err(failure) => println!("{}: FAILED {} ({failure})  {cost}", path.display(), failure.symbol()),
             Ok(verdict) => {
                 let score = verdict.symbols.iter().fold(0.0, |sum, s| sum + s.score);
-                println!("{}: {}  score {score:.2}  {cost}", path.display(), action(&verdict.action));
+                println!("{}: {}  score {score:.2}  {cost}", path.display(), verdict.action);
                 for s in &verdict.symbols {
                     println!("  {:<24} {:>6.2}  {}", s.name, s.score, s.reason);
                 }
@@ -145,19 +189,9 @@ fn test(
     Ok(())
 }
 
-fn action(a: &Action) -> String {
-    match a {
-        Action::Continue => "continue".into(),
-        Action::Accept => "accept".into(),
-        Action::Reject { code, enhanced, text } => format!("reject {code} {enhanced} {text}"),
-        Action::Tempfail { code, enhanced, text } => format!("tempfail {code} {enhanced} {text}"),
-        Action::Quarantine => "quarantine".into(),
-        Action::Discard => "discard".into(),
-    }
-}
-
 /// The envelope a test run pretends: given on the command line, or taken from From/To.
-fn envelope(raw: &[u8], sender: Option<&str>, recipients: &[String]) -> MessageFacts {
+fn facts(raw: &[u8], envelope: &TestEnvelope) -> MessageFacts {
+    let (sender, recipients) = (envelope.sender.as_deref(), &envelope.recipients);
     let headers = mail_parser::MessageParser::new().parse_headers(raw);
     let addresses = |a: Option<&mail_parser::Address>| -> Vec<String> {
         a.map(|a| a.iter().filter_map(|x| x.address().map(str::to_owned)).collect()).unwrap_or_default()
@@ -174,6 +208,7 @@ fn envelope(raw: &[u8], sender: Option<&str>, recipients: &[String]) -> MessageF
                 RecipientFacts { mailbox: address.clone(), address, tenant: "default".into(), domain }
             })
             .collect(),
+        connection: ConnectionFacts { client_ip: envelope.client_ip.clone(), ..ConnectionFacts::default() },
         ..MessageFacts::default()
     }
 }
