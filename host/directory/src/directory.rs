@@ -17,6 +17,8 @@ pub struct Recipient {
     pub address: Address,
     pub tenant: TenantId,
     pub mailbox: MailboxId,
+    /// The mailbox's own address (differs from `address` for an alias or an alias domain).
+    pub mailbox_address: String,
     /// The primary domain whose downstream hosts receive the mail.
     pub route: String,
 }
@@ -93,7 +95,13 @@ impl Directory {
         let mailbox = mailbox.ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?;
         // An alias may point into another domain: mail goes where its mailbox lives.
         let route = mailbox.address.rsplit_once('@').map_or(primary.name, |(_, d)| d.to_owned());
-        Ok(Recipient { address, tenant: primary.tenant_id, mailbox: mailbox.id, route })
+        Ok(Recipient {
+            address,
+            tenant: primary.tenant_id,
+            mailbox: mailbox.id,
+            mailbox_address: mailbox.address,
+            route,
+        })
     }
 
     /// A local part of `domain` is a mailbox of the primary, an alias in `domain` itself, or (for an alias

@@ -5,7 +5,6 @@ use crate::bindings::FilterPre;
 use crate::host::HostState;
 use crate::message::MessageView;
 use crate::plugin::Plugin;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
@@ -76,7 +75,7 @@ impl FilterEngine {
     /// Compiles (or loads from the cache) and validates a plugin. A component that does not implement the
     /// `filter` world is refused with the reason.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = crate::sha256_hex(bytes);
         let component = self.compile(name, &sha256, bytes)?;
         let not_a_filter = |e: wasmtime::Error| LoadError::NotAFilter { name: name.into(), reason: format!("{e:#}") };
         let linker = self.linker(&component).map_err(not_a_filter)?;

@@ -23,4 +23,10 @@ pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{Capabilities, DnsError, KvError, KvStore, MemoryKv, RecordKind, Resolver, StaticDns};
 pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};
 pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};
+/// The hex sha256 of a component's bytes: its identity in the registry and the compile cache.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 pub use spec::{ChainSpec, EntrySpec, MAX_FUEL, SpecError};

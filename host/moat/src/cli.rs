@@ -38,6 +38,18 @@ enum Command {
     /// Filter plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Filter chains: the default, per tenant, per domain.
+    #[command(subcommand)]
+    Chain(commands::chain::ChainCommand),
+    /// Messages held by the filters.
+    #[command(subcommand)]
+    Quarantine(commands::quarantine::QuarantineCommand),
+    /// What the gateway wants an admin to know (plugins tripped, say).
+    Alerts {
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
 }
 
 /// Runs the CLI; errors print as `error: …` with their causes and exit 1.
@@ -69,5 +81,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(c) => c.run(&config).await,
         Command::Log(c) => c.run(&config).await,
         Command::Plugin(c) => c.run(&config).await,
+        Command::Chain(c) => c.run(&config).await,
+        Command::Quarantine(c) => c.run(&config).await,
+        Command::Alerts { limit } => commands::alerts::show(&config, limit).await,
     }
 }

@@ -15,6 +15,42 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub delivery: DeliveryConfig,
     pub admin: AdminConfig,
+    pub filters: FiltersConfig,
+}
+
+/// `[filters]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiltersConfig {
+    /// `fuel = 200000000` — the default budget of one plugin call (a chain entry may set its own). An endless
+    /// loop stops there within milliseconds; a 20 KB tokenizer needs about 5 million.
+    pub fuel: u64,
+    /// `memory_mib = 64` — linear memory a plugin instance may grow to.
+    pub memory_mib: usize,
+    /// `reload_interval = "1s"` — how often the server checks the store for saved chains (chains then swap
+    /// without a restart, on every node of a cluster).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: std::time::Duration,
+    /// `nameserver = "127.0.0.1:53"` — where plugins' DNS lookups (DNSBLs) go; default the system resolver.
+    pub nameserver: Option<SocketAddr>,
+}
+
+impl Default for FiltersConfig {
+    fn default() -> Self {
+        let limits = moat_filter::Limits::default();
+        Self {
+            fuel: limits.fuel,
+            memory_mib: limits.memory_bytes >> 20,
+            reload_interval: std::time::Duration::from_secs(1),
+            nameserver: None,
+        }
+    }
+}
+
+impl FiltersConfig {
+    pub fn limits(&self) -> moat_filter::Limits {
+        moat_filter::Limits { fuel: self.fuel, memory_bytes: self.memory_mib << 20 }
+    }
 }
 
 /// `[server]`
@@ -100,6 +136,15 @@ impl Config {
         }
         self.smtp.validate().map_err(anyhow::Error::msg)?;
         self.delivery.validate().map_err(anyhow::Error::msg)?;
+        if !(1..=moat_filter::MAX_FUEL).contains(&self.filters.fuel) {
+            bail!("filters.fuel must be between 1 and {}", moat_filter::MAX_FUEL);
+        }
+        if !(1..=4096).contains(&self.filters.memory_mib) {
+            bail!("filters.memory_mib must be between 1 and 4096");
+        }
+        if self.filters.reload_interval < std::time::Duration::from_millis(100) {
+            bail!("filters.reload_interval must be at least 100ms");
+        }
         Ok(())
     }
 

@@ -4,11 +4,26 @@
 use crate::config::Config;
 use anyhow::Context;
 use moat_directory::Directory;
+use moat_filter::FilterEngine;
+use moat_smtp::filtering::{Filters, HickoryDns};
 use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, Spool, tls};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// The filter runtime: plugins compiled once into `DATA_DIR/plugin-cache`, DNS for the zones chains grant.
+fn filters(config: &Config, store: &Store) -> anyhow::Result<Filters> {
+    let engine = FilterEngine::new(Some(config.server.data_dir.join("plugin-cache")), config.filters.limits())?;
+    let dns = match HickoryDns::new(config.filters.nameserver) {
+        Ok(dns) => Some(Arc::new(dns) as Arc<dyn moat_filter::Resolver>),
+        Err(e) => {
+            tracing::warn!("plugins get no DNS: {e}");
+            None
+        }
+    };
+    Ok(Filters::new(store.clone(), engine, dns))
+}
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing();
@@ -36,15 +51,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         QueueManager::new(queue.clone(), config.delivery.clone(), metrics.clone()).map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
+    let filters = Arc::new(filters(&config, &store)?);
+    filters.reload().await.context("cannot load the filter chains")?;
     let ctx = Arc::new(SmtpContext {
         config: config.smtp.clone(),
         directory: Directory::new(store.clone()),
         queue,
         tls: Some(acceptor),
         metrics: metrics.clone(),
+        filters: Some(filters.clone()),
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(filters.follow(config.filters.reload_interval, stopped.clone())));
     for addr in &config.smtp.listen {
         let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let listener = Listener::new(socket, ctx.clone());

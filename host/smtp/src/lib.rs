@@ -4,6 +4,7 @@
 pub mod config;
 pub mod delivery;
 mod dsn;
+pub mod filtering;
 pub mod listener;
 pub mod metrics;
 pub mod queue;
@@ -11,13 +12,14 @@ mod received;
 pub mod reply;
 pub mod session;
 pub mod spool;
+pub mod tagging;
 pub mod tls;
 
 pub use config::{DeliveryConfig, SessionConfig};
 pub use delivery::QueueManager;
 pub use listener::{Listener, SmtpContext};
 pub use metrics::Metrics;
-pub use queue::{Envelope, Queue, SessionFacts};
+pub use queue::{Envelope, Fate, Judged, LogVerdict, Queue, SessionFacts};
 pub use spool::Spool;
 
 /// Unix time in seconds.

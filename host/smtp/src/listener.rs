@@ -22,6 +22,8 @@ pub struct SmtpContext {
     pub queue: Queue,
     pub tls: Option<TlsAcceptor>,
     pub metrics: Metrics,
+    /// The tenants' filter chains; `None` accepts without filtering (tests of the bare mail path).
+    pub filters: Option<Arc<crate::filtering::Filters>>,
 }
 
 pub struct Listener {

@@ -2,7 +2,7 @@
 //! Only when this returns Ok may the session answer `250`.
 
 use crate::{Metrics, Spool, received::Trace};
-use moat_store::{NewLogEntry, NewQueuedMessage, Store};
+use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined, NewQueuedMessage, Store, TenantId};
 use std::net::IpAddr;
 use std::sync::Arc;
 use thiserror::Error;
@@ -34,10 +34,46 @@ pub enum QueueError {
     Commit(String),
 }
 
-/// One accepted message waiting for the committer.
+/// What a chain decided for one group of recipients (one tenant's, under one chain).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub tenant: Option<TenantId>,
+    /// (address, route) pairs.
+    pub recipients: Vec<(String, String)>,
+    pub fate: Fate,
+    /// The verdict as the email log shows it.
+    pub verdict: LogVerdict,
+}
+
+#[derive(Debug, Clone)]
+pub enum Fate {
+    /// Queue for delivery, marked: headers added on top, the subject tagged when `subject_tag` is set.
+    Deliver { add_headers: Vec<(String, String)>, subject_tag: Option<String> },
+    /// Hold in quarantine.
+    Quarantine { score: f64, reason: String },
+    /// Only log it (discarded, or rejected for these recipients while others accepted the message).
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogVerdict {
+    /// "clean", "tagged", "quarantined", ... ("accepted" when no chain ran).
+    pub word: String,
+    pub score: Option<f64>,
+    pub symbols: Option<String>,
+    /// JSON: per entry symbols, action, failure, fuel and time.
+    pub report: Option<String>,
+}
+
+impl LogVerdict {
+    pub fn unfiltered() -> Self {
+        Self { word: "accepted".into(), score: None, symbols: None, report: None }
+    }
+}
+
+/// One accepted message waiting for the committer: its rows, one per group of recipients.
 struct Commit {
-    message: NewQueuedMessage,
-    log: NewLogEntry,
+    rows: Vec<Accepted>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -88,72 +124,169 @@ impl Queue {
         &self.wake
     }
 
-    /// Queues `body` for the envelope's recipients and returns the queue id.
-    #[tracing::instrument(name = "queue", skip_all, fields(queue_id))]
+    /// Queues `body` for every recipient of the envelope, unfiltered; returns the queue id.
     pub async fn accept(&self, facts: &SessionFacts, envelope: &Envelope, body: &[u8]) -> Result<String, QueueError> {
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        tracing::Span::current().record("queue_id", id.as_str());
-        let now = chrono::Utc::now();
-        let trace = Trace {
-            helo: &facts.helo,
-            client_ip: facts.client_ip,
-            hostname: &self.hostname,
-            esmtp: facts.esmtp,
-            tls: facts.tls.as_deref(),
-            queue_id: &id,
-            single_recipient: match envelope.recipients.as_slice() {
-                [(only, _)] => Some(only.as_str()),
-                _ => None,
-            },
-            date: now,
-        }
-        .header();
-        self.spool.write(&id, [trace.as_bytes(), body]).await?;
+        let group = Judged {
+            tenant: None,
+            recipients: envelope.recipients.clone(),
+            fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
+            verdict: LogVerdict::unfiltered(),
+        };
+        let ids = self.accept_judged(facts, &envelope.sender, body, vec![group]).await?;
+        Ok(ids.into_iter().next().unwrap_or_default())
+    }
 
+    /// Records a message as its chains judged it, group by group: spools (fsync'd) what is delivered, then
+    /// commits log rows, queue rows and quarantine in one transaction. Returns the queue ids of the groups
+    /// delivered or held. Only when this returns Ok may the session answer `250`.
+    #[tracing::instrument(name = "queue", skip_all, fields(queue_id))]
+    pub async fn accept_judged(
+        &self,
+        facts: &SessionFacts,
+        sender: &str,
+        body: &[u8],
+        groups: Vec<Judged>,
+    ) -> Result<Vec<String>, QueueError> {
+        let now = chrono::Utc::now();
+        let received_at = now.timestamp();
         let headers = mail_parser::MessageParser::new().parse_headers(body);
         let subject = headers.as_ref().and_then(|m| m.subject()).map(|s| s.chars().take(500).collect::<String>());
         let message_id = headers.as_ref().and_then(|m| m.message_id()).map(|s| s.chars().take(500).collect::<String>());
-        let recipients = envelope.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
-        let received_at = now.timestamp();
-        let size = (trace.len() + body.len()) as u64;
-        let message = NewQueuedMessage {
-            id: id.clone(),
-            sender: envelope.sender.clone(),
-            size,
-            received_at,
-            expires_at: received_at + self.max_age_secs,
-            recipients: envelope.recipients.clone(),
-        };
-        let log = NewLogEntry {
-            queue_id: Some(id.clone()),
-            received_at,
-            client_ip: facts.client_ip.to_string(),
-            helo: facts.helo.clone(),
-            tls: facts.tls.is_some(),
-            sender: envelope.sender.clone(),
-            recipients,
-            size,
-            subject,
-            message_id,
-            verdict: "accepted".into(),
-            delivery_status: "queued".into(),
-        };
-        if let Err(err) = self.commit(message, log).await {
-            // No 250 goes out, so the sender keeps the message; the spool file must not linger.
-            let _ = self.spool.remove(&id).await;
+        let mut rows = Vec::with_capacity(groups.len());
+        let mut ids = Vec::new();
+        let mut spooled = Vec::new();
+        for group in groups {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let trace = Trace {
+                helo: &facts.helo,
+                client_ip: facts.client_ip,
+                hostname: &self.hostname,
+                esmtp: facts.esmtp,
+                tls: facts.tls.as_deref(),
+                queue_id: &id,
+                single_recipient: match group.recipients.as_slice() {
+                    [(only, _)] => Some(only.as_str()),
+                    _ => None,
+                },
+                date: now,
+            }
+            .header();
+            let marked = match &group.fate {
+                Fate::Deliver { add_headers, subject_tag } if !add_headers.is_empty() || subject_tag.is_some() => {
+                    Some(crate::tagging::mark(body, add_headers, subject_tag.as_deref()))
+                }
+                _ => None,
+            };
+            let content = marked.as_deref().unwrap_or(body);
+            let size = (trace.len() + content.len()) as u64;
+            let (queue_id, delivery_status, disposition) = match group.fate {
+                Fate::Deliver { .. } => {
+                    if let Err(e) = self.spool.write(&id, [trace.as_bytes(), content]).await {
+                        self.unspool(&spooled).await;
+                        return Err(e.into());
+                    }
+                    spooled.push(id.clone());
+                    let message = NewQueuedMessage {
+                        id: id.clone(),
+                        sender: sender.to_owned(),
+                        size,
+                        received_at,
+                        expires_at: received_at + self.max_age_secs,
+                        recipients: group.recipients.clone(),
+                    };
+                    (Some(id.clone()), "queued", Disposition::Queue(message))
+                }
+                Fate::Quarantine { score, reason } => {
+                    let held = NewQuarantined {
+                        id: id.clone(),
+                        tenant: group.tenant.unwrap_or(moat_store::DEFAULT_TENANT),
+                        sender: sender.to_owned(),
+                        recipients: group.recipients.clone(),
+                        subject: subject.clone(),
+                        score,
+                        reason,
+                        received_at,
+                        bytes: [trace.as_bytes(), content].concat(),
+                    };
+                    (Some(id.clone()), "quarantined", Disposition::Quarantine(held))
+                }
+                Fate::Drop => (None, "not delivered", Disposition::LogOnly),
+            };
+            if let Some(id) = &queue_id {
+                ids.push(id.clone());
+            }
+            let log = NewLogEntry {
+                queue_id,
+                received_at,
+                client_ip: facts.client_ip.to_string(),
+                helo: facts.helo.clone(),
+                tls: facts.tls.is_some(),
+                sender: sender.to_owned(),
+                recipients: group.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", "),
+                size,
+                subject: subject.clone(),
+                message_id: message_id.clone(),
+                verdict: group.verdict.word,
+                delivery_status: delivery_status.into(),
+                tenant: group.tenant.map(|t| t.0),
+                score: group.verdict.score,
+                symbols: group.verdict.symbols,
+                report: group.verdict.report,
+            };
+            rows.push(Accepted { log, disposition });
+        }
+        tracing::Span::current().record("queue_id", ids.join(",").as_str());
+        if let Err(err) = self.commit(rows).await {
+            // No 250 goes out, so the sender keeps the message; the spool files must not linger.
+            self.unspool(&spooled).await;
             return Err(err);
         }
-        self.metrics.accepted.inc();
-        self.metrics.queue_messages.inc();
-        self.wake.notify_one();
-        tracing::info!(from = %envelope.sender, rcpts = envelope.recipients.len(), size, "queued");
-        Ok(id)
+        if !spooled.is_empty() {
+            self.metrics.queue_messages.inc_by(spooled.len() as i64);
+            self.wake.notify_one();
+        }
+        tracing::info!(from = %sender, size = body.len(), "accepted");
+        Ok(ids)
     }
 
-    async fn commit(&self, message: NewQueuedMessage, log: NewLogEntry) -> Result<(), QueueError> {
+    async fn unspool(&self, ids: &[String]) {
+        for id in ids {
+            let _ = self.spool.remove(id).await;
+        }
+    }
+
+    /// Delivers a quarantined message after all: its bytes go to the spool and its recipients into the queue.
+    pub async fn release(&self, id: &str) -> Result<String, QueueError> {
+        let (held, bytes) = self
+            .store
+            .quarantine_get(id)
+            .await
+            .map_err(|e| QueueError::Commit(e.to_string()))?
+            .ok_or_else(|| QueueError::Commit(format!("no quarantined message {id}")))?;
+        let queue_id = uuid::Uuid::now_v7().simple().to_string();
+        self.spool.write(&queue_id, [bytes.as_slice(), &[]]).await?;
+        let now = crate::now();
+        let message = NewQueuedMessage {
+            id: queue_id.clone(),
+            sender: held.sender,
+            size: bytes.len() as u64,
+            received_at: now,
+            expires_at: now + self.max_age_secs,
+            recipients: held.recipients,
+        };
+        if let Err(e) = self.store.quarantine_release(id, &message, now).await {
+            let _ = self.spool.remove(&queue_id).await;
+            return Err(QueueError::Commit(e.to_string()));
+        }
+        self.metrics.queue_messages.inc();
+        self.wake.notify_one();
+        Ok(queue_id)
+    }
+
+    async fn commit(&self, rows: Vec<Accepted>) -> Result<(), QueueError> {
         let (done, committed) = oneshot::channel();
         let gone = || QueueError::Commit("the committer has stopped".into());
-        self.commits.send(Commit { message, log, done }).await.map_err(|_| gone())?;
+        self.commits.send(Commit { rows, done }).await.map_err(|_| gone())?;
         committed.await.map_err(|_| gone())?.map_err(QueueError::Commit)
     }
 }
@@ -169,10 +302,15 @@ async fn commit_in_groups(store: Store, mut pending: mpsc::Receiver<Commit>) {
                 Err(_) => break,
             }
         }
-        let (rows, waiters): (Vec<_>, Vec<_>) = group.into_iter().map(|c| ((c.message, c.log), c.done)).unzip();
-        let result = store.enqueue(&rows).await.map(|_| ()).map_err(|e| e.to_string());
-        if rows.len() > 1 {
-            tracing::debug!(messages = rows.len(), "group commit");
+        let mut rows = Vec::new();
+        let mut waiters = Vec::with_capacity(group.len());
+        for commit in group {
+            rows.extend(commit.rows);
+            waiters.push(commit.done);
+        }
+        let result = store.accept_batch(&rows).await.map(|_| ()).map_err(|e| e.to_string());
+        if waiters.len() > 1 {
+            tracing::debug!(messages = waiters.len(), "group commit");
         }
         for done in waiters {
             let _ = done.send(result.clone());

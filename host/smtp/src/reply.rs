@@ -8,17 +8,22 @@ use std::fmt;
 pub struct Reply {
     pub code: u16,
     /// Enhanced status code (`class.subject.detail`), omitted for greetings and EHLO.
-    pub status: Option<&'static str>,
+    pub status: Option<Cow<'static, str>>,
     pub text: Cow<'static, str>,
 }
 
 impl Reply {
     pub const fn new(code: u16, status: &'static str, text: &'static str) -> Self {
-        Self { code, status: Some(status), text: Cow::Borrowed(text) }
+        Self { code, status: Some(Cow::Borrowed(status)), text: Cow::Borrowed(text) }
     }
 
     pub fn dynamic(code: u16, status: &'static str, text: String) -> Self {
-        Self { code, status: Some(status), text: Cow::Owned(text) }
+        Self { code, status: Some(Cow::Borrowed(status)), text: Cow::Owned(text) }
+    }
+
+    /// A reply a filter chose (its code and enhanced status already checked by the filter runtime).
+    pub fn from_filter(code: u16, status: &str, text: &str) -> Self {
+        Self { code, status: Some(Cow::Owned(status.to_owned())), text: Cow::Owned(text.to_owned()) }
     }
 
     pub fn is_error(&self) -> bool {
@@ -30,7 +35,7 @@ impl Reply {
         while let Some(line) = lines.next() {
             let sep = if lines.peek().is_some() { '-' } else { ' ' };
             let line = line.trim_end_matches('\r');
-            let status = self.status.map(|s| format!("{s} ")).unwrap_or_default();
+            let status = self.status.as_deref().map(|s| format!("{s} ")).unwrap_or_default();
             out.extend_from_slice(format!("{}{sep}{status}{line}\r\n", self.code).as_bytes());
         }
     }
@@ -38,7 +43,7 @@ impl Reply {
 
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
+        match &self.status {
             Some(s) => write!(f, "{} {s} {}", self.code, self.text),
             None => write!(f, "{} {}", self.code, self.text),
         }

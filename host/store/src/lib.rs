@@ -4,21 +4,27 @@
 //! Queries are written once in the dialect both backends accept (`$1` placeholders, `RETURNING`, BIGINT
 //! columns, unix-second timestamps) and run through sqlx's `Any` driver; only the migrations differ.
 
+mod chains;
 mod domains;
 mod error;
+mod kv;
 mod mailboxes;
 mod message_log;
 mod plugins;
+mod quarantine;
 mod queue;
 mod tenants;
 
+pub use chains::{ChainGeneration, ChainScope, ChainVersion};
 pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
 pub use error::StoreError;
 pub use mailboxes::{Alias, Mailbox, MailboxId};
 pub use message_log::{LogEntry, NewLogEntry};
 pub use plugins::{NewPlugin, PluginInfo};
+pub use quarantine::{NewQuarantined, Quarantined};
 pub use queue::{
-    AttemptResult, DeliveryStatus, NewQueuedMessage, QueueStatus, QueuedMessage, QueuedRecipient, RecipientStatus,
+    Accepted, AttemptResult, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
+    QueuedRecipient, RecipientStatus,
 };
 pub use tenants::{DEFAULT_TENANT, Tenant, TenantId};
 

@@ -3,7 +3,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// What the email log records when a message is accepted or refused.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewLogEntry {
     pub queue_id: Option<String>,
     pub received_at: i64,
@@ -17,10 +17,17 @@ pub struct NewLogEntry {
     pub message_id: Option<String>,
     pub verdict: String,
     pub delivery_status: String,
+    /// The tenant whose recipients this row is about (a message to several tenants has a row for each).
+    pub tenant: Option<i64>,
+    pub score: Option<f64>,
+    /// The acted-on symbols, comma-separated: the short explanation.
+    pub symbols: Option<String>,
+    /// JSON: every chain entry's symbols, action, failure, fuel and time.
+    pub report: Option<String>,
 }
 
 /// One row of the email log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
     pub id: i64,
     pub queue_id: Option<String>,
@@ -37,6 +44,10 @@ pub struct LogEntry {
     pub delivery_status: String,
     /// The downstream's last reply.
     pub last_reply: Option<String>,
+    pub tenant: Option<i64>,
+    pub score: Option<f64>,
+    pub symbols: Option<String>,
+    pub report: Option<String>,
 }
 
 fn entry_from_row(r: &AnyRow) -> LogEntry {
@@ -55,6 +66,10 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
         verdict: r.get("verdict"),
         delivery_status: r.get("delivery_status"),
         last_reply: r.get("last_reply"),
+        tenant: r.get("tenant_id"),
+        score: r.get("score"),
+        symbols: r.get("symbols"),
+        report: r.get("report"),
     }
 }
 
@@ -62,8 +77,8 @@ impl Store {
     pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(&e.queue_id)
         .bind(e.received_at)
@@ -77,6 +92,10 @@ impl Store {
         .bind(&e.message_id)
         .bind(&e.verdict)
         .bind(&e.delivery_status)
+        .bind(e.tenant)
+        .bind(e.score)
+        .bind(&e.symbols)
+        .bind(&e.report)
         .fetch_one(&mut *conn)
         .await?)
     }
@@ -91,7 +110,8 @@ impl Store {
     pub async fn log_tail(&self, after: i64, limit: i64) -> Result<Vec<LogEntry>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status, last_reply FROM message_log WHERE id > $1 \
+             subject, message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report \
+             FROM message_log WHERE id > $1 \
              ORDER BY id DESC LIMIT $2) newest ORDER BY id",
         )
         .bind(after)

@@ -128,16 +128,72 @@ fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
     }
 }
 
+/// What became of an accepted message for one group of recipients.
+#[derive(Debug, Clone)]
+pub enum Disposition {
+    /// Spooled and queued for delivery.
+    Queue(NewQueuedMessage),
+    /// Held in quarantine (bytes in the store).
+    Quarantine(crate::NewQuarantined),
+    /// Only logged: rejected for these recipients while others accepted, or discarded.
+    LogOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub log: NewLogEntry,
+    pub disposition: Disposition,
+}
+
 impl Store {
-    /// Records accepted messages, each with its log row, queue row and one row per recipient, all in one
-    /// commit (one fsync however many: group commit). Returns the log row ids in order. The message bodies must
-    /// already be on disk (see the spool).
-    pub async fn enqueue(&self, batch: &[(NewQueuedMessage, NewLogEntry)]) -> Result<Vec<i64>> {
+    /// Records accepted messages, each with its log row and what became of it (queue rows, quarantine, or
+    /// nothing more), all in one commit (one fsync however many: group commit). Returns the log row ids in
+    /// order. Bodies to deliver must already be on disk (see the spool).
+    pub async fn accept_batch(&self, batch: &[Accepted]) -> Result<Vec<i64>> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let mut log_ids = Vec::with_capacity(batch.len());
-        for (message, log) in batch {
-            let log_id = Self::log_insert(&mut tx, log).await?;
+        for accepted in batch {
+            let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
+            match &accepted.disposition {
+                Disposition::Queue(message) => Self::queue_insert(&mut tx, message, log_id).await?,
+                Disposition::Quarantine(held) => Self::quarantine_insert(&mut tx, held, log_id).await?,
+                Disposition::LogOnly => {}
+            }
+            log_ids.push(log_id);
+        }
+        tx.commit().await?;
+        Ok(log_ids)
+    }
+
+    /// Moves a quarantined message into the queue (its body already spooled as `message.id`) and marks it
+    /// released, in one commit.
+    pub async fn quarantine_release(&self, id: &str, message: &NewQueuedMessage, now: i64) -> Result<()> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let log_id: Option<Option<i64>> = sqlx::query_scalar(
+            "UPDATE quarantine SET released_at = $2 WHERE id = $1 AND released_at IS NULL RETURNING log_id",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(log_id) = log_id else {
+            return Err(StoreError::NotFound { what: format!("unreleased quarantined message {id}") });
+        };
+        Self::queue_insert(&mut tx, message, log_id.unwrap_or(0)).await?;
+        if let Some(log_id) = log_id {
+            sqlx::query("UPDATE message_log SET delivery_status = 'queued (released)' WHERE id = $1")
+                .bind(log_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queue_insert(tx: &mut sqlx::AnyConnection, message: &NewQueuedMessage, log_id: i64) -> Result<()> {
+        {
             sqlx::query(
                 "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -163,10 +219,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            log_ids.push(log_id);
         }
-        tx.commit().await?;
-        Ok(log_ids)
+        Ok(())
     }
 
     /// Claims up to `limit` messages with recipients due at `now`: their due recipients' next attempt moves to
@@ -372,6 +426,59 @@ mod tests {
             message_id: Some("<1@sender.example>".into()),
             verdict: "accepted".into(),
             delivery_status: "queued".into(),
+            tenant: Some(1),
+            score: Some(2.5),
+            symbols: Some("A,B".into()),
+            report: Some("[]".into()),
+        }
+    }
+
+    fn queued(log: NewLogEntry, message: NewQueuedMessage) -> Accepted {
+        Accepted { log, disposition: Disposition::Queue(message) }
+    }
+
+    #[tokio::test]
+    async fn quarantined_messages_are_held_then_released_into_the_queue_once() {
+        for (store, _dir) in stores().await {
+            let held = crate::NewQuarantined {
+                id: "h1".into(),
+                tenant: crate::DEFAULT_TENANT,
+                sender: "a@sender.example".into(),
+                recipients: vec![("bob@example.com".into(), "example.com".into())],
+                subject: Some("Win".into()),
+                score: 11.5,
+                reason: "score 11.5: BAYES_SPAM".into(),
+                received_at: 100,
+                bytes: b"Subject: Win\r\n\r\nx\r\n".to_vec(),
+            };
+            let rejected = Accepted { log: log_entry(), disposition: Disposition::LogOnly };
+            let quarantined = Accepted { log: log_entry(), disposition: Disposition::Quarantine(held) };
+            let ids = store.accept_batch(&[rejected, quarantined]).await.unwrap();
+            assert_eq!(ids.len(), 2);
+            assert_eq!(store.queue_status().await.unwrap().messages, 0, "nothing queued");
+            let listed = store.quarantine_list(Some(crate::DEFAULT_TENANT), 10).await.unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].recipients, [("bob@example.com".to_string(), "example.com".to_string())]);
+            assert_eq!(listed[0].score, 11.5);
+            assert!(store.quarantine_list(Some(crate::TenantId(2)), 10).await.unwrap().is_empty(), "other tenant");
+            let (_, bytes) = store.quarantine_get("h1").await.unwrap().unwrap();
+            assert_eq!(bytes, b"Subject: Win\r\n\r\nx\r\n");
+
+            let message = NewQueuedMessage {
+                id: "r1".into(),
+                sender: "a@sender.example".into(),
+                size: bytes.len() as u64,
+                received_at: 200,
+                expires_at: 1000,
+                recipients: listed[0].recipients.clone(),
+            };
+            store.quarantine_release("h1", &message, 200).await.unwrap();
+            assert_eq!(store.queue_status().await.unwrap().messages, 1);
+            assert!(store.quarantine_list(None, 10).await.unwrap().is_empty(), "released messages leave the list");
+            let again = store.quarantine_release("h1", &NewQueuedMessage { id: "r2".into(), ..message }, 201).await;
+            assert!(matches!(again, Err(StoreError::NotFound { .. })), "released only once");
+            assert_eq!(store.queue_status().await.unwrap().messages, 1, "the failed release queued nothing");
+            assert_eq!(store.log_tail(0, 10).await.unwrap()[1].delivery_status, "queued (released)");
         }
     }
 
@@ -389,7 +496,7 @@ mod tests {
                     ("carol@example.com".into(), "example.com".into()),
                 ],
             };
-            let log_id = store.enqueue(&[(message, log_entry())]).await.unwrap()[0];
+            let log_id = store.accept_batch(&[queued(log_entry(), message)]).await.unwrap()[0];
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus { messages: 1, recipients: 2 });
 
             let claimed = store.queue_claim_due(100, 700, 10).await.unwrap();

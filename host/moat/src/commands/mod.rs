@@ -1,9 +1,12 @@
 //! Administration commands, run against the same store as the server (SQLite file or PostgreSQL).
 
+pub mod alerts;
+pub mod chain;
 pub mod domain;
 pub mod log;
 pub mod mailbox;
 pub mod plugin;
+pub mod quarantine;
 pub mod queue;
 
 use crate::config::Config;

@@ -84,7 +84,24 @@ impl PluginCommand {
                 Ok(())
             }
             PluginCommand::Remove { name, version } => {
-                let n = super::open_store(config).await?.plugin_remove(&name, version.as_deref()).await?;
+                let store = super::open_store(config).await?;
+                for live in store.chains_live().await? {
+                    let Some(spec) = live.spec.as_deref().and_then(|json| moat_filter::ChainSpec::from_json(json).ok())
+                    else {
+                        continue;
+                    };
+                    let used = spec.entries.iter().find(|e| {
+                        e.plugin == name && version.as_ref().is_none_or(|v| e.version.as_ref() == Some(v))
+                    });
+                    if let Some(entry) = used {
+                        anyhow::bail!(
+                            "{name} {} is used by a live chain (version {}); change that chain first (moat chain set)",
+                            entry.version.as_deref().unwrap_or(""),
+                            live.id
+                        );
+                    }
+                }
+                let n = store.plugin_remove(&name, version.as_deref()).await?;
                 println!("Removed {n} version(s) of {name}.");
                 Ok(())
             }

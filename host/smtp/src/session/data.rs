@@ -60,9 +60,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return self.reply(reply::NEED_MAIL);
         };
         let facts = self.facts();
-        let envelope = Envelope { sender: transaction.sender, recipients: transaction.recipients };
-        match self.ctx.queue.accept(&facts, &envelope, &body).await {
-            Ok(id) => self.reply(Reply::dynamic(250, "2.0.0", format!("OK queued as {id}"))),
+        let accepted = if self.ctx.filters.is_none() {
+            let envelope = Envelope { sender: transaction.sender, recipients: transaction.recipients };
+            self.ctx.queue.accept(&facts, &envelope, &body).await.map(|id| vec![id])
+        } else {
+            let (judged, refusal) = self.judge_message(transaction.groups, &transaction.sender, &body).await;
+            let recorded = self.ctx.queue.accept_judged(&facts, &transaction.sender, &body, judged).await;
+            if let Some(refusal) = refusal {
+                // Only log rows were written: the sender keeps the message.
+                if let Err(e) = recorded {
+                    tracing::error!("cannot log a refused message: {e}");
+                }
+                self.ctx.metrics.rejected.inc();
+                tracing::info!(%refusal, "message refused by filter");
+                return self.reply(refusal);
+            }
+            recorded
+        };
+        if accepted.is_ok() {
+            self.ctx.metrics.accepted.inc();
+        }
+        match accepted {
+            Ok(ids) if ids.is_empty() => self.reply(Reply::dynamic(250, "2.0.0", "OK".into())),
+            Ok(ids) => self.reply(Reply::dynamic(250, "2.0.0", format!("OK queued as {}", ids.join(" ")))),
             Err(e) => {
                 tracing::error!("cannot queue message: {e}");
                 self.reply(reply::TEMP_QUEUE);
@@ -81,21 +101,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return;
         };
         self.ctx.metrics.rejected.inc();
-        let facts = self.facts();
         let recipients = t.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
+        self.log_refused(&t.sender, &recipients, &reply).await;
+    }
+
+    async fn log_refused(&self, sender: &str, recipients: &str, reply: &Reply) {
+        let facts = self.facts();
         let entry = NewLogEntry {
             queue_id: None,
             received_at: crate::now(),
             client_ip: facts.client_ip.to_string(),
             helo: facts.helo,
             tls: facts.tls.is_some(),
-            sender: t.sender,
-            recipients,
+            sender: sender.to_owned(),
+            recipients: recipients.to_owned(),
             size: 0,
-            subject: None,
-            message_id: None,
             verdict: format!("rejected: {reply}"),
             delivery_status: "not delivered".into(),
+            ..NewLogEntry::default()
         };
         if let Err(e) = self.ctx.queue.store().log_add(&entry).await {
             tracing::error!("cannot log a refused message: {e}");

@@ -3,6 +3,7 @@
 
 mod data;
 mod ehlo;
+mod judge;
 mod mail;
 mod rcpt;
 
@@ -23,7 +24,7 @@ pub enum Ending<T> {
 }
 
 /// The mail transaction between MAIL and the end of DATA/BDAT.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Transaction {
     sender: String,
     smtputf8: bool,
@@ -33,6 +34,8 @@ struct Transaction {
     chunks: Option<Vec<u8>>,
     /// Set when a BDAT chunk was refused: later chunks of the message are discarded with this reply.
     chunks_refused: Option<Reply>,
+    /// The accepted recipients by tenant and chain, with the chains' judgement so far.
+    groups: Vec<judge::Group>,
 }
 
 enum Input {

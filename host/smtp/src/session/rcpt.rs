@@ -22,6 +22,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 let address = recipient.address.to_string();
                 let transaction = self.transaction.as_mut().expect("checked above");
                 if !transaction.recipients.iter().any(|(a, _)| *a == address) {
+                    if let Err(refusal) = self.judge_recipient(&recipient, &address).await {
+                        self.ctx.metrics.refused_recipients.inc();
+                        // A filter's tempfail (greylisting) is not the client's error: it must not count
+                        // towards closing the session.
+                        if refusal.code / 100 == 4 {
+                            self.reply(refusal);
+                            return Next::Continue;
+                        }
+                        return self.refuse_next(refusal);
+                    }
+                    let transaction = self.transaction.as_mut().expect("checked above");
                     transaction.recipients.push((address, recipient.route));
                 }
                 self.reply(reply::RECIPIENT_OK);

@@ -1,0 +1,73 @@
+//! DNS for plugins through the server's resolver (the zones a chain entry grants are checked by the filter
+//! runtime before a query gets here).
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::rr::RecordType;
+use moat_filter::DnsError::Unavailable;
+use moat_filter::{DnsError as PluginDnsError, RecordKind, Resolver};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+/// A DNSBL answer that takes longer than this is treated as unknown.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct HickoryDns {
+    resolver: TokioResolver,
+    runtime: Handle,
+}
+
+impl HickoryDns {
+    /// Asks `nameserver` (a local caching resolver, or a test server), else the system's resolvers. Must be
+    /// created inside the Tokio runtime the resolver runs on.
+    pub fn new(nameserver: Option<SocketAddr>) -> Result<Self, String> {
+        let builder = match nameserver {
+            Some(addr) => {
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                for connection in &mut server.connections {
+                    connection.port = addr.port();
+                }
+                let config = ResolverConfig::from_name_servers(vec![server]);
+                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            }
+            None => TokioResolver::builder_tokio().map_err(|e| format!("no system DNS resolver: {e}"))?,
+        };
+        let resolver = builder.build().map_err(|e| format!("cannot set up the DNS resolver: {e}"))?;
+        Ok(Self { resolver, runtime: Handle::current() })
+    }
+}
+
+impl Resolver for HickoryDns {
+    fn lookup(&self, name: &str, kind: RecordKind) -> Result<Vec<String>, PluginDnsError> {
+        let record_type = match kind {
+            RecordKind::A => RecordType::A,
+            RecordKind::Aaaa => RecordType::AAAA,
+            RecordKind::Txt => RecordType::TXT,
+            RecordKind::Ptr => RecordType::PTR,
+        };
+        let lookup = self.resolver.lookup(name, record_type);
+        match self.runtime.block_on(tokio::time::timeout(LOOKUP_TIMEOUT, lookup)) {
+            Err(_) => Err(Unavailable),
+            Ok(Ok(answer)) => Ok(answer.answers().iter().filter_map(|r| rdata_text(&r.data)).collect()),
+            Ok(Err(NetError::Dns(DnsError::NoRecordsFound(_)))) => Ok(Vec::new()),
+            Ok(Err(e)) => {
+                tracing::debug!(name, "plugin DNS lookup failed: {e}");
+                Err(Unavailable)
+            }
+        }
+    }
+}
+
+fn rdata_text(data: &hickory_resolver::proto::rr::RData) -> Option<String> {
+    use hickory_resolver::proto::rr::RData;
+    match data {
+        RData::A(a) => Some(a.0.to_string()),
+        RData::AAAA(a) => Some(a.0.to_string()),
+        RData::PTR(p) => Some(p.0.to_ascii().trim_end_matches('.').to_owned()),
+        RData::TXT(t) => Some(t.txt_data.iter().map(|d| String::from_utf8_lossy(d)).collect()),
+        _ => None,
+    }
+}

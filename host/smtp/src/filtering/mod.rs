@@ -1,0 +1,191 @@
+//! The chains the session runs: built from the store's live chain versions, swapped atomically when an
+//! admin saves a chain (the server polls the store, so every node of a cluster follows), with plugins
+//! compiled once per sha256 and key-value storage and DNS provided by the server.
+
+mod dns;
+mod kv;
+
+pub use dns::HickoryDns;
+pub use kv::StoreKv;
+
+use moat_filter::{Chain, ChainSpec, FilterEngine, KvStore, Plugin, Resolver};
+use moat_store::{ChainGeneration, ChainScope, DomainId, Store, TenantId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Every live chain, by scope. Replaced as a whole: a message in flight keeps the set it started with.
+#[derive(Default)]
+struct ChainSet {
+    default: Option<Arc<Chain>>,
+    tenants: HashMap<TenantId, Arc<Chain>>,
+    /// Domain overrides by primary domain name.
+    domains: HashMap<String, Arc<Chain>>,
+    tenant_names: HashMap<TenantId, String>,
+}
+
+pub struct Filters {
+    store: Store,
+    engine: Arc<FilterEngine>,
+    kv: Arc<dyn KvStore>,
+    dns: Option<Arc<dyn Resolver>>,
+    live: RwLock<Arc<ChainSet>>,
+    /// Compiled plugins by sha256, reused across reloads.
+    compiled: Mutex<HashMap<String, Arc<Plugin>>>,
+    generation: Mutex<ChainGeneration>,
+    empty: Arc<Chain>,
+}
+
+/// The chain for one recipient, and the name plugins know its tenant by.
+pub struct Selected {
+    pub chain: Arc<Chain>,
+    pub tenant_name: String,
+}
+
+impl Filters {
+    pub fn new(store: Store, engine: FilterEngine, dns: Option<Arc<dyn Resolver>>) -> Self {
+        Self {
+            kv: Arc::new(StoreKv::new(store.clone())),
+            store,
+            engine: Arc::new(engine),
+            dns,
+            live: RwLock::default(),
+            compiled: Mutex::default(),
+            generation: Mutex::default(),
+            empty: Arc::new(Chain::empty()),
+        }
+    }
+
+    /// The chain for a recipient of `tenant` whose mail routes to `domain`: the domain's override, else the
+    /// tenant's chain, else the default chain, else none (everything delivered).
+    pub fn select(&self, tenant: TenantId, domain: &str) -> Selected {
+        let set = self.live.read().expect("chain set lock").clone();
+        let chain = set
+            .domains
+            .get(domain)
+            .or_else(|| set.tenants.get(&tenant))
+            .or(set.default.as_ref())
+            .unwrap_or(&self.empty)
+            .clone();
+        let tenant_name = set.tenant_names.get(&tenant).cloned().unwrap_or_else(|| tenant.0.to_string());
+        Selected { chain, tenant_name }
+    }
+
+    /// Loads the live chains from the store and swaps them in. A chain that cannot be built (its plugin was
+    /// removed, say) keeps its scope on the previous chain and is reported.
+    pub async fn reload(&self) -> Result<(), moat_store::StoreError> {
+        let generation = self.store.chain_generation().await?;
+        let versions = self.store.chains_live().await?;
+        let tenant_names: HashMap<TenantId, String> =
+            self.store.tenant_list().await?.into_iter().map(|t| (t.id, t.name)).collect();
+        let previous = self.live.read().expect("chain set lock").clone();
+        let mut set = ChainSet { tenant_names, ..ChainSet::default() };
+        for version in versions {
+            let Some(json) = &version.spec else { continue };
+            let tenant_name = match version.scope {
+                ChainScope::Default => "default".to_string(),
+                ChainScope::Tenant(t) | ChainScope::Domain(t, _) => {
+                    set.tenant_names.get(&t).cloned().unwrap_or_else(|| t.0.to_string())
+                }
+            };
+            let built = match ChainSpec::from_json(json) {
+                Ok(spec) => self.build(&spec, &tenant_name).await,
+                Err(e) => Err(e.to_string()),
+            };
+            let domain_name = match version.scope {
+                ChainScope::Domain(_, d) => self.domain_name(d).await?,
+                _ => None,
+            };
+            let old = match (&version.scope, &domain_name) {
+                (ChainScope::Default, _) => previous.default.clone(),
+                (ChainScope::Tenant(t), _) => previous.tenants.get(t).cloned(),
+                (ChainScope::Domain(..), Some(name)) => previous.domains.get(name).cloned(),
+                (ChainScope::Domain(..), None) => continue,
+            };
+            let chain = match built {
+                Ok(chain) => Arc::new(chain),
+                Err(reason) => {
+                    tracing::error!(chain = version.id, "cannot build chain, keeping the previous one: {reason}");
+                    match old {
+                        Some(old) => old,
+                        None => continue,
+                    }
+                }
+            };
+            match (version.scope, domain_name) {
+                (ChainScope::Default, _) => set.default = Some(chain),
+                (ChainScope::Tenant(t), _) => {
+                    set.tenants.insert(t, chain);
+                }
+                (ChainScope::Domain(..), Some(name)) => {
+                    set.domains.insert(name, chain);
+                }
+                (ChainScope::Domain(..), None) => {}
+            }
+        }
+        *self.live.write().expect("chain set lock") = Arc::new(set);
+        *self.generation.lock().expect("generation lock") = generation;
+        Ok(())
+    }
+
+    async fn domain_name(&self, id: DomainId) -> Result<Option<String>, moat_store::StoreError> {
+        Ok(self.store.domain_by_id(id).await?.map(|d| d.name))
+    }
+
+    async fn build(&self, spec: &ChainSpec, tenant: &str) -> Result<Chain, String> {
+        let mut plugins = HashMap::new();
+        for (_, name, version) in spec.plugins() {
+            let plugin = self.plugin(name, version).await?;
+            plugins.insert((name.to_owned(), version.to_owned()), plugin);
+        }
+        spec.build(&plugins, tenant, Some(self.kv.clone()), self.dns.clone()).map_err(|e| e.to_string())
+    }
+
+    async fn plugin(&self, name: &str, version: &str) -> Result<Arc<Plugin>, String> {
+        let bytes = self
+            .store
+            .plugin_bytes(name, version)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("plugin {name} {version} is not registered"))?;
+        let sha256 = moat_filter::sha256_hex(&bytes);
+        if let Some(plugin) = self.compiled.lock().expect("plugin cache lock").get(&sha256) {
+            return Ok(plugin.clone());
+        }
+        let engine = self.engine.clone();
+        let owned = name.to_owned();
+        // Compiling (or loading the cached artifact) is CPU work: keep it off the async workers.
+        let plugin = tokio::task::spawn_blocking(move || engine.load(&owned, &bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let plugin = Arc::new(plugin);
+        self.compiled.lock().expect("plugin cache lock").insert(sha256, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Reloads whenever the store's chain generation changes, and purges expired plugin storage, until
+    /// `stop` turns true.
+    pub async fn follow(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut ticks = 0u64;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            ticks += 1;
+            match self.store.chain_generation().await {
+                Ok(now) if now != *self.generation.lock().expect("generation lock") => match self.reload().await {
+                    Ok(()) => tracing::info!("filter chains reloaded"),
+                    Err(e) => tracing::warn!("cannot reload filter chains: {e}"),
+                },
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot poll filter chains: {e}"),
+            }
+            if ticks % 60 == 0 {
+                let _ = self.store.kv_purge(crate::now()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Running the recipients' chains from the session. Before DATA a tenant's chain sees connect and MAIL FROM
+//! once (at that tenant's first recipient: only then is the tenant known) and RCPT per recipient; its
+//! refusals become the recipient's reply. After DATA each group of recipients (one tenant, one chain) gets
+//! its own verdict, and the message its one reply: `451` if any group must be retried (nothing is kept), the
+//! refusal if every group refused, else `250` with each group delivered, tagged, held or dropped.
+//! Plugins run on blocking threads: a slow filter never stalls the sessions sharing a runtime worker.
+
+use super::Session;
+use crate::queue::{Fate, Judged, LogVerdict};
+use crate::reply::Reply;
+use crate::tagging::STATUS_HEADER;
+use moat_directory::Recipient;
+use moat_filter::{Chain, ConnectionFacts, Evaluation, MessageFacts, Outcome, ParsedMessage, RecipientFacts, Stage};
+use moat_store::TenantId;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The recipients of one transaction that share a tenant and a chain, and that chain's running judgement.
+pub(super) struct Group {
+    tenant: TenantId,
+    tenant_name: String,
+    chain: Arc<Chain>,
+    eval: Evaluation,
+    /// Connect or MAIL FROM refused this chain's recipients.
+    refused: Option<Reply>,
+    /// (address, route) pairs and what plugins are told about them.
+    recipients: Vec<(String, String)>,
+    facts: Vec<RecipientFacts>,
+}
+
+fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
+    match outcome {
+        Outcome::Reject { code, enhanced, text } | Outcome::Tempfail { code, enhanced, text } => {
+            Some(Reply::from_filter(*code, enhanced, text))
+        }
+        _ => None,
+    }
+}
+
+/// Runs `stages` of `chain` on a blocking thread and returns the evaluation.
+async fn run_stages(
+    chain: Arc<Chain>,
+    mut eval: Evaluation,
+    stages: impl FnOnce(&Chain, &mut Evaluation) + Send + 'static,
+) -> Evaluation {
+    match tokio::task::spawn_blocking(move || {
+        stages(&chain, &mut eval);
+        eval
+    })
+    .await
+    {
+        Ok(eval) => eval,
+        Err(e) => {
+            // A panic in the runtime itself (plugins cannot panic the host): retry later rather than guess.
+            tracing::error!("filter chain task failed: {e}");
+            Evaluation {
+                decided: Some(Outcome::Tempfail {
+                    code: 451,
+                    enhanced: "4.3.0".into(),
+                    text: "Message could not be checked, try again later".into(),
+                }),
+                ..Evaluation::default()
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    fn connection_facts(&self) -> ConnectionFacts {
+        ConnectionFacts {
+            client_ip: self.peer.ip().to_string(),
+            ptr: None,
+            helo: self.helo.clone().unwrap_or_default(),
+            tls: self.tls.clone(),
+        }
+    }
+
+    /// Runs the chain of `recipient`'s tenant on RCPT; `Err` is the reply refusing this recipient.
+    pub(super) async fn judge_recipient(&mut self, recipient: &Recipient, address: &str) -> Result<(), Reply> {
+        let Some(filters) = self.ctx.filters.clone() else { return Ok(()) };
+        let selected = filters.select(recipient.tenant, &recipient.route);
+        let conn = self.connection_facts();
+        let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
+        let sender = transaction.sender.clone();
+        let facts = RecipientFacts {
+            address: address.to_owned(),
+            tenant: selected.tenant_name.clone(),
+            domain: address.rsplit_once('@').map_or("", |(_, d)| d).to_owned(),
+            mailbox: recipient.mailbox_address.clone(),
+        };
+        let position = transaction
+            .groups
+            .iter()
+            .position(|g| g.tenant == recipient.tenant && Arc::ptr_eq(&g.chain, &selected.chain));
+        let index = match position {
+            Some(i) => i,
+            None => {
+                let mut group = Group {
+                    tenant: recipient.tenant,
+                    tenant_name: selected.tenant_name,
+                    chain: selected.chain.clone(),
+                    eval: Evaluation::default(),
+                    refused: None,
+                    recipients: Vec::new(),
+                    facts: Vec::new(),
+                };
+                if !selected.chain.is_empty() {
+                    let (conn, sender) = (conn.clone(), sender.clone());
+                    group.eval = run_stages(selected.chain, Evaluation::default(), move |chain, eval| {
+                        chain.run(Stage::Connect(&conn), eval);
+                        chain.run(Stage::MailFrom(&conn, &sender), eval);
+                    })
+                    .await;
+                    group.refused = group.eval.refusal().and_then(refusal_reply);
+                    self.alert_trips(recipient.tenant, &group.eval).await;
+                }
+                let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
+                transaction.groups.push(group);
+                transaction.groups.len() - 1
+            }
+        };
+        let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
+        let group = &mut transaction.groups[index];
+        if let Some(refused) = &group.refused {
+            return Err(refused.clone());
+        }
+        if !group.chain.is_empty() {
+            let (chain, rcpt) = (group.chain.clone(), facts.clone());
+            let verdict = run_stages(chain, Evaluation::default(), move |chain, eval| {
+                chain.run(Stage::Rcpt(&conn, &sender, &rcpt), eval)
+            })
+            .await;
+            self.alert_trips(recipient.tenant, &verdict).await;
+            if let Some(reply) = verdict.refusal().and_then(refusal_reply) {
+                tracing::info!(rcpt = address, %reply, "recipient refused by filter");
+                return Err(reply);
+            }
+            let group = &mut self.transaction.as_mut().expect("RCPT inside a transaction").groups[index];
+            // RCPT verdicts count once per group: the first accepted recipient's.
+            if group.recipients.is_empty() {
+                group.eval.score += verdict.score;
+                group.eval.entries.extend(verdict.entries);
+                group.eval.add_headers.extend(verdict.add_headers);
+                group.eval.accepted |= verdict.accepted;
+                if group.eval.decided.is_none() {
+                    group.eval.decided = verdict.decided;
+                }
+            }
+        }
+        let group = &mut self.transaction.as_mut().expect("RCPT inside a transaction").groups[index];
+        group.recipients.push((address.to_owned(), recipient.route.clone()));
+        group.facts.push(facts);
+        Ok(())
+    }
+
+    /// Runs each group's chain on the message: the groups' judgements, and the reply refusing the whole
+    /// message if it is refused (then every group is only logged).
+    pub(super) async fn judge_message(
+        &mut self,
+        groups: Vec<Group>,
+        sender: &str,
+        body: &[u8],
+    ) -> (Vec<Judged>, Option<Reply>) {
+        let conn = self.connection_facts();
+        let mut judged = Vec::with_capacity(groups.len());
+        let mut refusals = Vec::new();
+        for group in groups {
+            if group.recipients.is_empty() {
+                continue;
+            }
+            if group.chain.is_empty() {
+                judged.push(Judged {
+                    tenant: Some(group.tenant),
+                    recipients: group.recipients,
+                    fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
+                    verdict: LogVerdict::unfiltered(),
+                });
+                continue;
+            }
+            let facts = MessageFacts {
+                sender: sender.to_owned(),
+                recipients: group.facts,
+                connection: conn.clone(),
+                authentication: Default::default(),
+            };
+            let message = ParsedMessage::parse(body.to_vec(), facts);
+            let eval = run_stages(group.chain.clone(), group.eval, move |chain, eval| {
+                chain.run(Stage::Message(&message), eval)
+            })
+            .await;
+            self.alert_trips(group.tenant, &eval).await;
+            let outcome = eval.outcome(&group.chain.thresholds);
+            let symbols = eval.symbol_names().join(",");
+            let verdict = LogVerdict {
+                word: outcome.as_str().into(),
+                score: Some(eval.score),
+                symbols: Some(symbols.clone()),
+                report: serde_json::to_string(&eval.entries).ok(),
+            };
+            tracing::info!(tenant = %group.tenant_name, outcome = outcome.as_str(), score = eval.score, %symbols, "judged");
+            let status = |spam: bool| {
+                let yes = if spam { "Yes" } else { "No" };
+                let tests = if symbols.is_empty() { String::new() } else { format!(" tests={symbols}") };
+                (STATUS_HEADER.to_string(), format!("{yes}, score={:.1}{tests}", eval.score))
+            };
+            let deliver = |spam: bool| {
+                let mut add_headers = vec![status(spam)];
+                add_headers.extend(eval.add_headers.iter().cloned());
+                let tag = group.chain.subject_tag.clone();
+                Fate::Deliver { add_headers, subject_tag: (spam && !tag.is_empty()).then_some(tag) }
+            };
+            let fate = match &outcome {
+                Outcome::Deliver => deliver(false),
+                Outcome::Tag => deliver(true),
+                Outcome::Quarantine => Fate::Quarantine {
+                    score: eval.score,
+                    reason: if symbols.is_empty() { "quarantined by a filter".into() } else { symbols.clone() },
+                },
+                Outcome::Discard => Fate::Drop,
+                Outcome::Reject { .. } | Outcome::Tempfail { .. } => {
+                    refusals.push(refusal_reply(&outcome).expect("a refusal"));
+                    Fate::Drop
+                }
+            };
+            judged.push(Judged { tenant: Some(group.tenant), recipients: group.recipients, fate, verdict });
+        }
+        let refusal = match refusals.iter().find(|r| r.code / 100 == 4) {
+            Some(tempfail) => Some(tempfail.clone()),
+            None if !refusals.is_empty() && judged.iter().all(|j| j.verdict.word == "rejected") => {
+                Some(refusals.swap_remove(0))
+            }
+            None => None,
+        };
+        if refusal.is_some() {
+            for j in &mut judged {
+                j.fate = Fate::Drop;
+            }
+        }
+        (judged, refusal)
+    }
+
+    /// Tells the admin, once per trip, that a plugin keeps failing.
+    async fn alert_trips(&self, tenant: TenantId, eval: &Evaluation) {
+        for entry in eval.entries.iter().filter(|e| e.tripped) {
+            let text = format!(
+                "plugin {} failed too often in a row ({}); it is skipped for a while and its fail policy applies",
+                entry.plugin,
+                entry.failure.as_deref().unwrap_or("unknown failure")
+            );
+            if let Err(e) = self.ctx.queue.store().alert_add(Some(tenant), "plugin-tripped", &text, crate::now()).await
+            {
+                tracing::error!("cannot record an alert: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+use crate::{Result, Store};
+use sqlx::Row;
+
+/// Values and counters share a row; a counter reads back as its 8 little-endian bytes.
+fn value_of(r: &sqlx::any::AnyRow) -> Option<Vec<u8>> {
+    let value: Option<Vec<u8>> = r.get("value");
+    value.or_else(|| r.get::<Option<i64>, _>("counter").map(|c| c.to_le_bytes().to_vec()))
+}
+
+impl Store {
+    /// A plugin's stored value, unless it expired.
+    pub async fn kv_get(&self, namespace: &str, key: &str, now: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query(
+            "SELECT value, counter FROM plugin_kv WHERE namespace = $1 AND key = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().and_then(value_of))
+    }
+
+    /// Many keys in few round trips (a classifier's tokens), answers in the order asked.
+    pub async fn kv_get_many(&self, namespace: &str, keys: &[String], now: i64) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut found = std::collections::HashMap::with_capacity(keys.len());
+        // Bounded IN lists: both backends cap bound parameters per statement.
+        for chunk in keys.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "SELECT key, value, counter FROM plugin_kv WHERE namespace = $1 \
+                 AND (expires_at IS NULL OR expires_at > $2) AND key IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(now);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                if let Some(value) = value_of(&row) {
+                    found.insert(row.get::<String, _>("key"), value);
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    pub async fn kv_set(&self, namespace: &str, key: &str, value: &[u8], expires_at: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES ($1, $2, $3, NULL, $4) \
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, counter = NULL, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Adds `delta` atomically; an expired or missing entry starts from 0 with `expires_at`, a live one keeps
+    /// its expiry.
+    pub async fn kv_incr(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: i64,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES ($1, $2, NULL, $3, $4) \
+             ON CONFLICT (namespace, key) DO UPDATE SET \
+               counter = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5 \
+                         THEN excluded.counter ELSE COALESCE(plugin_kv.counter, 0) + excluded.counter END, \
+               expires_at = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5 \
+                            THEN excluded.expires_at ELSE plugin_kv.expires_at END, \
+               value = NULL \
+             RETURNING counter",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(delta)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_one(self.writer())
+        .await?)
+    }
+
+    /// Drops expired entries; returns how many.
+    pub async fn kv_purge(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::stores;
+
+    #[tokio::test]
+    async fn values_counters_expiry_and_namespaces() {
+        for (store, _dir) in stores().await {
+            store.kv_set("t1:grey", "k", b"v1", None).await.unwrap();
+            store.kv_set("t1:grey", "k", b"v2", Some(50)).await.unwrap();
+            assert_eq!(store.kv_get("t1:grey", "k", 10).await.unwrap().as_deref(), Some(&b"v2"[..]));
+            assert_eq!(store.kv_get("t1:grey", "k", 50).await.unwrap(), None, "expired at 50");
+            assert_eq!(store.kv_get("t2:grey", "k", 10).await.unwrap(), None, "another namespace");
+
+            assert_eq!(store.kv_incr("t1:bayes", "n", 2, Some(100), 10).await.unwrap(), 2);
+            assert_eq!(store.kv_incr("t1:bayes", "n", 3, Some(999), 20).await.unwrap(), 5);
+            assert_eq!(store.kv_get("t1:bayes", "n", 30).await.unwrap(), Some(5i64.to_le_bytes().to_vec()));
+            assert_eq!(store.kv_incr("t1:bayes", "n", 1, Some(300), 100).await.unwrap(), 1, "expired: starts over");
+            assert_eq!(store.kv_get("t1:bayes", "n", 299).await.unwrap(), Some(1i64.to_le_bytes().to_vec()));
+
+            let keys: Vec<String> = (0..1200).map(|i| format!("tok{i}")).collect();
+            for k in keys.iter().step_by(100) {
+                store.kv_incr("t1:bayes", k, 7, None, 0).await.unwrap();
+            }
+            let got = store.kv_get_many("t1:bayes", &keys, 0).await.unwrap();
+            assert_eq!(got.len(), 1200);
+            assert_eq!(got.iter().filter(|v| v.is_some()).count(), 12);
+            assert_eq!(got[100], Some(7i64.to_le_bytes().to_vec()));
+            assert_eq!(got[101], None);
+
+            assert_eq!(store.kv_purge(1000).await.unwrap(), 2, "the expired value and counter");
+        }
+    }
+}

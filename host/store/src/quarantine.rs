@@ -1,0 +1,115 @@
+use crate::{Result, Store, StoreError, TenantId};
+use sqlx::Row;
+
+/// A message held instead of delivered, for one tenant's recipients.
+#[derive(Debug, Clone)]
+pub struct NewQuarantined {
+    pub id: String,
+    pub tenant: TenantId,
+    pub sender: String,
+    /// (address, route) pairs, as the queue would deliver them on release.
+    pub recipients: Vec<(String, String)>,
+    pub subject: Option<String>,
+    pub score: f64,
+    pub reason: String,
+    pub received_at: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// A quarantined message without its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    pub id: String,
+    pub tenant: TenantId,
+    pub sender: String,
+    pub recipients: Vec<(String, String)>,
+    pub subject: Option<String>,
+    pub score: f64,
+    pub reason: String,
+    pub size: u64,
+    pub received_at: i64,
+    pub released_at: Option<i64>,
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Quarantined {
+    Quarantined {
+        id: r.get("id"),
+        tenant: TenantId(r.get("tenant_id")),
+        sender: r.get("sender"),
+        recipients: serde_json::from_str(r.get::<&str, _>("recipients")).unwrap_or_default(),
+        subject: r.get("subject"),
+        score: r.get("score"),
+        reason: r.get("reason"),
+        size: r.get::<i64, _>("size") as u64,
+        received_at: r.get("received_at"),
+        released_at: r.get("released_at"),
+    }
+}
+
+const COLUMNS: &str = "id, tenant_id, sender, recipients, subject, score, reason, size, received_at, released_at";
+
+impl Store {
+    pub(crate) async fn quarantine_insert(
+        conn: &mut sqlx::AnyConnection,
+        q: &NewQuarantined,
+        log_id: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO quarantine (id, tenant_id, log_id, sender, recipients, subject, score, reason, size, \
+             received_at, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&q.id)
+        .bind(q.tenant.0)
+        .bind(log_id)
+        .bind(&q.sender)
+        .bind(serde_json::to_string(&q.recipients).expect("pairs of strings"))
+        .bind(&q.subject)
+        .bind(q.score)
+        .bind(&q.reason)
+        .bind(q.bytes.len() as i64)
+        .bind(q.received_at)
+        .bind(&q.bytes)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::on_unique(|| format!("quarantined message {}", q.id)))?;
+        Ok(())
+    }
+
+    /// The newest held messages of a tenant (all tenants with `None`), not yet released.
+    pub async fn quarantine_list(&self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Quarantined>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM quarantine WHERE released_at IS NULL AND ($1 IS NULL OR tenant_id = $1) \
+             ORDER BY received_at DESC, id DESC LIMIT $2"
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.map(|t| t.0)).bind(limit).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(from_row).collect())
+    }
+
+    pub async fn quarantine_get(&self, id: &str) -> Result<Option<(Quarantined, Vec<u8>)>> {
+        let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| (from_row(&r), r.get("bytes"))))
+    }
+
+    /// Marks a message released (once: a second release finds nothing to do and says so).
+    pub async fn quarantine_mark_released(&self, id: &str, now: i64) -> Result<()> {
+        let done = sqlx::query("UPDATE quarantine SET released_at = $2 WHERE id = $1 AND released_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: format!("unreleased quarantined message {id}") });
+        }
+        Ok(())
+    }
+
+    pub async fn quarantine_delete(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM quarantine WHERE id = $1").bind(id).execute(self.writer()).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: format!("quarantined message {id}") });
+        }
+        Ok(())
+    }
+}
