@@ -155,6 +155,9 @@ fn recipient(address: &str, tenant: &str) -> Recipient {
     Recipient { address: address.into(), tenant: tenant.into(), domain, mailbox: address.into() }
 }
 
+/// A stored value and when it expires (clock milliseconds).
+type Stored = (Vec<u8>, Option<u64>);
+
 /// What the host offers, as a test sets it up; inspect it after the calls (kv contents, logs).
 #[derive(Debug, Clone)]
 pub struct MockHost {
@@ -164,7 +167,7 @@ pub struct MockHost {
     pub now_ms: u64,
     /// Everything logged, in order.
     pub logs: Vec<(Level, String)>,
-    kv: Option<HashMap<String, (Vec<u8>, Option<u64>)>>,
+    kv: Option<HashMap<String, Stored>>,
     dns: Option<HashMap<(String, RecordKind), Vec<String>>>,
 }
 

@@ -98,6 +98,7 @@ impl Moat {
             .set("delivery", "retry_intervals", "[\"1s\"]")
             .set("delivery", "connect_timeout", "\"2s\"")
             .set("delivery", "command_timeout", "\"10s\"")
+            .set("filters", "reload_interval", "\"100ms\"")
     }
 
     pub fn smtp(&self) -> SocketAddr {
@@ -187,6 +188,30 @@ impl Moat {
         }
     }
 
+    /// Saves `toml` as the chain of a scope (`--tenant T`, `--domain D`, or none for the default) with
+    /// `moat chain set`; returns the command's output, success or not.
+    pub fn set_chain(&self, toml: &str, scope: &[&str]) -> Output {
+        let path = self.dir.path().join(format!("chain-{}.toml", uuid_like()));
+        std::fs::write(&path, toml).unwrap();
+        let mut args = vec!["chain", "set", path.to_str().unwrap()];
+        args.extend_from_slice(scope);
+        self.cli(&args)
+    }
+
+    /// Writes a file in this instance's directory; returns its path.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Registers a test guest component (see `moat_filter::test_guests`) as plugin `name`.
+    pub fn add_guest(&self, name: &str, version: &str, bytes: &[u8]) {
+        let path = self.dir.path().join(format!("{name}-{version}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        self.admin(&["plugin", "add", path.to_str().unwrap(), "--name", name, "--version", version]);
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("moat.log")).unwrap_or_default()
     }
@@ -205,4 +230,10 @@ impl Drop for Moat {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }

@@ -28,12 +28,14 @@ pub struct ChainEntry {
     /// Still runs after an earlier entry accepted the message (antivirus: an allow-listed sender's
     /// attachment is still scanned).
     pub always: bool,
-    pub breaker: Breaker,
+    /// One per stage: a plugin that fails every message while its no-op connect hook succeeds must still
+    /// trip.
+    pub breakers: [Breaker; 4],
 }
 
 impl ChainEntry {
     pub fn new(plugin: Arc<Plugin>, call: CallSetup) -> Self {
-        Self { plugin, call, shadow: false, fail: FailPolicy::Open, always: false, breaker: Breaker::default() }
+        Self { plugin, call, shadow: false, fail: FailPolicy::Open, always: false, breakers: Default::default() }
     }
 }
 
@@ -177,11 +179,11 @@ impl Chain {
 
     /// Runs `stage` through the entries still in play and folds the verdicts into `eval`.
     pub fn run(&self, stage: Stage<'_>, eval: &mut Evaluation) {
-        let stage_name = match stage {
-            Stage::Connect(..) => "connect",
-            Stage::MailFrom(..) => "mail-from",
-            Stage::Rcpt(..) => "rcpt",
-            Stage::Message(..) => "message",
+        let (stage_index, stage_name) = match stage {
+            Stage::Connect(..) => (0, "connect"),
+            Stage::MailFrom(..) => (1, "mail-from"),
+            Stage::Rcpt(..) => (2, "rcpt"),
+            Stage::Message(..) => (3, "message"),
         };
         for entry in &self.entries {
             if eval.decided.is_some() {
@@ -201,16 +203,21 @@ impl Chain {
                 micros: 0,
                 tripped: false,
             };
-            let result = if entry.breaker.allows() {
+            let breaker = &entry.breakers[stage_index];
+            let result = if breaker.allows() {
                 let run = entry.plugin.run(&stage, &entry.call);
                 line.fuel = run.fuel_used;
                 line.micros = u64::try_from(run.elapsed.as_micros()).unwrap_or(u64::MAX);
                 match &run.result {
-                    Ok(_) => entry.breaker.succeeded(),
-                    Err(_) => line.tripped = entry.breaker.failed(),
+                    Ok(_) => breaker.succeeded(),
+                    Err(_) => line.tripped = breaker.failed(),
                 }
                 if line.tripped {
-                    tracing::error!(plugin = entry.plugin.name(), "plugin keeps failing: circuit breaker opened");
+                    tracing::error!(
+                        plugin = entry.plugin.name(),
+                        stage = stage_name,
+                        "plugin keeps failing: circuit breaker opened"
+                    );
                 }
                 run.result
             } else {

@@ -149,7 +149,14 @@ pub struct Capabilities {
     /// Tenant × plugin namespace for key-value storage; `None` denies the store.
     pub kv: Option<(Arc<dyn KvStore>, String)>,
     /// The resolver and the zones lookups may go to; `None` denies DNS.
-    pub dns: Option<(Arc<dyn Resolver>, Arc<[String]>)>,
+    pub dns: Option<DnsGrant>,
+}
+
+/// DNS a chain entry grants: lookups at or below `zones`, through `resolver`.
+#[derive(Clone)]
+pub struct DnsGrant {
+    pub resolver: Arc<dyn Resolver>,
+    pub zones: Arc<[String]>,
 }
 
 /// The store data of one plugin call.
@@ -253,7 +260,7 @@ impl host::Host for HostState {
         name: String,
         kind: host::RecordKind,
     ) -> wasmtime::Result<Result<Vec<String>, host::HostError>> {
-        let Some((resolver, zones)) = &self.capabilities.dns else {
+        let Some(DnsGrant { resolver, zones }) = &self.capabilities.dns else {
             return Ok(Err(host::HostError::Denied));
         };
         if name.len() > 253 || !zones.iter().any(|zone| within(&name, zone)) {

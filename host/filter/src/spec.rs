@@ -2,7 +2,7 @@
 //! and turned into a runnable [`Chain`] by the server.
 
 use crate::chain::{Chain, ChainEntry, FailPolicy, Thresholds};
-use crate::host::{Capabilities, KvStore, Resolver};
+use crate::host::{Capabilities, DnsGrant, KvStore, Resolver};
 use crate::plugin::{CallSetup, Plugin};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -170,7 +170,10 @@ impl ChainSpec {
             let spec = &self.entries[index - 1];
             let capabilities = Capabilities {
                 kv: kv.clone().filter(|_| spec.kv).map(|kv| (kv, format!("{tenant}:{name}"))),
-                dns: dns.clone().filter(|_| !spec.dns.is_empty()).map(|dns| (dns, spec.dns.clone().into())),
+                dns: dns
+                    .clone()
+                    .filter(|_| !spec.dns.is_empty())
+                    .map(|resolver| DnsGrant { resolver, zones: spec.dns.clone().into() }),
             };
             let call = CallSetup {
                 config: spec.config.to_string().into(),

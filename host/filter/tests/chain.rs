@@ -195,7 +195,8 @@ fn a_plugin_that_keeps_failing_is_tripped_and_reported_once() {
     assert_eq!(reports[4].symbols[0].name, "PLUGIN_TIMEOUT");
     assert_eq!(reports[5].symbols[0].name, "PLUGIN_TRIPPED", "skipped while open");
     assert_eq!(reports[5].fuel, 0, "a tripped plugin costs nothing");
-    assert!(chain.entries[0].breaker.is_open());
+    assert!(chain.entries[0].breakers[3].is_open(), "the message stage's breaker");
+    assert!(!chain.entries[0].breakers[0].is_open(), "other stages are not affected");
 }
 
 #[test]

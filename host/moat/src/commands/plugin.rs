@@ -2,7 +2,7 @@ use crate::config::Config;
 use anyhow::Context;
 use clap::Subcommand;
 use moat_filter::{
-    ConnectionFacts, FilterEngine, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts, StaticDns,
+    ConnectionFacts, DnsGrant, FilterEngine, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts, StaticDns,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,9 +90,10 @@ impl PluginCommand {
                     else {
                         continue;
                     };
-                    let used = spec.entries.iter().find(|e| {
-                        e.plugin == name && version.as_ref().is_none_or(|v| e.version.as_ref() == Some(v))
-                    });
+                    let used = spec
+                        .entries
+                        .iter()
+                        .find(|e| e.plugin == name && version.as_ref().is_none_or(|v| e.version.as_ref() == Some(v)));
                     if let Some(entry) = used {
                         anyhow::bail!(
                             "{name} {} is used by a live chain (version {}); change that chain first (moat chain set)",
@@ -183,7 +184,7 @@ fn test(
     // A test run grants what a chain entry can: storage (in memory, shared across the messages of the run,
     // so counters and learned state carry over) and, with --dns, every name in the answers file.
     setup.capabilities.kv = Some((Arc::new(MemoryKv::default()), format!("test:{name}")));
-    setup.capabilities.dns = dns.map(|d| (d, Arc::from(vec![".".to_string()])));
+    setup.capabilities.dns = dns.map(|resolver| DnsGrant { resolver, zones: Arc::from(vec![".".to_string()]) });
     for path in messages {
         let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let facts = facts(&raw, envelope);

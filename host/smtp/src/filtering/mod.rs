@@ -183,7 +183,7 @@ impl Filters {
                 Ok(_) => {}
                 Err(e) => tracing::warn!("cannot poll filter chains: {e}"),
             }
-            if ticks % 60 == 0 {
+            if ticks.is_multiple_of(60) {
                 let _ = self.store.kv_purge(crate::now()).await;
             }
         }

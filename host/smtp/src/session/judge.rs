@@ -243,8 +243,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     async fn alert_trips(&self, tenant: TenantId, eval: &Evaluation) {
         for entry in eval.entries.iter().filter(|e| e.tripped) {
             let text = format!(
-                "plugin {} failed too often in a row ({}); it is skipped for a while and its fail policy applies",
+                "plugin {} failed too often in a row at {} ({}); it is skipped for a while and its fail policy applies",
                 entry.plugin,
+                entry.stage,
                 entry.failure.as_deref().unwrap_or("unknown failure")
             );
             if let Err(e) = self.ctx.queue.store().alert_add(Some(tenant), "plugin-tripped", &text, crate::now()).await

@@ -7,7 +7,7 @@ struct Tagger;
 
 impl Filter for Tagger {
     fn configure(config: &str) -> Result<(), String> {
-        if config.contains("\"score\"") || config.trim().is_empty() {
+        if config.contains("\"score\"") || matches!(config.trim(), "" | "{}") {
             Ok(())
         } else {
             Err(format!("expected {{\"score\": N}}, got {config}"))

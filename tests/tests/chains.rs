@@ -1,0 +1,298 @@
+//! Filter chains end to end: plugins registered and chained with the CLI, mail sent over real SMTP to a real
+//! `moat` process, delivered to a real downstream server, on SQLite and on PostgreSQL.
+
+use moat_tests::{Backend, Client, Moat, Sink, eventually, send};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Postgres).await } )* }
+    };
+}
+
+on_each_backend!(
+    two_plugins_change_the_outcome_tag_quarantine_reject,
+    a_shadow_entry_is_logged_but_not_acted_on,
+    broken_plugins_follow_fail_open_and_fail_closed,
+    envelope_stages_refuse_recipients_and_greylist,
+    chains_swap_under_load_without_losing_mail,
+    bad_chains_and_plugins_are_refused_with_clear_errors,
+);
+
+fn guest(name: &str) -> Vec<u8> {
+    moat_filter::test_guests::component(name, &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests"))
+}
+
+async fn start(backend: Backend, sink: &Sink) -> Option<Moat> {
+    let Some(moat) = Moat::builder(BIN, backend).set("smtp", "max_errors", "50").start().await else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier (scripts/test sets it up)");
+        return None;
+    };
+    let downstream = format!("{}:{}:10", sink.addr.ip(), sink.addr.port());
+    moat.protect("example.com", &[downstream], &["bob", "carol", "greyhound"]);
+    Some(moat)
+}
+
+/// Saves a chain and waits until the running server uses it: a probe message must come out as `expect`
+/// says (the server reloads within its 100 ms interval).
+fn set_chain(moat: &Moat, toml: &str) {
+    let out = moat.set_chain(toml, &[]);
+    assert!(
+        out.status.success(),
+        "chain set: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits past a reload interval, so a chain just saved is live.
+async fn reloaded() {
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+}
+
+const SPAM: &str =
+    "From: a@sender.test\r\nTo: bob@example.com\r\nSubject: FREE stuff inside\r\n\r\nBuy viagra now, viagra cheap.\r\n";
+const HAM: &str = "From: a@sender.test\r\nTo: bob@example.com\r\nSubject: Lunch\r\n\r\nSee you at noon.\r\n";
+
+fn chain(thresholds: &str, entries: &str) -> String {
+    format!("thresholds = {{ {thresholds} }}\n{entries}")
+}
+
+const TAGGER_AND_PROBE: &str = r#"
+[[entry]]
+plugin = "tagger"
+config = { score = 1 }
+
+[[entry]]
+plugin = "probe"
+kv = true
+"#;
+
+async fn two_plugins_change_the_outcome_tag_quarantine_reject(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    moat.add_guest("tagger", "1.0.0", &guest("tagger"));
+    moat.add_guest("probe", "1.0.0", &guest("probe"));
+
+    // The tagger scores the spam 6 (SUBJECT_FREE 1 + BODY_REPEATS_DRUG 5): tagged.
+    set_chain(&moat, &chain("tag = 5.0, quarantine = 50.0, reject = 100.0", TAGGER_AND_PROBE));
+    reloaded().await;
+    assert!(send(moat.smtp(), "a@sender.test", &["bob@example.com"], SPAM).await.unwrap().starts_with("250"));
+    assert!(send(moat.smtp(), "a@sender.test", &["carol@example.com"], HAM).await.unwrap().starts_with("250"));
+    let got = eventually(20, "two deliveries", || async { Some(sink.received()).filter(|r| r.len() == 2) }).await;
+    let spam = got.iter().find(|m| m.to == ["bob@example.com"]).unwrap().text();
+    let ham = got.iter().find(|m| m.to == ["carol@example.com"]).unwrap().text();
+    assert!(spam.contains("\r\nSubject: [SPAM] FREE stuff inside\r\n"), "{spam}");
+    assert!(spam.contains("X-Moat-Spam-Status: Yes, score=6.0 tests=SUBJECT_FREE,BODY_REPEATS_DRUG,PROBE_DNS_DENIED,PROBE_OUTSIDE_DENIED,PROBE_COUNT"), "{spam}");
+    assert!(spam.contains("X-Tagger: 1 recipients"), "headers the chain adds are delivered: {spam}");
+    assert!(ham.contains("X-Moat-Spam-Status: No, score=0.0") && ham.contains("Subject: Lunch\r\n"), "{ham}");
+
+    // The second plugin changes the outcome: a trusted sender is accepted at MAIL FROM, and the rest of the
+    // chain (not marked `always`) is skipped.
+    assert!(send(moat.smtp(), "boss@trusted.test", &["bob@example.com"], SPAM).await.unwrap().starts_with("250"));
+    let trusted = eventually(20, "trusted delivery", || async {
+        sink.received().into_iter().find(|m| m.from == "boss@trusted.test")
+    })
+    .await;
+    assert!(trusted.text().contains("X-Moat-Spam-Status: No, score=-10.0 tests=PROBE_TRUSTED"), "{}", trusted.text());
+
+    // Stricter thresholds: the same spam is held in quarantine, then released by the admin.
+    set_chain(&moat, &chain("tag = 3.0, quarantine = 5.0, reject = 100.0", TAGGER_AND_PROBE));
+    reloaded().await;
+    let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], SPAM).await.unwrap();
+    assert!(reply.starts_with("250 2.0.0 OK queued as "), "{reply}");
+    let held = moat.admin(&["quarantine", "list"]);
+    let id = held.split('\t').next().unwrap().trim().to_owned();
+    assert!(held.contains("from <a@sender.test>") && held.contains("score 6.0"), "{held}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sink.received().len(), 3, "a quarantined message is not delivered");
+    assert!(moat.admin(&["quarantine", "release", &id]).contains("queued as"));
+    eventually(20, "released delivery", || async { Some(()).filter(|_| sink.received().len() == 4) }).await;
+    assert!(moat.admin(&["quarantine", "list"]).contains("The quarantine is empty"));
+    let again = moat.cli(&["quarantine", "release", &id]);
+    assert_eq!(again.status.code(), Some(1), "released once only");
+
+    // Stricter still: refused at DATA, with the verdict explained in the log.
+    set_chain(&moat, &chain("tag = 2.0, quarantine = 4.0, reject = 5.0", TAGGER_AND_PROBE));
+    reloaded().await;
+    let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], SPAM).await.unwrap();
+    assert_eq!(reply, "550 5.7.1 Message rejected as spam (score 6.0)");
+    let log = moat.admin(&["log", "tail", "-n", "1", "--verbose"]);
+    assert!(log.contains("rejected 6.0 [SUBJECT_FREE,BODY_REPEATS_DRUG,"), "{log}");
+    assert!(log.contains("tagger (message): SUBJECT_FREE 1.0, BODY_REPEATS_DRUG 5.0"), "{log}");
+    assert!(log.contains("probe (mail-from)") && log.contains("(fuel "), "every stage's cost is logged: {log}");
+    assert_eq!(sink.received().len(), 4);
+}
+
+async fn a_shadow_entry_is_logged_but_not_acted_on(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    moat.add_guest("tagger", "1.0.0", &guest("tagger"));
+    set_chain(&moat, "[[entry]]\nplugin = \"tagger\"\nshadow = true\nconfig = { score = 50 }\n");
+    reloaded().await;
+    assert!(send(moat.smtp(), "a@sender.test", &["bob@example.com"], SPAM).await.unwrap().starts_with("250"));
+    let got = eventually(20, "delivery", || async { sink.received().pop() }).await;
+    let text = got.text();
+    assert!(text.contains("X-Moat-Spam-Status: No, score=0.0\r\n") && text.contains("Subject: FREE stuff"), "{text}");
+    assert!(!text.contains("X-Tagger"), "a shadow entry's headers are not added: {text}");
+    let log = moat.admin(&["log", "tail", "-n", "1", "--verbose"]);
+    assert!(log.contains("tagger (message) shadow: SUBJECT_FREE 50.0, BODY_REPEATS_DRUG 5.0"), "{log}");
+    assert!(log.contains("clean 0.0"), "{log}");
+}
+
+async fn broken_plugins_follow_fail_open_and_fail_closed(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    for name in ["spin", "hog", "trap"] {
+        moat.add_guest(name, "1.0.0", &guest(name));
+    }
+    // A small fuel budget keeps the endless loop's cost per message low; the hog gets the default budget, so
+    // it reaches the memory cap before its fuel runs out.
+    let entries = |fail: &str| {
+        [("spin", "fuel = 20000000\n"), ("hog", ""), ("trap", "")]
+            .iter()
+            .map(|(p, fuel)| format!("[[entry]]\nplugin = \"{p}\"\nfail = \"{fail}\"\n{fuel}"))
+            .collect::<String>()
+    };
+    set_chain(&moat, &entries("open"));
+    reloaded().await;
+    for i in 0..3 {
+        let body = HAM.replace("Lunch", &format!("Lunch {i}"));
+        let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], &body).await.unwrap();
+        assert!(reply.starts_with("250"), "fail-open: mail keeps flowing: {reply}");
+    }
+    eventually(30, "three deliveries", || async { Some(()).filter(|_| sink.received().len() == 3) }).await;
+    let log = moat.admin(&["log", "tail", "-n", "1", "--verbose"]);
+    for symbol in ["PLUGIN_TIMEOUT", "PLUGIN_OUT_OF_MEMORY", "PLUGIN_TRAP"] {
+        assert!(log.contains(symbol), "{symbol} in {log}");
+    }
+
+    set_chain(&moat, &entries("closed"));
+    reloaded().await;
+    let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], HAM).await.unwrap();
+    assert_eq!(reply, "451 4.3.0 Message could not be checked, try again later");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.received().len(), 3, "fail-closed: nothing unchecked is delivered");
+    assert!(moat.admin(&["queue", "list"]).contains("The queue is empty"), "nothing kept after a 451");
+
+    // Failing over and over trips the breaker, and the admin hears about it once.
+    for _ in 0..5 {
+        send(moat.smtp(), "a@sender.test", &["bob@example.com"], HAM).await.unwrap();
+    }
+    let alerts = moat.admin(&["alerts"]);
+    assert!(alerts.contains("plugin-tripped\tplugin spin failed too often in a row"), "{alerts}");
+    assert_eq!(alerts.matches("plugin spin").count(), 1, "{alerts}");
+    let log = moat.admin(&["log", "tail", "-n", "1", "--verbose"]);
+    assert!(log.contains("PLUGIN_TRIPPED"), "{log}");
+    // The gateway itself is fine.
+    let mut c = Client::connect(moat.smtp()).await.unwrap();
+    c.expect("220").await.unwrap();
+}
+
+async fn envelope_stages_refuse_recipients_and_greylist(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    moat.add_guest("probe", "1.0.0", &guest("probe"));
+    set_chain(&moat, "[[entry]]\nplugin = \"probe\"\nkv = true\n");
+    reloaded().await;
+
+    let mut c = Client::connect(moat.smtp()).await.unwrap();
+    c.expect("220").await.unwrap();
+    c.cmd("EHLO reject.me\r\n").await.unwrap();
+    c.cmd("MAIL FROM:<a@sender.test>\r\n").await.unwrap();
+    assert_eq!(c.cmd("RCPT TO:<bob@example.com>\r\n").await.unwrap(), "554 5.7.1 bad HELO");
+
+    let greylisted = |addr: SocketAddr| async move {
+        let mut c = Client::connect(addr).await.unwrap();
+        c.expect("220").await.unwrap();
+        c.cmd("EHLO client.test\r\n").await.unwrap();
+        c.cmd("MAIL FROM:<a@sender.test>\r\n").await.unwrap();
+        c.cmd("RCPT TO:<greyhound@example.com>\r\n").await.unwrap()
+    };
+    assert_eq!(greylisted(moat.smtp()).await, "451 4.7.1 greylisted, try again");
+    // The triplet is remembered in the store: the retry passes, also after a restart.
+    let mut moat = moat;
+    moat.restart().await;
+    assert_eq!(greylisted(moat.smtp()).await, "250 2.1.5 Recipient OK");
+}
+
+async fn chains_swap_under_load_without_losing_mail(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    moat.add_guest("tagger", "1.0.0", &guest("tagger"));
+    moat.add_guest("tagger", "2.0.0", &guest("tagger"));
+    set_chain(&moat, "[[entry]]\nplugin = \"tagger\"\nversion = \"1.0.0\"\n");
+    reloaded().await;
+    let addr = moat.smtp();
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            tokio::spawn(async move {
+                let mut accepted = 0;
+                for i in 0..25 {
+                    let body = format!("From: s{s}@sender.test\r\nSubject: load {s}-{i}\r\n\r\nhello\r\n");
+                    let reply = send(addr, &format!("s{s}@sender.test"), &["bob@example.com"], &body).await.unwrap();
+                    assert!(reply.starts_with("250"), "{reply}");
+                    accepted += 1;
+                }
+                accepted
+            })
+        })
+        .collect();
+    for round in 0..6 {
+        let version = if round % 2 == 0 { "2.0.0" } else { "1.0.0" };
+        let score = round + 1;
+        set_chain(
+            &moat,
+            &format!("[[entry]]\nplugin = \"tagger\"\nversion = \"{version}\"\nconfig = {{ score = {score} }}\n"),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    let mut accepted = 0;
+    for s in senders {
+        accepted += s.await.unwrap();
+    }
+    assert_eq!(accepted, 100);
+    let got =
+        eventually(60, "every message delivered", || async { Some(sink.received()).filter(|r| r.len() == 100) }).await;
+    assert!(got.iter().all(|m| m.text().contains("X-Moat-Spam-Status: No")), "every message went through a chain");
+    let history = moat.admin(&["chain", "history"]);
+    assert_eq!(history.lines().count(), 7, "{history}");
+    let first = history.lines().last().unwrap().split('\t').next().unwrap().to_owned();
+    assert!(moat.admin(&["chain", "rollback", &first]).contains("Rolled the default chain back to version"));
+    assert!(moat.admin(&["chain", "show"]).contains("version = \"1.0.0\""));
+}
+
+async fn bad_chains_and_plugins_are_refused_with_clear_errors(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    moat.add_guest("tagger", "1.0.0", &guest("tagger"));
+    let error = |toml: &str| String::from_utf8_lossy(&moat.set_chain(toml, &[]).stderr).into_owned();
+    let refused = error("[[entry]]\nplugin = \"tagger\"\nconfig = { level = 3 }\n");
+    assert!(
+        refused.contains("entry 1 (tagger): the plugin refused its config: expected {\"score\": N}, got {\"level\":3}"),
+        "{refused}"
+    );
+    assert!(error("[[entry]]\nplugin = \"nope\"\n").contains("no plugin nope is registered"));
+    assert!(error("[[entry]]\nplugin = \"tagger\"\nversion = \"9\"\n").contains("no plugin tagger 9 is registered"));
+    assert!(error("[[entry]]\nplugn = \"tagger\"\n").contains("unknown field `plugn`"));
+    assert!(error("thresholds = { tag = 9.0, quarantine = 1.0, reject = 2.0 }").contains("thresholds must rise"));
+    assert!(moat.admin(&["chain", "show"]).contains("none saved"), "nothing half-saved");
+
+    // A valid component that exports nothing: not a filter.
+    let empty = moat.write_file("empty.wasm", b"\0asm\x0d\x00\x01\x00");
+    let out = moat.cli(&["plugin", "add", &empty, "--name", "empty"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("empty: the component does not implement the moat:filter/filter@0.1.0 world"), "{stderr}");
+    assert!(!moat.admin(&["plugin", "list"]).contains("empty"));
+
+    set_chain(&moat, "[[entry]]\nplugin = \"tagger\"\n");
+    let out = moat.cli(&["plugin", "remove", "tagger"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tagger 1.0.0 is used by a live chain"));
+    assert!(moat.admin(&["chain", "show"]).contains("plugin = \"tagger\"\nversion = \"1.0.0\""), "pinned at save");
+}
