@@ -6,6 +6,7 @@ pub mod domain;
 pub mod log;
 pub mod mailbox;
 pub mod plugin;
+mod plugin_new;
 pub mod quarantine;
 pub mod queue;
 

@@ -9,6 +9,17 @@ use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Start a plugin project: a filter with one hook, a native unit test, a sample message and a README.
+    New {
+        name: String,
+        /// Where to create the project directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Depend on the SDK at this path (default: the SDK this moat was built from, if present, else the
+        /// published version).
+        #[arg(long)]
+        sdk_path: Option<PathBuf>,
+    },
     /// Register a plugin version: the component is validated against the filter world first.
     Add {
         /// The component, built for wasm32-wasip2.
@@ -60,6 +71,17 @@ pub enum PluginCommand {
 impl PluginCommand {
     pub async fn run(self, config: &Config) -> anyhow::Result<()> {
         match self {
+            PluginCommand::New { name, dir, sdk_path } => {
+                let project = super::plugin_new::create(&name, &dir, sdk_path.as_deref())?;
+                println!(
+                    "Created {}. Next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  \
+                     moat plugin test target/wasm32-wasip2/release/{}.wasm tests/data/sample.eml",
+                    project.display(),
+                    project.display(),
+                    name.replace('-', "_")
+                );
+                Ok(())
+            }
             PluginCommand::Add { file, name, version } => add(config, &file, name, &version).await,
             PluginCommand::List => {
                 let store = super::open_store(config).await?;
