@@ -39,8 +39,10 @@ pub enum LoadError {
 /// Plugin instances that may run at once (one per message per plugin in flight).
 const MAX_INSTANCES: u32 = 256;
 
-/// Bytes of each pooled memory kept mapped and zeroed in place between instances, instead of being released.
-const KEEP_RESIDENT: usize = 2 << 20;
+/// Bytes of each pooled memory kept mapped between instances and reset in place (only the dirtied pages, with
+/// `pagemap_scan`), instead of being unmapped: a Rust guest's 1 MiB stack and first heap pages then never
+/// page-fault again. Beyond this, memory is released (`madvise`), which bounds what idle slots keep resident.
+const KEEP_RESIDENT: usize = 4 << 20;
 
 pub struct FilterEngine {
     engine: Engine,
@@ -59,7 +61,10 @@ impl FilterEngine {
             .max_memory_size(limits.memory_bytes)
             // A fresh instance per message would otherwise page-fault its stack and heap back in every time.
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .table_keep_resident(KEEP_RESIDENT)
+            // Linux 6.7+: reset only the pages a call dirtied, instead of zeroing or unmapping the whole
+            // region. Measured: 40 µs → 16 µs fixed overhead per call (see benches/calls.rs).
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
