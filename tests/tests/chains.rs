@@ -21,6 +21,7 @@ on_each_backend!(
     envelope_stages_refuse_recipients_and_greylist,
     chains_swap_under_load_without_losing_mail,
     bad_chains_and_plugins_are_refused_with_clear_errors,
+    each_tenant_gets_its_own_chain_and_outcome,
 );
 
 fn guest(name: &str) -> Vec<u8> {
@@ -295,4 +296,47 @@ async fn bad_chains_and_plugins_are_refused_with_clear_errors(backend: Backend) 
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tagger 1.0.0 is used by a live chain"));
     assert!(moat.admin(&["chain", "show"]).contains("plugin = \"tagger\"\nversion = \"1.0.0\""), "pinned at save");
+}
+
+/// One message to two tenants: each tenant's chain judges its own recipients. Here one tenant rejects and the
+/// other delivers: the message is accepted, delivered to the second only, and each tenant's log row says why.
+async fn each_tenant_gets_its_own_chain_and_outcome(backend: Backend) {
+    let sink = Sink::start().await;
+    let Some(moat) = start(backend, &sink).await else { return };
+    moat.admin(&["tenant", "add", "acme"]);
+    let downstream = format!("{}:{}:10", sink.addr.ip(), sink.addr.port());
+    moat.admin(&["domain", "add", "acme.test", "--tenant", "acme", "--downstream", &downstream]);
+    moat.admin(&["mailbox", "add", "dan@acme.test"]);
+    moat.add_guest("tagger", "1.0.0", &guest("tagger"));
+    // The default tenant's chain rejects the spam; acme's only tags it; and acme.test's own override, once
+    // saved, delivers it clean.
+    set_chain(&moat, &chain("tag = 2.0, quarantine = 4.0, reject = 5.0", "[[entry]]\nplugin = \"tagger\"\n"));
+    let acme = chain("tag = 5.0, quarantine = 50.0, reject = 100.0", "[[entry]]\nplugin = \"tagger\"\n");
+    assert!(moat.set_chain(&acme, &["--tenant", "acme"]).status.success());
+    reloaded().await;
+
+    let both = ["bob@example.com", "dan@acme.test"];
+    let reply = send(moat.smtp(), "a@sender.test", &both, SPAM).await.unwrap();
+    assert!(reply.starts_with("250 2.0.0 OK queued as "), "one tenant accepted: {reply}");
+    let got = eventually(20, "delivery to acme", || async { sink.received().pop() }).await;
+    assert_eq!(got.to, ["dan@acme.test"], "the rejecting tenant's recipient gets nothing");
+    assert!(got.text().contains("Subject: [SPAM] FREE stuff inside"), "acme tags: {}", got.text());
+    let log = moat.admin(&["log", "tail", "-n", "2"]);
+    assert!(log.contains("-> bob@example.com") && log.contains("rejected 6.0"), "{log}");
+    assert!(log.contains("-> dan@acme.test") && log.contains("tagged 6.0"), "{log}");
+
+    // Every tenant rejecting: the message is refused.
+    let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], SPAM).await.unwrap();
+    assert_eq!(reply, "550 5.7.1 Message rejected as spam (score 6.0)");
+
+    // A domain override wins over its tenant's chain.
+    let lenient = chain("tag = 50.0, quarantine = 60.0, reject = 70.0", "[[entry]]\nplugin = \"tagger\"\n");
+    assert!(moat.set_chain(&lenient, &["--domain", "acme.test"]).status.success());
+    reloaded().await;
+    send(moat.smtp(), "a@sender.test", &["dan@acme.test"], SPAM).await.unwrap();
+    let got = eventually(20, "second delivery", || async { Some(sink.received()).filter(|r| r.len() == 2) }).await;
+    assert!(got[1].text().contains("X-Moat-Spam-Status: No, score=6.0"), "{}", got[1].text());
+    assert!(moat.admin(&["chain", "show", "--domain", "acme.test"]).contains("reject = 70.0"));
+    moat.admin(&["chain", "clear", "--domain", "acme.test"]);
+    assert!(moat.admin(&["chain", "show", "--domain", "acme.test"]).contains("the tenant's chain applies"));
 }

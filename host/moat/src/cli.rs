@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the gateway: SMTP listener, queue and delivery, metrics.
     Serve,
+    /// Tenants: the customers of an MSP, each with its own domains, users and chains.
+    #[command(subcommand)]
+    Tenant(commands::tenant::TenantCommand),
     /// Protected domains and alias domains.
     #[command(subcommand)]
     Domain(commands::domain::DomainCommand),
@@ -75,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config_file.as_deref())?;
     match cli.command {
         Command::Serve => crate::serve::serve(config).await,
+        Command::Tenant(c) => c.run(&config).await,
         Command::Domain(c) => c.run(&config).await,
         Command::Mailbox(c) => c.run(&config).await,
         Command::Alias(c) => c.run(&config).await,

@@ -9,6 +9,7 @@ pub mod plugin;
 mod plugin_new;
 pub mod quarantine;
 pub mod queue;
+pub mod tenant;
 
 use crate::config::Config;
 use moat_directory::Directory;

@@ -72,6 +72,32 @@ impl Filters {
         Selected { chain, tenant_name }
     }
 
+    /// The client's verified reverse name (forward-confirmed: the PTR name resolves back to `ip`), for the
+    /// connect stage. Blocking: call it on the thread the chain runs on.
+    pub fn verified_ptr(&self, ip: std::net::IpAddr) -> Option<String> {
+        use moat_filter::RecordKind;
+        // Loopback clients (local submission, tests) have no meaningful reverse name: no query for them.
+        if ip.is_loopback() || ip.is_unspecified() {
+            return None;
+        }
+        let dns = self.dns.as_ref()?;
+        let reverse = match ip {
+            std::net::IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+            }
+            std::net::IpAddr::V6(v6) => {
+                let hex: String = v6.octets().iter().map(|b| format!("{b:02x}")).collect();
+                let nibbles: Vec<String> = hex.chars().rev().map(String::from).collect();
+                format!("{}.ip6.arpa", nibbles.join("."))
+            }
+        };
+        let name = dns.lookup(&reverse, RecordKind::Ptr).ok()?.into_iter().next()?;
+        let kind = if ip.is_ipv4() { RecordKind::A } else { RecordKind::Aaaa };
+        let forward = dns.lookup(&name, kind).ok()?;
+        forward.iter().any(|a| a.parse::<std::net::IpAddr>().ok() == Some(ip)).then_some(name)
+    }
+
     /// Loads the live chains from the store and swaps them in. A chain that cannot be built (its plugin was
     /// removed, say) keeps its scope on the previous chain and is reported.
     pub async fn reload(&self) -> Result<(), moat_store::StoreError> {
@@ -187,5 +213,34 @@ impl Filters {
                 let _ = self.store.kv_purge(crate::now()).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_filter::{Limits, StaticDns};
+
+    #[tokio::test]
+    async fn reverse_names_count_only_when_they_resolve_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("moat.db").display());
+        let store = Store::open(&url, moat_store::Durability::Full).await.unwrap();
+        let dns = StaticDns::parse(
+            "7.2.0.192.in-addr.arpa PTR mx.sender.test\nmx.sender.test A 192.0.2.7\n\
+             8.2.0.192.in-addr.arpa PTR www.bank.test\nwww.bank.test A 198.51.100.1\n",
+        )
+        .unwrap();
+        let engine = FilterEngine::new(None, Limits::default()).unwrap();
+        let filters = Filters::new(store, engine, Some(Arc::new(dns)));
+        let ptr = |ip: &str| {
+            let filters = &filters;
+            let ip = ip.parse().unwrap();
+            std::thread::scope(|s| s.spawn(move || filters.verified_ptr(ip)).join().unwrap())
+        };
+        assert_eq!(ptr("192.0.2.7").as_deref(), Some("mx.sender.test"));
+        assert_eq!(ptr("192.0.2.8"), None, "a PTR claiming a name that does not resolve back is not trusted");
+        assert_eq!(ptr("192.0.2.9"), None, "no PTR");
+        assert_eq!(ptr("127.0.0.1"), None);
     }
 }

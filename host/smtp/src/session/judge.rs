@@ -105,8 +105,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                     facts: Vec::new(),
                 };
                 if !selected.chain.is_empty() {
-                    let (conn, sender) = (conn.clone(), sender.clone());
+                    let (mut conn, sender, filters) = (conn.clone(), sender.clone(), filters.clone());
+                    let peer = self.peer.ip();
                     group.eval = run_stages(selected.chain, Evaluation::default(), move |chain, eval| {
+                        conn.ptr = filters.verified_ptr(peer);
                         chain.run(Stage::Connect(&conn), eval);
                         chain.run(Stage::MailFrom(&conn, &sender), eval);
                     })
