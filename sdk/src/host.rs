@@ -117,6 +117,14 @@ pub fn kv_incr(key: &str, delta: i64, ttl_seconds: Option<u32>) -> Result<i64, H
     crate::testing::with_host(|h| h.kv_incr(key, delta, ttl_seconds))
 }
 
+/// Adds many deltas in one host call (and one store transaction): what a classifier does when it learns.
+pub fn kv_incr_many(deltas: &[(String, i64)]) -> Result<(), HostError> {
+    #[cfg(target_arch = "wasm32")]
+    return wit::kv_incr_many(deltas).map_err(error);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::with_host(|h| deltas.iter().try_for_each(|(k, d)| h.kv_incr(k, *d, None).map(|_| ())))
+}
+
 /// Looks up `name`; allowed only at or below the zones the chain entry grants. A name that does not exist
 /// answers an empty list.
 pub fn dns_lookup(name: &str, kind: RecordKind) -> Result<Vec<String>, HostError> {

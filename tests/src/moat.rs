@@ -88,8 +88,9 @@ pub struct Moat {
 }
 
 impl Moat {
-    /// `bin` is `env!("CARGO_BIN_EXE_moat-e2e")`. The config always listens on 127.0.0.1:0 and polls the queue
-    /// every 100 ms with 1 s retries, unless the test's own config says otherwise.
+    /// `bin` is `env!("CARGO_BIN_EXE_moat-e2e")`. The config always listens on 127.0.0.1:0, polls the queue
+    /// every 100 ms with 1 s retries, reloads chains every 100 ms and starts without the built-in filters
+    /// (an empty registry, unfiltered mail), unless the test's own config says otherwise.
     pub fn builder(bin: &str, backend: Backend) -> MoatBuilder {
         MoatBuilder { bin: bin.into(), backend, config: Default::default() }
             .set("smtp", "listen", "[\"127.0.0.1:0\"]")
@@ -99,6 +100,7 @@ impl Moat {
             .set("delivery", "connect_timeout", "\"2s\"")
             .set("delivery", "command_timeout", "\"10s\"")
             .set("filters", "reload_interval", "\"100ms\"")
+            .set("filters", "builtin", "false")
     }
 
     pub fn smtp(&self) -> SocketAddr {

@@ -340,3 +340,30 @@ async fn each_tenant_gets_its_own_chain_and_outcome(backend: Backend) {
     moat.admin(&["chain", "clear", "--domain", "acme.test"]);
     assert!(moat.admin(&["chain", "show", "--domain", "acme.test"]).contains("the tenant's chain applies"));
 }
+
+/// A fresh install with the built-in filters (the default): they are registered and become the default
+/// chain, the untrained classifier says so in every verdict, and `moat learn` / `moat scan` work on files.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
+    let downstream = format!("{}:{}:10", sink.addr.ip(), sink.addr.port());
+    moat.protect("example.com", &[downstream], &["bob"]);
+    assert!(moat.admin(&["plugin", "list"]).contains("bayes\t0.1.0\t"), "built-ins registered");
+    let chain = moat.admin(&["chain", "show"]);
+    assert!(chain.contains("plugin = \"bayes\"") && chain.contains("kv = true"), "{chain}");
+
+    assert!(send(moat.smtp(), "a@sender.test", &["bob@example.com"], HAM).await.unwrap().starts_with("250"));
+    let got = eventually(20, "delivery", || async { sink.received().pop() }).await;
+    assert!(got.text().contains("X-Moat-Spam-Status: No, score=0.0 tests=BAYES_LEARNING"), "{}", got.text());
+
+    let spam = moat.write_file("spam.eml", SPAM.as_bytes());
+    let ham = moat.write_file("ham.eml", HAM.as_bytes());
+    let learned = moat.admin(&["learn", "--spam", &spam, "--ham", &ham]);
+    assert!(learned.contains("Learned 1 spam and 1 ham message(s) for tenant default"), "{learned}");
+    let scan = moat.admin(&["scan", "--json", &spam]);
+    let row: serde_json::Value = serde_json::from_str(scan.lines().next().unwrap()).unwrap();
+    assert_eq!(row["action"], "clean");
+    assert_eq!(row["symbols"][0], "BAYES_LEARNING");
+    assert!(row["details"][0]["reason"].as_str().unwrap().contains("learning: 1 spam and 1 ham so far"), "{row}");
+}

@@ -23,6 +23,10 @@ pub trait KvStore: Send + Sync {
     }
     fn set(&self, namespace: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), KvError>;
     fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
+    /// Many increments at once, without expiry; override when the backend can do them in one transaction.
+    fn incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<(), KvError> {
+        deltas.iter().try_for_each(|(k, d)| self.incr(namespace, k, *d, None).map(|_| ()))
+    }
 }
 
 /// (namespace, key) → (value, expiry)
@@ -252,6 +256,10 @@ impl host::Host for HostState {
         ttl_seconds: Option<u32>,
     ) -> wasmtime::Result<Result<i64, host::HostError>> {
         Ok(self.kv().and_then(|(kv, ns)| kv.incr(ns, &key, delta, ttl(ttl_seconds)).map_err(unavailable)))
+    }
+
+    fn kv_incr_many(&mut self, deltas: Vec<(String, i64)>) -> wasmtime::Result<Result<(), host::HostError>> {
+        Ok(self.kv().and_then(|(kv, ns)| kv.incr_many(ns, &deltas).map_err(unavailable)))
     }
 
     /// Only names at or below a granted zone; everything else is denied without a query going out.

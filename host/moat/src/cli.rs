@@ -47,6 +47,27 @@ enum Command {
     /// Messages held by the filters.
     #[command(subcommand)]
     Quarantine(commands::quarantine::QuarantineCommand),
+    /// Run a tenant's filter chain over message files (.eml, directories of them, mbox) without SMTP and
+    /// print one line per message: path, action, score, symbols.
+    Scan {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Whose chain (default: the default tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON object per line: path, action, score, symbols.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Teach the learning filters (bayes) a tenant's spam and ham: .eml files, directories of them, or mbox.
+    Learn {
+        #[arg(long, num_args = 1..)]
+        spam: Vec<PathBuf>,
+        #[arg(long, num_args = 1..)]
+        ham: Vec<PathBuf>,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// What the gateway wants an admin to know (plugins tripped, say).
     Alerts {
         /// How many, newest first.
@@ -87,6 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(c) => c.run(&config).await,
         Command::Chain(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
+        Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,
+        Command::Learn { spam, ham, tenant } => commands::scan::learn(&config, &spam, &ham, tenant.as_deref()).await,
         Command::Alerts { limit } => commands::alerts::show(&config, limit).await,
     }
 }

@@ -33,6 +33,9 @@ pub struct FiltersConfig {
     pub reload_interval: std::time::Duration,
     /// `nameserver = "127.0.0.1:53"` — where plugins' DNS lookups (DNSBLs) go; default the system resolver.
     pub nameserver: Option<SocketAddr>,
+    /// `builtin = true` — register the built-in filter plugins at start and, if no default chain was ever
+    /// saved, make them the default chain. `false` starts with an empty registry and unfiltered mail.
+    pub builtin: bool,
 }
 
 impl Default for FiltersConfig {
@@ -43,6 +46,7 @@ impl Default for FiltersConfig {
             memory_mib: limits.memory_bytes >> 20,
             reload_interval: std::time::Duration::from_secs(1),
             nameserver: None,
+            builtin: true,
         }
     }
 }

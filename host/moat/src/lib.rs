@@ -1,6 +1,7 @@
 //! The `moat` binary: CLI, configuration, and the wiring of the parts. Business logic lives in the crates it
 //! wires; what is here is glue.
 
+mod builtin;
 mod cli;
 mod commands;
 pub mod config;

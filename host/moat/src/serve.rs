@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The filter runtime: plugins compiled once into `DATA_DIR/plugin-cache`, DNS for the zones chains grant.
-fn filters(config: &Config, store: &Store) -> anyhow::Result<Filters> {
+pub(crate) fn filters(config: &Config, store: &Store) -> anyhow::Result<Filters> {
     let engine = FilterEngine::new(Some(config.server.data_dir.join("plugin-cache")), config.filters.limits())?;
     let dns = match HickoryDns::new(config.filters.nameserver) {
         Ok(dns) => Some(Arc::new(dns) as Arc<dyn moat_filter::Resolver>),
@@ -51,6 +51,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         QueueManager::new(queue.clone(), config.delivery.clone(), metrics.clone()).map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
+    if config.filters.builtin {
+        crate::builtin::install(&store).await.context("cannot register the built-in filters")?;
+    }
     let filters = Arc::new(filters(&config, &store)?);
     filters.reload().await.context("cannot load the filter chains")?;
     let ctx = Arc::new(SmtpContext {

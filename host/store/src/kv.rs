@@ -26,7 +26,7 @@ impl Store {
     pub async fn kv_get_many(&self, namespace: &str, keys: &[String], now: i64) -> Result<Vec<Option<Vec<u8>>>> {
         let mut found = std::collections::HashMap::with_capacity(keys.len());
         // Bounded IN lists: both backends cap bound parameters per statement.
-        for chunk in keys.chunks(500) {
+        for chunk in keys.chunks(2000) {
             let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
             let sql = format!(
                 "SELECT key, value, counter FROM plugin_kv WHERE namespace = $1 \
@@ -90,6 +90,41 @@ impl Store {
         .await?)
     }
 
+    /// Adds every delta (no expiry) in one transaction: deltas of the same key are summed first, then written
+    /// with multi-row upserts (one statement per few hundred keys, not one per key).
+    pub async fn kv_incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<()> {
+        let mut summed: Vec<(&str, i64)> = Vec::with_capacity(deltas.len());
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(deltas.len());
+        for (key, delta) in deltas {
+            match index.get(key.as_str()) {
+                Some(&i) => summed[i].1 += delta,
+                None => {
+                    index.insert(key.as_str(), summed.len());
+                    summed.push((key.as_str(), *delta));
+                }
+            }
+        }
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in summed.chunks(400) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, ${}, NULL, ${}, NULL)", 2 * i + 2, 2 * i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES {} \
+                 ON CONFLICT (namespace, key) DO UPDATE SET \
+                 counter = COALESCE(plugin_kv.counter, 0) + excluded.counter, value = NULL",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace);
+            for (key, delta) in chunk {
+                query = query.bind(*key).bind(*delta);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Drops expired entries; returns how many.
     pub async fn kv_purge(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
@@ -130,6 +165,11 @@ mod tests {
             assert_eq!(got[101], None);
 
             assert_eq!(store.kv_purge(1000).await.unwrap(), 2, "the expired value and counter");
+
+            let deltas: Vec<(String, i64)> = vec![("tok0".into(), 3), ("fresh".into(), 2), ("fresh".into(), 1)];
+            store.kv_incr_many("t1:bayes", &deltas).await.unwrap();
+            let got = store.kv_get_many("t1:bayes", &["tok0".into(), "fresh".into()], 0).await.unwrap();
+            assert_eq!(got, [Some(10i64.to_le_bytes().to_vec()), Some(3i64.to_le_bytes().to_vec())]);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod plugin;
 mod plugin_new;
 pub mod quarantine;
 pub mod queue;
+pub mod scan;
 pub mod tenant;
 
 use crate::config::Config;
@@ -16,8 +17,12 @@ use moat_directory::Directory;
 use moat_store::{Durability, Store};
 
 pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_with(config, Durability::Full).await
+}
+
+pub(crate) async fn open_store_with(config: &Config, durability: Durability) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.server.data_dir)?;
-    Ok(Store::open(&config.database_url(), Durability::Full).await?)
+    Ok(Store::open(&config.database_url(), durability).await?)
 }
 
 pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory> {

@@ -1,0 +1,54 @@
+//! The built-in filter plugins, embedded at build time (see build.rs), and the default chain a new install
+//! starts with.
+
+use moat_filter::{ChainSpec, FilterEngine, Limits};
+use moat_store::{ChainScope, NewPlugin, Store};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
+/// Who the registry says uploaded the built-in plugins.
+const BUILTIN_UPLOADER: &str = "moat (built-in)";
+
+/// The chain every tenant without its own gets, once the built-ins are registered. Thresholds are the
+/// defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".
+pub fn default_chain() -> String {
+    let mut toml = String::from("thresholds = { tag = 5.0, quarantine = 10.0, reject = 15.0 }\n");
+    for (name, version, _) in BUILTIN {
+        let grants = match *name {
+            "bayes" => "kv = true\n",
+            _ => "",
+        };
+        toml.push_str(&format!("\n[[entry]]\nplugin = {name:?}\nversion = {version:?}\n{grants}"));
+    }
+    toml
+}
+
+/// Registers built-in plugin versions the store lacks, and saves the default chain if none was ever saved.
+pub async fn install(store: &Store) -> anyhow::Result<()> {
+    let registered = store.plugin_list().await?;
+    let engine = FilterEngine::new(None, Limits::default())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    for (name, version, bytes) in BUILTIN {
+        if registered.iter().any(|p| p.name == *name && p.version == *version) {
+            continue;
+        }
+        let sha256 = moat_filter::sha256_hex(bytes);
+        let new = NewPlugin {
+            name,
+            version,
+            sha256: &sha256,
+            wit_version: moat_filter::WIT_VERSION,
+            bytes,
+            uploaded_by: BUILTIN_UPLOADER,
+        };
+        // Validated like any upload: a built-in that does not load is a build defect, said plainly.
+        engine.load(name, bytes)?;
+        store.plugin_add(&new, now).await?;
+        tracing::info!(plugin = name, version, "registered built-in plugin");
+    }
+    if store.chain_history(ChainScope::Default).await?.is_empty() {
+        let spec = ChainSpec::from_toml(&default_chain())?;
+        store.chain_save(ChainScope::Default, Some(&spec.to_json()), BUILTIN_UPLOADER, now).await?;
+    }
+    Ok(())
+}

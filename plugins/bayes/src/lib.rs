@@ -1,0 +1,139 @@
+//! The bayes layer: a trainable statistical classifier (Gary Robinson's chi-square combining, as in
+//! SpamBayes and SpamAssassin's BAYES rules) over body words and bigrams, subject words, sender and URL
+//! domains and a few structural tokens. Token counts live in the host's key-value store, per tenant; it learns
+//! from `learn` (an admin's classification, or `moat learn`) and, when enabled, from its own very confident
+//! verdicts. Until it has learned `min_spam` spam and `min_ham` ham messages it says nothing.
+//!
+//! Configuration (JSON, every key optional):
+//! `{"min_spam": 200, "min_ham": 200, "autolearn": false}`
+
+mod config;
+mod model;
+mod tokens;
+
+use config::Config;
+use moat_sdk::{Filter, Label, Message, Verdict, host};
+
+struct Bayes;
+
+/// The scored bands: (lowest probability, symbol, score). Ham bands score negative. From 0.8 up, bayes alone
+/// reaches the default tag threshold (5): on the SpamAssassin corpus no ham scored that high (README).
+const BANDS: &[(f64, &str, f64)] = &[
+    (0.999, "BAYES_999", 8.0),
+    (0.99, "BAYES_99", 6.5),
+    (0.95, "BAYES_95", 5.5),
+    (0.80, "BAYES_80", 5.0),
+    (0.60, "BAYES_60", 2.0),
+    (0.40, "BAYES_50", 0.0),
+    (0.20, "BAYES_20", -0.5),
+    (0.01, "BAYES_05", -1.5),
+    (0.0, "BAYES_00", -3.0),
+];
+
+fn band(p: f64) -> (&'static str, f64) {
+    BANDS.iter().find(|(low, _, _)| p >= *low).map_or(("BAYES_00", -3.0), |(_, name, score)| (name, *score))
+}
+
+impl Filter for Bayes {
+    fn configure(config: &str) -> Result<(), String> {
+        Config::parse(config).map(|_| ())
+    }
+
+    fn on_message(message: &Message) -> Verdict {
+        let config = Config::parse(&host::config()).unwrap_or_default();
+        let tokens = tokens::of(message);
+        let counts = match model::Counts::load(&tokens) {
+            Ok(counts) => counts,
+            Err(e) => return Verdict::pass().symbol("BAYES_UNAVAILABLE", 0.0, &format!("token store: {e:?}")),
+        };
+        if counts.spam_messages < config.min_spam || counts.ham_messages < config.min_ham {
+            let reason = format!(
+                "learning: {} spam and {} ham so far, {} and {} needed",
+                counts.spam_messages, counts.ham_messages, config.min_spam, config.min_ham
+            );
+            return Verdict::pass().symbol("BAYES_LEARNING", 0.0, &reason);
+        }
+        let (p, used) = counts.classify();
+        let (name, score) = band(p);
+        if config.autolearn {
+            if p >= 0.9999 {
+                let _ = model::learn(&tokens, Label::Spam);
+            } else if p <= 0.0001 {
+                let _ = model::learn(&tokens, Label::Ham);
+            }
+        }
+        Verdict::pass().symbol(name, score, &format!("spam probability {p:.4} from {used} tokens"))
+    }
+
+    fn learn(message: &Message, label: Label) {
+        if let Err(e) = model::learn(&tokens::of(message), label) {
+            host::log(host::Level::Warn, &format!("cannot learn: {e:?}"));
+        }
+    }
+}
+
+moat_sdk::export_filter!(Bayes);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_sdk::testing::{MockHost, TestMessage};
+
+    fn spam(i: usize) -> TestMessage {
+        TestMessage::from_eml(
+            format!(
+                "From: deals{i}@promo{i}.test\r\nSubject: Cheap meds and casino bonus {i}\r\n\r\n\
+                 Click here http://pills.example/buy for cheap viagra, casino bonus, free money now {i}\r\n"
+            )
+            .as_bytes(),
+        )
+    }
+
+    fn ham(i: usize) -> TestMessage {
+        TestMessage::from_eml(
+            format!(
+                "From: colleague{i}@example.com\r\nSubject: Minutes of the project meeting {i}\r\n\r\n\
+                 Attached are the minutes; the release review moves to Thursday. Regards {i}\r\n"
+            )
+            .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn says_nothing_until_trained_then_separates_spam_from_ham() {
+        let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
+        let verdict = host.on_message::<Bayes>(&spam(0));
+        assert_eq!(verdict.symbols()[0].name, "BAYES_LEARNING");
+        assert_eq!(verdict.score(), 0.0);
+        for i in 1..=20 {
+            host.learn::<Bayes>(&spam(i), Label::Spam);
+            host.learn::<Bayes>(&ham(i), Label::Ham);
+        }
+        let verdict = host.on_message::<Bayes>(&spam(99));
+        assert!(verdict.score() >= 5.0, "{verdict:?}");
+        assert!(verdict.symbols()[0].name.starts_with("BAYES_99"), "{verdict:?}");
+        let verdict = host.on_message::<Bayes>(&ham(99));
+        assert!(verdict.score() < 0.0, "{verdict:?}");
+    }
+
+    #[test]
+    fn autolearn_counts_confident_verdicts() {
+        let mut host = MockHost::new().config(r#"{"min_spam": 1, "min_ham": 1, "autolearn": true}"#);
+        for i in 1..=30 {
+            host.learn::<Bayes>(&spam(i), Label::Spam);
+            host.learn::<Bayes>(&ham(i), Label::Ham);
+        }
+        let before = host.kv("n:spam").map(|v| i64::from_le_bytes(v.try_into().unwrap()));
+        host.on_message::<Bayes>(&spam(100));
+        let after = host.kv("n:spam").map(|v| i64::from_le_bytes(v.try_into().unwrap()));
+        assert_eq!(after, before.map(|n| n + 1));
+    }
+
+    #[test]
+    fn bad_configuration_is_explained() {
+        let mut host = MockHost::new();
+        assert!(host.configure::<Bayes>(r#"{"min_spam": -1}"#).unwrap_err().contains("min_spam"));
+        assert!(host.configure::<Bayes>("[]").is_err());
+        assert_eq!(host.configure::<Bayes>("{}"), Ok(()));
+    }
+}

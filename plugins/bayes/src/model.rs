@@ -1,0 +1,103 @@
+//! Token counts in the host's key-value store and Robinson's combining of them.
+//!
+//! Keys: `s:TOKEN` and `h:TOKEN` count the spam and ham messages a token was seen in; `n:spam` and `n:ham`
+//! count the messages learned.
+
+use moat_sdk::Label;
+use moat_sdk::host::{self, HostError};
+
+/// Robinson's strength of the prior and the probability assumed for an unseen token.
+const S: f64 = 0.45;
+const X: f64 = 0.5;
+/// Tokens whose probability is this close to neutral are ignored.
+const MIN_DEVIATION: f64 = 0.1;
+/// The most significant tokens used per message.
+const MAX_DISCRIMINATORS: usize = 150;
+
+pub struct Counts {
+    pub spam_messages: i64,
+    pub ham_messages: i64,
+    /// Per token: (spam count, ham count).
+    tokens: Vec<(i64, i64)>,
+}
+
+fn counter(value: Option<Vec<u8>>) -> i64 {
+    value.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes)
+}
+
+impl Counts {
+    /// One host call for every count the message needs.
+    pub fn load(tokens: &[String]) -> Result<Self, HostError> {
+        let mut keys = Vec::with_capacity(tokens.len() * 2 + 2);
+        keys.push("n:spam".to_string());
+        keys.push("n:ham".to_string());
+        for t in tokens {
+            keys.push(format!("s:{t}"));
+            keys.push(format!("h:{t}"));
+        }
+        let mut values = host::kv_get_many(&keys)?.into_iter().map(counter);
+        let spam_messages = values.next().unwrap_or(0);
+        let ham_messages = values.next().unwrap_or(0);
+        let mut tokens = Vec::with_capacity(tokens.len());
+        while let (Some(s), Some(h)) = (values.next(), values.next()) {
+            tokens.push((s, h));
+        }
+        Ok(Self { spam_messages, ham_messages, tokens })
+    }
+
+    /// The spam probability of the message, and how many tokens decided it.
+    pub fn classify(&self) -> (f64, usize) {
+        let (nspam, nham) = (self.spam_messages.max(1) as f64, self.ham_messages.max(1) as f64);
+        let mut probabilities: Vec<f64> = self
+            .tokens
+            .iter()
+            .filter(|(s, h)| s + h > 0)
+            .map(|&(s, h)| {
+                let spam_ratio = s as f64 / nspam;
+                let ham_ratio = h as f64 / nham;
+                let p = spam_ratio / (spam_ratio + ham_ratio);
+                let n = (s + h) as f64;
+                (S * X + n * p) / (S + n)
+            })
+            .filter(|p| (p - 0.5).abs() >= MIN_DEVIATION)
+            .collect();
+        probabilities.sort_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
+        probabilities.truncate(MAX_DISCRIMINATORS);
+        if probabilities.is_empty() {
+            return (0.5, 0);
+        }
+        let n = probabilities.len();
+        // Fisher's method on both tails, in logs so long products do not underflow.
+        let ln_spam: f64 = probabilities.iter().map(|p| (1.0 - p).max(1e-200).ln()).sum();
+        let ln_ham: f64 = probabilities.iter().map(|p| p.max(1e-200).ln()).sum();
+        let s = 1.0 - chi2q(-2.0 * ln_spam, 2 * n);
+        let h = 1.0 - chi2q(-2.0 * ln_ham, 2 * n);
+        if s > 0.99 && h > 0.99 {
+            // Strong evidence both ways saturates both tails (chi-square says "unsure"); Robinson's geometric
+            // means still weigh which side is stronger.
+            let (p, q) = (1.0 - (ln_spam / n as f64).exp(), 1.0 - (ln_ham / n as f64).exp());
+            return ((1.0 + (p - q) / (p + q)) / 2.0, n);
+        }
+        ((1.0 + s - h) / 2.0, n)
+    }
+}
+
+/// P(chi² ≥ x2) with `v` (even) degrees of freedom.
+fn chi2q(x2: f64, v: usize) -> f64 {
+    let m = x2 / 2.0;
+    let mut term = (-m).exp();
+    let mut sum = term;
+    for i in 1..v / 2 {
+        term *= m / i as f64;
+        sum += term;
+    }
+    sum.min(1.0)
+}
+
+/// Counts the message's tokens for `label`, in one host call.
+pub fn learn(tokens: &[String], label: Label) -> Result<(), HostError> {
+    let (prefix, total) = if label == Label::Spam { ("s:", "n:spam") } else { ("h:", "n:ham") };
+    let mut deltas: Vec<(String, i64)> = tokens.iter().map(|t| (format!("{prefix}{t}"), 1)).collect();
+    deltas.push((total.to_string(), 1));
+    host::kv_incr_many(&deltas)
+}

@@ -1,0 +1,169 @@
+//! What the classifier counts: body words and word pairs, subject words, sender and link domains, and a few
+//! structural facts. Each token once per message, at most `MAX_TOKENS`.
+
+use moat_sdk::Message;
+use std::collections::HashSet;
+
+const MAX_TOKENS: usize = 1500;
+const MAX_BODY_CHARS: usize = 60_000;
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '$' | '!' | '\'' | '-')))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
+        .filter(|w| (3..=24).contains(&w.chars().count()))
+        .map(|w| if w.chars().all(|c| c.is_ascii_digit()) { "#num".to_owned() } else { w.to_lowercase() })
+}
+
+/// Drops tags, keeps link targets' domains and the visible text.
+fn strip_html(html: &str, urls: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        let Some(close) = rest[open..].find('>') else { break };
+        let tag = &rest[open..open + close];
+        if let Some(href) = tag.to_ascii_lowercase().find("href=") {
+            let value = tag[href + 5..].trim_start_matches(['"', '\'']);
+            urls.push(value.split(['"', '\'', ' ', '>']).next().unwrap_or("").to_owned());
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn url_domain(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#', ':']).next()?.rsplit('@').next()?.to_lowercase();
+    host.contains('.').then_some(host)
+}
+
+fn sender_domain(value: &str) -> Option<String> {
+    let value = value.rsplit('<').next()?.trim_end_matches('>').trim();
+    Some(value.rsplit_once('@')?.1.trim().to_lowercase())
+}
+
+pub fn of(message: &Message) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut tokens = Vec::new();
+    let mut add = |t: String, tokens: &mut Vec<String>| {
+        if tokens.len() < MAX_TOKENS && seen.insert(t.clone()) {
+            tokens.push(t);
+        }
+    };
+    for w in words(&message.subject().unwrap_or_default()) {
+        add(format!("subject:{w}"), &mut tokens);
+    }
+    for from in message.header("From") {
+        if let Some(d) = sender_domain(&from) {
+            add(format!("from:{d}"), &mut tokens);
+        }
+    }
+    let subject = message.subject().unwrap_or_default();
+    let bangs = subject.matches('!').count().min(3);
+    if bangs > 0 {
+        add(format!("subject:bang{bangs}"), &mut tokens);
+    }
+    let letters: Vec<char> = subject.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.len() >= 8 && letters.iter().all(|c| c.is_uppercase()) {
+        add("subject:all-caps".into(), &mut tokens);
+    }
+    for header in message.headers() {
+        let name = header.name.to_ascii_lowercase();
+        // Which headers a message has says much about the software that sent it.
+        add(format!("hdr:{name}"), &mut tokens);
+        let value = header.value.to_ascii_lowercase();
+        match name.as_str() {
+            "x-mailer" | "user-agent" => {
+                for w in words(&value).take(3) {
+                    add(format!("{name}:{w}"), &mut tokens);
+                }
+            }
+            "received" => {
+                for host in value
+                    .split(|c: char| c.is_whitespace() || "()[];".contains(c))
+                    .filter(|w| w.contains('.') && w.chars().any(|c| c.is_ascii_alphabetic()) && !w.contains('@'))
+                {
+                    let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
+                    if labels.len() == 2 {
+                        add(format!("received:{}.{}", labels[1], labels[0]), &mut tokens);
+                    }
+                }
+            }
+            "message-id" => {
+                if let Some(domain) = value.rsplit('@').next().map(|d| d.trim_end_matches('>')) {
+                    add(format!("message-id:{domain}"), &mut tokens);
+                }
+            }
+            "content-type" => {
+                let kind = value.split(';').next().unwrap_or("").trim();
+                add(format!("content-type:{kind}"), &mut tokens);
+                if let Some(charset) = value.split("charset=").nth(1) {
+                    add(
+                        format!("charset:{}", charset.trim_matches(['"', '\'', ' ']).split(';').next().unwrap_or("")),
+                        &mut tokens,
+                    );
+                }
+            }
+            "to" | "cc" => {
+                let n = value.matches('@').count();
+                add(
+                    format!(
+                        "{name}:count{}",
+                        match n {
+                            0 => "0",
+                            1 => "1",
+                            2..=5 => "few",
+                            _ => "many",
+                        }
+                    ),
+                    &mut tokens,
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut urls = Vec::new();
+    let texts = message.text_parts();
+    let htmls = message.html_parts();
+    if texts.is_empty() && !htmls.is_empty() {
+        add("struct:html-only".into(), &mut tokens);
+    }
+    let mut body: String = texts.join("\n");
+    for html in &htmls {
+        if texts.is_empty() {
+            body.push_str(&strip_html(html, &mut urls));
+        } else {
+            strip_html(html, &mut urls);
+        }
+    }
+    let body: String = body.chars().take(MAX_BODY_CHARS).collect();
+    // HTML sent as plain text: its tags are telling, and its words are still words.
+    let body = if body.contains("<html") || body.contains("<HTML") || body.contains("<font") || body.contains("<FONT") {
+        add("struct:html-in-text".into(), &mut tokens);
+        strip_html(&body, &mut urls)
+    } else {
+        body
+    };
+    for word in body.split_whitespace().filter(|w| w.contains("://") || w.starts_with("www.")) {
+        urls.push(word.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != ':' && c != '.').to_owned());
+    }
+    for url in &urls {
+        if let Some(d) = url_domain(url) {
+            add(format!("url:{d}"), &mut tokens);
+        }
+    }
+    for a in message.attachments() {
+        add(format!("attachment:{}", a.sniffed_type), &mut tokens);
+    }
+    let mut previous: Option<String> = None;
+    for w in words(&body) {
+        if let Some(p) = &previous {
+            add(format!("{p} {w}"), &mut tokens);
+        }
+        add(w.clone(), &mut tokens);
+        previous = Some(w);
+    }
+    tokens
+}

