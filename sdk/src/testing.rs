@@ -226,6 +226,11 @@ impl MockHost {
         self.kv.as_ref()?.get(key).filter(|(_, exp)| exp.is_none_or(|e| e > self.now_ms)).map(|(v, _)| v.as_slice())
     }
 
+    /// Stores a value before the filter runs (lists an admin edited, a model already learned).
+    pub fn set_kv(&mut self, key: &str, value: &[u8]) {
+        self.kv.get_or_insert_with(HashMap::new).insert(key.into(), (value.to_vec(), None));
+    }
+
     /// Advances the clock (TTLs expire).
     pub fn advance_ms(&mut self, ms: u64) {
         self.now_ms += ms;

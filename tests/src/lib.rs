@@ -7,6 +7,16 @@ mod sink;
 pub use moat::{Backend, Moat, MoatBuilder};
 pub use sink::{Received, Sink, SinkBehaviour};
 
+/// Runs each listed `async fn NAME(backend: Backend)` as two tests, `sqlite::NAME` and `postgres::NAME`; the
+/// PostgreSQL run needs `MOAT_TEST_POSTGRES_URL` (scripts/test sets it; CI fails without it).
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Postgres).await } )* }
+    };
+}
+
 /// Sends one message with a real SMTP client (EHLO, MAIL, RCPT, DATA) and returns the final reply line.
 pub async fn send(addr: std::net::SocketAddr, from: &str, to: &[&str], body: &str) -> anyhow::Result<String> {
     let mut c = Client::connect(addr).await?;

@@ -7,14 +7,7 @@ use std::path::PathBuf;
 
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 
-macro_rules! on_each_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Postgres).await } )* }
-    };
-}
-
-on_each_backend!(
+moat_tests::on_each_backend!(
     two_plugins_change_the_outcome_tag_quarantine_reject,
     a_shadow_entry_is_logged_but_not_acted_on,
     broken_plugins_follow_fail_open_and_fail_closed,
@@ -349,13 +342,35 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
     let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
     let downstream = format!("{}:{}:10", sink.addr.ip(), sink.addr.port());
     moat.protect("example.com", &[downstream], &["bob"]);
-    assert!(moat.admin(&["plugin", "list"]).contains("bayes\t0.1.0\t"), "built-ins registered");
+    let plugins = moat.admin(&["plugin", "list"]);
+    assert!(plugins.contains("bayes\t0.1.0\t") && plugins.contains("lists\t0.1.0\t"), "built-ins registered");
     let chain = moat.admin(&["chain", "show"]);
-    assert!(chain.contains("plugin = \"bayes\"") && chain.contains("kv = true"), "{chain}");
+    assert!(chain.find("plugin = \"lists\"") < chain.find("plugin = \"bayes\""), "lists first: {chain}");
 
     assert!(send(moat.smtp(), "a@sender.test", &["bob@example.com"], HAM).await.unwrap().starts_with("250"));
     let got = eventually(20, "delivery", || async { sink.received().pop() }).await;
     assert!(got.text().contains("X-Moat-Spam-Status: No, score=0.0 tests=BAYES_LEARNING"), "{}", got.text());
+
+    // The lists: a denied sender domain is refused at RCPT; a user's allow entry beats it for that user.
+    assert!(moat.admin(&["list", "add", "deny", "spam.test"]).contains("deny *|domain|spam.test"));
+    let mut c = Client::connect(moat.smtp()).await.unwrap();
+    c.expect("220").await.unwrap();
+    c.cmd("EHLO client.test\r\n").await.unwrap();
+    c.cmd("MAIL FROM:<a@mx.spam.test>\r\n").await.unwrap();
+    assert_eq!(
+        c.cmd("RCPT TO:<bob@example.com>\r\n").await.unwrap(),
+        "550 5.7.1 Sender or network denied by the recipient's policy"
+    );
+    moat.admin(&["list", "add", "allow", "a@mx.spam.test", "--user", "bob@example.com"]);
+    // The server caches bulk kv reads for up to 5 s; edits by another process show after that.
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let shown = moat.admin(&["list", "show"]);
+    assert!(
+        shown.contains("allow\tbob@example.com|sender|a@mx.spam.test") && shown.contains("deny\t*|domain|spam.test"),
+        "{shown}"
+    );
+    assert_eq!(c.cmd("RCPT TO:<bob@example.com>\r\n").await.unwrap(), "250 2.1.5 Recipient OK");
+    assert!(moat.cli(&["list", "add", "deny", "300.1.1.1/8"]).status.code() == Some(1));
 
     let spam = moat.write_file("spam.eml", SPAM.as_bytes());
     let ham = moat.write_file("ham.eml", HAM.as_bytes());

@@ -6,15 +6,7 @@ use std::net::SocketAddr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 
-/// Each listed test runs once per backend; the PostgreSQL run is skipped where no server is configured.
-macro_rules! on_each_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Postgres).await } )* }
-    };
-}
-
-on_each_backend!(
+moat_tests::on_each_backend!(
     delivered_content_equals_sent_content_plus_received,
     recipients_outside_the_directory_are_refused_and_never_relayed,
     downstream_down_then_up_delivers_after_retry,

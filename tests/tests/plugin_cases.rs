@@ -1,7 +1,9 @@
 //! The built-in plugins' data-file cases (`plugins/*/cases/NAME.eml` + `NAME.toml`, format in each
 //! `cases/README.md`), run through each plugin's real wasm32-wasip2 build — hits and misses alike.
 
-use moat_filter::{FilterEngine, KvStore, Label, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts};
+use moat_filter::{
+    ConnectionFacts, FilterEngine, KvStore, Label, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts, Stage,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,23 +20,49 @@ struct Case {
     absent: Vec<String>,
     min_score: Option<f64>,
     max_score: Option<f64>,
+    /// Entries in the plugin's storage before it runs (lists an admin made).
+    #[serde(default)]
+    kv: Vec<(String, String)>,
+    /// "message" (default) or "rcpt" (the first recipient, bob@example.com).
+    #[serde(default = "message_stage")]
+    stage: String,
+    #[serde(default = "default_client")]
+    client_ip: String,
+    #[serde(default = "default_sender")]
+    sender: String,
+    /// The expected action: continue, accept, reject, tempfail, quarantine, discard.
+    action: Option<String>,
+}
+
+fn message_stage() -> String {
+    "message".into()
+}
+
+fn default_client() -> String {
+    "192.0.2.1".into()
+}
+
+fn default_sender() -> String {
+    "sender@sender.test".into()
 }
 
 fn empty_config() -> String {
     "{}".into()
 }
 
-fn parse(raw: Vec<u8>) -> Arc<ParsedMessage> {
-    let rcpt = RecipientFacts {
+fn bob() -> RecipientFacts {
+    RecipientFacts {
         address: "bob@example.com".into(),
         tenant: "default".into(),
         domain: "example.com".into(),
         mailbox: "bob@example.com".into(),
-    };
-    ParsedMessage::parse(
-        raw,
-        MessageFacts { sender: "sender@sender.test".into(), recipients: vec![rcpt], ..Default::default() },
-    )
+    }
+}
+
+fn parse(raw: Vec<u8>, case: &Case) -> Arc<ParsedMessage> {
+    let connection = ConnectionFacts { client_ip: case.client_ip.clone(), ..Default::default() };
+    let facts = MessageFacts { sender: case.sender.clone(), recipients: vec![bob()], connection, ..Default::default() };
+    ParsedMessage::parse(raw, facts)
 }
 
 #[test]
@@ -54,16 +82,30 @@ fn every_case_of_every_builtin_plugin() {
                 .unwrap_or_else(|e| panic!("{}: {e}", case_file.display()));
             let what = format!("{name}/{}", case_file.file_stem().unwrap().to_string_lossy());
             let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
+            for (key, value) in &case.kv {
+                kv.set(&format!("t:{name}"), key, value.as_bytes().to_vec(), None).unwrap();
+            }
             let mut setup = plugin.setup(&case.config);
             setup.capabilities.kv = Some((kv, format!("t:{name}")));
             assert_eq!(plugin.configure(&case.config).result.unwrap(), Ok(()), "{what}: config refused");
             for (label, file) in &case.learn {
                 let label = if label == "spam" { Label::Spam } else { Label::Ham };
                 let raw = std::fs::read(dir.join("cases").join(file)).unwrap();
-                plugin.learn(&parse(raw), label, &setup).result.unwrap();
+                plugin.learn(&parse(raw, &case), label, &setup).result.unwrap();
             }
             let raw = std::fs::read(case_file.with_extension("eml")).unwrap();
-            let verdict = plugin.on_message(&parse(raw), &setup).result.unwrap_or_else(|f| panic!("{what}: {f}"));
+            let message = parse(raw, &case);
+            let conn = message.facts().connection.clone();
+            let stage = match case.stage.as_str() {
+                "message" => Stage::Message(&message),
+                "rcpt" => Stage::Rcpt(&conn, &case.sender, &message.facts().recipients[0]),
+                other => panic!("{what}: unknown stage {other}"),
+            };
+            let verdict = plugin.run(&stage, &setup).result.unwrap_or_else(|f| panic!("{what}: {f}"));
+            if let Some(action) = &case.action {
+                let got = verdict.action.to_string();
+                assert!(got.starts_with(action.as_str()), "{what}: action {got}, expected {action}");
+            }
             let names: Vec<&str> = verdict.symbols.iter().map(|s| s.name.as_str()).collect();
             let score: f64 = verdict.symbols.iter().map(|s| s.score).sum();
             for want in &case.symbols {
@@ -81,7 +123,7 @@ fn every_case_of_every_builtin_plugin() {
             ran += 1;
         }
     }
-    assert!(ran >= 3, "only {ran} cases found");
+    assert!(ran >= 7, "only {ran} cases found");
 }
 
 fn cases(dir: &Path) -> Vec<PathBuf> {

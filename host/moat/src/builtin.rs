@@ -13,9 +13,13 @@ const BUILTIN_UPLOADER: &str = "moat (built-in)";
 /// defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".
 pub fn default_chain() -> String {
     let mut toml = String::from("thresholds = { tag = 5.0, quarantine = 10.0, reject = 15.0 }\n");
-    for (name, version, _) in BUILTIN {
+    // Lists first: an allow or deny decides before any scoring.
+    let order = |name: &str| ["lists", "bayes"].iter().position(|n| *n == name).unwrap_or(usize::MAX);
+    let mut builtin: Vec<_> = BUILTIN.iter().collect();
+    builtin.sort_by_key(|(name, _, _)| order(name));
+    for (name, version, _) in builtin {
         let grants = match *name {
-            "bayes" => "kv = true\n",
+            "bayes" | "lists" => "kv = true\n",
             _ => "",
         };
         toml.push_str(&format!("\n[[entry]]\nplugin = {name:?}\nversion = {version:?}\n{grants}"));

@@ -41,6 +41,10 @@ enum Command {
     /// Filter plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Allow and deny lists (senders, domains, IPs and networks; per tenant, domain or user), read by the
+    /// `lists` filter.
+    #[command(subcommand)]
+    List(commands::list::ListCommand),
     /// Filter chains: the default, per tenant, per domain.
     #[command(subcommand)]
     Chain(commands::chain::ChainCommand),
@@ -107,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(c) => c.run(&config).await,
         Command::Plugin(c) => c.run(&config).await,
         Command::Chain(c) => c.run(&config).await,
+        Command::List(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
         Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,
         Command::Learn { spam, ham, tenant } => commands::scan::learn(&config, &spam, &ham, tenant.as_deref()).await,

@@ -25,8 +25,9 @@ impl Store {
     /// Many keys in few round trips (a classifier's tokens), answers in the order asked.
     pub async fn kv_get_many(&self, namespace: &str, keys: &[String], now: i64) -> Result<Vec<Option<Vec<u8>>>> {
         let mut found = std::collections::HashMap::with_capacity(keys.len());
-        // Bounded IN lists: both backends cap bound parameters per statement.
-        for chunk in keys.chunks(2000) {
+        // Bounded IN lists: both backends cap bound parameters per statement, and SQLite looks each `$N` up
+        // by name, so very long lists cost more per key than a few medium ones.
+        for chunk in keys.chunks(250) {
             let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
             let sql = format!(
                 "SELECT key, value, counter FROM plugin_kv WHERE namespace = $1 \
@@ -123,6 +124,29 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every live entry of a namespace, by key (for admin views of what a plugin keeps, such as lists).
+    pub async fn kv_list(&self, namespace: &str, now: i64) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+        let rows = sqlx::query(
+            "SELECT key, value, counter FROM plugin_kv WHERE namespace = $1 \
+             AND (expires_at IS NULL OR expires_at > $2) ORDER BY key",
+        )
+        .bind(namespace)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| (r.get("key"), value_of(r))).collect())
+    }
+
+    /// Removes a key; false when it was not there.
+    pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
+            .bind(namespace)
+            .bind(key)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Drops expired entries; returns how many.

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod chain;
 pub mod domain;
+pub mod list;
 pub mod log;
 pub mod mailbox;
 pub mod plugin;

@@ -3,8 +3,8 @@
 //!
 //! Bulk reads (`get_many`: a classifier's few hundred tokens per message, most of which it has seen before or
 //! never will) go through a short-lived read cache, so scoring does not cost a database round trip per token.
-//! Writes on this node evict what they touch; another node's writes show within `CACHE_TTL`, which is what a
-//! statistical model can live with. Single-key reads (`get`, greylisting) always ask the store.
+//! Writes on this node evict what they touch; another process's or node's writes show within `CACHE_TTL`
+//! (5 s): fine for a statistical model and for an admin's list edits. Single-key reads (`get`, greylisting) always ask the store.
 
 use moat_filter::{KvError, KvStore};
 use moat_store::Store;
@@ -13,11 +13,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
-const CACHE_TTL: Duration = Duration::from_secs(30);
+/// How stale a bulk read may be: an admin's edit (a list entry, made by another process) shows within it.
+const CACHE_TTL: Duration = Duration::from_secs(5);
 /// Entries at most; past it the cache starts over (cheaper than tracking recency for every token).
 const CACHE_MAX: usize = 1 << 20;
 
-type Cached = HashMap<(String, String), (Option<Vec<u8>>, Instant)>;
+/// namespace → key → (value, when read)
+type Cached = HashMap<String, HashMap<String, (Option<Vec<u8>>, Instant)>>;
 
 /// Called from the blocking threads chains run on: each call waits for the store on the runtime.
 pub struct StoreKv {
@@ -41,8 +43,10 @@ impl StoreKv {
 
     fn evict<'a>(&self, namespace: &str, keys: impl Iterator<Item = &'a str>) {
         let mut cache = self.cache.lock().expect("kv cache lock");
-        for key in keys {
-            cache.remove(&(namespace.to_owned(), key.to_owned()));
+        if let Some(entries) = cache.get_mut(namespace) {
+            for key in keys {
+                entries.remove(key);
+            }
         }
     }
 }
@@ -62,8 +66,9 @@ impl KvStore for StoreKv {
         let mut missing = Vec::new();
         {
             let cache = self.cache.lock().expect("kv cache lock");
+            let entries = cache.get(namespace);
             for key in keys {
-                match cache.get(&(namespace.to_owned(), key.clone())) {
+                match entries.and_then(|e| e.get(key.as_str())) {
                     Some((value, at)) if now.duration_since(*at) < CACHE_TTL => answers.push(Some(value.clone())),
                     _ => {
                         answers.push(None);
@@ -75,13 +80,14 @@ impl KvStore for StoreKv {
         if !missing.is_empty() {
             let fetched = self.wait("read", self.store.kv_get_many(namespace, &missing, crate::now()))?;
             let mut cache = self.cache.lock().expect("kv cache lock");
-            if cache.len() + fetched.len() > CACHE_MAX {
+            if cache.values().map(HashMap::len).sum::<usize>() + fetched.len() > CACHE_MAX {
                 cache.clear();
             }
+            let entries = cache.entry(namespace.to_owned()).or_default();
             let mut fetched = missing.into_iter().zip(fetched);
             for answer in answers.iter_mut().filter(|a| a.is_none()) {
                 let (key, value) = fetched.next().expect("one answer per missing key");
-                cache.insert((namespace.to_owned(), key), (value.clone(), now));
+                entries.insert(key, (value.clone(), now));
                 *answer = Some(value);
             }
         }

@@ -1,0 +1,151 @@
+//! `moat list`: the allow and deny lists the `lists` filter reads (kept in its key-value storage, per tenant).
+
+use super::open_store;
+use crate::config::Config;
+use anyhow::bail;
+use clap::{Args, Subcommand, ValueEnum};
+use moat_store::Store;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Which {
+    Allow,
+    Deny,
+}
+
+#[derive(Args)]
+pub struct Entry {
+    which: Which,
+    /// A sender address (`x@spam.test`), a sender domain (`spam.test`, its subdomains too), or a client IP or
+    /// network (`192.0.2.7`, `192.0.2.0/24`).
+    value: String,
+    /// Only for this recipient (user level).
+    #[arg(long, conflicts_with = "domain")]
+    user: Option<String>,
+    /// Only for recipients of this domain (domain level).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Whose lists (default tenant when omitted; implied by --user/--domain's domain otherwise).
+    #[arg(long)]
+    tenant: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ListCommand {
+    /// Add an entry.
+    Add(Entry),
+    /// Remove an entry.
+    Remove(Entry),
+    /// Show a tenant's entries.
+    Show {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// The key the lists plugin reads: SCOPE|KIND|VALUE.
+fn key(entry: &Entry) -> anyhow::Result<String> {
+    let scope = match (&entry.user, &entry.domain) {
+        (Some(user), _) => user.trim().to_ascii_lowercase(),
+        (None, Some(domain)) => format!("@{}", domain.trim().trim_end_matches('.').to_ascii_lowercase()),
+        (None, None) => "*".into(),
+    };
+    let value = entry.value.trim().to_ascii_lowercase();
+    let (kind, value) = if let Some((ip, len)) = value.split_once('/') {
+        let ip: std::net::IpAddr = ip.parse().map_err(|_| anyhow::anyhow!("{value} is not a network"))?;
+        let len: u32 = len.parse().map_err(|_| anyhow::anyhow!("{value}: bad prefix length"))?;
+        let allowed = if ip.is_ipv4() { 8..=32 } else { 32..=128 };
+        let kept = if ip.is_ipv4() {
+            vec![8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32]
+        } else {
+            vec![32, 48, 56, 64, 128]
+        };
+        if !allowed.contains(&len) || !kept.contains(&len) {
+            bail!("{value}: IPv4 networks /8 to /32, IPv6 /32, /48, /56, /64 or /128");
+        }
+        let network = networks(ip).into_iter().find(|n| n.ends_with(&format!("/{len}"))).expect("listed prefix");
+        ("ip", network)
+    } else if let Ok(ip) = value.parse::<std::net::IpAddr>() {
+        ("ip", format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }))
+    } else if value.contains('@') {
+        ("sender", value)
+    } else if value.contains('.') && !value.contains(char::is_whitespace) {
+        ("domain", value.trim_end_matches('.').to_owned())
+    } else {
+        bail!("{value:?} is neither an address, a domain, nor an IP or network");
+    };
+    Ok(format!("{scope}|{kind}|{value}"))
+}
+
+/// The network containing `ip` for each prefix length the lists plugin checks (kept in step with
+/// plugins/lists).
+fn networks(ip: std::net::IpAddr) -> Vec<String> {
+    match ip {
+        std::net::IpAddr::V4(v4) => (8..=32u32)
+            .map(|len| format!("{}/{len}", std::net::Ipv4Addr::from(u32::from(v4) & (u32::MAX << (32 - len)))))
+            .collect(),
+        std::net::IpAddr::V6(v6) => [32u32, 48, 56, 64, 128]
+            .into_iter()
+            .map(|len| {
+                let mask = if len == 128 { u128::MAX } else { u128::MAX << (128 - len) };
+                format!("{}/{len}", std::net::Ipv6Addr::from(u128::from(v6) & mask))
+            })
+            .collect(),
+    }
+}
+
+async fn namespace(store: &Store, tenant: Option<&str>, entry: Option<&Entry>) -> anyhow::Result<String> {
+    let by_domain =
+        entry.and_then(|e| e.user.as_deref().and_then(|u| u.rsplit_once('@').map(|(_, d)| d)).or(e.domain.as_deref()));
+    let tenant = match (tenant, by_domain) {
+        (Some(name), _) => store.tenant_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?.name,
+        (None, Some(domain)) => {
+            let domain = moat_directory::Directory::new(store.clone()).domain(domain).await?;
+            store
+                .tenant_list()
+                .await?
+                .into_iter()
+                .find(|t| t.id == domain.tenant_id)
+                .map(|t| t.name)
+                .unwrap_or_default()
+        }
+        (None, None) => "default".into(),
+    };
+    Ok(format!("{tenant}:lists"))
+}
+
+impl ListCommand {
+    pub async fn run(self, config: &Config) -> anyhow::Result<()> {
+        let store = open_store(config).await?;
+        match self {
+            ListCommand::Add(entry) => {
+                let ns = namespace(&store, entry.tenant.as_deref(), Some(&entry)).await?;
+                let key = key(&entry)?;
+                let value: &[u8] = match entry.which {
+                    Which::Allow => b"allow",
+                    Which::Deny => b"deny",
+                };
+                store.kv_set(&ns, &key, value, None).await?;
+                println!("{} {key} (tenant {})", String::from_utf8_lossy(value), ns.trim_end_matches(":lists"));
+            }
+            ListCommand::Remove(entry) => {
+                let ns = namespace(&store, entry.tenant.as_deref(), Some(&entry)).await?;
+                let key = key(&entry)?;
+                if !store.kv_delete(&ns, &key).await? {
+                    bail!("no list entry {key}");
+                }
+                println!("removed {key}");
+            }
+            ListCommand::Show { tenant } => {
+                let ns = namespace(&store, tenant.as_deref(), None).await?;
+                let entries = store.kv_list(&ns, 0).await?;
+                if entries.is_empty() {
+                    println!("No list entries.");
+                }
+                for (key, value) in entries {
+                    println!("{}\t{key}", String::from_utf8_lossy(&value.unwrap_or_default()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
