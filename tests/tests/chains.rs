@@ -372,6 +372,16 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
     assert_eq!(c.cmd("RCPT TO:<bob@example.com>\r\n").await.unwrap(), "250 2.1.5 Recipient OK");
     assert!(moat.cli(&["list", "add", "deny", "300.1.1.1/8"]).status.code() == Some(1));
 
+    // A rule with a mistake is refused when the chain is saved, naming the rule and the field.
+    let bad_rules = "[[entry]]\nplugin = \"rules\"\n[[entry.config.rule]]\nname = \"FREE_STUFF\"\n\
+                     when = { field = \"subjet\", contains = \"free\" }\n";
+    let refused = String::from_utf8_lossy(&moat.set_chain(bad_rules, &["--tenant", "default"]).stderr).into_owned();
+    assert!(
+        refused
+            .contains("entry 1 (rules): the plugin refused its config: rule 1 (FREE_STUFF): unknown field \"subjet\""),
+        "{refused}"
+    );
+
     let spam = moat.write_file("spam.eml", SPAM.as_bytes());
     let ham = moat.write_file("ham.eml", HAM.as_bytes());
     let learned = moat.admin(&["learn", "--spam", &spam, "--ham", &ham]);

@@ -14,7 +14,7 @@ const BUILTIN_UPLOADER: &str = "moat (built-in)";
 pub fn default_chain() -> String {
     let mut toml = String::from("thresholds = { tag = 5.0, quarantine = 10.0, reject = 15.0 }\n");
     // Lists first: an allow or deny decides before any scoring.
-    let order = |name: &str| ["lists", "bayes"].iter().position(|n| *n == name).unwrap_or(usize::MAX);
+    let order = |name: &str| ["lists", "rules", "bayes"].iter().position(|n| *n == name).unwrap_or(usize::MAX);
     let mut builtin: Vec<_> = BUILTIN.iter().collect();
     builtin.sort_by_key(|(name, _, _)| order(name));
     for (name, version, _) in builtin {

@@ -93,7 +93,10 @@ impl Filter for Lists {
                 _ => "tenant",
             };
             if let Some((key, _)) = hits.iter().find(|(_, deny)| *deny) {
-                let reason = format!("{level} deny list ({scope}): {}", key.split_once('|').map_or(key.as_str(), |(_, rest)| rest));
+                let reason = format!(
+                    "{level} deny list ({scope}): {}",
+                    key.split_once('|').map_or(key.as_str(), |(_, rest)| rest)
+                );
                 return match policy {
                     DenyPolicy::Reject => {
                         Verdict::reject(550, "5.7.1", "Sender or network denied by the recipient's policy")
@@ -103,7 +106,10 @@ impl Filter for Lists {
                 .symbol("LIST_DENY", 0.0, &reason);
             }
             if let Some((key, _)) = hits.first() {
-                let reason = format!("{level} allow list ({scope}): {}", key.split_once('|').map_or(key.as_str(), |(_, rest)| rest));
+                let reason = format!(
+                    "{level} allow list ({scope}): {}",
+                    key.split_once('|').map_or(key.as_str(), |(_, rest)| rest)
+                );
                 return Verdict::accept().symbol("LIST_ALLOW", 0.0, &reason);
             }
         }
