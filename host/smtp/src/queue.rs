@@ -32,6 +32,9 @@ pub enum QueueError {
     Spool(#[from] std::io::Error),
     #[error("queue commit failed: {0}")]
     Commit(String),
+    /// The store refused (a release of a message the quarantine does not hold any more, say).
+    #[error(transparent)]
+    Store(#[from] moat_store::StoreError),
 }
 
 /// What a chain decided for one group of recipients (one tenant's, under one chain).
@@ -260,9 +263,8 @@ impl Queue {
         let (held, bytes) = self
             .store
             .quarantine_get(id)
-            .await
-            .map_err(|e| QueueError::Commit(e.to_string()))?
-            .ok_or_else(|| QueueError::Commit(format!("no quarantined message {id}")))?;
+            .await?
+            .ok_or_else(|| moat_store::StoreError::NotFound { what: format!("quarantined message {id}") })?;
         let queue_id = uuid::Uuid::now_v7().simple().to_string();
         self.spool.write(&queue_id, [bytes.as_slice(), &[]]).await?;
         let now = crate::now();
@@ -276,7 +278,7 @@ impl Queue {
         };
         if let Err(e) = self.store.quarantine_release(id, &message, now).await {
             let _ = self.spool.remove(&queue_id).await;
-            return Err(QueueError::Commit(e.to_string()));
+            return Err(e.into());
         }
         self.metrics.queue_messages.inc();
         self.wake.notify_one();
