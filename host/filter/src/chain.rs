@@ -6,7 +6,6 @@ use crate::breaker::Breaker;
 use crate::plugin::{Action, CallSetup, Failure, Plugin, Stage, Symbol, Verdict};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What happens when a plugin fails (trap, timeout, out of memory, tripped breaker).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -256,11 +255,6 @@ impl Chain {
         let mut eval = Evaluation::default();
         self.run(Stage::Message(message), &mut eval);
         (eval.outcome(&self.thresholds), eval)
-    }
-
-    /// Total time the evaluation spent in plugins.
-    pub fn elapsed(eval: &Evaluation) -> Duration {
-        Duration::from_micros(eval.entries.iter().map(|e| e.micros).sum())
     }
 }
 

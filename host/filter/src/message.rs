@@ -108,20 +108,6 @@ impl ParsedMessage {
     pub fn facts(&self) -> &MessageFacts {
         &self.facts
     }
-
-    /// The decoded subject.
-    pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
-    }
-
-    /// The raw value of the first header called `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
-    }
 }
 
 /// The content type the first bytes betray, for the types filters most often care about. The SDK's test
