@@ -1,9 +1,11 @@
 //! The end-to-end harness: a real `moat` process on loopback with its own data dir and database, a real
 //! downstream SMTP server to deliver to, and real SMTP clients.
 
+mod dns;
 mod moat;
 mod sink;
 
+pub use dns::TestDns;
 pub use moat::{Backend, Moat, MoatBuilder};
 pub use sink::{Received, Sink, SinkBehaviour};
 

@@ -56,8 +56,14 @@ impl MoatBuilder {
     pub async fn start(self) -> Option<Moat> {
         let dir = tempfile::Builder::new().prefix("moat").tempdir().unwrap();
         let database_url = self.backend.database_url(dir.path()).await?;
+        let dns = crate::TestDns::start().await;
+        let nameserver = format!("\"{}\"", dns.addr());
+        let mut config = self;
+        if !config.config.get("filters").is_some_and(|f| f.contains_key("nameserver")) {
+            config = config.set("filters", "nameserver", &nameserver);
+        }
         let data_dir = format!("{:?}", dir.path().join("data").display().to_string());
-        let config = self.set("server", "hostname", "\"mx.moat.test\"").set("server", "data_dir", &data_dir).set(
+        let config = config.set("server", "hostname", "\"mx.moat.test\"").set("server", "data_dir", &data_dir).set(
             "server",
             "database_url",
             &format!("{database_url:?}"),
@@ -72,7 +78,7 @@ impl MoatBuilder {
         }
         let config_path = dir.path().join("moat.toml");
         std::fs::write(&config_path, text).unwrap();
-        let mut moat = Moat { bin, dir, config: config_path, child: None, smtp: None, metrics: None };
+        let mut moat = Moat { bin, dir, config: config_path, child: None, smtp: None, metrics: None, dns };
         moat.boot().await;
         Some(moat)
     }
@@ -85,12 +91,16 @@ pub struct Moat {
     child: Option<Child>,
     pub smtp: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
+    /// The DNS server this instance asks (unless its config names another): every name a test does not add
+    /// is NXDOMAIN.
+    pub dns: crate::TestDns,
 }
 
 impl Moat {
     /// `bin` is `env!("CARGO_BIN_EXE_moat-e2e")`. The config always listens on 127.0.0.1:0, polls the queue
     /// every 100 ms with 1 s retries, reloads chains every 100 ms and starts without the built-in filters
-    /// (an empty registry, unfiltered mail), unless the test's own config says otherwise.
+    /// (an empty registry, unfiltered mail), and asks its own loopback DNS server (`Moat::dns`), unless the
+    /// test's own config says otherwise.
     pub fn builder(bin: &str, backend: Backend) -> MoatBuilder {
         MoatBuilder { bin: bin.into(), backend, config: Default::default() }
             .set("smtp", "listen", "[\"127.0.0.1:0\"]")

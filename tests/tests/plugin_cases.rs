@@ -2,7 +2,8 @@
 //! `cases/README.md`), run through each plugin's real wasm32-wasip2 build — hits and misses alike.
 
 use moat_filter::{
-    ConnectionFacts, FilterEngine, KvStore, Label, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts, Stage,
+    AuthResult, Authentication, ConnectionFacts, DnsGrant, FilterEngine, KvStore, Label, Limits, MemoryKv,
+    MessageFacts, ParsedMessage, RecipientFacts, Stage, StaticDns,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +33,44 @@ struct Case {
     sender: String,
     /// The expected action: continue, accept, reject, tempfail, quarantine, discard.
     action: Option<String>,
+    #[serde(default)]
+    helo: String,
+    /// SPF, DKIM and DMARC as the host found them.
+    #[serde(default)]
+    authentication: AuthenticationCase,
+    /// DNS answers the plugin may look up (`NAME KIND VALUE`); granted for every zone.
+    #[serde(default)]
+    dns: Vec<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuthenticationCase {
+    spf: Option<String>,
+    dkim: Option<String>,
+    dmarc: Option<String>,
+    dmarc_policy: Option<String>,
+}
+
+impl AuthenticationCase {
+    fn facts(&self) -> Authentication {
+        let result = |word: &Option<String>| match word.as_deref().unwrap_or("none") {
+            "none" => AuthResult::None,
+            "pass" => AuthResult::Pass,
+            "fail" => AuthResult::Fail,
+            "softfail" => AuthResult::Softfail,
+            "neutral" => AuthResult::Neutral,
+            "temperror" => AuthResult::Temperror,
+            "permerror" => AuthResult::Permerror,
+            other => panic!("unknown authentication result {other}"),
+        };
+        Authentication {
+            spf: result(&self.spf),
+            dkim: result(&self.dkim),
+            dmarc: result(&self.dmarc),
+            dmarc_policy: self.dmarc_policy.clone(),
+        }
+    }
 }
 
 fn message_stage() -> String {
@@ -60,8 +99,14 @@ fn bob() -> RecipientFacts {
 }
 
 fn parse(raw: Vec<u8>, case: &Case) -> Arc<ParsedMessage> {
-    let connection = ConnectionFacts { client_ip: case.client_ip.clone(), ..Default::default() };
-    let facts = MessageFacts { sender: case.sender.clone(), recipients: vec![bob()], connection, ..Default::default() };
+    let connection =
+        ConnectionFacts { client_ip: case.client_ip.clone(), helo: case.helo.clone(), ..Default::default() };
+    let facts = MessageFacts {
+        sender: case.sender.clone(),
+        recipients: vec![bob()],
+        connection,
+        authentication: case.authentication.facts(),
+    };
     ParsedMessage::parse(raw, facts)
 }
 
@@ -87,6 +132,11 @@ fn every_case_of_every_builtin_plugin() {
             }
             let mut setup = plugin.setup(&case.config);
             setup.capabilities.kv = Some((kv, format!("t:{name}")));
+            if !case.dns.is_empty() {
+                let resolver = StaticDns::parse(&case.dns.join("\n")).unwrap_or_else(|e| panic!("{what}: {e}"));
+                setup.capabilities.dns =
+                    Some(DnsGrant { resolver: Arc::new(resolver), zones: vec![".".into()].into() });
+            }
             assert_eq!(plugin.configure(&case.config).result.unwrap(), Ok(()), "{what}: config refused");
             for (label, file) in &case.learn {
                 let label = if label == "spam" { Label::Spam } else { Label::Ham };
@@ -98,6 +148,8 @@ fn every_case_of_every_builtin_plugin() {
             let conn = message.facts().connection.clone();
             let stage = match case.stage.as_str() {
                 "message" => Stage::Message(&message),
+                "connect" => Stage::Connect(&conn),
+                "mail" => Stage::MailFrom(&conn, &case.sender),
                 "rcpt" => Stage::Rcpt(&conn, &case.sender, &message.facts().recipients[0]),
                 other => panic!("{what}: unknown stage {other}"),
             };

@@ -9,19 +9,17 @@ include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 /// Who the registry says uploaded the built-in plugins.
 const BUILTIN_UPLOADER: &str = "moat (built-in)";
 
+/// The built-ins in chain order, with what each entry grants. Lists first (an allow or deny decides
+/// before any scoring); antivirus runs even after an allow (`always`).
+const DEFAULT_ORDER: &[(&str, &str)] =
+    &[("lists", "kv = true\n"), ("authentication", ""), ("rules", ""), ("bayes", "kv = true\n")];
+
 /// The chain every tenant without its own gets, once the built-ins are registered. Thresholds are the
 /// defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".
 pub fn default_chain() -> String {
     let mut toml = String::from("thresholds = { tag = 5.0, quarantine = 10.0, reject = 15.0 }\n");
-    // Lists first: an allow or deny decides before any scoring.
-    let order = |name: &str| ["lists", "rules", "bayes"].iter().position(|n| *n == name).unwrap_or(usize::MAX);
-    let mut builtin: Vec<_> = BUILTIN.iter().collect();
-    builtin.sort_by_key(|(name, _, _)| order(name));
-    for (name, version, _) in builtin {
-        let grants = match *name {
-            "bayes" | "lists" => "kv = true\n",
-            _ => "",
-        };
+    for (name, grants) in DEFAULT_ORDER {
+        let Some((_, version, _)) = BUILTIN.iter().find(|(n, _, _)| n == name) else { continue };
         toml.push_str(&format!("\n[[entry]]\nplugin = {name:?}\nversion = {version:?}\n{grants}"));
     }
     toml
@@ -55,4 +53,17 @@ pub async fn install(store: &Store) -> anyhow::Result<()> {
         store.chain_save(ChainScope::Default, Some(&spec.to_json()), BUILTIN_UPLOADER, now).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_has_its_place_in_the_default_chain() {
+        for (name, _, _) in BUILTIN {
+            assert!(DEFAULT_ORDER.iter().any(|(n, _)| n == name), "{name} is built in but not in DEFAULT_ORDER");
+        }
+        ChainSpec::from_toml(&default_chain()).unwrap();
+    }
 }

@@ -31,8 +31,12 @@ pub struct FiltersConfig {
     /// without a restart, on every node of a cluster).
     #[serde(with = "humantime_serde")]
     pub reload_interval: std::time::Duration,
-    /// `nameserver = "127.0.0.1:53"` — where plugins' DNS lookups (DNSBLs) go; default the system resolver.
+    /// `nameserver = "127.0.0.1:53"` — where plugins' DNS lookups (DNSBLs) and the SPF/DKIM/DMARC checks go;
+    /// default the system resolver.
     pub nameserver: Option<SocketAddr>,
+    /// `authentication = true` — check SPF, DKIM and DMARC of messages a chain filters, give the results to
+    /// the plugins and add an `Authentication-Results` header for the downstream server.
+    pub authentication: bool,
     /// `builtin = true` — register the built-in filter plugins at start and, if no default chain was ever
     /// saved, make them the default chain. `false` starts with an empty registry and unfiltered mail.
     pub builtin: bool,
@@ -46,6 +50,7 @@ impl Default for FiltersConfig {
             memory_mib: limits.memory_bytes >> 20,
             reload_interval: std::time::Duration::from_secs(1),
             nameserver: None,
+            authentication: true,
             builtin: true,
         }
     }

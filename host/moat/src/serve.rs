@@ -5,7 +5,7 @@ use crate::config::Config;
 use anyhow::Context;
 use moat_directory::Directory;
 use moat_filter::FilterEngine;
-use moat_smtp::filtering::{Filters, HickoryDns};
+use moat_smtp::filtering::{Authenticator, Filters, HickoryDns};
 use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, Spool, tls};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
@@ -54,7 +54,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.filters.builtin {
         crate::builtin::install(&store).await.context("cannot register the built-in filters")?;
     }
-    let filters = Arc::new(filters(&config, &store)?);
+    let mut filters = filters(&config, &store)?;
+    if config.filters.authentication {
+        match Authenticator::new(config.filters.nameserver, &hostname) {
+            Ok(authenticator) => filters = filters.with_authenticator(authenticator),
+            Err(e) => tracing::warn!("SPF, DKIM and DMARC are not checked: {e}"),
+        }
+    }
+    let filters = Arc::new(filters);
     filters.reload().await.context("cannot load the filter chains")?;
     let ctx = Arc::new(SmtpContext {
         config: config.smtp.clone(),

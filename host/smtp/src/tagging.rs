@@ -1,5 +1,8 @@
 //! Marks a message for delivery: headers a chain adds go on top, the subject of spam gets its tag, and
-//! Moat's own status header is removed from what the sender wrote, so nobody can forge a clean verdict.
+//! Moat's own status header (and any `Authentication-Results` claiming to be Moat's) is removed from what the
+//! sender wrote, so nobody can forge a clean verdict.
+
+use crate::filtering::AUTHENTICATION_RESULTS;
 
 /// The header that carries Moat's verdict to the downstream server (and its users' mail rules).
 pub const STATUS_HEADER: &str = "X-Moat-Spam-Status";
@@ -34,9 +37,22 @@ fn is_field(field: &[u8], name: &str) -> bool {
     field.len() > name.len() && field[..name.len()].eq_ignore_ascii_case(name.as_bytes()) && field[name.len()] == b':'
 }
 
+/// The authserv-id an `Authentication-Results` value starts with (RFC 8601 §2.2).
+fn authserv_id(value: &[u8]) -> &[u8] {
+    let value = value.trim_ascii_start();
+    let end = value.iter().position(|b| *b == b';' || b.is_ascii_whitespace()).unwrap_or(value.len());
+    &value[..end]
+}
+
 /// The message as delivered: `add` on top, the subject prefixed with `subject_tag` (unless it already is),
-/// and any `X-Moat-Spam-Status` of the sender's removed.
+/// and any `X-Moat-Spam-Status` of the sender's removed, as are `Authentication-Results` fields under the
+/// authserv-id of one `add` brings (RFC 8601 §5).
 pub fn mark(body: &[u8], add: &[(String, String)], subject_tag: Option<&str>) -> Vec<u8> {
+    let ours: Vec<&[u8]> = add
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(AUTHENTICATION_RESULTS))
+        .map(|(_, value)| authserv_id(value.as_bytes()))
+        .collect();
     let end = header_end(body);
     let mut out = Vec::with_capacity(body.len() + 256);
     for (name, value) in add {
@@ -46,6 +62,12 @@ pub fn mark(body: &[u8], add: &[(String, String)], subject_tag: Option<&str>) ->
     for field in fields(&body[..end]) {
         if is_field(field, STATUS_HEADER) {
             continue;
+        }
+        if is_field(field, AUTHENTICATION_RESULTS) {
+            let id = authserv_id(&field[AUTHENTICATION_RESULTS.len() + 1..]);
+            if ours.iter().any(|o| o.eq_ignore_ascii_case(id)) {
+                continue;
+            }
         }
         match subject_tag {
             Some(tag) if !tagged && is_field(field, "Subject") => {
@@ -84,6 +106,19 @@ mod tests {
             String::from_utf8(marked).unwrap(),
             "X-Moat-Spam-Status: Yes, score=7.0\r\nFrom: a@x\r\nSubject: [SPAM] Cheap\r\n  pills\r\n\r\nbody\r\n"
         );
+    }
+
+    #[test]
+    fn results_forged_under_our_name_are_dropped_and_others_kept() {
+        let body = b"Authentication-Results: MX.moat.test; spf=pass\r\n\tdkim=pass\r\n\
+                     Authentication-Results: mx.other.test; spf=fail\r\nFrom: a@x\r\n\r\nbody\r\n";
+        let add = [(AUTHENTICATION_RESULTS.to_string(), "mx.moat.test;\r\n\tspf=fail".to_string())];
+        assert_eq!(
+            String::from_utf8(mark(body, &add, None)).unwrap(),
+            "Authentication-Results: mx.moat.test;\r\n\tspf=fail\r\n\
+             Authentication-Results: mx.other.test; spf=fail\r\nFrom: a@x\r\n\r\nbody\r\n"
+        );
+        assert_eq!(mark(body, &[], None), body, "nothing is removed when Moat adds no results");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! runtime before a query gets here).
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::rr::RecordType;
@@ -21,22 +21,29 @@ pub struct HickoryDns {
 }
 
 impl HickoryDns {
-    /// Asks `nameserver` (a local caching resolver, or a test server), else the system's resolvers. Must be
-    /// created inside the Tokio runtime the resolver runs on.
+    /// See [`resolver_config`]. Must be created inside the Tokio runtime the resolver runs on.
     pub fn new(nameserver: Option<SocketAddr>) -> Result<Self, String> {
-        let builder = match nameserver {
-            Some(addr) => {
-                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                for connection in &mut server.connections {
-                    connection.port = addr.port();
-                }
-                let config = ResolverConfig::from_name_servers(vec![server]);
-                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            }
-            None => TokioResolver::builder_tokio().map_err(|e| format!("no system DNS resolver: {e}"))?,
-        };
-        let resolver = builder.build().map_err(|e| format!("cannot set up the DNS resolver: {e}"))?;
+        let (config, options) = resolver_config(nameserver)?;
+        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(options)
+            .build()
+            .map_err(|e| format!("cannot set up the DNS resolver: {e}"))?;
         Ok(Self { resolver, runtime: Handle::current() })
+    }
+}
+
+/// Where the server's lookups go: `nameserver` when configured (a local caching resolver, or a test server),
+/// else the system's resolvers.
+pub(super) fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(ResolverConfig, ResolverOpts), String> {
+    match nameserver {
+        Some(addr) => {
+            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+            for connection in &mut server.connections {
+                connection.port = addr.port();
+            }
+            Ok((ResolverConfig::from_name_servers(vec![server]), ResolverOpts::default()))
+        }
+        None => hickory_resolver::system_conf::read_system_conf().map_err(|e| format!("no system DNS resolver: {e}")),
     }
 }
 

@@ -2,9 +2,11 @@
 //! admin saves a chain (the server polls the store, so every node of a cluster follows), with plugins
 //! compiled once per sha256 and key-value storage and DNS provided by the server.
 
+mod authentication;
 mod dns;
 mod kv;
 
+pub use authentication::{AUTHENTICATION_RESULTS, Authenticator, Checked, Envelope};
 pub use dns::HickoryDns;
 pub use kv::StoreKv;
 
@@ -35,6 +37,7 @@ pub struct Filters {
     compiled: Mutex<HashMap<String, Arc<Plugin>>>,
     generation: Mutex<ChainGeneration>,
     empty: Arc<Chain>,
+    authenticator: Option<Authenticator>,
 }
 
 /// The chain for one recipient, and the name plugins know its tenant by.
@@ -54,7 +57,19 @@ impl Filters {
             compiled: Mutex::default(),
             generation: Mutex::default(),
             empty: Arc::new(Chain::empty()),
+            authenticator: None,
         }
+    }
+
+    /// Checks SPF, DKIM and DMARC of filtered messages with `authenticator`.
+    pub fn with_authenticator(mut self, authenticator: Authenticator) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// SPF, DKIM and DMARC of a message, when this server checks them.
+    pub async fn authenticate(&self, envelope: &Envelope<'_>, raw: &[u8]) -> Option<Checked> {
+        Some(self.authenticator.as_ref()?.check(envelope, raw).await)
     }
 
     /// The chain for a recipient of `tenant` whose mail routes to `domain`: the domain's override, else the

@@ -6,6 +6,7 @@
 //! Plugins run on blocking threads: a slow filter never stalls the sessions sharing a runtime worker.
 
 use super::Session;
+use crate::filtering::{AUTHENTICATION_RESULTS, Envelope};
 use crate::queue::{Fate, Judged, LogVerdict};
 use crate::reply::Reply;
 use crate::tagging::STATUS_HEADER;
@@ -166,6 +167,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let conn = self.connection_facts();
         let mut judged = Vec::with_capacity(groups.len());
         let mut refusals = Vec::new();
+        let checked = match &self.ctx.filters {
+            Some(filters) if groups.iter().any(|g| !g.recipients.is_empty() && !g.chain.is_empty()) => {
+                let helo = self.helo.clone().unwrap_or_default();
+                let envelope = Envelope { client_ip: self.peer.ip(), helo: &helo, sender };
+                filters.authenticate(&envelope, body).await
+            }
+            _ => None,
+        };
         for group in groups {
             if group.recipients.is_empty() {
                 continue;
@@ -183,7 +192,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 sender: sender.to_owned(),
                 recipients: group.facts,
                 connection: conn.clone(),
-                authentication: Default::default(),
+                authentication: checked.as_ref().map(|c| c.facts.clone()).unwrap_or_default(),
             };
             let message = ParsedMessage::parse(body.to_vec(), facts);
             let eval = run_stages(group.chain.clone(), group.eval, move |chain, eval| {
@@ -207,6 +216,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             };
             let deliver = |spam: bool| {
                 let mut add_headers = vec![status(spam)];
+                if let Some(checked) = &checked {
+                    add_headers.push((AUTHENTICATION_RESULTS.to_string(), checked.header.clone()));
+                }
                 add_headers.extend(eval.add_headers.iter().cloned());
                 let tag = group.chain.subject_tag.clone();
                 Fate::Deliver { add_headers, subject_tag: (spam && !tag.is_empty()).then_some(tag) }

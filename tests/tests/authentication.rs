@@ -1,0 +1,71 @@
+//! SPF, DKIM and DMARC end to end: the host checks them against a loopback DNS server, the downstream server
+//! gets Moat's `Authentication-Results` (a forged one under Moat's name is dropped), and the built-in
+//! authentication layer refuses mail whose From domain fails DMARC under `p=reject`.
+
+use base64::Engine;
+use mail_auth::common::crypto::Ed25519Key;
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::DkimSigner;
+use moat_tests::{Backend, Moat, Sink, eventually, send};
+
+const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+
+const CHAIN: &str = "[[entry]]\nplugin = \"authentication\"\nversion = \"0.1.0\"\n";
+
+fn dkim_key(moat: &Moat) -> Ed25519Key {
+    let pkcs8 = Ed25519Key::generate_pkcs8().unwrap();
+    let key = Ed25519Key::from_pkcs8_der(&pkcs8).unwrap();
+    let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    moat.dns.add(&format!("s1._domainkey.sender.test TXT v=DKIM1; k=ed25519; p={public}"));
+    key
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authenticated_mail_is_marked_and_dmarc_reject_is_honoured() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
+    moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
+    assert!(moat.set_chain(CHAIN, &[]).status.success());
+    moat.dns.add(
+        "sender.test TXT v=spf1 ip4:127.0.0.1 -all\n\
+         _dmarc.sender.test TXT v=DMARC1; p=reject\n\
+         bank.test TXT v=spf1 ip4:192.0.2.10 -all\n\
+         _dmarc.bank.test TXT v=DMARC1; p=reject",
+    );
+    let key = dkim_key(&moat);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    let message = "From: Alice <alice@sender.test>\r\nTo: bob@example.com\r\nSubject: Minutes\r\n\r\nAttached.\r\n";
+    let signature = DkimSigner::from_key(key)
+        .domain("sender.test")
+        .selector("s1")
+        .headers(["From", "To", "Subject"])
+        .sign(message.as_bytes())
+        .unwrap();
+    let forged = "Authentication-Results: mx.moat.test; dkim=pass; spf=pass; dmarc=pass\r\n";
+    let signed = format!("{forged}{}{message}", signature.to_header());
+    let reply = send(moat.smtp(), "alice@sender.test", &["bob@example.com"], &signed).await.unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = eventually(20, "delivery", || async { sink.received().pop() }).await.text();
+    let results: Vec<&str> = got.split("\r\n").filter(|l| l.starts_with("Authentication-Results:")).collect();
+    assert_eq!(results.len(), 1, "the forged results are gone, Moat's are there: {got}");
+    let header = &got[got.find("Authentication-Results: mx.moat.test;").unwrap()..];
+    let header = &header[..header.find("\r\nX-").or(header.find("\r\nDKIM")).unwrap_or(header.len())];
+    for want in ["dkim=pass", "header.d=sender.test", "spf=pass", "smtp.mailfrom=alice@sender.test", "dmarc=pass"] {
+        assert!(header.contains(want), "{want} missing from {header}");
+    }
+    let status = got.lines().find(|l| l.starts_with("X-Moat-Spam-Status:")).unwrap();
+    for want in ["DKIM_PASS", "DMARC_PASS", "SPF_PASS"] {
+        assert!(status.contains(want), "{want} missing from {status}");
+    }
+
+    // A bank's name from an IP its SPF does not list, unsigned: DMARC fails under p=reject.
+    let phish = "From: Bank <alerts@bank.test>\r\nTo: bob@example.com\r\nSubject: Verify\r\n\r\nClick.\r\n";
+    let reply = send(moat.smtp(), "alerts@bank.test", &["bob@example.com"], phish).await.unwrap();
+    assert_eq!(reply, "550 5.7.1 Rejected by the DMARC policy of bank.test: the sender is not authenticated");
+    let log = moat.admin(&["log", "tail", "-n", "1", "--verbose"]);
+    assert!(log.contains("DMARC_FAIL_REJECT") && log.contains("SPF_FAIL"), "{log}");
+    assert!(moat.dns.queries().iter().any(|q| q == "_dmarc.bank.test TXT"), "{:?}", moat.dns.queries());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sink.received().len(), 1, "the refused message was not delivered");
+}
