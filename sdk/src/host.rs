@@ -101,6 +101,15 @@ pub fn kv_get_many(keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
     crate::testing::with_host(|h| keys.iter().map(|k| h.kv_get(k)).collect())
 }
 
+/// Reads keys of the storage the operator shares with every tenant for this plugin (read-only): signature
+/// databases, global lists, a global classifier base. Same grant as the tenant's own storage.
+pub fn kv_get_shared(keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
+    #[cfg(target_arch = "wasm32")]
+    return wit::kv_get_shared(keys).map_err(error);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::with_host(|h| h.kv_get_shared(keys))
+}
+
 /// Writes a key, optionally expiring after `ttl_seconds`.
 pub fn kv_set(key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), HostError> {
     #[cfg(target_arch = "wasm32")]

@@ -168,6 +168,7 @@ pub struct MockHost {
     /// Everything logged, in order.
     pub logs: Vec<(Level, String)>,
     kv: Option<HashMap<String, Stored>>,
+    shared_kv: HashMap<String, Vec<u8>>,
     dns: Option<HashMap<(String, RecordKind), Vec<String>>>,
 }
 
@@ -193,7 +194,14 @@ pub(crate) fn with_host<R>(f: impl FnOnce(&mut MockHost) -> R) -> R {
 impl MockHost {
     /// Config `{}`, a fixed clock, key-value storage granted and empty, DNS not granted.
     pub fn new() -> Self {
-        Self { config: "{}".into(), now_ms: 1_700_000_000_000, logs: Vec::new(), kv: Some(HashMap::new()), dns: None }
+        Self {
+            config: "{}".into(),
+            now_ms: 1_700_000_000_000,
+            logs: Vec::new(),
+            kv: Some(HashMap::new()),
+            shared_kv: HashMap::new(),
+            dns: None,
+        }
     }
 
     /// Sets the JSON configuration.
@@ -229,6 +237,11 @@ impl MockHost {
     /// Stores a value before the filter runs (lists an admin edited, a model already learned).
     pub fn set_kv(&mut self, key: &str, value: &[u8]) {
         self.kv.get_or_insert_with(HashMap::new).insert(key.into(), (value.to_vec(), None));
+    }
+
+    /// Stores a value in the storage the operator shares with every tenant (a signature database loaded).
+    pub fn set_shared_kv(&mut self, key: &str, value: &[u8]) {
+        self.shared_kv.insert(key.into(), value.to_vec());
     }
 
     /// Advances the clock (TTLs expire).
@@ -273,6 +286,11 @@ impl MockHost {
     /// Calls `F::learn`.
     pub fn learn<F: Filter>(&mut self, message: &TestMessage, label: Label) {
         self.call(|| F::learn(&Message::from_test(message), label))
+    }
+
+    pub(crate) fn kv_get_shared(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
+        self.kv.as_ref().ok_or(HostError::Denied)?;
+        Ok(keys.iter().map(|k| self.shared_kv.get(k).cloned()).collect())
     }
 
     pub(crate) fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, HostError> {

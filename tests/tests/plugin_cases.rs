@@ -2,8 +2,8 @@
 //! `cases/README.md`), run through each plugin's real wasm32-wasip2 build — hits and misses alike.
 
 use moat_filter::{
-    AuthResult, Authentication, ConnectionFacts, DnsGrant, FilterEngine, KvStore, Label, Limits, MemoryKv,
-    MessageFacts, ParsedMessage, RecipientFacts, Stage, StaticDns,
+    AuthResult, Authentication, ConnectionFacts, DnsGrant, FilterEngine, KvGrant, KvStore, Label, Limits, MemoryKv,
+    MessageFacts, ParsedMessage, RecipientFacts, Stage, StaticDns, kv_namespace, shared_kv_namespace,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +24,9 @@ struct Case {
     /// Entries in the plugin's storage before it runs (lists an admin made).
     #[serde(default)]
     kv: Vec<(String, String)>,
+    /// Entries in the plugin's storage shared by all tenants (what the operator loaded).
+    #[serde(default)]
+    shared_kv: Vec<(String, String)>,
     /// "message" (default) or "rcpt" (the first recipient, bob@example.com).
     #[serde(default = "message_stage")]
     stage: String,
@@ -128,10 +131,13 @@ fn every_case_of_every_builtin_plugin() {
             let what = format!("{name}/{}", case_file.file_stem().unwrap().to_string_lossy());
             let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
             for (key, value) in &case.kv {
-                kv.set(&format!("t:{name}"), key, value.as_bytes().to_vec(), None).unwrap();
+                kv.set(&kv_namespace("t", &name), key, value.as_bytes().to_vec(), None).unwrap();
+            }
+            for (key, value) in &case.shared_kv {
+                kv.set(&shared_kv_namespace(&name), key, value.as_bytes().to_vec(), None).unwrap();
             }
             let mut setup = plugin.setup(&case.config);
-            setup.capabilities.kv = Some((kv, format!("t:{name}")));
+            setup.capabilities.kv = Some(KvGrant::new(kv, "t", &name));
             if !case.dns.is_empty() {
                 let resolver = StaticDns::parse(&case.dns.join("\n")).unwrap_or_else(|e| panic!("{what}: {e}"));
                 setup.capabilities.dns =

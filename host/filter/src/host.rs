@@ -147,11 +147,36 @@ fn within(name: &str, zone: &str) -> bool {
     zone.is_empty() || name == zone || name.strip_suffix(&zone).is_some_and(|rest| rest.ends_with('.'))
 }
 
+/// The key-value namespace of `plugin` for `tenant`.
+pub fn kv_namespace(tenant: &str, plugin: &str) -> String {
+    format!("{tenant}:{plugin}")
+}
+
+/// The namespace of `plugin` the operator fills for every tenant (tenant names never are `*`).
+pub fn shared_kv_namespace(plugin: &str) -> String {
+    kv_namespace("*", plugin)
+}
+
+/// Key-value storage one chain entry grants: its own namespace (read-write) and its plugin's shared one
+/// (read-only).
+#[derive(Clone)]
+pub struct KvGrant {
+    pub store: Arc<dyn KvStore>,
+    pub namespace: String,
+    pub shared: String,
+}
+
+impl KvGrant {
+    pub fn new(store: Arc<dyn KvStore>, tenant: &str, plugin: &str) -> Self {
+        Self { store, namespace: kv_namespace(tenant, plugin), shared: shared_kv_namespace(plugin) }
+    }
+}
+
 /// What one chain entry grants its plugin. Everything is denied unless granted here.
 #[derive(Clone, Default)]
 pub struct Capabilities {
-    /// Tenant × plugin namespace for key-value storage; `None` denies the store.
-    pub kv: Option<(Arc<dyn KvStore>, String)>,
+    /// Key-value storage; `None` denies the store.
+    pub kv: Option<KvGrant>,
     /// The resolver and the zones lookups may go to; `None` denies DNS.
     pub dns: Option<DnsGrant>,
 }
@@ -202,7 +227,7 @@ fn ttl(seconds: Option<u32>) -> Option<Duration> {
 
 impl HostState {
     fn kv(&self) -> Result<(&dyn KvStore, &str), host::HostError> {
-        self.capabilities.kv.as_ref().map(|(kv, ns)| (kv.as_ref(), ns.as_str())).ok_or(host::HostError::Denied)
+        self.capabilities.kv.as_ref().map(|g| (g.store.as_ref(), g.namespace.as_str())).ok_or(host::HostError::Denied)
     }
 
     fn view(&self, message: &Resource<MessageView>) -> wasmtime::Result<&MessageView> {
@@ -238,6 +263,11 @@ impl host::Host for HostState {
 
     fn kv_get_many(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
         Ok(self.kv().and_then(|(kv, ns)| kv.get_many(ns, &keys).map_err(unavailable)))
+    }
+
+    fn kv_get_shared(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
+        let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
+        Ok(grant.store.get_many(&grant.shared, &keys).map_err(unavailable))
     }
 
     fn kv_set(

@@ -20,7 +20,10 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub use breaker::Breaker;
 pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};
-pub use host::{Capabilities, DnsError, DnsGrant, KvError, KvStore, MemoryKv, RecordKind, Resolver, StaticDns};
+pub use host::{
+    Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryKv, RecordKind, Resolver, StaticDns,
+    kv_namespace, shared_kv_namespace,
+};
 pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};
 pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};
 /// The hex sha256 of a component's bytes: its identity in the registry and the compile cache.

@@ -2,7 +2,7 @@
 //! and turned into a runnable [`Chain`] by the server.
 
 use crate::chain::{Chain, ChainEntry, FailPolicy, Thresholds};
-use crate::host::{Capabilities, DnsGrant, KvStore, Resolver};
+use crate::host::{Capabilities, DnsGrant, KvGrant, KvStore, Resolver};
 use crate::plugin::{CallSetup, Plugin};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -169,7 +169,7 @@ impl ChainSpec {
             let plugin = lookup(plugins, index, name, version)?;
             let spec = &self.entries[index - 1];
             let capabilities = Capabilities {
-                kv: kv.clone().filter(|_| spec.kv).map(|kv| (kv, format!("{tenant}:{name}"))),
+                kv: kv.clone().filter(|_| spec.kv).map(|kv| KvGrant::new(kv, tenant, name)),
                 dns: dns
                     .clone()
                     .filter(|_| !spec.dns.is_empty())

@@ -5,8 +5,9 @@ mod common;
 
 use common::{SPAMMY, guest, message};
 use moat_filter::{
-    Chain, ChainEntry, ChainSpec, ConnectionFacts, Evaluation, FailPolicy, FilterEngine, KvStore, Label, Limits,
-    MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage, StaticDns, Thresholds,
+    Chain, ChainEntry, ChainSpec, ConnectionFacts, Evaluation, FailPolicy, FilterEngine, KvGrant, KvStore, Label,
+    Limits, MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage, StaticDns,
+    Thresholds,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -205,7 +206,7 @@ fn learn_reaches_the_plugin_with_its_label() {
     let probe = plugin(&e, "probe");
     let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
     let mut setup = probe.setup("{}");
-    setup.capabilities.kv = Some((kv.clone(), "t1:probe".into()));
+    setup.capabilities.kv = Some(KvGrant::new(kv.clone(), "t1", "probe"));
     for label in [Label::Spam, Label::Spam, Label::Ham] {
         probe.learn(&message(SPAMMY), label, &setup).result.unwrap();
     }

@@ -11,8 +11,13 @@ const BUILTIN_UPLOADER: &str = "moat (built-in)";
 
 /// The built-ins in chain order, with what each entry grants. Lists first (an allow or deny decides
 /// before any scoring); antivirus runs even after an allow (`always`).
-const DEFAULT_ORDER: &[(&str, &str)] =
-    &[("lists", "kv = true\n"), ("authentication", ""), ("rules", ""), ("bayes", "kv = true\n")];
+const DEFAULT_ORDER: &[(&str, &str)] = &[
+    ("lists", "kv = true\n"),
+    ("antivirus", "kv = true\nalways = true\nfuel = 2000000000\n"),
+    ("authentication", ""),
+    ("rules", ""),
+    ("bayes", "kv = true\n"),
+];
 
 /// The chain every tenant without its own gets, once the built-ins are registered. Thresholds are the
 /// defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".

@@ -45,6 +45,9 @@ enum Command {
     /// `lists` filter.
     #[command(subcommand)]
     List(commands::list::ListCommand),
+    /// Signature databases of the `antivirus` filter (ClamAV formats), shared by every tenant.
+    #[command(subcommand)]
+    Antivirus(commands::antivirus::AntivirusCommand),
     /// Filter chains: the default, per tenant, per domain.
     #[command(subcommand)]
     Chain(commands::chain::ChainCommand),
@@ -112,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(c) => c.run(&config).await,
         Command::Chain(c) => c.run(&config).await,
         Command::List(c) => c.run(&config).await,
+        Command::Antivirus(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
         Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,
         Command::Learn { spam, ham, tenant } => commands::scan::learn(&config, &spam, &ham, tenant.as_deref()).await,

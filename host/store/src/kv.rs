@@ -139,6 +139,43 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get("key"), value_of(r))).collect())
     }
 
+    /// Writes every value (no expiry) in one transaction with multi-row upserts; a key given twice keeps its
+    /// last value. For bulk loads such as signature databases.
+    pub async fn kv_set_many(&self, namespace: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut last: std::collections::HashMap<&str, &[u8]> = std::collections::HashMap::with_capacity(entries.len());
+        let mut order: Vec<&str> = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            if last.insert(key.as_str(), value.as_slice()).is_none() {
+                order.push(key.as_str());
+            }
+        }
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in order.chunks(400) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, ${}, ${}, NULL, NULL)", 2 * i + 2, 2 * i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES {} \
+                 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, counter = NULL, expires_at = NULL",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace);
+            for key in chunk {
+                query = query.bind(*key).bind(last[key]);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes every entry of a namespace; returns how many.
+    pub async fn kv_clear(&self, namespace: &str) -> Result<u64> {
+        let done =
+            sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1").bind(namespace).execute(self.writer()).await?;
+        Ok(done.rows_affected())
+    }
+
     /// Removes a key; false when it was not there.
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
@@ -194,6 +231,14 @@ mod tests {
             store.kv_incr_many("t1:bayes", &deltas).await.unwrap();
             let got = store.kv_get_many("t1:bayes", &["tok0".into(), "fresh".into()], 0).await.unwrap();
             assert_eq!(got, [Some(10i64.to_le_bytes().to_vec()), Some(3i64.to_le_bytes().to_vec())]);
+
+            let mut entries: Vec<(String, Vec<u8>)> = (0..900).map(|i| (format!("h{i}"), vec![i as u8])).collect();
+            entries.push(("h5".into(), b"last".to_vec()));
+            store.kv_set_many("*:antivirus", &entries).await.unwrap();
+            let got = store.kv_get_many("*:antivirus", &["h5".into(), "h899".into(), "h900".into()], 0).await.unwrap();
+            assert_eq!(got, [Some(b"last".to_vec()), Some(vec![899u16 as u8]), None]);
+            assert_eq!(store.kv_clear("*:antivirus").await.unwrap(), 900);
+            assert_eq!(store.kv_get("*:antivirus", "h5", 0).await.unwrap(), None);
         }
     }
 }

@@ -88,5 +88,11 @@ fn print_report(report: &str) {
         let micros = entry.get("micros").and_then(|v| v.as_u64()).unwrap_or(0);
         line.push_str(&format!("  (fuel {fuel}, {micros} µs)"));
         println!("{line}");
+        for symbol in entry.get("symbols").and_then(|s| s.as_array()).into_iter().flatten() {
+            let reason = symbol.get("reason").and_then(|v| v.as_str()).unwrap_or("");
+            if !reason.is_empty() {
+                println!("        {}: {reason}", symbol.get("name").and_then(|v| v.as_str()).unwrap_or("?"));
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Administration commands, run against the same store as the server (SQLite file or PostgreSQL).
 
 pub mod alerts;
+pub mod antivirus;
 pub mod chain;
 pub mod domain;
 pub mod list;

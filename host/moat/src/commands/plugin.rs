@@ -2,7 +2,8 @@ use crate::config::Config;
 use anyhow::Context;
 use clap::Subcommand;
 use moat_filter::{
-    ConnectionFacts, DnsGrant, FilterEngine, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts, StaticDns,
+    ConnectionFacts, DnsGrant, FilterEngine, KvGrant, Limits, MemoryKv, MessageFacts, ParsedMessage, RecipientFacts,
+    StaticDns,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -205,7 +206,7 @@ fn test(
     setup.fuel = fuel;
     // A test run grants what a chain entry can: storage (in memory, shared across the messages of the run,
     // so counters and learned state carry over) and, with --dns, every name in the answers file.
-    setup.capabilities.kv = Some((Arc::new(MemoryKv::default()), format!("test:{name}")));
+    setup.capabilities.kv = Some(KvGrant::new(Arc::new(MemoryKv::default()), "test", &name));
     setup.capabilities.dns = dns.map(|resolver| DnsGrant { resolver, zones: Arc::from(vec![".".to_string()]) });
     for path in messages {
         let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
