@@ -15,6 +15,7 @@ const DEFAULT_ORDER: &[(&str, &str)] = &[
     ("lists", "kv = true\n"),
     ("antivirus", "kv = true\nalways = true\nfuel = 2000000000\n"),
     ("authentication", ""),
+    ("phishing", "kv = true\n"),
     ("rules", ""),
     ("bayes", "kv = true\n"),
 ];

@@ -1,0 +1,328 @@
+//! The phishing layer: every link of the message (text and HTML) and its From domain are checked for what
+//! phishing looks like — an anchor whose text shows one domain and whose target is another, links to bare
+//! IP addresses or hiding their host behind `user@`, look-alikes of the tenant's protected domains
+//! (punycode homoglyphs, digit swaps, typos, hyphens and other endings), URL shorteners, and domains on a
+//! blocklist (the entry's config, the tenant's storage `domain|NAME`, or the operator's shared storage).
+//!
+//! Configuration (every key optional):
+//! ```json
+//! {"protected": ["example.com"], "blocklist": ["evil.test"], "shorteners": ["go.example.net"],
+//!  "blocklisted": "quarantine", "scores": {"PHISH_SHORTENER": 0.5}}
+//! ```
+//! The recipients' domains are always protected.
+
+pub mod lookalike;
+pub mod urls;
+
+use moat_sdk::{Filter, Message, Verdict, host};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use urls::Link;
+
+/// Every symbol this layer gives, with its default score.
+pub const SYMBOLS: &[(&str, f64, &str)] = &[
+    ("PHISH_DISPLAY_MISMATCH", 4.0, "a link shows one domain and goes to another"),
+    ("PHISH_IP_URL", 2.5, "a link goes to a bare IP address"),
+    ("PHISH_USERINFO_URL", 3.0, "a link hides its real host after user@"),
+    ("PHISH_LOOKALIKE", 6.0, "a link goes to a look-alike of a protected domain"),
+    ("PHISH_LOOKALIKE_SENDER", 6.0, "the From domain is a look-alike of a protected domain"),
+    ("PHISH_SHORTENER", 1.0, "a link goes through a URL shortener"),
+    ("PHISH_BLOCKLISTED", 10.0, "a link goes to a blocklisted domain"),
+];
+
+/// Link shorteners: their links hide where they lead.
+const SHORTENERS: &[&str] = &[
+    "bit.ly",
+    "bitly.com",
+    "tinyurl.com",
+    "t.co",
+    "goo.gl",
+    "ow.ly",
+    "is.gd",
+    "buff.ly",
+    "rebrand.ly",
+    "cutt.ly",
+    "shorturl.at",
+    "rb.gy",
+    "tiny.cc",
+    "bit.do",
+    "t.ly",
+    "s.id",
+    "v.gd",
+    "qrco.de",
+    "shorte.st",
+    "adf.ly",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Policy {
+    Reject,
+    Quarantine,
+    Score,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    protected: Vec<String>,
+    #[serde(default)]
+    blocklist: Vec<String>,
+    #[serde(default)]
+    shorteners: Vec<String>,
+    #[serde(default = "quarantine")]
+    blocklisted: Policy,
+    #[serde(default)]
+    scores: BTreeMap<String, f64>,
+}
+
+fn quarantine() -> Policy {
+    Policy::Quarantine
+}
+
+impl Config {
+    fn parse(json: &str) -> Result<Self, String> {
+        let json = if json.trim().is_empty() { "{}" } else { json };
+        let mut config: Config = serde_json::from_str(json).map_err(|e| format!("phishing config: {e}"))?;
+        for name in config.scores.keys() {
+            if !SYMBOLS.iter().any(|(known, ..)| known == name) {
+                let known: Vec<&str> = SYMBOLS.iter().map(|(n, ..)| *n).collect();
+                return Err(format!("phishing config: unknown symbol {name} in scores (known: {})", known.join(", ")));
+            }
+        }
+        for domain in config.protected.iter().chain(&config.blocklist).chain(&config.shorteners) {
+            if domain.trim().is_empty() || domain.contains(char::is_whitespace) || !domain.contains('.') {
+                return Err(format!("phishing config: {domain:?} is not a domain"));
+            }
+        }
+        for list in [&mut config.protected, &mut config.blocklist, &mut config.shorteners] {
+            for domain in list.iter_mut() {
+                *domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+            }
+        }
+        Ok(config)
+    }
+
+    fn score(&self, name: &str) -> f64 {
+        let default = SYMBOLS.iter().find(|(n, ..)| *n == name).map_or(0.0, |(_, s, _)| *s);
+        self.scores.get(name).copied().unwrap_or(default)
+    }
+}
+
+/// `domain` and each parent with at least two labels.
+fn with_parents(domain: &str) -> Vec<String> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    (0..labels.len().saturating_sub(1)).map(|i| labels[i..].join(".")).collect()
+}
+
+/// Text that reads as a web address (`www.bank.test`, `https://bank.test/login`, `Bank.test`).
+fn shown_host(shown: &str) -> Option<String> {
+    let shown = shown.trim();
+    if let Some(host) = urls::host_of(shown) {
+        return Some(host);
+    }
+    let word = shown.trim_end_matches('/');
+    let tld = word.rsplit('.').next()?;
+    let looks_like_domain = !word.contains(char::is_whitespace)
+        && word.contains('.')
+        && tld.len() >= 2
+        && tld.chars().all(|c| c.is_ascii_alphabetic());
+    looks_like_domain.then(|| word.split('/').next().unwrap_or(word).to_ascii_lowercase())
+}
+
+fn from_domain(message: &Message) -> Option<String> {
+    let from = message.header("From").into_iter().next()?;
+    let address = match (from.rfind('<'), from.rfind('>')) {
+        (Some(start), Some(end)) if start < end => &from[start + 1..end],
+        _ => from.trim(),
+    };
+    Some(address.rsplit_once('@')?.1.trim().trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Findings by symbol, each with its reasons (deduplicated, in order).
+#[derive(Default)]
+struct Findings(BTreeMap<&'static str, Vec<String>>);
+
+impl Findings {
+    fn add(&mut self, symbol: &'static str, reason: String) {
+        let reasons = self.0.entry(symbol).or_default();
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+}
+
+fn check_link(link: &Link, config: &Config, protected: &BTreeSet<String>, findings: &mut Findings) {
+    let host = &link.host;
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        findings.add("PHISH_IP_URL", link.url.clone());
+    }
+    if urls::has_userinfo(&link.url) {
+        findings.add("PHISH_USERINFO_URL", link.url.clone());
+    }
+    if let Some(shown) = link.shown.as_deref().and_then(shown_host)
+        && lookalike::registered(&shown) != lookalike::registered(host)
+    {
+        findings.add("PHISH_DISPLAY_MISMATCH", format!("shows {shown}, goes to {host}"));
+    }
+    let registered = lookalike::registered(host);
+    if SHORTENERS.contains(&registered.as_str()) || config.shorteners.iter().any(|s| with_parents(host).contains(s)) {
+        findings.add("PHISH_SHORTENER", host.clone());
+    }
+    for domain in protected {
+        if let Some(why) = lookalike::imitates(host, domain) {
+            findings.add("PHISH_LOOKALIKE", format!("{host}: {why}"));
+        }
+    }
+}
+
+struct Phishing;
+
+impl Filter for Phishing {
+    fn configure(config: &str) -> Result<(), String> {
+        Config::parse(config).map(|_| ())
+    }
+
+    fn on_message(message: &Message) -> Verdict {
+        let config = match Config::parse(&host::config()) {
+            Ok(config) => config,
+            Err(e) => return Verdict::pass().symbol("PHISHING_CONFIG", 0.0, &e),
+        };
+        let mut links: Vec<Link> = message.text_parts().iter().flat_map(|t| urls::in_text(t)).collect();
+        links.extend(message.html_parts().iter().flat_map(|h| urls::in_html(h)));
+        let mut protected: BTreeSet<String> = config.protected.iter().cloned().collect();
+        protected.extend(message.recipients().iter().map(|r| lookalike::registered(&r.domain.to_ascii_lowercase())));
+
+        let mut findings = Findings::default();
+        for link in &links {
+            check_link(link, &config, &protected, &mut findings);
+        }
+        if let Some(from) = from_domain(message) {
+            for domain in &protected {
+                if let Some(why) = lookalike::imitates(&from, domain) {
+                    findings.add("PHISH_LOOKALIKE_SENDER", format!("{from}: {why}"));
+                }
+            }
+        }
+        let hosts: BTreeSet<&str> = links.iter().map(|l| l.host.as_str()).collect();
+        let mut keys: Vec<String> = Vec::new();
+        for host in &hosts {
+            for domain in with_parents(host) {
+                if config.blocklist.contains(&domain) {
+                    findings.add("PHISH_BLOCKLISTED", format!("{host} (blocklist: {domain})"));
+                }
+                keys.push(format!("domain|{domain}"));
+            }
+        }
+        if !keys.is_empty() {
+            let tenant = host::kv_get_many(&keys).unwrap_or_default();
+            let shared = host::kv_get_shared(&keys).unwrap_or_default();
+            for (i, key) in keys.iter().enumerate() {
+                let listed = tenant.get(i).cloned().flatten().or_else(|| shared.get(i).cloned().flatten());
+                if let Some(note) = listed {
+                    let domain = &key["domain|".len()..];
+                    let note = String::from_utf8_lossy(&note);
+                    findings.add("PHISH_BLOCKLISTED", format!("{domain} ({note})"));
+                }
+            }
+        }
+
+        let mut verdict = match config.blocklisted {
+            _ if !findings.0.contains_key("PHISH_BLOCKLISTED") => Verdict::pass(),
+            Policy::Reject => Verdict::reject(550, "5.7.1", "Message contains a link to a blocked site"),
+            Policy::Quarantine => Verdict::quarantine(),
+            Policy::Score => Verdict::pass(),
+        };
+        for (name, reasons) in &findings.0 {
+            let mut reason = reasons.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+            if reasons.len() > 5 {
+                reason.push_str(&format!("; and {} more", reasons.len() - 5));
+            }
+            verdict = verdict.symbol(name, config.score(name), &reason);
+        }
+        verdict
+    }
+}
+
+moat_sdk::export_filter!(Phishing);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_sdk::Action;
+    use moat_sdk::testing::{MockHost, TestMessage};
+
+    fn html(from: &str, body: &str) -> TestMessage {
+        let eml = format!(
+            "From: {from}\r\nTo: bob@example.com\r\nSubject: Account notice\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\r\n<html><body>{body}</body></html>\r\n"
+        );
+        TestMessage::from_eml(eml.as_bytes()).sender("x@sender.test").recipient("bob@example.com", "default")
+    }
+
+    fn names(v: &Verdict) -> Vec<&str> {
+        v.symbols().iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_classic_phish_lights_up() {
+        let mut host = MockHost::new();
+        let v = host.on_message::<Phishing>(&html(
+            "IT Support <it@examp1e.com>",
+            "<a href=\"http://198.51.100.7/owa/login\">https://mail.example.com/owa</a> \
+             <a href=\"https://xn--xample-2of.com/reset\">reset</a> or https://bit.ly/3xyz",
+        ));
+        let got = names(&v);
+        for want in
+            ["PHISH_DISPLAY_MISMATCH", "PHISH_IP_URL", "PHISH_LOOKALIKE", "PHISH_LOOKALIKE_SENDER", "PHISH_SHORTENER"]
+        {
+            assert!(got.contains(&want), "{want} missing: {v:?}");
+        }
+        assert!(
+            v.find_symbol("PHISH_DISPLAY_MISMATCH")
+                .unwrap()
+                .reason
+                .contains("shows mail.example.com, goes to 198.51.100.7")
+        );
+        assert!(v.find_symbol("PHISH_LOOKALIKE").unwrap().reason.contains("shown as еxample.com"), "{v:?}");
+        assert_eq!(v.action(), &Action::Continue);
+    }
+
+    #[test]
+    fn honest_links_pass() {
+        let mut host = MockHost::new();
+        let v = host.on_message::<Phishing>(&html(
+            "News <news@shop.test>",
+            "<a href=\"https://www.shop.test/sale?id=1\">www.shop.test/sale</a> \
+             <a href=\"https://shop.test/a\">Read more</a> <a href=\"https://mail.example.com/\">your mail</a>",
+        ));
+        assert!(v.symbols().is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn blocklists_from_config_tenant_and_operator() {
+        let body = "<a href=\"https://login.evil.test/x\">login</a> and <a href=\"https://cdn.bad.test/\">x</a>";
+        let mut host = MockHost::new().config(r#"{"blocklist": ["evil.test"]}"#);
+        let v = host.on_message::<Phishing>(&html("a@shop.test", body));
+        assert_eq!(v.action(), &Action::Quarantine);
+        assert!(v.find_symbol("PHISH_BLOCKLISTED").unwrap().reason.contains("login.evil.test (blocklist: evil.test)"));
+
+        let mut host = MockHost::new().config(r#"{"blocklisted": "reject"}"#);
+        host.set_shared_kv("domain|bad.test", b"phishing kit seen 2026-11-20");
+        let v = host.on_message::<Phishing>(&html("a@shop.test", body));
+        assert!(matches!(v.action(), Action::Reject { code: 550, .. }), "{v:?}");
+        assert!(v.find_symbol("PHISH_BLOCKLISTED").unwrap().reason.contains("bad.test (phishing kit seen"));
+    }
+
+    #[test]
+    fn config_errors_are_clear() {
+        let mut host = MockHost::new();
+        assert!(
+            host.configure::<Phishing>(r#"{"protected": ["not a domain"]}"#).unwrap_err().contains("is not a domain")
+        );
+        assert!(
+            host.configure::<Phishing>(r#"{"scores": {"PHISH_X": 1}}"#).unwrap_err().contains("unknown symbol PHISH_X")
+        );
+    }
+}

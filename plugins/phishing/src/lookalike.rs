@@ -1,0 +1,222 @@
+//! Domains made to pass for a protected one: internationalized names (punycode, RFC 3492) whose letters
+//! look like Latin ones, digit and letter swaps, typos, and the protected name with a hyphen, an extra word
+//! or another ending.
+
+/// Decodes one punycode label (without its `xn--` prefix); `None` when it is not valid punycode.
+pub fn punycode_decode(input: &str) -> Option<String> {
+    const BASE: u32 = 36;
+    let (basic, encoded) = match input.rfind('-') {
+        Some(i) => (&input[..i], &input[i + 1..]),
+        None => ("", input),
+    };
+    let mut output: Vec<char> = basic.chars().collect();
+    if !basic.is_ascii() {
+        return None;
+    }
+    let (mut n, mut i, mut bias) = (128u32, 0u32, 72u32);
+    let mut chars = encoded.chars().peekable();
+    while chars.peek().is_some() {
+        let old_i = i;
+        let mut weight = 1u32;
+        let mut k = BASE;
+        loop {
+            let c = chars.next()?;
+            let digit = match c {
+                'a'..='z' => c as u32 - 'a' as u32,
+                'A'..='Z' => c as u32 - 'A' as u32,
+                '0'..='9' => c as u32 - '0' as u32 + 26,
+                _ => return None,
+            };
+            i = i.checked_add(digit.checked_mul(weight)?)?;
+            let t = if k <= bias {
+                1
+            } else if k >= bias + 26 {
+                26
+            } else {
+                k - bias
+            };
+            if digit < t {
+                break;
+            }
+            weight = weight.checked_mul(BASE - t)?;
+            k += BASE;
+        }
+        let length = output.len() as u32 + 1;
+        bias = adapt(i - old_i, length, old_i == 0);
+        n = n.checked_add(i / length)?;
+        i %= length;
+        output.insert(i as usize, char::from_u32(n)?);
+        i += 1;
+    }
+    Some(output.into_iter().collect())
+}
+
+fn adapt(delta: u32, points: u32, first: bool) -> u32 {
+    let mut delta = if first { delta / 700 } else { delta / 2 };
+    delta += delta / points;
+    let mut k = 0;
+    while delta > ((36 - 1) * 26) / 2 {
+        delta /= 36 - 1;
+        k += 36;
+    }
+    k + (36 * delta) / (delta + 38)
+}
+
+/// The domain as people read it: punycode labels decoded.
+pub fn unicode(domain: &str) -> String {
+    domain
+        .split('.')
+        .map(|label| match label.strip_prefix("xn--") {
+            Some(encoded) => punycode_decode(encoded).unwrap_or_else(|| label.to_owned()),
+            None => label.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// What a name looks like at a glance: confusable letters (Cyrillic, Greek, accented Latin) and digits
+/// folded to the Latin letters they pass for, and letter pairs that read as one.
+pub fn skeleton(s: &str) -> String {
+    let folded: String = s
+        .chars()
+        .map(|c| match c {
+            'а' | 'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ɑ' | 'α' | '@' => 'a',
+            'Ь' | 'ь' | 'ƅ' => 'b',
+            'с' | 'ç' | 'ϲ' => 'c',
+            'ԁ' | 'ɗ' => 'd',
+            'е' | 'è' | 'é' | 'ê' | 'ë' | 'ε' | '3' => 'e',
+            'ɡ' => 'g',
+            'һ' => 'h',
+            'i' | 'і' | 'í' | 'ì' | 'î' | 'ï' | 'ı' | 'ι' | '1' | '|' | 'ӏ' => 'l',
+            'ј' => 'j',
+            'κ' | 'к' => 'k',
+            'ո' => 'n',
+            'о' | 'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ο' | '0' => 'o',
+            'р' | 'ρ' => 'p',
+            'ԛ' => 'q',
+            'ѕ' | '5' | '$' => 's',
+            'т' | 'τ' => 't',
+            'υ' | 'ü' | 'ú' | 'ù' | 'û' => 'u',
+            'ν' | 'ѵ' => 'v',
+            'ѡ' | 'ω' => 'w',
+            'х' | 'χ' => 'x',
+            'у' | 'ý' | 'ÿ' | 'γ' => 'y',
+            'ᴢ' => 'z',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    folded.replace("rn", "m").replace("vv", "w").replace("cl", "d")
+}
+
+/// Edit distance with transpositions (optimal string alignment).
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Second-level labels under which names are registered (`example.co.uk`), for the common country codes.
+const SECOND_LEVELS: &[&str] = &["co", "com", "org", "net", "ac", "gov", "edu", "gob", "ne", "or"];
+
+/// The registered domain: `mail.example.com` → `example.com`, `www.example.co.uk` → `example.co.uk`.
+pub fn registered(domain: &str) -> String {
+    let labels: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
+    let keep = match labels.as_slice() {
+        [.., second, cc] if labels.len() >= 3 && cc.len() == 2 && SECOND_LEVELS.contains(second) => 3,
+        _ => 2,
+    };
+    labels[labels.len().saturating_sub(keep)..].join(".")
+}
+
+/// The name a domain is recognised by: `example` for `example.com` and `mail.example.co.uk`.
+fn brand(domain: &str) -> String {
+    let registered = registered(domain);
+    registered.split('.').next().unwrap_or("").to_owned()
+}
+
+/// Why `candidate` passes for `protected` without being it, if it does.
+pub fn imitates(candidate: &str, protected: &str) -> Option<String> {
+    let (candidate, protected) = (candidate.to_lowercase(), protected.to_lowercase());
+    if candidate == protected || candidate.ends_with(&format!(".{protected}")) {
+        return None;
+    }
+    let shown = unicode(&candidate);
+    let punycode = if shown != candidate { format!(" (shown as {shown})") } else { String::new() };
+    if candidate.starts_with(&format!("{protected}.")) {
+        return Some(format!("{protected} followed by another domain"));
+    }
+    let (theirs, ours) = (brand(&shown), brand(&protected));
+    if ours.len() < 3 {
+        return None;
+    }
+    if registered(&shown) != registered(&candidate)
+        && skeleton(&registered(&shown)) == skeleton(&registered(&protected))
+        || skeleton(&theirs) == skeleton(&ours) && theirs != ours
+    {
+        return Some(format!("letters that look like {ours}{punycode}"));
+    }
+    if theirs == ours {
+        return Some(format!("{ours} under another ending{punycode}"));
+    }
+    if theirs.replace('-', "") == ours.replace('-', "") {
+        return Some(format!("{ours} with a hyphen{punycode}"));
+    }
+    // Short names are one typo from many real words; long ones tolerate two.
+    let typos = if ours.len() >= 8 { 2 } else { 1 };
+    if ours.len() >= 5 && distance(&skeleton(&theirs), &skeleton(&ours)) <= typos {
+        return Some(format!("a typo away from {ours}{punycode}"));
+    }
+    if ours.len() >= 5 && theirs.len() > ours.len() && theirs.split('-').any(|part| part == ours) {
+        return Some(format!("{ours} with extra words{punycode}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punycode_decodes_as_rfc_3492_says() {
+        assert_eq!(punycode_decode("mnchen-3ya").as_deref(), Some("münchen"));
+        assert_eq!(punycode_decode("80ak6aa92e").as_deref(), Some("аррӏе"));
+        assert_eq!(unicode("xn--80ak6aa92e.com"), "аррӏе.com");
+        assert_eq!(punycode_decode("zz-!"), None);
+    }
+
+    #[test]
+    fn lookalikes_are_caught_and_real_names_are_not() {
+        for (candidate, why) in [
+            ("xn--xample-2of.com", "letters that look like example"), // Cyrillic е
+            ("examp1e.com", "letters that look like example"),
+            ("exarnple.com", "letters that look like example"),
+            ("example.co", "example under another ending"),
+            ("ex-ample.com", "example with a hyphen"),
+            ("exmaple.com", "a typo away from example"),
+            ("example-billing.com", "example with extra words"),
+            ("example.com.evil.test", "example.com followed by another domain"),
+        ] {
+            let got = imitates(candidate, "example.com");
+            assert!(got.as_deref().is_some_and(|g| g.starts_with(why)), "{candidate}: {got:?}");
+        }
+        for real in ["example.com", "mail.example.com", "sample.com", "examine.org", "paypal.com"] {
+            assert_eq!(imitates(real, "example.com"), None, "{real}");
+        }
+        assert_eq!(registered("www.example.co.uk"), "example.co.uk");
+    }
+}

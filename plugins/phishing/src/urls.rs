@@ -1,0 +1,152 @@
+//! Links in a message: every `http(s)://` or `www.` URL in text, and in HTML every `<a href>` with the
+//! text it shows.
+
+/// One link: where it goes and, for an HTML anchor, what it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub url: String,
+    pub host: String,
+    /// The anchor's visible text (tags removed), for HTML links.
+    pub shown: Option<String>,
+}
+
+/// The host of a URL (`http://user@host:port/path` → `host`), lower-case, without a trailing dot.
+pub fn host_of(url: &str) -> Option<String> {
+    let url = url.trim();
+    let rest = match url.find("://") {
+        Some(i) if url[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => &url[i + 3..],
+        _ if url.to_ascii_lowercase().starts_with("www.") => url,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#', '\\']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host =
+        if host.starts_with('[') { host.split(']').next()?.trim_start_matches('[') } else { host.split(':').next()? };
+    let host = host.trim_end_matches('.').to_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// Whether a URL hides its real host behind a user-info part (`http://www.bank.test@evil.test/`).
+pub fn has_userinfo(url: &str) -> bool {
+    let Some(i) = url.find("://") else { return false };
+    url[i + 3..].split(['/', '?', '#']).next().is_some_and(|authority| authority.contains('@'))
+}
+
+fn url_end(text: &str) -> usize {
+    text.find(|c: char| c.is_whitespace() || "\"'<>`".contains(c)).unwrap_or(text.len())
+}
+
+/// URLs written out in plain text.
+pub fn in_text(text: &str) -> Vec<Link> {
+    let lower = text.to_ascii_lowercase();
+    let mut links = Vec::new();
+    let mut at = 0;
+    while at < lower.len() {
+        let next = ["http://", "https://", "www."].iter().filter_map(|p| lower[at..].find(p).map(|i| at + i)).min();
+        let Some(start) = next else { break };
+        // `www.` inside an http URL already taken is skipped by moving past each URL.
+        let end = start + url_end(&text[start..]);
+        let url = text[start..end].trim_end_matches(['.', ',', ')', ';', ':', '!', '?']);
+        if let Some(host) = host_of(url) {
+            links.push(Link { url: url.to_owned(), host, shown: None });
+        }
+        at = end.max(start + 4);
+    }
+    links
+}
+
+/// Removes tags and decodes the few entities that matter for reading a link's text.
+fn visible(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&amp;", "&").replace("&nbsp;", " ").replace("&#46;", ".").trim().to_owned()
+}
+
+/// The value of attribute `name` in a tag's text.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(name) {
+        let at = from + i;
+        let before_ok = at == 0 || lower.as_bytes()[at - 1].is_ascii_whitespace();
+        let rest = lower[at + name.len()..].trim_start();
+        if before_ok && rest.starts_with('=') {
+            let value_at = tag.len() - rest.len() + 1;
+            let value = tag[value_at..].trim_start();
+            let value = match value.chars().next() {
+                Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
+                _ => value.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or(""),
+            };
+            return Some(value.replace("&amp;", "&").trim().to_owned());
+        }
+        from = at + name.len();
+    }
+    None
+}
+
+/// Every `<a href>` of an HTML part, with its visible text, and URLs written in the HTML's text outside
+/// anchors.
+pub fn in_html(html: &str) -> Vec<Link> {
+    let lower = html.to_ascii_lowercase();
+    let mut links = Vec::new();
+    let mut outside = String::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find("<a") {
+        let start = at + i;
+        outside.push_str(&html[at..start]);
+        at = start + 2;
+        if !lower[at..].starts_with(|c: char| c.is_whitespace()) {
+            outside.push_str("<a");
+            continue;
+        }
+        let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
+        let close = lower[tag_end..].find("</a").map_or(lower.len(), |e| tag_end + e);
+        if let Some(href) = attribute(&html[start..tag_end], "href")
+            && let Some(host) = host_of(&href)
+        {
+            links.push(Link { url: href, host, shown: Some(visible(&html[tag_end + 1..close])) });
+        }
+        at = close;
+    }
+    outside.push_str(&html[at.min(html.len())..]);
+    links.extend(in_text(&visible(&outside)));
+    links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_come_out_of_every_url_shape() {
+        assert_eq!(host_of("https://Login.Bank.test:8443/x?y").as_deref(), Some("login.bank.test"));
+        assert_eq!(host_of("http://www.bank.test@evil.test/login").as_deref(), Some("evil.test"));
+        assert_eq!(host_of("www.shop.test/sale").as_deref(), Some("www.shop.test"));
+        assert_eq!(host_of("http://[2001:db8::1]/x").as_deref(), Some("2001:db8::1"));
+        assert_eq!(host_of("mailto:bob@example.com"), None);
+        assert!(has_userinfo("http://www.bank.test@evil.test/") && !has_userinfo("https://bank.test/a@b"));
+    }
+
+    #[test]
+    fn text_and_html_links_are_found() {
+        let text = in_text("See https://shop.test/sale, or www.shop.test. Call us (http://192.0.2.7/x).");
+        let hosts: Vec<&str> = text.iter().map(|l| l.host.as_str()).collect();
+        assert_eq!(hosts, ["shop.test", "www.shop.test", "192.0.2.7"]);
+        let html = in_html(
+            "<p>Dear customer,</p><A class=btn HREF='http://evil.test/login'>https://www.<b>bank</b>.test</A> \
+             <a name=top>no link</a> visit https://bank.test/help",
+        );
+        assert_eq!(html[0].host, "evil.test");
+        assert_eq!(html[0].shown.as_deref(), Some("https://www.bank.test"));
+        assert_eq!(html.len(), 2, "{html:?}");
+        assert_eq!(html[1].host, "bank.test");
+    }
+}
