@@ -27,6 +27,8 @@ pub struct ChainEntry {
     /// Still runs after an earlier entry accepted the message (antivirus: an allow-listed sender's
     /// attachment is still scanned).
     pub always: bool,
+    /// Told the chain's verdict on every message (see [`Chain::learn_verdict`]).
+    pub learn_verdicts: bool,
     /// One per stage: a plugin that fails every message while its no-op connect hook succeeds must still
     /// trip.
     pub breakers: [Breaker; 4],
@@ -34,7 +36,15 @@ pub struct ChainEntry {
 
 impl ChainEntry {
     pub fn new(plugin: Arc<Plugin>, call: CallSetup) -> Self {
-        Self { plugin, call, shadow: false, fail: FailPolicy::Open, always: false, breakers: Default::default() }
+        Self {
+            plugin,
+            call,
+            shadow: false,
+            fail: FailPolicy::Open,
+            always: false,
+            learn_verdicts: false,
+            breakers: Default::default(),
+        }
     }
 }
 
@@ -247,6 +257,26 @@ impl Chain {
                 }
             }
             eval.entries.push(line);
+        }
+    }
+
+    /// Whether any entry learns from verdicts, so the caller can skip [`Chain::learn_verdict`] cheaply.
+    pub fn learns_verdicts(&self) -> bool {
+        self.entries.iter().any(|e| e.learn_verdicts && !e.shadow)
+    }
+
+    /// Tells the entries that learn from verdicts what the chain decided: tagged, quarantined or rejected
+    /// mail is spam, clean mail is ham; tempfailed or discarded mail teaches nothing.
+    pub fn learn_verdict(&self, message: &Arc<crate::ParsedMessage>, outcome: &Outcome) {
+        let label = match outcome {
+            Outcome::Tag | Outcome::Quarantine | Outcome::Reject { .. } => crate::Label::Spam,
+            Outcome::Deliver => crate::Label::Ham,
+            Outcome::Tempfail { .. } | Outcome::Discard => return,
+        };
+        for entry in self.entries.iter().filter(|e| e.learn_verdicts && !e.shadow) {
+            if let Err(failure) = entry.plugin.learn(message, label, &entry.call).result {
+                tracing::warn!(plugin = entry.plugin.name(), "learning from a verdict failed: {failure}");
+            }
         }
     }
 

@@ -55,6 +55,10 @@ pub struct EntrySpec {
     /// Runs even after an earlier entry accepted the message (antivirus).
     #[serde(default)]
     pub always: bool,
+    /// Learns from every verdict of the chain: spam when the message is tagged, quarantined or rejected,
+    /// ham when it is delivered clean (IP reputation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learn_verdicts: bool,
     /// Fuel per call, instead of the engine's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
@@ -184,6 +188,7 @@ impl ChainSpec {
             entry.shadow = spec.shadow;
             entry.fail = spec.fail;
             entry.always = spec.always;
+            entry.learn_verdicts = spec.learn_verdicts;
             entries.push(entry);
         }
         Ok(Chain { entries, thresholds: self.thresholds, subject_tag: self.subject_tag.clone() })

@@ -13,6 +13,7 @@ const BUILTIN_UPLOADER: &str = "moat (built-in)";
 /// before any scoring); antivirus runs even after an allow (`always`).
 const DEFAULT_ORDER: &[(&str, &str)] = &[
     ("lists", "kv = true\n"),
+    ("reputation", "kv = true\nlearn_verdicts = true\n"),
     ("antivirus", "kv = true\nalways = true\nfuel = 2000000000\n"),
     ("authentication", ""),
     ("phishing", "kv = true\n"),

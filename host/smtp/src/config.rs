@@ -27,6 +27,11 @@ pub struct SessionConfig {
     pub max_connections: usize,
     /// `max_connections_per_ip = 20` — concurrent inbound sessions from one client address.
     pub max_connections_per_ip: usize,
+    /// `connection_rate_per_ip = 60` — new connections per minute from one client address (0: no limit;
+    /// loopback clients are never limited).
+    pub connection_rate_per_ip: u32,
+    /// `connection_rate_per_network = 300` — new connections per minute from one /24 (IPv6: /64).
+    pub connection_rate_per_network: u32,
 }
 
 impl Default for SessionConfig {
@@ -41,6 +46,8 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(300),
             max_connections: 1000,
             max_connections_per_ip: 20,
+            connection_rate_per_ip: 60,
+            connection_rate_per_network: 300,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod queue;
 mod received;
 pub mod reply;
 pub mod session;
+mod shaping;
 pub mod spool;
 pub mod tagging;
 pub mod tls;

@@ -31,6 +31,7 @@ pub struct Listener {
     ctx: Arc<SmtpContext>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     total: Arc<AtomicU64>,
+    rate: crate::shaping::ConnectionRate,
 }
 
 /// Counts a connection for its client address while it lives.
@@ -55,7 +56,11 @@ impl Drop for ConnectionSlot {
 
 impl Listener {
     pub fn new(socket: TcpListener, ctx: Arc<SmtpContext>) -> Self {
-        Self { socket, ctx, per_ip: Arc::default(), total: Arc::default() }
+        let rate = crate::shaping::ConnectionRate::new(
+            ctx.config.connection_rate_per_ip,
+            ctx.config.connection_rate_per_network,
+        );
+        Self { socket, ctx, per_ip: Arc::default(), total: Arc::default(), rate }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -112,6 +117,12 @@ impl Listener {
         let config = &self.ctx.config;
         if self.total.load(Ordering::Relaxed) as usize >= config.max_connections {
             return Err(reply::SERVER_BUSY);
+        }
+        let minute = crate::now().max(0) as u64 / 60;
+        match self.rate.admit(ip, minute) {
+            Ok(()) => {}
+            Err(crate::shaping::Exceeded::Ip) => return Err(reply::CONNECTING_TOO_OFTEN),
+            Err(crate::shaping::Exceeded::Network) => return Err(reply::NETWORK_CONNECTING_TOO_OFTEN),
         }
         let mut map = self.per_ip.lock().expect("connection table");
         let count = map.entry(ip).or_insert(0);

@@ -64,6 +64,10 @@ pub const BYE: Reply = Reply::new(221, "2.0.0", "Bye");
 pub const IDLE_TIMEOUT: Reply = Reply::new(421, "4.4.2", "Idle timeout, closing connection");
 pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0", "Too many errors, closing connection");
 pub const TOO_MANY_CONNECTIONS: Reply = Reply::new(421, "4.7.0", "Too many connections from your address, try later");
+pub const CONNECTING_TOO_OFTEN: Reply =
+    Reply::new(421, "4.7.0", "Too many connections from your address this minute, try later");
+pub const NETWORK_CONNECTING_TOO_OFTEN: Reply =
+    Reply::new(421, "4.7.0", "Too many connections from your network this minute, try later");
 pub const SERVER_BUSY: Reply = Reply::new(421, "4.3.2", "Too many connections, try later");
 pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down, try later");
 pub const TEMP_DIRECTORY: Reply = Reply::new(451, "4.3.0", "Directory temporarily unavailable, try again later");

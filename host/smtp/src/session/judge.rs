@@ -195,12 +195,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 authentication: checked.as_ref().map(|c| c.facts.clone()).unwrap_or_default(),
             };
             let message = ParsedMessage::parse(body.to_vec(), facts);
+            let parsed = message.clone();
             let eval = run_stages(group.chain.clone(), group.eval, move |chain, eval| {
-                chain.run(Stage::Message(&message), eval)
+                chain.run(Stage::Message(&parsed), eval)
             })
             .await;
             self.alert_trips(group.tenant, &eval).await;
             let outcome = eval.outcome(&group.chain.thresholds);
+            if group.chain.learns_verdicts() {
+                // Off the reply's path: the sender does not wait for the filters to learn.
+                let (chain, outcome) = (group.chain.clone(), outcome.clone());
+                tokio::task::spawn_blocking(move || chain.learn_verdict(&message, &outcome));
+            }
             let symbols = eval.symbol_names().join(",");
             let verdict = LogVerdict {
                 word: outcome.as_str().into(),
