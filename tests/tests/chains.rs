@@ -391,4 +391,21 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
     assert_eq!(row["action"], "clean");
     assert_eq!(row["symbols"][0], "BAYES_LEARNING");
     assert!(row["details"][0]["reason"].as_str().unwrap().contains("learning: 1 spam and 1 ham so far"), "{row}");
+
+    // The operator's level: a global base for the classifier, a global deny list for every tenant.
+    let learned = moat.admin(&["learn", "--global", "--spam", &spam]);
+    assert!(learned.contains("Learned 1 spam and 0 ham message(s) for every tenant (global base)"), "{learned}");
+    let scan = moat.admin(&["scan", "--json", &spam]);
+    assert!(scan.contains("learning: 2 spam and 1 ham so far"), "tenant + global counts: {scan}");
+    assert!(moat.admin(&["list", "add", "deny", "127.0.0.0/8", "--global"]).contains("(every tenant)"));
+    assert!(moat.admin(&["list", "show", "--global"]).contains("deny\t*|ip|127.0.0.0/8"));
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let mut c = Client::connect(moat.smtp()).await.unwrap();
+    c.expect("220").await.unwrap();
+    c.cmd("EHLO client.test\r\n").await.unwrap();
+    c.cmd("MAIL FROM:<someone@elsewhere.test>\r\n").await.unwrap();
+    assert_eq!(
+        c.cmd("RCPT TO:<bob@example.com>\r\n").await.unwrap(),
+        "550 5.7.1 Sender or network denied by the recipient's policy"
+    );
 }

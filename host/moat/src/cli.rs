@@ -74,6 +74,9 @@ enum Command {
         ham: Vec<PathBuf>,
         #[arg(long)]
         tenant: Option<String>,
+        /// Into the operator's global base every tenant's classifier starts from.
+        #[arg(long, conflicts_with = "tenant")]
+        global: bool,
     },
     /// What the gateway wants an admin to know (plugins tripped, say).
     Alerts {
@@ -118,7 +121,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Antivirus(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
         Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,
-        Command::Learn { spam, ham, tenant } => commands::scan::learn(&config, &spam, &ham, tenant.as_deref()).await,
+        Command::Learn { spam, ham, tenant, global } => {
+            commands::scan::learn(&config, &spam, &ham, tenant.as_deref(), global).await
+        }
         Command::Alerts { limit } => commands::alerts::show(&config, limit).await,
     }
 }

@@ -117,6 +117,26 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_without_its_own_counts_uses_the_global_base() {
+        let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
+        let n = |v: i64| v.to_le_bytes();
+        host.set_shared_kv("n:spam", &n(300));
+        host.set_shared_kv("n:ham", &n(300));
+        for word in ["viagra", "casino", "cheap", "bonus", "money"] {
+            host.set_shared_kv(&format!("s:{word}"), &n(250));
+            host.set_shared_kv(&format!("h:{word}"), &n(1));
+        }
+        for word in ["minutes", "meeting", "project", "release", "thursday"] {
+            host.set_shared_kv(&format!("h:{word}"), &n(250));
+        }
+        assert!(host.on_message::<Bayes>(&spam(7)).score() >= 5.0);
+        assert!(host.on_message::<Bayes>(&ham(7)).score() < 0.0);
+        // The tenant's own learning adds to the base.
+        host.learn::<Bayes>(&ham(8), Label::Ham);
+        assert_eq!(host.kv("n:ham").map(|v| i64::from_le_bytes(v.try_into().unwrap())), Some(1));
+    }
+
+    #[test]
     fn autolearn_counts_confident_verdicts() {
         let mut host = MockHost::new().config(r#"{"min_spam": 1, "min_ham": 1, "autolearn": true}"#);
         for i in 1..=30 {

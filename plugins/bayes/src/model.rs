@@ -1,7 +1,8 @@
 //! Token counts in the host's key-value store and Robinson's combining of them.
 //!
 //! Keys: `s:TOKEN` and `h:TOKEN` count the spam and ham messages a token was seen in; `n:spam` and `n:ham`
-//! count the messages learned.
+//! count the messages learned. The operator's global base (the plugin's shared storage, filled with
+//! `moat learn --global`) has the same keys; a tenant's counts add to it.
 
 use moat_sdk::Label;
 use moat_sdk::host::{self, HostError};
@@ -35,7 +36,14 @@ impl Counts {
             keys.push(format!("s:{t}"));
             keys.push(format!("h:{t}"));
         }
-        let mut values = host::kv_get_many(&keys)?.into_iter().map(counter);
+        let mut values: Vec<i64> = host::kv_get_many(&keys)?.into_iter().map(counter).collect();
+        let global_totals = host::kv_get_shared(&keys[..2]).unwrap_or_default();
+        if global_totals.into_iter().map(counter).any(|n| n > 0) {
+            for (value, global) in values.iter_mut().zip(host::kv_get_shared(&keys)?) {
+                *value += counter(global);
+            }
+        }
+        let mut values = values.into_iter();
         let spam_messages = values.next().unwrap_or(0);
         let ham_messages = values.next().unwrap_or(0);
         let mut tokens = Vec::with_capacity(tokens.len());

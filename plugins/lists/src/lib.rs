@@ -4,8 +4,9 @@
 //!
 //! Keys: `SCOPE|KIND|VALUE` → `allow` or `deny`, where SCOPE is `*` (the whole tenant), `@DOMAIN` or an
 //! address, KIND is `sender`, `domain` or `ip`, and an `ip` VALUE is a network such as `192.0.2.0/24`.
-//! The most specific scope with a match decides (a user's allow beats the tenant's deny); within a scope a
-//! deny beats an allow. An allow accepts the message: later spam filters are skipped, antivirus still runs.
+//! The operator's global list (the plugin's shared storage, same keys with scope `*`) is the least specific
+//! level. The most specific scope with a match decides (a user's allow beats the tenant's deny); within a
+//! scope a deny beats an allow. An allow accepts the message: later spam filters are skipped, antivirus still runs.
 //!
 //! Configuration: `{"deny": "reject"}` (default) or `{"deny": "quarantine"}`.
 
@@ -77,10 +78,15 @@ impl Filter for Lists {
         let scopes = [address.clone(), format!("@{}", recipient.domain.to_ascii_lowercase()), "*".to_string()];
         let keys: Vec<String> =
             scopes.iter().flat_map(|s| facts.iter().map(move |(kind, value)| format!("{s}|{kind}|{value}"))).collect();
-        let values = match host::kv_get_many(&keys) {
+        let mut values = match host::kv_get_many(&keys) {
             Ok(values) => values,
             Err(e) => return Verdict::pass().symbol("LISTS_UNAVAILABLE", 0.0, &format!("{e:?}")),
         };
+        // The global level: the tenant level's keys, in the operator's storage.
+        let global_keys = &keys[2 * facts.len()..];
+        values.extend(host::kv_get_shared(global_keys).unwrap_or_else(|_| vec![None; global_keys.len()]));
+        let scopes = [scopes[0].clone(), scopes[1].clone(), scopes[2].clone(), "*".to_string()];
+        let keys: Vec<String> = keys.iter().chain(global_keys).cloned().collect();
         for (scope_index, scope) in scopes.iter().enumerate() {
             let hits: Vec<(&String, bool)> = keys[scope_index * facts.len()..(scope_index + 1) * facts.len()]
                 .iter()
@@ -90,7 +96,8 @@ impl Filter for Lists {
             let level = match scope_index {
                 0 => "user",
                 1 => "domain",
-                _ => "tenant",
+                2 => "tenant",
+                _ => "global",
             };
             if let Some((key, _)) = hits.iter().find(|(_, deny)| *deny) {
                 let reason = format!(
@@ -163,6 +170,23 @@ mod tests {
         let mut host = entries(MockHost::new(), &[("@example.com|ip|192.0.2.0/24", "deny")]);
         assert!(matches!(host.on_rcpt::<Lists>(&message("192.0.2.7"))[0].action(), Action::Reject { .. }));
         assert_eq!(host.on_rcpt::<Lists>(&message("198.51.100.1"))[0].action(), &Action::Continue);
+    }
+
+    #[test]
+    fn the_global_list_is_the_least_specific_level() {
+        let mut host = MockHost::new();
+        host.set_shared_kv("*|ip|192.0.2.0/24", b"deny");
+        let v = &host.on_rcpt::<Lists>(&message("192.0.2.7"))[0];
+        assert!(
+            v.find_symbol("LIST_DENY").unwrap().reason.starts_with("global deny list (*): ip|192.0.2.0/24"),
+            "{v:?}"
+        );
+        let mut host = entries(host, &[("*|domain|spam.test", "allow")]);
+        assert_eq!(
+            host.on_rcpt::<Lists>(&message("192.0.2.7"))[0].action(),
+            &Action::Accept,
+            "the tenant's allow wins"
+        );
     }
 
     #[test]

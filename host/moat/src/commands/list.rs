@@ -27,6 +27,9 @@ pub struct Entry {
     /// Whose lists (default tenant when omitted; implied by --user/--domain's domain otherwise).
     #[arg(long)]
     tenant: Option<String>,
+    /// The operator's list, for every tenant (the least specific level).
+    #[arg(long, conflicts_with_all = ["user", "domain", "tenant"])]
+    global: bool,
 }
 
 #[derive(Subcommand)]
@@ -35,10 +38,12 @@ pub enum ListCommand {
     Add(Entry),
     /// Remove an entry.
     Remove(Entry),
-    /// Show a tenant's entries.
+    /// Show a tenant's entries (or, with --global, the operator's).
     Show {
         #[arg(long)]
         tenant: Option<String>,
+        #[arg(long, conflicts_with = "tenant")]
+        global: bool,
     },
 }
 
@@ -94,6 +99,9 @@ fn networks(ip: std::net::IpAddr) -> Vec<String> {
 }
 
 async fn namespace(store: &Store, tenant: Option<&str>, entry: Option<&Entry>) -> anyhow::Result<String> {
+    if entry.is_some_and(|e| e.global) {
+        return Ok(moat_filter::shared_kv_namespace(PLUGIN));
+    }
     let by_domain =
         entry.and_then(|e| e.user.as_deref().and_then(|u| u.rsplit_once('@').map(|(_, d)| d)).or(e.domain.as_deref()));
     let tenant = match (tenant, by_domain) {
@@ -110,7 +118,18 @@ async fn namespace(store: &Store, tenant: Option<&str>, entry: Option<&Entry>) -
         }
         (None, None) => "default".into(),
     };
-    Ok(format!("{tenant}:lists"))
+    Ok(moat_filter::kv_namespace(&tenant, PLUGIN))
+}
+
+const PLUGIN: &str = "lists";
+
+/// Who an entry applies to, for the admin's confirmation.
+fn owner(namespace: &str) -> String {
+    match namespace.strip_suffix(":lists") {
+        Some("*") => "every tenant".into(),
+        Some(tenant) => format!("tenant {tenant}"),
+        None => namespace.into(),
+    }
 }
 
 impl ListCommand {
@@ -125,7 +144,7 @@ impl ListCommand {
                     Which::Deny => b"deny",
                 };
                 store.kv_set(&ns, &key, value, None).await?;
-                println!("{} {key} (tenant {})", String::from_utf8_lossy(value), ns.trim_end_matches(":lists"));
+                println!("{} {key} ({})", String::from_utf8_lossy(value), owner(&ns));
             }
             ListCommand::Remove(entry) => {
                 let ns = namespace(&store, entry.tenant.as_deref(), Some(&entry)).await?;
@@ -135,8 +154,12 @@ impl ListCommand {
                 }
                 println!("removed {key}");
             }
-            ListCommand::Show { tenant } => {
-                let ns = namespace(&store, tenant.as_deref(), None).await?;
+            ListCommand::Show { tenant, global } => {
+                let ns = if global {
+                    moat_filter::shared_kv_namespace(PLUGIN)
+                } else {
+                    namespace(&store, tenant.as_deref(), None).await?
+                };
                 let entries = store.kv_list(&ns, 0).await?;
                 if entries.is_empty() {
                     println!("No list entries.");

@@ -90,7 +90,8 @@ fn facts(raw: &[u8], tenant: &str) -> MessageFacts {
                 RecipientFacts { mailbox: address.clone(), address, tenant: tenant.to_owned(), domain }
             })
             .collect(),
-        connection: ConnectionFacts { client_ip: "0.0.0.0".into(), ..ConnectionFacts::default() },
+        // No SMTP client: no address for reputation to count.
+        connection: ConnectionFacts::default(),
         ..MessageFacts::default()
     }
 }
@@ -183,7 +184,14 @@ pub async fn scan(config: &Config, paths: &[PathBuf], tenant: Option<&str>, json
     Ok(())
 }
 
-pub async fn learn(config: &Config, spam: &[PathBuf], ham: &[PathBuf], tenant: Option<&str>) -> anyhow::Result<()> {
+/// Learns messages into `tenant`'s plugins, or with `global` into the storage they share across tenants.
+pub async fn learn(
+    config: &Config,
+    spam: &[PathBuf],
+    ham: &[PathBuf],
+    tenant: Option<&str>,
+    global: bool,
+) -> anyhow::Result<()> {
     if spam.is_empty() && ham.is_empty() {
         bail!("nothing to learn: give --spam PATH and/or --ham PATH");
     }
@@ -191,6 +199,18 @@ pub async fn learn(config: &Config, spam: &[PathBuf], ham: &[PathBuf], tenant: O
     // A crash mid-way loses some counts, and learning is simply run again.
     let store = super::open_store_with(config, moat_store::Durability::None).await?;
     let (chain, tenant_name) = chain_of(config, &store, tenant).await?;
+    let calls: Vec<_> = chain
+        .entries
+        .iter()
+        .filter(|e| !e.shadow)
+        .map(|e| {
+            let mut call = e.call.clone();
+            if global && let Some(kv) = call.capabilities.kv.as_mut() {
+                kv.namespace = kv.shared.clone();
+            }
+            (e, call)
+        })
+        .collect();
     let started = Instant::now();
     let mut learned = Vec::new();
     for (label, paths) in [(Label::Spam, spam), (Label::Ham, ham)] {
@@ -198,12 +218,7 @@ pub async fn learn(config: &Config, spam: &[PathBuf], ham: &[PathBuf], tenant: O
         let failures: usize = tokio::task::block_in_place(|| {
             parallel(&items, |item| {
                 let message = ParsedMessage::parse(item.raw.clone(), facts(&item.raw, &tenant_name));
-                chain
-                    .entries
-                    .iter()
-                    .filter(|e| !e.shadow)
-                    .filter(|e| e.plugin.learn(&message, label, &e.call).result.is_err())
-                    .count()
+                calls.iter().filter(|(e, call)| e.plugin.learn(&message, label, call).result.is_err()).count()
             })
             .into_iter()
             .sum()
@@ -213,8 +228,9 @@ pub async fn learn(config: &Config, spam: &[PathBuf], ham: &[PathBuf], tenant: O
         }
         learned.push(items.len());
     }
+    let whose = if global { "every tenant (global base)".to_string() } else { format!("tenant {tenant_name}") };
     println!(
-        "Learned {} spam and {} ham message(s) for tenant {tenant_name} in {:.1} s.",
+        "Learned {} spam and {} ham message(s) for {whose} in {:.1} s.",
         learned[0],
         learned[1],
         started.elapsed().as_secs_f64()
