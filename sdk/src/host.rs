@@ -110,6 +110,28 @@ pub fn kv_get_shared(keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError>
     crate::testing::with_host(|h| h.kv_get_shared(keys))
 }
 
+/// The counters ([`kv_incr`]) of many keys, 0 for a missing one: one flat answer, much cheaper than
+/// [`kv_get_many`] for a classifier's thousand tokens.
+pub fn kv_get_counters(keys: &[String]) -> Result<Vec<i64>, HostError> {
+    #[cfg(target_arch = "wasm32")]
+    return wit::kv_get_counters(keys).map_err(error);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::with_host(|h| keys.iter().map(|k| h.kv_get(k).map(|v| counter(v.as_deref()))).collect())
+}
+
+/// [`kv_get_counters`] of the operator's shared storage.
+pub fn kv_get_shared_counters(keys: &[String]) -> Result<Vec<i64>, HostError> {
+    #[cfg(target_arch = "wasm32")]
+    return wit::kv_get_shared_counters(keys).map_err(error);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::with_host(|h| Ok(h.kv_get_shared(keys)?.iter().map(|v| counter(v.as_deref())).collect()))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn counter(value: Option<&[u8]>) -> i64 {
+    value.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes)
+}
+
 /// Writes a key, optionally expiring after `ttl_seconds`.
 pub fn kv_set(key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), HostError> {
     #[cfg(target_arch = "wasm32")]

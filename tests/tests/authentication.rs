@@ -10,7 +10,7 @@ use moat_tests::{Backend, Moat, Sink, eventually, send};
 
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 
-const CHAIN: &str = "[[entry]]\nplugin = \"authentication\"\nversion = \"0.1.0\"\n";
+const CHAIN: &str = "[[entry]]\nplugin = \"authentication\"\n";
 
 fn dkim_key(moat: &Moat) -> Ed25519Key {
     let pkcs8 = Ed25519Key::generate_pkcs8().unwrap();

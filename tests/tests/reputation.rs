@@ -15,7 +15,7 @@ async fn moat(sink: &Sink) -> Moat {
 }
 
 fn chain(moat: &Moat, entry: &str) {
-    let toml = format!("[[entry]]\nplugin = \"reputation\"\nversion = \"0.1.0\"\nkv = true\n{entry}");
+    let toml = format!("[[entry]]\nplugin = \"reputation\"\nkv = true\n{entry}");
     let out = moat.set_chain(&toml, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -27,6 +27,10 @@ pub trait KvStore: Send + Sync {
     fn incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<(), KvError> {
         deltas.iter().try_for_each(|(k, d)| self.incr(namespace, k, *d, None).map(|_| ()))
     }
+    /// Counters of many keys (0 when missing or not a counter).
+    fn get_counters(&self, namespace: &str, keys: &[String]) -> Result<Vec<i64>, KvError> {
+        Ok(self.get_many(namespace, keys)?.iter().map(|v| counter_value(v.as_deref())).collect())
+    }
 }
 
 /// (namespace, key) → (value, expiry)
@@ -145,6 +149,11 @@ fn normalize_name(name: &str) -> String {
 fn within(name: &str, zone: &str) -> bool {
     let (name, zone) = (normalize_name(name), normalize_name(zone));
     zone.is_empty() || name == zone || name.strip_suffix(&zone).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// A counter as stored: eight little-endian bytes; anything else counts as 0.
+pub fn counter_value(value: Option<&[u8]>) -> i64 {
+    value.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes)
 }
 
 /// The key-value namespace of `plugin` for `tenant`.
@@ -268,6 +277,15 @@ impl host::Host for HostState {
     fn kv_get_shared(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
         let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
         Ok(grant.store.get_many(&grant.shared, &keys).map_err(unavailable))
+    }
+
+    fn kv_get_counters(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<i64>, host::HostError>> {
+        Ok(self.kv().and_then(|(kv, ns)| kv.get_counters(ns, &keys).map_err(unavailable)))
+    }
+
+    fn kv_get_shared_counters(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<i64>, host::HostError>> {
+        let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
+        Ok(grant.store.get_counters(&grant.shared, &keys).map_err(unavailable))
     }
 
     fn kv_set(

@@ -22,7 +22,7 @@ pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome,
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{
     Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryKv, RecordKind, Resolver, StaticDns,
-    kv_namespace, shared_kv_namespace,
+    counter_value, kv_namespace, shared_kv_namespace,
 };
 pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};
 pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};

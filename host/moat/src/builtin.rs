@@ -21,30 +21,40 @@ const DEFAULT_ORDER: &[(&str, &str)] = &[
     ("bayes", "kv = true\n"),
 ];
 
+/// The version a built-in is registered under: its crate's version and the start of its sha256, so a
+/// rebuilt plugin is a new version (chains pinned to the old bytes keep them) even before its crate's
+/// version is bumped.
+fn registered_version(version: &str, bytes: &[u8]) -> String {
+    format!("{version}+{}", &moat_filter::sha256_hex(bytes)[..10])
+}
+
 /// The chain every tenant without its own gets, once the built-ins are registered. Thresholds are the
 /// defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".
 pub fn default_chain() -> String {
     let mut toml = String::from("thresholds = { tag = 5.0, quarantine = 10.0, reject = 15.0 }\n");
     for (name, grants) in DEFAULT_ORDER {
-        let Some((_, version, _)) = BUILTIN.iter().find(|(n, _, _)| n == name) else { continue };
+        let Some((_, version, bytes)) = BUILTIN.iter().find(|(n, _, _)| n == name) else { continue };
+        let version = registered_version(version, bytes);
         toml.push_str(&format!("\n[[entry]]\nplugin = {name:?}\nversion = {version:?}\n{grants}"));
     }
     toml
 }
 
-/// Registers built-in plugin versions the store lacks, and saves the default chain if none was ever saved.
+/// Registers built-in plugin versions the store lacks, and saves the default chain if none was ever saved
+/// or the live one is still what an earlier Moat saved (an admin's default chain is never replaced).
 pub async fn install(store: &Store) -> anyhow::Result<()> {
     let registered = store.plugin_list().await?;
     let engine = FilterEngine::new(None, Limits::default())?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     for (name, version, bytes) in BUILTIN {
-        if registered.iter().any(|p| p.name == *name && p.version == *version) {
+        let version = registered_version(version, bytes);
+        if registered.iter().any(|p| p.name == *name && p.version == version) {
             continue;
         }
         let sha256 = moat_filter::sha256_hex(bytes);
         let new = NewPlugin {
             name,
-            version,
+            version: &version,
             sha256: &sha256,
             wit_version: moat_filter::WIT_VERSION,
             bytes,
@@ -55,9 +65,14 @@ pub async fn install(store: &Store) -> anyhow::Result<()> {
         store.plugin_add(&new, now).await?;
         tracing::info!(plugin = name, version, "registered built-in plugin");
     }
-    if store.chain_history(ChainScope::Default).await?.is_empty() {
-        let spec = ChainSpec::from_toml(&default_chain())?;
-        store.chain_save(ChainScope::Default, Some(&spec.to_json()), BUILTIN_UPLOADER, now).await?;
+    let spec = ChainSpec::from_toml(&default_chain())?.to_json();
+    let outdated = match store.chain_history(ChainScope::Default).await?.first() {
+        None => true,
+        Some(live) => live.created_by == BUILTIN_UPLOADER && live.spec.as_deref() != Some(spec.as_str()),
+    };
+    if outdated {
+        store.chain_save(ChainScope::Default, Some(&spec), BUILTIN_UPLOADER, now).await?;
+        tracing::info!("default chain saved with the built-in filters of this version");
     }
     Ok(())
 }
@@ -72,5 +87,32 @@ mod tests {
             assert!(DEFAULT_ORDER.iter().any(|(n, _)| n == name), "{name} is built in but not in DEFAULT_ORDER");
         }
         ChainSpec::from_toml(&default_chain()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_default_chain_moat_saved_follows_upgrades_and_an_admins_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&format!("sqlite://{}", dir.path().join("m.db").display()), moat_store::Durability::None)
+                .await
+                .unwrap();
+        let live = |store: Store| async move { store.chain_history(ChainScope::Default).await.unwrap() };
+        install(&store).await.unwrap();
+        assert_eq!(live(store.clone()).await.len(), 1);
+        install(&store).await.unwrap();
+        assert_eq!(live(store.clone()).await.len(), 1, "nothing changed: nothing saved");
+
+        // What an older Moat saved is replaced by this version's default chain.
+        let older = ChainSpec::from_toml("[[entry]]\nplugin = \"lists\"\n").unwrap().to_json();
+        store.chain_save(ChainScope::Default, Some(&older), BUILTIN_UPLOADER, 1).await.unwrap();
+        install(&store).await.unwrap();
+        let history = live(store.clone()).await;
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[0].spec, history[2].spec);
+
+        // An admin's default chain is theirs.
+        store.chain_save(ChainScope::Default, Some(&older), "admin", 2).await.unwrap();
+        install(&store).await.unwrap();
+        assert_eq!(live(store.clone()).await[0].spec.as_deref(), Some(older.as_str()));
     }
 }

@@ -126,6 +126,14 @@ impl Store {
         Ok(())
     }
 
+    /// How many entries a namespace holds (live or not yet purged).
+    pub async fn kv_count(&self, namespace: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM plugin_kv WHERE namespace = $1")
+            .bind(namespace)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     /// Every live entry of a namespace, by key (for admin views of what a plugin keeps, such as lists).
     pub async fn kv_list(&self, namespace: &str, now: i64) -> Result<Vec<(String, Option<Vec<u8>>)>> {
         let rows = sqlx::query(
@@ -237,6 +245,7 @@ mod tests {
             store.kv_set_many("*:antivirus", &entries).await.unwrap();
             let got = store.kv_get_many("*:antivirus", &["h5".into(), "h899".into(), "h900".into()], 0).await.unwrap();
             assert_eq!(got, [Some(b"last".to_vec()), Some(vec![899u16 as u8]), None]);
+            assert_eq!(store.kv_count("*:antivirus").await.unwrap(), 900);
             assert_eq!(store.kv_clear("*:antivirus").await.unwrap(), 900);
             assert_eq!(store.kv_get("*:antivirus", "h5", 0).await.unwrap(), None);
         }

@@ -134,6 +134,8 @@ struct Object {
     label: String,
     bytes: Vec<u8>,
     depth: u32,
+    /// An attachment or archive member (hash signatures are of files; the message's own text is not one).
+    file: bool,
 }
 
 /// What the scan found, worst first when it becomes a verdict.
@@ -175,7 +177,7 @@ fn hex(bytes: &[u8]) -> String {
 fn collect(message: &Message, config: &Config, findings: &mut Findings) -> Vec<Object> {
     let mut pending: Vec<Object> = Vec::new();
     for (i, text) in message.text_parts().into_iter().chain(message.html_parts()).enumerate() {
-        pending.push(Object { label: format!("text part {}", i + 1), bytes: text.into_bytes(), depth: 0 });
+        pending.push(Object { label: format!("text part {}", i + 1), bytes: text.into_bytes(), depth: 0, file: false });
     }
     for attachment in message.attachments() {
         let label = attachment.name.clone().unwrap_or_else(|| format!("attachment {}", attachment.index + 1));
@@ -184,7 +186,7 @@ fn collect(message: &Message, config: &Config, findings: &mut Findings) -> Vec<O
             continue;
         }
         let Some(bytes) = message.attachment_bytes(attachment.index) else { continue };
-        pending.push(Object { label, bytes, depth: 0 });
+        pending.push(Object { label, bytes, depth: 0, file: true });
     }
     let mut budget = Budget { left: config.limits.expanded_bytes };
     let mut objects = Vec::new();
@@ -209,6 +211,7 @@ fn collect(message: &Message, config: &Config, findings: &mut Findings) -> Vec<O
                         label: format!("{} → {}", object.label, m.name),
                         bytes: m.bytes,
                         depth: object.depth + 1,
+                        file: true,
                     })),
                     Err(Unscannable::Encrypted(member)) => {
                         findings.encrypted.push(format!("{} → {member}", object.label))
@@ -234,7 +237,7 @@ fn hash_hits(objects: &[Object], config: &Config, kinds: &[String], findings: &m
     });
     let mut keys = Vec::new();
     let mut owners = Vec::new();
-    for (index, object) in objects.iter().enumerate() {
+    for (index, object) in objects.iter().enumerate().filter(|(_, o)| o.file) {
         let size = object.bytes.len() as u64;
         let mut digests = vec![("md5", hex(&<md5::Md5 as md5::Digest>::digest(&object.bytes)))];
         if kinds.iter().any(|k| k == "sha256") || local.iter().any(|h| h.kind == "sha256") {

@@ -122,12 +122,12 @@ mod tests {
         let n = |v: i64| v.to_le_bytes();
         host.set_shared_kv("n:spam", &n(300));
         host.set_shared_kv("n:ham", &n(300));
+        // Packed counters: spam in the low 32 bits, ham in the high ones.
         for word in ["viagra", "casino", "cheap", "bonus", "money"] {
-            host.set_shared_kv(&format!("s:{word}"), &n(250));
-            host.set_shared_kv(&format!("h:{word}"), &n(1));
+            host.set_shared_kv(&format!("t:{word}"), &n(250 + (1 << 32)));
         }
         for word in ["minutes", "meeting", "project", "release", "thursday"] {
-            host.set_shared_kv(&format!("h:{word}"), &n(250));
+            host.set_shared_kv(&format!("t:{word}"), &n(250 << 32));
         }
         assert!(host.on_message::<Bayes>(&spam(7)).score() >= 5.0);
         assert!(host.on_message::<Bayes>(&ham(7)).score() < 0.0);

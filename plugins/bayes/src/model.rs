@@ -1,11 +1,15 @@
 //! Token counts in the host's key-value store and Robinson's combining of them.
 //!
-//! Keys: `s:TOKEN` and `h:TOKEN` count the spam and ham messages a token was seen in; `n:spam` and `n:ham`
-//! count the messages learned. The operator's global base (the plugin's shared storage, filled with
+//! Keys: `t:TOKEN` counts the spam and ham messages a token was seen in, both in one counter (spam in the
+//! low 32 bits, ham in the high ones), so a message's counts are one key per token to read and to add to;
+//! `n:spam` and `n:ham` count the messages learned. The operator's global base (the plugin's shared storage, filled with
 //! `moat learn --global`) has the same keys; a tenant's counts add to it.
 
 use moat_sdk::Label;
 use moat_sdk::host::{self, HostError};
+
+/// The spam count's bits of a token's packed counter.
+const SPAM_MASK: i64 = 0xffff_ffff;
 
 /// Robinson's strength of the prior and the probability assumed for an unseen token.
 const S: f64 = 0.45;
@@ -29,13 +33,10 @@ fn counter(value: Option<Vec<u8>>) -> i64 {
 impl Counts {
     /// One host call for every count the message needs.
     pub fn load(tokens: &[String]) -> Result<Self, HostError> {
-        let mut keys = Vec::with_capacity(tokens.len() * 2 + 2);
+        let mut keys = Vec::with_capacity(tokens.len() + 2);
         keys.push("n:spam".to_string());
         keys.push("n:ham".to_string());
-        for t in tokens {
-            keys.push(format!("s:{t}"));
-            keys.push(format!("h:{t}"));
-        }
+        keys.extend(tokens.iter().map(|t| format!("t:{t}")));
         let mut values: Vec<i64> = host::kv_get_many(&keys)?.into_iter().map(counter).collect();
         let global_totals = host::kv_get_shared(&keys[..2]).unwrap_or_default();
         if global_totals.into_iter().map(counter).any(|n| n > 0) {
@@ -46,10 +47,7 @@ impl Counts {
         let mut values = values.into_iter();
         let spam_messages = values.next().unwrap_or(0);
         let ham_messages = values.next().unwrap_or(0);
-        let mut tokens = Vec::with_capacity(tokens.len());
-        while let (Some(s), Some(h)) = (values.next(), values.next()) {
-            tokens.push((s, h));
-        }
+        let tokens = values.map(|packed| (packed & SPAM_MASK, packed >> 32)).collect();
         Ok(Self { spam_messages, ham_messages, tokens })
     }
 
@@ -104,8 +102,8 @@ fn chi2q(x2: f64, v: usize) -> f64 {
 
 /// Counts the message's tokens for `label`, in one host call.
 pub fn learn(tokens: &[String], label: Label) -> Result<(), HostError> {
-    let (prefix, total) = if label == Label::Spam { ("s:", "n:spam") } else { ("h:", "n:ham") };
-    let mut deltas: Vec<(String, i64)> = tokens.iter().map(|t| (format!("{prefix}{t}"), 1)).collect();
+    let (delta, total) = if label == Label::Spam { (1, "n:spam") } else { (1 << 32, "n:ham") };
+    let mut deltas: Vec<(String, i64)> = tokens.iter().map(|t| (format!("t:{t}"), delta)).collect();
     deltas.push((total.to_string(), 1));
     host::kv_incr_many(&deltas)
 }

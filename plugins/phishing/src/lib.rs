@@ -21,9 +21,10 @@ use urls::Link;
 
 /// Every symbol this layer gives, with its default score.
 pub const SYMBOLS: &[(&str, f64, &str)] = &[
-    ("PHISH_DISPLAY_MISMATCH", 4.0, "a link shows one domain and goes to another"),
+    // Newsletters link through their mailing service's tracking domain: a mismatch alone is weak evidence.
+    ("PHISH_DISPLAY_MISMATCH", 2.0, "a link shows one domain and goes to another"),
     ("PHISH_IP_URL", 2.5, "a link goes to a bare IP address"),
-    ("PHISH_USERINFO_URL", 3.0, "a link hides its real host after user@"),
+    ("PHISH_USERINFO_URL", 2.0, "a link hides its real host after user@"),
     ("PHISH_LOOKALIKE", 6.0, "a link goes to a look-alike of a protected domain"),
     ("PHISH_LOOKALIKE_SENDER", 6.0, "the From domain is a look-alike of a protected domain"),
     ("PHISH_SHORTENER", 1.0, "a link goes through a URL shortener"),
@@ -131,13 +132,17 @@ fn shown_host(shown: &str) -> Option<String> {
     looks_like_domain.then(|| word.split('/').next().unwrap_or(word).to_ascii_lowercase())
 }
 
+/// The domain of the From address, in any of its forms (`Name <a@b>`, `a@b (Name)`, `a@b`).
 fn from_domain(message: &Message) -> Option<String> {
     let from = message.header("From").into_iter().next()?;
     let address = match (from.rfind('<'), from.rfind('>')) {
         (Some(start), Some(end)) if start < end => &from[start + 1..end],
-        _ => from.trim(),
+        _ => from.split_whitespace().find(|w| w.contains('@'))?,
     };
-    Some(address.rsplit_once('@')?.1.trim().trim_end_matches('.').to_ascii_lowercase())
+    let domain = address.rsplit_once('@')?.1;
+    let domain: String =
+        domain.chars().take_while(|c| c.is_alphanumeric() || *c == '.' || *c == '-').collect::<String>();
+    Some(domain.trim_end_matches('.').to_lowercase()).filter(|d| d.contains('.'))
 }
 
 /// Findings by symbol, each with its reasons (deduplicated, in order).
