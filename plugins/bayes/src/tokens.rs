@@ -96,7 +96,13 @@ pub fn of(message: &Message) -> Vec<String> {
     for header in message.headers() {
         let name = header.name.to_ascii_lowercase();
         // Which headers a message has says much about the software that sent it.
-        add(format!("hdr:{name}"), &mut tokens);
+        // Mailing-list headers say which list relayed it, not whether the sender is a spammer: lists relay
+        // spam too (on the SpamAssassin corpus, counting them cost a third of the misses).
+        let list_header = name.starts_with("list-")
+            || matches!(name.as_str(), "x-mailman-version" | "x-beenthere" | "precedence" | "errors-to" | "sender");
+        if !list_header {
+            add(format!("hdr:{name}"), &mut tokens);
+        }
         let value = header.value.to_ascii_lowercase();
         match name.as_str() {
             "x-mailer" | "user-agent" => {
