@@ -78,7 +78,8 @@ impl MoatBuilder {
         }
         let config_path = dir.path().join("moat.toml");
         std::fs::write(&config_path, text).unwrap();
-        let mut moat = Moat { bin, dir, config: config_path, child: None, smtp: None, metrics: None, dns };
+        let mut moat =
+            Moat { bin, dir, config: config_path, child: None, smtp: None, metrics: None, console: None, dns };
         moat.boot().await;
         Some(moat)
     }
@@ -91,6 +92,7 @@ pub struct Moat {
     child: Option<Child>,
     pub smtp: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
+    pub console: Option<SocketAddr>,
     /// The DNS server this instance asks (unless its config names another): every name a test does not add
     /// is NXDOMAIN.
     pub dns: crate::TestDns,
@@ -105,6 +107,7 @@ impl Moat {
         MoatBuilder { bin: bin.into(), backend, config: Default::default() }
             .set("smtp", "listen", "[\"127.0.0.1:0\"]")
             .set("admin", "listen", "\"127.0.0.1:0\"")
+            .set("console", "listen", "\"127.0.0.1:0\"")
             .set("delivery", "poll_interval", "\"100ms\"")
             .set("delivery", "retry_intervals", "[\"1s\"]")
             .set("delivery", "connect_timeout", "\"2s\"")
@@ -134,7 +137,7 @@ impl Moat {
         let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
         self.child = Some(child);
         let mut lines = BufReader::new(stdout).lines();
-        let (mut smtp, mut metrics) = (None, None);
+        let (mut smtp, mut metrics, mut console) = (None, None, None);
         let read = async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.strip_prefix("Moat is listening for mail on ") {
@@ -143,7 +146,10 @@ impl Moat {
                 if let Some(rest) = line.strip_prefix("Metrics at http://") {
                     metrics = rest.trim_end_matches("/metrics").parse().ok();
                 }
-                if smtp.is_some() && metrics.is_some() {
+                if let Some(rest) = line.strip_prefix("Console and REST API at http://") {
+                    console = rest.trim_end_matches('/').parse().ok();
+                }
+                if smtp.is_some() && metrics.is_some() && console.is_some() {
                     break;
                 }
             }
@@ -155,6 +161,7 @@ impl Moat {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.smtp = smtp;
         self.metrics = metrics;
+        self.console = console;
     }
 
     /// SIGKILL: no shutdown, no flush; what was acknowledged must already be on disk.
@@ -174,6 +181,36 @@ impl Moat {
     /// Runs a `moat` admin command against this instance's config.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(&self.bin).arg("--config-file").arg(&self.config).args(args).output().expect("run moat cli")
+    }
+
+    /// Runs a `moat` command with `input` on its standard input; returns its output.
+    pub fn cli_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .arg("--config-file")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run moat cli");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// A GET to the console over plain HTTP/1.1; returns the status code and the body.
+    pub async fn console_get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.console.expect("console listening")).await.unwrap();
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: moat\r\n{auth}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
     }
 
     /// Runs an admin command that must succeed; returns its stdout.

@@ -45,6 +45,12 @@ enum Command {
     /// `lists` filter.
     #[command(subcommand)]
     List(commands::list::ListCommand),
+    /// Console and REST API accounts.
+    #[command(subcommand)]
+    Admin(commands::admin::AdminCommand),
+    /// REST API tokens.
+    #[command(subcommand)]
+    Token(commands::admin::TokenCommand),
     /// Signature databases of the `antivirus` filter (ClamAV formats), shared by every tenant.
     #[command(subcommand)]
     Antivirus(commands::antivirus::AntivirusCommand),
@@ -119,6 +125,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chain(c) => c.run(&config).await,
         Command::List(c) => c.run(&config).await,
         Command::Antivirus(c) => c.run(&config).await,
+        Command::Admin(c) => c.run(&config).await,
+        Command::Token(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
         Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,
         Command::Learn { spam, ham, tenant, global } => {

@@ -16,6 +16,21 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub admin: AdminConfig,
     pub filters: FiltersConfig,
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// `listen = "127.0.0.1:8080"` — the web console and REST API (`/api/v1`, `/api/openapi.json`).
+    pub listen: SocketAddr,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
 }
 
 /// `[filters]`

@@ -86,6 +86,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Metrics at http://{}/metrics", admin.local_addr()?);
     tasks.push(tokio::spawn(crate::metrics_http::serve(admin, metrics, stopped.clone())));
     tasks.push(tokio::spawn(manager.run(stopped.clone())));
+    let console = TcpListener::bind(config.console.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (console)", config.console.listen))?;
+    println!("Console and REST API at http://{}/", console.local_addr()?);
+    let router = moat_console::app(moat_console::AppState { store: store.clone() });
+    let mut console_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = console_stop.changed().await;
+        };
+        if let Err(e) = axum::serve(console, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!("console stopped: {e}");
+        }
+    }));
 
     let domains = store.domain_list(None).await?;
     if domains.is_empty() {

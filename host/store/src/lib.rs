@@ -4,6 +4,7 @@
 //! Queries are written once in the dialect both backends accept (`$1` placeholders, `RETURNING`, BIGINT
 //! columns, unix-second timestamps) and run through sqlx's `Any` driver; only the migrations differ.
 
+mod admins;
 mod chains;
 mod domains;
 mod error;
@@ -15,6 +16,7 @@ mod quarantine;
 mod queue;
 mod tenants;
 
+pub use admins::{Admin, AdminId, Role};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
 pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
 pub use error::StoreError;

@@ -1,5 +1,6 @@
 //! Administration commands, run against the same store as the server (SQLite file or PostgreSQL).
 
+pub mod admin;
 pub mod alerts;
 pub mod antivirus;
 pub mod chain;

@@ -1,0 +1,87 @@
+//! Passwords and API tokens: the product's password policy, argon2id hashes for passwords, and random tokens
+//! of which only a SHA-256 is kept (256 random bits need no slow hash, and the hash finds the token).
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::Rng;
+use sha2::Digest;
+
+/// Characters a password may hold besides letters and digits.
+const PASSWORD_SYMBOLS: &str = "_.-";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("passwords are 8 to 64 characters long (this one has {0})")]
+    Length(usize),
+    #[error("passwords hold only letters, digits and _ . - (not {0:?})")]
+    Character(char),
+}
+
+/// The policy: 8–64 characters, each a letter, a digit or one of `_ . -`.
+pub fn check_password(password: &str) -> Result<(), PasswordError> {
+    let length = password.chars().count();
+    if !(8..=64).contains(&length) {
+        return Err(PasswordError::Length(length));
+    }
+    match password.chars().find(|c| !(c.is_ascii_alphanumeric() || PASSWORD_SYMBOLS.contains(*c))) {
+        Some(c) => Err(PasswordError::Character(c)),
+        None => Ok(()),
+    }
+}
+
+/// An argon2id hash (PHC string, salted) of a password that meets the policy.
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    check_password(password)?;
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 with default parameters").to_string())
+}
+
+/// Whether `password` is the one `hash` was made from; a malformed hash never matches.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A random password that meets the policy (for imports without one): 16 letters and digits.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// A new API token (`moat_` and 64 hex digits) and the SHA-256 to keep of it.
+pub fn generate_token() -> (String, String) {
+    let bytes: [u8; 32] = rand::rng().random();
+    let token = format!("moat_{}", hex::encode(bytes));
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+/// What is kept of a token, and looked up when one is presented.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_and_the_hashes() {
+        assert_eq!(check_password("short"), Err(PasswordError::Length(5)));
+        assert_eq!(check_password(&"a".repeat(65)), Err(PasswordError::Length(65)));
+        assert_eq!(check_password("with space"), Err(PasswordError::Character(' ')));
+        assert_eq!(check_password("Good_pass.1-x"), Ok(()));
+        let hash = hash_password("Good_pass.1-x").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("Good_pass.1-x", &hash) && !verify_password("Good_pass.1-y", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+        assert_ne!(hash, hash_password("Good_pass.1-x").unwrap(), "salted");
+        for _ in 0..20 {
+            assert_eq!(check_password(&generate_password()), Ok(()));
+        }
+        let (token, digest) = generate_token();
+        assert!(token.starts_with("moat_") && token.len() == 69);
+        assert_eq!(token_digest(&token), digest);
+    }
+}

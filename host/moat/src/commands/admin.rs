@@ -1,0 +1,99 @@
+//! `moat admin` and `moat token`: console and REST API accounts, and the API tokens of an account.
+
+use super::open_store;
+use crate::config::Config;
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use moat_store::Role;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Add an account: a platform admin (every tenant), or with --tenant that tenant's admin. The password
+    /// (8 to 64 letters, digits, `_ . -`) is read from standard input, never from the command line.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Print a new REST API token of an account (shown once; only its SHA-256 is kept). Send it as
+    /// `Authorization: Bearer TOKEN`.
+    Create {
+        /// The account the token acts as.
+        admin: String,
+        /// What the token is for (shown in listings).
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl AdminCommand {
+    pub async fn run(self, config: &Config) -> anyhow::Result<()> {
+        let store = open_store(config).await?;
+        match self {
+            AdminCommand::Add { name, password_stdin: _, tenant } => {
+                let valid = !name.is_empty()
+                    && name.len() <= 64
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+                if !valid {
+                    bail!("account names hold 1 to 64 letters, digits and - _ . @ (got {name:?})");
+                }
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let hash = moat_directory::hash_password(password)?;
+                let role = match &tenant {
+                    None => Role::Platform,
+                    Some(t) => {
+                        Role::Tenant(store.tenant_by_name(t).await?.with_context(|| format!("no tenant {t}"))?.id)
+                    }
+                };
+                store.admin_add(&name, &hash, role, now()).await?;
+                match tenant {
+                    None => println!("Added platform admin {name}."),
+                    Some(t) => println!("Added admin {name} of tenant {t}."),
+                }
+            }
+            AdminCommand::List => {
+                let tenants = store.tenant_list().await?;
+                for admin in store.admin_list().await? {
+                    let role = match admin.role {
+                        Role::Platform => "platform".to_string(),
+                        Role::Tenant(id) => {
+                            let name = tenants.iter().find(|t| t.id == id).map_or("?", |t| t.name.as_str());
+                            format!("tenant {name}")
+                        }
+                    };
+                    println!("{}\t{role}", admin.name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TokenCommand {
+    pub async fn run(self, config: &Config) -> anyhow::Result<()> {
+        let store = open_store(config).await?;
+        match self {
+            TokenCommand::Create { admin, label } => {
+                let account = store.admin_by_name(&admin).await?.with_context(|| format!("no admin {admin}"))?;
+                let (token, digest) = moat_directory::generate_token();
+                store.api_token_add(account.id, &label, &digest, now()).await?;
+                println!("{token}");
+            }
+        }
+        Ok(())
+    }
+}
