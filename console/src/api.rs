@@ -16,18 +16,36 @@ struct Status {
     tenants: usize,
     domains: usize,
     mailboxes: usize,
+    licenses: Licenses,
+}
+
+/// The license pool of the tenants the caller administers; `pool` and `available` are null when any of them
+/// has no limit.
+#[derive(Serialize)]
+struct Licenses {
+    pool: Option<i64>,
+    used: i64,
+    available: Option<i64>,
 }
 
 /// What the caller administers, counted.
 async fn status(caller: Caller, State(state): State<AppState>) -> Result<Json<Status>, AppError> {
-    let tenants = state.store.tenant_list().await?.into_iter().filter(|t| caller.sees(t.id)).count();
+    let tenants: Vec<_> = state.store.tenant_list().await?.into_iter().filter(|t| caller.sees(t.id)).collect();
+    let directory = moat_directory::Directory::new(state.store.clone());
+    let mut licenses = Licenses { pool: Some(0), used: 0, available: Some(0) };
+    for tenant in &tenants {
+        let usage = directory.license_usage(tenant.id).await?;
+        licenses.used += usage.used;
+        licenses.pool = licenses.pool.zip(usage.pool).map(|(a, b)| a + b);
+        licenses.available = licenses.available.zip(usage.available()).map(|(a, b)| a + b);
+    }
     let domains: Vec<_> =
         state.store.domain_list(None).await?.into_iter().filter(|d| caller.sees(d.tenant_id)).collect();
     let mut mailboxes = 0;
     for domain in domains.iter().filter(|d| d.alias_of.is_none()) {
         mailboxes += state.store.mailbox_list(Some(domain.id)).await?.len();
     }
-    Ok(Json(Status { tenants, domains: domains.len(), mailboxes }))
+    Ok(Json(Status { tenants: tenants.len(), domains: domains.len(), mailboxes, licenses }))
 }
 
 #[derive(Serialize)]

@@ -10,6 +10,8 @@ pub enum AppError {
     NotFound,
     #[error("internal error")]
     Internal(#[from] moat_store::StoreError),
+    #[error("internal error")]
+    Directory(#[from] moat_directory::DirectoryError),
 }
 
 impl IntoResponse for AppError {
@@ -18,6 +20,10 @@ impl IntoResponse for AppError {
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Internal(e) => {
+                tracing::error!("console request failed: {e}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            AppError::Directory(e) => {
                 tracing::error!("console request failed: {e}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -35,6 +35,7 @@ async fn world() -> World {
         let id = store.domain_add(&new, 0).await.unwrap();
         store.mailbox_add(id, "bob", None, 0).await.unwrap();
     }
+    store.tenant_set_licenses(acme, Some(10)).await.unwrap();
     let hash = moat_directory::hash_password("Secret_pass1").unwrap();
     let root = store.admin_add("root", &hash, Role::Platform, 0).await.unwrap();
     let acme_admin = store.admin_add("acme-admin", &hash, Role::Tenant(acme), 0).await.unwrap();
@@ -102,6 +103,9 @@ async fn each_role_sees_what_it_administers() {
         (acme["tenants"].as_u64(), acme["domains"].as_u64(), acme["mailboxes"].as_u64()),
         (Some(1), Some(1), Some(1))
     );
+    assert_eq!(acme["licenses"], serde_json::json!({"pool": 10, "used": 1, "available": 9}));
+    assert_eq!(root["licenses"]["used"], 2);
+    assert_eq!(root["licenses"]["pool"], serde_json::Value::Null, "the default tenant has no limit");
 }
 
 #[tokio::test]

@@ -39,6 +39,15 @@ async fn accounts_and_tokens_open_the_rest_api(backend: Backend) {
     assert!(body.contains("\"acme.test\"") && !body.contains("example.com"), "{body}");
     let (status, _) = moat.console_get("/api/v1/domains/example.com", Some(&ops)).await;
     assert_eq!(status, 404);
+    // Licensing: a pool of one for acme, used by its first mailbox.
+    assert!(moat.admin(&["tenant", "licenses", "acme", "1"]).contains("Tenant acme: 0 license(s) in use of 1."));
+    moat.admin(&["mailbox", "add", "ann@acme.test"]);
+    let refused = moat.cli(&["mailbox", "add", "bob@acme.test"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("tenant acme has no license left (1 of 1 in use"));
+    assert!(moat.admin(&["tenant", "list"]).contains("acme\tlicenses 1/1"));
+    let (_, body) = moat.console_get("/api/v1/status", Some(&ops)).await;
+    assert!(body.contains("\"licenses\":{\"pool\":1,\"used\":1,\"available\":0}"), "{body}");
     let (status, body) = moat.console_get("/api/openapi.json", None).await;
     assert!(status == 200 && body.contains("/api/v1/domains"), "{status} {body}");
 }

@@ -188,6 +188,7 @@ impl Directory {
                 return Err(DirectoryError::MaxUsers { domain: domain.name, max });
             }
         }
+        self.check_licenses(domain.tenant_id, 1).await?;
         Ok(self.store.mailbox_add(domain.id, address.local(), full_name, now()).await?)
     }
 
@@ -217,6 +218,9 @@ impl Directory {
                 alias_domain: alias_domain.name,
             });
         }
+        let aliases = self.store.mailbox_alias_count(target.id).await?;
+        let more = crate::licenses_for(aliases + 1) - crate::licenses_for(aliases);
+        self.check_licenses(target_domain.tenant_id, more).await?;
         Ok(self.store.alias_add(alias_domain.id, alias.local(), target.id, now()).await?)
     }
 
@@ -336,5 +340,27 @@ mod tests {
         d.add_mailbox("dave@example.com", None).await.unwrap();
         let err = d.add_mailbox("erin@example.com", None).await.unwrap_err();
         assert!(matches!(err, DirectoryError::MaxUsers { max: 3, .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn licenses_are_enforced_where_users_and_aliases_are_made() {
+        let (d, _dir) = directory().await;
+        let tenant = moat_store::DEFAULT_TENANT;
+        let before = d.license_usage(tenant).await.unwrap();
+        assert_eq!(before.pool, None, "no limit until one is set");
+        d.store.tenant_set_licenses(tenant, Some(before.used + 1)).await.unwrap();
+        d.add_mailbox("carol@example.com", None).await.unwrap();
+        let err = d.add_mailbox("dave@example.com", None).await.unwrap_err();
+        assert!(err.to_string().contains("tenant default has no license left"), "{err}");
+        // Five aliases ride on carol's license; the sixth needs another.
+        for i in 1..=5 {
+            d.add_alias(&format!("c{i}@example.com"), "carol@example.com").await.unwrap();
+        }
+        let err = d.add_alias("c6@example.com", "carol@example.com").await.unwrap_err();
+        assert!(matches!(err, DirectoryError::LicensesExhausted { .. }), "{err}");
+        assert_eq!(d.license_usage(tenant).await.unwrap().available(), Some(0));
+        d.store.tenant_set_licenses(tenant, Some(before.used + 2)).await.unwrap();
+        d.add_alias("c6@example.com", "carol@example.com").await.unwrap();
+        assert_eq!(d.license_usage(tenant).await.unwrap().used, before.used + 2);
     }
 }

@@ -19,6 +19,11 @@ pub enum DirectoryError {
     MaxUsers { domain: String, max: i64 },
     #[error("{address} is already delivered to {existing} through alias domain {alias_domain}")]
     ShadowedByAliasDomain { address: String, existing: String, alias_domain: String },
+    #[error(
+        "tenant {tenant} has no license left ({used} of {pool} in use; one covers a mailbox and 5 of its aliases): \
+         add licenses with `moat tenant licenses {tenant} N`"
+    )]
+    LicensesExhausted { tenant: String, pool: i64, used: i64 },
     #[error("mailbox {0} does not exist")]
     UnknownMailbox(String),
     #[error("bad downstream host {spec:?}: {why}")]

@@ -6,12 +6,14 @@ mod address;
 mod directory;
 mod downstream;
 mod error;
+mod licensing;
 mod secrets;
 
 pub use address::{Address, AddressError, normalize_domain};
 pub use directory::{Directory, DomainSpec, Recipient, RecipientError};
 pub use downstream::parse_downstream;
 pub use error::DirectoryError;
+pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
 pub use secrets::{
     PasswordError, check_password, generate_password, generate_token, hash_password, token_digest, verify_password,
 };

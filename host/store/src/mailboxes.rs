@@ -130,6 +130,14 @@ impl Store {
         Ok(id.map(MailboxId))
     }
 
+    /// How many aliases deliver to a mailbox.
+    pub async fn mailbox_alias_count(&self, mailbox: MailboxId) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM aliases WHERE mailbox_id = $1")
+            .bind(mailbox.0)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     pub async fn alias_list(&self, domain: Option<DomainId>) -> Result<Vec<Alias>> {
         let rows = sqlx::query(
             "SELECT a.local_part || '@' || ad.name AS address, m.local_part || '@' || md.name AS mailbox \

@@ -31,6 +31,38 @@ impl Store {
         Ok(row.map(|r| Tenant { id: TenantId(r.get("id")), name: r.get("name") }))
     }
 
+    /// The tenant's license pool; `None` is no limit.
+    pub async fn tenant_licenses(&self, tenant: TenantId) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT licenses FROM tenants WHERE id = $1")
+            .bind(tenant.0)
+            .fetch_optional(self.pool())
+            .await?;
+        let row = row.ok_or_else(|| StoreError::NotFound { what: format!("tenant {}", tenant.0) })?;
+        Ok(row.get("licenses"))
+    }
+
+    pub async fn tenant_set_licenses(&self, tenant: TenantId, licenses: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE tenants SET licenses = $1 WHERE id = $2")
+            .bind(licenses)
+            .bind(tenant.0)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// The number of aliases of each of the tenant's mailboxes (alias domains, which mirror whole domains,
+    /// are not aliases): what licenses are counted from.
+    pub async fn tenant_alias_counts(&self, tenant: TenantId) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT COUNT(a.id) AS aliases FROM mailboxes m JOIN domains d ON d.id = m.domain_id \
+             LEFT JOIN aliases a ON a.mailbox_id = m.id WHERE d.tenant_id = $1 GROUP BY m.id",
+        )
+        .bind(tenant.0)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| r.get::<i64, _>("aliases")).collect())
+    }
+
     pub async fn tenant_list(&self) -> Result<Vec<Tenant>> {
         let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name").fetch_all(self.pool()).await?;
         Ok(rows.into_iter().map(|r| Tenant { id: TenantId(r.get("id")), name: r.get("name") }).collect())

@@ -6,8 +6,11 @@ use clap::Subcommand;
 pub enum TenantCommand {
     /// Add a tenant (a customer of an MSP): its domains, users and chains are its own.
     Add { name: String },
-    /// List tenants.
+    /// List tenants with their licenses (in use / pool).
     List,
+    /// Set a tenant's license pool: a number, or `unlimited`. One license covers a mailbox and 5 of its
+    /// aliases; alias domains are free.
+    Licenses { name: String, licenses: String },
 }
 
 impl TenantCommand {
@@ -28,9 +31,25 @@ impl TenantCommand {
                 println!("Added tenant {name}. Give it domains with: moat domain add DOMAIN --tenant {name} …");
             }
             TenantCommand::List => {
+                let directory = moat_directory::Directory::new(store.clone());
                 for t in store.tenant_list().await? {
-                    println!("{}\t{}", t.id.0, t.name);
+                    let usage = directory.license_usage(t.id).await?;
+                    let pool = usage.pool.map_or("unlimited".to_string(), |p| p.to_string());
+                    println!("{}\t{}\tlicenses {}/{pool}", t.id.0, t.name, usage.used);
                 }
+            }
+            TenantCommand::Licenses { name, licenses } => {
+                let tenant = store.tenant_by_name(&name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?;
+                let pool = match licenses.as_str() {
+                    "unlimited" => None,
+                    n => Some(n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        anyhow::anyhow!("licenses must be a number of 0 or more, or `unlimited` (got {n:?})")
+                    })?),
+                };
+                store.tenant_set_licenses(tenant.id, pool).await?;
+                let usage = moat_directory::Directory::new(store).license_usage(tenant.id).await?;
+                let pool = usage.pool.map_or("unlimited".to_string(), |p| p.to_string());
+                println!("Tenant {name}: {} license(s) in use of {pool}.", usage.used);
             }
         }
         Ok(())

@@ -1,0 +1,64 @@
+//! Licenses: one per mailbox, covering up to five of its aliases; each further five aliases need one more.
+//! Alias domains cost nothing (they mirror a domain, they add no mailbox). A tenant's pool may be unlimited.
+
+use crate::{Directory, DirectoryError};
+use moat_store::TenantId;
+
+/// Aliases one license covers.
+pub const ALIASES_PER_LICENSE: i64 = 5;
+
+/// Licenses a mailbox with `aliases` aliases takes.
+pub fn licenses_for(aliases: i64) -> i64 {
+    let extra = (aliases - ALIASES_PER_LICENSE).max(0);
+    1 + (extra + ALIASES_PER_LICENSE - 1) / ALIASES_PER_LICENSE
+}
+
+/// A tenant's pool and what its mailboxes take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LicenseUsage {
+    /// `None`: no limit.
+    pub pool: Option<i64>,
+    pub used: i64,
+}
+
+impl LicenseUsage {
+    /// Licenses still free; `None` when the pool has no limit.
+    pub fn available(&self) -> Option<i64> {
+        self.pool.map(|p| (p - self.used).max(0))
+    }
+}
+
+impl Directory {
+    pub async fn license_usage(&self, tenant: TenantId) -> Result<LicenseUsage, DirectoryError> {
+        let pool = self.store().tenant_licenses(tenant).await?;
+        let used = self.store().tenant_alias_counts(tenant).await?.into_iter().map(licenses_for).sum();
+        Ok(LicenseUsage { pool, used })
+    }
+
+    /// Refuses a change that takes `more` licenses than `tenant`'s pool has left.
+    pub(crate) async fn check_licenses(&self, tenant: TenantId, more: i64) -> Result<(), DirectoryError> {
+        if more == 0 {
+            return Ok(());
+        }
+        let usage = self.license_usage(tenant).await?;
+        match usage.pool {
+            Some(pool) if usage.used + more > pool => {
+                let name = self.store().tenant_list().await?.into_iter().find(|t| t.id == tenant).map(|t| t.name);
+                Err(DirectoryError::LicensesExhausted { tenant: name.unwrap_or_default(), pool, used: usage.used })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_license_covers_a_mailbox_and_five_aliases() {
+        assert_eq!([0, 1, 5, 6, 10, 11, 15, 16].map(licenses_for), [1, 1, 1, 2, 2, 3, 3, 4]);
+        assert_eq!(LicenseUsage { pool: Some(3), used: 5 }.available(), Some(0));
+        assert_eq!(LicenseUsage { pool: None, used: 5 }.available(), None);
+    }
+}
