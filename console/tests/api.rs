@@ -6,6 +6,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use moat_console::{AppState, app};
 use moat_store::{DownstreamHost, Durability, NewDomain, Role, Store};
+use serde_json::json;
 use tower::ServiceExt;
 
 struct World {
@@ -114,7 +115,103 @@ async fn the_openapi_document_lists_the_routes() {
     let (status, body) = get(&world, "/api/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["openapi"], "3.0.3");
-    for path in ["/api/v1/status", "/api/v1/domains", "/api/v1/domains/{name}"] {
-        assert!(body["paths"][path]["get"].is_object(), "{path} missing");
+    for (path, method) in [
+        ("/api/v1/status", "get"),
+        ("/api/v1/domains", "get"),
+        ("/api/v1/domains", "post"),
+        ("/api/v1/domains/{name}", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{address}", "delete"),
+    ] {
+        assert!(body["paths"][path][method].is_object(), "{method} {path} missing");
     }
+}
+
+async fn send(
+    world: &World,
+    method: &str,
+    path: &str,
+    token: &str,
+    json: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/json");
+    let body = json.map_or_else(Body::empty, |j| Body::from(j.to_string()));
+    let response = app(world.state.clone()).oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn domains_and_users_are_made_within_the_callers_scope() {
+    let world = world().await;
+    let (status, body) = send(
+        &world,
+        "POST",
+        "/api/v1/domains",
+        &world.acme,
+        Some(
+            json!({"name": "New.Acme.test", "downstream": ["mx.new.acme.test:25:10"], "contact_email": "it@acme.test"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((body["name"].as_str(), body["tenant"].as_str()), (Some("new.acme.test"), Some("acme")));
+    assert_eq!(body["downstream"][0]["priority"], 10);
+
+    let in_other = json!({"name": "x.test", "tenant": "other", "downstream": ["mx.x.test"]});
+    assert_eq!(
+        send(&world, "POST", "/api/v1/domains", &world.acme, Some(in_other.clone())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(send(&world, "POST", "/api/v1/domains", &world.root, Some(in_other)).await.0, StatusCode::CREATED);
+    let alias_of_other = json!({"name": "y.test", "alias_of": "other.test"});
+    assert_eq!(
+        send(&world, "POST", "/api/v1/domains", &world.acme, Some(alias_of_other)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body) = send(
+        &world,
+        "POST",
+        "/api/v1/domains",
+        &world.acme,
+        Some(json!({"name": "z.test", "downstream": ["mx:port"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("bad downstream host"), "{body}");
+    let again = json!({"name": "acme.test", "downstream": ["mx.acme.test"]});
+    assert_eq!(send(&world, "POST", "/api/v1/domains", &world.acme, Some(again)).await.0, StatusCode::CONFLICT);
+
+    let ann =
+        json!({"address": "ann@acme.test", "full_name": "Ann", "aliases": ["a1@acme.test", "sales@new.acme.test"]});
+    let (status, body) = send(&world, "POST", "/api/v1/users", &world.acme, Some(ann)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let theirs = json!({"address": "eve@other.test"});
+    assert_eq!(send(&world, "POST", "/api/v1/users", &world.acme, Some(theirs)).await.0, StatusCode::NOT_FOUND);
+
+    // Licenses: acme has 10, uses 2 (bob, ann). A user whose sixth alias needs an 11th license… is refused whole.
+    world.state.store.tenant_set_licenses(moat_store::TenantId(2), Some(3)).await.unwrap();
+    let aliases: Vec<String> = (1..=6).map(|i| format!("c{i}@acme.test")).collect();
+    let carol = json!({"address": "carol@acme.test", "aliases": aliases});
+    let (status, body) = send(&world, "POST", "/api/v1/users", &world.acme, Some(carol)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body["error"].as_str().unwrap().contains("tenant acme has no license left"), "{body}");
+    let (_, status_body) = get(&world, "/api/v1/status", Some(&world.acme)).await;
+    assert_eq!(status_body["licenses"]["used"], 2, "nothing of carol was kept");
+
+    assert_eq!(
+        send(&world, "DELETE", "/api/v1/users/bob@other.test", &world.acme, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&world, "DELETE", "/api/v1/users/ann@acme.test", &world.acme, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, status_body) = get(&world, "/api/v1/status", Some(&world.acme)).await;
+    assert_eq!(status_body["licenses"]["used"], 1);
 }
