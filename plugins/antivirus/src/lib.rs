@@ -77,9 +77,15 @@ fn max_scan_bytes() -> u64 {
 }
 
 impl Config {
+    /// Reads a configuration (every message); [`Config::check`] validated it when the chain was saved.
     fn parse(json: &str) -> Result<Self, String> {
         let json = if json.trim().is_empty() { "{}" } else { json };
-        let config: Config = serde_json::from_str(json).map_err(|e| format!("antivirus config: {e}"))?;
+        serde_json::from_str(json).map_err(|e| format!("antivirus config: {e}"))
+    }
+
+    /// Reads and validates every signature of a configuration, naming the first bad one.
+    fn check(json: &str) -> Result<Self, String> {
+        let config = Self::parse(json)?;
         BodySignatures::compile(config.signatures.iter().map(String::as_str), true)
             .map_err(|e| format!("antivirus config: {e}"))?;
         for (n, line) in config.hashes.iter().enumerate() {
@@ -309,7 +315,7 @@ struct Antivirus;
 
 impl Filter for Antivirus {
     fn configure(config: &str) -> Result<(), String> {
-        Config::parse(config).map(|_| ())
+        Config::check(config).map(|_| ())
     }
 
     fn on_message(message: &Message) -> Verdict {
