@@ -70,22 +70,22 @@ pub trait Filter {
 
     /// A client connected.
     fn on_connect(_connection: &Connection) -> Verdict {
-        Verdict::pass()
+        Verdict::hook_unused()
     }
 
     /// `MAIL FROM`; `sender` is empty for the null reverse-path `<>`.
     fn on_mail_from(_connection: &Connection, _sender: &str) -> Verdict {
-        Verdict::pass()
+        Verdict::hook_unused()
     }
 
     /// `RCPT TO`, for a recipient the directory accepted.
     fn on_rcpt(_connection: &Connection, _sender: &str, _recipient: &Recipient) -> Verdict {
-        Verdict::pass()
+        Verdict::hook_unused()
     }
 
     /// The whole message, after DATA.
     fn on_message(_message: &Message) -> Verdict {
-        Verdict::pass()
+        Verdict::hook_unused()
     }
 
     /// An admin classified a logged message as spam or ham.

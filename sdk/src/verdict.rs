@@ -52,12 +52,20 @@ pub struct Verdict {
     action: Action,
     symbols: Vec<Symbol>,
     headers: Vec<(String, String)>,
+    hook_unused: bool,
 }
 
 impl Verdict {
     /// No opinion: continue with the next filter.
     pub fn pass() -> Self {
-        Verdict { action: Action::Continue, symbols: Vec::new(), headers: Vec::new() }
+        Verdict { action: Action::Continue, symbols: Vec::new(), headers: Vec::new(), hook_unused: false }
+    }
+
+    /// What [`Filter`](crate::Filter)'s default hooks answer: no opinion, and the hook is not implemented,
+    /// so the host stops calling it.
+    #[doc(hidden)]
+    pub fn hook_unused() -> Self {
+        Verdict { hook_unused: true, ..Self::pass() }
     }
 
     /// Refuse permanently: `code` 5xx with an enhanced status such as "5.7.1".
@@ -144,6 +152,7 @@ impl Verdict {
                 .map(|s| wit::Symbol { name: s.name, score: s.score, reason: s.reason })
                 .collect(),
             add_headers: self.headers.into_iter().map(|(name, value)| wit::Header { name, value }).collect(),
+            hook_unused: self.hook_unused,
         }
     }
 }

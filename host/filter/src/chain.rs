@@ -198,7 +198,7 @@ impl Chain {
             if eval.decided.is_some() {
                 break;
             }
-            if eval.accepted && !entry.always {
+            if eval.accepted && !entry.always || !entry.plugin.implements(stage_index) {
                 continue;
             }
             let mut line = EntryReport {
@@ -244,7 +244,12 @@ impl Chain {
                         eval.decided = Some(closed_tempfail());
                     }
                 }
-                Ok(Verdict { action, symbols, add_headers }) => {
+                Ok(Verdict { hook_unused: true, .. }) => {
+                    // The SDK's default hook: nothing to report, and never called again for this stage.
+                    entry.plugin.hook_unused(stage_index);
+                    continue;
+                }
+                Ok(Verdict { action, symbols, add_headers, hook_unused: false }) => {
                     if !entry.shadow {
                         if !eval.accepted {
                             eval.score += symbols.iter().map(|s| s.score).sum::<f64>();

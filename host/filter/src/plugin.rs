@@ -17,6 +17,9 @@ pub struct Plugin {
     pre: FilterPre<HostState>,
     engine: Engine,
     limits: Limits,
+    /// Per stage (connect, mail, rcpt, message): the plugin answered that it does not implement the hook.
+    /// Learned at the first call, so later ones cost nothing.
+    unused: [std::sync::atomic::AtomicBool; 4],
 }
 
 /// What one call of a plugin gets: its configuration, what it is granted, and its fuel.
@@ -66,6 +69,8 @@ pub struct Verdict {
     pub action: Action,
     pub symbols: Vec<Symbol>,
     pub add_headers: Vec<(String, String)>,
+    /// The plugin does not implement the hook that answered (see [`Plugin::implements`]).
+    pub hook_unused: bool,
 }
 
 /// Why a plugin call produced no verdict. The chain's fail-open/closed policy decides what follows.
@@ -137,7 +142,7 @@ impl Plugin {
         engine: Engine,
         limits: Limits,
     ) -> Self {
-        Self { name, sha256, pre, engine, limits }
+        Self { name, sha256, pre, engine, limits, unused: Default::default() }
     }
 
     pub fn name(&self) -> &str {
@@ -147,6 +152,17 @@ impl Plugin {
     /// The sha256 of the component's bytes, its identity in the registry and the compile cache.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Whether the plugin implements the hook of `stage` (connect 0, mail 1, rcpt 2, message 3), as far as
+    /// its answers so far tell.
+    pub fn implements(&self, stage: usize) -> bool {
+        !self.unused[stage].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that the hook of `stage` is not implemented (its verdict said so).
+    pub fn hook_unused(&self, stage: usize) {
+        self.unused[stage].store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The default fuel budget of a call, unless a chain entry sets its own.
@@ -288,6 +304,7 @@ impl From<wit::Verdict> for Verdict {
                 })
                 .collect(),
             add_headers: v.add_headers.into_iter().map(|h| (clean(h.name), clean(h.value))).collect(),
+            hook_unused: v.hook_unused,
         }
     }
 }

@@ -213,3 +213,20 @@ fn learn_reaches_the_plugin_with_its_label() {
     let count = |k| kv.get("t1:probe", k).unwrap().map(|v| i64::from_le_bytes(v.try_into().unwrap()));
     assert_eq!((count("learned:spam"), count("learned:ham")), (Some(2), Some(1)));
 }
+
+#[test]
+fn hooks_a_plugin_does_not_implement_are_called_once_then_skipped() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let tagger = plugin(&e, "tagger");
+    let chain = chain(vec![entry(&tagger, r#"{"score": 1}"#, false, FailPolicy::Open)], Thresholds::default());
+    let conn = ConnectionFacts { client_ip: "192.0.2.1".into(), ..ConnectionFacts::default() };
+    assert!(tagger.implements(0), "unknown until asked");
+    let mut eval = Evaluation::default();
+    chain.run(Stage::Connect(&conn), &mut eval);
+    assert!(eval.entries.is_empty(), "the SDK's default hook answers nothing worth a log line: {:?}", eval.entries);
+    assert!(!tagger.implements(0), "the tagger has no connect hook");
+    chain.run(Stage::Connect(&conn), &mut eval);
+    assert!(eval.entries.is_empty());
+    let (_, report) = chain.on_message(&message(SPAMMY));
+    assert!(tagger.implements(3) && report.entries.len() == 1, "the message hook still runs");
+}
