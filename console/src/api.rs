@@ -1,250 +1,243 @@
-//! `/api/v1`: the same operations the console's pages use, as JSON.
+//! `/api/v1`: the console's operations ([`crate::ops`]) as JSON, for automation (bearer tokens).
 
 use crate::auth::Caller;
+use crate::ops::{self, DomainView, NewDomain, NewDomainAdmin, NewUser, UserView};
 use crate::{AppError, AppState};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use moat_directory::{Directory, DomainSpec};
-use moat_store::Role;
+use moat_directory::Listing;
 use serde::Deserialize;
-use serde::Serialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
         .route("/domains", get(domains).post(create_domain))
-        .route("/domains/{name}", get(domain))
-        .route("/users", post(create_user))
+        .route("/domains/{name}", get(domain).delete(delete_domain))
+        .route("/domains/{name}/configuration", get(configuration))
+        .route("/domains/{name}/test-smtp", post(test_smtp))
+        .route("/mx/{name}", get(mx))
+        .route("/domain-admins", post(create_domain_admin))
+        .route("/users", get(users).post(create_user))
+        .route("/users/export.csv", get(export_users))
         .route("/users/{address}", delete(delete_user))
+        .route("/aliases", post(create_alias))
+        .route("/aliases/{address}", delete(delete_alias))
+        .route("/imports", post(start_import))
+        .route("/imports/{id}", get(import_job))
+        .route("/lists", post(list_add))
 }
 
-#[derive(Serialize)]
-struct Status {
-    tenants: usize,
-    domains: usize,
-    mailboxes: usize,
-    licenses: Licenses,
+async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {
+    Ok(Json(ops::status(&access, &state).await?))
 }
 
-/// The license pool of the tenants the caller administers; `pool` and `available` are null when any of them
-/// has no limit.
-#[derive(Serialize)]
-struct Licenses {
-    pool: Option<i64>,
-    used: i64,
-    available: Option<i64>,
+async fn domains(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<DomainView>>, AppError> {
+    Ok(Json(ops::domains(&access, &state).await?))
 }
 
-/// What the caller administers, counted.
-async fn status(caller: Caller, State(state): State<AppState>) -> Result<Json<Status>, AppError> {
-    let tenants: Vec<_> = state.store.tenant_list().await?.into_iter().filter(|t| caller.sees(t.id)).collect();
-    let directory = moat_directory::Directory::new(state.store.clone());
-    let mut licenses = Licenses { pool: Some(0), used: 0, available: Some(0) };
-    for tenant in &tenants {
-        let usage = directory.license_usage(tenant.id).await?;
-        licenses.used += usage.used;
-        licenses.pool = licenses.pool.zip(usage.pool).map(|(a, b)| a + b);
-        licenses.available = licenses.available.zip(usage.available()).map(|(a, b)| a + b);
-    }
-    let domains: Vec<_> =
-        state.store.domain_list(None).await?.into_iter().filter(|d| caller.sees(d.tenant_id)).collect();
-    let mut mailboxes = 0;
-    for domain in domains.iter().filter(|d| d.alias_of.is_none()) {
-        mailboxes += state.store.mailbox_list(Some(domain.id)).await?.len();
-    }
-    Ok(Json(Status { tenants: tenants.len(), domains: domains.len(), mailboxes, licenses }))
-}
-
-#[derive(Serialize)]
-struct DomainView {
-    name: String,
-    tenant: String,
-    alias_of: Option<String>,
-    contact_email: Option<String>,
-    max_users: Option<i64>,
-    language: String,
-    downstream: Vec<Downstream>,
-}
-
-#[derive(Serialize)]
-struct Downstream {
-    host: String,
-    port: u16,
-    priority: u32,
-}
-
-async fn view(state: &AppState, domain: moat_store::Domain) -> Result<DomainView, AppError> {
-    let tenant = state.store.tenant_list().await?.into_iter().find(|t| t.id == domain.tenant_id);
-    let alias_of = match domain.alias_of {
-        Some(id) => state.store.domain_by_id(id).await?.map(|d| d.name),
-        None => None,
-    };
-    let downstream = state
-        .store
-        .downstream_hosts(domain.id)
-        .await?
-        .into_iter()
-        .map(|h| Downstream { host: h.host, port: h.port, priority: h.priority })
-        .collect();
-    Ok(DomainView {
-        name: domain.name,
-        tenant: tenant.map(|t| t.name).unwrap_or_default(),
-        alias_of,
-        contact_email: domain.contact_email,
-        max_users: domain.max_users,
-        language: domain.language,
-        downstream,
-    })
-}
-
-/// The domains the caller administers.
-async fn domains(caller: Caller, State(state): State<AppState>) -> Result<Json<Vec<DomainView>>, AppError> {
-    let mut out = Vec::new();
-    for domain in state.store.domain_list(None).await?.into_iter().filter(|d| caller.sees(d.tenant_id)) {
-        out.push(view(&state, domain).await?);
-    }
-    Ok(Json(out))
-}
-
-/// One domain; another tenant's is "not found", as if it did not exist.
 async fn domain(
-    caller: Caller,
+    Caller(access): Caller,
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<DomainView>, AppError> {
-    let domain = state.store.domain_by_name(&name.to_ascii_lowercase()).await?.ok_or(AppError::NotFound)?;
-    if !caller.sees(domain.tenant_id) {
-        return Err(AppError::NotFound);
-    }
-    Ok(Json(view(&state, domain).await?))
-}
-
-/// A new domain, as the console's form and automation send it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDomainRequest {
-    name: String,
-    /// The tenant's name; a tenant admin's own tenant when left out (the default tenant for a platform admin).
-    tenant: Option<String>,
-    alias_of: Option<String>,
-    contact_email: Option<String>,
-    max_users: Option<i64>,
-    language: Option<String>,
-    /// `HOST[:PORT[:PRIORITY]]`, as `moat domain add --downstream` takes them.
-    #[serde(default)]
-    downstream: Vec<String>,
-}
-
-/// The tenant a caller acts in: its own for a tenant admin (another tenant's name is "not found").
-async fn acting_tenant(
-    caller: &Caller,
-    state: &AppState,
-    requested: Option<String>,
-) -> Result<Option<String>, AppError> {
-    match caller.0.role {
-        Role::Platform => Ok(requested),
-        Role::Tenant(own) => {
-            let own = state.store.tenant_list().await?.into_iter().find(|t| t.id == own).ok_or(AppError::NotFound)?;
-            match requested {
-                Some(name) if name != own.name => Err(AppError::NotFound),
-                _ => Ok(Some(own.name)),
-            }
-        }
-    }
-}
-
-/// The domain of an address, if the caller administers it (else "not found").
-async fn visible_domain(caller: &Caller, state: &AppState, domain: &str) -> Result<moat_store::Domain, AppError> {
-    let domain = Directory::new(state.store.clone()).domain(domain).await?;
-    if caller.sees(domain.tenant_id) { Ok(domain) } else { Err(AppError::NotFound) }
-}
-
-fn domain_of(address: &str) -> Result<&str, AppError> {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .ok_or_else(|| AppError::BadRequest(format!("{address:?} is not an address")))
+    Ok(Json(ops::domain(&access, &state, &name).await?))
 }
 
 async fn create_domain(
-    caller: Caller,
+    Caller(access): Caller,
     State(state): State<AppState>,
-    Json(request): Json<NewDomainRequest>,
+    Json(request): Json<NewDomain>,
 ) -> Result<(StatusCode, Json<DomainView>), AppError> {
-    let tenant = acting_tenant(&caller, &state, request.tenant).await?;
-    if let Some(primary) = &request.alias_of {
-        visible_domain(&caller, &state, primary).await?;
-    }
-    let downstream =
-        request.downstream.iter().map(|d| moat_directory::parse_downstream(d)).collect::<Result<Vec<_>, _>>()?;
-    let spec = DomainSpec {
-        tenant,
-        name: request.name,
-        alias_of: request.alias_of,
-        contact_email: request.contact_email,
-        max_users: request.max_users,
-        language: request.language,
-        downstream,
-    };
-    let directory = Directory::new(state.store.clone());
-    let id = directory.add_domain(&spec).await?;
-    let domain = state.store.domain_by_id(id).await?.ok_or(AppError::NotFound)?;
-    Ok((StatusCode::CREATED, Json(view(&state, domain).await?)))
+    Ok((StatusCode::CREATED, Json(ops::create_domain(&access, &state, request).await?)))
 }
 
-/// A new user: a mailbox and, optionally, its aliases (all made, or none).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUserRequest {
-    address: String,
-    full_name: Option<String>,
+async fn delete_domain(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, AppError> {
+    ops::delete_domain(&access, &state, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn configuration(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ops::Configuration>, AppError> {
+    Ok(Json(ops::configuration(&access, &state, &name).await?))
+}
+
+async fn test_smtp(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ops::SmtpTest>>, AppError> {
+    Ok(Json(ops::test_smtp(&access, &state, &name).await?))
+}
+
+async fn mx(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ops::Downstream>>, AppError> {
+    Ok(Json(ops::mx_downstream(&access, &state, &name).await?))
+}
+
+async fn create_domain_admin(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(request): Json<serde_json::Value>,
+) -> Result<StatusCode, AppError> {
+    // `flatten` and `deny_unknown_fields` do not mix in serde: split by hand.
+    let mut value = request;
+    let domains = value.as_object_mut().and_then(|o| o.remove("domains")).unwrap_or_default();
+    let domains: Vec<String> = serde_json::from_value(domains).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let admin: NewDomainAdmin = serde_json::from_value(value).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    ops::add_domain_admin(&access, &state, admin, &domains).await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize, Default)]
+struct UserQuery {
     #[serde(default)]
-    aliases: Vec<String>,
+    q: String,
+    domain: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct UserView {
-    address: String,
-    full_name: Option<String>,
-    aliases: Vec<String>,
+async fn users(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Query(query): Query<UserQuery>,
+) -> Result<Json<Vec<UserView>>, AppError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
+    Ok(Json(ops::users(&access, &state, &query.q, query.domain.as_deref(), limit, query.offset.unwrap_or(0)).await?))
+}
+
+async fn export_users(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Query(query): Query<UserQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let users = ops::users(&access, &state, &query.q, query.domain.as_deref(), i64::MAX, 0).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], ops::users_csv(&users)))
 }
 
 async fn create_user(
-    caller: Caller,
+    Caller(access): Caller,
     State(state): State<AppState>,
-    Json(request): Json<NewUserRequest>,
+    Json(request): Json<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), AppError> {
-    visible_domain(&caller, &state, domain_of(&request.address)?).await?;
-    for alias in &request.aliases {
-        visible_domain(&caller, &state, domain_of(alias)?).await?;
-    }
-    let directory = Directory::new(state.store.clone());
-    directory.add_mailbox(&request.address, request.full_name.as_deref()).await?;
-    for (made, alias) in request.aliases.iter().enumerate() {
-        if let Err(e) = directory.add_alias(alias, &request.address).await {
-            // All or nothing: undo the aliases and the mailbox made for this request.
-            for earlier in &request.aliases[..made] {
-                let _ = directory.remove_alias(earlier).await;
-            }
-            let _ = directory.remove_mailbox(&request.address).await;
-            return Err(e.into());
-        }
-    }
-    let address = request.address.trim().to_ascii_lowercase();
-    let view = UserView { address, full_name: request.full_name, aliases: request.aliases };
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(ops::create_user(&access, &state, request).await?)))
 }
 
 async fn delete_user(
-    caller: Caller,
+    Caller(access): Caller,
     State(state): State<AppState>,
     Path(address): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    visible_domain(&caller, &state, domain_of(&address)?).await?;
-    Directory::new(state.store.clone()).remove_mailbox(&address).await?;
+    ops::delete_user(&access, &state, &address).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAlias {
+    address: String,
+    mailbox: String,
+}
+
+async fn create_alias(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(request): Json<NewAlias>,
+) -> Result<StatusCode, AppError> {
+    ops::create_alias(&access, &state, &request.address, &request.mailbox).await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn delete_alias(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<StatusCode, AppError> {
+    ops::delete_alias(&access, &state, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewImport {
+    file_name: String,
+    /// The file's text.
+    content: String,
+    domain: Option<String>,
+    tenant: Option<String>,
+}
+
+async fn start_import(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(request): Json<NewImport>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let id = ops::start_import(
+        &access,
+        &state,
+        &request.file_name,
+        request.content.into_bytes(),
+        request.domain,
+        request.tenant,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "progress": format!("/api/v1/imports/{id}") }))))
+}
+
+async fn import_job(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let job = ops::import_job(&access, &state, id).await?;
+    let status = match job.status {
+        moat_store::ImportStatus::Running => "running",
+        moat_store::ImportStatus::Finished => "finished",
+        moat_store::ImportStatus::Interrupted => "interrupted",
+    };
+    Ok(Json(serde_json::json!({
+        "id": job.id, "file_name": job.file_name, "status": status, "total": job.total,
+        "processed": job.processed, "imported": job.imported(), "unchanged": job.unchanged,
+        "errors": job.errors,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewListEntry {
+    /// `allow` or `deny`.
+    list: String,
+    /// A sender address, a sender domain, or an IP or network.
+    value: String,
+    /// Whose list: a user's address or a domain.
+    owner: String,
+}
+
+async fn list_add(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(request): Json<NewListEntry>,
+) -> Result<StatusCode, AppError> {
+    let listing = match request.list.as_str() {
+        "allow" => Listing::Allow,
+        "deny" => Listing::Deny,
+        other => return Err(AppError::BadRequest(format!("list is allow or deny, not {other:?}"))),
+    };
+    ops::list_add(&access, &state, Some(&request.owner), listing, &request.value).await?;
+    Ok(StatusCode::CREATED)
 }
 
 /// The OpenAPI 3 description of `/api/v1`.
@@ -253,6 +246,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
     let op = |summary: &str| {
         serde_json::json!({ "summary": summary, "security": bearer,
             "responses": { "200": { "description": "OK" }, "401": { "description": "no or unknown token" },
+                           "403": { "description": "the caller's role may not do this" },
                            "404": { "description": "not found, or not the caller's" } } })
     };
     Json(serde_json::json!({
@@ -260,18 +254,33 @@ pub async fn openapi() -> Json<serde_json::Value> {
         "info": { "title": "Moat REST API", "version": "1" },
         "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
         "paths": {
-            "/api/v1/status": { "get": op("Tenants, domains, mailboxes and licenses the caller administers") },
+            "/api/v1/status": { "get": op("Licenses, counts, today's messages by verdict and the queue") },
             "/api/v1/domains": {
                 "get": op("The domains the caller administers, with downstream hosts"),
                 "post": op("Protect a domain: {name, tenant?, alias_of?, contact_email?, max_users?, language?, \
-                            downstream: [HOST:PORT:PRIORITY]} (201; 400 bad input; 409 exists)"),
+                            downstream: [HOST:PORT:PRIORITY], admin?: {name, password, email?, open_panels?, \
+                            view_emails?, view_headers?}} (201; 400 bad input; 409 exists)"),
             },
-            "/api/v1/domains/{name}": { "get": op("One domain") },
+            "/api/v1/domains/{name}": { "get": op("One domain"), "delete": op("Stop protecting a domain (204)") },
+            "/api/v1/domains/{name}/configuration": { "get": op("MX hosts, IP ranges, smart host and SPF record to publish") },
+            "/api/v1/domains/{name}/test-smtp": { "post": op("Greet each downstream host over SMTP and report") },
+            "/api/v1/mx/{name}": { "get": op("Get SMTP: downstream hosts from the domain's current MX records") },
+            "/api/v1/domain-admins": { "post": op("Create a domain admin: {name, password, email?, domains: [..], \
+                                                   open_panels?, view_emails?, view_headers?} (201)") },
             "/api/v1/users": {
-                "post": op("Create a user: {address, full_name?, aliases?}, all or nothing \
-                            (201; 409 licenses exhausted, domain full, or exists)"),
+                "get": op("Search users: ?q=&domain=&limit=&offset="),
+                "post": op("Create a user: {address, full_name?, password?, language?, aliases?}, all or nothing \
+                            (201, with generated_password when none was given; 409 licenses exhausted, domain full, \
+                            or exists)"),
             },
+            "/api/v1/users/export.csv": { "get": op("Users as CSV (the import's format): ?q=&domain=") },
             "/api/v1/users/{address}": { "delete": op("Delete a user and its aliases (204)") },
+            "/api/v1/aliases": { "post": op("Create an alias: {address, mailbox} (201)") },
+            "/api/v1/aliases/{address}": { "delete": op("Delete an alias (204)") },
+            "/api/v1/imports": { "post": op("Import users: {file_name, content, domain?, tenant?} (202, {id}); \
+                                            400 for a file refused as a whole") },
+            "/api/v1/imports/{id}": { "get": op("An import's progress and per-line errors") },
+            "/api/v1/lists": { "post": op("Add a trust-list entry: {list: allow|deny, value, owner: user or domain}") },
         }
     }))
 }

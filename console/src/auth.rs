@@ -1,22 +1,12 @@
-//! Who is calling: the account behind the request's bearer token.
+//! Who is calling the REST API: the account behind the request's bearer token.
 
+use crate::access::Access;
 use crate::{AppError, AppState};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use moat_store::{Admin, Role, TenantId};
 
 /// The authenticated caller of an API route.
-pub struct Caller(pub Admin);
-
-impl Caller {
-    /// Whether the caller may see `tenant`'s data.
-    pub fn sees(&self, tenant: TenantId) -> bool {
-        match self.0.role {
-            Role::Platform => true,
-            Role::Tenant(own) => own == tenant,
-        }
-    }
-}
+pub struct Caller(pub Access);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
@@ -31,6 +21,6 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(AppError::Unauthenticated)?;
         let digest = moat_directory::token_digest(token);
         let admin = state.store.api_token_admin(&digest, crate::now()).await?.ok_or(AppError::Unauthenticated)?;
-        Ok(Caller(admin))
+        Ok(Caller(Access::of_admin(&state.store, admin).await?))
     }
 }

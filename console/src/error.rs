@@ -9,8 +9,16 @@ use moat_store::StoreError;
 pub enum AppError {
     #[error("authentication required: send Authorization: Bearer <token> (moat token create ADMIN)")]
     Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
+    #[error("too many failed sign-ins: try again in {0} minutes")]
+    Throttled(i64),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Import(#[from] moat_directory::ImportError),
     #[error("{0}")]
     BadRequest(String),
     #[error("internal error")]
@@ -20,42 +28,57 @@ pub enum AppError {
 }
 
 impl AppError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Import(moat_directory::ImportError::Directory(e)) => directory_status(e),
+            AppError::Import(_) => StatusCode::BAD_REQUEST,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Store(StoreError::Duplicate { .. }) => StatusCode::CONFLICT,
             AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            AppError::Directory(e) => match e {
-                DirectoryError::Address(_)
-                | DirectoryError::NestedAliasDomain { .. }
-                | DirectoryError::OnAliasDomain { .. }
-                | DirectoryError::Downstream { .. } => StatusCode::BAD_REQUEST,
-                DirectoryError::UnknownDomain(_)
-                | DirectoryError::UnknownTenant(_)
-                | DirectoryError::UnknownMailbox(_) => StatusCode::NOT_FOUND,
-                DirectoryError::MaxUsers { .. }
-                | DirectoryError::LicensesExhausted { .. }
-                | DirectoryError::ShadowedByAliasDomain { .. }
-                | DirectoryError::Store(StoreError::Duplicate { .. }) => StatusCode::CONFLICT,
-                DirectoryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            AppError::Directory(e) => directory_status(e),
         }
+    }
+
+    /// The text shown to the caller: the error itself, or "internal error" for what is not theirs to see.
+    pub fn public_message(&self) -> String {
+        if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("console request failed: {self:?}");
+            "internal error".to_string()
+        } else if let AppError::Store(e @ StoreError::Duplicate { .. }) = self {
+            e.to_string()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+fn directory_status(e: &DirectoryError) -> StatusCode {
+    match e {
+        DirectoryError::Address(_)
+        | DirectoryError::ListEntry(_)
+        | DirectoryError::NestedAliasDomain { .. }
+        | DirectoryError::OnAliasDomain { .. }
+        | DirectoryError::Downstream { .. } => StatusCode::BAD_REQUEST,
+        DirectoryError::UnknownDomain(_) | DirectoryError::UnknownTenant(_) | DirectoryError::UnknownMailbox(_) => {
+            StatusCode::NOT_FOUND
+        }
+        DirectoryError::MaxUsers { .. }
+        | DirectoryError::LicensesExhausted { .. }
+        | DirectoryError::ShadowedByAliasDomain { .. }
+        | DirectoryError::Store(StoreError::Duplicate { .. }) => StatusCode::CONFLICT,
+        DirectoryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!("console request failed: {self:?}");
-            "internal error".to_string()
-        } else if let AppError::Store(e @ StoreError::Duplicate { .. }) = &self {
-            e.to_string()
-        } else {
-            self.to_string()
-        };
+        let message = self.public_message();
         let mut response = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));

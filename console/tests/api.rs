@@ -13,6 +13,10 @@ struct World {
     state: AppState,
     root: String,
     acme: String,
+    /// Domain admin of acme.test (not of acme2.test, also acme's).
+    delegate: String,
+    /// Tenant admin of other.
+    other: String,
     _dir: tempfile::TempDir,
 }
 
@@ -22,7 +26,8 @@ async fn world() -> World {
         Store::open(&format!("sqlite://{}", dir.path().join("m.db").display()), Durability::None).await.unwrap();
     let acme = store.tenant_add("acme", 0).await.unwrap();
     let other = store.tenant_add("other", 0).await.unwrap();
-    for (tenant, name) in [(acme, "acme.test"), (other, "other.test")] {
+    let mut ids = Vec::new();
+    for (tenant, name) in [(acme, "acme.test"), (other, "other.test"), (acme, "acme2.test")] {
         let downstream = [DownstreamHost { host: format!("mx.{name}"), port: 25, priority: 10 }];
         let new = NewDomain {
             tenant_id: tenant,
@@ -34,19 +39,33 @@ async fn world() -> World {
             downstream: &downstream,
         };
         let id = store.domain_add(&new, 0).await.unwrap();
-        store.mailbox_add(id, "bob", None, 0).await.unwrap();
+        let bob = store.mailbox_add(id, "bob", None, 0).await.unwrap();
+        store.alias_add(id, "info", bob, 0).await.unwrap();
+        ids.push(id);
     }
     store.tenant_set_licenses(acme, Some(10)).await.unwrap();
     let hash = moat_directory::hash_password("Secret_pass1").unwrap();
     let root = store.admin_add("root", &hash, Role::Platform, 0).await.unwrap();
     let acme_admin = store.admin_add("acme-admin", &hash, Role::Tenant(acme), 0).await.unwrap();
+    let delegate = store.admin_add("delegate", &hash, Role::Domain(acme), 0).await.unwrap();
+    let delegation = moat_store::Delegation { open_panels: true, view_emails: false, view_headers: false };
+    store.admin_delegate(delegate, &ids[..1], delegation).await.unwrap();
+    let other_admin = store.admin_add("other-admin", &hash, Role::Tenant(other), 0).await.unwrap();
     let mut tokens = Vec::new();
-    for admin in [root, acme_admin] {
+    for admin in [root, acme_admin, delegate, other_admin] {
         let (token, digest) = moat_directory::generate_token();
         store.api_token_add(admin, "test", &digest, 0).await.unwrap();
         tokens.push(token);
     }
-    World { state: AppState { store }, root: tokens.remove(0), acme: tokens.remove(0), _dir: dir }
+    let directory = moat_directory::Directory::new(store.clone());
+    World {
+        state: AppState::new(store, directory),
+        root: tokens.remove(0),
+        acme: tokens.remove(0),
+        delegate: tokens.remove(0),
+        other: tokens.remove(0),
+        _dir: dir,
+    }
 }
 
 async fn get(world: &World, path: &str, token: Option<&str>) -> (StatusCode, serde_json::Value) {
@@ -83,10 +102,12 @@ async fn each_role_sees_what_it_administers() {
     };
     let (status, body) = get(&world, "/api/v1/domains", Some(&world.root)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(names(&body), ["acme.test", "other.test"]);
+    assert_eq!(names(&body), ["acme.test", "acme2.test", "other.test"]);
     let (_, body) = get(&world, "/api/v1/domains", Some(&world.acme)).await;
-    assert_eq!(names(&body), ["acme.test"]);
+    assert_eq!(names(&body), ["acme.test", "acme2.test"]);
     assert_eq!(body[0]["downstream"][0]["host"], "mx.acme.test");
+    let (_, body) = get(&world, "/api/v1/domains", Some(&world.delegate)).await;
+    assert_eq!(names(&body), ["acme.test"], "a domain admin sees its delegated domains only");
     assert_eq!(body[0]["tenant"], "acme");
 
     let (status, _) = get(&world, "/api/v1/domains/other.test", Some(&world.acme)).await;
@@ -98,14 +119,15 @@ async fn each_role_sees_what_it_administers() {
     let (_, acme) = get(&world, "/api/v1/status", Some(&world.acme)).await;
     assert_eq!(
         (root["tenants"].as_u64(), root["domains"].as_u64(), root["mailboxes"].as_u64()),
-        (Some(3), Some(2), Some(2))
+        (Some(3), Some(3), Some(3))
     );
     assert_eq!(
         (acme["tenants"].as_u64(), acme["domains"].as_u64(), acme["mailboxes"].as_u64()),
-        (Some(1), Some(1), Some(1))
+        (Some(1), Some(2), Some(2))
     );
-    assert_eq!(acme["licenses"], serde_json::json!({"pool": 10, "used": 1, "available": 9}));
-    assert_eq!(root["licenses"]["used"], 2);
+    assert_eq!(acme["licenses"], serde_json::json!({"pool": 10, "used": 2, "available": 8}));
+    assert_eq!(root["licenses"]["used"], 3);
+    assert_eq!(root["queue"]["messages"], 0);
     assert_eq!(root["licenses"]["pool"], serde_json::Value::Null, "the default tenant has no limit");
 }
 
@@ -122,6 +144,12 @@ async fn the_openapi_document_lists_the_routes() {
         ("/api/v1/domains/{name}", "get"),
         ("/api/v1/users", "post"),
         ("/api/v1/users/{address}", "delete"),
+        ("/api/v1/users/export.csv", "get"),
+        ("/api/v1/aliases", "post"),
+        ("/api/v1/imports", "post"),
+        ("/api/v1/imports/{id}", "get"),
+        ("/api/v1/domains/{name}/configuration", "get"),
+        ("/api/v1/mx/{name}", "get"),
     ] {
         assert!(body["paths"][path][method].is_object(), "{method} {path} missing");
     }
@@ -194,15 +222,16 @@ async fn domains_and_users_are_made_within_the_callers_scope() {
     let theirs = json!({"address": "eve@other.test"});
     assert_eq!(send(&world, "POST", "/api/v1/users", &world.acme, Some(theirs)).await.0, StatusCode::NOT_FOUND);
 
-    // Licenses: acme has 10, uses 2 (bob, ann). A user whose sixth alias needs an 11th license… is refused whole.
-    world.state.store.tenant_set_licenses(moat_store::TenantId(2), Some(3)).await.unwrap();
+    // Licenses: acme uses 3 (two bobs, ann). With a pool of 4, a user whose sixth alias needs a second
+    // license is refused whole.
+    world.state.store.tenant_set_licenses(moat_store::TenantId(2), Some(4)).await.unwrap();
     let aliases: Vec<String> = (1..=6).map(|i| format!("c{i}@acme.test")).collect();
     let carol = json!({"address": "carol@acme.test", "aliases": aliases});
     let (status, body) = send(&world, "POST", "/api/v1/users", &world.acme, Some(carol)).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(body["error"].as_str().unwrap().contains("tenant acme has no license left"), "{body}");
     let (_, status_body) = get(&world, "/api/v1/status", Some(&world.acme)).await;
-    assert_eq!(status_body["licenses"]["used"], 2, "nothing of carol was kept");
+    assert_eq!(status_body["licenses"]["used"], 3, "nothing of carol was kept");
 
     assert_eq!(
         send(&world, "DELETE", "/api/v1/users/bob@other.test", &world.acme, None).await.0,
@@ -213,5 +242,98 @@ async fn domains_and_users_are_made_within_the_callers_scope() {
         StatusCode::NO_CONTENT
     );
     let (_, status_body) = get(&world, "/api/v1/status", Some(&world.acme)).await;
-    assert_eq!(status_body["licenses"]["used"], 1);
+    assert_eq!(status_body["licenses"]["used"], 2);
+}
+
+/// Every API route, as each role: allowed, forbidden for the role (403), or another's object (404).
+#[tokio::test]
+async fn every_route_for_every_role() {
+    use StatusCode as S;
+    const OK: S = S::OK;
+    const MADE: S = S::CREATED;
+    const GONE: S = S::NO_CONTENT;
+    const NO: S = S::FORBIDDEN;
+    const NONE: S = S::NOT_FOUND;
+    const OFF: S = S::SERVICE_UNAVAILABLE;
+    let import = json!({"file_name": "u.csv", "content": "Ann, ann@acme.test\n"});
+    // (method, path, body, [platform, tenant acme, domain admin of acme.test, tenant other])
+    let cases: Vec<(&str, &str, Option<serde_json::Value>, [S; 4])> = vec![
+        ("GET", "/api/v1/status", None, [OK, OK, OK, OK]),
+        ("GET", "/api/v1/domains", None, [OK, OK, OK, OK]),
+        ("GET", "/api/v1/domains/acme.test", None, [OK, OK, OK, NONE]),
+        ("GET", "/api/v1/domains/acme2.test", None, [OK, OK, NONE, NONE]),
+        ("DELETE", "/api/v1/domains/acme.test", None, [GONE, GONE, NO, NONE]),
+        ("GET", "/api/v1/domains/acme.test/configuration", None, [OK, OK, OK, NONE]),
+        ("POST", "/api/v1/domains/acme.test/test-smtp", None, [OFF, OFF, OFF, NONE]),
+        ("GET", "/api/v1/mx/acme.test", None, [OFF, OFF, OFF, OFF]),
+        ("POST", "/api/v1/domains", Some(json!({"name": "n.test"})), [MADE, MADE, NO, MADE]),
+        (
+            "POST",
+            "/api/v1/domain-admins",
+            Some(json!({"name": "d2", "password": "Secret_pass2", "domains": ["acme.test"]})),
+            [MADE, MADE, NO, NONE],
+        ),
+        ("GET", "/api/v1/users?domain=acme.test", None, [OK, OK, OK, NONE]),
+        ("GET", "/api/v1/users?domain=acme2.test", None, [OK, OK, NONE, NONE]),
+        ("GET", "/api/v1/users/export.csv", None, [OK, OK, OK, OK]),
+        ("POST", "/api/v1/users", Some(json!({"address": "new@acme.test"})), [MADE, MADE, MADE, NONE]),
+        ("POST", "/api/v1/users", Some(json!({"address": "new@acme2.test"})), [MADE, MADE, NONE, NONE]),
+        ("DELETE", "/api/v1/users/bob@acme.test", None, [GONE, GONE, GONE, NONE]),
+        ("DELETE", "/api/v1/users/bob@acme2.test", None, [GONE, GONE, NONE, NONE]),
+        (
+            "POST",
+            "/api/v1/aliases",
+            Some(json!({"address": "b2@acme.test", "mailbox": "bob@acme.test"})),
+            [MADE, MADE, MADE, NONE],
+        ),
+        ("DELETE", "/api/v1/aliases/info@acme.test", None, [GONE, GONE, GONE, NONE]),
+        ("DELETE", "/api/v1/aliases/info@acme2.test", None, [GONE, GONE, NONE, NONE]),
+        ("POST", "/api/v1/imports", Some(import), [S::ACCEPTED, S::ACCEPTED, NO, S::ACCEPTED]),
+        (
+            "POST",
+            "/api/v1/lists",
+            Some(json!({"list": "deny", "value": "spam.test", "owner": "bob@acme.test"})),
+            [MADE, MADE, MADE, NONE],
+        ),
+        (
+            "POST",
+            "/api/v1/lists",
+            Some(json!({"list": "deny", "value": "spam.test", "owner": "acme2.test"})),
+            [MADE, MADE, NONE, NONE],
+        ),
+    ];
+    for (method, path, body, expected) in cases {
+        for (role, want) in expected.iter().enumerate() {
+            // A fresh world each time: a write as one role must not change what the next one sees.
+            let world = world().await;
+            let token = [&world.root, &world.acme, &world.delegate, &world.other][role];
+            let (status, answer) = send(&world, method, path, token, body.clone()).await;
+            assert_eq!(status, *want, "{method} {path} as role #{role}: {answer}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn exports_hold_only_the_callers_users_and_import_back() {
+    let world = world().await;
+    let response = app(world.state.clone())
+        .oneshot(
+            Request::get("/api/v1/users/export.csv")
+                .header("Authorization", format!("Bearer {}", world.delegate))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert_eq!(csv, "Full name,Email,Password,Aliases\n,bob@acme.test,,info@acme.test\n");
+    let (lines, errors) = moat_directory::parse_import(csv.as_bytes(), None).unwrap();
+    assert!(errors.is_empty());
+    assert_eq!(
+        (lines[0].address.as_str(), lines[0].aliases.as_slice()),
+        ("bob@acme.test", &["info@acme.test".to_owned()][..])
+    );
+    let (_, users) = get(&world, "/api/v1/users?q=BOB", Some(&world.root)).await;
+    assert_eq!(users.as_array().unwrap().len(), 3, "search is case-insensitive: {users}");
 }

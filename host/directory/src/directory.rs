@@ -8,6 +8,7 @@ use thiserror::Error;
 #[derive(Clone, Debug)]
 pub struct Directory {
     store: Store,
+    notifier: Option<std::sync::Arc<dyn crate::Notifier>>,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -60,7 +61,19 @@ fn now() -> i64 {
 
 impl Directory {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, notifier: None }
+    }
+
+    /// A directory that tells domains' contacts when their tenant runs out of licenses (and import results).
+    pub fn with_notifier(mut self, notifier: std::sync::Arc<dyn crate::Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    pub(crate) fn notify(&self, notification: crate::Notification) {
+        if let Some(notifier) = &self.notifier {
+            notifier.send(notification);
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -188,7 +201,7 @@ impl Directory {
                 return Err(DirectoryError::MaxUsers { domain: domain.name, max });
             }
         }
-        self.check_licenses(domain.tenant_id, 1).await?;
+        self.check_licenses(&domain, 1).await?;
         Ok(self.store.mailbox_add(domain.id, address.local(), full_name, now()).await?)
     }
 
@@ -220,7 +233,7 @@ impl Directory {
         }
         let aliases = self.store.mailbox_alias_count(target.id).await?;
         let more = crate::licenses_for(aliases + 1) - crate::licenses_for(aliases);
-        self.check_licenses(target_domain.tenant_id, more).await?;
+        self.check_licenses(&target_domain, more).await?;
         Ok(self.store.alias_add(alias_domain.id, alias.local(), target.id, now()).await?)
     }
 

@@ -6,14 +6,21 @@ mod address;
 mod directory;
 mod downstream;
 mod error;
+mod import;
 mod licensing;
+mod notices;
 mod secrets;
+mod trust;
 
 pub use address::{Address, AddressError, normalize_domain};
 pub use directory::{Directory, DomainSpec, Recipient, RecipientError};
 pub use downstream::parse_downstream;
 pub use error::DirectoryError;
+pub use import::{ImportError, ImportRequest, parse_import};
 pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
+pub use notices::{Language, Notice, Notification, Notifier};
 pub use secrets::{
-    PasswordError, check_password, generate_password, generate_token, hash_password, token_digest, verify_password,
+    PasswordError, check_password, generate_password, generate_token, hash_generated_password, hash_password,
+    token_digest, verify_password,
 };
+pub use trust::{LISTS_PLUGIN, ListEntry, ListScope, Listing, list_key, lists_namespace, networks};

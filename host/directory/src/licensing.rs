@@ -1,8 +1,8 @@
 //! Licenses: one per mailbox, covering up to five of its aliases; each further five aliases need one more.
 //! Alias domains cost nothing (they mirror a domain, they add no mailbox). A tenant's pool may be unlimited.
 
-use crate::{Directory, DirectoryError};
-use moat_store::TenantId;
+use crate::{Directory, DirectoryError, Language, Notice, Notification};
+use moat_store::{Domain, TenantId};
 
 /// Aliases one license covers.
 pub const ALIASES_PER_LICENSE: i64 = 5;
@@ -35,18 +35,37 @@ impl Directory {
         Ok(LicenseUsage { pool, used })
     }
 
-    /// Refuses a change that takes `more` licenses than `tenant`'s pool has left.
-    pub(crate) async fn check_licenses(&self, tenant: TenantId, more: i64) -> Result<(), DirectoryError> {
+    /// Refuses a change in `domain` that takes `more` licenses than its tenant's pool has left, telling the
+    /// domain's contact.
+    pub(crate) async fn check_licenses(&self, domain: &Domain, more: i64) -> Result<(), DirectoryError> {
         if more == 0 {
             return Ok(());
         }
-        let usage = self.license_usage(tenant).await?;
+        let usage = self.license_usage(domain.tenant_id).await?;
         match usage.pool {
             Some(pool) if usage.used + more > pool => {
-                let name = self.store().tenant_list().await?.into_iter().find(|t| t.id == tenant).map(|t| t.name);
-                Err(DirectoryError::LicensesExhausted { tenant: name.unwrap_or_default(), pool, used: usage.used })
+                let tenant = self
+                    .store()
+                    .tenant_list()
+                    .await?
+                    .into_iter()
+                    .find(|t| t.id == domain.tenant_id)
+                    .map(|t| t.name)
+                    .unwrap_or_default();
+                self.notify_exhausted(domain, &tenant, pool, usage.used);
+                Err(DirectoryError::LicensesExhausted { tenant, pool, used: usage.used })
             }
             _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn notify_exhausted(&self, domain: &Domain, tenant: &str, pool: i64, used: i64) {
+        if let Some(contact) = &domain.contact_email {
+            self.notify(Notification {
+                to: contact.clone(),
+                language: Language::parse(&domain.language),
+                notice: Notice::LicensesExhausted { tenant: tenant.into(), domain: domain.name.clone(), pool, used },
+            });
         }
     }
 }

@@ -25,11 +25,29 @@ pub struct Config {
 pub struct ConsoleConfig {
     /// `listen = "127.0.0.1:8080"` — the web console and REST API (`/api/v1`, `/api/openapi.json`).
     pub listen: SocketAddr,
+    /// `mx_hosts = ["mx1.moat.example"]` — the MX hosts protected domains publish (the configuration page);
+    /// default `[server] hostname`.
+    pub mx_hosts: Vec<String>,
+    /// `ip_ranges = ["192.0.2.0/28"]` — the addresses Moat sends from, for the SPF record the configuration
+    /// page generates and the downstream servers' allow lists.
+    pub ip_ranges: Vec<String>,
+    /// `smart_host = "smtp.moat.example"` — the host companies relay outgoing mail through; default
+    /// `[server] hostname`.
+    pub smart_host: Option<String>,
+    /// `secure_cookies = false` — mark session cookies `Secure`: turn on when the console is reached over HTTPS
+    /// (directly or through a proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mx_hosts: Vec::new(),
+            ip_ranges: Vec::new(),
+            smart_host: None,
+            secure_cookies: false,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod builtin;
 mod cli;
 mod commands;
 pub mod config;
+mod console;
 mod metrics_http;
 mod serve;
 

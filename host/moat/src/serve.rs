@@ -47,6 +47,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let metrics = Metrics::default();
     let queue = Queue::new(store.clone(), spool, &hostname, config.delivery.max_age, metrics.clone());
+    let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::notices::Outbox::start(queue.clone()));
+    let directory = Directory::new(store.clone()).with_notifier(outbox);
+    let interrupted = store.import_jobs_interrupt(now()).await?;
+    if interrupted > 0 {
+        tracing::warn!("{interrupted} user import(s) were interrupted by the last stop; import those files again");
+    }
     let manager =
         QueueManager::new(queue.clone(), config.delivery.clone(), metrics.clone()).map_err(anyhow::Error::msg)?;
     manager.recover().await?;
@@ -65,8 +71,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     filters.reload().await.context("cannot load the filter chains")?;
     let ctx = Arc::new(SmtpContext {
         config: config.smtp.clone(),
-        directory: Directory::new(store.clone()),
-        queue,
+        directory: directory.clone(),
+        queue: queue.clone(),
         tls: Some(acceptor),
         metrics: metrics.clone(),
         filters: Some(filters.clone()),
@@ -90,7 +96,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (console)", config.console.listen))?;
     println!("Console and REST API at http://{}/", console.local_addr()?);
-    let router = moat_console::app(moat_console::AppState { store: store.clone() });
+    let gateway = crate::console::ConsoleGateway {
+        config: config.clone(),
+        store: store.clone(),
+        queue,
+        dns: HickoryDns::new(config.filters.nameserver).map_err(|e| tracing::warn!("Get SMTP is off: {e}")).ok(),
+    };
+    let publishing = moat_console::Publishing {
+        mx_hosts: if config.console.mx_hosts.is_empty() {
+            vec![hostname.clone()]
+        } else {
+            config.console.mx_hosts.clone()
+        },
+        ip_ranges: config.console.ip_ranges.clone(),
+        smart_host: config.console.smart_host.clone().unwrap_or_else(|| hostname.clone()),
+    };
+    let mut state = moat_console::AppState::new(store.clone(), directory)
+        .with_gateway(Arc::new(gateway))
+        .with_publishing(publishing);
+    state.secure_cookies = config.console.secure_cookies;
+    let router = moat_console::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut console_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {
@@ -120,6 +145,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn init_tracing() {

@@ -7,6 +7,7 @@ mod dsn;
 pub mod filtering;
 pub mod listener;
 pub mod metrics;
+pub mod notices;
 pub mod queue;
 mod received;
 pub mod reply;

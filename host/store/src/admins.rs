@@ -8,6 +8,29 @@ pub enum Role {
     Platform,
     /// One tenant's domains, users, chains and log.
     Tenant(TenantId),
+    /// Some domains of one tenant (listed in `admin_domains`), with the permissions of its [`Delegation`].
+    Domain(TenantId),
+}
+
+impl Role {
+    /// The tenant an account is confined to (none for a platform admin).
+    pub fn tenant(self) -> Option<TenantId> {
+        match self {
+            Role::Platform => None,
+            Role::Tenant(t) | Role::Domain(t) => Some(t),
+        }
+    }
+}
+
+/// What a domain admin may do besides managing its domains' users (the product's delegated-admin flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delegation {
+    /// Open a user's own panel (quarantine, trust lists) from the listings.
+    pub open_panels: bool,
+    /// Open messages from the email log.
+    pub view_emails: bool,
+    /// See messages' headers from the email log.
+    pub view_headers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,15 +42,38 @@ pub struct Admin {
     pub name: String,
     pub role: Role,
     pub password_hash: String,
+    pub delegation: Delegation,
+    /// Base32 TOTP secret when the second factor is on.
+    pub totp_secret: Option<String>,
+    pub language: String,
+    /// Where the admin's notifications go.
+    pub email: Option<String>,
 }
+
+const ADMIN_COLUMNS: &str = "a.id, a.name, a.role, a.tenant_id, a.password_hash, a.may_open_panels, a.may_view_emails, \
+                             a.may_view_headers, a.totp_secret, a.language, a.email";
 
 fn admin_of(row: &sqlx::any::AnyRow) -> Result<Admin> {
     let role = match (row.get::<String, _>("role").as_str(), row.get::<Option<i64>, _>("tenant_id")) {
         ("platform", _) => Role::Platform,
         ("tenant", Some(tenant)) => Role::Tenant(TenantId(tenant)),
+        ("domain", Some(tenant)) => Role::Domain(TenantId(tenant)),
         (other, _) => return Err(StoreError::NotFound { what: format!("role {other:?} of admin") }),
     };
-    Ok(Admin { id: AdminId(row.get("id")), name: row.get("name"), role, password_hash: row.get("password_hash") })
+    Ok(Admin {
+        id: AdminId(row.get("id")),
+        name: row.get("name"),
+        role,
+        password_hash: row.get("password_hash"),
+        delegation: Delegation {
+            open_panels: row.get::<i64, _>("may_open_panels") != 0,
+            view_emails: row.get::<i64, _>("may_view_emails") != 0,
+            view_headers: row.get::<i64, _>("may_view_headers") != 0,
+        },
+        totp_secret: row.get("totp_secret"),
+        language: row.get("language"),
+        email: row.get("email"),
+    })
 }
 
 impl Store {
@@ -36,6 +82,7 @@ impl Store {
         let (role, tenant) = match role {
             Role::Platform => ("platform", None),
             Role::Tenant(t) => ("tenant", Some(t.0)),
+            Role::Domain(t) => ("domain", Some(t.0)),
         };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO admins (name, password_hash, role, tenant_id, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -53,18 +100,102 @@ impl Store {
     }
 
     pub async fn admin_by_name(&self, name: &str) -> Result<Option<Admin>> {
-        let row = sqlx::query("SELECT id, name, role, tenant_id, password_hash FROM admins WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let sql = format!("SELECT {ADMIN_COLUMNS} FROM admins a WHERE a.name = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(self.pool()).await?;
+        row.as_ref().map(admin_of).transpose()
+    }
+
+    pub async fn admin_by_id(&self, id: AdminId) -> Result<Option<Admin>> {
+        let sql = format!("SELECT {ADMIN_COLUMNS} FROM admins a WHERE a.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(self.pool()).await?;
         row.as_ref().map(admin_of).transpose()
     }
 
     pub async fn admin_list(&self) -> Result<Vec<Admin>> {
-        let rows = sqlx::query("SELECT id, name, role, tenant_id, password_hash FROM admins ORDER BY name")
-            .fetch_all(self.pool())
-            .await?;
+        let sql = format!("SELECT {ADMIN_COLUMNS} FROM admins a ORDER BY a.name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
         rows.iter().map(admin_of).collect()
+    }
+
+    pub async fn admin_remove(&self, id: AdminId) -> Result<()> {
+        sqlx::query("DELETE FROM admins WHERE id = $1").bind(id.0).execute(self.writer()).await?;
+        Ok(())
+    }
+
+    /// Sets a domain admin's domains and permissions (replacing the previous ones) in one transaction.
+    pub async fn admin_delegate(
+        &self,
+        admin: AdminId,
+        domains: &[crate::DomainId],
+        delegation: Delegation,
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM admin_domains WHERE admin_id = $1").bind(admin.0).execute(&mut *tx).await?;
+        for domain in domains {
+            sqlx::query("INSERT INTO admin_domains (admin_id, domain_id) VALUES ($1, $2)")
+                .bind(admin.0)
+                .bind(domain.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE admins SET may_open_panels = $2, may_view_emails = $3, may_view_headers = $4 WHERE id = $1",
+        )
+        .bind(admin.0)
+        .bind(i64::from(delegation.open_panels))
+        .bind(i64::from(delegation.view_emails))
+        .bind(i64::from(delegation.view_headers))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The domains delegated to a domain admin.
+    pub async fn admin_domains(&self, admin: AdminId) -> Result<Vec<crate::DomainId>> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT domain_id FROM admin_domains WHERE admin_id = $1 ORDER BY domain_id")
+                .bind(admin.0)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(ids.into_iter().map(crate::DomainId).collect())
+    }
+
+    pub async fn admin_set_password(&self, admin: AdminId, password_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE admins SET password_hash = $2 WHERE id = $1")
+            .bind(admin.0)
+            .bind(password_hash)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Turns the TOTP second factor on (with its secret) or off.
+    pub async fn admin_set_totp(&self, admin: AdminId, secret: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE admins SET totp_secret = $2 WHERE id = $1")
+            .bind(admin.0)
+            .bind(secret)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn admin_set_email(&self, admin: AdminId, email: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE admins SET email = $2 WHERE id = $1")
+            .bind(admin.0)
+            .bind(email)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn admin_set_language(&self, admin: AdminId, language: &str) -> Result<()> {
+        sqlx::query("UPDATE admins SET language = $2 WHERE id = $1")
+            .bind(admin.0)
+            .bind(language)
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     /// Keeps the SHA-256 (hex) of a new API token of `admin`.
@@ -82,10 +213,10 @@ impl Store {
 
     /// The account a token (by its SHA-256) belongs to, noting its use.
     pub async fn api_token_admin(&self, token_sha256: &str, now: i64) -> Result<Option<Admin>> {
-        let row = sqlx::query(
-            "SELECT a.id, a.name, a.role, a.tenant_id, a.password_hash FROM api_tokens t \
-             JOIN admins a ON a.id = t.admin_id WHERE t.token_sha256 = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ADMIN_COLUMNS} FROM api_tokens t JOIN admins a ON a.id = t.admin_id \
+                 WHERE t.token_sha256 = $1"
+        )))
         .bind(token_sha256)
         .fetch_optional(self.pool())
         .await?;

@@ -5,22 +5,27 @@
 //! columns, unix-second timestamps) and run through sqlx's `Any` driver; only the migrations differ.
 
 mod admins;
+mod branding;
 mod chains;
 mod domains;
 mod error;
+mod import_jobs;
 mod kv;
 mod mailboxes;
 mod message_log;
 mod plugins;
 mod quarantine;
 mod queue;
+mod sessions;
 mod tenants;
 
-pub use admins::{Admin, AdminId, Role};
+pub use admins::{Admin, AdminId, Delegation, Role};
+pub use branding::{Branding, EVERY_DOMAIN};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
 pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
 pub use error::StoreError;
-pub use mailboxes::{Alias, Mailbox, MailboxId};
+pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
+pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};
 pub use message_log::{LogEntry, NewLogEntry};
 pub use plugins::{NewPlugin, PluginInfo};
 pub use quarantine::{NewQuarantined, Quarantined};
@@ -28,6 +33,7 @@ pub use queue::{
     Accepted, AttemptResult, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
     QueuedRecipient, RecipientStatus,
 };
+pub use sessions::{Principal, Session};
 pub use tenants::{DEFAULT_TENANT, Tenant, TenantId};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -17,6 +17,18 @@ pub struct Mailbox {
     pub address: String,
 }
 
+/// One line of a user import, as written: a new mailbox (or an existing one, for its new aliases only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedUser {
+    pub existing: Option<MailboxId>,
+    pub domain: DomainId,
+    pub local_part: String,
+    pub full_name: Option<String>,
+    pub password_hash: Option<String>,
+    /// (domain, local part) of each alias to add.
+    pub aliases: Vec<(DomainId, String)>,
+}
+
 /// Another address delivered to a mailbox; its domain may differ from the mailbox's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alias {
@@ -149,6 +161,107 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(|r| Alias { address: r.get("address"), mailbox: r.get("mailbox") }).collect())
+    }
+
+    /// An end user's console password hash and own language, if set.
+    pub async fn mailbox_credentials(&self, mailbox: MailboxId) -> Result<(Option<String>, Option<String>)> {
+        let row = sqlx::query("SELECT password_hash, language FROM mailboxes WHERE id = $1")
+            .bind(mailbox.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: format!("mailbox #{}", mailbox.0) })?;
+        Ok((row.get("password_hash"), row.get("language")))
+    }
+
+    pub async fn mailbox_set_password(&self, mailbox: MailboxId, password_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE mailboxes SET password_hash = $2 WHERE id = $1")
+            .bind(mailbox.0)
+            .bind(password_hash)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets an end user's language (`None`: the domain's).
+    pub async fn mailbox_set_language(&self, mailbox: MailboxId, language: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE mailboxes SET language = $2 WHERE id = $1")
+            .bind(mailbox.0)
+            .bind(language)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Mailboxes of the given domains whose address or full name contains `query` (case-insensitive),
+    /// ordered by address.
+    pub async fn mailbox_search(
+        &self,
+        domains: &[DomainId],
+        query: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Mailbox>> {
+        if domains.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = domains.iter().map(|d| d.0.to_string()).collect::<Vec<_>>().join(",");
+        let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        // The ids are integers we formatted ourselves; the query text is bound.
+        let sql = format!(
+            "SELECT m.id, m.domain_id, m.local_part, m.full_name, m.local_part || '@' || d.name AS address \
+             FROM mailboxes m JOIN domains d ON d.id = m.domain_id WHERE m.domain_id IN ({ids}) \
+             AND (LOWER(m.local_part || '@' || d.name) LIKE $1 ESCAPE '\\' \
+                  OR LOWER(COALESCE(m.full_name, '')) LIKE $1 ESCAPE '\\') \
+             ORDER BY d.name, m.local_part LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(format!("%{escaped}%"))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(mailbox_from_row).collect())
+    }
+
+    /// Writes one batch of imported users in one transaction: new mailboxes with their aliases, and new
+    /// aliases of existing mailboxes. The caller has checked every row against the directory; a conflict
+    /// found here anyway (a concurrent write) fails the whole batch, so the caller can retry row by row.
+    pub async fn import_users(&self, users: &[ImportedUser], now: i64) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        for user in users {
+            let mailbox = match user.existing {
+                Some(id) => id,
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO mailboxes (domain_id, local_part, full_name, password_hash, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(user.domain.0)
+                    .bind(&user.local_part)
+                    .bind(&user.full_name)
+                    .bind(&user.password_hash)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::on_unique(|| format!("mailbox {}", user.local_part)))?;
+                    MailboxId(id)
+                }
+            };
+            for (domain, local_part) in &user.aliases {
+                sqlx::query(
+                    "INSERT INTO aliases (domain_id, local_part, mailbox_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(domain.0)
+                .bind(local_part)
+                .bind(mailbox.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::on_unique(|| format!("alias {local_part}")))?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn alias_remove(&self, domain: DomainId, local_part: &str) -> Result<()> {

@@ -107,6 +107,35 @@ impl Store {
     }
 
     /// The newest `limit` rows with an id above `after`, oldest first (for `moat log tail`).
+    /// Messages logged since `since`, counted by verdict: every tenant's (`None`), one tenant's, or only
+    /// those with a recipient in one of `domains` (a domain admin's view).
+    pub async fn log_verdict_counts(
+        &self,
+        since: i64,
+        tenant: Option<crate::TenantId>,
+        domains: Option<&[String]>,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut sql = String::from(
+            "SELECT verdict, COUNT(*) AS n FROM message_log WHERE received_at >= $1 AND ($2 = 0 OR tenant_id = $2)",
+        );
+        let patterns: Vec<String> =
+            domains.unwrap_or_default().iter().map(|d| format!("%@{}%", d.replace(['%', '_'], ""))).collect();
+        if domains.is_some() {
+            sql.push_str(" AND (1 = 0");
+            for i in 0..patterns.len() {
+                sql.push_str(&format!(" OR LOWER(recipients) LIKE ${}", i + 3));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" GROUP BY verdict ORDER BY verdict");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(tenant.map_or(0, |t| t.0));
+        for p in &patterns {
+            query = query.bind(p);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(|r| (r.get("verdict"), r.get("n"))).collect())
+    }
+
     pub async fn log_tail(&self, after: i64, limit: i64) -> Result<Vec<LogEntry>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \

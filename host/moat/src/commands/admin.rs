@@ -16,6 +16,9 @@ pub enum AdminCommand {
         password_stdin: bool,
         #[arg(long)]
         tenant: Option<String>,
+        /// Where the account's notifications (import results) go.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// List accounts.
     List,
@@ -42,7 +45,7 @@ impl AdminCommand {
     pub async fn run(self, config: &Config) -> anyhow::Result<()> {
         let store = open_store(config).await?;
         match self {
-            AdminCommand::Add { name, password_stdin: _, tenant } => {
+            AdminCommand::Add { name, password_stdin: _, tenant, email } => {
                 let valid = !name.is_empty()
                     && name.len() <= 64
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
@@ -59,7 +62,11 @@ impl AdminCommand {
                         Role::Tenant(store.tenant_by_name(t).await?.with_context(|| format!("no tenant {t}"))?.id)
                     }
                 };
-                store.admin_add(&name, &hash, role, now()).await?;
+                let id = store.admin_add(&name, &hash, role, now()).await?;
+                if let Some(email) = &email {
+                    moat_directory::Address::parse_mailbox(email).with_context(|| format!("bad --email {email}"))?;
+                    store.admin_set_email(id, Some(email)).await?;
+                }
                 match tenant {
                     None => println!("Added platform admin {name}."),
                     Some(t) => println!("Added admin {name} of tenant {t}."),
@@ -73,6 +80,15 @@ impl AdminCommand {
                         Role::Tenant(id) => {
                             let name = tenants.iter().find(|t| t.id == id).map_or("?", |t| t.name.as_str());
                             format!("tenant {name}")
+                        }
+                        Role::Domain(id) => {
+                            let name = tenants.iter().find(|t| t.id == id).map_or("?", |t| t.name.as_str());
+                            let domains = store.admin_domains(admin.id).await?;
+                            let mut names = Vec::new();
+                            for d in domains {
+                                names.extend(store.domain_by_id(d).await?.map(|d| d.name));
+                            }
+                            format!("domain admin of tenant {name}: {}", names.join(", "))
                         }
                     };
                     println!("{}\t{role}", admin.name);

@@ -91,11 +91,9 @@ impl ChainCommand {
             ChainCommand::Set { file, scope: args } => {
                 let (scope, label) = scope(&store, &args).await?;
                 let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                let mut spec =
+                let spec =
                     ChainSpec::from_toml(&text).with_context(|| format!("{} is not a valid chain", file.display()))?;
-                pin_versions(&store, &mut spec).await?;
-                check(config, &store, &spec).await?;
-                let id = store.chain_save(scope, Some(&spec.to_json()), &who(), now()).await?;
+                let (id, spec) = save(config, &store, scope, spec, &who()).await?;
                 println!(
                     "Saved {label}, version {id}: {} entr(ies); running servers switch to it within {}.",
                     spec.entries.len(),
@@ -178,6 +176,21 @@ fn summary(json: &str) -> String {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Pins, checks and saves a chain (what `moat chain set` and the console's filtering page do); returns the
+/// saved version and the chain as saved.
+pub(crate) async fn save(
+    config: &Config,
+    store: &Store,
+    scope: ChainScope,
+    mut spec: ChainSpec,
+    by: &str,
+) -> anyhow::Result<(i64, ChainSpec)> {
+    pin_versions(store, &mut spec).await?;
+    check(config, store, &spec).await?;
+    let id = store.chain_save(scope, Some(&spec.to_json()), by, now()).await?;
+    Ok((id, spec))
 }
 
 /// Entries without a version get the latest registered one, so a later upload never changes a running chain.

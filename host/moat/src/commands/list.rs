@@ -4,6 +4,7 @@ use super::open_store;
 use crate::config::Config;
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
+use moat_directory::ListScope;
 use moat_store::Store;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -50,52 +51,11 @@ pub enum ListCommand {
 /// The key the lists plugin reads: SCOPE|KIND|VALUE.
 fn key(entry: &Entry) -> anyhow::Result<String> {
     let scope = match (&entry.user, &entry.domain) {
-        (Some(user), _) => user.trim().to_ascii_lowercase(),
-        (None, Some(domain)) => format!("@{}", domain.trim().trim_end_matches('.').to_ascii_lowercase()),
-        (None, None) => "*".into(),
+        (Some(user), _) => ListScope::User(user.clone()),
+        (None, Some(domain)) => ListScope::Domain(domain.clone()),
+        (None, None) => ListScope::Tenant,
     };
-    let value = entry.value.trim().to_ascii_lowercase();
-    let (kind, value) = if let Some((ip, len)) = value.split_once('/') {
-        let ip: std::net::IpAddr = ip.parse().map_err(|_| anyhow::anyhow!("{value} is not a network"))?;
-        let len: u32 = len.parse().map_err(|_| anyhow::anyhow!("{value}: bad prefix length"))?;
-        let allowed = if ip.is_ipv4() { 8..=32 } else { 32..=128 };
-        let kept = if ip.is_ipv4() {
-            vec![8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32]
-        } else {
-            vec![32, 48, 56, 64, 128]
-        };
-        if !allowed.contains(&len) || !kept.contains(&len) {
-            bail!("{value}: IPv4 networks /8 to /32, IPv6 /32, /48, /56, /64 or /128");
-        }
-        let network = networks(ip).into_iter().find(|n| n.ends_with(&format!("/{len}"))).expect("listed prefix");
-        ("ip", network)
-    } else if let Ok(ip) = value.parse::<std::net::IpAddr>() {
-        ("ip", format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }))
-    } else if value.contains('@') {
-        ("sender", value)
-    } else if value.contains('.') && !value.contains(char::is_whitespace) {
-        ("domain", value.trim_end_matches('.').to_owned())
-    } else {
-        bail!("{value:?} is neither an address, a domain, nor an IP or network");
-    };
-    Ok(format!("{scope}|{kind}|{value}"))
-}
-
-/// The network containing `ip` for each prefix length the lists plugin checks (kept in step with
-/// plugins/lists).
-fn networks(ip: std::net::IpAddr) -> Vec<String> {
-    match ip {
-        std::net::IpAddr::V4(v4) => (8..=32u32)
-            .map(|len| format!("{}/{len}", std::net::Ipv4Addr::from(u32::from(v4) & (u32::MAX << (32 - len)))))
-            .collect(),
-        std::net::IpAddr::V6(v6) => [32u32, 48, 56, 64, 128]
-            .into_iter()
-            .map(|len| {
-                let mask = if len == 128 { u128::MAX } else { u128::MAX << (128 - len) };
-                format!("{}/{len}", std::net::Ipv6Addr::from(u128::from(v6) & mask))
-            })
-            .collect(),
-    }
+    Ok(moat_directory::list_key(&scope, &entry.value)?)
 }
 
 async fn namespace(store: &Store, tenant: Option<&str>, entry: Option<&Entry>) -> anyhow::Result<String> {
@@ -118,10 +78,10 @@ async fn namespace(store: &Store, tenant: Option<&str>, entry: Option<&Entry>) -
         }
         (None, None) => "default".into(),
     };
-    Ok(moat_filter::kv_namespace(&tenant, PLUGIN))
+    Ok(moat_directory::lists_namespace(&tenant))
 }
 
-const PLUGIN: &str = "lists";
+const PLUGIN: &str = moat_directory::LISTS_PLUGIN;
 
 /// Who an entry applies to, for the admin's confirmation.
 fn owner(namespace: &str) -> String {
@@ -170,5 +130,13 @@ impl ListCommand {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_directory_writes_lists_where_the_plugin_reads_them() {
+        assert_eq!(moat_directory::lists_namespace("acme"), moat_filter::kv_namespace("acme", super::PLUGIN));
     }
 }

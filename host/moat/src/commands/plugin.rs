@@ -159,23 +159,40 @@ impl PluginCommand {
 async fn add(config: &Config, file: &std::path::Path, name: Option<String>, version: &str) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let name = name.unwrap_or_else(|| file.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned()));
+    let uploaded_by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let store = super::open_store(config).await?;
+    let sha256 = register(&store, &name, version, &bytes, &uploaded_by).await?;
+    println!("Registered {name} {version} (sha256 {sha256}).");
+    Ok(())
+}
+
+/// Validates a component against the filter world and registers it (the CLI's and the console's upload);
+/// returns its SHA-256.
+pub(crate) async fn register(
+    store: &moat_store::Store,
+    name: &str,
+    version: &str,
+    bytes: &[u8],
+    uploaded_by: &str,
+) -> anyhow::Result<String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         anyhow::bail!("plugin names may hold only letters, digits and - _ . (got {name:?})");
     }
-    let plugin = FilterEngine::new(None, Limits::default())?.load(&name, &bytes)?;
-    let uploaded_by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c)) {
+        anyhow::bail!("versions may hold only letters, digits and - _ . + (got {version:?})");
+    }
+    let plugin = FilterEngine::new(None, Limits::default())?.load(name, bytes)?;
     let new = moat_store::NewPlugin {
-        name: &name,
+        name,
         version,
         sha256: plugin.sha256(),
         wit_version: moat_filter::WIT_VERSION,
-        bytes: &bytes,
-        uploaded_by: &uploaded_by,
+        bytes,
+        uploaded_by,
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    super::open_store(config).await?.plugin_add(&new, now).await?;
-    println!("Registered {name} {version} (sha256 {}).", plugin.sha256());
-    Ok(())
+    store.plugin_add(&new, now).await?;
+    Ok(plugin.sha256().to_owned())
 }
 
 /// The envelope and client a test run pretends.

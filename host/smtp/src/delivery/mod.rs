@@ -2,6 +2,7 @@
 //! outcome, retries temporary failures with backoff until `max_age`, and bounces permanent failures.
 
 mod client;
+pub mod probe;
 mod route;
 pub mod status;
 

@@ -30,6 +30,29 @@ impl HickoryDns {
             .map_err(|e| format!("cannot set up the DNS resolver: {e}"))?;
         Ok(Self { resolver, runtime: Handle::current() })
     }
+
+    /// A domain's MX hosts and preferences, best first (for the console's Get SMTP).
+    pub async fn mx(&self, domain: &str) -> Result<Vec<(String, u16)>, String> {
+        let lookup = self.resolver.lookup(domain, RecordType::MX);
+        let answer = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+            Err(_) => return Err(format!("the MX lookup of {domain} timed out")),
+            Ok(Ok(answer)) => answer,
+            Ok(Err(NetError::Dns(DnsError::NoRecordsFound(_)))) => return Ok(Vec::new()),
+            Ok(Err(e)) => return Err(format!("the MX lookup of {domain} failed: {e}")),
+        };
+        let mut hosts: Vec<(String, u16)> = answer
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_resolver::proto::rr::RData::MX(mx) => {
+                    Some((mx.exchange.to_ascii().trim_end_matches('.').to_ascii_lowercase(), mx.preference))
+                }
+                _ => None,
+            })
+            .collect();
+        hosts.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(hosts)
+    }
 }
 
 /// Where the server's lookups go: `nameserver` when configured (a local caching resolver, or a test server),

@@ -1,0 +1,36 @@
+//! What the console asks of the running gateway, beyond the store: releasing quarantined mail into the
+//! queue, looking up a domain's MX records, trying a downstream host over SMTP, and checking an uploaded
+//! plugin. `moat serve` implements it; without one (the console alone, in unit tests) those actions say
+//! they are unavailable.
+
+use moat_store::TenantId;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An uploaded plugin the gateway compiled and registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredPlugin {
+    pub name: String,
+    pub version: String,
+}
+
+pub trait Gateway: Send + Sync {
+    /// Queues a quarantined message for delivery; returns the queue id.
+    fn release(&self, quarantine_id: &str) -> BoxFuture<'_, Result<String, String>>;
+    /// The domain's MX hosts (`host`, preference), best first.
+    fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, String>>;
+    /// Connects to a downstream host and greets it; returns what it answered.
+    fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, String>>;
+    /// Validates a WebAssembly component against Moat's WIT world and stores it as a plugin.
+    fn register_plugin(
+        &self,
+        name: &str,
+        version: &str,
+        wasm: Vec<u8>,
+    ) -> BoxFuture<'_, Result<RegisteredPlugin, String>>;
+    /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it for a tenant (`None`: the
+    /// default chain); returns the saved version.
+    fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>>;
+}

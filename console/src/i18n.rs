@@ -1,0 +1,263 @@
+//! The console's two languages. Texts are written in English in the code; [`tr`] gives their Spanish.
+//! A unit test checks that every text the pages pass to `t(…)` has its translation.
+
+use moat_directory::Language;
+
+pub fn tr(language: Language, english: &'static str) -> &'static str {
+    match language {
+        Language::English => english,
+        Language::Spanish => SPANISH.iter().find(|(en, _)| *en == english).map_or(english, |(_, es)| es),
+    }
+}
+
+static SPANISH: &[(&str, &str)] = &[
+    ("Password", "Contraseña"),
+    ("Current password", "Contraseña actual"),
+    ("New password (8–64 letters, digits, _ . -)", "Nueva contraseña (8–64 letras, dígitos, _ . -)"),
+    ("Change password", "Cambiar contraseña"),
+    ("Settings", "Ajustes"),
+    ("Language", "Idioma"),
+    ("Email for notifications", "Correo para notificaciones"),
+    ("Save", "Guardar"),
+    ("Second factor (TOTP)", "Segundo factor (TOTP)"),
+    (
+        "On: signing in asks for a code from your authenticator app.",
+        "Activado: al iniciar sesión se pide un código de su aplicación de autenticación.",
+    ),
+    ("Turn off", "Desactivar"),
+    (
+        "Off. To turn it on, add this secret to your authenticator app, then enter the code it shows.",
+        "Desactivado. Para activarlo, añada este secreto a su aplicación de autenticación e introduzca el código que muestre.",
+    ),
+    ("Code", "Código"),
+    ("Turn on", "Activar"),
+    ("Account", "Cuenta"),
+    ("The current password is wrong.", "La contraseña actual no es correcta."),
+    ("Password changed; sign in with the new one.", "Contraseña cambiada; inicie sesión con la nueva."),
+    (
+        "Wrong code: check the app's clock and try again.",
+        "Código incorrecto: compruebe la hora de la aplicación e inténtelo de nuevo.",
+    ),
+    ("Second factor on.", "Segundo factor activado."),
+    ("Second factor off.", "Segundo factor desactivado."),
+    (
+        "only platform and tenant administrators may do this",
+        "solo los administradores de la plataforma y de cliente pueden hacer esto",
+    ),
+    ("yes", "sí"),
+    ("no", "no"),
+    ("Name", "Nombre"),
+    ("Domains", "Dominios"),
+    ("May open users' panels", "Puede abrir los paneles de usuarios"),
+    ("May view emails from the email log", "Puede ver correos desde el registro de correo"),
+    ("May view headers from the email log", "Puede ver cabeceras desde el registro de correo"),
+    ("New domain admin", "Nuevo administrador de dominio"),
+    ("Email", "Correo electrónico"),
+    ("Create domain admin", "Crear administrador de dominio"),
+    ("Domain admins", "Administradores de dominio"),
+    ("Every domain", "Todos los dominios"),
+    ("Settings for", "Ajustes para"),
+    ("Show", "Mostrar"),
+    ("Current logo:", "Logotipo actual:"),
+    ("own logo", "logotipo propio"),
+    ("inherited", "heredado"),
+    ("Logo (PNG, JPEG, GIF or SVG, at most 512 KB)", "Logotipo (PNG, JPEG, GIF o SVG, 512 KB como máximo)"),
+    ("Remove this logo", "Quitar este logotipo"),
+    ("Welcome message ({name} and {address} are replaced)", "Mensaje de bienvenida ({name} y {address} se sustituyen)"),
+    ("Customization", "Personalización"),
+    ("The logo is larger than 512 KB.", "El logotipo ocupa más de 512 KB."),
+    ("The logo is not a PNG, JPEG, GIF or SVG picture.", "El logotipo no es una imagen PNG, JPEG, GIF o SVG."),
+    ("Customization saved.", "Personalización guardada."),
+    ("Domain", "Dominio"),
+    ("Alias of", "Alias de"),
+    ("Contact", "Contacto"),
+    ("Max users", "Máximo de usuarios"),
+    ("Downstream hosts", "Servidores de destino"),
+    ("New domain", "Nuevo dominio"),
+    ("Domain name", "Nombre del dominio"),
+    ("Alias domain of", "Dominio alias de"),
+    ("Tenant", "Cliente"),
+    ("Contact email", "Correo de contacto"),
+    (
+        "Downstream hosts (HOST:PORT:PRIORITY, one per line)",
+        "Servidores de destino (HOST:PUERTO:PRIORIDAD, uno por línea)",
+    ),
+    ("Get SMTP", "Obtener SMTP"),
+    ("Domain admin (optional)", "Administrador del dominio (opcional)"),
+    ("Create domain", "Crear dominio"),
+    ("No MX records found for this domain.", "No se encontraron registros MX para este dominio."),
+    ("Downstream hosts filled from the MX records.", "Servidores de destino rellenados a partir de los registros MX."),
+    ("Choose the primary domain of the alias domain.", "Elija el dominio principal del dominio alias."),
+    ("Domain created.", "Dominio creado."),
+    ("unlimited", "ilimitado"),
+    ("Host", "Servidor"),
+    ("Port", "Puerto"),
+    ("Priority", "Prioridad"),
+    ("Test result", "Resultado de la prueba"),
+    ("OK", "Correcto"),
+    ("Failed", "Falló"),
+    ("Test SMTP", "Probar SMTP"),
+    ("Configuration information", "Información de configuración"),
+    ("MX records to publish", "Registros MX que publicar"),
+    ("Moat's IP ranges", "Rangos de IP de Moat"),
+    ("Smart host for outgoing mail", "Smart host para el correo saliente"),
+    ("SPF record to publish", "Registro SPF que publicar"),
+    ("Delete domain", "Eliminar dominio"),
+    (
+        "The default chain: every tenant without its own runs it.",
+        "La cadena predeterminada: la usan todos los clientes sin cadena propia.",
+    ),
+    ("This tenant's own chain.", "La cadena propia de este cliente."),
+    (
+        "This tenant runs the default chain; saving here gives it its own.",
+        "Este cliente usa la cadena predeterminada; al guardar aquí tendrá la suya propia.",
+    ),
+    ("default chain", "cadena predeterminada"),
+    ("Thresholds", "Umbrales"),
+    ("Tag at", "Marcar a partir de"),
+    ("Quarantine at", "Cuarentena a partir de"),
+    ("Reject at", "Rechazar a partir de"),
+    ("Order", "Orden"),
+    ("Filter", "Filtro"),
+    ("Version", "Versión"),
+    ("Enabled", "Activado"),
+    ("Shadow", "En sombra"),
+    ("On failure", "Si falla"),
+    ("Configuration (JSON)", "Configuración (JSON)"),
+    ("open: let mail through", "abierto: dejar pasar el correo"),
+    ("closed: retry later", "cerrado: reintentar más tarde"),
+    ("Save chain", "Guardar cadena"),
+    ("Upload a custom filter", "Subir un filtro propio"),
+    ("Component (.wasm, built for wasm32-wasip2)", "Componente (.wasm, compilado para wasm32-wasip2)"),
+    ("Add it to the end of the chain", "Añadirlo al final de la cadena"),
+    ("Upload", "Subir"),
+    ("Filtering", "Filtrado"),
+    ("Chain saved, version", "Cadena guardada, versión"),
+    ("Choose a .wasm file.", "Elija un archivo .wasm."),
+    ("Filter uploaded:", "Filtro subido:"),
+    ("running", "en curso"),
+    ("finished", "terminada"),
+    ("interrupted", "interrumpida"),
+    ("One user per line, in one of these formats:", "Un usuario por línea, en uno de estos formatos:"),
+    (
+        "Write every address with its domain and leave Domain empty, or every address without it and choose the domain. Missing passwords are generated. Importing the same file again changes nothing.",
+        "Escriba todas las direcciones con su dominio y deje Dominio vacío, o todas sin él y elija el dominio. Las contraseñas que falten se generan. Importar otra vez el mismo archivo no cambia nada.",
+    ),
+    ("File (CSV or TXT)", "Archivo (CSV o TXT)"),
+    ("None: addresses have their domain", "Ninguno: las direcciones llevan su dominio"),
+    ("Import", "Importar"),
+    ("Imports", "Importaciones"),
+    ("File", "Archivo"),
+    ("Status", "Estado"),
+    ("Progress", "Progreso"),
+    ("Imported", "Importados"),
+    ("Unchanged", "Sin cambios"),
+    ("Errors", "Errores"),
+    ("Import users", "Importar usuarios"),
+    ("Choose a file to import.", "Elija un archivo para importar."),
+    ("Import started.", "Importación iniciada."),
+    ("Line", "Línea"),
+    ("Reason", "Motivo"),
+    (
+        "The result, with any generated passwords, was emailed to you.",
+        "El resultado, con las contraseñas generadas, se le ha enviado por correo.",
+    ),
+    ("Name or email address", "Nombre o dirección de correo"),
+    ("Sign in", "Iniciar sesión"),
+    ("The form expired; please sign in again.", "El formulario caducó; inicie sesión de nuevo."),
+    ("Wrong name or password.", "Nombre o contraseña incorrectos."),
+    ("Code from your authenticator app", "Código de su aplicación de autenticación"),
+    ("Verify", "Verificar"),
+    ("Second factor", "Segundo factor"),
+    ("Sign out", "Cerrar sesión"),
+    ("Users", "Usuarios"),
+    ("Quarantine", "Cuarentena"),
+    ("Trust lists", "Listas de confianza"),
+    ("Panel of", "Panel de"),
+    ("No messages in quarantine.", "No hay mensajes en cuarentena."),
+    ("Received", "Recibido"),
+    ("From", "De"),
+    ("To", "Para"),
+    ("Subject", "Asunto"),
+    ("Score", "Puntuación"),
+    ("Release", "Liberar"),
+    ("Delete", "Eliminar"),
+    ("Message released.", "Mensaje liberado."),
+    ("Message deleted.", "Mensaje eliminado."),
+    ("Licenses in the pool", "Licencias contratadas"),
+    ("Licenses in use", "Licencias en uso"),
+    ("Licenses available", "Licencias disponibles"),
+    ("Queue", "Cola"),
+    ("recipients waiting", "destinatarios en espera"),
+    ("Messages today", "Mensajes de hoy"),
+    ("No messages yet today.", "Todavía no hay mensajes hoy."),
+    ("Messages today by verdict", "Mensajes de hoy por veredicto"),
+    ("you may not open users' panels", "no puede abrir los paneles de usuarios"),
+    (
+        "Mail from senders on the allow list skips the spam filters; mail from senders on the deny list is refused.",
+        "El correo de remitentes de la lista de permitidos no pasa por los filtros de spam; el de remitentes de la lista de bloqueados se rechaza.",
+    ),
+    ("List", "Lista"),
+    ("Sender, domain or IP", "Remitente, dominio o IP"),
+    ("allow", "permitir"),
+    ("deny", "bloquear"),
+    ("Remove", "Quitar"),
+    ("Add", "Añadir"),
+    ("Search by address or name", "Buscar por dirección o nombre"),
+    ("Search", "Buscar"),
+    ("All domains", "Todos los dominios"),
+    ("Export CSV", "Exportar CSV"),
+    ("Address", "Dirección"),
+    ("Full name", "Nombre completo"),
+    ("Aliases", "Alias"),
+    ("Delete alias", "Eliminar alias"),
+    ("Previous", "Anterior"),
+    ("Next", "Siguiente"),
+    ("Create user", "Crear usuario"),
+    ("Login (without domain)", "Usuario (sin dominio)"),
+    ("Password (empty: generated)", "Contraseña (vacía: se genera)"),
+    ("The domain's", "La del dominio"),
+    ("Create alias", "Crear alias"),
+    ("Alias (without domain)", "Alias (sin dominio)"),
+    ("Alias domain", "Dominio del alias"),
+    ("Of user (address)", "Del usuario (dirección)"),
+    ("User created", "Usuario creado"),
+    ("generated password", "contraseña generada"),
+    ("Alias created", "Alias creado"),
+    ("User deleted", "Usuario eliminado"),
+    ("Alias deleted", "Alias eliminado"),
+    ("Domain deleted.", "Dominio eliminado."),
+    ("Domain admin created.", "Administrador de dominio creado."),
+    ("Settings saved.", "Ajustes guardados."),
+    ("Entry added.", "Entrada añadida."),
+    ("Entry removed.", "Entrada quitada."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `t("…")` of the pages has a Spanish text.
+    #[test]
+    fn every_page_text_has_its_spanish() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pages");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let source = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            let pieces: Vec<&str> = source.split("t(\"").collect();
+            for (before, piece) in pieces.iter().zip(pieces.iter().skip(1)) {
+                // `t(` itself, not `get(` or `expect(`.
+                if before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let text = &piece[..piece.find('"').unwrap()];
+                if !SPANISH.iter().any(|(en, _)| *en == text) && !missing.contains(&text.to_owned()) {
+                    missing.push(text.to_owned());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no Spanish for: {missing:#?}");
+        assert_eq!(tr(Language::Spanish, "Sign in"), "Iniciar sesión");
+        assert_eq!(tr(Language::English, "Sign in"), "Sign in");
+    }
+}

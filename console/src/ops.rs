@@ -1,0 +1,598 @@
+//! The console's operations, each with its access check, shared by the REST API and the pages so both do
+//! exactly the same thing.
+
+use crate::access::Access;
+use crate::{AppError, AppState};
+use moat_directory::{DomainSpec, ImportRequest, Language, ListScope, Listing};
+use moat_store::{Delegation, Domain, DomainId, Role, TenantId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Status {
+    pub tenants: usize,
+    pub domains: usize,
+    pub mailboxes: usize,
+    pub licenses: Licenses,
+    /// Messages logged since midnight (UTC), by verdict.
+    pub today: Vec<(String, i64)>,
+    pub queue: QueueSize,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct QueueSize {
+    pub messages: u64,
+    pub recipients: u64,
+}
+
+/// The license pool of the tenants the caller administers; `pool` and `available` are null when any of them
+/// has no limit.
+#[derive(Serialize, Debug, Clone)]
+pub struct Licenses {
+    pub pool: Option<i64>,
+    pub used: i64,
+    pub available: Option<i64>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct DomainView {
+    pub name: String,
+    pub tenant: String,
+    pub alias_of: Option<String>,
+    pub contact_email: Option<String>,
+    pub max_users: Option<i64>,
+    pub language: String,
+    pub downstream: Vec<Downstream>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Downstream {
+    pub host: String,
+    pub port: u16,
+    pub priority: u32,
+}
+
+/// A new domain, as the console's form and automation send it.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewDomain {
+    pub name: String,
+    /// The tenant's name; a tenant admin's own tenant when left out (the default tenant for a platform admin).
+    pub tenant: Option<String>,
+    pub alias_of: Option<String>,
+    pub contact_email: Option<String>,
+    pub max_users: Option<i64>,
+    pub language: Option<String>,
+    /// `HOST[:PORT[:PRIORITY]]`, as `moat domain add --downstream` takes them.
+    #[serde(default)]
+    pub downstream: Vec<String>,
+    /// A domain admin created with the domain.
+    pub admin: Option<NewDomainAdmin>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewDomainAdmin {
+    pub name: String,
+    pub password: String,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub open_panels: bool,
+    #[serde(default)]
+    pub view_emails: bool,
+    #[serde(default)]
+    pub view_headers: bool,
+}
+
+/// A new user: a mailbox, its console password and language, and its aliases (all made, or none).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub address: String,
+    pub full_name: Option<String>,
+    /// Generated when left out (and returned once in the answer).
+    pub password: Option<String>,
+    pub language: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct UserView {
+    pub address: String,
+    pub full_name: Option<String>,
+    pub aliases: Vec<String>,
+    /// Only in the answer to a creation that generated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_password: Option<String>,
+}
+
+/// What a domain publishes to use Moat (the configuration information page).
+#[derive(Serialize, Debug, Clone)]
+pub struct Configuration {
+    pub domain: String,
+    pub mx: Vec<String>,
+    pub ip_ranges: Vec<String>,
+    pub smart_host: String,
+    pub spf: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct SmtpTest {
+    pub host: String,
+    pub port: u16,
+    pub ok: bool,
+    pub answer: String,
+}
+
+fn today_start(now: i64) -> i64 {
+    now - now.rem_euclid(86_400)
+}
+
+fn admin_only(access: &Access) -> Result<(), AppError> {
+    if access.admin().is_some() { Ok(()) } else { Err(AppError::Forbidden("this is for administrators".into())) }
+}
+
+fn tenant_admin_only(access: &Access) -> Result<(), AppError> {
+    if access.manages_tenant() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("only platform and tenant administrators may do this".into()))
+    }
+}
+
+pub async fn visible_domains(access: &Access, state: &AppState) -> Result<Vec<Domain>, AppError> {
+    Ok(state.store.domain_list(access.tenant()).await?.into_iter().filter(|d| access.sees_domain(d)).collect())
+}
+
+/// A domain the caller administers (another's is "not found", as if it did not exist).
+pub async fn visible_domain(access: &Access, state: &AppState, name: &str) -> Result<Domain, AppError> {
+    let domain = state.directory.domain(name).await.map_err(|_| AppError::NotFound)?;
+    if access.sees_domain(&domain) { Ok(domain) } else { Err(AppError::NotFound) }
+}
+
+fn domain_of(address: &str) -> Result<&str, AppError> {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .ok_or_else(|| AppError::BadRequest(format!("{address:?} is not an address")))
+}
+
+pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppError> {
+    admin_only(access)?;
+    let tenants: Vec<_> = state.store.tenant_list().await?.into_iter().filter(|t| access.sees_tenant(t.id)).collect();
+    let mut licenses = Licenses { pool: Some(0), used: 0, available: Some(0) };
+    let tenant_ids: Vec<TenantId> = match access.role() {
+        Some(Role::Domain(t)) => vec![t],
+        _ => tenants.iter().map(|t| t.id).collect(),
+    };
+    for tenant in tenant_ids {
+        let usage = state.directory.license_usage(tenant).await?;
+        licenses.used += usage.used;
+        licenses.pool = licenses.pool.zip(usage.pool).map(|(a, b)| a + b);
+        licenses.available = licenses.available.zip(usage.available()).map(|(a, b)| a + b);
+    }
+    let domains = visible_domains(access, state).await?;
+    let mut mailboxes = 0;
+    for domain in domains.iter().filter(|d| d.alias_of.is_none()) {
+        mailboxes += state.store.mailbox_list(Some(domain.id)).await?.len();
+    }
+    let since = today_start(crate::now());
+    let today = match access.role() {
+        Some(Role::Platform) => state.store.log_verdict_counts(since, None, None).await?,
+        Some(Role::Tenant(t)) => state.store.log_verdict_counts(since, Some(t), None).await?,
+        _ => {
+            let names: Vec<String> = domains.iter().map(|d| d.name.clone()).collect();
+            state.store.log_verdict_counts(since, access.tenant(), Some(&names)).await?
+        }
+    };
+    let queue = state.store.queue_status().await?;
+    Ok(Status {
+        tenants: tenants.len(),
+        domains: domains.len(),
+        mailboxes,
+        licenses,
+        today,
+        queue: QueueSize { messages: queue.messages, recipients: queue.recipients },
+    })
+}
+
+pub async fn domain_view(state: &AppState, domain: Domain) -> Result<DomainView, AppError> {
+    let tenant = state.store.tenant_list().await?.into_iter().find(|t| t.id == domain.tenant_id);
+    let alias_of = match domain.alias_of {
+        Some(id) => state.store.domain_by_id(id).await?.map(|d| d.name),
+        None => None,
+    };
+    let downstream = state
+        .store
+        .downstream_hosts(domain.id)
+        .await?
+        .into_iter()
+        .map(|h| Downstream { host: h.host, port: h.port, priority: h.priority })
+        .collect();
+    Ok(DomainView {
+        name: domain.name,
+        tenant: tenant.map(|t| t.name).unwrap_or_default(),
+        alias_of,
+        contact_email: domain.contact_email,
+        max_users: domain.max_users,
+        language: domain.language,
+        downstream,
+    })
+}
+
+pub async fn domains(access: &Access, state: &AppState) -> Result<Vec<DomainView>, AppError> {
+    admin_only(access)?;
+    let mut out = Vec::new();
+    for domain in visible_domains(access, state).await? {
+        out.push(domain_view(state, domain).await?);
+    }
+    Ok(out)
+}
+
+pub async fn domain(access: &Access, state: &AppState, name: &str) -> Result<DomainView, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    domain_view(state, domain).await
+}
+
+/// The tenant a caller acts in: its own for a tenant admin (another tenant's name is "not found").
+async fn acting_tenant(
+    access: &Access,
+    state: &AppState,
+    requested: Option<String>,
+) -> Result<Option<String>, AppError> {
+    match access.role() {
+        Some(Role::Platform) => Ok(requested.filter(|t| !t.trim().is_empty())),
+        Some(Role::Tenant(own)) => {
+            let own = state.store.tenant_list().await?.into_iter().find(|t| t.id == own).ok_or(AppError::NotFound)?;
+            match requested.filter(|t| !t.trim().is_empty()) {
+                Some(name) if name != own.name => Err(AppError::NotFound),
+                _ => Ok(Some(own.name)),
+            }
+        }
+        _ => Err(AppError::Forbidden("only platform and tenant administrators may do this".into())),
+    }
+}
+
+pub async fn create_domain(access: &Access, state: &AppState, request: NewDomain) -> Result<DomainView, AppError> {
+    tenant_admin_only(access)?;
+    let tenant = acting_tenant(access, state, request.tenant).await?;
+    if let Some(primary) = &request.alias_of {
+        visible_domain(access, state, primary).await?;
+    }
+    let downstream = request
+        .downstream
+        .iter()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| moat_directory::parse_downstream(d.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(admin) = &request.admin {
+        moat_directory::check_password(&admin.password).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        if state.store.admin_by_name(&admin.name).await?.is_some() {
+            return Err(AppError::BadRequest(format!("an account named {} exists already", admin.name)));
+        }
+    }
+    let spec = DomainSpec {
+        tenant,
+        name: request.name,
+        alias_of: request.alias_of.filter(|a| !a.trim().is_empty()),
+        contact_email: request.contact_email.filter(|c| !c.trim().is_empty()),
+        max_users: request.max_users,
+        language: request.language.map(|l| Language::parse(&l).code().to_owned()),
+        downstream,
+    };
+    let id = state.directory.add_domain(&spec).await?;
+    let domain = state.store.domain_by_id(id).await?.ok_or(AppError::NotFound)?;
+    if let Some(admin) = request.admin {
+        let delegation = Delegation {
+            open_panels: admin.open_panels,
+            view_emails: admin.view_emails,
+            view_headers: admin.view_headers,
+        };
+        let made = create_domain_admin(state, domain.tenant_id, &admin, &[domain.id], delegation).await;
+        if let Err(e) = made {
+            // The domain and its admin come together, or neither.
+            let _ = state.directory.remove_domain(&domain.name).await;
+            return Err(e);
+        }
+    }
+    domain_view(state, domain).await
+}
+
+async fn create_domain_admin(
+    state: &AppState,
+    tenant: TenantId,
+    admin: &NewDomainAdmin,
+    domains: &[DomainId],
+    delegation: Delegation,
+) -> Result<(), AppError> {
+    let hash = moat_directory::hash_password(&admin.password).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let id = state.store.admin_add(admin.name.trim(), &hash, Role::Domain(tenant), crate::now()).await?;
+    state.store.admin_delegate(id, domains, delegation).await?;
+    if let Some(email) = admin.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        state.store.admin_set_email(id, Some(email.trim())).await?;
+    }
+    Ok(())
+}
+
+/// A domain admin for existing domains of the caller's.
+pub async fn add_domain_admin(
+    access: &Access,
+    state: &AppState,
+    admin: NewDomainAdmin,
+    domains: &[String],
+) -> Result<(), AppError> {
+    tenant_admin_only(access)?;
+    let mut ids = Vec::new();
+    let mut tenant = None;
+    for name in domains {
+        let domain = visible_domain(access, state, name).await?;
+        if tenant.is_some_and(|t| t != domain.tenant_id) {
+            return Err(AppError::BadRequest("a domain admin's domains belong to one tenant".into()));
+        }
+        tenant = Some(domain.tenant_id);
+        ids.push(domain.id);
+    }
+    let tenant = tenant.ok_or_else(|| AppError::BadRequest("choose at least one domain".into()))?;
+    let delegation =
+        Delegation { open_panels: admin.open_panels, view_emails: admin.view_emails, view_headers: admin.view_headers };
+    create_domain_admin(state, tenant, &admin, &ids, delegation).await
+}
+
+pub async fn delete_domain(access: &Access, state: &AppState, name: &str) -> Result<(), AppError> {
+    tenant_admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    state.directory.remove_domain(&domain.name).await?;
+    Ok(())
+}
+
+pub async fn users(
+    access: &Access,
+    state: &AppState,
+    query: &str,
+    domain: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<UserView>, AppError> {
+    admin_only(access)?;
+    let ids: Vec<DomainId> = match domain.filter(|d| !d.is_empty()) {
+        Some(name) => vec![visible_domain(access, state, name).await?.id],
+        None => visible_domains(access, state).await?.into_iter().map(|d| d.id).collect(),
+    };
+    let mailboxes = state.store.mailbox_search(&ids, query.trim(), limit, offset).await?;
+    let aliases = state.store.alias_list(None).await?;
+    Ok(mailboxes
+        .into_iter()
+        .map(|m| UserView {
+            aliases: aliases.iter().filter(|a| a.mailbox == m.address).map(|a| a.address.clone()).collect(),
+            address: m.address,
+            full_name: m.full_name,
+            generated_password: None,
+        })
+        .collect())
+}
+
+pub async fn create_user(access: &Access, state: &AppState, request: NewUser) -> Result<UserView, AppError> {
+    admin_only(access)?;
+    visible_domain(access, state, domain_of(&request.address)?).await?;
+    for alias in &request.aliases {
+        visible_domain(access, state, domain_of(alias)?).await?;
+    }
+    let (password, generated) = match request.password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (moat_directory::generate_password(), true),
+    };
+    let hash = if generated {
+        moat_directory::hash_generated_password(&password)
+    } else {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || moat_directory::hash_password(&password))
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?
+            .map_err(|e| AppError::BadRequest(e.to_string()))?
+    };
+    let directory = &state.directory;
+    let id = directory.add_mailbox(&request.address, request.full_name.as_deref().filter(|n| !n.is_empty())).await?;
+    for (made, alias) in request.aliases.iter().enumerate() {
+        if let Err(e) = directory.add_alias(alias, &request.address).await {
+            // All or nothing: undo the aliases and the mailbox made for this request.
+            for earlier in &request.aliases[..made] {
+                let _ = directory.remove_alias(earlier).await;
+            }
+            let _ = directory.remove_mailbox(&request.address).await;
+            return Err(e.into());
+        }
+    }
+    state.store.mailbox_set_password(id, &hash).await?;
+    if let Some(language) = request.language.as_deref().filter(|l| !l.is_empty()) {
+        state.store.mailbox_set_language(id, Some(Language::parse(language).code())).await?;
+    }
+    let address = request.address.trim().to_ascii_lowercase();
+    Ok(UserView {
+        address,
+        full_name: request.full_name.clone(),
+        aliases: request.aliases.iter().map(|a| a.trim().to_ascii_lowercase()).collect(),
+        generated_password: generated.then_some(password),
+    })
+}
+
+pub async fn delete_user(access: &Access, state: &AppState, address: &str) -> Result<(), AppError> {
+    admin_only(access)?;
+    visible_domain(access, state, domain_of(address)?).await?;
+    state.directory.remove_mailbox(address).await?;
+    Ok(())
+}
+
+pub async fn create_alias(access: &Access, state: &AppState, alias: &str, mailbox: &str) -> Result<(), AppError> {
+    admin_only(access)?;
+    visible_domain(access, state, domain_of(alias)?).await?;
+    visible_domain(access, state, domain_of(mailbox)?).await?;
+    state.directory.add_alias(alias, mailbox).await?;
+    Ok(())
+}
+
+pub async fn delete_alias(access: &Access, state: &AppState, alias: &str) -> Result<(), AppError> {
+    admin_only(access)?;
+    visible_domain(access, state, domain_of(alias)?).await?;
+    state.directory.remove_alias(alias).await?;
+    Ok(())
+}
+
+/// Users as CSV, in the import's third format (`Full name, email, , alias…`): an export imports back.
+pub fn users_csv(users: &[UserView]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    };
+    let mut out = String::from("Full name,Email,Password,Aliases\n");
+    for user in users {
+        let mut row = vec![field(user.full_name.as_deref().unwrap_or("")), field(&user.address), String::new()];
+        row.extend(user.aliases.iter().map(|a| field(a)));
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+pub async fn start_import(
+    access: &Access,
+    state: &AppState,
+    file_name: &str,
+    bytes: Vec<u8>,
+    domain: Option<String>,
+    tenant: Option<String>,
+) -> Result<i64, AppError> {
+    tenant_admin_only(access)?;
+    let domain = domain.filter(|d| !d.trim().is_empty());
+    let tenant = match &domain {
+        Some(name) => visible_domain(access, state, name).await?.tenant_id,
+        None => match acting_tenant(access, state, tenant).await? {
+            Some(name) => state.store.tenant_by_name(&name).await?.ok_or(AppError::NotFound)?.id,
+            None => TenantId(1),
+        },
+    };
+    let admin = access.admin().ok_or(AppError::NotFound)?;
+    let report_to = admin.email.clone().or_else(|| admin.name.contains('@').then(|| admin.name.clone()));
+    let request = ImportRequest {
+        tenant,
+        admin: Some(admin.id),
+        file_name: file_name.to_owned(),
+        bytes,
+        domain,
+        report_to: report_to.map(|to| (to, Language::parse(&admin.language))),
+    };
+    Ok(state.directory.start_import(request).await?)
+}
+
+pub async fn import_job(access: &Access, state: &AppState, id: i64) -> Result<moat_store::ImportJob, AppError> {
+    tenant_admin_only(access)?;
+    let job = state.store.import_job_get(id).await.map_err(|_| AppError::NotFound)?;
+    if access.sees_tenant(job.tenant) { Ok(job) } else { Err(AppError::NotFound) }
+}
+
+pub async fn import_jobs(access: &Access, state: &AppState) -> Result<Vec<moat_store::ImportJob>, AppError> {
+    tenant_admin_only(access)?;
+    Ok(state.store.import_jobs(access.tenant(), 20).await?)
+}
+
+/// The SPF record a domain publishes so that its mail sent through Moat passes.
+pub fn spf_record(ip_ranges: &[String]) -> String {
+    let mut spf = String::from("v=spf1");
+    for range in ip_ranges {
+        let kind = if range.contains(':') { "ip6" } else { "ip4" };
+        spf.push_str(&format!(" {kind}:{range}"));
+    }
+    spf.push_str(" ~all");
+    spf
+}
+
+pub async fn configuration(access: &Access, state: &AppState, name: &str) -> Result<Configuration, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    let publishing = &state.publishing;
+    Ok(Configuration {
+        domain: domain.name,
+        mx: publishing.mx_hosts.iter().enumerate().map(|(i, h)| format!("{} {h}", 10 * (i + 1))).collect(),
+        ip_ranges: publishing.ip_ranges.clone(),
+        smart_host: publishing.smart_host.clone(),
+        spf: spf_record(&publishing.ip_ranges),
+    })
+}
+
+fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
+    state.gateway.as_deref().ok_or_else(|| AppError::Unavailable("the gateway is not running with this console".into()))
+}
+
+/// Get SMTP: the downstream hosts a domain's MX records name today (before it points them at Moat).
+pub async fn mx_downstream(access: &Access, state: &AppState, name: &str) -> Result<Vec<Downstream>, AppError> {
+    admin_only(access)?;
+    let name = moat_directory::normalize_domain(name).map_err(moat_directory::DirectoryError::from)?;
+    let hosts = gateway(state)?.mx_hosts(&name).await.map_err(AppError::BadRequest)?;
+    let ours: Vec<String> =
+        state.publishing.mx_hosts.iter().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).collect();
+    Ok(hosts
+        .into_iter()
+        .map(|(host, preference)| (host.trim_end_matches('.').to_ascii_lowercase(), preference))
+        .filter(|(host, _)| !ours.contains(host))
+        .map(|(host, preference)| Downstream { host, port: 25, priority: u32::from(preference) })
+        .collect())
+}
+
+/// Test SMTP: greets each downstream host of a domain.
+pub async fn test_smtp(access: &Access, state: &AppState, name: &str) -> Result<Vec<SmtpTest>, AppError> {
+    let view = domain(access, state, name).await?;
+    let gateway = gateway(state)?;
+    let mut out = Vec::new();
+    for host in view.downstream {
+        let result = gateway.test_smtp(&host.host, host.port).await;
+        let ok = result.is_ok();
+        out.push(SmtpTest { host: host.host, port: host.port, ok, answer: result.unwrap_or_else(|e| e) });
+    }
+    Ok(out)
+}
+
+/// The trust-list scope a caller may edit: an end user its own address only.
+pub async fn list_scope(
+    access: &Access,
+    state: &AppState,
+    requested: Option<&str>,
+) -> Result<(String, ListScope), AppError> {
+    use crate::access::Account;
+    match &access.account {
+        Account::User { mailbox, tenant, .. } => {
+            let tenant =
+                state.store.tenant_list().await?.into_iter().find(|t| t.id == *tenant).ok_or(AppError::NotFound)?;
+            Ok((tenant.name, ListScope::User(mailbox.address.clone())))
+        }
+        Account::Admin { .. } => {
+            let requested = requested
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| AppError::BadRequest("say whose list: a user's address or a domain".into()))?;
+            let (domain_name, scope) = match requested.split_once('@') {
+                Some((_, d)) => (d.to_owned(), ListScope::User(requested.to_ascii_lowercase())),
+                None => (requested.to_owned(), ListScope::Domain(requested.to_ascii_lowercase())),
+            };
+            let domain = visible_domain(access, state, &domain_name).await?;
+            let tenant = state
+                .store
+                .tenant_list()
+                .await?
+                .into_iter()
+                .find(|t| t.id == domain.tenant_id)
+                .ok_or(AppError::NotFound)?;
+            Ok((tenant.name, scope))
+        }
+    }
+}
+
+pub async fn list_add(
+    access: &Access,
+    state: &AppState,
+    owner: Option<&str>,
+    listing: Listing,
+    value: &str,
+) -> Result<(), AppError> {
+    let (tenant, scope) = list_scope(access, state, owner).await?;
+    state.directory.list_add(&tenant, &scope, listing, value).await?;
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Filtering: the tenant's chain as an ordered list (enable, shadow, fail policy, configuration), its
+//! thresholds, and the upload of a custom WebAssembly filter. Changes are checked by the gateway exactly as
+//! `moat chain set` checks them, and running servers switch to the saved chain atomically.
+
+use super::{PageResult, csrf, done, filled, frame, multipart_fields, notice};
+use crate::i18n::tr;
+use crate::session::Signed;
+use crate::{AppError, AppState};
+use axum::Router;
+use axum::extract::{Form, Multipart, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use maud::html;
+use moat_store::{ChainScope, Role, TenantId};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/filtering", get(page).post(save)).route("/filtering/upload", post(upload))
+}
+
+#[derive(Deserialize, Default)]
+struct Scope {
+    tenant: Option<String>,
+    done: Option<String>,
+}
+
+/// The tenant whose chain the page edits: a tenant admin's own; a platform admin's choice (`None`: the
+/// default chain every tenant without its own runs).
+async fn tenant_of(
+    state: &AppState,
+    signed: &Signed,
+    requested: Option<String>,
+) -> Result<Option<(TenantId, String)>, AppError> {
+    match signed.access.role() {
+        Some(Role::Tenant(t)) => {
+            let name =
+                state.store.tenant_list().await?.into_iter().find(|x| x.id == t).map(|x| x.name).unwrap_or_default();
+            Ok(Some((t, name)))
+        }
+        Some(Role::Platform) => match filled(&requested) {
+            Some(name) => {
+                let tenant = state.store.tenant_by_name(&name).await?.ok_or(AppError::NotFound)?;
+                Ok(Some((tenant.id, tenant.name)))
+            }
+            None => Ok(None),
+        },
+        _ => Err(AppError::Forbidden("only platform and tenant administrators may do this".into())),
+    }
+}
+
+/// The chain that applies: the tenant's own, else the default. (JSON, and whether it is the tenant's.)
+async fn live_chain(state: &AppState, tenant: Option<TenantId>) -> Result<(Value, bool), AppError> {
+    if let Some(t) = tenant
+        && let Some(json) =
+            state.store.chain_history(ChainScope::Tenant(t)).await?.into_iter().next().and_then(|v| v.spec)
+    {
+        return Ok((serde_json::from_str(&json).unwrap_or(Value::Null), true));
+    }
+    let json = state.store.chain_history(ChainScope::Default).await?.into_iter().next().and_then(|v| v.spec);
+    Ok((json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_else(|| serde_json::json!({"entries": []})), false))
+}
+
+async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Scope>) -> PageResult {
+    render(&state, &signed, q.tenant, q.done.as_deref(), None, StatusCode::OK).await
+}
+
+async fn render(
+    state: &AppState,
+    signed: &Signed,
+    requested: Option<String>,
+    done_message: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let tenant = tenant_of(state, signed, requested).await?;
+    let (chain, own) = live_chain(state, tenant.as_ref().map(|x| x.0)).await?;
+    let thresholds = chain
+        .get("thresholds")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({"tag": 5.0, "quarantine": 10.0, "reject": 15.0}));
+    let entries = chain.get("entries").and_then(Value::as_array).cloned().unwrap_or_default();
+    let tenant_name = tenant.as_ref().map(|x| x.1.clone()).unwrap_or_default();
+    let num = |k: &str| thresholds.get(k).and_then(Value::as_f64).unwrap_or(0.0).to_string();
+    let body = html! {
+        (notice(done_message, error))
+        p { @if tenant.is_none() { (t("The default chain: every tenant without its own runs it.")) }
+            @else if own { (t("This tenant's own chain.")) }
+            @else { (t("This tenant runs the default chain; saving here gives it its own.")) } }
+        @if signed.access.is_platform() {
+            form.search method="get" action="/filtering" {
+                label { (t("Tenant")) input name="tenant" value=(tenant_name) placeholder=(t("default chain")); }
+                button type="submit" { (t("Show")) }
+            }
+        }
+        form #chain method="post" action="/filtering" {
+            (csrf(signed))
+            input type="hidden" name="tenant" value=(tenant_name);
+            fieldset { legend { (t("Thresholds")) }
+                label { (t("Tag at")) input name="tag" type="number" step="0.1" value=(num("tag")); }
+                label { (t("Quarantine at")) input name="quarantine" type="number" step="0.1" value=(num("quarantine")); }
+                label { (t("Reject at")) input name="reject" type="number" step="0.1" value=(num("reject")); }
+            }
+            table #chain-entries {
+                thead { tr { th { (t("Order")) } th { (t("Filter")) } th { (t("Version")) } th { (t("Enabled")) } th { (t("Shadow")) } th { (t("On failure")) } th { (t("Configuration (JSON)")) } } }
+                tbody {
+                    @for (i, e) in entries.iter().enumerate() {
+                        @let flag = |k: &str, default: bool| e.get(k).and_then(Value::as_bool).unwrap_or(default);
+                        @let fail = e.get("fail").and_then(Value::as_str).unwrap_or("open");
+                        tr {
+                            td { input name=(format!("order{i}")) type="number" value=(i + 1) min="1" size="3"; }
+                            td { (e.get("plugin").and_then(Value::as_str).unwrap_or("?")) }
+                            td { (e.get("version").and_then(Value::as_str).unwrap_or("")) }
+                            td { input type="checkbox" name=(format!("enabled{i}")) checked[flag("enabled", true)]; }
+                            td { input type="checkbox" name=(format!("shadow{i}")) checked[flag("shadow", false)]; }
+                            td { select name=(format!("fail{i}")) {
+                                option value="open" selected[fail == "open"] { (t("open: let mail through")) }
+                                option value="closed" selected[fail == "closed"] { (t("closed: retry later")) }
+                            } }
+                            td { textarea name=(format!("config{i}")) rows="2" cols="40" { (e.get("config").map(Value::to_string).unwrap_or_else(|| "{}".into())) } }
+                        }
+                    }
+                }
+            }
+            button type="submit" { (t("Save chain")) }
+        }
+        h2 { (t("Upload a custom filter")) }
+        form #upload method="post" action="/filtering/upload" enctype="multipart/form-data" {
+            (csrf(signed))
+            input type="hidden" name="tenant" value=(tenant_name);
+            label { (t("Component (.wasm, built for wasm32-wasip2)")) input type="file" name="wasm" accept=".wasm,application/wasm" required; }
+            label { (t("Name")) input name="name" required pattern="[a-z0-9][a-z0-9-]*"; }
+            label { (t("Version")) input name="version" value="0.1.0" required; }
+            label.check { input type="checkbox" name="append" checked; (t("Add it to the end of the chain")) }
+            button type="submit" { (t("Upload")) }
+        }
+    };
+    let mut response = frame(signed, t("Filtering"), body);
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
+    state.gateway.as_deref().ok_or_else(|| AppError::Unavailable("the gateway is not running with this console".into()))
+}
+
+async fn save_chain(
+    state: &AppState,
+    signed: &Signed,
+    tenant: Option<TenantId>,
+    chain: Value,
+) -> Result<i64, AppError> {
+    let by = crate::pages::account_name(&signed.access);
+    gateway(state)?.save_chain(tenant, chain.to_string(), format!("console:{by}")).await.map_err(AppError::BadRequest)
+}
+
+async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    signed.check(&get("csrf").unwrap_or_default())?;
+    let t = |s| tr(signed.language, s);
+    let requested = get("tenant");
+    let tenant = tenant_of(&state, &signed, requested.clone()).await?;
+    let (mut chain, _) = live_chain(&state, tenant.as_ref().map(|x| x.0)).await?;
+    let edit = || -> Result<Value, String> {
+        let number = |k: &str| -> Result<f64, String> {
+            get(k).unwrap_or_default().trim().parse::<f64>().map_err(|_| format!("{k}: not a number"))
+        };
+        chain["thresholds"] = serde_json::json!({ "tag": number("tag")?, "quarantine": number("quarantine")?, "reject": number("reject")? });
+        let entries = chain.get("entries").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut ordered = Vec::new();
+        for (i, mut e) in entries.into_iter().enumerate() {
+            let order: f64 = get(&format!("order{i}")).and_then(|o| o.trim().parse().ok()).unwrap_or((i + 1) as f64);
+            e["enabled"] = Value::Bool(get(&format!("enabled{i}")).is_some());
+            e["shadow"] = Value::Bool(get(&format!("shadow{i}")).is_some());
+            e["fail"] = Value::String(
+                if get(&format!("fail{i}")).as_deref() == Some("closed") { "closed" } else { "open" }.into(),
+            );
+            let plugin = e.get("plugin").and_then(Value::as_str).unwrap_or("?").to_owned();
+            let config = get(&format!("config{i}")).unwrap_or_else(|| "{}".into());
+            e["config"] = serde_json::from_str(&config)
+                .map_err(|err| format!("{plugin}: the configuration is not JSON: {err}"))?;
+            ordered.push((order, i, e));
+        }
+        ordered.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        chain["entries"] = Value::Array(ordered.into_iter().map(|(_, _, e)| e).collect());
+        Ok(chain)
+    };
+    let result = match edit() {
+        Ok(chain) => save_chain(&state, &signed, tenant.as_ref().map(|x| x.0), chain).await,
+        Err(e) => Err(AppError::BadRequest(e)),
+    };
+    match result {
+        Ok(version) => Ok(done(
+            &format!("/filtering?tenant={}", requested.unwrap_or_default()),
+            &format!("{} {version}", t("Chain saved, version")),
+        )),
+        Err(e) => render(&state, &signed, requested, None, Some(&e.public_message()), e.status()).await,
+    }
+}
+
+async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) -> PageResult {
+    let (fields, file) = multipart_fields(form).await?;
+    signed.check(fields.get("csrf").map_or("", String::as_str))?;
+    let t = |s| tr(signed.language, s);
+    let requested = fields.get("tenant").cloned();
+    let tenant = tenant_of(&state, &signed, requested.clone()).await?;
+    let Some((_, _, wasm)) = file else {
+        return render(&state, &signed, requested, None, Some(t("Choose a .wasm file.")), StatusCode::BAD_REQUEST)
+            .await;
+    };
+    let name = fields.get("name").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let version = fields.get("version").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let registered = match gateway(&state)?.register_plugin(&name, &version, wasm).await {
+        Ok(p) => p,
+        Err(e) => return render(&state, &signed, requested, None, Some(&e), StatusCode::BAD_REQUEST).await,
+    };
+    if fields.contains_key("append") {
+        let (mut chain, _) = live_chain(&state, tenant.as_ref().map(|x| x.0)).await?;
+        let entry = serde_json::json!({ "plugin": registered.name, "version": registered.version });
+        match chain.get_mut("entries").and_then(Value::as_array_mut) {
+            Some(entries) => entries.push(entry),
+            None => chain["entries"] = Value::Array(vec![entry]),
+        }
+        if let Err(e) = save_chain(&state, &signed, tenant.as_ref().map(|x| x.0), chain).await {
+            return render(&state, &signed, requested, None, Some(&e.public_message()), e.status()).await;
+        }
+    }
+    let message = format!("{} {} {}", t("Filter uploaded:"), registered.name, registered.version);
+    Ok(done(&format!("/filtering?tenant={}", requested.unwrap_or_default()), &message))
+}

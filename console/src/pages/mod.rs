@@ -1,0 +1,193 @@
+//! The console's server-rendered pages: plain HTML forms (no JavaScript needed), each POST carrying the
+//! session's CSRF token and answered with a redirect (or the form again, with the error in it).
+
+mod account;
+mod admins;
+mod branding;
+mod domains;
+mod filtering;
+mod import;
+mod login;
+mod quarantine;
+mod status;
+mod trust;
+mod users;
+
+use crate::access::Access;
+use crate::i18n::tr;
+use crate::session::Signed;
+use crate::{AppError, AppState};
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use moat_directory::Language;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/console.css", get(stylesheet))
+        .merge(login::routes())
+        .merge(status::routes())
+        .merge(domains::routes())
+        .merge(users::routes())
+        .merge(import::routes())
+        .merge(admins::routes())
+        .merge(filtering::routes())
+        .merge(branding::routes())
+        .merge(account::routes())
+        .merge(quarantine::routes())
+        .merge(trust::routes())
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("console.css"))
+}
+
+/// A page's failure: the error in the page frame, with its status.
+pub struct Failure(pub AppError);
+
+impl<E: Into<AppError>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let message = self.0.public_message();
+        let page = html! {
+            (DOCTYPE)
+            html { head { meta charset="utf-8"; title { "Moat" } link rel="stylesheet" href="/static/console.css"; }
+                body { main { p.error role="alert" { (message) } p { a href="/" { "Moat" } } } } }
+        };
+        (status, Html(page.into_string())).into_response()
+    }
+}
+
+pub type PageResult = Result<Response, Failure>;
+
+/// The page frame: navigation for the account's role, the sign-out form, the language.
+pub fn frame(signed: &Signed, title: &str, body: Markup) -> Response {
+    let lang = signed.language;
+    let t = |s| tr(lang, s);
+    let access = &signed.access;
+    let page = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Moat" }
+                link rel="stylesheet" href="/static/console.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { img src="/logo" alt="" height="28"; span { "Moat" } }
+                    nav { (navigation(access, lang)) }
+                    form.signout method="post" action="/logout" {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        span.who { (account_name(access)) }
+                        button type="submit" { (t("Sign out")) }
+                    }
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    Html(page.into_string()).into_response()
+}
+
+pub fn account_name(access: &Access) -> String {
+    match &access.account {
+        crate::access::Account::Admin { admin, .. } => admin.name.clone(),
+        crate::access::Account::User { mailbox, .. } => mailbox.address.clone(),
+    }
+}
+
+fn navigation(access: &Access, lang: Language) -> Markup {
+    let t = |s| tr(lang, s);
+    html! {
+        @if access.admin().is_some() {
+            a href="/" { (t("Status")) }
+            a href="/domains" { (t("Domains")) }
+            a href="/users" { (t("Users")) }
+            @if access.manages_tenant() {
+                a href="/import" { (t("Import")) }
+                a href="/admins" { (t("Domain admins")) }
+                a href="/filtering" { (t("Filtering")) }
+                a href="/branding" { (t("Customization")) }
+            }
+            a href="/quarantine" { (t("Quarantine")) }
+        } @else {
+            a href="/quarantine" { (t("Quarantine")) }
+            a href="/lists" { (t("Trust lists")) }
+        }
+        a href="/account" { (t("Account")) }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf(signed: &Signed) -> Markup {
+    html! { input type="hidden" name="csrf" value=(signed.csrf); }
+}
+
+/// A notice after a redirect (`?done=…`) or an error shown in a form.
+pub fn notice(done: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(done) = done { p.done role="status" { (done) } }
+        @if let Some(error) = error { p.error role="alert" { (error) } }
+    }
+}
+
+/// Redirect after a successful POST, with a message for the next page.
+pub fn done(to: &str, message: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    let location = format!("{to}{sep}done={}", url_encode(message));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An optional form field: empty means absent.
+pub fn filled(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Reads a multipart form into (name → text) and the one file it carries (field name, file name, bytes).
+pub async fn multipart_fields(
+    mut form: axum::extract::Multipart,
+) -> Result<(std::collections::HashMap<String, String>, Option<(String, String, Vec<u8>)>), AppError> {
+    let mut fields = std::collections::HashMap::new();
+    let mut file = None;
+    while let Some(field) = form.next_field().await.map_err(|e| AppError::BadRequest(e.to_string()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(str::to_owned) {
+            Some(file_name) => {
+                let bytes = field.bytes().await.map_err(|e| AppError::BadRequest(e.to_string()))?;
+                if !bytes.is_empty() {
+                    file = Some((name, file_name, bytes.to_vec()));
+                }
+            }
+            None => {
+                let text = field.text().await.map_err(|e| AppError::BadRequest(e.to_string()))?;
+                fields.insert(name, text);
+            }
+        }
+    }
+    Ok((fields, file))
+}

@@ -1,0 +1,198 @@
+//! Quarantine: held messages an admin's domains (or one user's, from a user's panel) or an end user's own
+//! received; release (into the delivery queue) or delete.
+
+use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
+use crate::access::Account;
+use crate::i18n::tr;
+use crate::session::Signed;
+use crate::{AppError, AppState, ops};
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::routing::{get, post};
+use maud::html;
+use moat_store::Quarantined;
+use serde::Deserialize;
+
+/// Held messages shown at most.
+const SHOWN: i64 = 500;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/quarantine", get(page)).route("/quarantine/act", post(act))
+}
+
+#[derive(Deserialize, Default)]
+struct Q {
+    user: Option<String>,
+    done: Option<String>,
+}
+
+/// The addresses whose held mail the caller sees: `None` for "every visible domain".
+async fn addresses(state: &AppState, signed: &Signed, user: Option<&str>) -> Result<Option<Vec<String>>, AppError> {
+    match &signed.access.account {
+        Account::User { mailbox, .. } => {
+            let mut own = vec![mailbox.address.clone()];
+            own.extend(
+                state
+                    .store
+                    .alias_list(None)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.mailbox == mailbox.address)
+                    .map(|a| a.address),
+            );
+            Ok(Some(own))
+        }
+        Account::Admin { .. } => match user {
+            Some(user) => {
+                if !signed.access.delegation().open_panels {
+                    return Err(AppError::Forbidden("you may not open users' panels".into()));
+                }
+                let domain = user.rsplit_once('@').map(|(_, d)| d).ok_or(AppError::NotFound)?;
+                ops::visible_domain(&signed.access, state, domain).await?;
+                let user = user.to_ascii_lowercase();
+                let mut own: Vec<String> = state
+                    .store
+                    .alias_list(None)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.mailbox == user)
+                    .map(|a| a.address)
+                    .collect();
+                own.push(user);
+                Ok(Some(own))
+            }
+            None => Ok(None),
+        },
+    }
+}
+
+async fn visible(state: &AppState, signed: &Signed, user: Option<&str>) -> Result<Vec<Quarantined>, AppError> {
+    let addresses = addresses(state, signed, user).await?;
+    let domains: Vec<String> = match &signed.access.account {
+        Account::Admin { .. } => {
+            ops::visible_domains(&signed.access, state).await?.into_iter().map(|d| d.name).collect()
+        }
+        Account::User { .. } => Vec::new(),
+    };
+    let held = state.store.quarantine_list(signed.access.tenant(), SHOWN).await?;
+    Ok(held
+        .into_iter()
+        .filter(|q| {
+            q.recipients.iter().any(|(address, _)| {
+                let address = address.to_ascii_lowercase();
+                match &addresses {
+                    Some(own) => own.contains(&address),
+                    None => address.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x == d)),
+                }
+            })
+        })
+        .collect())
+}
+
+fn time(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let user = filled(&q.user);
+    let held = visible(&state, &signed, user.as_deref()).await?;
+    let welcome = match &signed.access.account {
+        Account::User { mailbox, .. } => {
+            let domain = mailbox.address.rsplit_once('@').map(|(_, d)| d.to_owned());
+            super::branding::effective(&state, domain.as_deref()).await?.welcome.map(|w| {
+                w.replace("{name}", mailbox.full_name.as_deref().unwrap_or(&mailbox.address))
+                    .replace("{address}", &mailbox.address)
+            })
+        }
+        Account::Admin { .. } => None,
+    };
+    let body = html! {
+        @if let Some(w) = welcome { p #welcome { (w) } }
+        (notice(q.done.as_deref(), None))
+        @if let Some(u) = &user {
+            p { (t("Panel of")) " " strong { (u) } " · " a href=(format!("/lists?owner={}", url_encode(u))) { (t("Trust lists")) } }
+        }
+        @if held.is_empty() {
+            p #quarantine-empty { (t("No messages in quarantine.")) }
+        } @else {
+            table #quarantine {
+                thead { tr { th { (t("Received")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Score")) } th { (t("Reason")) } th {} } }
+                tbody { @for m in &held { tr {
+                    td { (time(m.received_at)) }
+                    td { (m.sender) }
+                    td { (m.recipients.iter().map(|r| r.0.as_str()).collect::<Vec<_>>().join(", ")) }
+                    td { (m.subject.clone().unwrap_or_default()) }
+                    td { (format!("{:.1}", m.score)) }
+                    td { (m.reason) }
+                    td { form.inline method="post" action="/quarantine/act" {
+                        (csrf(&signed))
+                        input type="hidden" name="id" value=(m.id);
+                        input type="hidden" name="user" value=(user.clone().unwrap_or_default());
+                        button type="submit" name="action" value="release" { (t("Release")) }
+                        " "
+                        button.danger type="submit" name="action" value="delete" { (t("Delete")) }
+                    } }
+                } } }
+            }
+        }
+    };
+    Ok(frame(&signed, t("Quarantine"), body))
+}
+
+#[derive(Deserialize)]
+struct ActForm {
+    csrf: String,
+    id: String,
+    action: String,
+    user: Option<String>,
+}
+
+async fn act(State(state): State<AppState>, signed: Signed, Form(form): Form<ActForm>) -> PageResult {
+    signed.check(&form.csrf)?;
+    let t = |s| tr(signed.language, s);
+    let user = filled(&form.user);
+    let back =
+        user.as_deref().map(|u| format!("/quarantine?user={}", url_encode(u))).unwrap_or_else(|| "/quarantine".into());
+    // Only a message the caller may see can be acted on; anything else is "not found".
+    let held = visible(&state, &signed, user.as_deref()).await?;
+    if !held.iter().any(|m| m.id == form.id) {
+        return Err(AppError::NotFound.into());
+    }
+    match form.action.as_str() {
+        "release" => {
+            let gateway = state
+                .gateway
+                .as_deref()
+                .ok_or_else(|| AppError::Unavailable("the gateway is not running with this console".into()))?;
+            gateway.release(&form.id).await.map_err(AppError::BadRequest)?;
+            Ok(done(&back, t("Message released.")))
+        }
+        "delete" => {
+            state.store.quarantine_delete(&form.id).await?;
+            Ok(done(&back, t("Message deleted.")))
+        }
+        _ => Err(AppError::BadRequest("unknown action".into()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_shown_as_utc_dates() {
+        assert_eq!(super::time(0), "1970-01-01 00:00");
+        assert_eq!(super::time(1_795_000_000), "2026-11-18 11:06");
+    }
+}

@@ -1,0 +1,101 @@
+//! Trust lists: an end user's own allow and deny lists of senders (and, from a user's panel or for a whole
+//! domain, an admin's), as the `lists` filter reads them.
+
+use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
+use crate::i18n::tr;
+use crate::ops;
+use crate::session::Signed;
+use crate::{AppError, AppState};
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::routing::{get, post};
+use maud::html;
+use moat_directory::{ListScope, Listing};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/lists", get(page).post(add)).route("/lists/remove", post(remove))
+}
+
+#[derive(Deserialize, Default)]
+struct Q {
+    owner: Option<String>,
+    done: Option<String>,
+}
+
+async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let owner = filled(&q.owner);
+    if owner.is_some() && !signed.access.delegation().open_panels {
+        return Err(AppError::Forbidden(t("you may not open users' panels").into()).into());
+    }
+    let (tenant, scope) = ops::list_scope(&signed.access, &state, owner.as_deref()).await?;
+    let entries = state.directory.list_entries(&tenant, Some(&scope)).await?;
+    let whose = match &scope {
+        ListScope::User(u) | ListScope::Domain(u) => u.clone(),
+        ListScope::Tenant => tenant.clone(),
+    };
+    let body = html! {
+        (notice(q.done.as_deref(), None))
+        p { (t("Mail from senders on the allow list skips the spam filters; mail from senders on the deny list is refused.")) }
+        table #trust-list {
+            thead { tr { th { (t("List")) } th { (t("Sender, domain or IP")) } th {} } }
+            tbody { @for e in &entries { tr {
+                td { (if e.listing == Listing::Allow { t("allow") } else { t("deny") }) }
+                td { (e.value) }
+                td { form.inline method="post" action="/lists/remove" {
+                    (csrf(&signed))
+                    input type="hidden" name="owner" value=(owner.clone().unwrap_or_default());
+                    input type="hidden" name="value" value=(e.value);
+                    button.danger.small type="submit" { (t("Remove")) }
+                } }
+            } } }
+        }
+        form #trust-add method="post" action="/lists" {
+            (csrf(&signed))
+            input type="hidden" name="owner" value=(owner.clone().unwrap_or_default());
+            label { (t("List")) select name="list" { option value="allow" { (t("allow")) } option value="deny" { (t("deny")) } } }
+            label { (t("Sender, domain or IP")) input name="value" required; }
+            button type="submit" { (t("Add")) }
+        }
+    };
+    Ok(frame(&signed, &format!("{} · {whose}", t("Trust lists")), body))
+}
+
+#[derive(Deserialize)]
+struct EntryForm {
+    csrf: String,
+    owner: Option<String>,
+    #[serde(default)]
+    list: String,
+    value: String,
+}
+
+fn back(owner: &Option<String>) -> String {
+    match filled(owner) {
+        Some(o) => format!("/lists?owner={}", url_encode(&o)),
+        None => "/lists".into(),
+    }
+}
+
+async fn add(State(state): State<AppState>, signed: Signed, Form(form): Form<EntryForm>) -> PageResult {
+    signed.check(&form.csrf)?;
+    let owner = filled(&form.owner);
+    if owner.is_some() && !signed.access.delegation().open_panels {
+        return Err(AppError::Forbidden("you may not open users' panels".into()).into());
+    }
+    let listing = if form.list == "deny" { Listing::Deny } else { Listing::Allow };
+    ops::list_add(&signed.access, &state, owner.as_deref(), listing, &form.value).await?;
+    Ok(done(&back(&form.owner), tr(signed.language, "Entry added.")))
+}
+
+async fn remove(State(state): State<AppState>, signed: Signed, Form(form): Form<EntryForm>) -> PageResult {
+    signed.check(&form.csrf)?;
+    let owner = filled(&form.owner);
+    if owner.is_some() && !signed.access.delegation().open_panels {
+        return Err(AppError::Forbidden("you may not open users' panels".into()).into());
+    }
+    let (tenant, scope) = ops::list_scope(&signed.access, &state, owner.as_deref()).await?;
+    state.directory.list_remove(&tenant, &scope, &form.value).await?;
+    Ok(done(&back(&form.owner), tr(signed.language, "Entry removed.")))
+}

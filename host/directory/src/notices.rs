@@ -1,0 +1,149 @@
+//! What Moat tells admins by email (a full license pool, an import's result), in the recipient's language.
+//! The directory decides when; whoever runs it ([`Notifier`]) queues the mail.
+
+use moat_store::ImportLineError;
+use std::fmt::Write;
+
+/// The languages of the console and of notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Language {
+    #[default]
+    English,
+    Spanish,
+}
+
+impl Language {
+    /// `en`, `es` (and regional forms such as `es-MX`); anything else is English.
+    pub fn parse(code: &str) -> Self {
+        match code.trim().get(..2).map(str::to_ascii_lowercase).as_deref() {
+            Some("es") => Language::Spanish,
+            _ => Language::English,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Spanish => "es",
+        }
+    }
+
+    pub const ALL: [Language; 2] = [Language::English, Language::Spanish];
+}
+
+/// Something an admin should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A user could not be created in `domain`: the tenant's pool is used up.
+    LicensesExhausted { tenant: String, domain: String, pool: i64, used: i64 },
+    /// A user import ended.
+    ImportFinished {
+        file_name: String,
+        imported: i64,
+        unchanged: i64,
+        errors: Vec<ImportLineError>,
+        /// (address, password) of the users given a random password.
+        generated: Vec<(String, String)>,
+    },
+}
+
+/// A notice for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub to: String,
+    pub language: Language,
+    pub notice: Notice,
+}
+
+/// Sends notifications (the gateway queues them as mail through itself). Must not block.
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    fn send(&self, notification: Notification);
+}
+
+impl Notification {
+    pub fn subject(&self) -> String {
+        let es = self.language == Language::Spanish;
+        match &self.notice {
+            Notice::LicensesExhausted { tenant, .. } if es => format!("Moat: sin licencias libres ({tenant})"),
+            Notice::LicensesExhausted { tenant, .. } => format!("Moat: no licenses left ({tenant})"),
+            Notice::ImportFinished { file_name, .. } if es => format!("Moat: importación de {file_name} terminada"),
+            Notice::ImportFinished { file_name, .. } => format!("Moat: import of {file_name} finished"),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let es = self.language == Language::Spanish;
+        let mut out = String::new();
+        match &self.notice {
+            Notice::LicensesExhausted { tenant, domain, pool, used } => {
+                if es {
+                    let _ = writeln!(
+                        out,
+                        "No se pudo crear un usuario en {domain}: las licencias de {tenant} están agotadas \
+                         ({used} de {pool} en uso).\n\nCada licencia cubre un buzón y hasta 5 alias. Pida más \
+                         licencias a su proveedor o elimine usuarios que ya no necesite."
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "A user could not be created in {domain}: {tenant} has no license left ({used} of {pool} \
+                         in use).\n\nEach license covers one mailbox and up to 5 of its aliases. Ask your provider \
+                         for more licenses, or delete users you no longer need."
+                    );
+                }
+            }
+            Notice::ImportFinished { file_name, imported, unchanged, errors, generated } => {
+                let failed = errors.len();
+                if es {
+                    let _ = writeln!(
+                        out,
+                        "Importación de {file_name}: {imported} importados, {unchanged} ya existían, {failed} con \
+                         errores."
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "Import of {file_name}: {imported} imported, {unchanged} already there, {failed} with errors."
+                    );
+                }
+                if !errors.is_empty() {
+                    let _ = writeln!(out, "\n{}", if es { "Líneas no importadas:" } else { "Lines not imported:" });
+                    for e in errors {
+                        let _ = writeln!(out, "  {} {}: {}", if es { "línea" } else { "line" }, e.line, e.reason);
+                    }
+                }
+                if !generated.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "\n{}",
+                        if es {
+                            "Contraseñas generadas (entréguelas a cada usuario; podrán cambiarlas en la consola):"
+                        } else {
+                            "Generated passwords (give each to its user; they can change it in the console):"
+                        }
+                    );
+                    for (address, password) in generated {
+                        let _ = writeln!(out, "  {address}  {password}");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_speak_the_recipients_language() {
+        let notice = Notice::LicensesExhausted { tenant: "acme".into(), domain: "acme.test".into(), pool: 2, used: 2 };
+        let en = Notification { to: "it@acme.test".into(), language: Language::English, notice: notice.clone() };
+        let es = Notification { language: Language::parse("es-MX"), ..en.clone() };
+        assert!(en.subject().contains("no licenses left"));
+        assert!(en.text().contains("2 of 2 in use"));
+        assert!(es.subject().contains("sin licencias"));
+        assert!(es.text().contains("2 de 2 en uso"));
+    }
+}

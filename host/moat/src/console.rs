@@ -1,0 +1,68 @@
+//! The console's view of the running gateway ([`moat_console::Gateway`]): quarantine release through the
+//! queue, MX lookups, SMTP greetings, plugin uploads and chain saves, each the way the CLI does them.
+
+use crate::config::Config;
+use moat_console::{BoxFuture, Gateway, RegisteredPlugin};
+use moat_filter::ChainSpec;
+use moat_smtp::Queue;
+use moat_smtp::filtering::HickoryDns;
+use moat_store::{ChainScope, Store, TenantId};
+use std::time::Duration;
+
+pub struct ConsoleGateway {
+    pub config: Config,
+    pub store: Store,
+    pub queue: Queue,
+    pub dns: Option<HickoryDns>,
+}
+
+impl Gateway for ConsoleGateway {
+    fn release(&self, quarantine_id: &str) -> BoxFuture<'_, Result<String, String>> {
+        let id = quarantine_id.to_owned();
+        Box::pin(async move { self.queue.release(&id).await.map_err(|e| e.to_string()) })
+    }
+
+    fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, String>> {
+        let domain = domain.to_owned();
+        Box::pin(async move {
+            match &self.dns {
+                Some(dns) => dns.mx(&domain).await,
+                None => Err("no DNS resolver is configured".into()),
+            }
+        })
+    }
+
+    fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, String>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let helo = &self.config.server.hostname;
+            moat_smtp::delivery::probe::greet(&host, port, helo, Duration::from_secs(10)).await
+        })
+    }
+
+    fn register_plugin(
+        &self,
+        name: &str,
+        version: &str,
+        wasm: Vec<u8>,
+    ) -> BoxFuture<'_, Result<RegisteredPlugin, String>> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        Box::pin(async move {
+            crate::commands::plugin::register(&self.store, &name, &version, &wasm, "console")
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(RegisteredPlugin { name, version })
+        })
+    }
+
+    fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>> {
+        Box::pin(async move {
+            let spec = ChainSpec::from_json(&json).map_err(|e| format!("{e:#}"))?;
+            let scope = tenant.map_or(ChainScope::Default, ChainScope::Tenant);
+            let (id, _) = crate::commands::chain::save(&self.config, &self.store, scope, spec, &by)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(id)
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! Test SMTP: greets a downstream host the way delivery would (greeting, EHLO) and says goodbye, so an admin
+//! sees whether Moat can reach the company's server before mail depends on it.
+
+use mail_send::SmtpClient;
+use std::time::Duration;
+
+/// Connects to `host:port`, reads the greeting and answers EHLO; returns what the host said.
+pub async fn greet(host: &str, port: u16, helo: &str, timeout: Duration) -> Result<String, String> {
+    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} has no address");
+    for addr in addrs {
+        let mut client = match SmtpClient::connect(addr, timeout).await {
+            Ok(client) => client,
+            Err(e) => {
+                last = format!("cannot connect to {addr}: {e}");
+                continue;
+            }
+        };
+        client.timeout = timeout;
+        let greeting = tokio::time::timeout(timeout, client.read())
+            .await
+            .map_err(|_| format!("{addr}: no greeting within {}s", timeout.as_secs()))?
+            .map_err(|e| format!("{addr}: {e}"))?;
+        if greeting.code != 220 {
+            return Err(format!("{addr} refuses sessions: {} {}", greeting.code, greeting.message));
+        }
+        let ehlo = client.ehlo(helo).await.map_err(|e| format!("{addr}: EHLO failed: {e}"))?;
+        let _ = client.quit().await;
+        return Ok(format!("{addr}: {} {}; EHLO {}", greeting.code, greeting.message.trim(), ehlo.hostname));
+    }
+    Err(last)
+}
