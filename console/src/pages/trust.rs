@@ -25,10 +25,8 @@ struct Q {
 
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
     let t = |s| tr(signed.language, s);
-    let owner = filled(&q.owner);
-    if owner.is_some() && !signed.access.delegation().open_panels {
-        return Err(AppError::Forbidden(t("you may not open users' panels").into()).into());
-    }
+    let owner = owner_of(&signed, &q.owner);
+    may_open(&signed, &owner)?;
     let (tenant, scope) = ops::list_scope(&signed.access, &state, owner.as_deref()).await?;
     let entries = state.directory.list_entries(&tenant, Some(&scope)).await?;
     let whose = match &scope {
@@ -62,6 +60,19 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
     Ok(frame(&signed, &format!("{} · {whose}", t("Trust lists")), body))
 }
 
+/// Whose lists an admin asked for; an end user's are always its own.
+fn owner_of(signed: &Signed, requested: &Option<String>) -> Option<String> {
+    signed.access.admin().and_then(|_| filled(requested))
+}
+
+/// An admin opens another's lists only with the panel permission (an end user's are always its own).
+fn may_open(signed: &Signed, owner: &Option<String>) -> Result<(), AppError> {
+    if owner.is_some() && signed.access.admin().is_some() && !signed.access.delegation().open_panels {
+        return Err(AppError::Forbidden(tr(signed.language, "you may not open users' panels").into()));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct EntryForm {
     csrf: String,
@@ -80,10 +91,8 @@ fn back(owner: &Option<String>) -> String {
 
 async fn add(State(state): State<AppState>, signed: Signed, Form(form): Form<EntryForm>) -> PageResult {
     signed.check(&form.csrf)?;
-    let owner = filled(&form.owner);
-    if owner.is_some() && !signed.access.delegation().open_panels {
-        return Err(AppError::Forbidden("you may not open users' panels".into()).into());
-    }
+    let owner = owner_of(&signed, &form.owner);
+    may_open(&signed, &owner)?;
     let listing = if form.list == "deny" { Listing::Deny } else { Listing::Allow };
     ops::list_add(&signed.access, &state, owner.as_deref(), listing, &form.value).await?;
     Ok(done(&back(&form.owner), tr(signed.language, "Entry added.")))
@@ -91,10 +100,8 @@ async fn add(State(state): State<AppState>, signed: Signed, Form(form): Form<Ent
 
 async fn remove(State(state): State<AppState>, signed: Signed, Form(form): Form<EntryForm>) -> PageResult {
     signed.check(&form.csrf)?;
-    let owner = filled(&form.owner);
-    if owner.is_some() && !signed.access.delegation().open_panels {
-        return Err(AppError::Forbidden("you may not open users' panels".into()).into());
-    }
+    let owner = owner_of(&signed, &form.owner);
+    may_open(&signed, &owner)?;
     let (tenant, scope) = ops::list_scope(&signed.access, &state, owner.as_deref()).await?;
     state.directory.list_remove(&tenant, &scope, &form.value).await?;
     Ok(done(&back(&form.owner), tr(signed.language, "Entry removed.")))

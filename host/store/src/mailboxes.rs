@@ -315,4 +315,59 @@ mod tests {
             assert!(store.alias_list(None).await.unwrap().is_empty(), "aliases go with their mailbox");
         }
     }
+
+    #[tokio::test]
+    async fn imports_write_whole_batches_or_nothing_and_credentials_and_search_work() {
+        for (store, _dir) in stores().await {
+            let new = NewDomain {
+                tenant_id: DEFAULT_TENANT,
+                name: "example.com",
+                alias_of: None,
+                contact_email: None,
+                max_users: None,
+                language: "en",
+                downstream: &[],
+            };
+            let domain = store.domain_add(&new, 0).await.unwrap();
+            let user = |local: &str, aliases: &[&str]| ImportedUser {
+                existing: None,
+                domain,
+                local_part: local.into(),
+                full_name: Some(format!("{local} Smith")),
+                password_hash: Some("$moat-sha256$00".into()),
+                aliases: aliases.iter().map(|a| (domain, (*a).to_owned())).collect(),
+            };
+            store.import_users(&[user("ann", &["a1"]), user("bob", &[])], 0).await.unwrap();
+            // A conflicting row fails the whole batch: cy is not kept either.
+            let err = store.import_users(&[user("cy", &[]), user("dee", &["a1"])], 0).await.unwrap_err();
+            assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+            let all = store.mailbox_list(Some(domain)).await.unwrap();
+            assert_eq!(all.iter().map(|m| m.local_part.as_str()).collect::<Vec<_>>(), ["ann", "bob"]);
+            let ann = &all[0];
+            assert_eq!(store.mailbox_alias_count(ann.id).await.unwrap(), 1);
+            let more =
+                ImportedUser { existing: Some(ann.id), aliases: vec![(domain, "a2".into())], ..user("ann", &[]) };
+            store.import_users(&[more], 0).await.unwrap();
+            assert_eq!(store.mailbox_alias_count(ann.id).await.unwrap(), 2);
+
+            assert_eq!(store.mailbox_credentials(ann.id).await.unwrap(), (Some("$moat-sha256$00".into()), None));
+            store.mailbox_set_language(ann.id, Some("es")).await.unwrap();
+            store.mailbox_set_password(ann.id, "$argon2id$x").await.unwrap();
+            assert_eq!(
+                store.mailbox_credentials(ann.id).await.unwrap(),
+                (Some("$argon2id$x".into()), Some("es".into()))
+            );
+
+            let found = |q: &str| {
+                let store = store.clone();
+                let q = q.to_owned();
+                async move { store.mailbox_search(&[domain], &q, 10, 0).await.unwrap().len() }
+            };
+            assert_eq!(found("BOB").await, 1, "case-insensitive, by address");
+            assert_eq!(found("smith").await, 2, "by full name");
+            assert_eq!(found("@example.com").await, 2);
+            assert_eq!(found("%").await, 0, "LIKE wildcards are literal");
+            assert_eq!(store.mailbox_search(&[], "", 10, 0).await.unwrap().len(), 0);
+        }
+    }
 }

@@ -1,0 +1,320 @@
+//! The console's pages through the router (`oneshot`), as a browser uses them: sign-in with cookies, CSRF
+//! tokens in forms, throttling, the TOTP step, and every page for every role.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use moat_console::{AppState, app};
+use moat_store::{Delegation, DownstreamHost, Durability, NewDomain, Role, Store};
+use std::collections::HashMap;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "Secret_pass1";
+
+struct World {
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Store::open(&format!("sqlite://{}", dir.path().join("m.db").display()), Durability::None).await.unwrap();
+    let acme = store.tenant_add("acme", 0).await.unwrap();
+    let other = store.tenant_add("other", 0).await.unwrap();
+    let hash = moat_directory::hash_password(PASSWORD).unwrap();
+    let mut ids = Vec::new();
+    for (tenant, name) in [(acme, "acme.test"), (acme, "acme2.test"), (other, "other.test")] {
+        let downstream = [DownstreamHost { host: format!("mx.{name}"), port: 25, priority: 10 }];
+        let new = NewDomain {
+            tenant_id: tenant,
+            name,
+            alias_of: None,
+            contact_email: None,
+            max_users: None,
+            language: if name == "acme2.test" { "es" } else { "en" },
+            downstream: &downstream,
+        };
+        let id = store.domain_add(&new, 0).await.unwrap();
+        let bob = store.mailbox_add(id, "bob", Some("Bob"), 0).await.unwrap();
+        store.mailbox_set_password(bob, &hash).await.unwrap();
+        ids.push(id);
+    }
+    store.admin_add("root", &hash, Role::Platform, 0).await.unwrap();
+    store.admin_add("acme-admin", &hash, Role::Tenant(acme), 0).await.unwrap();
+    let delegate = store.admin_add("delegate", &hash, Role::Domain(acme), 0).await.unwrap();
+    let delegation = Delegation { open_panels: true, view_emails: false, view_headers: false };
+    store.admin_delegate(delegate, &ids[..1], delegation).await.unwrap();
+    let plain = store.admin_add("plain-delegate", &hash, Role::Domain(acme), 0).await.unwrap();
+    store.admin_delegate(plain, &ids[..1], Delegation::default()).await.unwrap();
+    let directory = moat_directory::Directory::new(store.clone());
+    World { state: AppState::new(store, directory), _dir: dir }
+}
+
+/// A browser: keeps cookies, follows nothing by itself.
+struct Browser<'a> {
+    world: &'a World,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let at = self.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        self.body[at..at + 64].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(world: &'a World) -> Self {
+        Self { world, cookies: HashMap::new() }
+    }
+
+    async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let request = request.header(header::COOKIE, cookie).body(body).unwrap();
+        let response = app(self.world.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let location = response.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned());
+        let set_cookies: Vec<String> =
+            response.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        for cookie in &set_cookies {
+            let (pair, _) = cookie.split_once(';').unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let body = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned();
+        Page { status, location, set_cookies, body }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| {
+                format!("{k}={}", v.replace('%', "%25").replace('&', "%26").replace('+', "%2B").replace(' ', "+"))
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.send(request, Body::from(body)).await
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let token = form.csrf();
+        self.post("/login", &[("csrf", &token), ("name", name), ("password", password), ("lang", "en")]).await
+    }
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_http_only_session_and_signing_out_ends_it() {
+    let world = world().await;
+    let mut browser = Browser::new(&world);
+    assert_eq!(browser.get("/").await.location.as_deref(), Some("/login"), "pages need a session");
+    let page = browser.sign_in("root", PASSWORD).await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/")));
+    let session = page.set_cookies.iter().find(|c| c.starts_with("moat_session=")).unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    let status = browser.get("/").await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert!(status.body.contains("Licenses in use"), "{}", status.body);
+    let token = status.csrf();
+    let out = browser.post("/logout", &[("csrf", &token)]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert_eq!(browser.get("/").await.location.as_deref(), Some("/login"), "the session is gone");
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_are_refused() {
+    let world = world().await;
+    let mut browser = Browser::new(&world);
+    browser.sign_in("root", PASSWORD).await;
+    let page = browser.post("/domains", &[("csrf", "0000"), ("action", "create"), ("name", "x.test")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(world.state.store.domain_by_name("x.test").await.unwrap().is_none());
+    let token = browser.get("/domains").await.csrf();
+    let page = browser
+        .post(
+            "/domains",
+            &[("csrf", &token), ("action", "create"), ("name", "x.test"), ("downstream", "mx.x.test:25:5")],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/domains/x.test?done=Domain+created.".replace('+', "%20").as_str()));
+    assert!(world.state.store.domain_by_name("x.test").await.unwrap().is_some());
+
+    // The login form's own token is a double-submit cookie: another site's form cannot sign anyone in.
+    let mut stranger = Browser::new(&world);
+    let page = stranger.post("/login", &[("csrf", "abc"), ("name", "root"), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_account_for_a_while() {
+    let world = world().await;
+    let mut browser = Browser::new(&world);
+    for _ in 0..5 {
+        let page = browser.sign_in("acme-admin", "wrong-password").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.body.contains("Wrong name or password."));
+    }
+    let page = browser.sign_in("acme-admin", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert!(page.body.contains("try again in 15 minutes"), "{}", page.body);
+    assert_eq!(browser.sign_in("root", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS, "same address");
+    let page = browser.sign_in("nobody", "whatever-x").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_admin_with_totp_needs_the_code_after_the_password() {
+    let world = world().await;
+    let secret = moat_console::totp::generate_secret();
+    let admin = world.state.store.admin_by_name("root").await.unwrap().unwrap();
+    world.state.store.admin_set_totp(admin.id, Some(&secret)).await.unwrap();
+    let mut browser = Browser::new(&world);
+    let page = browser.sign_in("root", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/login/totp"));
+    assert_eq!(browser.get("/domains").await.location.as_deref(), Some("/login/totp"), "no page before the code");
+    let form = browser.get("/login/totp").await;
+    let token = form.csrf();
+    let page = browser.post("/login/totp", &[("csrf", &token), ("code", "000000")]).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let code = moat_console::totp::current(&secret, now).unwrap();
+    let page = browser.post("/login/totp", &[("csrf", &token), ("code", &code)]).await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+    assert_eq!(browser.get("/domains").await.status, StatusCode::OK);
+}
+
+/// Every page, as each role.
+#[tokio::test]
+async fn every_page_for_every_role() {
+    use StatusCode as S;
+    const OK: S = S::OK;
+    const NO: S = S::FORBIDDEN;
+    const NONE: S = S::NOT_FOUND;
+    let world = world().await;
+    // [platform, tenant acme, domain admin of acme.test (may open panels), end user bob@acme.test]
+    let cases: &[(&str, [S; 4])] = &[
+        ("/domains", [OK, OK, OK, NO]),
+        ("/domains/acme.test", [OK, OK, OK, NO]),
+        ("/domains/acme2.test", [OK, OK, NONE, NO]),
+        ("/domains/other.test", [OK, NONE, NONE, NO]),
+        ("/users", [OK, OK, OK, NO]),
+        ("/users?domain=acme2.test", [OK, OK, NONE, NO]),
+        ("/users/export.csv", [OK, OK, OK, NO]),
+        ("/import", [OK, OK, NO, NO]),
+        ("/admins", [OK, OK, NO, NO]),
+        ("/filtering", [OK, OK, NO, NO]),
+        ("/branding", [OK, OK, NO, NO]),
+        ("/quarantine", [OK, OK, OK, OK]),
+        ("/quarantine?user=bob@acme.test", [OK, OK, OK, OK]),
+        ("/quarantine?user=bob@acme2.test", [OK, OK, NONE, OK]),
+        ("/lists", [S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST, OK]),
+        ("/lists?owner=bob@acme.test", [OK, OK, OK, OK]),
+        ("/lists?owner=bob@other.test", [OK, NONE, NONE, OK]),
+        ("/account", [OK, OK, OK, OK]),
+    ];
+    for (role, name) in ["root", "acme-admin", "delegate", "bob@acme.test"].iter().enumerate() {
+        let mut browser = Browser::new(&world);
+        assert_eq!(browser.sign_in(name, PASSWORD).await.status, S::SEE_OTHER, "{name} signs in");
+        for (path, expected) in cases {
+            let page = browser.get(path).await;
+            assert_eq!(page.status, expected[role], "{path} as {name}: {}", &page.body[..page.body.len().min(400)]);
+        }
+    }
+    // An end user's quarantine filter is its own, whatever it asks for; its lists are its own.
+    let mut bob = Browser::new(&world);
+    bob.sign_in("bob@acme.test", PASSWORD).await;
+    assert_eq!(bob.get("/").await.location.as_deref(), Some("/quarantine"));
+    let lists = bob.get("/lists?owner=bob@other.test").await;
+    assert!(lists.body.contains("bob@acme.test") && !lists.body.contains("bob@other.test"), "{}", lists.body);
+    // A domain admin without the panel permission cannot open a user's panel.
+    let mut plain = Browser::new(&world);
+    plain.sign_in("plain-delegate", PASSWORD).await;
+    assert_eq!(plain.get("/quarantine?user=bob@acme.test").await.status, S::FORBIDDEN);
+    assert_eq!(plain.get("/lists?owner=bob@acme.test").await.status, S::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn users_see_the_console_in_their_domains_language() {
+    let world = world().await;
+    let mut bob = Browser::new(&world);
+    assert_eq!(bob.sign_in("bob@acme2.test", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = bob.get("/quarantine").await;
+    assert!(page.body.contains("lang=\"es\"") && page.body.contains("No hay mensajes en cuarentena."), "{}", page.body);
+    let token = page.csrf();
+    bob.post("/account/settings", &[("csrf", &token), ("language", "en")]).await;
+    assert!(bob.get("/quarantine").await.body.contains("No messages in quarantine."), "the user's own choice wins");
+    let login = Browser::new(&world).get("/login?lang=es").await;
+    assert!(login.body.contains("Iniciar sesión"));
+}
+
+#[tokio::test]
+async fn end_users_keep_their_own_trust_lists() {
+    let world = world().await;
+    let mut bob = Browser::new(&world);
+    bob.sign_in("bob@acme.test", PASSWORD).await;
+    let token = bob.get("/lists").await.csrf();
+    let page = bob.post("/lists", &[("csrf", &token), ("list", "deny"), ("value", "Spammer@Bad.test")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let entries = world.state.directory.list_entries("acme", None).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].key, "bob@acme.test|sender|spammer@bad.test");
+    let page = bob.post("/lists", &[("csrf", &token), ("list", "allow"), ("value", "not a thing")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    bob.post("/lists/remove", &[("csrf", &token), ("value", "spammer@bad.test")]).await;
+    assert!(world.state.directory.list_entries("acme", None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_import_uploaded_through_the_page_runs_and_shows_its_result() {
+    let world = world().await;
+    let mut browser = Browser::new(&world);
+    browser.sign_in("acme-admin", PASSWORD).await;
+    let token = browser.get("/import").await.csrf();
+    let boundary = "XyZ";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"domain\"\r\n\r\nacme.test\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"team.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\nAnn, ann, Secret.123, annie\r\nZed, zed@acme.test\r\n\r\n--{boundary}--\r\n"
+    );
+    let request =
+        Request::post("/import").header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+    let page = browser.send(request, Body::from(body.clone())).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "zed has a domain while one was chosen: {}", page.body);
+    assert!(page.body.contains("line 2"), "{}", page.body);
+
+    let body = body.replace("Zed, zed@acme.test", "Zed, zed");
+    let request =
+        Request::post("/import").header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+    let page = browser.send(request, Body::from(body)).await;
+    let location = page.location.expect("redirect to the job");
+    let path = location.split('?').next().unwrap().to_owned();
+    for _ in 0..200 {
+        let page = browser.get(&path).await;
+        if page.body.contains("id=\"import-status\">finished") {
+            assert!(page.body.contains("id=\"import-imported\">2"), "{}", page.body);
+            let users = moat_directory::Directory::new(world.state.store.clone());
+            assert_eq!(users.resolve("annie@acme.test").await.unwrap().mailbox_address, "ann@acme.test");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the import did not finish");
+}
