@@ -28,6 +28,9 @@ pub fn routes() -> Router<AppState> {
         .route("/imports", post(start_import))
         .route("/imports/{id}", get(import_job))
         .route("/lists", post(list_add))
+        .route("/quarantine", get(quarantine))
+        .route("/quarantine/{id}", delete(delete_held))
+        .route("/quarantine/{id}/release", post(release))
 }
 
 async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {
@@ -240,6 +243,49 @@ async fn list_add(
     Ok(StatusCode::CREATED)
 }
 
+#[derive(Deserialize, Default)]
+struct HeldQuery {
+    user: Option<String>,
+}
+
+async fn quarantine(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Query(query): Query<HeldQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let held = ops::quarantine(&access, &state, query.user.as_deref()).await?;
+    let held: Vec<_> = held
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id, "sender": m.sender, "recipients": m.recipients.into_iter().map(|r| r.0).collect::<Vec<_>>(),
+                "subject": m.subject, "score": m.score, "reason": m.reason, "size": m.size, "received_at": m.received_at,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::Value::Array(held)))
+}
+
+async fn release(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HeldQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let queue_id = ops::release(&access, &state, query.user.as_deref(), &id).await?;
+    Ok(Json(serde_json::json!({ "queue_id": queue_id })))
+}
+
+async fn delete_held(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HeldQuery>,
+) -> Result<StatusCode, AppError> {
+    ops::delete_held(&access, &state, query.user.as_deref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The OpenAPI 3 description of `/api/v1`.
 pub async fn openapi() -> Json<serde_json::Value> {
     let bearer = serde_json::json!([{ "bearer": [] }]);
@@ -280,6 +326,9 @@ pub async fn openapi() -> Json<serde_json::Value> {
             "/api/v1/imports": { "post": op("Import users: {file_name, content, domain?, tenant?} (202, {id}); \
                                             400 for a file refused as a whole") },
             "/api/v1/imports/{id}": { "get": op("An import's progress and per-line errors") },
+            "/api/v1/quarantine": { "get": op("Held messages of the caller's domains (?user= one user's)") },
+            "/api/v1/quarantine/{id}": { "delete": op("Delete a held message (204)") },
+            "/api/v1/quarantine/{id}/release": { "post": op("Release a held message into the delivery queue") },
             "/api/v1/lists": { "post": op("Add a trust-list entry: {list: allow|deny, value, owner: user or domain}") },
         }
     }))

@@ -124,6 +124,9 @@ pub struct SmtpTest {
     pub answer: String,
 }
 
+/// Held messages shown at most.
+const SHOWN: i64 = 500;
+
 fn today_start(now: i64) -> i64 {
     now - now.rem_euclid(86_400)
 }
@@ -548,6 +551,94 @@ pub async fn test_smtp(access: &Access, state: &AppState, name: &str) -> Result<
         out.push(SmtpTest { host: host.host, port: host.port, ok, answer: result.unwrap_or_else(|e| e) });
     }
     Ok(out)
+}
+
+/// The addresses whose held mail the caller sees: `None` for "every visible domain".
+async fn quarantine_addresses(
+    access: &Access,
+    state: &AppState,
+    user: Option<&str>,
+) -> Result<Option<Vec<String>>, AppError> {
+    match &access.account {
+        crate::access::Account::User { mailbox, .. } => {
+            let mut own = vec![mailbox.address.clone()];
+            own.extend(
+                state
+                    .store
+                    .alias_list(None)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.mailbox == mailbox.address)
+                    .map(|a| a.address),
+            );
+            Ok(Some(own))
+        }
+        crate::access::Account::Admin { .. } => match user {
+            Some(user) => {
+                if !access.delegation().open_panels {
+                    return Err(AppError::Forbidden("you may not open users' panels".into()));
+                }
+                let domain = user.rsplit_once('@').map(|(_, d)| d).ok_or(AppError::NotFound)?;
+                visible_domain(access, state, domain).await?;
+                let user = user.to_ascii_lowercase();
+                let mut own: Vec<String> = state
+                    .store
+                    .alias_list(None)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.mailbox == user)
+                    .map(|a| a.address)
+                    .collect();
+                own.push(user);
+                Ok(Some(own))
+            }
+            None => Ok(None),
+        },
+    }
+}
+
+/// The held messages the caller may see: an end user's own, one user's (an admin with the panel
+/// permission), or every visible domain's.
+pub async fn quarantine(
+    access: &Access,
+    state: &AppState,
+    user: Option<&str>,
+) -> Result<Vec<moat_store::Quarantined>, AppError> {
+    let addresses = quarantine_addresses(access, state, user).await?;
+    let domains: Vec<String> = match &access.account {
+        crate::access::Account::Admin { .. } => {
+            visible_domains(access, state).await?.into_iter().map(|d| d.name).collect()
+        }
+        crate::access::Account::User { .. } => Vec::new(),
+    };
+    let held = state.store.quarantine_list(access.tenant(), SHOWN).await?;
+    Ok(held
+        .into_iter()
+        .filter(|q| {
+            q.recipients.iter().any(|(address, _)| {
+                let address = address.to_ascii_lowercase();
+                match &addresses {
+                    Some(own) => own.contains(&address),
+                    None => address.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x == d)),
+                }
+            })
+        })
+        .collect())
+}
+
+/// Releases a held message the caller may see into the delivery queue.
+pub async fn release(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<String, AppError> {
+    if !quarantine(access, state, user).await?.iter().any(|m| m.id == id) {
+        return Err(AppError::NotFound);
+    }
+    gateway(state)?.release(id).await.map_err(AppError::BadRequest)
+}
+
+pub async fn delete_held(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<(), AppError> {
+    if !quarantine(access, state, user).await?.iter().any(|m| m.id == id) {
+        return Err(AppError::NotFound);
+    }
+    Ok(state.store.quarantine_delete(id).await?)
 }
 
 /// The trust-list scope a caller may edit: an end user its own address only.

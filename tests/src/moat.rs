@@ -213,6 +213,31 @@ impl Moat {
         (status, body)
     }
 
+    /// A request with a JSON body (or none) to the console over plain HTTP/1.1; returns the status code and
+    /// the body parsed as JSON (null when it is not JSON).
+    pub async fn console_send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        json: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.console.expect("console listening")).await.unwrap();
+        let body = json.map(|j| j.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: moat\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
     /// Runs an admin command that must succeed; returns its stdout.
     pub fn admin(&self, args: &[&str]) -> String {
         let out = self.cli(args);

@@ -5,7 +5,7 @@ use moat_tests::{Backend, Moat};
 
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 
-moat_tests::on_each_backend!(accounts_and_tokens_open_the_rest_api);
+moat_tests::on_each_backend!(accounts_and_tokens_open_the_rest_api, the_console_drives_the_running_gateway);
 
 async fn accounts_and_tokens_open_the_rest_api(backend: Backend) {
     let Some(moat) = Moat::builder(BIN, backend).start().await else {
@@ -50,4 +50,113 @@ async fn accounts_and_tokens_open_the_rest_api(backend: Backend) {
     assert!(body.contains("\"licenses\":{\"pool\":1,\"used\":1,\"available\":0}"), "{body}");
     let (status, body) = moat.console_get("/api/openapi.json", None).await;
     assert!(status == 200 && body.contains("/api/v1/domains"), "{status} {body}");
+}
+
+/// What the console asks of the gateway, over real HTTP, SMTP and DNS: notifications queued as mail (a full
+/// license pool, an import's result), Get SMTP from MX records, Test SMTP against the downstream host, and
+/// releasing quarantined mail.
+async fn the_console_drives_the_running_gateway(backend: Backend) {
+    let sink = moat_tests::Sink::start().await;
+    let Some(moat) = Moat::builder(BIN, backend).set("filters", "builtin", "true").start().await else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier (scripts/test sets it up)");
+        return;
+    };
+    moat.admin(&["tenant", "add", "acme"]);
+    let downstream = format!("127.0.0.1:{}:10", sink.addr.port());
+    moat.admin(&[
+        "domain",
+        "add",
+        "acme.test",
+        "--downstream",
+        &downstream,
+        "--tenant",
+        "acme",
+        "--contact",
+        "it@acme.test",
+    ]);
+    moat.admin(&["mailbox", "add", "it@acme.test"]);
+    moat.admin(&["mailbox", "add", "admin@acme.test"]);
+    let added = moat.cli_with_input(
+        &["admin", "add", "ops", "--password-stdin", "--tenant", "acme", "--email", "admin@acme.test"],
+        "Ops_pass.2026\n",
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let ops = moat.admin(&["token", "create", "ops"]).trim().to_owned();
+    let mail_to = |address: &'static str, subject: &'static str| {
+        let sink = &sink;
+        async move {
+            moat_tests::eventually(20, subject, || async {
+                sink.received().into_iter().find(|m| m.to.iter().any(|t| t == address) && m.text().contains(subject))
+            })
+            .await
+        }
+    };
+
+    // A full pool refuses the user and tells the domain's contact, by mail through Moat itself.
+    moat.admin(&["tenant", "licenses", "acme", "2"]);
+    let (status, body) =
+        moat.console_send("POST", "/api/v1/users", &ops, Some(serde_json::json!({"address": "bob@acme.test"}))).await;
+    assert_eq!(status, 409, "{body}");
+    let notice = mail_to("it@acme.test", "no licenses left").await;
+    assert!(notice.text().contains("A user could not be created in acme.test"), "{}", notice.text());
+    assert!(notice.text().contains("Auto-Submitted: auto-generated"));
+    assert_eq!(notice.from, "", "notifications are sent with the null sender");
+
+    // An import runs in the background and mails its result (with generated passwords) to the admin.
+    moat.admin(&["tenant", "licenses", "acme", "4"]);
+    let file = serde_json::json!({"file_name": "team.csv", "content": "Zed, zed\nYan, yan, Secret.123\nX, bad address\n", "domain": "acme.test"});
+    let (status, body) = moat.console_send("POST", "/api/v1/imports", &ops, Some(file)).await;
+    assert_eq!(status, 202, "{body}");
+    let progress = body["progress"].as_str().unwrap().to_owned();
+    let job = moat_tests::eventually(20, "the import finishes", || async {
+        let (_, job) = moat.console_send("GET", &progress, &ops, None).await;
+        (job["status"] == "finished").then_some(job)
+    })
+    .await;
+    assert_eq!((job["imported"].as_i64(), job["errors"][0]["line"].as_i64()), (Some(2), Some(3)), "{job}");
+    let report = mail_to("admin@acme.test", "import of team.csv finished").await;
+    let text = report.text();
+    assert!(text.contains("2 imported") && text.contains("line 3:") && text.contains("zed@acme.test  "), "{text}");
+
+    // Get SMTP: the downstream hosts a new domain's MX records name, best first.
+    moat.dns.add("newco.test MX 20 mx2.newco.test\nnewco.test MX 10 mx1.newco.test");
+    let (status, hosts) = moat.console_send("GET", "/api/v1/mx/newco.test", &ops, None).await;
+    assert_eq!(status, 200, "{hosts}");
+    assert_eq!(
+        hosts,
+        serde_json::json!([{"host": "mx1.newco.test", "port": 25, "priority": 10}, {"host": "mx2.newco.test", "port": 25, "priority": 20}])
+    );
+
+    // Test SMTP: the sink answers; a closed port does not.
+    let (_, tests) = moat.console_send("POST", "/api/v1/domains/acme.test/test-smtp", &ops, None).await;
+    assert_eq!(tests[0]["ok"], true, "{tests}");
+    assert!(tests[0]["answer"].as_str().unwrap().contains("220"), "{tests}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let body = serde_json::json!({"name": "down.test", "downstream": [format!("127.0.0.1:{closed}:10")]});
+    assert_eq!(moat.console_send("POST", "/api/v1/domains", &ops, Some(body)).await.0, 201);
+    let (_, tests) = moat.console_send("POST", "/api/v1/domains/down.test/test-smtp", &ops, None).await;
+    assert_eq!(tests[0]["ok"], false, "{tests}");
+    assert!(tests[0]["answer"].as_str().unwrap().contains("cannot connect"), "{tests}");
+
+    // Quarantine: a rule holds a message; the API lists it and releases it to the downstream host.
+    let rules = "[[entry]]\nplugin = \"rules\"\n[[entry.config.rule]]\nname = \"HOLD\"\naction = \"quarantine\"\n\
+                 when = { field = \"subject\", contains = \"hold me\" }\n";
+    let saved = moat.set_chain(rules, &["--tenant", "acme"]);
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let message = "From: a@sender.test\r\nTo: zed@acme.test\r\nSubject: please hold me\r\n\r\nHello\r\n";
+    moat_tests::send(moat.smtp(), "a@sender.test", &["zed@acme.test"], message).await.unwrap();
+    let held = moat_tests::eventually(20, "the message is held", || async {
+        let (_, held) = moat.console_send("GET", "/api/v1/quarantine", &ops, None).await;
+        held.as_array().filter(|h| !h.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!(held[0]["recipients"], serde_json::json!(["zed@acme.test"]));
+    let id = held[0]["id"].as_str().unwrap();
+    let (status, _) = moat.console_send("POST", &format!("/api/v1/quarantine/{id}/release"), &ops, None).await;
+    assert_eq!(status, 200);
+    let released = mail_to("zed@acme.test", "please hold me").await;
+    assert!(released.text().contains("Hello"));
+    let (status, _) = moat.console_send("POST", &format!("/api/v1/quarantine/{id}/release"), &ops, None).await;
+    assert_eq!(status, 404, "released once");
 }

@@ -10,11 +10,7 @@ use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::routing::{get, post};
 use maud::html;
-use moat_store::Quarantined;
 use serde::Deserialize;
-
-/// Held messages shown at most.
-const SHOWN: i64 = 500;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/quarantine", get(page)).route("/quarantine/act", post(act))
@@ -24,69 +20,6 @@ pub fn routes() -> Router<AppState> {
 struct Q {
     user: Option<String>,
     done: Option<String>,
-}
-
-/// The addresses whose held mail the caller sees: `None` for "every visible domain".
-async fn addresses(state: &AppState, signed: &Signed, user: Option<&str>) -> Result<Option<Vec<String>>, AppError> {
-    match &signed.access.account {
-        Account::User { mailbox, .. } => {
-            let mut own = vec![mailbox.address.clone()];
-            own.extend(
-                state
-                    .store
-                    .alias_list(None)
-                    .await?
-                    .into_iter()
-                    .filter(|a| a.mailbox == mailbox.address)
-                    .map(|a| a.address),
-            );
-            Ok(Some(own))
-        }
-        Account::Admin { .. } => match user {
-            Some(user) => {
-                if !signed.access.delegation().open_panels {
-                    return Err(AppError::Forbidden("you may not open users' panels".into()));
-                }
-                let domain = user.rsplit_once('@').map(|(_, d)| d).ok_or(AppError::NotFound)?;
-                ops::visible_domain(&signed.access, state, domain).await?;
-                let user = user.to_ascii_lowercase();
-                let mut own: Vec<String> = state
-                    .store
-                    .alias_list(None)
-                    .await?
-                    .into_iter()
-                    .filter(|a| a.mailbox == user)
-                    .map(|a| a.address)
-                    .collect();
-                own.push(user);
-                Ok(Some(own))
-            }
-            None => Ok(None),
-        },
-    }
-}
-
-async fn visible(state: &AppState, signed: &Signed, user: Option<&str>) -> Result<Vec<Quarantined>, AppError> {
-    let addresses = addresses(state, signed, user).await?;
-    let domains: Vec<String> = match &signed.access.account {
-        Account::Admin { .. } => {
-            ops::visible_domains(&signed.access, state).await?.into_iter().map(|d| d.name).collect()
-        }
-        Account::User { .. } => Vec::new(),
-    };
-    let held = state.store.quarantine_list(signed.access.tenant(), SHOWN).await?;
-    Ok(held
-        .into_iter()
-        .filter(|q| {
-            q.recipients.iter().any(|(address, _)| {
-                let address = address.to_ascii_lowercase();
-                match &addresses {
-                    Some(own) => own.contains(&address),
-                    None => address.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x == d)),
-                }
-            })
-        })
-        .collect())
 }
 
 fn time(t: i64) -> String {
@@ -108,7 +41,7 @@ fn time(t: i64) -> String {
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
     let t = |s| tr(signed.language, s);
     let user = filled(&q.user);
-    let held = visible(&state, &signed, user.as_deref()).await?;
+    let held = ops::quarantine(&signed.access, &state, user.as_deref()).await?;
     let welcome = match &signed.access.account {
         Account::User { mailbox, .. } => {
             let domain = mailbox.address.rsplit_once('@').map(|(_, d)| d.to_owned());
@@ -166,22 +99,13 @@ async fn act(State(state): State<AppState>, signed: Signed, Form(form): Form<Act
     let user = filled(&form.user);
     let back =
         user.as_deref().map(|u| format!("/quarantine?user={}", url_encode(u))).unwrap_or_else(|| "/quarantine".into());
-    // Only a message the caller may see can be acted on; anything else is "not found".
-    let held = visible(&state, &signed, user.as_deref()).await?;
-    if !held.iter().any(|m| m.id == form.id) {
-        return Err(AppError::NotFound.into());
-    }
     match form.action.as_str() {
         "release" => {
-            let gateway = state
-                .gateway
-                .as_deref()
-                .ok_or_else(|| AppError::Unavailable("the gateway is not running with this console".into()))?;
-            gateway.release(&form.id).await.map_err(AppError::BadRequest)?;
+            ops::release(&signed.access, &state, user.as_deref(), &form.id).await?;
             Ok(done(&back, t("Message released.")))
         }
         "delete" => {
-            state.store.quarantine_delete(&form.id).await?;
+            ops::delete_held(&signed.access, &state, user.as_deref(), &form.id).await?;
             Ok(done(&back, t("Message deleted.")))
         }
         _ => Err(AppError::BadRequest("unknown action".into()).into()),

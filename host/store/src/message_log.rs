@@ -78,7 +78,8 @@ impl Store {
         Ok(sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
              subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS DOUBLE PRECISION), $15, $16) \
+             RETURNING id",
         )
         .bind(&e.queue_id)
         .bind(e.received_at)
@@ -93,7 +94,9 @@ impl Store {
         .bind(&e.verdict)
         .bind(&e.delivery_status)
         .bind(e.tenant)
-        .bind(e.score)
+        // As text: sqlx's Any driver sends a NULL f64 with another type than a present one, and PostgreSQL
+        // keeps the parameter types of a connection's first preparation, so a score after a NULL would fail.
+        .bind(e.score.map(|s| s.to_string()))
         .bind(&e.symbols)
         .bind(&e.report)
         .fetch_one(&mut *conn)
@@ -148,5 +151,36 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(entry_from_row).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::stores;
+
+    /// A statement first prepared with a NULL score must still take a score later (PostgreSQL keeps the
+    /// parameter types of the first preparation).
+    #[tokio::test]
+    async fn rows_without_and_with_a_score_share_one_statement() {
+        for (store, _dir) in stores().await {
+            let entry =
+                NewLogEntry { verdict: "accepted".into(), delivery_status: "queued".into(), ..Default::default() };
+            let scored =
+                NewLogEntry { score: Some(7.5), tenant: Some(1), verdict: "quarantined".into(), ..entry.clone() };
+            // Enough rows that every pooled connection prepares the statement with a NULL first.
+            for _ in 0..20 {
+                store.log_add(&entry).await.unwrap();
+            }
+            for _ in 0..20 {
+                store.log_add(&scored).await.unwrap();
+            }
+            let rows = store.log_tail(0, 100).await.unwrap();
+            assert_eq!(rows.iter().filter(|r| r.score == Some(7.5)).count(), 20);
+            let counts = store.log_verdict_counts(0, None, None).await.unwrap();
+            assert_eq!(counts, [("accepted".to_owned(), 20), ("quarantined".to_owned(), 20)]);
+            let mine = store.log_verdict_counts(0, None, Some(&["acme.test".to_owned()])).await.unwrap();
+            assert!(mine.is_empty());
+        }
     }
 }
