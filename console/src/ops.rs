@@ -497,12 +497,16 @@ pub async fn import_jobs(access: &Access, state: &AppState) -> Result<Vec<moat_s
     Ok(state.store.import_jobs(access.tenant(), 20).await?)
 }
 
-/// The SPF record a domain publishes so that its mail sent through Moat passes.
-pub fn spf_record(ip_ranges: &[String]) -> String {
+/// The SPF record a domain publishes so that its mail sent through Moat passes: Moat's address ranges, or
+/// (when the operator has not listed them) the smart host's own addresses.
+pub fn spf_record(ip_ranges: &[String], smart_host: &str) -> String {
     let mut spf = String::from("v=spf1");
     for range in ip_ranges {
         let kind = if range.contains(':') { "ip6" } else { "ip4" };
         spf.push_str(&format!(" {kind}:{range}"));
+    }
+    if ip_ranges.is_empty() {
+        spf.push_str(&format!(" a:{smart_host}"));
     }
     spf.push_str(" ~all");
     spf
@@ -517,7 +521,7 @@ pub async fn configuration(access: &Access, state: &AppState, name: &str) -> Res
         mx: publishing.mx_hosts.iter().enumerate().map(|(i, h)| format!("{} {h}", 10 * (i + 1))).collect(),
         ip_ranges: publishing.ip_ranges.clone(),
         smart_host: publishing.smart_host.clone(),
-        spf: spf_record(&publishing.ip_ranges),
+        spf: spf_record(&publishing.ip_ranges, &publishing.smart_host),
     })
 }
 
@@ -686,4 +690,25 @@ pub async fn list_add(
     let (tenant, scope) = list_scope(access, state, owner).await?;
     state.directory.list_add(&tenant, &scope, listing, value).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_spf_record_names_moats_addresses_or_its_smart_host() {
+        let ranges = ["192.0.2.0/28".to_owned(), "2001:db8::/64".to_owned()];
+        assert_eq!(super::spf_record(&ranges, "smtp.moat.test"), "v=spf1 ip4:192.0.2.0/28 ip6:2001:db8::/64 ~all");
+        assert_eq!(super::spf_record(&[], "smtp.moat.test"), "v=spf1 a:smtp.moat.test ~all");
+    }
+
+    #[test]
+    fn exported_users_quote_what_csv_needs() {
+        let users = [super::UserView {
+            address: "ann@a.test".into(),
+            full_name: Some("Lee, \"Ann\"".into()),
+            aliases: vec!["al@a.test".into()],
+            generated_password: None,
+        }];
+        assert_eq!(super::users_csv(&users), "Full name,Email,Password,Aliases\n\"Lee, \"\"Ann\"\"\",ann@a.test,,al@a.test\n");
+    }
 }

@@ -1,0 +1,64 @@
+//! The console in a real browser: Debian's headless Chromium driven by playwright-core
+//! (`tests/browser/console.mjs`) against a Moat this test starts. Screenshots of the main pages are kept in
+//! `target/browser-artifacts/`.
+
+use moat_tests::{Backend, Moat, Sink};
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+
+/// Why the browser tier cannot run here, if it cannot (CI installs both).
+fn missing() -> Option<&'static str> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    if !Path::new("/usr/bin/chromium").exists() {
+        Some("Debian's chromium is not installed (apt-get install chromium)")
+    } else if !dir.join("node_modules/playwright-core").exists() {
+        Some("playwright-core is not installed (npm ci in tests/browser)")
+    } else {
+        None
+    }
+}
+
+#[tokio::test]
+async fn an_admin_runs_the_console_in_chromium() {
+    if let Some(why) = missing() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the browser tier: {why}");
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite).start().await.unwrap();
+    moat.protect("acme.test", &[format!("127.0.0.1:{}:10", sink.addr.port())], &["bob"]);
+    let added = moat.cli_with_input(&["admin", "add", "root", "--password-stdin"], "Root_pass.2026\n");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let import = moat.write_file("team.csv", b"Full name, Email\nZed Park, zed\nYan Li, yan, Yan_pass.2026, yanli\nBad, bad address\n");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    // Async, so the sink on this test's runtime keeps answering while the browser works.
+    let output = tokio::process::Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/console.mjs"))
+        .env("MOAT_URL", format!("http://{}", moat.console.unwrap()))
+        .env("MOAT_ADMIN", "root")
+        .env("MOAT_PASSWORD", "Root_pass.2026")
+        .env("MOAT_DOWNSTREAM", format!("127.0.0.1:{}:10", sink.addr.port()))
+        .env("MOAT_IMPORT_FILE", &import)
+        .env("MOAT_ARTIFACTS", &artifacts)
+        .output()
+        .await
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "the browser scenario failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // What the browser did is in the directory.
+    let users = moat.admin(&["mailbox", "list"]);
+    for address in ["ann@shop.test", "zed@shop.test", "yan@shop.test"] {
+        assert!(users.contains(address), "{address} in {users}");
+    }
+    assert!(moat.admin(&["admin", "list"]).contains("shopadmin\tdomain admin of tenant default: shop.test"));
+    for page in ["status", "domain", "users", "import", "refused"] {
+        assert!(artifacts.join(format!("{page}.png")).exists(), "screenshot of {page}");
+    }
+}
