@@ -30,6 +30,8 @@ pub trait Gateway: Send + Sync {
         version: &str,
         wasm: Vec<u8>,
     ) -> BoxFuture<'_, Result<RegisteredPlugin, String>>;
+    /// The bytes of a message still in the delivery queue (spool), if it is.
+    fn queued_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it for a tenant (`None`: the
     /// default chain); returns the saved version.
     fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>>;

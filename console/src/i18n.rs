@@ -11,6 +11,21 @@ pub fn tr(language: Language, english: &'static str) -> &'static str {
 }
 
 static SPANISH: &[(&str, &str)] = &[
+    ("No messages yet.", "Todavía no hay mensajes."),
+    ("Verdict", "Veredicto"),
+    ("Delivery", "Entrega"),
+    ("Email log", "Registro de correo"),
+    ("Client", "Cliente"),
+    ("Symbols", "Símbolos"),
+    ("Allow this sender", "Permitir este remitente"),
+    ("Deny this sender", "Bloquear este remitente"),
+    ("Headers", "Cabeceras"),
+    ("Message", "Mensaje"),
+    (
+        "Moat no longer holds this message (it was delivered or deleted).",
+        "Moat ya no guarda este mensaje (se entregó o se eliminó).",
+    ),
+    ("Listed for the domain:", "Añadido para el dominio:"),
     ("Password", "Contraseña"),
     ("Current password", "Contraseña actual"),
     ("New password (8–64 letters, digits, _ . -)", "Nueva contraseña (8–64 letras, dígitos, _ . -)"),

@@ -630,6 +630,54 @@ pub async fn quarantine(
         .collect())
 }
 
+/// The email log the caller may read: every message (platform), its tenant's, or those to its domains.
+pub async fn log(access: &Access, state: &AppState, limit: i64) -> Result<Vec<moat_store::LogEntry>, AppError> {
+    admin_only(access)?;
+    Ok(match access.role() {
+        Some(Role::Platform) => state.store.log_recent(None, None, limit).await?,
+        Some(Role::Tenant(t)) => state.store.log_recent(Some(t), None, limit).await?,
+        _ => {
+            let names: Vec<String> = visible_domains(access, state).await?.into_iter().map(|d| d.name).collect();
+            state.store.log_recent(access.tenant(), Some(&names), limit).await?
+        }
+    })
+}
+
+/// One log entry the caller may read, with the message's bytes when Moat still has them (held in
+/// quarantine, or waiting in the queue) and the caller may see them (the delegated "view emails" or "view
+/// headers" permission).
+pub async fn log_entry(
+    access: &Access,
+    state: &AppState,
+    id: i64,
+) -> Result<(moat_store::LogEntry, Option<Vec<u8>>), AppError> {
+    admin_only(access)?;
+    let entry = state.store.log_get(id).await?.ok_or(AppError::NotFound)?;
+    let visible = match access.role() {
+        Some(Role::Platform) => true,
+        Some(Role::Tenant(t)) => entry.tenant == Some(t.0),
+        _ => {
+            let names: Vec<String> = visible_domains(access, state).await?.into_iter().map(|d| d.name).collect();
+            let recipients = entry.recipients.to_ascii_lowercase();
+            entry.tenant == access.tenant().map(|t| t.0) && names.iter().any(|d| recipients.contains(&format!("@{d}")))
+        }
+    };
+    if !visible {
+        return Err(AppError::NotFound);
+    }
+    let delegation = access.delegation();
+    if !(delegation.view_emails || delegation.view_headers) {
+        return Ok((entry, None));
+    }
+    let mut bytes = state.store.quarantine_of_log(id).await?.map(|(_, b)| b);
+    if bytes.is_none()
+        && let (Some(queue_id), Some(gateway)) = (&entry.queue_id, state.gateway.as_deref())
+    {
+        bytes = gateway.queued_message(queue_id).await;
+    }
+    Ok((entry, bytes))
+}
+
 /// Releases a held message the caller may see into the delivery queue.
 pub async fn release(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<String, AppError> {
     if !quarantine(access, state, user).await?.iter().any(|m| m.id == id) {
@@ -709,6 +757,9 @@ mod tests {
             aliases: vec!["al@a.test".into()],
             generated_password: None,
         }];
-        assert_eq!(super::users_csv(&users), "Full name,Email,Password,Aliases\n\"Lee, \"\"Ann\"\"\",ann@a.test,,al@a.test\n");
+        assert_eq!(
+            super::users_csv(&users),
+            "Full name,Email,Password,Aliases\n\"Lee, \"\"Ann\"\"\",ann@a.test,,al@a.test\n"
+        );
     }
 }

@@ -228,6 +228,7 @@ async fn every_page_for_every_role() {
         ("/lists?owner=bob@acme.test", [OK, OK, OK, OK]),
         ("/lists?owner=bob@other.test", [OK, NONE, NONE, OK]),
         ("/account", [OK, OK, OK, OK]),
+        ("/log", [OK, OK, OK, NO]),
     ];
     for (role, name) in ["root", "acme-admin", "delegate", "bob@acme.test"].iter().enumerate() {
         let mut browser = Browser::new(&world);
@@ -317,4 +318,72 @@ async fn an_import_uploaded_through_the_page_runs_and_shows_its_result() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("the import did not finish");
+}
+
+/// The email log: each admin reads its domains' messages; headers and text need the delegated permissions.
+#[tokio::test]
+async fn the_email_log_shows_headers_and_text_only_to_those_allowed() {
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let held = moat_store::NewQuarantined {
+        id: "q1".into(),
+        tenant: acme,
+        sender: "promo@spam.test".into(),
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        subject: Some("Cheap watches".into()),
+        score: 12.0,
+        reason: "score 12.0".into(),
+        received_at: 100,
+        bytes: b"From: promo@spam.test\r\nX-Secret-Header: yes\r\nSubject: Cheap watches\r\n\r\nBuy now\r\n".to_vec(),
+    };
+    let log = moat_store::NewLogEntry {
+        received_at: 100,
+        client_ip: "192.0.2.9".into(),
+        helo: "spam.test".into(),
+        sender: "promo@spam.test".into(),
+        recipients: "bob@acme.test".into(),
+        subject: Some("Cheap watches".into()),
+        verdict: "quarantined".into(),
+        delivery_status: "held".into(),
+        tenant: Some(acme.0),
+        score: Some(12.0),
+        ..Default::default()
+    };
+    let accepted = moat_store::Accepted { log, disposition: moat_store::Disposition::Quarantine(held) };
+    let id = store.accept_batch(&[accepted]).await.unwrap()[0];
+    let path = format!("/log/{id}");
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    assert!(admin.get("/log").await.body.contains("Cheap watches"));
+    let page = admin.get(&path).await;
+    assert!(page.body.contains("X-Secret-Header: yes") && page.body.contains("Buy now"), "{}", page.body);
+
+    let mut delegate = Browser::new(&world);
+    delegate.sign_in("delegate", PASSWORD).await;
+    let page = delegate.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "the message is to its domain");
+    assert!(!page.body.contains("X-Secret-Header") && !page.body.contains("Buy now"), "no permission: {}", page.body);
+    let delegate_id = store.admin_by_name("delegate").await.unwrap().unwrap().id;
+    let acme_test = store.domain_by_name("acme.test").await.unwrap().unwrap().id;
+    let headers_only = Delegation { open_panels: true, view_emails: false, view_headers: true };
+    store.admin_delegate(delegate_id, &[acme_test], headers_only).await.unwrap();
+    let page = delegate.get(&path).await;
+    assert!(page.body.contains("X-Secret-Header") && !page.body.contains("Buy now"), "{}", page.body);
+    // Deny the sender for the domain from the log.
+    let token = page.csrf();
+    let listed = delegate.post(&format!("{path}/list"), &[("csrf", &token), ("list", "deny")]).await;
+    assert_eq!(listed.status, StatusCode::SEE_OTHER);
+    let entries = world.state.directory.list_entries("acme", None).await.unwrap();
+    assert_eq!(entries[0].key, "@acme.test|sender|promo@spam.test");
+
+    // Another tenant's admin does not see it at all.
+    let mut stranger = Browser::new(&world);
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    let hash = moat_directory::hash_password(PASSWORD).unwrap();
+    store.admin_add("other-admin", &hash, Role::Tenant(other), 0).await.unwrap();
+    stranger.sign_in("other-admin", PASSWORD).await;
+    assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert!(!stranger.get("/log").await.body.contains("Cheap watches"));
 }

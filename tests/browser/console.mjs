@@ -97,6 +97,33 @@ try {
   assert.equal(await page.locator('#import-errors').textContent(), '1');
   await shot(page, 'import');
 
+  // Filtering: a threshold changed, a broken upload refused with the reason, a custom filter added.
+  await page.goto(`${base}/filtering`);
+  await page.getByLabel('Tag at').fill('4');
+  await page.getByRole('button', { name: 'Save chain' }).click();
+  assert.match(await page.locator('.done').textContent(), /Chain saved, version/);
+  const plugin = page.locator('#upload');
+  await plugin.locator('input[type=file]').setInputFiles({ name: 'broken.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not wasm') });
+  await plugin.getByLabel('Name').fill('broken');
+  await plugin.getByRole('button', { name: 'Upload' }).click();
+  assert.match(await page.locator('.error').textContent(), /broken/i);
+  await page.locator('#upload input[type=file]').setInputFiles(process.env.MOAT_PLUGIN_FILE);
+  await page.locator('#upload').getByLabel('Name').fill('tagger');
+  await page.locator('#upload').getByRole('button', { name: 'Upload' }).click();
+  assert.match(await page.locator('.done').textContent(), /Filter uploaded: tagger 0\.1\.0/);
+  assert.match(await page.locator('#chain-entries').textContent(), /tagger/);
+  await shot(page, 'filtering');
+
+  // Customization: a logo and a welcome message for every domain.
+  await page.goto(`${base}/branding`);
+  await page.locator('#branding input[name=logo]').setInputFiles(process.env.MOAT_LOGO_FILE);
+  await page.locator('#branding textarea[name=welcome]').fill('Welcome, {name}!');
+  await page.getByRole('button', { name: 'Save' }).click();
+  assert.match(await page.locator('.done').textContent(), /Customization saved/);
+  const logo = await page.request.get(`${base}/logo`);
+  assert.equal(logo.headers()['content-type'], 'image/png');
+  await shot(page, 'branding');
+
   // Three new mailboxes: three more licenses in use.
   assert.equal(await licensesInUse(page), before + 3);
   await shot(page, 'status-after');

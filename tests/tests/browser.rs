@@ -31,7 +31,21 @@ async fn an_admin_runs_the_console_in_chromium() {
     moat.protect("acme.test", &[format!("127.0.0.1:{}:10", sink.addr.port())], &["bob"]);
     let added = moat.cli_with_input(&["admin", "add", "root", "--password-stdin"], "Root_pass.2026\n");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let import = moat.write_file("team.csv", b"Full name, Email\nZed Park, zed\nYan Li, yan, Yan_pass.2026, yanli\nBad, bad address\n");
+    let import = moat.write_file(
+        "team.csv",
+        b"Full name, Email\nZed Park, zed\nYan Li, yan, Yan_pass.2026, yanli\nBad, bad address\n",
+    );
+    let plugin = moat.write_file(
+        "tagger.wasm",
+        &moat_filter::test_guests::component("tagger", &Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests")),
+    );
+    // A 1×1 PNG.
+    let png = [
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1,
+        8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0, 1, 0, 0, 5,
+        0, 1, 0x0d, 0x0a, 0x2d, 0xb4, 0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    let logo = moat.write_file("logo.png", &png);
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     // Async, so the sink on this test's runtime keeps answering while the browser works.
@@ -43,6 +57,8 @@ async fn an_admin_runs_the_console_in_chromium() {
         .env("MOAT_DOWNSTREAM", format!("127.0.0.1:{}:10", sink.addr.port()))
         .env("MOAT_IMPORT_FILE", &import)
         .env("MOAT_ARTIFACTS", &artifacts)
+        .env("MOAT_PLUGIN_FILE", &plugin)
+        .env("MOAT_LOGO_FILE", &logo)
         .output()
         .await
         .expect("run node");
@@ -58,7 +74,9 @@ async fn an_admin_runs_the_console_in_chromium() {
         assert!(users.contains(address), "{address} in {users}");
     }
     assert!(moat.admin(&["admin", "list"]).contains("shopadmin\tdomain admin of tenant default: shop.test"));
-    for page in ["status", "domain", "users", "import", "refused"] {
+    let chain = moat.admin(&["chain", "show"]);
+    assert!(chain.contains("plugin = \"tagger\"") && chain.contains("tag = 4.0"), "{chain}");
+    for page in ["status", "domain", "users", "import", "filtering", "branding", "refused"] {
         assert!(artifacts.join(format!("{page}.png")).exists(), "screenshot of {page}");
     }
 }

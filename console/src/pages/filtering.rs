@@ -58,7 +58,7 @@ async fn live_chain(state: &AppState, tenant: Option<TenantId>) -> Result<(Value
         return Ok((serde_json::from_str(&json).unwrap_or(Value::Null), true));
     }
     let json = state.store.chain_history(ChainScope::Default).await?.into_iter().next().and_then(|v| v.spec);
-    Ok((json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_else(|| serde_json::json!({"entries": []})), false))
+    Ok((json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_else(|| serde_json::json!({"entry": []})), false))
 }
 
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Scope>) -> PageResult {
@@ -80,7 +80,7 @@ async fn render(
         .get("thresholds")
         .cloned()
         .unwrap_or_else(|| serde_json::json!({"tag": 5.0, "quarantine": 10.0, "reject": 15.0}));
-    let entries = chain.get("entries").and_then(Value::as_array).cloned().unwrap_or_default();
+    let entries = chain.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
     let tenant_name = tenant.as_ref().map(|x| x.1.clone()).unwrap_or_default();
     let num = |k: &str| thresholds.get(k).and_then(Value::as_f64).unwrap_or(0.0).to_string();
     let body = html! {
@@ -167,7 +167,7 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             get(k).unwrap_or_default().trim().parse::<f64>().map_err(|_| format!("{k}: not a number"))
         };
         chain["thresholds"] = serde_json::json!({ "tag": number("tag")?, "quarantine": number("quarantine")?, "reject": number("reject")? });
-        let entries = chain.get("entries").and_then(Value::as_array).cloned().unwrap_or_default();
+        let entries = chain.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut ordered = Vec::new();
         for (i, mut e) in entries.into_iter().enumerate() {
             let order: f64 = get(&format!("order{i}")).and_then(|o| o.trim().parse().ok()).unwrap_or((i + 1) as f64);
@@ -183,7 +183,7 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             ordered.push((order, i, e));
         }
         ordered.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        chain["entries"] = Value::Array(ordered.into_iter().map(|(_, _, e)| e).collect());
+        chain["entry"] = Value::Array(ordered.into_iter().map(|(_, _, e)| e).collect());
         Ok(chain)
     };
     let result = match edit() {
@@ -218,9 +218,9 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
     if fields.contains_key("append") {
         let (mut chain, _) = live_chain(&state, tenant.as_ref().map(|x| x.0)).await?;
         let entry = serde_json::json!({ "plugin": registered.name, "version": registered.version });
-        match chain.get_mut("entries").and_then(Value::as_array_mut) {
+        match chain.get_mut("entry").and_then(Value::as_array_mut) {
             Some(entries) => entries.push(entry),
-            None => chain["entries"] = Value::Array(vec![entry]),
+            None => chain["entry"] = Value::Array(vec![entry]),
         }
         if let Err(e) = save_chain(&state, &signed, tenant.as_ref().map(|x| x.0), chain).await {
             return render(&state, &signed, requested, None, Some(&e.public_message()), e.status()).await;

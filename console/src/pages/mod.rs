@@ -7,6 +7,7 @@ mod branding;
 mod domains;
 mod filtering;
 mod import;
+mod log;
 mod login;
 mod quarantine;
 mod status;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/console.css", get(stylesheet))
         .merge(login::routes())
+        .merge(log::routes())
         .merge(status::routes())
         .merge(domains::routes())
         .merge(users::routes())
@@ -123,6 +125,7 @@ fn navigation(access: &Access, lang: Language) -> Markup {
                 a href="/branding" { (t("Customization")) }
             }
             a href="/quarantine" { (t("Quarantine")) }
+            a href="/log" { (t("Email log")) }
         } @else {
             a href="/quarantine" { (t("Quarantine")) }
             a href="/lists" { (t("Trust lists")) }

@@ -22,7 +22,7 @@ struct Q {
     done: Option<String>,
 }
 
-fn time(t: i64) -> String {
+pub fn time(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

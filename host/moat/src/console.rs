@@ -55,6 +55,11 @@ impl Gateway for ConsoleGateway {
         })
     }
 
+    fn queued_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let id = queue_id.to_owned();
+        Box::pin(async move { self.queue.spool().read(&id).await.ok() })
+    }
+
     fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>> {
         Box::pin(async move {
             let spec = ChainSpec::from_json(&json).map_err(|e| format!("{e:#}"))?;

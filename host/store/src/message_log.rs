@@ -73,6 +73,21 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
     }
 }
 
+const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, subject, \
+                           message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report";
+
+/// Appends "a recipient in one of `domains`" to `sql` (parameters from `$first`); returns their values.
+fn recipient_patterns(sql: &mut String, domains: Option<&[String]>, first: usize) -> Vec<String> {
+    let Some(domains) = domains else { return Vec::new() };
+    let patterns: Vec<String> = domains.iter().map(|d| format!("%@{}%", d.replace(['%', '_'], ""))).collect();
+    sql.push_str(" AND (1 = 0");
+    for i in 0..patterns.len() {
+        sql.push_str(&format!(" OR LOWER(recipients) LIKE ${}", i + first));
+    }
+    sql.push(')');
+    patterns
+}
+
 impl Store {
     pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
         Ok(sqlx::query_scalar(
@@ -109,7 +124,6 @@ impl Store {
         Self::log_insert(&mut conn, entry).await
     }
 
-    /// The newest `limit` rows with an id above `after`, oldest first (for `moat log tail`).
     /// Messages logged since `since`, counted by verdict: every tenant's (`None`), one tenant's, or only
     /// those with a recipient in one of `domains` (a domain admin's view).
     pub async fn log_verdict_counts(
@@ -121,15 +135,7 @@ impl Store {
         let mut sql = String::from(
             "SELECT verdict, COUNT(*) AS n FROM message_log WHERE received_at >= $1 AND ($2 = 0 OR tenant_id = $2)",
         );
-        let patterns: Vec<String> =
-            domains.unwrap_or_default().iter().map(|d| format!("%@{}%", d.replace(['%', '_'], ""))).collect();
-        if domains.is_some() {
-            sql.push_str(" AND (1 = 0");
-            for i in 0..patterns.len() {
-                sql.push_str(&format!(" OR LOWER(recipients) LIKE ${}", i + 3));
-            }
-            sql.push(')');
-        }
+        let patterns = recipient_patterns(&mut sql, domains, 3);
         sql.push_str(" GROUP BY verdict ORDER BY verdict");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(tenant.map_or(0, |t| t.0));
         for p in &patterns {
@@ -139,6 +145,31 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get("verdict"), r.get("n"))).collect())
     }
 
+    /// The newest rows of every tenant (`None`), one tenant, or (`domains`) with a recipient in those
+    /// domains, newest first (the console's email log).
+    pub async fn log_recent(
+        &self,
+        tenant: Option<crate::TenantId>,
+        domains: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<LogEntry>> {
+        let mut sql = format!("SELECT {LOG_COLUMNS} FROM message_log WHERE ($1 = 0 OR tenant_id = $1)");
+        let patterns = recipient_patterns(&mut sql, domains, 3);
+        sql.push_str(" ORDER BY id DESC LIMIT $2");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.map_or(0, |t| t.0)).bind(limit);
+        for p in &patterns {
+            query = query.bind(p);
+        }
+        Ok(query.fetch_all(self.pool()).await?.iter().map(entry_from_row).collect())
+    }
+
+    pub async fn log_get(&self, id: i64) -> Result<Option<LogEntry>> {
+        let sql = format!("SELECT {LOG_COLUMNS} FROM message_log WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
+        Ok(row.as_ref().map(entry_from_row))
+    }
+
+    /// The newest `limit` rows with an id above `after`, oldest first (for `moat log tail`).
     pub async fn log_tail(&self, after: i64, limit: i64) -> Result<Vec<LogEntry>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
@@ -181,6 +212,22 @@ mod tests {
             assert_eq!(counts, [("accepted".to_owned(), 20), ("quarantined".to_owned(), 20)]);
             let mine = store.log_verdict_counts(0, None, Some(&["acme.test".to_owned()])).await.unwrap();
             assert!(mine.is_empty());
+            let to_acme =
+                NewLogEntry { recipients: "Ann@Acme.test".into(), verdict: "clean".into(), ..Default::default() };
+            let id = store.log_add(&to_acme).await.unwrap();
+            let recent = store.log_recent(None, Some(&["acme.test".to_owned()]), 10).await.unwrap();
+            assert_eq!(recent.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
+            assert_eq!(store.log_recent(None, None, 3).await.unwrap()[0].id, id, "newest first");
+            assert!(
+                store
+                    .log_recent(Some(crate::TenantId(1)), None, 100)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .all(|e| e.tenant == Some(1))
+            );
+            assert_eq!(store.log_get(id).await.unwrap().unwrap().recipients, "Ann@Acme.test");
+            assert_eq!(store.log_get(id + 1000).await.unwrap(), None);
         }
     }
 }

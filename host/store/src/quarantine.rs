@@ -86,6 +86,13 @@ impl Store {
         Ok(rows.iter().map(from_row).collect())
     }
 
+    /// The held copy of a logged message, if the quarantine still has it.
+    pub async fn quarantine_of_log(&self, log_id: i64) -> Result<Option<(Quarantined, Vec<u8>)>> {
+        let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE log_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(log_id).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| (from_row(&r), r.get("bytes"))))
+    }
+
     pub async fn quarantine_get(&self, id: &str) -> Result<Option<(Quarantined, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
