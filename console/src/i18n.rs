@@ -11,6 +11,12 @@ pub fn tr(language: Language, english: &'static str) -> &'static str {
 }
 
 static SPANISH: &[(&str, &str)] = &[
+    ("Send new users the welcome message", "Enviar a los usuarios nuevos el mensaje de bienvenida"),
+    ("as for every domain", "como para todos los dominios"),
+    (
+        "Welcome message ({name}, {address}, {password} and {console} are replaced; empty: the standard text)",
+        "Mensaje de bienvenida ({name}, {address}, {password} y {console} se sustituyen; vacío: el texto estándar)",
+    ),
     ("No messages yet.", "Todavía no hay mensajes."),
     ("Verdict", "Veredicto"),
     ("Delivery", "Entrega"),
@@ -78,7 +84,6 @@ static SPANISH: &[(&str, &str)] = &[
     ("inherited", "heredado"),
     ("Logo (PNG, JPEG, GIF or SVG, at most 512 KB)", "Logotipo (PNG, JPEG, GIF o SVG, 512 KB como máximo)"),
     ("Remove this logo", "Quitar este logotipo"),
-    ("Welcome message ({name} and {address} are replaced)", "Mensaje de bienvenida ({name} y {address} se sustituyen)"),
     ("Customization", "Personalización"),
     ("The logo is larger than 512 KB.", "El logotipo ocupa más de 512 KB."),
     ("The logo is not a PNG, JPEG, GIF or SVG picture.", "El logotipo no es una imagen PNG, JPEG, GIF o SVG."),

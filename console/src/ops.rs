@@ -411,6 +411,8 @@ pub async fn create_user(access: &Access, state: &AppState, request: NewUser) ->
         state.store.mailbox_set_language(id, Some(Language::parse(language).code())).await?;
     }
     let address = request.address.trim().to_ascii_lowercase();
+    let full_name = request.full_name.as_deref().filter(|n| !n.is_empty());
+    directory.welcome(&address, full_name, generated.then_some(password.as_str())).await?;
     Ok(UserView {
         address,
         full_name: request.full_name.clone(),

@@ -1,5 +1,6 @@
-//! Customization: a logo and a welcome-message template, for every domain or per domain ("settings for").
-//! The logo shows in the console's frame; the welcome message greets end users on their quarantine page.
+//! Customization: a logo and the welcome message, for every domain or per domain ("settings for"). The logo
+//! shows in the console's frame; the welcome message (off by default) is mailed to new users with their
+//! console credentials.
 
 use super::{PageResult, csrf, done, filled, frame, multipart_fields, notice};
 use crate::i18n::tr;
@@ -29,12 +30,16 @@ struct For {
 }
 
 /// The branding that applies to a domain: its own, else the one for every domain.
-pub async fn effective(state: &AppState, domain: Option<&str>) -> Result<Branding, AppError> {
+async fn effective(state: &AppState, domain: Option<&str>) -> Result<Branding, AppError> {
     if let Some(domain) = domain
         && let Some(own) = state.store.branding_get(domain).await?
     {
         let every = state.store.branding_get(EVERY_DOMAIN).await?.unwrap_or_default();
-        return Ok(Branding { logo: own.logo.or(every.logo), welcome: own.welcome.or(every.welcome) });
+        return Ok(Branding {
+            logo: own.logo.or(every.logo),
+            welcome: own.welcome.or(every.welcome),
+            send_welcome: own.send_welcome.or(every.send_welcome),
+        });
     }
     Ok(state.store.branding_get(EVERY_DOMAIN).await?.unwrap_or_default())
 }
@@ -111,7 +116,12 @@ async fn render(
             p { (t("Current logo:")) " " @if current.logo.is_some() { (t("own logo")) } @else { (t("inherited")) } }
             label { (t("Logo (PNG, JPEG, GIF or SVG, at most 512 KB)")) input type="file" name="logo" accept="image/png,image/jpeg,image/gif,image/svg+xml"; }
             label.check { input type="checkbox" name="remove_logo"; (t("Remove this logo")) }
-            label { (t("Welcome message ({name} and {address} are replaced)")) textarea name="welcome" rows="4" { (current.welcome.clone().unwrap_or_default()) } }
+            label { (t("Send new users the welcome message")) select name="send_welcome" {
+                @if scope != EVERY_DOMAIN { option value="" selected[current.send_welcome.is_none()] { (t("as for every domain")) } }
+                option value="no" selected[current.send_welcome == Some(false) || (scope == EVERY_DOMAIN && current.send_welcome.is_none())] { (t("no")) }
+                option value="yes" selected[current.send_welcome == Some(true)] { (t("yes")) }
+            } }
+            label { (t("Welcome message ({name}, {address}, {password} and {console} are replaced; empty: the standard text)")) textarea name="welcome" rows="6" { (current.welcome.clone().unwrap_or_default()) } }
             button type="submit" { (t("Save")) }
         }
     };
@@ -162,6 +172,11 @@ async fn save(State(state): State<AppState>, signed: Signed, form: Multipart) ->
         branding.logo = None;
     }
     branding.welcome = filled(&fields.get("welcome").cloned());
+    branding.send_welcome = match fields.get("send_welcome").map(String::as_str) {
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        _ => None,
+    };
     state.store.branding_set(&scope, &branding, crate::now()).await?;
     Ok(done(&format!("/branding?scope={}", super::url_encode(&scope)), t("Customization saved.")))
 }

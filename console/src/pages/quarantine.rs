@@ -2,7 +2,6 @@
 //! received; release (into the delivery queue) or delete.
 
 use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
-use crate::access::Account;
 use crate::i18n::tr;
 use crate::session::Signed;
 use crate::{AppError, AppState, ops};
@@ -42,18 +41,7 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
     let t = |s| tr(signed.language, s);
     let user = filled(&q.user);
     let held = ops::quarantine(&signed.access, &state, user.as_deref()).await?;
-    let welcome = match &signed.access.account {
-        Account::User { mailbox, .. } => {
-            let domain = mailbox.address.rsplit_once('@').map(|(_, d)| d.to_owned());
-            super::branding::effective(&state, domain.as_deref()).await?.welcome.map(|w| {
-                w.replace("{name}", mailbox.full_name.as_deref().unwrap_or(&mailbox.address))
-                    .replace("{address}", &mailbox.address)
-            })
-        }
-        Account::Admin { .. } => None,
-    };
     let body = html! {
-        @if let Some(w) = welcome { p #welcome { (w) } }
         (notice(q.done.as_deref(), None))
         @if let Some(u) = &user {
             p { (t("Panel of")) " " strong { (u) } " · " a href=(format!("/lists?owner={}", url_encode(u))) { (t("Trust lists")) } }

@@ -9,6 +9,8 @@ use thiserror::Error;
 pub struct Directory {
     store: Store,
     notifier: Option<std::sync::Arc<dyn crate::Notifier>>,
+    /// Where end users open the console (for welcome messages).
+    pub(crate) console_url: String,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -61,7 +63,7 @@ fn now() -> i64 {
 
 impl Directory {
     pub fn new(store: Store) -> Self {
-        Self { store, notifier: None }
+        Self { store, notifier: None, console_url: String::new() }
     }
 
     /// A directory that tells domains' contacts when their tenant runs out of licenses (and import results).

@@ -373,6 +373,8 @@ impl Directory {
     ) -> Result<(), DirectoryError> {
         let mut snapshot = Snapshot::load(self, job.tenant).await?;
         let mut generated = Vec::new();
+        // Per domain: whether new users get the welcome message (looked up once).
+        let mut welcomes = HashMap::new();
         for batch in lines.chunks(BATCH) {
             let mut planned = Vec::new();
             for line in batch {
@@ -404,8 +406,22 @@ impl Directory {
                     written
                 }
             };
-            for ((_, _, secret, address), written) in planned.into_iter().zip(written) {
-                if let (Secret::Generated(password), true) = (secret, written) {
+            for ((_, user, secret, address), written) in planned.into_iter().zip(written) {
+                if !written || user.existing.is_some() {
+                    continue;
+                }
+                let password = match secret {
+                    Secret::Generated(password) => Some(password),
+                    _ => None,
+                };
+                let domain = address.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+                if !welcomes.contains_key(&domain) {
+                    welcomes.insert(domain.clone(), self.welcome_of(&domain).await?);
+                }
+                if let Some(welcome) = &welcomes[&domain] {
+                    self.send_welcome(welcome, &address, user.full_name.as_deref(), password.as_deref());
+                }
+                if let Some(password) = password {
                     generated.push((address, password));
                 }
             }

@@ -11,6 +11,7 @@ mod licensing;
 mod notices;
 mod secrets;
 mod trust;
+mod welcome;
 
 pub use address::{Address, AddressError, normalize_domain};
 pub use directory::{Directory, DomainSpec, Recipient, RecipientError};

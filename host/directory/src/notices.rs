@@ -45,6 +45,9 @@ pub enum Notice {
         /// (address, password) of the users given a random password.
         generated: Vec<(String, String)>,
     },
+    /// A new user's welcome: how to reach the console, with the password Moat generated (`None`: the one
+    /// the admin chose and gave the user). `template` is the admin's own text, if any.
+    Welcome { name: String, address: String, password: Option<String>, console: String, template: Option<String> },
 }
 
 /// A notice for one recipient.
@@ -68,6 +71,8 @@ impl Notification {
             Notice::LicensesExhausted { tenant, .. } => format!("Moat: no licenses left ({tenant})"),
             Notice::ImportFinished { file_name, .. } if es => format!("Moat: importación de {file_name} terminada"),
             Notice::ImportFinished { file_name, .. } => format!("Moat: import of {file_name} finished"),
+            Notice::Welcome { .. } if es => "Bienvenido a la protección de correo".into(),
+            Notice::Welcome { .. } => "Welcome to your email protection".into(),
         }
     }
 
@@ -75,6 +80,31 @@ impl Notification {
         let es = self.language == Language::Spanish;
         let mut out = String::new();
         match &self.notice {
+            Notice::Welcome { name, address, password, console, template } => {
+                let password = match (password, es) {
+                    (Some(p), _) => p.clone(),
+                    (None, true) => "(la que le dio su administrador)".into(),
+                    (None, false) => "(the one your administrator gave you)".into(),
+                };
+                let default = if es {
+                    "Hola {name}:\n\nSu correo pasa ahora por un filtro que lo protege del spam, los virus y el \
+                     phishing. En la consola puede ver los mensajes retenidos en cuarentena, liberarlos y decidir qué \
+                     remitentes se aceptan o se bloquean siempre.\n\n  Consola: {console}\n  Usuario: {address}\n  \
+                     Contraseña: {password}\n"
+                } else {
+                    "Hello {name},\n\nYour email now goes through a filter that protects you from spam, viruses and \
+                     phishing. In the console you can see messages held in quarantine, release them, and choose senders \
+                     to always accept or block.\n\n  Console: {console}\n  User: {address}\n  Password: {password}\n"
+                };
+                let text = template.as_deref().unwrap_or(default);
+                out.push_str(
+                    &text
+                        .replace("{name}", name)
+                        .replace("{address}", address)
+                        .replace("{password}", &password)
+                        .replace("{console}", console),
+                );
+            }
             Notice::LicensesExhausted { tenant, domain, pool, used } => {
                 if es {
                     let _ = writeln!(
@@ -145,5 +175,17 @@ mod tests {
         assert!(en.text().contains("2 of 2 in use"));
         assert!(es.subject().contains("sin licencias"));
         assert!(es.text().contains("2 de 2 en uso"));
+        let welcome = Notice::Welcome {
+            name: "Ann".into(),
+            address: "ann@acme.test".into(),
+            password: None,
+            console: "https://console.test/".into(),
+            template: Some("Hi {name}, sign in at {console} as {address} with {password}".into()),
+        };
+        let note = Notification { notice: welcome, ..en };
+        assert_eq!(
+            note.text(),
+            "Hi Ann, sign in at https://console.test/ as ann@acme.test with (the one your administrator gave you)"
+        );
     }
 }

@@ -116,6 +116,33 @@ async fn the_three_formats_import_whole_lines_and_report_the_bad_ones() {
 }
 
 #[tokio::test]
+async fn new_users_get_the_welcome_message_when_their_domain_sends_it() {
+    let world = world().await;
+    let store = world.directory.store();
+    let on = moat_store::Branding { send_welcome: Some(true), ..Default::default() };
+    store.branding_set("acme.test", &on, 0).await.unwrap();
+    let job = import(&world, "Ann Lee, ann\nBob, bob, Secret.123\n", Some("acme.test")).await;
+    assert_eq!(job.imported(), 2);
+    let sent = world.sent.0.lock().unwrap().clone();
+    let welcomes: Vec<_> = sent.iter().filter(|n| matches!(n.notice, Notice::Welcome { .. })).collect();
+    assert_eq!(welcomes.iter().map(|n| n.to.as_str()).collect::<Vec<_>>(), ["ann@acme.test", "bob@acme.test"]);
+    let text = welcomes[0].text();
+    let Notice::ImportFinished { generated, .. } = &sent.last().unwrap().notice else {
+        panic!("the report comes last")
+    };
+    assert!(text.contains("Hello Ann Lee") && text.contains(&generated[0].1), "{text}");
+    assert!(welcomes[1].text().contains("the one your administrator gave you"), "a chosen password is never mailed");
+    // A re-import welcomes nobody again; a domain without the setting welcomes nobody.
+    import(&world, "Ann Lee, ann\n", Some("acme.test")).await;
+    let off = moat_store::Branding { send_welcome: Some(false), ..Default::default() };
+    store.branding_set(moat_store::EVERY_DOMAIN, &off, 0).await.unwrap();
+    store.branding_set("acme.test", &moat_store::Branding::default(), 0).await.unwrap();
+    import(&world, "Cy, cy\n", Some("acme.test")).await;
+    let count = world.sent.0.lock().unwrap().iter().filter(|n| matches!(n.notice, Notice::Welcome { .. })).count();
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
 async fn a_chosen_domain_completes_addresses_and_a_mixed_file_is_refused_whole() {
     let world = world().await;
     let job = import(&world, "Ann, ann\nBob, bob, Secret.123, robert\n", Some("acme.test")).await;

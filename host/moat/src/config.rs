@@ -34,6 +34,9 @@ pub struct ConsoleConfig {
     /// `smart_host = "smtp.moat.example"` — the host companies relay outgoing mail through; default
     /// `[server] hostname`.
     pub smart_host: Option<String>,
+    /// `public_url = "https://console.moat.example/"` — where users reach the console (in welcome messages);
+    /// default `http://LISTEN/`.
+    pub public_url: Option<String>,
     /// `secure_cookies = false` — mark session cookies `Secure`: turn on when the console is reached over HTTPS
     /// (directly or through a proxy).
     pub secure_cookies: bool,
@@ -46,6 +49,7 @@ impl Default for ConsoleConfig {
             mx_hosts: Vec::new(),
             ip_ranges: Vec::new(),
             smart_host: None,
+            public_url: None,
             secure_cookies: false,
         }
     }

@@ -48,7 +48,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::default();
     let queue = Queue::new(store.clone(), spool, &hostname, config.delivery.max_age, metrics.clone());
     let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::notices::Outbox::start(queue.clone()));
-    let directory = Directory::new(store.clone()).with_notifier(outbox);
+    let console_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{}/", config.console.listen));
+    let directory = Directory::new(store.clone()).with_notifier(outbox).with_console_url(&console_url);
     let interrupted = store.import_jobs_interrupt(now()).await?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} user import(s) were interrupted by the last stop; import those files again");

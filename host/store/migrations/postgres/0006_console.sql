@@ -52,10 +52,12 @@ CREATE TABLE import_jobs (
 );
 
 -- Logo and welcome-message template: one row for every domain ('*') and rows per domain that override it.
+-- send_welcome: new users get the welcome message with their console credentials (NULL: as for every domain).
 CREATE TABLE branding (
     scope       TEXT    PRIMARY KEY,
     logo        BYTEA,
     logo_type   TEXT,
     welcome     TEXT,
+    send_welcome BIGINT,
     updated_at  BIGINT NOT NULL
 );
