@@ -22,43 +22,52 @@ const MAX_DISCRIMINATORS: usize = 150;
 pub struct Counts {
     pub spam_messages: i64,
     pub ham_messages: i64,
-    /// Per token: (spam count, ham count).
-    tokens: Vec<(i64, i64)>,
+    /// Per token: (spam count, ham count, from the body).
+    tokens: Vec<(i64, i64, bool)>,
 }
 
-fn counter(value: Option<Vec<u8>>) -> i64 {
-    value.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes)
+/// Whether a token key (`t:…`) comes from the body: words, word pairs and link domains (header tokens have a
+/// `name:` prefix).
+fn from_body(key: &str) -> bool {
+    let token = key.strip_prefix("t:").unwrap_or(key);
+    !token.contains(':') || token.starts_with("url:")
 }
 
 impl Counts {
-    /// One host call for every count the message needs.
-    pub fn load(tokens: &[String]) -> Result<Self, HostError> {
-        let mut keys = Vec::with_capacity(tokens.len() + 2);
-        keys.push("n:spam".to_string());
-        keys.push("n:ham".to_string());
-        keys.extend(tokens.iter().map(|t| format!("t:{t}")));
-        let mut values: Vec<i64> = host::kv_get_many(&keys)?.into_iter().map(counter).collect();
-        let global_totals = host::kv_get_shared(&keys[..2]).unwrap_or_default();
-        if global_totals.into_iter().map(counter).any(|n| n > 0) {
-            for (value, global) in values.iter_mut().zip(host::kv_get_shared(&keys)?) {
-                *value += counter(global);
+    /// One host call for every count the message needs. `keys` are the message's token keys
+    /// ([`crate::tokens::of`]) after the two totals, `n:spam` and `n:ham`.
+    pub fn load(keys: &[String]) -> Result<Self, HostError> {
+        let mut values = host::kv_get_counters(keys)?;
+        let global_totals = host::kv_get_shared_counters(&keys[..2]).unwrap_or_default();
+        if global_totals.into_iter().any(|n| n > 0) {
+            for (value, global) in values.iter_mut().zip(host::kv_get_shared_counters(keys)?) {
+                *value += global;
             }
         }
         let mut values = values.into_iter();
         let spam_messages = values.next().unwrap_or(0);
         let ham_messages = values.next().unwrap_or(0);
-        let tokens = values.map(|packed| (packed & SPAM_MASK, packed >> 32)).collect();
+        let tokens = values.zip(&keys[2..]).map(|(packed, key)| (packed & SPAM_MASK, packed >> 32, from_body(key))).collect();
         Ok(Self { spam_messages, ham_messages, tokens })
     }
 
     /// The spam probability of the message, and how many tokens decided it.
     pub fn classify(&self) -> (f64, usize) {
+        self.classify_where(|_| true)
+    }
+
+    /// [`Counts::classify`] of the headers' tokens alone.
+    pub fn classify_headers(&self) -> (f64, usize) {
+        self.classify_where(|from_body| !from_body)
+    }
+
+    fn classify_where(&self, keep: impl Fn(bool) -> bool) -> (f64, usize) {
         let (nspam, nham) = (self.spam_messages.max(1) as f64, self.ham_messages.max(1) as f64);
         let mut probabilities: Vec<f64> = self
             .tokens
             .iter()
-            .filter(|(s, h)| s + h > 0)
-            .map(|&(s, h)| {
+            .filter(|(s, h, body)| s + h > 0 && keep(*body))
+            .map(|&(s, h, _)| {
                 let spam_ratio = s as f64 / nspam;
                 let ham_ratio = h as f64 / nham;
                 let p = spam_ratio / (spam_ratio + ham_ratio);
@@ -100,10 +109,10 @@ fn chi2q(x2: f64, v: usize) -> f64 {
     sum.min(1.0)
 }
 
-/// Counts the message's tokens for `label`, in one host call.
-pub fn learn(tokens: &[String], label: Label) -> Result<(), HostError> {
+/// Counts the message's tokens (`keys` as [`Counts::load`] takes them) for `label`, in one host call.
+pub fn learn(keys: &[String], label: Label) -> Result<(), HostError> {
     let (delta, total) = if label == Label::Spam { (1, "n:spam") } else { (1 << 32, "n:ham") };
-    let mut deltas: Vec<(String, i64)> = tokens.iter().map(|t| (format!("t:{t}"), delta)).collect();
+    let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), delta)).collect();
     deltas.push((total.to_string(), 1));
     host::kv_incr_many(&deltas)
 }

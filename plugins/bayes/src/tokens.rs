@@ -68,11 +68,16 @@ fn sender_domain(value: &str) -> Option<String> {
     Some(value.rsplit_once('@')?.1.trim().to_lowercase())
 }
 
+/// The message's token keys as stored (`t:TOKEN`), after the two totals' keys `n:spam` and `n:ham`: built
+/// once, they are both what the model reads and what it learns.
 pub fn of(message: &Message) -> Vec<String> {
     let mut seen: HashSet<u64, BuildHasherDefault<AlreadyHashed>> = HashSet::default();
-    let mut tokens = Vec::new();
-    let mut add = |t: String, tokens: &mut Vec<String>| {
-        if tokens.len() < MAX_TOKENS && seen.insert(fnv1a(&t)) {
+    let mut tokens = Vec::with_capacity(MAX_TOKENS / 2);
+    tokens.push("n:spam".to_owned());
+    tokens.push("n:ham".to_owned());
+    let mut add = |mut t: String, tokens: &mut Vec<String>| {
+        if tokens.len() < MAX_TOKENS + 2 && seen.insert(fnv1a(&t)) {
+            t.insert_str(0, "t:");
             tokens.push(t);
         }
     };
@@ -189,7 +194,7 @@ pub fn of(message: &Message) -> Vec<String> {
     }
     let mut previous: Option<String> = None;
     for w in words(&body) {
-        if tokens.len() >= MAX_TOKENS {
+        if tokens.len() >= MAX_TOKENS + 2 {
             break;
         }
         if let Some(p) = &previous {
