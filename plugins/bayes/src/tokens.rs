@@ -31,11 +31,22 @@ impl Hasher for AlreadyHashed {
 const MAX_TOKENS: usize = 1500;
 const MAX_BODY_CHARS: usize = 60_000;
 
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+/// The words of a text as they are counted: 3 to 24 characters, numbers as `#num`. Borrowed when already
+/// lower-case (most words), so a word costs no allocation until it becomes a key.
+fn words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+    use std::borrow::Cow;
     text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '$' | '!' | '\'' | '-')))
         .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
         .filter(|w| (3..=24).contains(&w.chars().count()))
-        .map(|w| if w.chars().all(|c| c.is_ascii_digit()) { "#num".to_owned() } else { w.to_lowercase() })
+        .map(|w| {
+            if w.bytes().all(|b| b.is_ascii_digit()) {
+                Cow::Borrowed("#num")
+            } else if w.chars().any(char::is_uppercase) {
+                Cow::Owned(w.to_lowercase())
+            } else {
+                Cow::Borrowed(w)
+            }
+        })
 }
 
 /// Drops tags, keeps link targets' domains and the visible text.
@@ -75,28 +86,35 @@ pub fn of(message: &Message) -> Vec<String> {
     let mut tokens = Vec::with_capacity(MAX_TOKENS / 2);
     tokens.push("n:spam".to_owned());
     tokens.push("n:ham".to_owned());
-    let mut add = |mut t: String, tokens: &mut Vec<String>| {
-        if tokens.len() < MAX_TOKENS + 2 && seen.insert(fnv1a(&t)) {
-            t.insert_str(0, "t:");
-            tokens.push(t);
+    // Tokens are written straight into their key (`t:` and the token), hashed without the prefix.
+    let mut add = |token: std::fmt::Arguments<'_>, tokens: &mut Vec<String>| {
+        use std::fmt::Write;
+        if tokens.len() >= MAX_TOKENS + 2 {
+            return;
+        }
+        let mut key = String::with_capacity(24);
+        key.push_str("t:");
+        let _ = key.write_fmt(token);
+        if seen.insert(fnv1a(&key[2..])) {
+            tokens.push(key);
         }
     };
     for w in words(&message.subject().unwrap_or_default()) {
-        add(format!("subject:{w}"), &mut tokens);
+        add(format_args!("subject:{w}"), &mut tokens);
     }
     for from in message.header("From") {
         if let Some(d) = sender_domain(&from) {
-            add(format!("from:{d}"), &mut tokens);
+            add(format_args!("from:{d}"), &mut tokens);
         }
     }
     let subject = message.subject().unwrap_or_default();
     let bangs = subject.matches('!').count().min(3);
     if bangs > 0 {
-        add(format!("subject:bang{bangs}"), &mut tokens);
+        add(format_args!("subject:bang{bangs}"), &mut tokens);
     }
     let letters: Vec<char> = subject.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.len() >= 8 && letters.iter().all(|c| c.is_uppercase()) {
-        add("subject:all-caps".into(), &mut tokens);
+        add(format_args!("subject:all-caps"), &mut tokens);
     }
     for header in message.headers() {
         let name = header.name.to_ascii_lowercase();
@@ -106,13 +124,13 @@ pub fn of(message: &Message) -> Vec<String> {
         let list_header = name.starts_with("list-")
             || matches!(name.as_str(), "x-mailman-version" | "x-beenthere" | "precedence" | "errors-to" | "sender");
         if !list_header {
-            add(format!("hdr:{name}"), &mut tokens);
+            add(format_args!("hdr:{name}"), &mut tokens);
         }
         let value = header.value.to_ascii_lowercase();
         match name.as_str() {
             "x-mailer" | "user-agent" => {
                 for w in words(&value).take(3) {
-                    add(format!("{name}:{w}"), &mut tokens);
+                    add(format_args!("{name}:{w}"), &mut tokens);
                 }
             }
             "received" => {
@@ -122,21 +140,21 @@ pub fn of(message: &Message) -> Vec<String> {
                 {
                     let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
                     if labels.len() == 2 {
-                        add(format!("received:{}.{}", labels[1], labels[0]), &mut tokens);
+                        add(format_args!("received:{}.{}", labels[1], labels[0]), &mut tokens);
                     }
                 }
             }
             "message-id" => {
                 if let Some(domain) = value.rsplit('@').next().map(|d| d.trim_end_matches('>')) {
-                    add(format!("message-id:{domain}"), &mut tokens);
+                    add(format_args!("message-id:{domain}"), &mut tokens);
                 }
             }
             "content-type" => {
                 let kind = value.split(';').next().unwrap_or("").trim();
-                add(format!("content-type:{kind}"), &mut tokens);
+                add(format_args!("content-type:{kind}"), &mut tokens);
                 if let Some(charset) = value.split("charset=").nth(1) {
                     add(
-                        format!("charset:{}", charset.trim_matches(['"', '\'', ' ']).split(';').next().unwrap_or("")),
+                        format_args!("charset:{}", charset.trim_matches(['"', '\'', ' ']).split(';').next().unwrap_or("")),
                         &mut tokens,
                     );
                 }
@@ -144,7 +162,7 @@ pub fn of(message: &Message) -> Vec<String> {
             "to" | "cc" => {
                 let n = value.matches('@').count();
                 add(
-                    format!(
+                    format_args!(
                         "{name}:count{}",
                         match n {
                             0 => "0",
@@ -163,7 +181,7 @@ pub fn of(message: &Message) -> Vec<String> {
     let texts = message.text_parts();
     let htmls = message.html_parts();
     if texts.is_empty() && !htmls.is_empty() {
-        add("struct:html-only".into(), &mut tokens);
+        add(format_args!("struct:html-only"), &mut tokens);
     }
     let mut body: String = texts.join("\n");
     for html in &htmls {
@@ -173,10 +191,12 @@ pub fn of(message: &Message) -> Vec<String> {
             strip_html(html, &mut urls);
         }
     }
-    let body: String = body.chars().take(MAX_BODY_CHARS).collect();
+    if let Some((cut, _)) = body.char_indices().nth(MAX_BODY_CHARS) {
+        body.truncate(cut);
+    }
     // HTML sent as plain text: its tags are telling, and its words are still words.
     let body = if body.contains("<html") || body.contains("<HTML") || body.contains("<font") || body.contains("<FONT") {
-        add("struct:html-in-text".into(), &mut tokens);
+        add(format_args!("struct:html-in-text"), &mut tokens);
         strip_html(&body, &mut urls)
     } else {
         body
@@ -186,21 +206,21 @@ pub fn of(message: &Message) -> Vec<String> {
     }
     for url in &urls {
         if let Some(d) = url_domain(url) {
-            add(format!("url:{d}"), &mut tokens);
+            add(format_args!("url:{d}"), &mut tokens);
         }
     }
     for a in message.attachments() {
-        add(format!("attachment:{}", a.sniffed_type), &mut tokens);
+        add(format_args!("attachment:{}", a.sniffed_type), &mut tokens);
     }
-    let mut previous: Option<String> = None;
+    let mut previous = None;
     for w in words(&body) {
         if tokens.len() >= MAX_TOKENS + 2 {
             break;
         }
         if let Some(p) = &previous {
-            add(format!("{p} {w}"), &mut tokens);
+            add(format_args!("{p} {w}"), &mut tokens);
         }
-        add(w.clone(), &mut tokens);
+        add(format_args!("{w}"), &mut tokens);
         previous = Some(w);
     }
     tokens
