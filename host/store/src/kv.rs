@@ -147,6 +147,45 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get("key"), value_of(r))).collect())
     }
 
+    /// [`Store::kv_list`] of a namespace of `count` entries (its [`Store::kv_count`]), read as four key
+    /// ranges at once: each query runs on its own pooled connection (and, on SQLite, its own worker thread),
+    /// so a large namespace loads on every core. Order is not kept.
+    pub async fn kv_load(&self, namespace: &str, count: i64, now: i64) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+        const PARTS: i64 = 4;
+        if count < 10_000 {
+            return self.kv_list(namespace, now).await;
+        }
+        let mut bounds: Vec<Option<String>> = vec![None];
+        for part in 1..PARTS {
+            let key: Option<String> =
+                sqlx::query_scalar("SELECT key FROM plugin_kv WHERE namespace = $1 ORDER BY key LIMIT 1 OFFSET $2")
+                    .bind(namespace)
+                    .bind(count * part / PARTS)
+                    .fetch_optional(self.pool())
+                    .await?;
+            bounds.push(key);
+        }
+        bounds.push(None);
+        let range = |low: Option<String>, high: Option<String>| async move {
+            let rows = sqlx::query(
+                "SELECT key, value, counter FROM plugin_kv WHERE namespace = $1 \
+                 AND ($2 = '' OR key >= $2) AND ($3 = '' OR key < $3) \
+                 AND (expires_at IS NULL OR expires_at > $4)",
+            )
+            .bind(namespace)
+            .bind(low.unwrap_or_default())
+            .bind(high.unwrap_or_default())
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+            Ok::<_, crate::StoreError>(rows.iter().map(|r| (r.get("key"), value_of(r))).collect::<Vec<_>>())
+        };
+        let b = |i: usize| bounds[i].clone();
+        let (a, b1, c, d) =
+            tokio::try_join!(range(b(0), b(1)), range(b(1), b(2)), range(b(2), b(3)), range(b(3), b(4)))?;
+        Ok([a, b1, c, d].concat())
+    }
+
     /// Writes every value (no expiry) in one transaction with multi-row upserts; a key given twice keeps its
     /// last value. For bulk loads such as signature databases.
     pub async fn kv_set_many(&self, namespace: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
@@ -207,6 +246,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::test_support::stores;
+
+    #[tokio::test]
+    async fn a_large_namespace_loads_whole_in_four_ranges() {
+        for (store, _dir) in stores().await {
+            let entries: Vec<(String, Vec<u8>)> =
+                (0..12_345).map(|i| (format!("t:{i:05}"), (i as i64).to_le_bytes().to_vec())).collect();
+            store.kv_set_many("acme:bayes", &entries).await.unwrap();
+            store.kv_set("other:bayes", "t:00001", b"x", None).await.unwrap();
+            let count = store.kv_count("acme:bayes").await.unwrap();
+            let mut loaded = store.kv_load("acme:bayes", count, 0).await.unwrap();
+            loaded.sort();
+            assert_eq!(loaded.len(), 12_345, "every entry once, none of another namespace");
+            let expected: Vec<(String, Option<Vec<u8>>)> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+            assert_eq!(loaded, expected);
+        }
+    }
 
     #[tokio::test]
     async fn values_counters_expiry_and_namespaces() {

@@ -47,7 +47,8 @@ impl Counts {
         let mut values = values.into_iter();
         let spam_messages = values.next().unwrap_or(0);
         let ham_messages = values.next().unwrap_or(0);
-        let tokens = values.zip(&keys[2..]).map(|(packed, key)| (packed & SPAM_MASK, packed >> 32, from_body(key))).collect();
+        let tokens =
+            values.zip(&keys[2..]).map(|(packed, key)| (packed & SPAM_MASK, packed >> 32, from_body(key))).collect();
         Ok(Self { spam_messages, ham_messages, tokens })
     }
 

@@ -154,7 +154,10 @@ pub fn of(message: &Message) -> Vec<String> {
                 add(format_args!("content-type:{kind}"), &mut tokens);
                 if let Some(charset) = value.split("charset=").nth(1) {
                     add(
-                        format_args!("charset:{}", charset.trim_matches(['"', '\'', ' ']).split(';').next().unwrap_or("")),
+                        format_args!(
+                            "charset:{}",
+                            charset.trim_matches(['"', '\'', ' ']).split(';').next().unwrap_or("")
+                        ),
                         &mut tokens,
                     );
                 }

@@ -64,11 +64,12 @@ impl StoreKv {
         if let Some(entries) = resident.get(namespace) {
             return Ok(entries.clone());
         }
-        if self.wait("count", self.store.kv_count(namespace))? > RESIDENT_MAX_ENTRIES {
+        let count = self.wait("count", self.store.kv_count(namespace))?;
+        if count > RESIDENT_MAX_ENTRIES {
             resident.insert(namespace.to_owned(), None);
             return Ok(None);
         }
-        let listed = self.wait("read", self.store.kv_list(namespace, crate::now()))?;
+        let listed = self.wait("read", self.store.kv_load(namespace, count, crate::now()))?;
         let entries: Entries = listed.into_iter().filter_map(|(k, v)| Some((k, v?.into_boxed_slice()))).collect();
         let entries = Arc::new(RwLock::new(entries));
         resident.insert(namespace.to_owned(), Some(entries.clone()));
