@@ -61,10 +61,6 @@ static SPANISH: &[(&str, &str)] = &[
     ),
     ("Second factor on.", "Segundo factor activado."),
     ("Second factor off.", "Segundo factor desactivado."),
-    (
-        "only platform and tenant administrators may do this",
-        "solo los administradores de la plataforma y de cliente pueden hacer esto",
-    ),
     ("yes", "sí"),
     ("no", "no"),
     ("Name", "Nombre"),

@@ -135,12 +135,12 @@ fn admin_only(access: &Access) -> Result<(), AppError> {
     if access.admin().is_some() { Ok(()) } else { Err(AppError::Forbidden("this is for administrators".into())) }
 }
 
-fn tenant_admin_only(access: &Access) -> Result<(), AppError> {
-    if access.manages_tenant() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden("only platform and tenant administrators may do this".into()))
-    }
+pub fn tenant_admin_only(access: &Access) -> Result<(), AppError> {
+    if access.manages_tenant() { Ok(()) } else { Err(not_for_this_role()) }
+}
+
+fn not_for_this_role() -> AppError {
+    AppError::Forbidden("only platform and tenant administrators may do this".into())
 }
 
 pub async fn visible_domains(access: &Access, state: &AppState) -> Result<Vec<Domain>, AppError> {
@@ -253,7 +253,7 @@ async fn acting_tenant(
                 _ => Ok(Some(own.name)),
             }
         }
-        _ => Err(AppError::Forbidden("only platform and tenant administrators may do this".into())),
+        _ => Err(not_for_this_role()),
     }
 }
 
@@ -363,7 +363,7 @@ pub async fn users(
         None => visible_domains(access, state).await?.into_iter().map(|d| d.id).collect(),
     };
     let mailboxes = state.store.mailbox_search(&ids, query.trim(), limit, offset).await?;
-    let aliases = state.store.alias_list(None).await?;
+    let aliases = state.store.alias_list_of(&mailboxes.iter().map(|m| m.id).collect::<Vec<_>>()).await?;
     Ok(mailboxes
         .into_iter()
         .map(|m| UserView {
@@ -527,7 +527,7 @@ pub async fn configuration(access: &Access, state: &AppState, name: &str) -> Res
     })
 }
 
-fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
+pub fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
     state.gateway.as_deref().ok_or_else(|| AppError::Unavailable("the gateway is not running with this console".into()))
 }
 
@@ -565,42 +565,21 @@ async fn quarantine_addresses(
     state: &AppState,
     user: Option<&str>,
 ) -> Result<Option<Vec<String>>, AppError> {
-    match &access.account {
-        crate::access::Account::User { mailbox, .. } => {
-            let mut own = vec![mailbox.address.clone()];
-            own.extend(
-                state
-                    .store
-                    .alias_list(None)
-                    .await?
-                    .into_iter()
-                    .filter(|a| a.mailbox == mailbox.address)
-                    .map(|a| a.address),
-            );
-            Ok(Some(own))
-        }
-        crate::access::Account::Admin { .. } => match user {
-            Some(user) => {
-                if !access.delegation().open_panels {
-                    return Err(AppError::Forbidden("you may not open users' panels".into()));
-                }
-                let domain = user.rsplit_once('@').map(|(_, d)| d).ok_or(AppError::NotFound)?;
-                visible_domain(access, state, domain).await?;
-                let user = user.to_ascii_lowercase();
-                let mut own: Vec<String> = state
-                    .store
-                    .alias_list(None)
-                    .await?
-                    .into_iter()
-                    .filter(|a| a.mailbox == user)
-                    .map(|a| a.address)
-                    .collect();
-                own.push(user);
-                Ok(Some(own))
+    let mailbox = match &access.account {
+        crate::access::Account::User { mailbox, .. } => mailbox.clone(),
+        crate::access::Account::Admin { .. } => {
+            let Some(user) = user else { return Ok(None) };
+            if !access.delegation().open_panels {
+                return Err(AppError::Forbidden("you may not open users' panels".into()));
             }
-            None => Ok(None),
-        },
-    }
+            let domain = visible_domain(access, state, domain_of(user)?).await?;
+            let local = user.rsplit_once('@').map(|(l, _)| l.to_ascii_lowercase()).unwrap_or_default();
+            state.store.mailbox_find(domain.id, &local).await?.ok_or(AppError::NotFound)?
+        }
+    };
+    let mut own: Vec<String> = state.store.alias_list_of(&[mailbox.id]).await?.into_iter().map(|a| a.address).collect();
+    own.push(mailbox.address);
+    Ok(Some(own))
 }
 
 /// The held messages the caller may see: an end user's own, one user's (an admin with the panel

@@ -1,10 +1,10 @@
 //! Domain admins: who administers which domains, with which delegated permissions.
 
 use super::{PageResult, csrf, done, filled, frame, notice};
+use crate::AppState;
 use crate::i18n::tr;
 use crate::ops::{self, NewDomainAdmin};
 use crate::session::Signed;
-use crate::{AppError, AppState};
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -28,9 +28,7 @@ async fn render(
     status: StatusCode,
 ) -> PageResult {
     let t = |s| tr(signed.language, s);
-    if !signed.access.manages_tenant() {
-        return Err(AppError::Forbidden(t("only platform and tenant administrators may do this").into()).into());
-    }
+    crate::ops::tenant_admin_only(&signed.access)?;
     let domains = ops::visible_domains(&signed.access, state).await?;
     let mut rows = Vec::new();
     for admin in state.store.admin_list().await? {

@@ -92,9 +92,7 @@ async fn render(
     status: StatusCode,
 ) -> PageResult {
     let t = |s| tr(signed.language, s);
-    if !signed.access.manages_tenant() {
-        return Err(AppError::Forbidden(t("only platform and tenant administrators may do this").into()).into());
-    }
+    crate::ops::tenant_admin_only(&signed.access)?;
     let scopes = scopes(state, signed).await?;
     let scope = filled(&scope).or_else(|| scopes.first().cloned()).unwrap_or_default();
     if !scopes.contains(&scope) {

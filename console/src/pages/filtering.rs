@@ -45,7 +45,7 @@ async fn tenant_of(
             }
             None => Ok(None),
         },
-        _ => Err(AppError::Forbidden("only platform and tenant administrators may do this".into())),
+        _ => crate::ops::tenant_admin_only(&signed.access).map(|()| None),
     }
 }
 
@@ -141,10 +141,6 @@ async fn render(
     Ok(response)
 }
 
-fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
-    state.gateway.as_deref().ok_or_else(|| AppError::Unavailable("the gateway is not running with this console".into()))
-}
-
 async fn save_chain(
     state: &AppState,
     signed: &Signed,
@@ -152,7 +148,10 @@ async fn save_chain(
     chain: Value,
 ) -> Result<i64, AppError> {
     let by = crate::pages::account_name(&signed.access);
-    gateway(state)?.save_chain(tenant, chain.to_string(), format!("console:{by}")).await.map_err(AppError::BadRequest)
+    crate::ops::gateway(state)?
+        .save_chain(tenant, chain.to_string(), format!("console:{by}"))
+        .await
+        .map_err(AppError::BadRequest)
 }
 
 async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
@@ -211,7 +210,7 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
     };
     let name = fields.get("name").map(|s| s.trim().to_owned()).unwrap_or_default();
     let version = fields.get("version").map(|s| s.trim().to_owned()).unwrap_or_default();
-    let registered = match gateway(&state)?.register_plugin(&name, &version, wasm).await {
+    let registered = match crate::ops::gateway(&state)?.register_plugin(&name, &version, wasm).await {
         Ok(p) => p,
         Err(e) => return render(&state, &signed, requested, None, Some(&e), StatusCode::BAD_REQUEST).await,
     };

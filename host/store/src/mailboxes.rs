@@ -264,6 +264,23 @@ impl Store {
         Ok(())
     }
 
+    /// The aliases of some mailboxes (a page of users), in one query.
+    pub async fn alias_list_of(&self, mailboxes: &[MailboxId]) -> Result<Vec<Alias>> {
+        if mailboxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids are integers we format ourselves.
+        let ids = mailboxes.iter().map(|m| m.0.to_string()).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "SELECT a.local_part || '@' || ad.name AS address, m.local_part || '@' || md.name AS mailbox \
+             FROM aliases a JOIN domains ad ON ad.id = a.domain_id \
+             JOIN mailboxes m ON m.id = a.mailbox_id JOIN domains md ON md.id = m.domain_id \
+             WHERE a.mailbox_id IN ({ids}) ORDER BY ad.name, a.local_part"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(|r| Alias { address: r.get("address"), mailbox: r.get("mailbox") }).collect())
+    }
+
     pub async fn alias_remove(&self, domain: DomainId, local_part: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM aliases WHERE domain_id = $1 AND local_part = $2")
             .bind(domain.0)
@@ -345,6 +362,8 @@ mod tests {
             assert_eq!(all.iter().map(|m| m.local_part.as_str()).collect::<Vec<_>>(), ["ann", "bob"]);
             let ann = &all[0];
             assert_eq!(store.mailbox_alias_count(ann.id).await.unwrap(), 1);
+            let of_ann = store.alias_list_of(&[ann.id, all[1].id]).await.unwrap();
+            assert_eq!(of_ann, vec![Alias { address: "a1@example.com".into(), mailbox: "ann@example.com".into() }]);
             let more =
                 ImportedUser { existing: Some(ann.id), aliases: vec![(domain, "a2".into())], ..user("ann", &[]) };
             store.import_users(&[more], 0).await.unwrap();
