@@ -309,8 +309,10 @@ async fn create_domain_admin(
     domains: &[DomainId],
     delegation: Delegation,
 ) -> Result<(), AppError> {
+    let name = admin.name.trim();
+    moat_directory::check_account_name(name).map_err(AppError::BadRequest)?;
     let hash = moat_directory::hash_password(&admin.password).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let id = state.store.admin_add(admin.name.trim(), &hash, Role::Domain(tenant), crate::now()).await?;
+    let id = state.store.admin_add(name, &hash, Role::Domain(tenant), crate::now()).await?;
     state.store.admin_delegate(id, domains, delegation).await?;
     if let Some(email) = admin.email.as_deref().filter(|e| !e.trim().is_empty()) {
         state.store.admin_set_email(id, Some(email.trim())).await?;
@@ -412,7 +414,10 @@ pub async fn create_user(access: &Access, state: &AppState, request: NewUser) ->
     }
     let address = request.address.trim().to_ascii_lowercase();
     let full_name = request.full_name.as_deref().filter(|n| !n.is_empty());
-    directory.welcome(&address, full_name, generated.then_some(password.as_str())).await?;
+    // The user exists now; a welcome that cannot be sent is logged, not a failure of the creation.
+    if let Err(e) = directory.welcome(&address, full_name, generated.then_some(password.as_str())).await {
+        tracing::warn!(%address, "no welcome message: {e}");
+    }
     Ok(UserView {
         address,
         full_name: request.full_name.clone(),

@@ -243,6 +243,13 @@ async fn domains_and_users_are_made_within_the_callers_scope() {
     );
     let (_, status_body) = get(&world, "/api/v1/status", Some(&world.acme)).await;
     assert_eq!(status_body["licenses"]["used"], 2);
+
+    let bad_name = json!({"name": "a b", "password": "Secret_pass9", "domains": ["acme.test"]});
+    let (status, body) = send(&world, "POST", "/api/v1/domain-admins", &world.acme, Some(bad_name)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("account names hold"), "{body}");
+    let weak = json!({"name": "ops2", "password": "short", "domains": ["acme.test"]});
+    assert_eq!(send(&world, "POST", "/api/v1/domain-admins", &world.acme, Some(weak)).await.0, StatusCode::BAD_REQUEST);
 }
 
 /// Every API route, as each role: allowed, forbidden for the role (403), or another's object (404).

@@ -431,7 +431,6 @@ impl Directory {
         job.errors.sort_by_key(|e| e.line);
         job.status = ImportStatus::Finished;
         job.finished_at = Some(now());
-        self.store().import_job_update(job).await?;
         tracing::info!(
             job = job.id,
             imported = job.imported(),
@@ -439,6 +438,7 @@ impl Directory {
             failed = job.errors.len(),
             "import finished"
         );
+        // The report is on its way before the job reads as finished.
         if let Some((to, language)) = report_to {
             self.notify(Notification {
                 to,
@@ -452,6 +452,7 @@ impl Directory {
                 },
             });
         }
+        self.store().import_job_update(job).await?;
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ pub use import::{ImportError, ImportRequest, parse_import};
 pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
 pub use notices::{Language, Notice, Notification, Notifier};
 pub use secrets::{
-    PasswordError, check_password, generate_password, generate_token, hash_generated_password, hash_password,
-    token_digest, verify_password,
+    PasswordError, check_account_name, check_password, generate_password, generate_token, hash_generated_password,
+    hash_password, token_digest, verify_password,
 };
 pub use trust::{LISTS_PLUGIN, ListEntry, ListScope, Listing, list_key, lists_namespace, networks};

@@ -29,6 +29,13 @@ pub fn check_password(password: &str) -> Result<(), PasswordError> {
     }
 }
 
+/// Console account names: 1 to 64 letters, digits and `- _ . @` (an address works as a name).
+pub fn check_account_name(name: &str) -> Result<(), String> {
+    let valid =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if valid { Ok(()) } else { Err(format!("account names hold 1 to 64 letters, digits and - _ . @ (got {name:?})")) }
+}
+
 /// An argon2id hash (PHC string, salted) of a password that meets the policy.
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     check_password(password)?;

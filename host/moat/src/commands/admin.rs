@@ -2,7 +2,7 @@
 
 use super::open_store;
 use crate::config::Config;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use moat_store::Role;
 
@@ -46,12 +46,7 @@ impl AdminCommand {
         let store = open_store(config).await?;
         match self {
             AdminCommand::Add { name, password_stdin: _, tenant, email } => {
-                let valid = !name.is_empty()
-                    && name.len() <= 64
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
-                if !valid {
-                    bail!("account names hold 1 to 64 letters, digits and - _ . @ (got {name:?})");
-                }
+                moat_directory::check_account_name(&name).map_err(anyhow::Error::msg)?;
                 let mut password = String::new();
                 std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
                 let password = password.trim_end_matches(['\r', '\n']);
