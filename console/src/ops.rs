@@ -175,10 +175,8 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
         licenses.available = licenses.available.zip(usage.available()).map(|(a, b)| a + b);
     }
     let domains = visible_domains(access, state).await?;
-    let mut mailboxes = 0;
-    for domain in domains.iter().filter(|d| d.alias_of.is_none()) {
-        mailboxes += state.store.mailbox_list(Some(domain.id)).await?.len();
-    }
+    let ids: Vec<DomainId> = domains.iter().map(|d| d.id).collect();
+    let mailboxes = state.store.mailbox_count(&ids).await? as usize;
     let since = today_start(crate::now());
     let today = match access.role() {
         Some(Role::Platform) => state.store.log_verdict_counts(since, None, None).await?,

@@ -264,6 +264,17 @@ impl Store {
         Ok(())
     }
 
+    /// How many mailboxes the given domains hold.
+    pub async fn mailbox_count(&self, domains: &[DomainId]) -> Result<i64> {
+        if domains.is_empty() {
+            return Ok(0);
+        }
+        // The ids are integers we format ourselves.
+        let ids = domains.iter().map(|d| d.0.to_string()).collect::<Vec<_>>().join(",");
+        let sql = format!("SELECT COUNT(*) FROM mailboxes WHERE domain_id IN ({ids})");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool()).await?)
+    }
+
     /// The aliases of some mailboxes (a page of users), in one query.
     pub async fn alias_list_of(&self, mailboxes: &[MailboxId]) -> Result<Vec<Alias>> {
         if mailboxes.is_empty() {
@@ -383,6 +394,8 @@ mod tests {
                 async move { store.mailbox_search(&[domain], &q, 10, 0).await.unwrap().len() }
             };
             assert_eq!(found("BOB").await, 1, "case-insensitive, by address");
+            assert_eq!(store.mailbox_count(&[domain]).await.unwrap(), 2);
+            assert_eq!(store.mailbox_count(&[]).await.unwrap(), 0);
             assert_eq!(found("smith").await, 2, "by full name");
             assert_eq!(found("@example.com").await, 2);
             assert_eq!(found("%").await, 0, "LIKE wildcards are literal");
