@@ -139,7 +139,7 @@ pub fn tenant_admin_only(access: &Access) -> Result<(), AppError> {
     if access.manages_tenant() { Ok(()) } else { Err(not_for_this_role()) }
 }
 
-fn not_for_this_role() -> AppError {
+pub fn not_for_this_role() -> AppError {
     AppError::Forbidden("only platform and tenant administrators may do this".into())
 }
 

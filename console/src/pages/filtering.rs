@@ -45,7 +45,7 @@ async fn tenant_of(
             }
             None => Ok(None),
         },
-        _ => crate::ops::tenant_admin_only(&signed.access).map(|()| None),
+        _ => Err(crate::ops::not_for_this_role()),
     }
 }
 

@@ -30,12 +30,7 @@ fn bare(lang: Language, title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Moat" }
-                link rel="stylesheet" href="/static/console.css";
-            }
+            (super::head(title))
             body.login { main { img src="/logo" alt="" height="48"; h1 { (title) } (body) } }
         }
     }

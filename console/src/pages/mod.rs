@@ -61,14 +61,25 @@ impl IntoResponse for Failure {
         let message = self.0.public_message();
         let page = html! {
             (DOCTYPE)
-            html { head { meta charset="utf-8"; title { "Moat" } link rel="stylesheet" href="/static/console.css"; }
-                body { main { p.error role="alert" { (message) } p { a href="/" { "Moat" } } } } }
+            html { (head("Moat")) body { main { p.error role="alert" { (message) } p { a href="/" { "Moat" } } } } }
         };
         (status, Html(page.into_string())).into_response()
     }
 }
 
 pub type PageResult = Result<Response, Failure>;
+
+/// Every page's `<head>`.
+pub fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Moat" }
+            link rel="stylesheet" href="/static/console.css";
+        }
+    }
+}
 
 /// The page frame: navigation for the account's role, the sign-out form, the language.
 pub fn frame(signed: &Signed, title: &str, body: Markup) -> Response {
@@ -78,12 +89,7 @@ pub fn frame(signed: &Signed, title: &str, body: Markup) -> Response {
     let page = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Moat" }
-                link rel="stylesheet" href="/static/console.css";
-            }
+            (head(title))
             body {
                 header {
                     a.brand href="/" { img src="/logo" alt="" height="28"; span { "Moat" } }

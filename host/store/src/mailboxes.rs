@@ -46,6 +46,11 @@ fn mailbox_from_row(r: &AnyRow) -> Mailbox {
     }
 }
 
+/// Row ids for an `IN (…)` list: integers formatted here, so nothing an admin typed reaches the SQL text.
+fn id_list(ids: impl Iterator<Item = i64>) -> String {
+    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
+}
+
 /// `SELECT` of every mailbox column and its address, followed by the given clause.
 macro_rules! select_mailboxes {
     ($clause:literal) => {
@@ -204,9 +209,9 @@ impl Store {
         if domains.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = domains.iter().map(|d| d.0.to_string()).collect::<Vec<_>>().join(",");
+        let ids = id_list(domains.iter().map(|d| d.0));
         let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        // The ids are integers we formatted ourselves; the query text is bound.
+        // The query text is bound; the ids are integers (`id_list`).
         let sql = format!(
             "SELECT m.id, m.domain_id, m.local_part, m.full_name, m.local_part || '@' || d.name AS address \
              FROM mailboxes m JOIN domains d ON d.id = m.domain_id WHERE m.domain_id IN ({ids}) \
@@ -269,8 +274,7 @@ impl Store {
         if domains.is_empty() {
             return Ok(0);
         }
-        // The ids are integers we format ourselves.
-        let ids = domains.iter().map(|d| d.0.to_string()).collect::<Vec<_>>().join(",");
+        let ids = id_list(domains.iter().map(|d| d.0));
         let sql = format!("SELECT COUNT(*) FROM mailboxes WHERE domain_id IN ({ids})");
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool()).await?)
     }
@@ -280,8 +284,7 @@ impl Store {
         if mailboxes.is_empty() {
             return Ok(Vec::new());
         }
-        // The ids are integers we format ourselves.
-        let ids = mailboxes.iter().map(|m| m.0.to_string()).collect::<Vec<_>>().join(",");
+        let ids = id_list(mailboxes.iter().map(|m| m.0));
         let sql = format!(
             "SELECT a.local_part || '@' || ad.name AS address, m.local_part || '@' || md.name AS mailbox \
              FROM aliases a JOIN domains ad ON ad.id = a.domain_id \
