@@ -1,0 +1,13 @@
+//! Every end-to-end test in one binary: each would otherwise link its own copy of the host and wasmtime
+//! (~140 MB and a link each in a debug build), which cost CI minutes and gigabytes of disk.
+
+mod antivirus;
+mod authentication;
+mod browser;
+mod chains;
+mod console;
+mod example;
+mod mail_path;
+mod plugin_cases;
+mod plugin_cli;
+mod reputation;
