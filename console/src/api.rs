@@ -31,6 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route("/quarantine", get(quarantine))
         .route("/quarantine/{id}", delete(delete_held))
         .route("/quarantine/{id}/release", post(release))
+        .route("/log", get(log))
+        .route("/log/{id}", get(log_entry))
+        .route("/log/{id}/classify", post(classify))
+        .route("/log/{id}/list", post(list_from_log))
 }
 
 async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {
@@ -234,13 +238,17 @@ async fn list_add(
     State(state): State<AppState>,
     Json(request): Json<NewListEntry>,
 ) -> Result<StatusCode, AppError> {
-    let listing = match request.list.as_str() {
-        "allow" => Listing::Allow,
-        "deny" => Listing::Deny,
-        other => return Err(AppError::BadRequest(format!("list is allow or deny, not {other:?}"))),
-    };
+    let listing = parse_listing(&request.list)?;
     ops::list_add(&access, &state, Some(&request.owner), listing, &request.value).await?;
     Ok(StatusCode::CREATED)
+}
+
+fn parse_listing(list: &str) -> Result<Listing, AppError> {
+    match list {
+        "allow" => Ok(Listing::Allow),
+        "deny" => Ok(Listing::Deny),
+        other => Err(AppError::BadRequest(format!("list is allow or deny, not {other:?}"))),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -286,6 +294,89 @@ async fn delete_held(
     Ok(StatusCode::NO_CONTENT)
 }
 
+fn log_json(e: &moat_store::LogEntry) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id, "received_at": e.received_at, "client_ip": e.client_ip, "helo": e.helo, "tls": e.tls,
+        "sender": e.sender, "recipients": e.recipients, "size": e.size, "subject": e.subject,
+        "message_id": e.message_id, "verdict": e.verdict, "score": e.score, "symbols": e.symbols,
+        "delivery_status": e.delivery_status, "last_reply": e.last_reply,
+        "classified": e.classified.map(|c| c.as_str()),
+    })
+}
+
+// Not `#[serde(flatten)]` of `LogSearch`: flattened query strings lose their numbers' types.
+#[derive(Deserialize)]
+struct LogQuery {
+    q: Option<String>,
+    verdict: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn log(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let search = ops::LogSearch { q: query.q, verdict: query.verdict };
+    let entries = ops::log(&access, &state, &search, limit).await?;
+    Ok(Json(entries.iter().map(log_json).collect()))
+}
+
+/// One entry; with the message's headers and text when Moat has it and the caller may see them.
+async fn log_entry(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let (entry, bytes) = ops::log_entry(&access, &state, id).await?;
+    let mut json = log_json(&entry);
+    if let Some(bytes) = bytes {
+        let (headers, text) = ops::headers_and_text(&bytes);
+        let delegation = access.delegation();
+        json["headers"] = delegation.view_headers.then_some(headers).into();
+        json["text"] = delegation.view_emails.then_some(text).into();
+    }
+    Ok(Json(json))
+}
+
+#[derive(Deserialize)]
+struct Classify {
+    /// `spam` or `valid`.
+    classification: String,
+}
+
+async fn classify(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(request): Json<Classify>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let classification = moat_store::Classification::parse(&request.classification).ok_or_else(|| {
+        AppError::BadRequest(format!("classification is spam or valid, not {:?}", request.classification))
+    })?;
+    Ok(Json(log_json(&ops::classify(&access, &state, id, classification).await?)))
+}
+
+#[derive(Deserialize)]
+struct ListFromLog {
+    /// `allow` or `deny`.
+    list: String,
+    /// `sender` or `ip`.
+    party: ops::LogParty,
+}
+
+async fn list_from_log(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(request): Json<ListFromLog>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let listing = parse_listing(&request.list)?;
+    let (value, domain) = ops::list_from_log(&access, &state, id, request.party, listing).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "value": value, "domain": domain, "list": request.list }))))
+}
+
 /// The OpenAPI 3 description of `/api/v1`.
 pub async fn openapi() -> Json<serde_json::Value> {
     let bearer = serde_json::json!([{ "bearer": [] }]);
@@ -329,6 +420,10 @@ pub async fn openapi() -> Json<serde_json::Value> {
             "/api/v1/quarantine": { "get": op("Held messages of the caller's domains (?user= one user's)") },
             "/api/v1/quarantine/{id}": { "delete": op("Delete a held message (204)") },
             "/api/v1/quarantine/{id}/release": { "post": op("Release a held message into the delivery queue") },
+            "/api/v1/log": { "get": op("The email log of the caller's domains, newest first (?q= text, ?verdict=, ?limit= up to 1000)") },
+            "/api/v1/log/{id}": { "get": op("One logged message; headers and text while Moat has it, as the caller's permissions allow") },
+            "/api/v1/log/{id}/classify": { "post": op("Classify as spam or valid ({\"classification\"}): the tenant's filters learn it") },
+            "/api/v1/log/{id}/list": { "post": op("Allow or deny the message's sender or IP for its domain ({\"list\", \"party\": \"sender\"|\"ip\"})") },
             "/api/v1/lists": { "post": op("Add a trust-list entry: {list: allow|deny, value, owner: user or domain}") },
         }
     }))

@@ -1,9 +1,9 @@
 //! What the console asks of the running gateway, beyond the store: releasing quarantined mail into the
-//! queue, looking up a domain's MX records, trying a downstream host over SMTP, and checking an uploaded
-//! plugin. `moat serve` implements it; without one (the console alone, in unit tests) those actions say
-//! they are unavailable.
+//! queue, reading spooled mail, teaching the filters classified mail, looking up a domain's MX records,
+//! trying a downstream host over SMTP, and checking an uploaded plugin. `moat serve` implements it; without
+//! one (the console alone, in unit tests) those actions say they are unavailable.
 
-use moat_store::TenantId;
+use moat_store::{Classification, TenantId};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -14,6 +14,18 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct RegisteredPlugin {
     pub name: String,
     pub version: String,
+}
+
+/// A logged message an admin classified, to teach the filters of its tenant.
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    pub tenant: TenantId,
+    pub client_ip: String,
+    pub sender: String,
+    /// The tenant's recipients; the first one's domain picks the chain (a domain may have its own).
+    pub recipients: Vec<String>,
+    pub message: Vec<u8>,
+    pub classification: Classification,
 }
 
 pub trait Gateway: Send + Sync {
@@ -30,8 +42,10 @@ pub trait Gateway: Send + Sync {
         version: &str,
         wasm: Vec<u8>,
     ) -> BoxFuture<'_, Result<RegisteredPlugin, String>>;
-    /// The bytes of a message still in the delivery queue (spool), if it is.
-    fn queued_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
+    /// The bytes of a message in this node's spool: waiting in the queue, or kept as a copy after delivery.
+    fn spooled_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
+    /// Teaches the tenant's live chain a classified message; fails naming the plugins that could not learn it.
+    fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>>;
     /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it for a tenant (`None`: the
     /// default chain); returns the saved version.
     fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>>;

@@ -20,7 +20,7 @@ mod throttle;
 pub mod totp;
 
 pub use error::AppError;
-pub use gateway::{BoxFuture, Gateway, RegisteredPlugin};
+pub use gateway::{BoxFuture, Gateway, Lesson, RegisteredPlugin};
 
 use axum::Router;
 use moat_directory::Directory;

@@ -614,27 +614,45 @@ pub async fn quarantine(
         .collect())
 }
 
-/// The email log the caller may read: every message (platform), its tenant's, or those to its domains.
-pub async fn log(access: &Access, state: &AppState, limit: i64) -> Result<Vec<moat_store::LogEntry>, AppError> {
-    admin_only(access)?;
-    Ok(match access.role() {
-        Some(Role::Platform) => state.store.log_recent(None, None, limit).await?,
-        Some(Role::Tenant(t)) => state.store.log_recent(Some(t), None, limit).await?,
-        _ => {
-            let names: Vec<String> = visible_domains(access, state).await?.into_iter().map(|d| d.name).collect();
-            state.store.log_recent(access.tenant(), Some(&names), limit).await?
-        }
-    })
+/// What the email log is searched for.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogSearch {
+    /// Sender, recipient, subject or client IP containing this text.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only this verdict (`clean`, `tagged`, `quarantined`, `rejected`, ...).
+    #[serde(default)]
+    pub verdict: Option<String>,
 }
 
-/// One log entry the caller may read, with the message's bytes when Moat still has them (held in
-/// quarantine, or waiting in the queue) and the caller may see them (the delegated "view emails" or "view
-/// headers" permission).
-pub async fn log_entry(
+/// The email log the caller may read, newest first: every message (platform), its tenant's, or those to
+/// its domains.
+pub async fn log(
     access: &Access,
     state: &AppState,
-    id: i64,
-) -> Result<(moat_store::LogEntry, Option<Vec<u8>>), AppError> {
+    search: &LogSearch,
+    limit: i64,
+) -> Result<Vec<moat_store::LogEntry>, AppError> {
+    admin_only(access)?;
+    let mut query = moat_store::LogQuery {
+        text: search.q.clone(),
+        verdict: search.verdict.clone().filter(|v| !v.is_empty()),
+        limit,
+        ..Default::default()
+    };
+    match access.role() {
+        Some(Role::Platform) => {}
+        Some(Role::Tenant(t)) => query.tenant = Some(t),
+        _ => {
+            query.tenant = access.tenant();
+            query.domains = Some(visible_domains(access, state).await?.into_iter().map(|d| d.name).collect());
+        }
+    }
+    Ok(state.store.log_recent(&query).await?)
+}
+
+/// One log entry the caller may read (another's is "not found").
+async fn visible_log_entry(access: &Access, state: &AppState, id: i64) -> Result<moat_store::LogEntry, AppError> {
     admin_only(access)?;
     let entry = state.store.log_get(id).await?.ok_or(AppError::NotFound)?;
     let visible = match access.role() {
@@ -646,20 +664,116 @@ pub async fn log_entry(
             entry.tenant == access.tenant().map(|t| t.0) && names.iter().any(|d| recipients.contains(&format!("@{d}")))
         }
     };
-    if !visible {
-        return Err(AppError::NotFound);
+    if visible { Ok(entry) } else { Err(AppError::NotFound) }
+}
+
+/// The bytes of a logged message while Moat has them: held in quarantine, waiting in the queue, or kept as a
+/// copy after delivery (`[retention] message_copies`).
+async fn logged_message(state: &AppState, entry: &moat_store::LogEntry) -> Result<Option<Vec<u8>>, AppError> {
+    if let Some((_, bytes)) = state.store.quarantine_of_log(entry.id).await? {
+        return Ok(Some(bytes));
     }
+    Ok(match (&entry.queue_id, state.gateway.as_deref()) {
+        (Some(queue_id), Some(gateway)) => gateway.spooled_message(queue_id).await,
+        _ => None,
+    })
+}
+
+/// One log entry the caller may read, with the message's bytes when Moat still has them and the caller may
+/// see them (the delegated "view emails" or "view headers" permission).
+pub async fn log_entry(
+    access: &Access,
+    state: &AppState,
+    id: i64,
+) -> Result<(moat_store::LogEntry, Option<Vec<u8>>), AppError> {
+    let entry = visible_log_entry(access, state, id).await?;
     let delegation = access.delegation();
     if !(delegation.view_emails || delegation.view_headers) {
         return Ok((entry, None));
     }
-    let mut bytes = state.store.quarantine_of_log(id).await?.map(|(_, b)| b);
-    if bytes.is_none()
-        && let (Some(queue_id), Some(gateway)) = (&entry.queue_id, state.gateway.as_deref())
-    {
-        bytes = gateway.queued_message(queue_id).await;
-    }
+    let bytes = logged_message(state, &entry).await?;
     Ok((entry, bytes))
+}
+
+/// The header block of a message, and its first text part (what "view headers" and "view emails" show).
+pub fn headers_and_text(bytes: &[u8]) -> (String, String) {
+    let parsed = mail_parser::MessageParser::default().parse(bytes);
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| bytes.windows(2).position(|w| w == b"\n\n"));
+    let headers = String::from_utf8_lossy(&bytes[..end.unwrap_or(bytes.len())]).into_owned();
+    let text = parsed.and_then(|m| m.body_text(0).map(|t| t.into_owned())).unwrap_or_default();
+    (headers, text)
+}
+
+/// Classifies a logged message as spam or valid: its tenant's filters learn it (the Bayesian classifier
+/// above all), and the log remembers the classification. Needs the message's bytes, so only while Moat has
+/// them; seeing them is not needed.
+pub async fn classify(
+    access: &Access,
+    state: &AppState,
+    id: i64,
+    classification: moat_store::Classification,
+) -> Result<moat_store::LogEntry, AppError> {
+    let entry = visible_log_entry(access, state, id).await?;
+    let tenant = entry
+        .tenant
+        .map(TenantId)
+        .ok_or_else(|| AppError::BadRequest("this message was for no protected domain".into()))?;
+    let message = logged_message(state, &entry).await?.ok_or_else(|| {
+        AppError::BadRequest("Moat no longer holds this message, so its filters cannot learn it".into())
+    })?;
+    let domains = visible_domains(access, state).await?;
+    let recipients = entry
+        .recipients
+        .split(',')
+        .map(|r| r.trim().to_ascii_lowercase())
+        .filter(|r| r.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x.name == d)))
+        .collect();
+    let lesson = crate::Lesson {
+        tenant,
+        client_ip: entry.client_ip.clone(),
+        sender: entry.sender.clone(),
+        recipients,
+        message,
+        classification,
+    };
+    gateway(state)?.learn(lesson).await.map_err(AppError::BadRequest)?;
+    state.store.log_classify(id, classification).await?;
+    Ok(moat_store::LogEntry { classified: Some(classification), ..entry })
+}
+
+/// What of a logged message to allow or deny for the recipients' domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogParty {
+    Sender,
+    Ip,
+}
+
+/// Allows or denies a logged message's sender or client IP for the first of the caller's domains among its
+/// recipients; returns the value listed and the domain.
+pub async fn list_from_log(
+    access: &Access,
+    state: &AppState,
+    id: i64,
+    party: LogParty,
+    listing: Listing,
+) -> Result<(String, String), AppError> {
+    let entry = visible_log_entry(access, state, id).await?;
+    let value = match party {
+        LogParty::Sender => entry.sender.clone(),
+        LogParty::Ip => entry.client_ip.clone(),
+    };
+    if value.is_empty() {
+        return Err(AppError::BadRequest("this message has no sender to list (a bounce)".into()));
+    }
+    let recipients = entry.recipients.to_ascii_lowercase();
+    let domain = visible_domains(access, state)
+        .await?
+        .into_iter()
+        .find(|d| recipients.split(',').any(|r| r.trim().rsplit_once('@').is_some_and(|(_, x)| x == d.name)))
+        .ok_or_else(|| AppError::BadRequest("no recipient of this message is in your domains".into()))?;
+    list_add(access, state, Some(&domain.name), listing, &value).await?;
+    Ok((value, domain.name))
 }
 
 /// Releases a held message the caller may see into the delivery queue.

@@ -44,6 +44,31 @@ async fn world() -> World {
         ids.push(id);
     }
     store.tenant_set_licenses(acme, Some(10)).await.unwrap();
+    // One logged message to bob@acme.test (log id 1), held in quarantine.
+    let held = moat_store::NewQuarantined {
+        id: "q1".into(),
+        tenant: acme,
+        sender: "promo@spam.test".into(),
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        subject: Some("Cheap watches".into()),
+        score: 12.0,
+        reason: "score 12.0".into(),
+        received_at: 100,
+        bytes: b"Subject: Cheap watches\r\n\r\nBuy now\r\n".to_vec(),
+    };
+    let log = moat_store::NewLogEntry {
+        received_at: 100,
+        client_ip: "192.0.2.9".into(),
+        sender: "promo@spam.test".into(),
+        recipients: "bob@acme.test".into(),
+        subject: Some("Cheap watches".into()),
+        verdict: "quarantined".into(),
+        delivery_status: "held".into(),
+        tenant: Some(acme.0),
+        ..Default::default()
+    };
+    let accepted = moat_store::Accepted { log, disposition: moat_store::Disposition::Quarantine(held) };
+    assert_eq!(store.accept_batch(&[accepted]).await.unwrap(), [1]);
     let hash = moat_directory::hash_password("Secret_pass1").unwrap();
     let root = store.admin_add("root", &hash, Role::Platform, 0).await.unwrap();
     let acme_admin = store.admin_add("acme-admin", &hash, Role::Tenant(acme), 0).await.unwrap();
@@ -150,6 +175,10 @@ async fn the_openapi_document_lists_the_routes() {
         ("/api/v1/imports/{id}", "get"),
         ("/api/v1/domains/{name}/configuration", "get"),
         ("/api/v1/mx/{name}", "get"),
+        ("/api/v1/log", "get"),
+        ("/api/v1/log/{id}", "get"),
+        ("/api/v1/log/{id}/classify", "post"),
+        ("/api/v1/log/{id}/list", "post"),
     ] {
         assert!(body["paths"][path][method].is_object(), "{method} {path} missing");
     }
@@ -262,6 +291,7 @@ async fn every_route_for_every_role() {
     const NO: S = S::FORBIDDEN;
     const NONE: S = S::NOT_FOUND;
     const OFF: S = S::SERVICE_UNAVAILABLE;
+    const BAD: S = S::BAD_REQUEST;
     let import = json!({"file_name": "u.csv", "content": "Ann, ann@acme.test\n"});
     // (method, path, body, [platform, tenant acme, domain admin of acme.test, tenant other])
     let cases: Vec<(&str, &str, Option<serde_json::Value>, [S; 4])> = vec![
@@ -308,6 +338,15 @@ async fn every_route_for_every_role() {
             Some(json!({"list": "deny", "value": "spam.test", "owner": "acme2.test"})),
             [MADE, MADE, NONE, NONE],
         ),
+        ("GET", "/api/v1/log", None, [OK, OK, OK, OK]),
+        ("GET", "/api/v1/log?q=watches&verdict=quarantined&limit=5", None, [OK, OK, OK, OK]),
+        ("GET", "/api/v1/log/1", None, [OK, OK, OK, NONE]),
+        ("GET", "/api/v1/log/2", None, [NONE, NONE, NONE, NONE]),
+        // The console alone has no gateway whose filters could learn.
+        ("POST", "/api/v1/log/1/classify", Some(json!({"classification": "spam"})), [OFF, OFF, OFF, NONE]),
+        ("POST", "/api/v1/log/1/classify", Some(json!({"classification": "maybe"})), [BAD, BAD, BAD, BAD]),
+        ("POST", "/api/v1/log/1/list", Some(json!({"list": "deny", "party": "ip"})), [MADE, MADE, MADE, NONE]),
+        ("POST", "/api/v1/log/1/list", Some(json!({"list": "allow", "party": "sender"})), [MADE, MADE, MADE, NONE]),
     ];
     for (method, path, body, expected) in cases {
         for (role, want) in expected.iter().enumerate() {
@@ -343,4 +382,23 @@ async fn exports_hold_only_the_callers_users_and_import_back() {
     );
     let (_, users) = get(&world, "/api/v1/users?q=BOB", Some(&world.root)).await;
     assert_eq!(users.as_array().unwrap().len(), 3, "search is case-insensitive: {users}");
+}
+
+/// The email log's rows and their contents follow the caller's scope and delegated permissions.
+#[tokio::test]
+async fn the_log_is_searched_within_the_callers_scope() {
+    let world = world().await;
+    let (_, rows) = get(&world, "/api/v1/log?q=WATCHES", Some(&world.acme)).await;
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!((rows[0]["id"].as_i64(), rows[0]["client_ip"].as_str()), (Some(1), Some("192.0.2.9")));
+    let (_, rows) = get(&world, "/api/v1/log?verdict=clean", Some(&world.acme)).await;
+    assert_eq!(rows, json!([]));
+    let (_, rows) = get(&world, "/api/v1/log", Some(&world.other)).await;
+    assert_eq!(rows, json!([]), "another tenant's log is empty");
+
+    let (_, entry) = get(&world, "/api/v1/log/1", Some(&world.acme)).await;
+    assert_eq!(entry["headers"], "Subject: Cheap watches", "{entry}");
+    assert_eq!(entry["text"].as_str().map(str::trim), Some("Buy now"));
+    let (_, entry) = get(&world, "/api/v1/log/1", Some(&world.delegate)).await;
+    assert!(entry.get("headers").is_none() && entry["subject"] == "Cheap watches", "no permission: {entry}");
 }

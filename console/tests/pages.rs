@@ -371,12 +371,29 @@ async fn the_email_log_shows_headers_and_text_only_to_those_allowed() {
     store.admin_delegate(delegate_id, &[acme_test], headers_only).await.unwrap();
     let page = delegate.get(&path).await;
     assert!(page.body.contains("X-Secret-Header") && !page.body.contains("Buy now"), "{}", page.body);
-    // Deny the sender for the domain from the log.
+    // Deny the sender and the client's IP for the domain from the log.
     let token = page.csrf();
-    let listed = delegate.post(&format!("{path}/list"), &[("csrf", &token), ("list", "deny")]).await;
-    assert_eq!(listed.status, StatusCode::SEE_OTHER);
+    for what in ["deny-sender", "deny-ip"] {
+        let listed = delegate.post(&format!("{path}/list"), &[("csrf", &token), ("what", what)]).await;
+        assert_eq!(listed.status, StatusCode::SEE_OTHER, "{what}");
+    }
     let entries = world.state.directory.list_entries("acme", None).await.unwrap();
-    assert_eq!(entries[0].key, "@acme.test|sender|promo@spam.test");
+    let mut keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["@acme.test|ip|192.0.2.9/32", "@acme.test|sender|promo@spam.test"], "{entries:?}");
+    let forged = delegate.post(&format!("{path}/list"), &[("csrf", "0".repeat(64).as_str()), ("what", "allow-ip")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF");
+
+    // Search: by text (any case) and by verdict.
+    assert!(delegate.get("/log?q=WATCHES").await.body.contains("Cheap watches"));
+    assert!(delegate.get("/log?q=192.0.2.9&verdict=quarantined").await.body.contains("Cheap watches"));
+    assert!(!delegate.get("/log?q=nothing+like+it").await.body.contains("Cheap watches"));
+    assert!(!delegate.get("/log?verdict=clean").await.body.contains("Cheap watches"));
+
+    // Classifying needs the running gateway (its filters learn); the console alone says so and records nothing.
+    let classified = delegate.post(&format!("{path}/classify"), &[("csrf", &token), ("as", "valid")]).await;
+    assert_eq!(classified.status, StatusCode::SERVICE_UNAVAILABLE, "{}", classified.body);
+    assert_eq!(store.log_get(id).await.unwrap().unwrap().classified, None);
 
     // Another tenant's admin does not see it at all.
     let mut stranger = Browser::new(&world);

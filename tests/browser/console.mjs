@@ -1,6 +1,6 @@
 // The console as an admin uses it, in Debian's headless Chromium driven by playwright-core: sign in, create
-// a domain with its downstream host and a domain admin, create a user and an alias, import a file, watch the
-// licenses change, then sign in as the domain admin and be refused another domain. Screenshots of the main
+// a domain with its downstream host and a domain admin, create a user and an alias, import a file, open a
+// message from the email log, deny its IP and classify it, watch the licenses change, then sign in as the domain admin and be refused another domain. Screenshots of the main
 // pages go to MOAT_ARTIFACTS. Run by tests/tests/browser.rs with a Moat it started.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
@@ -123,6 +123,19 @@ try {
   const logo = await page.request.get(`${base}/logo`);
   assert.equal(logo.headers()['content-type'], 'image/png');
   await shot(page, 'branding');
+
+  // The email log: the message the test sent, found, opened, its IP denied and itself classified as spam.
+  await page.goto(`${base}/log`);
+  await page.getByLabel('Search').fill('quarterly');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.locator('#log tbody a').first().click();
+  assert.match(await page.locator('#headers').textContent(), /Subject: Quarterly report/);
+  await page.getByRole('button', { name: 'Deny this IP' }).click();
+  assert.match(await page.locator('.done').textContent(), /Denied for the domain: 127\.0\.0\.1 \(acme\.test\)/);
+  await page.getByRole('button', { name: 'Classify as spam' }).click();
+  assert.match(await page.locator('.done').textContent(), /Classified as spam/);
+  assert.equal(await page.locator('#classified').textContent(), 'spam');
+  await shot(page, 'log');
 
   // Three new mailboxes: three more licenses in use.
   assert.equal(await licensesInUse(page), before + 3);

@@ -1,37 +1,61 @@
-//! The email log: what arrived for the caller's domains and what became of it. Opening a message shows its
-//! verdict; its headers and text need the delegated "view headers" / "view emails" permissions (platform
-//! and tenant admins have both), and only while Moat still holds the message (quarantine or queue).
+//! The email log: what arrived for the caller's domains and what became of it, searchable. Opening a
+//! message shows its verdict and lets the admin allow or deny its sender or client IP for the domain and
+//! classify it as valid or spam (the tenant's filters learn it). Its headers and text need the delegated
+//! "view headers" / "view emails" permissions (platform and tenant admins have both), and only while Moat
+//! still has the message (quarantine, queue, or a kept copy).
 
 use super::{PageResult, csrf, done, frame, notice};
 use crate::i18n::tr;
-use crate::ops;
+use crate::ops::{self, LogParty, LogSearch};
 use crate::session::Signed;
 use crate::{AppError, AppState};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::routing::{get, post};
 use maud::html;
-use moat_directory::{ListScope, Listing};
+use moat_directory::Listing;
+use moat_store::Classification;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/log", get(list)).route("/log/{id}", get(show)).route("/log/{id}/list", post(list_sender))
+    Router::new()
+        .route("/log", get(list))
+        .route("/log/{id}", get(show))
+        .route("/log/{id}/list", post(list_party))
+        .route("/log/{id}/classify", post(classify))
 }
 
-async fn list(State(state): State<AppState>, signed: Signed) -> PageResult {
+/// Rows shown at most.
+const SHOWN: i64 = 200;
+
+/// The verdicts the search offers, as the log writes them.
+const VERDICTS: [&str; 7] = ["clean", "tagged", "quarantined", "rejected", "tempfailed", "discarded", "accepted"];
+
+async fn list(State(state): State<AppState>, signed: Signed, Query(search): Query<LogSearch>) -> PageResult {
     let t = |s| tr(signed.language, s);
-    let entries = ops::log(&signed.access, &state, 200).await?;
+    let entries = ops::log(&signed.access, &state, &search, SHOWN).await?;
+    let verdict = search.verdict.as_deref().unwrap_or("");
     let body = html! {
-        @if entries.is_empty() { p { (t("No messages yet.")) } }
+        form.search method="get" action="/log" {
+            input name="q" type="search" value=(search.q.as_deref().unwrap_or("")) placeholder=(t("Sender, recipient, subject or IP")) aria-label=(t("Search"));
+            select name="verdict" aria-label=(t("Verdict")) {
+                option value="" { (t("Every verdict")) }
+                @for v in VERDICTS { option value=(v) selected[verdict == v] { (t(v)) } }
+            }
+            button type="submit" { (t("Search")) }
+        }
+        @if entries.is_empty() { p { (t("No messages found.")) } }
         @else {
             table #log {
-                thead { tr { th { (t("Received")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Verdict")) } th { (t("Score")) } th { (t("Delivery")) } } }
+                thead { tr { th { (t("Received")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Verdict")) } th { (t("Score")) } th { (t("Delivery")) } th { (t("Classified")) } } }
                 tbody { @for e in &entries { tr {
                     td { a href=(format!("/log/{}", e.id)) { (super::quarantine::time(e.received_at)) } }
                     td { (e.sender) } td { (e.recipients) } td { (e.subject.clone().unwrap_or_default()) }
                     td { (e.verdict) } td { (e.score.map(|s| format!("{s:.1}")).unwrap_or_default()) } td { (e.delivery_status) }
+                    td { @if let Some(c) = e.classified { (t(c.as_str())) } }
                 } } }
             }
+            @if entries.len() as i64 == SHOWN { p.hint { (t("Only the newest 200 are shown; search to narrow them down.")) } }
         }
     };
     Ok(frame(&signed, t("Email log"), body))
@@ -42,20 +66,11 @@ struct Q {
     done: Option<String>,
 }
 
-/// The header block of a message, and its first text part.
-fn split(bytes: &[u8]) -> (String, String) {
-    let parsed = mail_parser::MessageParser::default().parse(bytes);
-    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| bytes.windows(2).position(|w| w == b"\n\n"));
-    let headers = String::from_utf8_lossy(&bytes[..end.unwrap_or(bytes.len())]).into_owned();
-    let text = parsed.and_then(|m| m.body_text(0).map(|t| t.into_owned())).unwrap_or_default();
-    (headers, text)
-}
-
 async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, Query(q): Query<Q>) -> PageResult {
     let t = |s| tr(signed.language, s);
     let (entry, bytes) = ops::log_entry(&signed.access, &state, id).await?;
     let delegation = signed.access.delegation();
-    let (headers, text) = bytes.as_deref().map(split).unwrap_or_default();
+    let (headers, text) = bytes.as_deref().map(ops::headers_and_text).unwrap_or_default();
     let body = html! {
         (notice(q.done.as_deref(), None))
         dl #log-entry {
@@ -67,20 +82,31 @@ async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>
             dt { (t("Verdict")) } dd #verdict { (entry.verdict) @if let Some(s) = entry.score { " (" (format!("{s:.1}")) ")" } }
             dt { (t("Symbols")) } dd { (entry.symbols.clone().unwrap_or_default()) }
             dt { (t("Delivery")) } dd { (entry.delivery_status) " " (entry.last_reply.clone().unwrap_or_default()) }
+            dt { (t("Classified")) } dd #classified { @if let Some(c) = entry.classified { (t(c.as_str())) } @else { "—" } }
         }
-        @if !entry.sender.is_empty() {
-            form.inline method="post" action=(format!("/log/{id}/list")) {
-                (csrf(&signed))
-                button type="submit" name="list" value="allow" { (t("Allow this sender")) }
+        form.inline method="post" action=(format!("/log/{id}/list")) {
+            (csrf(&signed))
+            @if !entry.sender.is_empty() {
+                button type="submit" name="what" value="allow-sender" { (t("Allow this sender")) }
                 " "
-                button.danger type="submit" name="list" value="deny" { (t("Deny this sender")) }
+                button.danger type="submit" name="what" value="deny-sender" { (t("Deny this sender")) }
+                " "
             }
+            button type="submit" name="what" value="allow-ip" { (t("Allow this IP")) }
+            " "
+            button.danger type="submit" name="what" value="deny-ip" { (t("Deny this IP")) }
+        }
+        form.inline method="post" action=(format!("/log/{id}/classify")) {
+            (csrf(&signed))
+            button type="submit" name="as" value="valid" { (t("Classify as valid")) }
+            " "
+            button.danger type="submit" name="as" value="spam" { (t("Classify as spam")) }
         }
         @if bytes.is_some() {
             @if delegation.view_headers { h2 { (t("Headers")) } pre #headers { (headers) } }
             @if delegation.view_emails { h2 { (t("Message")) } pre #message-text { (text) } }
         } @else if delegation.view_headers || delegation.view_emails {
-            p { (t("Moat no longer holds this message (it was delivered or deleted).")) }
+            p { (t("Moat no longer has this message (delivered without a kept copy, aged out, or deleted).")) }
         }
     };
     Ok(frame(&signed, t("Message"), body))
@@ -89,28 +115,64 @@ async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>
 #[derive(Deserialize)]
 struct ListForm {
     csrf: String,
-    list: String,
+    /// `allow-sender`, `deny-sender`, `allow-ip` or `deny-ip`.
+    what: String,
 }
 
-/// Allow or deny a logged message's sender for the recipients' domain.
-async fn list_sender(
+/// Allow or deny a logged message's sender or client IP for the recipients' domain.
+async fn list_party(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<i64>,
     Form(form): Form<ListForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
-    let (entry, _) = ops::log_entry(&signed.access, &state, id).await?;
-    let domains = ops::visible_domains(&signed.access, &state).await?;
-    let recipients = entry.recipients.to_ascii_lowercase();
-    let domain = domains
-        .iter()
-        .find(|d| recipients.contains(&format!("@{}", d.name)))
-        .ok_or_else(|| AppError::BadRequest("no recipient of this message is in your domains".into()))?;
-    let tenant =
-        state.store.tenant_list().await?.into_iter().find(|x| x.id == domain.tenant_id).ok_or(AppError::NotFound)?;
-    let listing = if form.list == "deny" { Listing::Deny } else { Listing::Allow };
-    state.directory.list_add(&tenant.name, &ListScope::Domain(domain.name.clone()), listing, &entry.sender).await?;
-    let message = format!("{} {} ({})", tr(signed.language, "Listed for the domain:"), entry.sender, domain.name);
-    Ok(done(&format!("/log/{id}"), &message))
+    let (listing, party) = match form.what.as_str() {
+        "allow-sender" => (Listing::Allow, LogParty::Sender),
+        "deny-sender" => (Listing::Deny, LogParty::Sender),
+        "allow-ip" => (Listing::Allow, LogParty::Ip),
+        "deny-ip" => (Listing::Deny, LogParty::Ip),
+        _ => return Err(AppError::BadRequest("choose allow or deny, sender or IP".into()).into()),
+    };
+    let (value, domain) = ops::list_from_log(&signed.access, &state, id, party, listing).await?;
+    let said = if listing == Listing::Deny { "Denied for the domain:" } else { "Allowed for the domain:" };
+    Ok(done(&format!("/log/{id}"), &format!("{} {value} ({domain})", tr(signed.language, said))))
+}
+
+#[derive(Deserialize)]
+struct ClassifyForm {
+    csrf: String,
+    #[serde(rename = "as")]
+    classification: String,
+}
+
+async fn classify(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<ClassifyForm>,
+) -> PageResult {
+    signed.check(&form.csrf)?;
+    let classification = Classification::parse(&form.classification)
+        .ok_or_else(|| AppError::BadRequest("classify as valid or spam".into()))?;
+    ops::classify(&signed.access, &state, id, classification).await?;
+    let said = match classification {
+        Classification::Spam => "Classified as spam: the filters learned it.",
+        Classification::Valid => "Classified as valid: the filters learned it.",
+    };
+    Ok(done(&format!("/log/{id}"), tr(signed.language, said)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_directory::Language;
+
+    /// Verdict and classification words reach `t` through variables, out of the i18n test's sight.
+    #[test]
+    fn verdict_and_classification_words_have_their_spanish() {
+        for word in VERDICTS.into_iter().chain(["valid"]) {
+            assert_ne!(tr(Language::Spanish, word), word, "{word}");
+        }
+    }
 }

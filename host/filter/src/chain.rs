@@ -285,6 +285,19 @@ impl Chain {
         }
     }
 
+    /// Teaches every acting (not shadow) entry an admin's classification of a message. Returns the plugins
+    /// whose learning failed, with why; the others learned it.
+    pub fn learn(&self, message: &Arc<crate::ParsedMessage>, label: crate::Label) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .filter(|e| !e.shadow)
+            .filter_map(|e| {
+                let failure = e.plugin.learn(message, label, &e.call).result.err()?;
+                Some((e.plugin.name().to_owned(), failure.to_string()))
+            })
+            .collect()
+    }
+
     /// The outcome of a whole message in one call: every envelope stage was a no-op.
     pub fn on_message(&self, message: &Arc<crate::ParsedMessage>) -> (Outcome, Evaluation) {
         let mut eval = Evaluation::default();

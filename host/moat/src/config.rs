@@ -6,6 +6,7 @@ use moat_smtp::{DeliveryConfig, SessionConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,6 +18,34 @@ pub struct Config {
     pub admin: AdminConfig,
     pub filters: FiltersConfig,
     pub console: ConsoleConfig,
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]` — how long Moat keeps what the email log shows. Checked hourly by every node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// `log = "90d"` — rows of the email log.
+    #[serde(with = "humantime_serde")]
+    pub log: Duration,
+    /// `quarantine = "30d"` — held messages, released or not.
+    #[serde(with = "humantime_serde")]
+    pub quarantine: Duration,
+    /// `message_copies = "7d"` — delivered messages kept in this node's spool, so the email log can open and
+    /// classify them; `"0s"` keeps none.
+    #[serde(with = "humantime_serde")]
+    pub message_copies: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            log: Duration::from_secs(90 * DAY),
+            quarantine: Duration::from_secs(30 * DAY),
+            message_copies: Duration::from_secs(7 * DAY),
+        }
+    }
 }
 
 /// `[console]`
@@ -191,6 +220,10 @@ impl Config {
         if self.filters.reload_interval < std::time::Duration::from_millis(100) {
             bail!("filters.reload_interval must be at least 100ms");
         }
+        let hour = Duration::from_secs(3600);
+        if self.retention.log < hour || self.retention.quarantine < hour {
+            bail!("retention.log and retention.quarantine must be at least 1h");
+        }
         Ok(())
     }
 
@@ -245,11 +278,17 @@ mod tests {
             relay = "smtp.example.net:25"
             [admin]
             listen = "127.0.0.1:9999"
+            [retention]
+            log = "180d"
+            quarantine = "14d"
+            message_copies = "0s"
             "#,
         )
         .unwrap();
         assert_eq!(c.delivery.retry_after(9), std::time::Duration::from_secs(3600));
         assert_eq!(c.smtp.idle_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(c.retention.quarantine, Duration::from_secs(14 * 86400));
+        assert!(c.retention.message_copies.is_zero());
     }
 
     /// Each `tests/config/*.toml` is a broken configuration; the matching `.err` holds text its error must contain.

@@ -2,17 +2,19 @@
 //! queue, MX lookups, SMTP greetings, plugin uploads and chain saves, each the way the CLI does them.
 
 use crate::config::Config;
-use moat_console::{BoxFuture, Gateway, RegisteredPlugin};
-use moat_filter::ChainSpec;
+use moat_console::{BoxFuture, Gateway, Lesson, RegisteredPlugin};
+use moat_filter::{ChainSpec, ConnectionFacts, Label, MessageFacts, ParsedMessage, RecipientFacts};
 use moat_smtp::Queue;
-use moat_smtp::filtering::HickoryDns;
-use moat_store::{ChainScope, Store, TenantId};
+use moat_smtp::filtering::{Filters, HickoryDns};
+use moat_store::{ChainScope, Classification, Store, TenantId};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct ConsoleGateway {
     pub config: Config,
     pub store: Store,
     pub queue: Queue,
+    pub filters: Arc<Filters>,
     pub dns: Option<HickoryDns>,
 }
 
@@ -55,9 +57,46 @@ impl Gateway for ConsoleGateway {
         })
     }
 
-    fn queued_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
+    fn spooled_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
         let id = queue_id.to_owned();
         Box::pin(async move { self.queue.spool().read(&id).await.ok() })
+    }
+
+    fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+            let first_domain = lesson.recipients.first().map(|r| domain_of(r)).unwrap_or_default();
+            let selected = self.filters.select(lesson.tenant, &first_domain);
+            let facts = MessageFacts {
+                sender: lesson.sender,
+                recipients: lesson
+                    .recipients
+                    .iter()
+                    .map(|address| RecipientFacts {
+                        mailbox: address.clone(),
+                        address: address.clone(),
+                        tenant: selected.tenant_name.clone(),
+                        domain: domain_of(address),
+                    })
+                    .collect(),
+                connection: ConnectionFacts { client_ip: lesson.client_ip, ..ConnectionFacts::default() },
+                ..MessageFacts::default()
+            };
+            let label = match lesson.classification {
+                Classification::Spam => Label::Spam,
+                Classification::Valid => Label::Ham,
+            };
+            let message = ParsedMessage::parse(lesson.message, facts);
+            let failed = tokio::task::spawn_blocking(move || selected.chain.learn(&message, label))
+                .await
+                .map_err(|e| e.to_string())?;
+            if failed.is_empty() {
+                return Ok(());
+            }
+            let names: Vec<String> = failed.iter().map(|(plugin, why)| format!("{plugin} ({why})")).collect();
+            tracing::warn!(failed = ?names, "learning a classified message failed");
+            Err(format!("these filters could not learn the message: {}", names.join(", ")))
+        })
     }
 
     fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>> {

@@ -7,6 +7,7 @@ mod commands;
 pub mod config;
 mod console;
 mod metrics_http;
+mod retention;
 mod serve;
 
 pub use cli::main;

@@ -32,7 +32,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let durability = if config.spool.fsync { Durability::Full } else { Durability::None };
     let store = Store::open(&config.database_url(), durability).await?;
     let spool = Spool::open(data_dir.join("spool"), config.spool.fsync)
-        .with_context(|| format!("cannot open the spool under {}", data_dir.display()))?;
+        .with_context(|| format!("cannot open the spool under {}", data_dir.display()))?
+        .keeping_copies(config.retention.message_copies);
     let hostname = config.server.hostname.clone();
 
     let (acceptor, tls_note) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
@@ -46,7 +47,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
 
     let metrics = Metrics::default();
-    let queue = Queue::new(store.clone(), spool, &hostname, config.delivery.max_age, metrics.clone());
+    let queue = Queue::new(store.clone(), spool.clone(), &hostname, config.delivery.max_age, metrics.clone());
     let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::notices::Outbox::start(queue.clone()));
     let console_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{}/", config.console.listen));
     let directory = Directory::new(store.clone()).with_notifier(outbox).with_console_url(&console_url);
@@ -80,7 +81,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(filters.follow(config.filters.reload_interval, stopped.clone())));
+    tasks.push(tokio::spawn(filters.clone().follow(config.filters.reload_interval, stopped.clone())));
     for addr in &config.smtp.listen {
         let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let listener = Listener::new(socket, ctx.clone());
@@ -93,6 +94,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Metrics at http://{}/metrics", admin.local_addr()?);
     tasks.push(tokio::spawn(crate::metrics_http::serve(admin, metrics, stopped.clone())));
     tasks.push(tokio::spawn(manager.run(stopped.clone())));
+    let retention = crate::retention::run(store.clone(), spool, config.retention.clone(), stopped.clone());
+    tasks.push(tokio::spawn(retention));
     let console = TcpListener::bind(config.console.listen)
         .await
         .with_context(|| format!("cannot listen on {} (console)", config.console.listen))?;
@@ -101,6 +104,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         store: store.clone(),
         queue,
+        filters,
         dns: HickoryDns::new(config.filters.nameserver).map_err(|e| tracing::warn!("Get SMTP is off: {e}")).ok(),
     };
     let publishing = moat_console::Publishing {

@@ -1,26 +1,41 @@
 //! The spool: one file per queued message, named by its queue id. A message is in the spool, fsync'd, before
-//! Moat answers `250` for it; the queue rows in the store say what is left to do with it.
+//! Moat answers `250` for it; the queue rows in the store say what is left to do with it. Once delivered, a
+//! message may stay a while as a copy (`kept/`), so the email log can still open and classify it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone)]
 pub struct Spool {
     dir: PathBuf,
     fsync: bool,
+    keep_copies: Duration,
 }
 
 impl Spool {
     /// Opens (creating) the spool under `dir`. `fsync = false` is only for benchmarks that measure its cost.
     pub fn open(dir: impl Into<PathBuf>, fsync: bool) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(dir.join("tmp"))?;
-        std::fs::create_dir_all(dir.join("msg"))?;
-        Ok(Self { dir, fsync })
+        for sub in ["tmp", "msg", "kept"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        Ok(Self { dir, fsync, keep_copies: Duration::ZERO })
+    }
+
+    /// Keeps a copy of each finished message for `keep` (counted from when it was spooled) instead of
+    /// removing it at once.
+    pub fn keeping_copies(mut self, keep: Duration) -> Self {
+        self.keep_copies = keep;
+        self
     }
 
     fn path(&self, id: &str) -> PathBuf {
         self.dir.join("msg").join(id)
+    }
+
+    fn kept(&self, id: &str) -> PathBuf {
+        self.dir.join("kept").join(id)
     }
 
     /// Writes `parts` (header then body, to avoid copying the message) as message `id`: to a temp file,
@@ -46,8 +61,39 @@ impl Spool {
         .map_err(std::io::Error::other)?
     }
 
+    /// Message `id`, queued or kept.
     pub async fn read(&self, id: &str) -> std::io::Result<Vec<u8>> {
-        tokio::fs::read(self.path(id)).await
+        match tokio::fs::read(self.path(id)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tokio::fs::read(self.kept(id)).await,
+            read => read,
+        }
+    }
+
+    /// Message `id` needs no more delivery: kept as a copy for a while if the spool keeps copies, else removed.
+    pub async fn finish(&self, id: &str) -> std::io::Result<()> {
+        if self.keep_copies.is_zero() {
+            return self.remove(id).await;
+        }
+        match tokio::fs::rename(self.path(id), self.kept(id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes kept copies older than the spool keeps them (by the time they were spooled); returns how many.
+    pub async fn purge_copies(&self, now: SystemTime) -> std::io::Result<usize> {
+        let mut removed = 0;
+        let mut entries = tokio::fs::read_dir(self.dir.join("kept")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let spooled = entry.metadata().await?.modified()?;
+            if now.duration_since(spooled).unwrap_or_default() >= self.keep_copies {
+                match tokio::fs::remove_file(entry.path()).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => removed += 1,
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes message `id`; a file already gone is not an error (delivery is at-least-once).
@@ -97,5 +143,27 @@ mod tests {
         assert!(spool.read("b2").await.is_err());
         spool.remove("a1").await.unwrap();
         spool.remove("a1").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn finished_messages_are_kept_as_copies_until_they_age_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), false).unwrap().keeping_copies(Duration::from_secs(3600));
+        spool.write("d1", [b"Subject: delivered\r\n\r\n", b"x"]).await.unwrap();
+        spool.finish("d1").await.unwrap();
+        assert!(!dir.path().join("msg/d1").exists(), "out of the queue's files");
+        assert_eq!(spool.read("d1").await.unwrap(), b"Subject: delivered\r\n\r\nx", "still readable");
+        spool.finish("d1").await.unwrap();
+        assert_eq!(spool.remove_orphans(&Default::default()).await.unwrap(), 0, "a copy is no orphan");
+
+        assert_eq!(spool.purge_copies(SystemTime::now()).await.unwrap(), 0, "younger than an hour");
+        let later = SystemTime::now() + Duration::from_secs(3601);
+        assert_eq!(spool.purge_copies(later).await.unwrap(), 1);
+        assert!(spool.read("d1").await.is_err());
+
+        let not_keeping = Spool::open(dir.path(), false).unwrap();
+        not_keeping.write("d2", [b"", b"y"]).await.unwrap();
+        not_keeping.finish("d2").await.unwrap();
+        assert!(not_keeping.read("d2").await.is_err(), "removed at once");
     }
 }

@@ -26,7 +26,7 @@ pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
 pub use error::StoreError;
 pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
 pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};
-pub use message_log::{LogEntry, NewLogEntry};
+pub use message_log::{Classification, LogEntry, LogQuery, NewLogEntry};
 pub use plugins::{NewPlugin, PluginInfo};
 pub use quarantine::{NewQuarantined, Quarantined};
 pub use queue::{

@@ -48,6 +48,46 @@ pub struct LogEntry {
     pub score: Option<f64>,
     pub symbols: Option<String>,
     pub report: Option<String>,
+    /// An admin's classification, once given.
+    pub classified: Option<Classification>,
+}
+
+/// What an admin says a logged message was, taught to the tenant's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classification {
+    Spam,
+    Valid,
+}
+
+impl Classification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spam => "spam",
+            Self::Valid => "valid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "spam" => Some(Self::Spam),
+            "valid" => Some(Self::Valid),
+            _ => None,
+        }
+    }
+}
+
+/// Which rows of the email log to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// One tenant's rows; `None`: every tenant's.
+    pub tenant: Option<crate::TenantId>,
+    /// Only rows with a recipient in one of these domains (a domain admin's view).
+    pub domains: Option<Vec<String>>,
+    /// Sender, recipients, subject or client IP containing this text (case-insensitive).
+    pub text: Option<String>,
+    /// Only rows whose verdict starts with this word (`rejected` also finds "rejected: 550 …").
+    pub verdict: Option<String>,
+    pub limit: i64,
 }
 
 fn entry_from_row(r: &AnyRow) -> LogEntry {
@@ -70,11 +110,18 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
         score: r.get("score"),
         symbols: r.get("symbols"),
         report: r.get("report"),
+        classified: r.get::<Option<&str>, _>("classified").and_then(Classification::parse),
     }
 }
 
 const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, subject, \
-                           message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report";
+                           message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
+                           classified";
+
+/// `text` as a LIKE pattern matching it literally (with `ESCAPE '\\'`).
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
 
 /// Appends "a recipient in one of `domains`" to `sql` (parameters from `$first`); returns their values.
 fn recipient_patterns(sql: &mut String, domains: Option<&[String]>, first: usize) -> Vec<String> {
@@ -145,22 +192,45 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get("verdict"), r.get("n"))).collect())
     }
 
-    /// The newest rows of every tenant (`None`), one tenant, or (`domains`) with a recipient in those
-    /// domains, newest first (the console's email log).
-    pub async fn log_recent(
-        &self,
-        tenant: Option<crate::TenantId>,
-        domains: Option<&[String]>,
-        limit: i64,
-    ) -> Result<Vec<LogEntry>> {
+    /// The rows `query` asks for, newest first (the console's email log).
+    pub async fn log_recent(&self, query: &LogQuery) -> Result<Vec<LogEntry>> {
         let mut sql = format!("SELECT {LOG_COLUMNS} FROM message_log WHERE ($1 = 0 OR tenant_id = $1)");
-        let patterns = recipient_patterns(&mut sql, domains, 3);
-        sql.push_str(" ORDER BY id DESC LIMIT $2");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.map_or(0, |t| t.0)).bind(limit);
-        for p in &patterns {
-            query = query.bind(p);
+        let mut texts = recipient_patterns(&mut sql, query.domains.as_deref(), 3);
+        if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let n = texts.len() + 3;
+            sql.push_str(&format!(
+                " AND (LOWER(sender) LIKE ${n} ESCAPE '\\' OR LOWER(recipients) LIKE ${n} ESCAPE '\\' \
+                 OR LOWER(COALESCE(subject, '')) LIKE ${n} ESCAPE '\\' OR client_ip LIKE ${n} ESCAPE '\\')"
+            ));
+            texts.push(format!("%{}%", like_escaped(&text.to_lowercase())));
         }
-        Ok(query.fetch_all(self.pool()).await?.iter().map(entry_from_row).collect())
+        if let Some(verdict) = &query.verdict {
+            // A prefix: refusals at DATA are logged as "rejected: <reply>".
+            sql.push_str(&format!(" AND verdict LIKE ${} ESCAPE '\\'", texts.len() + 3));
+            texts.push(format!("{}%", like_escaped(verdict)));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT $2");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(query.tenant.map_or(0, |t| t.0)).bind(query.limit);
+        for p in &texts {
+            q = q.bind(p);
+        }
+        Ok(q.fetch_all(self.pool()).await?.iter().map(entry_from_row).collect())
+    }
+
+    /// Records an admin's classification of a row.
+    pub async fn log_classify(&self, id: i64, classification: Classification) -> Result<()> {
+        sqlx::query("UPDATE message_log SET classified = $1 WHERE id = $2")
+            .bind(classification.as_str())
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes log rows received before `before`; returns how many.
+    pub async fn log_purge(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM message_log WHERE received_at < $1").bind(before).execute(self.writer()).await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn log_get(&self, id: i64) -> Result<Option<LogEntry>> {
@@ -173,8 +243,8 @@ impl Store {
     pub async fn log_tail(&self, after: i64, limit: i64) -> Result<Vec<LogEntry>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report \
-             FROM message_log WHERE id > $1 \
+             subject, message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
+             classified FROM message_log WHERE id > $1 \
              ORDER BY id DESC LIMIT $2) newest ORDER BY id",
         )
         .bind(after)
@@ -215,19 +285,53 @@ mod tests {
             let to_acme =
                 NewLogEntry { recipients: "Ann@Acme.test".into(), verdict: "clean".into(), ..Default::default() };
             let id = store.log_add(&to_acme).await.unwrap();
-            let recent = store.log_recent(None, Some(&["acme.test".to_owned()]), 10).await.unwrap();
+            let acme = LogQuery { domains: Some(vec!["acme.test".to_owned()]), limit: 10, ..LogQuery::default() };
+            let recent = store.log_recent(&acme).await.unwrap();
             assert_eq!(recent.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
-            assert_eq!(store.log_recent(None, None, 3).await.unwrap()[0].id, id, "newest first");
-            assert!(
-                store
-                    .log_recent(Some(crate::TenantId(1)), None, 100)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .all(|e| e.tenant == Some(1))
-            );
+            let newest = store.log_recent(&LogQuery { limit: 3, ..LogQuery::default() }).await.unwrap();
+            assert_eq!(newest[0].id, id, "newest first");
+            let tenant_1 = LogQuery { tenant: Some(crate::TenantId(1)), limit: 100, ..LogQuery::default() };
+            assert!(store.log_recent(&tenant_1).await.unwrap().iter().all(|e| e.tenant == Some(1)));
             assert_eq!(store.log_get(id).await.unwrap().unwrap().recipients, "Ann@Acme.test");
             assert_eq!(store.log_get(id + 1000).await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_is_searched_classified_and_purged() {
+        for (store, _dir) in stores().await {
+            let row = |sender: &str, subject: &str, verdict: &str, at: i64| NewLogEntry {
+                sender: sender.into(),
+                recipients: "ann@acme.test".into(),
+                subject: Some(subject.into()),
+                client_ip: "192.0.2.7".into(),
+                verdict: verdict.into(),
+                delivery_status: "delivered".into(),
+                received_at: at,
+                ..Default::default()
+            };
+            let old = store.log_add(&row("a@old.test", "Ancient", "clean", 100)).await.unwrap();
+            let cheap = store.log_add(&row("deals@spam.test", "CHEAP 100% pills_now", "quarantined", 200)).await.unwrap();
+            let hello = store.log_add(&row("bob@ok.test", "Hello", "clean", 300)).await.unwrap();
+            let search = |text: &str, verdict: Option<&str>| LogQuery {
+                text: Some(text.into()),
+                verdict: verdict.map(str::to_owned),
+                limit: 10,
+                ..LogQuery::default()
+            };
+            let ids = |rows: Vec<LogEntry>| rows.iter().map(|e| e.id).collect::<Vec<_>>();
+            assert_eq!(ids(store.log_recent(&search("cheap", None)).await.unwrap()), [cheap], "subject, any case");
+            assert_eq!(ids(store.log_recent(&search("BOB@", None)).await.unwrap()), [hello], "sender");
+            assert_eq!(ids(store.log_recent(&search("192.0.2", Some("clean"))).await.unwrap()), [hello, old]);
+            assert_eq!(ids(store.log_recent(&search("100% pills_", None)).await.unwrap()), [cheap], "wildcards literal");
+            assert!(store.log_recent(&search("nobody", None)).await.unwrap().is_empty());
+
+            assert_eq!(store.log_get(cheap).await.unwrap().unwrap().classified, None);
+            store.log_classify(cheap, Classification::Valid).await.unwrap();
+            assert_eq!(store.log_get(cheap).await.unwrap().unwrap().classified, Some(Classification::Valid));
+
+            assert_eq!(store.log_purge(250).await.unwrap(), 2);
+            assert_eq!(ids(store.log_recent(&LogQuery { limit: 10, ..LogQuery::default() }).await.unwrap()), [hello]);
         }
     }
 }

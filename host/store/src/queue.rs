@@ -479,6 +479,10 @@ mod tests {
             assert!(matches!(again, Err(StoreError::NotFound { .. })), "released only once");
             assert_eq!(store.queue_status().await.unwrap().messages, 1, "the failed release queued nothing");
             assert_eq!(store.log_tail(0, 10).await.unwrap()[1].delivery_status, "queued (released)");
+
+            assert_eq!(store.quarantine_purge(100).await.unwrap(), 0, "received at 100: not before 100");
+            assert_eq!(store.quarantine_purge(101).await.unwrap(), 1, "released or not, it ages out");
+            assert!(store.quarantine_get("h1").await.unwrap().is_none());
         }
     }
 

@@ -31,6 +31,10 @@ async fn an_admin_runs_the_console_in_chromium() {
     moat.protect("acme.test", &[format!("127.0.0.1:{}:10", sink.addr.port())], &["bob"]);
     let added = moat.cli_with_input(&["admin", "add", "root", "--password-stdin"], "Root_pass.2026\n");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    // A delivered message for the email log.
+    let report = "From: cfo@partner.test\r\nTo: bob@acme.test\r\nSubject: Quarterly report\r\n\r\nAttached.\r\n";
+    moat_tests::send(moat.smtp(), "cfo@partner.test", &["bob@acme.test"], report).await.unwrap();
+    moat_tests::eventually(20, "delivery", || async { sink.received().pop() }).await;
     let import = moat.write_file(
         "team.csv",
         b"Full name, Email\nZed Park, zed\nYan Li, yan, Yan_pass.2026, yanli\nBad, bad address\n",
@@ -76,7 +80,8 @@ async fn an_admin_runs_the_console_in_chromium() {
     assert!(moat.admin(&["admin", "list"]).contains("shopadmin\tdomain admin of tenant default: shop.test"));
     let chain = moat.admin(&["chain", "show"]);
     assert!(chain.contains("plugin = \"tagger\"") && chain.contains("tag = 4.0"), "{chain}");
-    for page in ["status", "domain", "users", "import", "filtering", "branding", "refused"] {
+    assert!(moat.admin(&["list", "show"]).contains("deny\t@acme.test|ip|127.0.0.1/32"), "denied from the log");
+    for page in ["status", "domain", "users", "import", "filtering", "branding", "log", "refused"] {
         assert!(artifacts.join(format!("{page}.png")).exists(), "screenshot of {page}");
     }
 }

@@ -5,7 +5,11 @@ use moat_tests::{Backend, Moat};
 
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 
-moat_tests::on_each_backend!(accounts_and_tokens_open_the_rest_api, the_console_drives_the_running_gateway);
+moat_tests::on_each_backend!(
+    accounts_and_tokens_open_the_rest_api,
+    the_console_drives_the_running_gateway,
+    the_email_log_opens_classifies_and_lists_delivered_mail,
+);
 
 async fn accounts_and_tokens_open_the_rest_api(backend: Backend) {
     let Some(moat) = Moat::builder(BIN, backend).start().await else {
@@ -159,4 +163,54 @@ async fn the_console_drives_the_running_gateway(backend: Backend) {
     assert!(released.text().contains("Hello"));
     let (status, _) = moat.console_send("POST", &format!("/api/v1/quarantine/{id}/release"), &ops, None).await;
     assert_eq!(status, 404, "released once");
+}
+
+/// The email log with the running gateway: a delivered message stays readable (the spool's kept copy), an
+/// admin classifies it and the tenant's classifier learns it, and denies its IP for the domain.
+async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backend) {
+    let sink = moat_tests::Sink::start().await;
+    let Some(moat) = Moat::builder(BIN, backend).set("filters", "builtin", "true").start().await else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier (scripts/test sets it up)");
+        return;
+    };
+    moat.admin(&["tenant", "add", "acme"]);
+    let downstream = format!("127.0.0.1:{}:10", sink.addr.port());
+    moat.admin(&["domain", "add", "acme.test", "--downstream", &downstream, "--tenant", "acme"]);
+    moat.admin(&["mailbox", "add", "ann@acme.test"]);
+    let added = moat.cli_with_input(&["admin", "add", "ops", "--password-stdin", "--tenant", "acme"], "Ops_pass.2026\n");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let ops = moat.admin(&["token", "create", "ops"]).trim().to_owned();
+
+    let message = "From: deals@offers.test\r\nTo: ann@acme.test\r\nSubject: Cheap watches today\r\n\r\nBuy now\r\n";
+    moat_tests::send(moat.smtp(), "deals@offers.test", &["ann@acme.test"], message).await.unwrap();
+    moat_tests::eventually(20, "delivery", || async { sink.received().pop() }).await;
+    let entry = moat_tests::eventually(20, "the log says delivered", || async {
+        let (_, rows) = moat.console_send("GET", "/api/v1/log?q=cheap+WATCHES&verdict=clean", &ops, None).await;
+        rows.as_array().and_then(|r| r.first()).filter(|e| e["delivery_status"] == "delivered").cloned()
+    })
+    .await;
+    let id = entry["id"].as_i64().unwrap();
+    let (_, opened) = moat.console_send("GET", &format!("/api/v1/log/{id}"), &ops, None).await;
+    assert!(opened["headers"].as_str().unwrap().contains("Subject: Cheap watches today"), "{opened}");
+    assert_eq!(opened["text"].as_str().unwrap().trim(), "Buy now", "{opened}");
+
+    // Classified as spam: the tenant's classifier has learned one spam message.
+    let file = moat.write_file("watches.eml", message.as_bytes());
+    let learned = |scan: String| scan.contains("learning: 1 spam and 0 ham so far");
+    assert!(!learned(moat.admin(&["scan", "--json", "--tenant", "acme", &file])), "nothing learned yet");
+    let spam = serde_json::json!({"classification": "spam"});
+    let (status, classified) = moat.console_send("POST", &format!("/api/v1/log/{id}/classify"), &ops, Some(spam)).await;
+    assert_eq!(status, 200, "{classified}");
+    assert_eq!(classified["classified"], "spam");
+    let scan = moat.admin(&["scan", "--json", "--tenant", "acme", &file]);
+    assert!(learned(scan.clone()), "{scan}");
+    let (_, rows) = moat.console_send("GET", "/api/v1/log?q=watches", &ops, None).await;
+    assert_eq!(rows[0]["classified"], "spam", "{rows}");
+
+    // The client's IP denied for the domain, from the log.
+    let deny = serde_json::json!({"list": "deny", "party": "ip"});
+    let (status, listed) = moat.console_send("POST", &format!("/api/v1/log/{id}/list"), &ops, Some(deny)).await;
+    assert_eq!(status, 201, "{listed}");
+    assert_eq!((listed["value"].as_str(), listed["domain"].as_str()), (Some("127.0.0.1"), Some("acme.test")));
+    assert!(moat.admin(&["list", "show", "--tenant", "acme"]).contains("deny\t@acme.test|ip|127.0.0.1/32"));
 }

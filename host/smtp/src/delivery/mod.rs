@@ -224,7 +224,7 @@ impl QueueManager {
                 return tracing::error!("cannot remove a finished message from the queue: {e}");
             }
         }
-        if let Err(e) = self.queue.spool().remove(id).await {
+        if let Err(e) = self.queue.spool().finish(id).await {
             tracing::warn!("cannot remove spool file: {e}");
         }
         self.metrics.queue_messages.dec();
