@@ -381,7 +381,8 @@ async fn the_email_log_shows_headers_and_text_only_to_those_allowed() {
     let mut keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     keys.sort();
     assert_eq!(keys, ["@acme.test|ip|192.0.2.9/32", "@acme.test|sender|promo@spam.test"], "{entries:?}");
-    let forged = delegate.post(&format!("{path}/list"), &[("csrf", "0".repeat(64).as_str()), ("what", "allow-ip")]).await;
+    let forged =
+        delegate.post(&format!("{path}/list"), &[("csrf", "0".repeat(64).as_str()), ("what", "allow-ip")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF");
 
     // Search: by text (any case) and by verdict.

@@ -229,7 +229,8 @@ impl Store {
 
     /// Removes log rows received before `before`; returns how many.
     pub async fn log_purge(&self, before: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM message_log WHERE received_at < $1").bind(before).execute(self.writer()).await?;
+        let done =
+            sqlx::query("DELETE FROM message_log WHERE received_at < $1").bind(before).execute(self.writer()).await?;
         Ok(done.rows_affected())
     }
 
@@ -311,7 +312,8 @@ mod tests {
                 ..Default::default()
             };
             let old = store.log_add(&row("a@old.test", "Ancient", "clean", 100)).await.unwrap();
-            let cheap = store.log_add(&row("deals@spam.test", "CHEAP 100% pills_now", "quarantined", 200)).await.unwrap();
+            let cheap =
+                store.log_add(&row("deals@spam.test", "CHEAP 100% pills_now", "quarantined", 200)).await.unwrap();
             let hello = store.log_add(&row("bob@ok.test", "Hello", "clean", 300)).await.unwrap();
             let search = |text: &str, verdict: Option<&str>| LogQuery {
                 text: Some(text.into()),
@@ -323,7 +325,11 @@ mod tests {
             assert_eq!(ids(store.log_recent(&search("cheap", None)).await.unwrap()), [cheap], "subject, any case");
             assert_eq!(ids(store.log_recent(&search("BOB@", None)).await.unwrap()), [hello], "sender");
             assert_eq!(ids(store.log_recent(&search("192.0.2", Some("clean"))).await.unwrap()), [hello, old]);
-            assert_eq!(ids(store.log_recent(&search("100% pills_", None)).await.unwrap()), [cheap], "wildcards literal");
+            assert_eq!(
+                ids(store.log_recent(&search("100% pills_", None)).await.unwrap()),
+                [cheap],
+                "wildcards literal"
+            );
             assert!(store.log_recent(&search("nobody", None)).await.unwrap().is_empty());
 
             assert_eq!(store.log_get(cheap).await.unwrap().unwrap().classified, None);

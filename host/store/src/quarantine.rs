@@ -122,7 +122,8 @@ impl Store {
 
     /// Removes held messages received before `before` (released or not); returns how many.
     pub async fn quarantine_purge(&self, before: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM quarantine WHERE received_at < $1").bind(before).execute(self.writer()).await?;
+        let done =
+            sqlx::query("DELETE FROM quarantine WHERE received_at < $1").bind(before).execute(self.writer()).await?;
         Ok(done.rows_affected())
     }
 }

@@ -177,7 +177,8 @@ async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backen
     let downstream = format!("127.0.0.1:{}:10", sink.addr.port());
     moat.admin(&["domain", "add", "acme.test", "--downstream", &downstream, "--tenant", "acme"]);
     moat.admin(&["mailbox", "add", "ann@acme.test"]);
-    let added = moat.cli_with_input(&["admin", "add", "ops", "--password-stdin", "--tenant", "acme"], "Ops_pass.2026\n");
+    let added =
+        moat.cli_with_input(&["admin", "add", "ops", "--password-stdin", "--tenant", "acme"], "Ops_pass.2026\n");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let ops = moat.admin(&["token", "create", "ops"]).trim().to_owned();
 
