@@ -6,7 +6,7 @@ use crate::{AppError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use moat_directory::Listing;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{name}", get(domain).delete(delete_domain))
         .route("/domains/{name}/configuration", get(configuration))
         .route("/domains/{name}/test-smtp", post(test_smtp))
+        .route("/domains/{name}/signup", put(set_signup))
         .route("/mx/{name}", get(mx))
         .route("/domain-admins", post(create_domain_admin))
         .route("/users", get(users).post(create_user))
@@ -59,6 +60,15 @@ async fn create_domain(
     Json(request): Json<NewDomain>,
 ) -> Result<(StatusCode, Json<DomainView>), AppError> {
     Ok((StatusCode::CREATED, Json(ops::create_domain(&access, &state, request).await?)))
+}
+
+async fn set_signup(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(change): Json<ops::SignupChange>,
+) -> Result<Json<DomainView>, AppError> {
+    Ok(Json(ops::set_signup(&access, &state, &name, &change).await?))
 }
 
 async fn delete_domain(
@@ -420,6 +430,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
             "/api/v1/quarantine": { "get": op("Held messages of the caller's domains (?user= one user's)") },
             "/api/v1/quarantine/{id}": { "delete": op("Delete a held message (204)") },
             "/api/v1/quarantine/{id}/release": { "post": op("Release a held message into the delivery queue") },
+            "/api/v1/domains/{name}/signup": { "put": op("Sign-up mode: {\"mode\": \"manual\"|\"smtp\", \"check\": an existing address (smtp: the server must accept it and refuse an unknown one)}") },
             "/api/v1/log": { "get": op("The email log of the caller's domains, newest first (?q= text, ?verdict=, ?limit= up to 1000)") },
             "/api/v1/log/{id}": { "get": op("One logged message; headers and text while Moat has it, as the caller's permissions allow") },
             "/api/v1/log/{id}/classify": { "post": op("Classify as spam or valid ({\"classification\"}): the tenant's filters learn it") },

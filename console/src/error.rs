@@ -63,7 +63,8 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
         | DirectoryError::ListEntry(_)
         | DirectoryError::NestedAliasDomain { .. }
         | DirectoryError::OnAliasDomain { .. }
-        | DirectoryError::Downstream { .. } => StatusCode::BAD_REQUEST,
+        | DirectoryError::Downstream { .. }
+        | DirectoryError::SignupCheck { .. } => StatusCode::BAD_REQUEST,
         DirectoryError::UnknownDomain(_) | DirectoryError::UnknownTenant(_) | DirectoryError::UnknownMailbox(_) => {
             StatusCode::NOT_FOUND
         }

@@ -17,6 +17,18 @@ static SPANISH: &[(&str, &str)] = &[
         "Welcome message ({name}, {address}, {password} and {console} are replaced; empty: the standard text)",
         "Mensaje de bienvenida ({name}, {address}, {password} y {console} se sustituyen; vacío: el texto estándar)",
     ),
+    ("Sign-up mode", "Modo de alta"),
+    ("Manual: users are added by admins", "Manual: los administradores dan de alta a los usuarios"),
+    (
+        "SMTP: users are signed up on their first message, if the domain's server accepts them",
+        "SMTP: los usuarios se dan de alta con su primer mensaje, si el servidor del dominio los acepta",
+    ),
+    (
+        "An existing address of the domain, to check that its server refuses unknown recipients",
+        "Una dirección existente del dominio, para comprobar que su servidor rechaza destinatarios desconocidos",
+    ),
+    ("Save sign-up mode", "Guardar modo de alta"),
+    ("Sign-up mode saved.", "Modo de alta guardado."),
     ("No messages found.", "No se encontraron mensajes."),
     ("Sender, recipient, subject or IP", "Remitente, destinatario, asunto o IP"),
     ("Every verdict", "Todos los veredictos"),

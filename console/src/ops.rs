@@ -42,6 +42,8 @@ pub struct DomainView {
     pub max_users: Option<i64>,
     pub language: String,
     pub downstream: Vec<Downstream>,
+    /// How users come to exist: `manual`, or `smtp` (signed up on their first message).
+    pub signup: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -218,7 +220,35 @@ pub async fn domain_view(state: &AppState, domain: Domain) -> Result<DomainView,
         max_users: domain.max_users,
         language: domain.language,
         downstream,
+        signup: domain.signup.as_str().to_owned(),
     })
+}
+
+/// A sign-up mode change, as the console's form and automation send it.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SignupChange {
+    /// `manual` or `smtp`.
+    pub mode: String,
+    /// For `smtp`: an existing address of the domain, to check that its server validates recipients.
+    #[serde(default)]
+    pub check: Option<String>,
+}
+
+/// Sets how a domain's users come to exist; `smtp` only once the domain's server passes the check.
+pub async fn set_signup(
+    access: &Access,
+    state: &AppState,
+    name: &str,
+    change: &SignupChange,
+) -> Result<DomainView, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    let signup = moat_store::Signup::parse(&change.mode)
+        .ok_or_else(|| AppError::BadRequest(format!("sign-up mode is manual or smtp, not {:?}", change.mode)))?;
+    let check = change.check.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    state.directory.set_signup(&domain.name, signup, check).await?;
+    domain_view(state, state.directory.domain(&domain.name).await?).await
 }
 
 pub async fn domains(access: &Access, state: &AppState) -> Result<Vec<DomainView>, AppError> {

@@ -175,6 +175,7 @@ async fn the_openapi_document_lists_the_routes() {
         ("/api/v1/imports/{id}", "get"),
         ("/api/v1/domains/{name}/configuration", "get"),
         ("/api/v1/mx/{name}", "get"),
+        ("/api/v1/domains/{name}/signup", "put"),
         ("/api/v1/log", "get"),
         ("/api/v1/log/{id}", "get"),
         ("/api/v1/log/{id}/classify", "post"),
@@ -303,6 +304,15 @@ async fn every_route_for_every_role() {
         ("GET", "/api/v1/domains/acme.test/configuration", None, [OK, OK, OK, NONE]),
         ("POST", "/api/v1/domains/acme.test/test-smtp", None, [OFF, OFF, OFF, NONE]),
         ("GET", "/api/v1/mx/acme.test", None, [OFF, OFF, OFF, OFF]),
+        ("PUT", "/api/v1/domains/acme.test/signup", Some(json!({"mode": "manual"})), [OK, OK, OK, NONE]),
+        ("PUT", "/api/v1/domains/acme2.test/signup", Some(json!({"mode": "manual"})), [OK, OK, NONE, NONE]),
+        // The console alone cannot ask the domain's server, so the check fails in its own words.
+        (
+            "PUT",
+            "/api/v1/domains/acme.test/signup",
+            Some(json!({"mode": "smtp", "check": "bob@acme.test"})),
+            [BAD, BAD, BAD, NONE],
+        ),
         ("POST", "/api/v1/domains", Some(json!({"name": "n.test"})), [MADE, MADE, NO, MADE]),
         (
             "POST",

@@ -405,3 +405,26 @@ async fn the_email_log_shows_headers_and_text_only_to_those_allowed() {
     assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND);
     assert!(!stranger.get("/log").await.body.contains("Cheap watches"));
 }
+
+/// The sign-up mode on the domain's page: manual saves; SMTP is refused with the check's reason on the page
+/// when the domain's server cannot be asked (no gateway here), and the mode stays manual.
+#[tokio::test]
+async fn the_sign_up_mode_is_saved_only_after_its_check() {
+    let world = world().await;
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/domains/acme.test").await;
+    assert!(page.body.contains("Sign-up mode"), "{}", page.body);
+    let token = page.csrf();
+    let saved = admin.post("/domains/acme.test/signup", &[("csrf", &token), ("mode", "manual"), ("check", "")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let refused = admin
+        .post("/domains/acme.test/signup", &[("csrf", &token), ("mode", "smtp"), ("check", "bob@acme.test")])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("sign-up by SMTP cannot be turned on for acme.test"), "{}", refused.body);
+    let domain = world.state.store.domain_by_name("acme.test").await.unwrap().unwrap();
+    assert_eq!(domain.signup, moat_store::Signup::Manual);
+    let forged = admin.post("/domains/acme.test/signup", &[("csrf", &"0".repeat(64)), ("mode", "manual")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}

@@ -26,6 +26,8 @@ pub struct SinkBehaviour {
     pub reject_prefix: Option<String>,
     /// Every MAIL FROM gets `451 4.3.0`.
     pub tempfail: bool,
+    /// The only recipients that exist (a server with recipient validation); the others get `550 5.1.1`.
+    pub only: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -126,7 +128,8 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             }
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = addr_of(&line);
-            if b.reject_prefix.as_ref().is_some_and(|p| rcpt.starts_with(p.as_str())) {
+            let unknown = b.only.as_ref().is_some_and(|only| !only.iter().any(|a| a.eq_ignore_ascii_case(&rcpt)));
+            if unknown || b.reject_prefix.as_ref().is_some_and(|p| rcpt.starts_with(p.as_str())) {
                 "550 5.1.1 no such user here\r\n".into()
             } else {
                 to.push(rcpt);

@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/domains", get(list).post(create))
         .route("/domains/{name}", get(show))
         .route("/domains/{name}/test-smtp", post(test_smtp))
+        .route("/domains/{name}/signup", post(signup))
         .route("/domains/{name}/delete", post(delete))
 }
 
@@ -213,7 +214,7 @@ async fn show(
     Path(name): Path<String>,
     Query(q): Query<Done>,
 ) -> PageResult {
-    domain_page(&state, &signed, &name, q.done.as_deref(), None).await
+    domain_page(&state, &signed, &name, q.done.as_deref(), None, None).await
 }
 
 async fn domain_page(
@@ -221,13 +222,14 @@ async fn domain_page(
     signed: &Signed,
     name: &str,
     done_message: Option<&str>,
+    error: Option<&str>,
     tests: Option<Vec<ops::SmtpTest>>,
 ) -> PageResult {
     let t = |s| tr(signed.language, s);
     let view = ops::domain(&signed.access, state, name).await?;
     let config = ops::configuration(&signed.access, state, name).await?;
     let body = html! {
-        (notice(done_message, None))
+        (notice(done_message, error))
         dl {
             dt { (t("Tenant")) } dd { (view.tenant) }
             @if let Some(primary) = &view.alias_of { dt { (t("Alias of")) } dd { (primary) } }
@@ -255,6 +257,14 @@ async fn domain_page(
             form method="post" action=(format!("/domains/{}/test-smtp", view.name)) {
                 (csrf(signed))
                 button type="submit" { (t("Test SMTP")) }
+            }
+            h2 { (t("Sign-up mode")) }
+            form #signup method="post" action=(format!("/domains/{}/signup", view.name)) {
+                (csrf(signed))
+                label { input type="radio" name="mode" value="manual" checked[view.signup == "manual"]; " " (t("Manual: users are added by admins")) }
+                label { input type="radio" name="mode" value="smtp" checked[view.signup == "smtp"]; " " (t("SMTP: users are signed up on their first message, if the domain's server accepts them")) }
+                label { (t("An existing address of the domain, to check that its server refuses unknown recipients")) input type="email" name="check"; }
+                button type="submit" { (t("Save sign-up mode")) }
             }
         }
         h2 { (t("Configuration information")) }
@@ -287,7 +297,35 @@ async fn test_smtp(
 ) -> PageResult {
     signed.check(&form.csrf)?;
     let tests = ops::test_smtp(&signed.access, &state, &name).await?;
-    domain_page(&state, &signed, &name, None, Some(tests)).await
+    domain_page(&state, &signed, &name, None, None, Some(tests)).await
+}
+
+#[derive(Deserialize)]
+struct SignupForm {
+    csrf: String,
+    mode: String,
+    #[serde(default)]
+    check: Option<String>,
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<SignupForm>,
+) -> PageResult {
+    signed.check(&form.csrf)?;
+    let change = ops::SignupChange { mode: form.mode, check: form.check };
+    match ops::set_signup(&signed.access, &state, &name, &change).await {
+        Ok(_) => Ok(done(&format!("/domains/{name}"), tr(signed.language, "Sign-up mode saved.")).into_response()),
+        // The check's finding belongs on the domain's page, next to the form.
+        Err(e @ AppError::Directory(_)) => {
+            let mut page = domain_page(&state, &signed, &name, None, Some(&e.public_message()), None).await?;
+            *page.status_mut() = e.status();
+            Ok(page)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn delete(

@@ -11,6 +11,9 @@ pub struct Directory {
     notifier: Option<std::sync::Arc<dyn crate::Notifier>>,
     /// Where end users open the console (for welcome messages).
     pub(crate) console_url: String,
+    /// Asks domains' servers about addresses, for sign-up by SMTP.
+    pub(crate) callout: Option<std::sync::Arc<dyn crate::Callout>>,
+    pub(crate) refusals: std::sync::Arc<crate::signup::Refusals>,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -41,6 +44,14 @@ pub enum RecipientError {
     /// `451 4.3.0`: the directory could not be read; the sender should retry.
     #[error("directory unavailable: {0}")]
     Temporary(StoreError),
+    /// `451 4.4.3`: a domain that signs users up by SMTP, whose server could not say whether the address
+    /// exists; the sender should retry.
+    #[error("cannot verify the recipient now: {0}")]
+    Unverified(String),
+    /// `451 4.7.1`: the address exists on the domain's server but cannot be signed up now (no license left,
+    /// the domain is full); the sender retries while an admin acts.
+    #[error("cannot sign the recipient up now: {0}")]
+    SignupRefused(String),
 }
 
 /// A domain as an admin describes it.
@@ -63,7 +74,13 @@ fn now() -> i64 {
 
 impl Directory {
     pub fn new(store: Store) -> Self {
-        Self { store, notifier: None, console_url: String::new() }
+        Self { store, notifier: None, console_url: String::new(), callout: None, refusals: Default::default() }
+    }
+
+    /// A directory that signs users of `smtp`-mode domains up when their domain's server accepts them.
+    pub fn with_callout(mut self, callout: std::sync::Arc<dyn crate::Callout>) -> Self {
+        self.callout = Some(callout);
+        self
     }
 
     /// A directory that tells domains' contacts when their tenant runs out of licenses (and import results).
@@ -106,7 +123,14 @@ impl Directory {
                 .map_err(temporary)?
                 .ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?,
         };
-        let mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
+        let mut mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
+        if mailbox.is_none()
+            && primary.signup == moat_store::Signup::Smtp
+            && let Some(callout) = &self.callout
+        {
+            self.sign_up(callout.as_ref(), &primary, &address).await?;
+            mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
+        }
         let mailbox = mailbox.ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?;
         // An alias may point into another domain: mail goes where its mailbox lives.
         let route = mailbox.address.rsplit_once('@').map_or(primary.name, |(_, d)| d.to_owned());

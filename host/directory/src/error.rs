@@ -28,6 +28,8 @@ pub enum DirectoryError {
     UnknownMailbox(String),
     #[error("bad downstream host {spec:?}: {why}")]
     Downstream { spec: String, why: String },
+    #[error("sign-up by SMTP cannot be turned on for {domain}: {why}")]
+    SignupCheck { domain: String, why: String },
     #[error("bad list entry {0}")]
     ListEntry(String),
     #[error("{0}")]

@@ -10,6 +10,7 @@ mod import;
 mod licensing;
 mod notices;
 mod secrets;
+mod signup;
 mod trust;
 mod welcome;
 
@@ -24,4 +25,5 @@ pub use secrets::{
     PasswordError, check_account_name, check_password, generate_password, generate_token, hash_generated_password,
     hash_password, token_digest, verify_password,
 };
+pub use signup::{Callout, CalloutAnswer};
 pub use trust::{LISTS_PLUGIN, ListEntry, ListScope, Listing, list_key, lists_namespace, networks};

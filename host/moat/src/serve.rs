@@ -51,6 +51,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::notices::Outbox::start(queue.clone()));
     let console_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{}/", config.console.listen));
     let directory = Directory::new(store.clone()).with_notifier(outbox).with_console_url(&console_url);
+    let directory = crate::commands::with_callout(&config, directory)?;
     let interrupted = store.import_jobs_interrupt(now()).await?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} user import(s) were interrupted by the last stop; import those files again");

@@ -71,6 +71,9 @@ pub const NETWORK_CONNECTING_TOO_OFTEN: Reply =
 pub const SERVER_BUSY: Reply = Reply::new(421, "4.3.2", "Too many connections, try later");
 pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down, try later");
 pub const TEMP_DIRECTORY: Reply = Reply::new(451, "4.3.0", "Directory temporarily unavailable, try again later");
+pub const TEMP_UNVERIFIED: Reply =
+    Reply::new(451, "4.4.3", "Cannot verify the recipient with the destination server now, try again later");
+pub const TEMP_SIGNUP: Reply = Reply::new(451, "4.7.1", "The recipient cannot be signed up now, try again later");
 pub const TEMP_QUEUE: Reply = Reply::new(451, "4.3.0", "Could not queue the message, try again later");
 pub const TOO_MANY_RECIPIENTS: Reply = Reply::new(452, "4.5.3", "Too many recipients");
 pub const TLS_UNAVAILABLE: Reply = Reply::new(454, "4.7.0", "TLS not available");

@@ -17,7 +17,36 @@ pub struct Domain {
     pub contact_email: Option<String>,
     pub max_users: Option<i64>,
     pub language: String,
+    pub signup: Signup,
     pub created_at: i64,
+}
+
+/// How a domain's users come to exist in Moat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signup {
+    /// Added by admins: console, API, CLI, import.
+    #[default]
+    Manual,
+    /// Also signed up on their first message, when the domain's own mail server accepts the address
+    /// (recipient callout).
+    Smtp,
+}
+
+impl Signup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Smtp => "smtp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(Self::Manual),
+            "smtp" => Some(Self::Smtp),
+            _ => None,
+        }
+    }
 }
 
 /// A mail server of the customer's that Moat delivers a domain's clean mail to.
@@ -44,7 +73,8 @@ pub struct NewDomain<'a> {
 macro_rules! select_domains {
     ($clause:literal) => {
         concat!(
-            "SELECT id, tenant_id, name, alias_of, contact_email, max_users, language, created_at FROM domains ",
+            "SELECT id, tenant_id, name, alias_of, contact_email, max_users, language, signup, created_at \
+             FROM domains ",
             $clause
         )
     };
@@ -59,6 +89,8 @@ fn domain_from_row(r: &AnyRow) -> Domain {
         contact_email: r.get("contact_email"),
         max_users: r.get("max_users"),
         language: r.get("language"),
+        // Written only through `Signup::as_str`.
+        signup: Signup::parse(r.get("signup")).unwrap_or_default(),
         created_at: r.get("created_at"),
     }
 }
@@ -125,6 +157,18 @@ impl Store {
     }
 
     /// Downstream hosts of a domain, lowest priority value first.
+    pub async fn domain_set_signup(&self, id: DomainId, signup: Signup) -> Result<()> {
+        let done = sqlx::query("UPDATE domains SET signup = $1 WHERE id = $2")
+            .bind(signup.as_str())
+            .bind(id.0)
+            .execute(self.writer())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: format!("domain #{}", id.0) });
+        }
+        Ok(())
+    }
+
     pub async fn downstream_hosts(&self, domain: DomainId) -> Result<Vec<DownstreamHost>> {
         let rows =
             sqlx::query("SELECT host, port, priority FROM downstream_hosts WHERE domain_id = $1 ORDER BY priority, id")
@@ -173,6 +217,10 @@ mod tests {
             assert_eq!(domain.contact_email.as_deref(), Some("it@example.com"));
             let got = store.downstream_hosts(id).await.unwrap();
             assert_eq!(got, vec![hosts[1].clone(), hosts[0].clone()]);
+            assert_eq!(domain.signup, Signup::Manual, "users are added by hand unless said otherwise");
+            store.domain_set_signup(id, Signup::Smtp).await.unwrap();
+            assert_eq!(store.domain_by_id(id).await.unwrap().unwrap().signup, Signup::Smtp);
+            assert!(store.domain_set_signup(DomainId(id.0 + 100), Signup::Smtp).await.is_err());
         }
     }
 

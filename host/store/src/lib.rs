@@ -22,7 +22,7 @@ mod tenants;
 pub use admins::{Admin, AdminId, Delegation, Role};
 pub use branding::{Branding, EVERY_DOMAIN};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
-pub use domains::{Domain, DomainId, DownstreamHost, NewDomain};
+pub use domains::{Domain, DomainId, DownstreamHost, NewDomain, Signup};
 pub use error::StoreError;
 pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
 pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};

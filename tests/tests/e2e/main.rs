@@ -11,3 +11,4 @@ mod mail_path;
 mod plugin_cases;
 mod plugin_cli;
 mod reputation;
+mod signup;

@@ -2,6 +2,7 @@ use super::open_directory;
 use crate::config::Config;
 use clap::{Args, Subcommand};
 use moat_directory::{DomainSpec, parse_downstream};
+use moat_store::Signup;
 
 #[derive(Subcommand)]
 pub enum DomainCommand {
@@ -11,6 +12,17 @@ pub enum DomainCommand {
     List,
     /// Stop protecting a domain: removes its mailboxes, aliases and alias domains too.
     Remove { name: String },
+    /// How the domain's users come to exist: `manual` (added by admins), or `smtp` (also signed up on their
+    /// first message when the domain's server accepts the address; turned on only if the server passes a
+    /// check with --check, an existing address).
+    Signup {
+        name: String,
+        #[arg(value_parser = ["manual", "smtp"])]
+        mode: String,
+        /// An existing address of the domain, for the check.
+        #[arg(long, value_name = "ADDRESS")]
+        check: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -82,7 +94,8 @@ impl DomainCommand {
                                 hosts.iter().map(|h| format!("{}:{}:{}", h.host, h.port, h.priority)).collect();
                             let users = store.mailbox_list(Some(d.id)).await?.len();
                             let max = d.max_users.map(|m| format!("/{m}")).unwrap_or_default();
-                            println!("{}\tdownstream {}\t{users}{max} mailboxes", d.name, hosts.join(", "));
+                            let signup = if d.signup == Signup::Smtp { "\tsign-up by SMTP" } else { "" };
+                            println!("{}\tdownstream {}\t{users}{max} mailboxes{signup}", d.name, hosts.join(", "));
                         }
                     }
                 }
@@ -90,6 +103,17 @@ impl DomainCommand {
             DomainCommand::Remove { name } => {
                 directory.remove_domain(&name).await?;
                 println!("Removed {name}.");
+            }
+            DomainCommand::Signup { name, mode, check } => {
+                let signup = Signup::parse(&mode).expect("clap checked the mode");
+                let directory = super::with_callout(config, directory)?;
+                directory.set_signup(&name, signup, check.as_deref()).await?;
+                match signup {
+                    Signup::Smtp => {
+                        println!("{name}: the server passed the check; users sign up on their first message.")
+                    }
+                    Signup::Manual => println!("{name}: users are added by admins."),
+                }
             }
         }
         Ok(())

@@ -32,6 +32,13 @@ pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory>
     Ok(Directory::new(open_store(config).await?))
 }
 
+/// A directory that can ask domains' servers about addresses (sign-up by SMTP).
+pub(crate) fn with_callout(config: &Config, directory: Directory) -> anyhow::Result<Directory> {
+    let callout = moat_smtp::delivery::callout::SmtpCallout::new(directory.store().clone(), &config.server.hostname)
+        .map_err(anyhow::Error::msg)?;
+    Ok(directory.with_callout(std::sync::Arc::new(callout)))
+}
+
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub(crate) fn time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())

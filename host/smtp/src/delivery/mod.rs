@@ -1,6 +1,7 @@
 //! The queue manager: picks due mail from the queue, delivers it route by route, records each recipient's
 //! outcome, retries temporary failures with backoff until `max_age`, and bounces permanent failures.
 
+pub mod callout;
 mod client;
 pub mod probe;
 mod route;

@@ -46,6 +46,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 self.reply(reply::TEMP_DIRECTORY);
                 return Next::Continue;
             }
+            // Not the client's error either: neither counts towards closing the session.
+            Err(RecipientError::Unverified(why)) => {
+                tracing::warn!(rcpt = %to.address, "recipient callout failed: {why}");
+                self.reply(reply::TEMP_UNVERIFIED);
+                return Next::Continue;
+            }
+            Err(RecipientError::SignupRefused(why)) => {
+                tracing::warn!(rcpt = %to.address, "sign-up refused: {why}");
+                self.reply(reply::TEMP_SIGNUP);
+                return Next::Continue;
+            }
         };
         tracing::info!(rcpt = %to.address, reply = %refusal, "recipient refused");
         self.ctx.metrics.refused_recipients.inc();
