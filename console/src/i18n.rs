@@ -17,6 +17,10 @@ static SPANISH: &[(&str, &str)] = &[
         "Welcome message ({name}, {address}, {password} and {console} are replaced; empty: the standard text)",
         "Mensaje de bienvenida ({name}, {address}, {password} y {console} se sustituyen; vacío: el texto estándar)",
     ),
+    (
+        "Email me a digest of the messages held in my quarantine",
+        "Enviarme un resumen de los mensajes retenidos en mi cuarentena",
+    ),
     ("Sign-up mode", "Modo de alta"),
     ("Manual: users are added by admins", "Manual: los administradores dan de alta a los usuarios"),
     (

@@ -428,3 +428,26 @@ async fn the_sign_up_mode_is_saved_only_after_its_check() {
     let forged = admin.post("/domains/acme.test/signup", &[("csrf", &"0".repeat(64)), ("mode", "manual")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }
+
+/// An end user turns the quarantine digest off and on again on the account page.
+#[tokio::test]
+async fn end_users_choose_whether_they_get_quarantine_digests() {
+    let world = world().await;
+    let mut user = Browser::new(&world);
+    user.sign_in("bob@acme.test", PASSWORD).await;
+    let page = user.get("/account").await;
+    assert!(page.body.contains(r#"name="digest" type="checkbox" value="on" checked"#), "on by default: {}", page.body);
+    let token = page.csrf();
+    let store = &world.state.store;
+    let domain = store.domain_by_name("acme.test").await.unwrap().unwrap().id;
+    let bob = store.mailbox_find(domain, "bob").await.unwrap().unwrap().id;
+    let saved = user.post("/account/settings", &[("csrf", &token), ("language", "en")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert!(!store.mailbox_digest(bob).await.unwrap(), "an unticked box turns it off");
+    user.post("/account/settings", &[("csrf", &token), ("language", "en"), ("digest", "on")]).await;
+    assert!(store.mailbox_digest(bob).await.unwrap());
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    assert!(!admin.get("/account").await.body.contains("name=\"digest\""), "admins have no quarantine of their own");
+}

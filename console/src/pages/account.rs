@@ -36,7 +36,7 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
 }
 
 async fn render(
-    _state: &AppState,
+    state: &AppState,
     signed: &Signed,
     done_message: Option<&str>,
     error: Option<&str>,
@@ -48,6 +48,10 @@ async fn render(
     let setup = secret
         .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)))
         .unwrap_or_else(totp::generate_secret);
+    let digest = match &signed.access.account {
+        Account::User { mailbox, .. } => Some(state.store.mailbox_digest(mailbox.id).await?),
+        Account::Admin { .. } => None,
+    };
     let body = html! {
         (notice(done_message, error))
         h2 { (t("Password")) }
@@ -65,6 +69,9 @@ async fn render(
             } }
             @if let Some(admin) = admin {
                 label { (t("Email for notifications")) input name="email" type="email" value=(admin.email.clone().unwrap_or_default()); }
+            }
+            @if let Some(on) = digest {
+                label { input name="digest" type="checkbox" value="on" checked[on]; " " (t("Email me a digest of the messages held in my quarantine")) }
             }
             button type="submit" { (t("Save")) }
         }
@@ -149,6 +156,8 @@ struct SettingsForm {
     csrf: String,
     language: String,
     email: Option<String>,
+    /// A checkbox: present when ticked.
+    digest: Option<String>,
 }
 
 async fn settings(State(state): State<AppState>, signed: Signed, Form(form): Form<SettingsForm>) -> PageResult {
@@ -159,7 +168,10 @@ async fn settings(State(state): State<AppState>, signed: Signed, Form(form): For
             state.store.admin_set_language(admin.id, language.code()).await?;
             state.store.admin_set_email(admin.id, filled(&form.email).as_deref()).await?;
         }
-        Account::User { mailbox, .. } => state.store.mailbox_set_language(mailbox.id, Some(language.code())).await?,
+        Account::User { mailbox, .. } => {
+            state.store.mailbox_set_language(mailbox.id, Some(language.code())).await?;
+            state.store.mailbox_set_digest(mailbox.id, form.digest.is_some()).await?;
+        }
     }
     Ok(done("/account", tr(language, "Settings saved.")))
 }

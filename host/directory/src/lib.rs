@@ -3,6 +3,7 @@
 //! layer cannot become an open relay by accident.
 
 mod address;
+mod digest;
 mod directory;
 mod downstream;
 mod error;
@@ -15,6 +16,7 @@ mod trust;
 mod welcome;
 
 pub use address::{Address, AddressError, normalize_domain};
+pub use digest::HeldSummary;
 pub use directory::{Directory, DomainSpec, Recipient, RecipientError};
 pub use downstream::parse_downstream;
 pub use error::DirectoryError;

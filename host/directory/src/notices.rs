@@ -48,6 +48,8 @@ pub enum Notice {
     /// A new user's welcome: how to reach the console, with the password Moat generated (`None`: the one
     /// the admin chose and gave the user). `template` is the admin's own text, if any.
     Welcome { name: String, address: String, password: Option<String>, console: String, template: Option<String> },
+    /// A user's messages held since the last digest, to review in the console.
+    QuarantineDigest { console: String, items: Vec<crate::HeldSummary> },
 }
 
 /// A notice for one recipient.
@@ -73,6 +75,8 @@ impl Notification {
             Notice::ImportFinished { file_name, .. } => format!("Moat: import of {file_name} finished"),
             Notice::Welcome { .. } if es => "Bienvenido a la protección de correo".into(),
             Notice::Welcome { .. } => "Welcome to your email protection".into(),
+            Notice::QuarantineDigest { items, .. } if es => format!("Moat: {} mensaje(s) en cuarentena", items.len()),
+            Notice::QuarantineDigest { items, .. } => format!("Moat: {} message(s) held in quarantine", items.len()),
         }
     }
 
@@ -104,6 +108,31 @@ impl Notification {
                         .replace("{password}", &password)
                         .replace("{console}", console),
                 );
+            }
+            Notice::QuarantineDigest { console, items } => {
+                let _ = writeln!(
+                    out,
+                    "{}\n",
+                    if es {
+                        "Estos mensajes para usted se retuvieron en cuarentena como posible spam. Si alguno es \
+                         legítimo, libérelo en la consola; los demás se borrarán solos."
+                    } else {
+                        "These messages for you were held in quarantine as likely spam. If one is legitimate, \
+                         release it in the console; the others will be deleted in time."
+                    }
+                );
+                for item in items {
+                    let _ = writeln!(out, "  {}  {}", item.received, item.sender);
+                    let _ = writeln!(
+                        out,
+                        "      {}  ({} {})",
+                        item.subject,
+                        if es { "puntuación" } else { "score" },
+                        item.score
+                    );
+                }
+                let _ =
+                    writeln!(out, "\n{}: {}quarantine", if es { "Consola" } else { "Console" }, console_base(console));
             }
             Notice::LicensesExhausted { tenant, domain, pool, used } => {
                 if es {
@@ -162,6 +191,11 @@ impl Notification {
     }
 }
 
+/// `console` with exactly one trailing slash.
+fn console_base(console: &str) -> String {
+    format!("{}/", console.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +216,19 @@ mod tests {
             console: "https://console.test/".into(),
             template: Some("Hi {name}, sign in at {console} as {address} with {password}".into()),
         };
+        let digest = Notice::QuarantineDigest {
+            console: "https://console.test".into(),
+            items: vec![crate::HeldSummary {
+                received: "2026-11-24 08:00 UTC".into(),
+                sender: "deals@spam.test".into(),
+                subject: "Cheap watches".into(),
+                score: "12.0".into(),
+            }],
+        };
+        let held = Notification { notice: digest, ..es.clone() };
+        assert_eq!(held.subject(), "Moat: 1 mensaje(s) en cuarentena");
+        assert!(held.text().contains("deals@spam.test") && held.text().contains("Cheap watches  (puntuación 12.0)"));
+        assert!(held.text().ends_with("Consola: https://console.test/quarantine\n"), "{}", held.text());
         let note = Notification { notice: welcome, ..en };
         assert_eq!(
             note.text(),

@@ -19,6 +19,23 @@ pub struct Config {
     pub filters: FiltersConfig,
     pub console: ConsoleConfig,
     pub retention: RetentionConfig,
+    pub quarantine: QuarantineConfig,
+}
+
+/// `[quarantine]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuarantineConfig {
+    /// `digest_every = "1d"` — how often users who want it get a mail listing what was held for them since
+    /// the last one (nothing held, no mail); `"0s"` sends none.
+    #[serde(with = "humantime_serde")]
+    pub digest_every: Duration,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        Self { digest_every: Duration::from_secs(86_400) }
+    }
 }
 
 /// `[retention]` — how long Moat keeps what the email log shows. Checked hourly by every node.
@@ -220,6 +237,9 @@ impl Config {
         if self.filters.reload_interval < std::time::Duration::from_millis(100) {
             bail!("filters.reload_interval must be at least 100ms");
         }
+        if !self.quarantine.digest_every.is_zero() && self.quarantine.digest_every < Duration::from_secs(1) {
+            bail!("quarantine.digest_every must be at least 1s, or \"0s\" for none");
+        }
         let hour = Duration::from_secs(3600);
         if self.retention.log < hour || self.retention.quarantine < hour {
             bail!("retention.log and retention.quarantine must be at least 1h");
@@ -278,6 +298,8 @@ mod tests {
             relay = "smtp.example.net:25"
             [admin]
             listen = "127.0.0.1:9999"
+            [quarantine]
+            digest_every = "12h"
             [retention]
             log = "180d"
             quarantine = "14d"
@@ -289,6 +311,7 @@ mod tests {
         assert_eq!(c.smtp.idle_timeout, std::time::Duration::from_secs(120));
         assert_eq!(c.retention.quarantine, Duration::from_secs(14 * 86400));
         assert!(c.retention.message_copies.is_zero());
+        assert_eq!(c.quarantine.digest_every, Duration::from_secs(12 * 3600));
     }
 
     /// Each `tests/config/*.toml` is a broken configuration; the matching `.err` holds text its error must contain.

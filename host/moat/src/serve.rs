@@ -95,6 +95,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Metrics at http://{}/metrics", admin.local_addr()?);
     tasks.push(tokio::spawn(crate::metrics_http::serve(admin, metrics, stopped.clone())));
     tasks.push(tokio::spawn(manager.run(stopped.clone())));
+    if !config.quarantine.digest_every.is_zero() {
+        let digests = crate::digests::run(directory.clone(), config.quarantine.digest_every, stopped.clone());
+        tasks.push(tokio::spawn(digests));
+    }
     let retention = crate::retention::run(store.clone(), spool, config.retention.clone(), stopped.clone());
     tasks.push(tokio::spawn(retention));
     let console = TcpListener::bind(config.console.listen)

@@ -7,6 +7,7 @@
 mod admins;
 mod branding;
 mod chains;
+mod digests;
 mod domains;
 mod error;
 mod import_jobs;
@@ -22,6 +23,7 @@ mod tenants;
 pub use admins::{Admin, AdminId, Delegation, Role};
 pub use branding::{Branding, EVERY_DOMAIN};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
+pub use digests::DigestDue;
 pub use domains::{Domain, DomainId, DownstreamHost, NewDomain, Signup};
 pub use error::StoreError;
 pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};

@@ -126,4 +126,15 @@ impl Store {
             sqlx::query("DELETE FROM quarantine WHERE received_at < $1").bind(before).execute(self.writer()).await?;
         Ok(done.rows_affected())
     }
+
+    /// A tenant's messages held after `since` and not released, oldest first.
+    pub async fn quarantine_since(&self, tenant: TenantId, since: i64) -> Result<Vec<Quarantined>> {
+        let sql = format!(
+            "SELECT {} FROM quarantine WHERE tenant_id = $1 AND received_at > $2 AND released_at IS NULL \
+             ORDER BY received_at, id",
+            COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(since).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(from_row).collect())
+    }
 }

@@ -6,6 +6,7 @@ mod authentication;
 mod browser;
 mod chains;
 mod console;
+mod digests;
 mod example;
 mod mail_path;
 mod plugin_cases;
