@@ -52,13 +52,14 @@ impl Directory {
 
     async fn send_batch(&self, due: &[DigestDue], now: i64, before: i64) -> Result<usize, StoreError> {
         // Everything held for these tenants since the oldest digest of the batch, read once per tenant.
-        let mut held: HashMap<TenantId, Vec<Quarantined>> = HashMap::new();
+        let mut oldest: HashMap<TenantId, i64> = HashMap::new();
         for user in due {
-            if !held.contains_key(&user.tenant) {
-                let since = due.iter().filter(|u| u.tenant == user.tenant).map(|u| since(u, before)).min();
-                let messages = self.store().quarantine_since(user.tenant, since.unwrap_or(before)).await?;
-                held.insert(user.tenant, messages);
-            }
+            let from = since(user, before);
+            oldest.entry(user.tenant).and_modify(|t| *t = (*t).min(from)).or_insert(from);
+        }
+        let mut held: HashMap<TenantId, Vec<Quarantined>> = HashMap::new();
+        for (tenant, from) in oldest {
+            held.insert(tenant, self.store().quarantine_since(tenant, from).await?);
         }
         let ids: Vec<MailboxId> = due.iter().map(|u| u.mailbox.id).collect();
         let mut addresses: HashMap<String, HashSet<String>> =
