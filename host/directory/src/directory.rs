@@ -124,12 +124,22 @@ impl Directory {
                 .ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?,
         };
         let mut mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
+        // Subaddressing (RFC 5233): `ann+news` is ann's unless `ann+news` itself exists. The address is
+        // delivered as written; the company's server files it.
+        let owner = match address.local().split_once('+') {
+            Some((base, _)) if !base.is_empty() => Address::parse(&format!("{base}@{}", address.domain()))
+                .map_err(|_| RecipientError::UnknownUser(address.to_string()))?,
+            _ => address.clone(),
+        };
+        if mailbox.is_none() && owner != address {
+            mailbox = self.find_mailbox(&domain, &primary, owner.local()).await.map_err(temporary)?;
+        }
         if mailbox.is_none()
             && primary.signup == moat_store::Signup::Smtp
             && let Some(callout) = &self.callout
         {
-            self.sign_up(callout.as_ref(), &primary, &address).await?;
-            mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
+            self.sign_up(callout.as_ref(), &primary, &owner).await?;
+            mailbox = self.find_mailbox(&domain, &primary, owner.local()).await.map_err(temporary)?;
         }
         let mailbox = mailbox.ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?;
         // An alias may point into another domain: mail goes where its mailbox lives.
@@ -329,6 +339,24 @@ mod tests {
             assert_eq!(r.route, "example.com", "{raw}");
         }
         assert_eq!(d.resolve("Bob@Example.NET").await.unwrap().address.to_string(), "bob@example.net");
+    }
+
+    #[tokio::test]
+    async fn subaddresses_belong_to_their_mailbox_or_alias_and_keep_their_tag() {
+        let (d, _dir) = directory().await;
+        for raw in ["bob+news@example.com", "bob+a+b@example.net", "sales+eu@other.org"] {
+            let r = d.resolve(raw).await.unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!((r.mailbox_address.as_str(), r.address.to_string()), ("bob@example.com", raw.to_owned()));
+        }
+        d.add_mailbox("bob+vip@example.com", None).await.unwrap();
+        assert_eq!(
+            d.resolve("bob+vip@example.com").await.unwrap().mailbox_address,
+            "bob+vip@example.com",
+            "exact first"
+        );
+        for raw in ["alice+news@example.com", "+news@example.com", "bob+x@gmail.com"] {
+            assert!(d.resolve(raw).await.is_err(), "{raw}");
+        }
     }
 
     #[tokio::test]
