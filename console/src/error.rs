@@ -20,6 +20,8 @@ pub enum AppError {
     #[error("{0}")]
     Import(#[from] moat_directory::ImportError),
     #[error("{0}")]
+    Password(#[from] moat_directory::PasswordError),
+    #[error("{0}")]
     BadRequest(String),
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -37,10 +39,30 @@ impl AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Import(moat_directory::ImportError::Directory(e)) => directory_status(e),
             AppError::Import(_) => StatusCode::BAD_REQUEST,
+            AppError::Password(_) => StatusCode::BAD_REQUEST,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Store(StoreError::Duplicate { .. }) => StatusCode::CONFLICT,
             AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Directory(e) => directory_status(e),
+        }
+    }
+
+    /// [`Self::public_message`] in the console's `language`: the directory's refusals and the console's own
+    /// fixed texts are translated; a text built from values it does not know stays English.
+    pub fn message_in(&self, language: moat_directory::Language) -> String {
+        use moat_directory::Localized;
+        if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            return crate::i18n::tr_text(language, &self.public_message());
+        }
+        match self {
+            AppError::Directory(e) => e.in_language(language),
+            AppError::Import(e) => e.in_language(language),
+            AppError::Password(e) => e.in_language(language),
+            AppError::Store(e) => e.in_language(language),
+            AppError::Throttled(minutes) if language == moat_directory::Language::Spanish => {
+                format!("demasiados intentos fallidos: vuelva a intentarlo en {minutes} minutos")
+            }
+            _ => crate::i18n::tr_text(language, &self.public_message()),
         }
     }
 

@@ -3,6 +3,14 @@
 
 use moat_directory::Language;
 
+/// The Spanish of a text that may be one of the table's (an error's fixed message); otherwise the text itself.
+pub fn tr_text(language: Language, english: &str) -> String {
+    match language {
+        Language::English => english.to_owned(),
+        Language::Spanish => SPANISH.iter().find(|(en, _)| *en == english).map_or(english, |(_, es)| es).to_owned(),
+    }
+}
+
 pub fn tr(language: Language, english: &'static str) -> &'static str {
     match language {
         Language::English => english,
@@ -11,6 +19,36 @@ pub fn tr(language: Language, english: &'static str) -> &'static str {
 }
 
 static SPANISH: &[(&str, &str)] = &[
+    // The console's fixed refusals (`AppError::message_in`).
+    ("internal error", "error interno"),
+    ("not found", "no encontrado"),
+    ("this is for administrators", "esto es para administradores"),
+    (
+        "only platform and tenant administrators may do this",
+        "solo los administradores de la plataforma y de clientes pueden hacerlo",
+    ),
+    (
+        "a domain admin's domains belong to one tenant",
+        "los dominios de un administrador de dominio pertenecen a un solo cliente",
+    ),
+    ("choose at least one domain", "elija al menos un dominio"),
+    ("the gateway is not running with this console", "la pasarela no está en marcha con esta consola"),
+    ("you may not open users' panels", "no puede abrir los paneles de los usuarios"),
+    ("this message was for no protected domain", "este mensaje no era para ningún dominio protegido"),
+    (
+        "Moat no longer holds this message, so its filters cannot learn it",
+        "Moat ya no tiene este mensaje, así que sus filtros no pueden aprenderlo",
+    ),
+    ("this message has no sender to list (a bounce)", "este mensaje no tiene remitente que añadir (un rebote)"),
+    ("no recipient of this message is in your domains", "ningún destinatario de este mensaje está en sus dominios"),
+    (
+        "say whose list: a user's address or a domain",
+        "indique de quién es la lista: la dirección de un usuario o un dominio",
+    ),
+    ("the form expired; reload the page", "el formulario caducó; recargue la página"),
+    ("unknown action", "acción desconocida"),
+    ("choose allow or deny, sender or IP", "elija permitir o bloquear, remitente o IP"),
+    ("classify as valid or spam", "clasifique como válido o spam"),
     ("Send new users the welcome message", "Enviar a los usuarios nuevos el mensaje de bienvenida"),
     ("as for every domain", "como para todos los dominios"),
     (

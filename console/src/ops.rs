@@ -298,7 +298,7 @@ pub async fn create_domain(access: &Access, state: &AppState, request: NewDomain
         .map(|d| moat_directory::parse_downstream(d.trim()))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(admin) = &request.admin {
-        moat_directory::check_password(&admin.password).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        moat_directory::check_password(&admin.password)?;
         if state.store.admin_by_name(&admin.name).await?.is_some() {
             return Err(AppError::BadRequest(format!("an account named {} exists already", admin.name)));
         }
@@ -339,7 +339,7 @@ async fn create_domain_admin(
 ) -> Result<(), AppError> {
     let name = admin.name.trim();
     moat_directory::check_account_name(name).map_err(AppError::BadRequest)?;
-    let hash = moat_directory::hash_password(&admin.password).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let hash = moat_directory::hash_password(&admin.password)?;
     let id = state.store.admin_add(name, &hash, Role::Domain(tenant), crate::now()).await?;
     state.store.admin_delegate(id, domains, delegation).await?;
     if let Some(email) = admin.email.as_deref().filter(|e| !e.trim().is_empty()) {
@@ -421,8 +421,7 @@ pub async fn create_user(access: &Access, state: &AppState, request: NewUser) ->
         let password = password.clone();
         tokio::task::spawn_blocking(move || moat_directory::hash_password(&password))
             .await
-            .map_err(|e| AppError::Unavailable(e.to_string()))?
-            .map_err(|e| AppError::BadRequest(e.to_string()))?
+            .map_err(|e| AppError::Unavailable(e.to_string()))??
     };
     let directory = &state.directory;
     let id = directory.add_mailbox(&request.address, request.full_name.as_deref().filter(|n| !n.is_empty())).await?;

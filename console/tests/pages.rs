@@ -451,3 +451,24 @@ async fn end_users_choose_whether_they_get_quarantine_digests() {
     admin.sign_in("acme-admin", PASSWORD).await;
     assert!(!admin.get("/account").await.body.contains("name=\"digest\""), "admins have no quarantine of their own");
 }
+
+/// Refusals reach a Spanish-speaking user in Spanish: the directory's own and the console's.
+#[tokio::test]
+async fn refusals_are_shown_in_the_users_language() {
+    let world = world().await;
+    let mut user = Browser::new(&world);
+    user.sign_in("bob@acme.test", PASSWORD).await;
+    let token = user.get("/account").await.csrf();
+    user.post("/account/settings", &[("csrf", &token), ("language", "es"), ("digest", "on")]).await;
+    let page = user.post("/account/password", &[("csrf", &token), ("current", PASSWORD), ("new", "short")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("las contraseñas tienen de 8 a 64 caracteres (esta tiene 5)"), "{}", page.body);
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let token = admin.get("/account").await.csrf();
+    admin.post("/account/settings", &[("csrf", &token), ("language", "es"), ("email", "")]).await;
+    let token = admin.get("/users").await.csrf();
+    let page = admin.post("/users", &[("csrf", &token), ("domain", "acme.test"), ("login", "Bad Name!")]).await;
+    assert!(page.body.contains("solo admite letras, dígitos"), "{}", page.body);
+}

@@ -139,7 +139,10 @@ async fn password(State(state): State<AppState>, signed: Signed, Form(form): For
     let new = form.new.clone();
     let hash = match tokio::task::spawn_blocking(move || hash_password(&new)).await {
         Ok(Ok(hash)) => hash,
-        Ok(Err(e)) => return render(&state, &signed, None, Some(&e.to_string()), None, StatusCode::BAD_REQUEST).await,
+        Ok(Err(e)) => {
+            let message = AppError::from(e).message_in(signed.language);
+            return render(&state, &signed, None, Some(&message), None, StatusCode::BAD_REQUEST).await;
+        }
         Err(e) => return Err(AppError::Unavailable(e.to_string()).into()),
     };
     match &signed.access.account {

@@ -85,6 +85,6 @@ async fn create(State(state): State<AppState>, signed: Signed, Form(pairs): Form
     let domains: Vec<String> = pairs.iter().filter(|(n, _)| n == "domains").map(|(_, v)| v.clone()).collect();
     match ops::add_domain_admin(&signed.access, &state, admin, &domains).await {
         Ok(()) => Ok(done("/admins", tr(signed.language, "Domain admin created."))),
-        Err(e) => render(&state, &signed, None, Some(&e.public_message()), e.status()).await,
+        Err(e) => render(&state, &signed, None, Some(&e.message_in(signed.language)), e.status()).await,
     }
 }

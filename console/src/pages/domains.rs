@@ -161,7 +161,7 @@ async fn create(State(state): State<AppState>, signed: Signed, Form(mut form): F
                 )
                 .await
             }
-            Err(e) => page(&state, &signed, &form, None, Some(&e.public_message()), e.status()).await,
+            Err(e) => page(&state, &signed, &form, None, Some(&e.message_in(signed.language)), e.status()).await,
         };
     }
     let max_users = match filled(&form.max_users) {
@@ -203,7 +203,7 @@ async fn create(State(state): State<AppState>, signed: Signed, Form(mut form): F
         Ok(view) => Ok(done(&format!("/domains/{}", url_encode(&view.name)), t("Domain created."))),
         Err(e) => {
             form.admin_password = None;
-            page(&state, &signed, &form, None, Some(&e.public_message()), e.status()).await
+            page(&state, &signed, &form, None, Some(&e.message_in(signed.language)), e.status()).await
         }
     }
 }
@@ -320,7 +320,8 @@ async fn signup(
         Ok(_) => Ok(done(&format!("/domains/{name}"), tr(signed.language, "Sign-up mode saved.")).into_response()),
         // The check's finding belongs on the domain's page, next to the form.
         Err(e @ AppError::Directory(_)) => {
-            let mut page = domain_page(&state, &signed, &name, None, Some(&e.public_message()), None).await?;
+            let mut page =
+                domain_page(&state, &signed, &name, None, Some(&e.message_in(signed.language)), None).await?;
             *page.status_mut() = e.status();
             Ok(page)
         }

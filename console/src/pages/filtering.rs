@@ -194,7 +194,7 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             &format!("/filtering?tenant={}", requested.unwrap_or_default()),
             &format!("{} {version}", t("Chain saved, version")),
         )),
-        Err(e) => render(&state, &signed, requested, None, Some(&e.public_message()), e.status()).await,
+        Err(e) => render(&state, &signed, requested, None, Some(&e.message_in(signed.language)), e.status()).await,
     }
 }
 
@@ -222,7 +222,7 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
             None => chain["entry"] = Value::Array(vec![entry]),
         }
         if let Err(e) = save_chain(&state, &signed, tenant.as_ref().map(|x| x.0), chain).await {
-            return render(&state, &signed, requested, None, Some(&e.public_message()), e.status()).await;
+            return render(&state, &signed, requested, None, Some(&e.message_in(signed.language)), e.status()).await;
         }
     }
     let message = format!("{} {} {}", t("Filter uploaded:"), registered.name, registered.version);

@@ -87,7 +87,7 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
     match ops::start_import(&signed.access, &state, &file_name, bytes, domain, tenant).await {
         Ok(id) => Ok(done(&format!("/import/{id}"), t("Import started."))),
         Err(e @ (AppError::Import(_) | AppError::BadRequest(_) | AppError::NotFound)) => {
-            render(&state, &signed, None, Some(&e.public_message()), e.status()).await
+            render(&state, &signed, None, Some(&e.message_in(signed.language)), e.status()).await
         }
         Err(e) => Err(e.into()),
     }

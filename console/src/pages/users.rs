@@ -148,7 +148,9 @@ async fn create(State(state): State<AppState>, signed: Signed, Form(form): Form<
             };
             Ok(done("/users", &message))
         }
-        Err(e) => render(&state, &signed, &Search::default(), None, Some(&e.public_message()), e.status()).await,
+        Err(e) => {
+            render(&state, &signed, &Search::default(), None, Some(&e.message_in(signed.language)), e.status()).await
+        }
     }
 }
 
@@ -165,7 +167,9 @@ async fn create_alias(State(state): State<AppState>, signed: Signed, Form(form):
     let alias = format!("{}@{}", form.alias.trim(), form.alias_domain.trim());
     match ops::create_alias(&signed.access, &state, &alias, form.mailbox.trim()).await {
         Ok(()) => Ok(done("/users", &format!("{} {alias}", tr(signed.language, "Alias created")))),
-        Err(e) => render(&state, &signed, &Search::default(), None, Some(&e.public_message()), e.status()).await,
+        Err(e) => {
+            render(&state, &signed, &Search::default(), None, Some(&e.message_in(signed.language)), e.status()).await
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod licensing;
 mod notices;
 mod secrets;
 mod signup;
+mod spanish;
 mod trust;
 mod welcome;
 
@@ -28,4 +29,5 @@ pub use secrets::{
     hash_password, token_digest, verify_password,
 };
 pub use signup::{Callout, CalloutAnswer};
+pub use spanish::Localized;
 pub use trust::{LISTS_PLUGIN, ListEntry, ListScope, Listing, list_key, lists_namespace, networks};

@@ -1,0 +1,123 @@
+//! The directory's refusals in Spanish, for admins whose console speaks it. The English text is each
+//! error's `Display`; [`Localized::in_language`] gives either.
+
+use crate::{AddressError, DirectoryError, ImportError, Language, PasswordError};
+use moat_store::StoreError;
+
+pub trait Localized: std::fmt::Display {
+    /// The Spanish text, when there is one.
+    fn spanish(&self) -> Option<String>;
+
+    fn in_language(&self, language: Language) -> String {
+        match language {
+            Language::Spanish => self.spanish().unwrap_or_else(|| self.to_string()),
+            Language::English => self.to_string(),
+        }
+    }
+}
+
+impl Localized for AddressError {
+    fn spanish(&self) -> Option<String> {
+        Some(match self {
+            AddressError::Syntax(a) => format!("{a:?} no es una dirección de la forma usuario@dominio"),
+            AddressError::IpLiteral(a) => {
+                format!("{a:?} tiene una IP como dominio; Moat solo acepta correo para nombres de dominio")
+            }
+            AddressError::Domain(d) => format!("{d:?} no es un nombre de dominio válido"),
+            AddressError::LocalPart(l) => {
+                format!("la parte local {l:?} solo admite letras, dígitos y los caracteres . _ + - '")
+            }
+        })
+    }
+}
+
+impl Localized for PasswordError {
+    fn spanish(&self) -> Option<String> {
+        Some(match self {
+            PasswordError::Length(n) => format!("las contraseñas tienen de 8 a 64 caracteres (esta tiene {n})"),
+            PasswordError::Character(c) => format!("las contraseñas solo admiten letras, dígitos y _ . - (no {c:?})"),
+        })
+    }
+}
+
+impl Localized for StoreError {
+    fn spanish(&self) -> Option<String> {
+        match self {
+            StoreError::Duplicate { what } => Some(format!("ya existe: {what}")),
+            StoreError::NotFound { what } => Some(format!("no existe: {what}")),
+            _ => None,
+        }
+    }
+}
+
+impl Localized for DirectoryError {
+    fn spanish(&self) -> Option<String> {
+        Some(match self {
+            DirectoryError::Address(e) => return e.spanish(),
+            DirectoryError::UnknownDomain(d) => {
+                format!("Moat no protege el dominio {d} (añádalo antes con `moat domain add {d}`)")
+            }
+            DirectoryError::UnknownTenant(t) => format!("el cliente {t} no existe"),
+            DirectoryError::NestedAliasDomain { alias, primary } => {
+                format!("{alias} no puede ser alias de {primary}, que ya es un dominio alias")
+            }
+            DirectoryError::OnAliasDomain { domain, primary, what } => {
+                let what = match *what {
+                    "mailboxes" => "los buzones",
+                    "sign-up settings" => "el modo de alta",
+                    other => other,
+                };
+                format!("{domain} es un dominio alias de {primary}: {what} pertenecen a {primary}")
+            }
+            DirectoryError::MaxUsers { domain, max } => format!("{domain} ya tiene su máximo de {max} usuarios"),
+            DirectoryError::ShadowedByAliasDomain { address, existing, alias_domain } => {
+                format!("{address} ya se entrega a {existing} a través del dominio alias {alias_domain}")
+            }
+            DirectoryError::LicensesExhausted { tenant, pool, used } => format!(
+                "el cliente {tenant} no tiene licencias libres ({used} de {pool} en uso; cada una cubre un buzón y \
+                 5 de sus alias): añada licencias con `moat tenant licenses {tenant} N`"
+            ),
+            DirectoryError::UnknownMailbox(m) => format!("el buzón {m} no existe"),
+            DirectoryError::Downstream { spec, why } => format!("servidor de destino incorrecto {spec:?}: {why}"),
+            DirectoryError::SignupCheck { domain, why } => {
+                format!("no se puede activar el alta por SMTP en {domain}: {why}")
+            }
+            DirectoryError::ListEntry(e) => format!("entrada de lista incorrecta {e}"),
+            DirectoryError::Store(e) => return e.spanish(),
+        })
+    }
+}
+
+impl Localized for ImportError {
+    fn spanish(&self) -> Option<String> {
+        Some(match self {
+            ImportError::NotText => "el archivo no es texto (UTF-8)".into(),
+            ImportError::Empty => "el archivo no contiene usuarios".into(),
+            ImportError::MissingDomain { line, address } => format!(
+                "línea {line}: {address:?} no tiene dominio: elija el dominio del archivo o escriba todas las \
+                 direcciones con su dominio"
+            ),
+            ImportError::UnexpectedDomain { line, address, domain } => format!(
+                "línea {line}: {address:?} tiene dominio y se eligió {domain}: deje el dominio vacío o escriba \
+                 todas las direcciones sin dominio"
+            ),
+            ImportError::Directory(e) => return e.spanish(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_speak_the_admins_language() {
+        let e = DirectoryError::LicensesExhausted { tenant: "acme".into(), pool: 2, used: 2 };
+        assert!(e.in_language(Language::Spanish).contains("no tiene licencias libres (2 de 2 en uso"));
+        assert_eq!(e.in_language(Language::English), e.to_string());
+        let weak = PasswordError::Length(5);
+        assert_eq!(weak.in_language(Language::Spanish), "las contraseñas tienen de 8 a 64 caracteres (esta tiene 5)");
+        let internal = DirectoryError::Store(StoreError::UnsupportedUrl("x".into()));
+        assert_eq!(internal.in_language(Language::Spanish), internal.to_string(), "no Spanish: the English text");
+    }
+}
