@@ -1,6 +1,8 @@
 //! The REST API through the router itself (`oneshot`): authentication, and every route for each role —
 //! allowed, or refused as if the other tenant's data did not exist.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -44,31 +46,7 @@ async fn world() -> World {
         ids.push(id);
     }
     store.tenant_set_licenses(acme, Some(10)).await.unwrap();
-    // One logged message to bob@acme.test (log id 1), held in quarantine.
-    let held = moat_store::NewQuarantined {
-        id: "q1".into(),
-        tenant: acme,
-        sender: "promo@spam.test".into(),
-        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
-        subject: Some("Cheap watches".into()),
-        score: 12.0,
-        reason: "score 12.0".into(),
-        received_at: 100,
-        bytes: b"Subject: Cheap watches\r\n\r\nBuy now\r\n".to_vec(),
-    };
-    let log = moat_store::NewLogEntry {
-        received_at: 100,
-        client_ip: "192.0.2.9".into(),
-        sender: "promo@spam.test".into(),
-        recipients: "bob@acme.test".into(),
-        subject: Some("Cheap watches".into()),
-        verdict: "quarantined".into(),
-        delivery_status: "held".into(),
-        tenant: Some(acme.0),
-        ..Default::default()
-    };
-    let accepted = moat_store::Accepted { log, disposition: moat_store::Disposition::Quarantine(held) };
-    assert_eq!(store.accept_batch(&[accepted]).await.unwrap(), [1]);
+    assert_eq!(common::hold_for_bob(&store, acme).await, 1, "log id 1");
     let hash = moat_directory::hash_password("Secret_pass1").unwrap();
     let root = store.admin_add("root", &hash, Role::Platform, 0).await.unwrap();
     let acme_admin = store.admin_add("acme-admin", &hash, Role::Tenant(acme), 0).await.unwrap();
@@ -407,7 +385,7 @@ async fn the_log_is_searched_within_the_callers_scope() {
     assert_eq!(rows, json!([]), "another tenant's log is empty");
 
     let (_, entry) = get(&world, "/api/v1/log/1", Some(&world.acme)).await;
-    assert_eq!(entry["headers"], "Subject: Cheap watches", "{entry}");
+    assert!(entry["headers"].as_str().unwrap().ends_with("Subject: Cheap watches"), "{entry}");
     assert_eq!(entry["text"].as_str().map(str::trim), Some("Buy now"));
     let (_, entry) = get(&world, "/api/v1/log/1", Some(&world.delegate)).await;
     assert!(entry.get("headers").is_none() && entry["subject"] == "Cheap watches", "no permission: {entry}");

@@ -1,6 +1,8 @@
 //! The console's pages through the router (`oneshot`), as a browser uses them: sign-in with cookies, CSRF
 //! tokens in forms, throttling, the TOTP step, and every page for every role.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -326,32 +328,7 @@ async fn the_email_log_shows_headers_and_text_only_to_those_allowed() {
     let world = world().await;
     let store = &world.state.store;
     let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
-    let held = moat_store::NewQuarantined {
-        id: "q1".into(),
-        tenant: acme,
-        sender: "promo@spam.test".into(),
-        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
-        subject: Some("Cheap watches".into()),
-        score: 12.0,
-        reason: "score 12.0".into(),
-        received_at: 100,
-        bytes: b"From: promo@spam.test\r\nX-Secret-Header: yes\r\nSubject: Cheap watches\r\n\r\nBuy now\r\n".to_vec(),
-    };
-    let log = moat_store::NewLogEntry {
-        received_at: 100,
-        client_ip: "192.0.2.9".into(),
-        helo: "spam.test".into(),
-        sender: "promo@spam.test".into(),
-        recipients: "bob@acme.test".into(),
-        subject: Some("Cheap watches".into()),
-        verdict: "quarantined".into(),
-        delivery_status: "held".into(),
-        tenant: Some(acme.0),
-        score: Some(12.0),
-        ..Default::default()
-    };
-    let accepted = moat_store::Accepted { log, disposition: moat_store::Disposition::Quarantine(held) };
-    let id = store.accept_batch(&[accepted]).await.unwrap()[0];
+    let id = common::hold_for_bob(store, acme).await;
     let path = format!("/log/{id}");
 
     let mut admin = Browser::new(&world);

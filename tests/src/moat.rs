@@ -238,6 +238,16 @@ impl Moat {
         (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
     }
 
+    /// Adds console account `name` (`moat admin add NAME --password-stdin` with `options` such as
+    /// `--tenant T`) and returns a new API token of it.
+    pub fn api_token(&self, name: &str, options: &[&str]) -> String {
+        let mut args = vec!["admin", "add", name, "--password-stdin"];
+        args.extend_from_slice(options);
+        let added = self.cli_with_input(&args, "Console_pass.2026\n");
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        self.admin(&["token", "create", name]).trim().to_owned()
+    }
+
     /// Runs an admin command that must succeed; returns its stdout.
     pub fn admin(&self, args: &[&str]) -> String {
         let out = self.cli(args);

@@ -80,12 +80,7 @@ async fn the_console_drives_the_running_gateway(backend: Backend) {
     ]);
     moat.admin(&["mailbox", "add", "it@acme.test"]);
     moat.admin(&["mailbox", "add", "admin@acme.test"]);
-    let added = moat.cli_with_input(
-        &["admin", "add", "ops", "--password-stdin", "--tenant", "acme", "--email", "admin@acme.test"],
-        "Ops_pass.2026\n",
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let ops = moat.admin(&["token", "create", "ops"]).trim().to_owned();
+    let ops = moat.api_token("ops", &["--tenant", "acme", "--email", "admin@acme.test"]);
     let mail_to = |address: &'static str, subject: &'static str| {
         let sink = &sink;
         async move {
@@ -177,10 +172,7 @@ async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backen
     let downstream = format!("127.0.0.1:{}:10", sink.addr.port());
     moat.admin(&["domain", "add", "acme.test", "--downstream", &downstream, "--tenant", "acme"]);
     moat.admin(&["mailbox", "add", "ann@acme.test"]);
-    let added =
-        moat.cli_with_input(&["admin", "add", "ops", "--password-stdin", "--tenant", "acme"], "Ops_pass.2026\n");
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let ops = moat.admin(&["token", "create", "ops"]).trim().to_owned();
+    let ops = moat.api_token("ops", &["--tenant", "acme"]);
 
     let message = "From: deals@offers.test\r\nTo: ann@acme.test\r\nSubject: Cheap watches today\r\n\r\nBuy now\r\n";
     moat_tests::send(moat.smtp(), "deals@offers.test", &["ann@acme.test"], message).await.unwrap();

@@ -74,9 +74,7 @@ async fn users_sign_up_on_their_first_message_when_their_server_knows_them(backe
     assert!(rcpt(&moat, "carol@acme.test").await.starts_with("550 5.1.1"));
 
     // The console turns it on through the running gateway's callout, with the same check.
-    let added = moat.cli_with_input(&["admin", "add", "root", "--password-stdin"], "Root_pass.2026\n");
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let root = moat.admin(&["token", "create", "root"]).trim().to_owned();
+    let root = moat.api_token("root", &[]);
     let on = serde_json::json!({"mode": "smtp", "check": "carol@acme.test"});
     let (status, domain) = moat.console_send("PUT", "/api/v1/domains/acme.test/signup", &root, Some(on)).await;
     assert_eq!((status, domain["signup"].as_str()), (200, Some("smtp")), "{domain}");

@@ -1,0 +1,33 @@
+//! What both console test files build the same way.
+
+use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined, Store, TenantId};
+
+/// Logs a message from promo@spam.test (client 192.0.2.9) to bob@acme.test and holds it in quarantine as
+/// `q1`; returns its log id.
+pub async fn hold_for_bob(store: &Store, tenant: TenantId) -> i64 {
+    let held = NewQuarantined {
+        id: "q1".into(),
+        tenant,
+        sender: "promo@spam.test".into(),
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        subject: Some("Cheap watches".into()),
+        score: 12.0,
+        reason: "score 12.0".into(),
+        received_at: 100,
+        bytes: b"From: promo@spam.test\r\nX-Secret-Header: yes\r\nSubject: Cheap watches\r\n\r\nBuy now\r\n".to_vec(),
+    };
+    let log = NewLogEntry {
+        received_at: 100,
+        client_ip: "192.0.2.9".into(),
+        helo: "spam.test".into(),
+        sender: "promo@spam.test".into(),
+        recipients: "bob@acme.test".into(),
+        subject: Some("Cheap watches".into()),
+        verdict: "quarantined".into(),
+        delivery_status: "held".into(),
+        tenant: Some(tenant.0),
+        score: Some(12.0),
+        ..Default::default()
+    };
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap()[0]
+}
