@@ -37,7 +37,7 @@ pub enum LoadError {
 }
 
 /// Plugin instances that may run at once (one per message per plugin in flight).
-const MAX_INSTANCES: u32 = 256;
+pub(crate) const MAX_INSTANCES: u32 = 256;
 
 /// Bytes of each pooled memory kept mapped between instances and reset in place (only the dirtied pages, with
 /// `pagemap_scan`), instead of being unmapped: a Rust guest's 1 MiB stack and first heap pages then never

@@ -13,6 +13,7 @@ mod plugin;
 mod spec;
 #[doc(hidden)]
 pub mod test_guests;
+mod warm;
 
 /// The version of the `moat:filter` WIT package this runtime implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -33,3 +34,4 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub use spec::{ChainSpec, EntrySpec, MAX_FUEL, SpecError};
+pub use warm::Warm;

@@ -1,5 +1,6 @@
-//! A loaded plugin and its calls: a fresh store per call from the cached `InstancePre`, a fuel budget and a
-//! memory cap, and every way a call can go wrong turned into a [`Failure`].
+//! A loaded plugin and its calls: a fresh store per call from the cached `InstancePre` (or a warm instance of
+//! the chain entry, see [`crate::Warm`]), a fuel budget and a memory cap, and every way a call can go wrong
+//! turned into a [`Failure`].
 
 use crate::bindings::moat::filter::types as wit;
 use crate::bindings::{Filter, FilterPre};
@@ -28,6 +29,8 @@ pub struct CallSetup {
     pub config: Arc<str>,
     pub capabilities: Capabilities,
     pub fuel: u64,
+    /// The entry's idle instances, when it keeps them warm.
+    pub warm: Option<Arc<crate::Warm>>,
 }
 
 /// The SMTP stage a plugin is asked about.
@@ -173,7 +176,7 @@ impl Plugin {
     /// Asks the plugin whether `config` is acceptable; `Ok(Err(text))` is the plugin's own explanation.
     pub fn configure(&self, config: &str) -> Run<Result<(), String>> {
         let owned = config.to_owned();
-        let call = CallSetup { config: config.into(), capabilities: Capabilities::default(), fuel: self.limits.fuel };
+        let call = self.setup(config);
         self.call(&call, move |store, filter| filter.call_configure(store, &owned))
     }
 
@@ -209,7 +212,7 @@ impl Plugin {
 
     /// A call with `config`, nothing granted and the default fuel.
     pub fn setup(&self, config: &str) -> CallSetup {
-        CallSetup { config: config.into(), capabilities: Capabilities::default(), fuel: self.limits.fuel }
+        CallSetup { config: config.into(), capabilities: Capabilities::default(), fuel: self.limits.fuel, warm: None }
     }
 
     /// Feeds an admin's classification of a message to the plugin's `learn`.
@@ -238,17 +241,34 @@ impl Plugin {
             config: call.config.clone(),
             capabilities: call.capabilities.clone(),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
         // set_fuel fails only when the engine does not meter fuel, which ours always does.
-        let _ = store.set_fuel(call.fuel);
-        let result = match self.pre.instantiate(&mut store) {
-            Err(e) => Err(Failure::Instantiate(format!("{e:#}"))),
-            Ok(filter) => f(&mut store, &filter).map_err(|e| classify(&e, store.data().limiter.refused)),
+        let (mut store, instance) = match call.warm.as_ref().and_then(|w| w.take()) {
+            Some(warm) => {
+                let mut store = warm.store;
+                *store.data_mut() = state;
+                let _ = store.set_fuel(call.fuel);
+                (store, Ok(warm.filter))
+            }
+            None => {
+                let mut store = Store::new(&self.engine, state);
+                store.limiter(|s| &mut s.limiter);
+                let _ = store.set_fuel(call.fuel);
+                let instance = self.pre.instantiate(&mut store).map_err(|e| Failure::Instantiate(format!("{e:#}")));
+                (store, instance)
+            }
+        };
+        let (result, filter) = match instance {
+            Err(failure) => (Err(failure), None),
+            Ok(filter) => {
+                let result = f(&mut store, &filter).map_err(|e| classify(&e, store.data().limiter.refused));
+                (result, Some(filter))
+            }
         };
         let fuel_used = call.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        if let Err(failure) = &result {
-            tracing::warn!(plugin = %self.name, ?failure, fuel_used, "plugin call failed");
+        match (&result, &call.warm, filter) {
+            (Err(failure), _, _) => tracing::warn!(plugin = %self.name, ?failure, fuel_used, "plugin call failed"),
+            (Ok(_), Some(warm), Some(filter)) => warm.give_back(crate::warm::Instance { store, filter }),
+            _ => {}
         }
         Run { result, fuel_used, elapsed: started.elapsed() }
     }

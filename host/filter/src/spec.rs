@@ -65,6 +65,10 @@ pub struct EntrySpec {
     /// Grants key-value storage (namespaced to the tenant and plugin).
     #[serde(default)]
     pub kv: bool,
+    /// Keeps a few instances between calls, so what the plugin builds once survives to the next message
+    /// (an antivirus' compiled signatures); each call still gets its own fuel, memory cap and grants.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm: bool,
     /// DNS zones the plugin may query (a DNSBL's zone, say); none by default.
     #[serde(default)]
     pub dns: Vec<String>,
@@ -183,6 +187,7 @@ impl ChainSpec {
                 config: spec.config.to_string().into(),
                 capabilities,
                 fuel: spec.fuel.unwrap_or(plugin.default_fuel()),
+                warm: spec.warm.then(Default::default),
             };
             let mut entry = ChainEntry::new(plugin.clone(), call);
             entry.shadow = spec.shadow;

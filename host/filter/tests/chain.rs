@@ -230,3 +230,30 @@ fn hooks_a_plugin_does_not_implement_are_called_once_then_skipped() {
     let (_, report) = chain.on_message(&message(SPAMMY));
     assert!(tagger.implements(3) && report.entries.len() == 1, "the message hook still runs");
 }
+
+#[test]
+fn a_warm_entry_keeps_its_instance_and_replaces_a_failed_one() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let counter = plugin(&e, "counter");
+    let seen = |setup: &moat_filter::CallSetup, subject: &str| {
+        let run = counter.on_message(&message(&format!("Subject: {subject}\r\n\r\nx\r\n")), setup);
+        run.result.map(|v| v.symbols[0].score)
+    };
+    let cold = counter.setup("{}");
+    assert_eq!((seen(&cold, "a"), seen(&cold, "b")), (Ok(1.0), Ok(1.0)), "a fresh instance every call");
+
+    let warm = moat_filter::CallSetup { warm: Some(Default::default()), ..counter.setup("{}") };
+    let counts: Vec<_> = ["a", "b", "c"].iter().map(|s| seen(&warm, s).unwrap()).collect();
+    assert_eq!(counts, [1.0, 2.0, 3.0], "one instance kept between calls");
+    assert!(matches!(seen(&warm, "trap"), Err(moat_filter::Failure::Trap(_))));
+    assert_eq!(seen(&warm, "d"), Ok(1.0), "the instance that trapped is gone; a fresh one took its place");
+
+    // `warm = true` in a chain gives its entry the pool.
+    let spec = ChainSpec::from_toml(
+        "[[entry]]\nplugin = \"counter\"\nversion = \"1\"\nwarm = true\n[[entry]]\nplugin = \"counter\"\nversion = \"1\"\n",
+    ).unwrap();
+    let plugins = HashMap::from([(("counter".to_string(), "1".to_string()), counter.clone())]);
+    let built = spec.build(&plugins, "t1", None, None);
+    let built = built.unwrap_or_else(|e| panic!("{e}"));
+    assert!(built.entries[0].call.warm.is_some() && built.entries[1].call.warm.is_none());
+}

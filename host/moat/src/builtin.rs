@@ -10,11 +10,12 @@ include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 const BUILTIN_UPLOADER: &str = "moat (built-in)";
 
 /// The built-ins in chain order, with what each entry grants. Lists first (an allow or deny decides
-/// before any scoring); antivirus runs even after an allow (`always`).
+/// before any scoring); antivirus runs even after an allow (`always`) and stays warm (`warm`: its compiled
+/// signature database is kept between messages).
 const DEFAULT_ORDER: &[(&str, &str)] = &[
     ("lists", "kv = true\n"),
     ("reputation", "kv = true\nlearn_verdicts = true\n"),
-    ("antivirus", "kv = true\nalways = true\nfuel = 2000000000\n"),
+    ("antivirus", "kv = true\nalways = true\nwarm = true\nfuel = 2000000000\n"),
     ("authentication", ""),
     ("phishing", "kv = true\n"),
     ("rules", ""),

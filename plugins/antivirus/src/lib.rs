@@ -22,6 +22,7 @@ use archive::{Budget, Limits, Unscannable};
 use moat_sdk::{Filter, Message, Verdict, host};
 use serde::Deserialize;
 use signatures::BodySignatures;
+use std::sync::Mutex;
 
 /// File name extensions blocked by default: programs, scripts, shortcuts, installers, disk images that
 /// smuggle them past filters, and Office formats that carry macros.
@@ -280,10 +281,39 @@ fn hash_hits(objects: &[Object], config: &Config, kinds: &[String], findings: &m
     }
 }
 
-/// Body signatures: EICAR's, the config's, and the `.ndb` files the operator loaded.
-fn body_hits(objects: &[Object], config: &Config, ndb_files: &[String], findings: &mut Findings) {
-    let builtin = signatures::builtin_ndb();
-    let mut texts: Vec<String> = vec![builtin];
+/// The compiled body signatures of the last call, with what they were compiled from. Kept when the chain entry
+/// keeps this plugin warm (`warm = true`): compiling a ClamAV database's tens of thousands of signatures takes
+/// far longer than scanning a message.
+static COMPILED: Mutex<Option<(String, BodySignatures)>> = Mutex::new(None);
+
+/// Body signatures: EICAR's, the config's, and the `.ndb` files the operator loaded (`version` changes with
+/// every load).
+fn body_hits(
+    objects: &[Object],
+    config: &Config,
+    ndb_files: &[String],
+    version: Option<&str>,
+    findings: &mut Findings,
+) {
+    let source = version.map(|v| format!("{v}\n{}\n{}", ndb_files.join(","), config.signatures.join("\n")));
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if source.is_none() || compiled.as_ref().map(|(s, _)| s) != source.as_ref() {
+        *compiled = None;
+        match compile(config, ndb_files) {
+            Ok(signatures) => *compiled = Some((source.unwrap_or_default(), signatures)),
+            Err(e) => return host::log(host::Level::Error, &e),
+        }
+    }
+    let Some((_, signatures)) = compiled.as_ref() else { return };
+    for object in objects {
+        if let Some(name) = signatures.scan(&object.bytes) {
+            findings.viruses.push(format!("{name} in {}", object.label));
+        }
+    }
+}
+
+fn compile(config: &Config, ndb_files: &[String]) -> Result<BodySignatures, String> {
+    let mut texts: Vec<String> = vec![signatures::builtin_ndb()];
     if !ndb_files.is_empty() {
         let keys: Vec<String> = ndb_files.iter().map(|f| format!("ndb|{f}")).collect();
         match host::kv_get_shared(&keys) {
@@ -292,15 +322,7 @@ fn body_hits(objects: &[Object], config: &Config, ndb_files: &[String], findings
         }
     }
     let lines = texts.iter().flat_map(|t| t.lines()).chain(config.signatures.iter().map(String::as_str));
-    let compiled = match BodySignatures::compile(lines, false) {
-        Ok(compiled) => compiled,
-        Err(e) => return host::log(host::Level::Error, &e),
-    };
-    for object in objects {
-        if let Some(name) = compiled.scan(&object.bytes) {
-            findings.viruses.push(format!("{name} in {}", object.label));
-        }
-    }
+    BodySignatures::compile(lines, false)
 }
 
 fn list(meta: &Option<Vec<u8>>) -> Vec<String> {
@@ -327,11 +349,12 @@ impl Filter for Antivirus {
         };
         let mut findings = Findings::default();
         let objects = collect(message, &config, &mut findings);
-        let meta = host::kv_get_shared(&["meta|hash-kinds".to_string(), "meta|ndb-files".to_string()])
-            .unwrap_or_else(|_| vec![None, None]);
+        let meta = ["meta|hash-kinds", "meta|ndb-files", "meta|ndb-version"].map(String::from);
+        let meta = host::kv_get_shared(&meta).unwrap_or_else(|_| vec![None, None, None]);
         hash_hits(&objects, &config, &list(&meta[0]), &mut findings);
         if findings.viruses.is_empty() {
-            body_hits(&objects, &config, &list(&meta[1]), &mut findings);
+            let version = meta[2].as_deref().map(String::from_utf8_lossy);
+            body_hits(&objects, &config, &list(&meta[1]), version.as_deref(), &mut findings);
         }
         verdict(&config, &findings)
     }
@@ -480,6 +503,43 @@ mod tests {
         assert!(v.find_symbol("AV_VIRUS").unwrap().reason.contains("Test.Sample in s.bin"), "{v:?}");
         let v = host.on_message::<Antivirus>(&with_attachment("t.bin", "application/octet-stream", b"xx evilcode xx"));
         assert!(v.find_symbol("AV_VIRUS").unwrap().reason.contains("Test.Body in t.bin"), "{v:?}");
+    }
+
+    /// A warm instance compiles the loaded database once per load (`meta|ndb-version`), not per message: a
+    /// new load is used from the next message.
+    #[test]
+    fn a_new_load_replaces_the_kept_signatures() {
+        let mut host = MockHost::new();
+        host.set_shared_kv("meta|ndb-files", b"daily.ndb");
+        host.set_shared_kv(
+            "ndb|daily.ndb",
+            b"Old.Sig:0:*:6f6c646261640a
+",
+        );
+        host.set_shared_kv("meta|ndb-version", b"warm-test-1");
+        let old = with_attachment(
+            "o.txt",
+            "text/plain",
+            b"oldbad
+",
+        );
+        let new = with_attachment(
+            "n.txt",
+            "text/plain",
+            b"newbad
+",
+        );
+        assert!(host.on_message::<Antivirus>(&old).find_symbol("AV_VIRUS").is_some());
+        // The text changed without a new version: the kept compilation still answers (what a load prevents).
+        host.set_shared_kv(
+            "ndb|daily.ndb",
+            b"New.Sig:0:*:6e65776261640a
+",
+        );
+        assert!(host.on_message::<Antivirus>(&new).find_symbol("AV_VIRUS").is_none());
+        host.set_shared_kv("meta|ndb-version", b"warm-test-2");
+        assert!(host.on_message::<Antivirus>(&new).find_symbol("AV_VIRUS").is_some(), "recompiled");
+        assert!(host.on_message::<Antivirus>(&old).find_symbol("AV_VIRUS").is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! and alternatives `(aa|bbcc)`. Offsets: `*`, `N`, `N,M` and `EOF-N`. Lines using other ClamAV features
 //! (entry-point offsets, negations, word boundaries) are counted as unsupported, never half-matched.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 /// The EICAR test file (68 bytes), which every antivirus must detect.
 pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -182,8 +182,12 @@ fn parse_hex(text: &str) -> Result<Vec<Element>, String> {
     Ok(out)
 }
 
+/// The longest anchor used: the automaton's size grows with the anchors' total length (a ClamAV database has
+/// tens of thousands of signatures), and the rest of a signature is verified at each hit anyway.
+const MAX_ANCHOR: usize = 12;
+
 /// The longest run of fixed bytes at a fixed distance from the start (before anything variable), and that
-/// distance.
+/// distance; at most [`MAX_ANCHOR`] bytes of it.
 fn anchor(elements: &[Element]) -> Option<(usize, Vec<u8>)> {
     fn keep_longer(best: &mut Option<(usize, Vec<u8>)>, start: usize, run: &mut Vec<u8>) {
         if best.as_ref().is_none_or(|(_, b)| run.len() > b.len()) {
@@ -208,11 +212,14 @@ fn anchor(elements: &[Element]) -> Option<(usize, Vec<u8>)> {
             Element::Alternatives(choices) if choices.iter().all(|c| c.len() == choices[0].len()) => {
                 at += choices[0].len()
             }
-            _ => return best.filter(|(_, b)| b.len() >= 2),
+            _ => break,
         }
     }
     keep_longer(&mut best, run_start, &mut run);
-    best.filter(|(_, b)| b.len() >= 2)
+    best.filter(|(_, b)| b.len() >= 2).map(|(at, mut b)| {
+        b.truncate(MAX_ANCHOR);
+        (at, b)
+    })
 }
 
 /// Whether `elements` match `data` from `pos`; `budget` bounds the work.
@@ -270,6 +277,12 @@ impl BodySignatures {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    // Not a DFA: for a ClamAV database's tens of thousands of anchors a DFA costs ten times the
+                    // memory and build time, and the automaton is built for every message.
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    // Dense rows only for the root and its children: with random-looking byte signatures the
+                    // second level alone has tens of thousands of states, at 1 KiB each when dense.
+                    .dense_depth(1)
                     .build(&anchors)
                     .map_err(|e| format!("cannot compile the signatures: {e}"))?,
             )

@@ -162,6 +162,9 @@ impl AntivirusCommand {
                 let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",").into_bytes();
                 entries.push((meta[0].clone(), join(&kinds)));
                 entries.push((meta[1].clone(), join(&ndb_files)));
+                // Tells warm antivirus instances to compile the body signatures again.
+                let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                entries.push(("meta|ndb-version".to_string(), version.as_nanos().to_string().into_bytes()));
                 store.kv_set_many(&namespace, &entries).await?;
                 for line in loaded.report {
                     println!("{line}");

@@ -1,0 +1,66 @@
+//! Warm instances, for chain entries that ask for them (`warm = true`): a few instances of the entry's
+//! plugin are kept between calls instead of a fresh one per call, so what the plugin builds once (an
+//! antivirus' compiled signature database) survives to the next message. Every call still gets its own
+//! fuel, memory cap, resource table, configuration and grants; only the guest's memory carries over, and only
+//! within the entry (one tenant's chain). An instance whose call failed in any way is dropped.
+
+use crate::bindings::Filter;
+use crate::host::HostState;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wasmtime::Store;
+
+/// Idle instances one entry keeps.
+const PER_ENTRY: usize = 2;
+/// Idle instances kept at most in the process: a quarter of the engine's pooled instance slots, so fresh
+/// instances for everything else always find one.
+const IN_ALL: usize = crate::engine::MAX_INSTANCES as usize / 4;
+
+static IDLE: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) struct Instance {
+    pub store: Store<HostState>,
+    pub filter: Filter,
+}
+
+/// One chain entry's idle instances.
+#[derive(Default)]
+pub struct Warm {
+    idle: Mutex<Vec<Instance>>,
+}
+
+impl std::fmt::Debug for Warm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Warm({} idle)", self.idle.lock().map_or(0, |i| i.len()))
+    }
+}
+
+impl Warm {
+    pub(crate) fn take(&self) -> Option<Instance> {
+        let instance = self.idle.lock().expect("warm instances lock").pop()?;
+        IDLE.fetch_sub(1, Ordering::Relaxed);
+        Some(instance)
+    }
+
+    /// Keeps an instance whose call succeeded, if there is room; otherwise it is dropped.
+    pub(crate) fn give_back(&self, instance: Instance) {
+        let mut idle = self.idle.lock().expect("warm instances lock");
+        if idle.len() < PER_ENTRY && IDLE.fetch_add(1, Ordering::Relaxed) < IN_ALL {
+            idle.push(instance);
+        } else if idle.len() < PER_ENTRY {
+            IDLE.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Idle instances in this process, for tests and metrics.
+    pub fn idle_in_all() -> usize {
+        IDLE.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().map_or(0, |i| i.len());
+        IDLE.fetch_sub(idle, Ordering::Relaxed);
+    }
+}
