@@ -241,21 +241,23 @@ impl Plugin {
             config: call.config.clone(),
             capabilities: call.capabilities.clone(),
         };
-        // set_fuel fails only when the engine does not meter fuel, which ours always does.
-        let (mut store, instance) = match call.warm.as_ref().and_then(|w| w.take()) {
+        let (mut store, kept) = match call.warm.as_ref().and_then(|w| w.take()) {
             Some(warm) => {
                 let mut store = warm.store;
                 *store.data_mut() = state;
-                let _ = store.set_fuel(call.fuel);
-                (store, Ok(warm.filter))
+                (store, Some(warm.filter))
             }
             None => {
                 let mut store = Store::new(&self.engine, state);
                 store.limiter(|s| &mut s.limiter);
-                let _ = store.set_fuel(call.fuel);
-                let instance = self.pre.instantiate(&mut store).map_err(|e| Failure::Instantiate(format!("{e:#}")));
-                (store, instance)
+                (store, None)
             }
+        };
+        // set_fuel fails only when the engine does not meter fuel, which ours always does.
+        let _ = store.set_fuel(call.fuel);
+        let instance = match kept {
+            Some(filter) => Ok(filter),
+            None => self.pre.instantiate(&mut store).map_err(|e| Failure::Instantiate(format!("{e:#}"))),
         };
         let (result, filter) = match instance {
             Err(failure) => (Err(failure), None),

@@ -56,16 +56,22 @@ async fn accounts_and_tokens_open_the_rest_api(backend: Backend) {
     assert!(status == 200 && body.contains("/api/v1/domains"), "{status} {body}");
 }
 
+/// A Moat with the built-in filters and tenant acme; `None` where the backend is not available (never on CI).
+async fn with_builtins_and_acme(backend: Backend) -> Option<Moat> {
+    let Some(moat) = Moat::builder(BIN, backend).set("filters", "builtin", "true").start().await else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier (scripts/test sets it up)");
+        return None;
+    };
+    moat.admin(&["tenant", "add", "acme"]);
+    Some(moat)
+}
+
 /// What the console asks of the gateway, over real HTTP, SMTP and DNS: notifications queued as mail (a full
 /// license pool, an import's result), Get SMTP from MX records, Test SMTP against the downstream host, and
 /// releasing quarantined mail.
 async fn the_console_drives_the_running_gateway(backend: Backend) {
     let sink = moat_tests::Sink::start().await;
-    let Some(moat) = Moat::builder(BIN, backend).set("filters", "builtin", "true").start().await else {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier (scripts/test sets it up)");
-        return;
-    };
-    moat.admin(&["tenant", "add", "acme"]);
+    let Some(moat) = with_builtins_and_acme(backend).await else { return };
     let downstream = format!("127.0.0.1:{}:10", sink.addr.port());
     moat.admin(&[
         "domain",
@@ -164,11 +170,7 @@ async fn the_console_drives_the_running_gateway(backend: Backend) {
 /// admin classifies it and the tenant's classifier learns it, and denies its IP for the domain.
 async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backend) {
     let sink = moat_tests::Sink::start().await;
-    let Some(moat) = Moat::builder(BIN, backend).set("filters", "builtin", "true").start().await else {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier (scripts/test sets it up)");
-        return;
-    };
-    moat.admin(&["tenant", "add", "acme"]);
+    let Some(moat) = with_builtins_and_acme(backend).await else { return };
     let downstream = format!("127.0.0.1:{}:10", sink.addr.port());
     moat.admin(&["domain", "add", "acme.test", "--downstream", &downstream, "--tenant", "acme"]);
     moat.admin(&["mailbox", "add", "ann@acme.test"]);
