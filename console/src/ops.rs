@@ -743,6 +743,10 @@ pub async fn classify(
     classification: moat_store::Classification,
 ) -> Result<moat_store::LogEntry, AppError> {
     let entry = visible_log_entry(access, state, id).await?;
+    // A second click must not teach the same message twice.
+    if entry.classified == Some(classification) {
+        return Ok(entry);
+    }
     let tenant = entry
         .tenant
         .map(TenantId)

@@ -199,6 +199,10 @@ async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backen
     assert_eq!(classified["classified"], "spam");
     let scan = moat.admin(&["scan", "--json", "--tenant", "acme", &file]);
     assert!(learned(scan.clone()), "{scan}");
+    let again = serde_json::json!({"classification": "spam"});
+    let (status, _) = moat.console_send("POST", &format!("/api/v1/log/{id}/classify"), &ops, Some(again)).await;
+    assert_eq!(status, 200);
+    assert!(learned(moat.admin(&["scan", "--json", "--tenant", "acme", &file])), "a second click teaches nothing more");
     let (_, rows) = moat.console_send("GET", "/api/v1/log?q=watches", &ops, None).await;
     assert_eq!(rows[0]["classified"], "spam", "{rows}");
 
