@@ -14,6 +14,9 @@ pub struct Directory {
     /// Asks domains' servers about addresses, for sign-up by SMTP.
     pub(crate) callout: Option<std::sync::Arc<dyn crate::Callout>>,
     pub(crate) refusals: std::sync::Arc<crate::signup::Refusals>,
+    /// When each domain's contact was last told its tenant has no license left.
+    pub(crate) exhaustion_told:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<moat_store::DomainId, std::time::Instant>>>,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -74,7 +77,14 @@ fn now() -> i64 {
 
 impl Directory {
     pub fn new(store: Store) -> Self {
-        Self { store, notifier: None, console_url: String::new(), callout: None, refusals: Default::default() }
+        Self {
+            store,
+            notifier: None,
+            console_url: String::new(),
+            callout: None,
+            refusals: Default::default(),
+            exhaustion_told: Default::default(),
+        }
     }
 
     /// A directory that signs users of `smtp`-mode domains up when their domain's server accepts them.

@@ -28,6 +28,9 @@ impl LicenseUsage {
     }
 }
 
+/// How often a domain's contact hears that the pool is exhausted, at most.
+const EXHAUSTION_NOTICE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Directory {
     pub async fn license_usage(&self, tenant: TenantId) -> Result<LicenseUsage, DirectoryError> {
         let pool = self.store().tenant_licenses(tenant).await?;
@@ -59,7 +62,17 @@ impl Directory {
         }
     }
 
+    /// Tells the domain's contact, at most once an hour per domain (per node): sign-ups by SMTP are refused
+    /// for every message to a new address while the pool is full, and the contact needs to hear it once.
     pub(crate) fn notify_exhausted(&self, domain: &Domain, tenant: &str, pool: i64, used: i64) {
+        let now = std::time::Instant::now();
+        {
+            let mut told = self.exhaustion_told.lock().expect("exhaustion notices lock");
+            if told.get(&domain.id).is_some_and(|at| now.duration_since(*at) < EXHAUSTION_NOTICE_EVERY) {
+                return;
+            }
+            told.insert(domain.id, now);
+        }
         if let Some(contact) = &domain.contact_email {
             self.notify(Notification {
                 to: contact.clone(),

@@ -197,3 +197,17 @@ async fn a_file_of_100000_users_imports_in_one_job() {
     assert_eq!(world.directory.license_usage(world.acme).await.unwrap().used, 100_000);
     assert_eq!(resolves(&world, "user99999@acme.test").await.as_deref(), Some("user99999@acme.test"));
 }
+
+/// Refusals keep coming while the pool is full (a sign-up by SMTP per message to a new address): the
+/// contact hears of it once an hour, not once a refusal.
+#[tokio::test]
+async fn an_exhausted_pool_is_told_once_however_often_it_refuses() {
+    let world = world().await;
+    world.directory.store().tenant_set_licenses(world.acme, Some(0)).await.unwrap();
+    for user in ["a", "b", "c"] {
+        let refused = world.directory.add_mailbox(&format!("{user}@acme.test"), None).await;
+        assert!(refused.is_err());
+    }
+    let sent = world.sent.0.lock().unwrap().clone();
+    assert_eq!(sent.iter().filter(|n| matches!(n.notice, Notice::LicensesExhausted { .. })).count(), 1);
+}
