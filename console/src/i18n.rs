@@ -60,6 +60,9 @@ static SPANISH: &[(&str, &str)] = &[
         "Enviarme un resumen de los mensajes retenidos en mi cuarentena",
     ),
     ("Sign-up mode", "Modo de alta"),
+    ("Sign-up", "Alta"),
+    ("SMTP", "SMTP"),
+    ("Manual", "Manual"),
     ("Manual: users are added by admins", "Manual: los administradores dan de alta a los usuarios"),
     (
         "SMTP: users are signed up on their first message, if the domain's server accepts them",

@@ -70,7 +70,7 @@ async fn page(
     let body = html! {
         (notice(done_message, error))
         table #domains {
-            thead { tr { th { (t("Domain")) } th { (t("Alias of")) } th { (t("Contact")) } th { (t("Max users")) } th { (t("Downstream hosts")) } } }
+            thead { tr { th { (t("Domain")) } th { (t("Alias of")) } th { (t("Contact")) } th { (t("Max users")) } th { (t("Downstream hosts")) } th { (t("Sign-up")) } } }
             tbody {
                 @for d in &domains {
                     tr {
@@ -79,6 +79,7 @@ async fn page(
                         td { (d.contact_email.clone().unwrap_or_default()) }
                         td { (d.max_users.map(|m| m.to_string()).unwrap_or_default()) }
                         td { @for h in &d.downstream { (format!("{}:{} ({})", h.host, h.port, h.priority)) br; } }
+                        td { @if d.alias_of.is_none() { (t(if d.signup == "smtp" { "SMTP" } else { "Manual" })) } }
                     }
                 }
             }
