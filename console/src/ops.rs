@@ -515,7 +515,8 @@ pub async fn start_import(
         file_name: file_name.to_owned(),
         bytes,
         domain,
-        report_to: report_to.map(|to| (to, Language::parse(&admin.language))),
+        report_to,
+        language: Language::parse(&admin.language),
     };
     Ok(state.directory.start_import(request).await?)
 }

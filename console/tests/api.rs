@@ -362,7 +362,8 @@ async fn exports_hold_only_the_callers_users_and_import_back() {
     assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert_eq!(csv, "Full name,Email,Password,Aliases\n,bob@acme.test,,info@acme.test\n");
-    let (lines, errors) = moat_directory::parse_import(csv.as_bytes(), None).unwrap();
+    let (lines, errors) =
+        moat_directory::parse_import(csv.as_bytes(), None, moat_directory::Language::English).unwrap();
     assert!(errors.is_empty());
     assert_eq!(
         (lines[0].address.as_str(), lines[0].aliases.as_slice()),

@@ -13,7 +13,7 @@
 //! are added). The job runs in the background in batches (one transaction each) and records its progress.
 
 use crate::{
-    Address, Directory, DirectoryError, Language, Notice, Notification, check_password, generate_password,
+    Address, Directory, DirectoryError, Language, Localized, Notice, Notification, check_password, generate_password,
     hash_generated_password, hash_password, licenses_for, normalize_domain,
 };
 use moat_store::{
@@ -33,8 +33,10 @@ pub struct ImportRequest {
     pub bytes: Vec<u8>,
     /// The domain of addresses written without one; `None` when every address has its domain.
     pub domain: Option<String>,
-    /// Who gets the result by email, in which language.
-    pub report_to: Option<(String, Language)>,
+    /// Who gets the result by email.
+    pub report_to: Option<String>,
+    /// The importer's language: of the per-line reasons and of the mailed result.
+    pub language: Language,
 }
 
 /// Why a whole file is refused (nothing of it is imported).
@@ -74,6 +76,7 @@ pub struct ParsedLine {
 pub fn parse_import(
     bytes: &[u8],
     domain: Option<&str>,
+    language: Language,
 ) -> Result<(Vec<ParsedLine>, Vec<ImportLineError>), ImportError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ImportError::NotText)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -98,7 +101,11 @@ pub fn parse_import(
         let record = match reader.records().next() {
             Some(Ok(r)) => r,
             Some(Err(e)) => {
-                errors.push(ImportLineError { line, reason: format!("not readable: {e}") });
+                let reason = match language {
+                    Language::Spanish => format!("ilegible: {e}"),
+                    Language::English => format!("not readable: {e}"),
+                };
+                errors.push(ImportLineError { line, reason });
                 continue;
             }
             None => continue,
@@ -111,8 +118,11 @@ pub fn parse_import(
             continue;
         }
         let Some(address) = fields.get(1).filter(|a| !a.is_empty()) else {
-            errors
-                .push(ImportLineError { line, reason: "expected: full name, email[, password[, aliases…]]".into() });
+            let reason = match language {
+                Language::Spanish => "se esperaba: nombre completo, email[, contraseña[, alias…]]",
+                Language::English => "expected: full name, email[, password[, aliases…]]",
+            };
+            errors.push(ImportLineError { line, reason: reason.into() });
             continue;
         };
         let complete = |written: &str| -> Result<String, ImportError> {
@@ -170,6 +180,8 @@ struct Snapshot {
     pool: Option<i64>,
     used: i64,
     exhaustion_told: bool,
+    /// The importer's, for the per-line reasons.
+    language: Language,
 }
 
 /// What one line comes to.
@@ -185,7 +197,7 @@ enum Secret {
 }
 
 impl Snapshot {
-    async fn load(directory: &Directory, tenant: TenantId) -> Result<Self, DirectoryError> {
+    async fn load(directory: &Directory, tenant: TenantId, language: Language) -> Result<Self, DirectoryError> {
         let store = directory.store();
         let tenant_name = store.tenant_list().await?.into_iter().find(|t| t.id == tenant).map(|t| t.name);
         let tenant_name = tenant_name.ok_or_else(|| DirectoryError::UnknownTenant(format!("#{}", tenant.0)))?;
@@ -216,37 +228,54 @@ impl Snapshot {
             pool: usage.pool,
             used: usage.used,
             exhaustion_told: false,
+            language,
         })
     }
 
     fn domain(&self, name: &str) -> Result<&Domain, String> {
-        self.domains.get(name).ok_or_else(|| format!("{name} is not one of this tenant's domains"))
+        self.domains.get(name).ok_or_else(|| {
+            self.say(format!("{name} is not one of this tenant's domains"), || {
+                format!("{name} no es uno de los dominios de este cliente")
+            })
+        })
+    }
+
+    /// `english`, or in Spanish when the importer speaks it.
+    fn say(&self, english: String, spanish: impl FnOnce() -> String) -> String {
+        if self.language == Language::Spanish { spanish() } else { english }
     }
 
     /// Checks a line against the directory and the lines before it; on success the snapshot counts it in.
     fn plan(&mut self, directory: &Directory, line: &ParsedLine) -> Result<Plan, String> {
-        let address = Address::parse_mailbox(&line.address).map_err(|e| e.to_string())?;
+        let address = Address::parse_mailbox(&line.address).map_err(|e| e.in_language(self.language))?;
         let domain = self.domain(address.domain())?.clone();
         if let Some(primary) = domain.alias_of {
             let primary = self.domains.values().find(|d| d.id == primary).map(|d| d.name.clone());
-            return Err(format!(
-                "{} is an alias domain of {}: mailboxes belong to {0}'s primary",
-                domain.name,
-                primary.unwrap_or_default()
+            let primary = primary.unwrap_or_default();
+            return Err(self.say(
+                format!("{} is an alias domain of {primary}: mailboxes belong to {primary}", domain.name),
+                || format!("{} es un dominio alias de {primary}: los buzones pertenecen a {primary}", domain.name),
             ));
         }
         let existing = match self.holders.get(&address.to_string()) {
             Some(Holder::Mailbox(id)) => Some(*id),
-            Some(Holder::AliasOf(_)) => return Err(format!("{address} is already an alias")),
+            Some(Holder::AliasOf(_)) => {
+                return Err(self.say(format!("{address} is already an alias"), || format!("{address} ya es un alias")));
+            }
             None => None,
         };
         let mut aliases = Vec::new();
         for alias in &line.aliases {
-            let alias = Address::parse_mailbox(alias).map_err(|e| format!("alias {alias:?}: {e}"))?;
+            let alias = Address::parse_mailbox(alias)
+                .map_err(|e| format!("alias {alias:?}: {}", e.in_language(self.language)))?;
             let alias_domain = self.domain(alias.domain())?;
             match self.holders.get(&alias.to_string()) {
                 Some(Holder::AliasOf(id)) if Some(*id) == existing => continue,
-                Some(_) => return Err(format!("alias {alias} already belongs to another user")),
+                Some(_) => {
+                    return Err(self.say(format!("alias {alias} already belongs to another user"), || {
+                        format!("el alias {alias} ya pertenece a otro usuario")
+                    }));
+                }
                 None => {}
             }
             if alias == address || aliases.iter().any(|(_, a): &(DomainId, Address)| *a == alias) {
@@ -256,7 +285,10 @@ impl Snapshot {
                 let primary = self.domains.values().find(|d| d.id == primary).map(|d| d.name.clone());
                 let shadowed = format!("{}@{}", alias.local(), primary.unwrap_or_default());
                 if self.holders.contains_key(&shadowed) {
-                    return Err(format!("alias {alias} is already delivered to {shadowed} through its alias domain"));
+                    return Err(self.say(
+                        format!("alias {alias} is already delivered to {shadowed} through its alias domain"),
+                        || format!("el alias {alias} ya se entrega a {shadowed} a través de su dominio alias"),
+                    ));
                 }
             }
             aliases.push((alias_domain.id, alias));
@@ -273,18 +305,23 @@ impl Snapshot {
                 self.exhaustion_told = true;
                 directory.notify_exhausted(&domain, &self.tenant_name, pool, self.used);
             }
-            return Err(format!("no license left ({} of {pool} in use)", self.used));
+            let used = self.used;
+            return Err(self.say(format!("no license left ({used} of {pool} in use)"), || {
+                format!("no quedan licencias ({used} de {pool} en uso)")
+            }));
         }
         if existing.is_none()
             && let Some(max) = domain.max_users
             && self.users_in.get(&domain.id).copied().unwrap_or(0) >= max
         {
-            return Err(format!("{} already has its maximum of {max} users", domain.name));
+            return Err(self.say(format!("{} already has its maximum of {max} users", domain.name), || {
+                format!("{} ya tiene su máximo de {max} usuarios", domain.name)
+            }));
         }
         let password = match (&line.password, existing) {
             (_, Some(_)) => Secret::None,
             (Some(chosen), None) => {
-                check_password(chosen).map_err(|e| e.to_string())?;
+                check_password(chosen).map_err(|e| e.in_language(self.language))?;
                 Secret::Chosen(chosen.clone())
             }
             (None, None) => Secret::Generated(generate_password()),
@@ -336,7 +373,7 @@ impl Directory {
     /// Checks the file and starts the import in the background; returns the job's id to follow its
     /// progress with `import_job_get`. A file-wide error (mixed domains, not text, no users) starts nothing.
     pub async fn start_import(&self, request: ImportRequest) -> Result<i64, ImportError> {
-        let (lines, errors) = parse_import(&request.bytes, request.domain.as_deref())?;
+        let (lines, errors) = parse_import(&request.bytes, request.domain.as_deref(), request.language)?;
         if let Some(domain) = &request.domain {
             let domain = self.domain(domain).await?;
             if domain.tenant_id != request.tenant {
@@ -354,7 +391,8 @@ impl Directory {
         job.processed = job.errors.len() as i64;
         let directory = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = directory.run_import(&mut job, lines, request.report_to).await {
+            let report_to = request.report_to.map(|to| (to, request.language));
+            if let Err(e) = directory.run_import(&mut job, lines, report_to, request.language).await {
                 tracing::error!(job = job.id, "import failed: {e}");
                 job.status = ImportStatus::Interrupted;
                 job.finished_at = Some(now());
@@ -370,8 +408,9 @@ impl Directory {
         job: &mut ImportJob,
         lines: Vec<ParsedLine>,
         report_to: Option<(String, Language)>,
+        language: Language,
     ) -> Result<(), DirectoryError> {
-        let mut snapshot = Snapshot::load(self, job.tenant).await?;
+        let mut snapshot = Snapshot::load(self, job.tenant, language).await?;
         let mut generated = Vec::new();
         // Per domain: whether new users get the welcome message (looked up once).
         let mut welcomes = HashMap::new();
@@ -399,7 +438,7 @@ impl Directory {
                     for (line, user, _, _) in &planned {
                         let result = self.store().import_users(std::slice::from_ref(user), now()).await;
                         if let Err(e) = &result {
-                            job.errors.push(ImportLineError { line: *line, reason: e.to_string() });
+                            job.errors.push(ImportLineError { line: *line, reason: e.in_language(language) });
                         }
                         written.push(result.is_ok());
                     }
@@ -473,7 +512,7 @@ mod tests {
                     # a comment\n\
                     \n\
                     Bo, bo@a.test, Passw0rd.x, b, bob@alias.test\n";
-        let (lines, errors) = parse_import(file.as_bytes(), None).unwrap();
+        let (lines, errors) = parse_import(file.as_bytes(), None, Language::English).unwrap();
         assert!(errors.is_empty());
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0].password.as_deref(), Some("Secret.123"));
@@ -481,20 +520,21 @@ mod tests {
         assert_eq!(lines[2].aliases, ["b@a.test", "bob@alias.test"]);
         assert_eq!(lines[2].line, 6);
 
-        let (lines, _) = parse_import(b"Ann; ann\nBo\tbo\tPassw0rd.x\tbobby\n", Some("A.test")).unwrap();
+        let (lines, _) =
+            parse_import(b"Ann; ann\nBo\tbo\tPassw0rd.x\tbobby\n", Some("A.test"), Language::English).unwrap();
         assert_eq!(lines[0].address, "ann@a.test");
         assert_eq!(lines[1].aliases, ["bobby@a.test"]);
     }
 
     #[test]
     fn mixed_domains_refuse_the_whole_file() {
-        let err = parse_import(b"Ann, ann@a.test\nBo, bo\n", None).unwrap_err();
+        let err = parse_import(b"Ann, ann@a.test\nBo, bo\n", None, Language::English).unwrap_err();
         assert!(matches!(err, ImportError::MissingDomain { line: 2, .. }), "{err}");
-        let err = parse_import(b"Ann, ann\nBo, bo@a.test\n", Some("a.test")).unwrap_err();
+        let err = parse_import(b"Ann, ann\nBo, bo@a.test\n", Some("a.test"), Language::English).unwrap_err();
         assert!(err.to_string().contains("leave the domain empty"), "{err}");
-        assert!(matches!(parse_import(b"\n# only\n", None), Err(ImportError::Empty)));
-        assert!(matches!(parse_import(&[0xff, 0xfe, 0x00], None), Err(ImportError::NotText)));
-        let (lines, errors) = parse_import(b"Just a name\nAnn, ann@a.test\n", None).unwrap();
+        assert!(matches!(parse_import(b"\n# only\n", None, Language::English), Err(ImportError::Empty)));
+        assert!(matches!(parse_import(&[0xff, 0xfe, 0x00], None, Language::English), Err(ImportError::NotText)));
+        let (lines, errors) = parse_import(b"Just a name\nAnn, ann@a.test\n", None, Language::English).unwrap();
         assert_eq!((lines.len(), errors[0].line), (1, 1));
     }
 }

@@ -51,7 +51,8 @@ async fn import(world: &World, text: &str, domain: Option<&str>) -> ImportJob {
         file_name: "users.csv".into(),
         bytes: text.as_bytes().to_vec(),
         domain: domain.map(Into::into),
-        report_to: Some(("admin@acme.test".into(), Language::Spanish)),
+        report_to: Some("admin@acme.test".into()),
+        language: Language::Spanish,
     };
     let id = world.directory.start_import(request).await.unwrap();
     loop {
@@ -82,9 +83,10 @@ async fn the_three_formats_import_whole_lines_and_report_the_bad_ones() {
     assert_eq!((job.total, job.processed, job.imported(), job.unchanged), (6, 6, 3, 0));
     let errors: Vec<(usize, &str)> = job.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors[0].0 == 5 && errors[0].1.contains("elsewhere.test is not one of this tenant's domains"));
-    assert!(errors[1].0 == 6 && errors[1].1.contains("8 to 64 characters"));
-    assert!(errors[2].0 == 7 && errors[2].1.contains("ann@acme.test already belongs to another user"));
+    // In the importer's language (Spanish here).
+    assert!(errors[0].0 == 5 && errors[0].1.contains("elsewhere.test no es uno de los dominios de este cliente"));
+    assert!(errors[1].0 == 6 && errors[1].1.contains("de 8 a 64 caracteres"), "{errors:?}");
+    assert!(errors[2].0 == 7 && errors[2].1.contains("ann@acme.test ya pertenece a otro usuario"), "{errors:?}");
     assert_eq!(resolves(&world, "c.l@acme.test").await.as_deref(), Some("carol@acme.test"));
     assert_eq!(resolves(&world, "carol@alias.test").await.as_deref(), Some("carol@acme.test"));
     assert_eq!(resolves(&world, "fay@acme.test").await, None, "a bad line leaves nothing behind");
@@ -156,6 +158,7 @@ async fn a_chosen_domain_completes_addresses_and_a_mixed_file_is_refused_whole()
         bytes: text.as_bytes().to_vec(),
         domain: domain.map(Into::into),
         report_to: None,
+        language: Language::English,
     };
     let err = world.directory.start_import(request("Cy, cy\nDi, di@acme.test\n", Some("acme.test"))).await.unwrap_err();
     assert!(err.to_string().contains("line 2") && err.to_string().contains("leave the domain empty"), "{err}");
@@ -175,7 +178,7 @@ async fn licenses_running_out_mid_file_stop_the_lines_after_and_tell_the_contact
     assert_eq!(job.imported(), 3, "A, B, D: C needs two licenses, E finds none left");
     let failed: Vec<usize> = job.errors.iter().map(|e| e.line).collect();
     assert_eq!(failed, [3, 5]);
-    assert!(job.errors[0].reason.contains("no license left"));
+    assert!(job.errors[0].reason.contains("no quedan licencias"), "{:?}", job.errors);
     assert_eq!(world.directory.license_usage(world.acme).await.unwrap().used, 3);
     let sent = world.sent.0.lock().unwrap().clone();
     let told: Vec<_> = sent.iter().filter(|n| matches!(n.notice, Notice::LicensesExhausted { .. })).collect();
