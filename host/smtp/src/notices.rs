@@ -56,6 +56,7 @@ async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String,
     let envelope = Envelope { sender: String::new(), recipients: vec![(notification.to.clone(), route)] };
     let facts = SessionFacts {
         client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        ptr: None,
         helo: queue.hostname().to_owned(),
         esmtp: true,
         tls: None,

@@ -12,6 +12,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 #[derive(Debug, Clone)]
 pub struct SessionFacts {
     pub client_ip: IpAddr,
+    /// The client's verified reverse name, if it has one.
+    pub ptr: Option<String>,
     pub helo: String,
     pub esmtp: bool,
     /// TLS protocol version when the session is encrypted.
@@ -163,6 +165,7 @@ impl Queue {
             let trace = Trace {
                 helo: &facts.helo,
                 client_ip: facts.client_ip,
+                ptr: facts.ptr.as_deref(),
                 hostname: &self.hostname,
                 esmtp: facts.esmtp,
                 tls: facts.tls.as_deref(),
@@ -332,7 +335,8 @@ mod tests {
         let store = Store::open(&url, Durability::Full).await.unwrap();
         let spool = Spool::open(dir.path().join("spool"), true).unwrap();
         let queue = Queue::new(store.clone(), spool, "mx.test", std::time::Duration::from_secs(60), Metrics::default());
-        let facts = SessionFacts { client_ip: [192, 0, 2, 1].into(), helo: "c".into(), esmtp: true, tls: None };
+        let facts =
+            SessionFacts { client_ip: [192, 0, 2, 1].into(), ptr: None, helo: "c".into(), esmtp: true, tls: None };
         let tasks: Vec<_> = (0..40)
             .map(|i| {
                 let (queue, facts) = (queue.clone(), facts.clone());

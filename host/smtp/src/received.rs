@@ -5,6 +5,8 @@ use std::net::IpAddr;
 pub struct Trace<'a> {
     pub helo: &'a str,
     pub client_ip: IpAddr,
+    /// The client's verified reverse name.
+    pub ptr: Option<&'a str>,
     pub hostname: &'a str,
     pub esmtp: bool,
     pub tls: Option<&'a str>,
@@ -25,8 +27,9 @@ impl Trace<'_> {
         let helo: String = self.helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
         let tls = self.tls.map(|t| format!("\r\n\t(using {t})")).unwrap_or_default();
         let rcpt = self.single_recipient.map(|r| format!("\r\n\tfor <{r}>")).unwrap_or_default();
+        let ptr = self.ptr.map(|p| format!("{p} ")).unwrap_or_default();
         format!(
-            "Received: from {helo} ([{}])\r\n\tby {} (Moat) with {protocol} id {}{tls}{rcpt};\r\n\t{}\r\n",
+            "Received: from {helo} ({ptr}[{}])\r\n\tby {} (Moat) with {protocol} id {}{tls}{rcpt};\r\n\t{}\r\n",
             self.client_ip,
             self.hostname,
             self.queue_id,
@@ -45,6 +48,7 @@ mod tests {
         let t = Trace {
             helo: "mx.sender.example\r\nX-Injected: yes",
             client_ip: "192.0.2.7".parse().unwrap(),
+            ptr: None,
             hostname: "mx.moat.example",
             esmtp: true,
             tls: Some("TLSv1_3"),
@@ -57,5 +61,7 @@ mod tests {
         assert!(h.contains("for <bob@example.com>;"), "{h}");
         assert!(h.ends_with("+0000\r\n"), "{h}");
         assert_eq!(h.matches("\r\n").count(), h.matches("\r\n\t").count() + 1, "only folded lines: {h}");
+        let named = Trace { ptr: Some("mx.sender.example"), helo: "mx.sender.example", ..t }.header();
+        assert!(named.starts_with("Received: from mx.sender.example (mx.sender.example [192.0.2.7])"), "{named}");
     }
 }

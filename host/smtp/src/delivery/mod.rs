@@ -251,6 +251,7 @@ impl QueueManager {
         let envelope = Envelope { sender: String::new(), recipients: vec![(message.sender.clone(), route)] };
         let facts = SessionFacts {
             client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            ptr: None,
             helo: self.queue.hostname().to_owned(),
             esmtp: true,
             tls: None,

@@ -59,7 +59,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let Some(transaction) = self.transaction.take() else {
             return self.reply(reply::NEED_MAIL);
         };
-        let facts = self.facts();
+        let facts = self.facts().await;
         let accepted = if self.ctx.filters.is_none() {
             let envelope = Envelope { sender: transaction.sender, recipients: transaction.recipients };
             self.ctx.queue.accept(&facts, &envelope, &body).await.map(|id| vec![id])
@@ -106,7 +106,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     async fn log_refused(&self, sender: &str, recipients: &str, reply: &Reply) {
-        let facts = self.facts();
+        let facts = self.facts().await;
         let entry = NewLogEntry {
             queue_id: None,
             received_at: crate::now(),
@@ -125,9 +125,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    fn facts(&self) -> SessionFacts {
+    async fn facts(&self) -> SessionFacts {
         SessionFacts {
             client_ip: self.peer.ip(),
+            ptr: self.client_ptr().await,
             helo: self.helo.clone().unwrap_or_default(),
             esmtp: self.esmtp,
             tls: self.tls.clone(),

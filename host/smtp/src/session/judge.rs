@@ -67,10 +67,10 @@ async fn run_stages(
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
-    fn connection_facts(&self) -> ConnectionFacts {
+    async fn connection_facts(&self) -> ConnectionFacts {
         ConnectionFacts {
             client_ip: self.peer.ip().to_string(),
-            ptr: None,
+            ptr: self.client_ptr().await,
             helo: self.helo.clone().unwrap_or_default(),
             tls: self.tls.clone(),
         }
@@ -80,7 +80,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     pub(super) async fn judge_recipient(&mut self, recipient: &Recipient, address: &str) -> Result<(), Reply> {
         let Some(filters) = self.ctx.filters.clone() else { return Ok(()) };
         let selected = filters.select(recipient.tenant, &recipient.route);
-        let conn = self.connection_facts();
+        let conn = self.connection_facts().await;
         let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
         let sender = transaction.sender.clone();
         let facts = RecipientFacts {
@@ -106,10 +106,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                     facts: Vec::new(),
                 };
                 if !selected.chain.is_empty() {
-                    let (mut conn, sender, filters) = (conn.clone(), sender.clone(), filters.clone());
-                    let peer = self.peer.ip();
+                    let (conn, sender) = (conn.clone(), sender.clone());
                     group.eval = run_stages(selected.chain, Evaluation::default(), move |chain, eval| {
-                        conn.ptr = filters.verified_ptr(peer);
                         chain.run(Stage::Connect(&conn), eval);
                         chain.run(Stage::MailFrom(&conn, &sender), eval);
                     })
@@ -164,7 +162,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         sender: &str,
         body: &[u8],
     ) -> (Vec<Judged>, Option<Reply>) {
-        let conn = self.connection_facts();
+        let conn = self.connection_facts().await;
         let mut judged = Vec::with_capacity(groups.len());
         let mut refusals = Vec::new();
         let checked = match &self.ctx.filters {

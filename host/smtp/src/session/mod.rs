@@ -74,12 +74,35 @@ pub struct Session<T> {
     transaction: Option<Transaction>,
     errors: u32,
     out: Vec<u8>,
+    /// The client's verified reverse name, looked up once per session when first needed.
+    ptr: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// `tls` is the negotiated protocol version when `stream` is already encrypted.
     pub fn new(stream: T, ctx: Arc<SmtpContext>, peer: SocketAddr, tls: Option<String>) -> Self {
-        Self { stream, ctx, peer, tls, helo: None, esmtp: false, transaction: None, errors: 0, out: Vec::new() }
+        Self {
+            stream,
+            ctx,
+            peer,
+            tls,
+            helo: None,
+            esmtp: false,
+            transaction: None,
+            errors: 0,
+            out: Vec::new(),
+            ptr: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The client's forward-confirmed reverse name (for the filters and the `Received:` header), asked of DNS
+    /// once per session; none without filters (no resolver) or for loopback clients.
+    async fn client_ptr(&self) -> Option<String> {
+        let filters = self.ctx.filters.clone()?;
+        let ip = self.peer.ip();
+        let lookup =
+            || async move { tokio::task::spawn_blocking(move || filters.verified_ptr(ip)).await.ok().flatten() };
+        self.ptr.get_or_init(lookup).await.clone()
     }
 
     /// Sends the `220` greeting.
