@@ -54,6 +54,12 @@ impl AppError {
         if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             return crate::i18n::tr_text(language, &self.public_message());
         }
+        if let Some(what) = self.duplicate() {
+            return match language {
+                moat_directory::Language::Spanish => format!("no está disponible: {what}"),
+                _ => format!("{what} is not available"),
+            };
+        }
         match self {
             AppError::Directory(e) => e.in_language(language),
             AppError::Import(e) => e.in_language(language),
@@ -71,10 +77,22 @@ impl AppError {
         if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("console request failed: {self:?}");
             "internal error".to_string()
-        } else if let AppError::Store(e @ StoreError::Duplicate { .. }) = self {
-            e.to_string()
+        } else if let Some(what) = self.duplicate() {
+            // Names are unique across tenants: "already exists" would confirm another tenant's admin or domain.
+            format!("{what} is not available")
         } else {
             self.to_string()
+        }
+    }
+}
+
+impl AppError {
+    /// What a refused duplicate names (an account, a domain, a mailbox), if this is one.
+    fn duplicate(&self) -> Option<&str> {
+        match self {
+            AppError::Store(StoreError::Duplicate { what })
+            | AppError::Directory(DirectoryError::Store(StoreError::Duplicate { what })) => Some(what),
+            _ => None,
         }
     }
 }
@@ -93,6 +111,7 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
         DirectoryError::MaxUsers { .. }
         | DirectoryError::LicensesExhausted { .. }
         | DirectoryError::ShadowedByAliasDomain { .. }
+        | DirectoryError::NotAvailable(_)
         | DirectoryError::Store(StoreError::Duplicate { .. }) => StatusCode::CONFLICT,
         DirectoryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

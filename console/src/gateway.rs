@@ -29,15 +29,18 @@ pub struct Lesson {
 }
 
 pub trait Gateway: Send + Sync {
-    /// Queues a quarantined message for delivery; returns the queue id.
-    fn release(&self, quarantine_id: &str) -> BoxFuture<'_, Result<String, String>>;
+    /// Queues a quarantined message for delivery to `recipients` (address, route), which must still be held;
+    /// returns the queue id.
+    fn release(&self, quarantine_id: &str, recipients: Vec<(String, String)>) -> BoxFuture<'_, Result<String, String>>;
     /// The domain's MX hosts (`host`, preference), best first.
     fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, String>>;
     /// Connects to a downstream host and greets it; returns what it answered.
     fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, String>>;
-    /// Validates a WebAssembly component against Moat's WIT world and stores it as a plugin.
+    /// Validates a WebAssembly component against Moat's WIT world and stores it as a plugin of `owner`'s
+    /// chains (`None`: the operator's, usable in every chain). Built-in names are refused.
     fn register_plugin(
         &self,
+        owner: Option<moat_store::TenantId>,
         name: &str,
         version: &str,
         wasm: Vec<u8>,

@@ -277,6 +277,10 @@ static SPANISH: &[(&str, &str)] = &[
     ("Subject", "Asunto"),
     ("Score", "Puntuación"),
     ("Release", "Liberar"),
+    (
+        "Held by the antivirus: release only if you are sure it is safe.",
+        "Retenido por el antivirus: libérelo solo si está seguro de que no es peligroso.",
+    ),
     ("Delete", "Eliminar"),
     ("Message released.", "Mensaje liberado."),
     ("Message deleted.", "Mensaje eliminado."),

@@ -183,10 +183,7 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
     let today = match access.role() {
         Some(Role::Platform) => state.store.log_verdict_counts(since, None, None).await?,
         Some(Role::Tenant(t)) => state.store.log_verdict_counts(since, Some(t), None).await?,
-        _ => {
-            let names: Vec<String> = domains.iter().map(|d| d.name.clone()).collect();
-            state.store.log_verdict_counts(since, access.tenant(), Some(&names)).await?
-        }
+        _ => state.store.log_verdict_counts(since, access.tenant(), Some(&ids)).await?,
     };
     let queue = state.store.queue_status().await?;
     Ok(Status {
@@ -339,12 +336,14 @@ async fn create_domain_admin(
 ) -> Result<(), AppError> {
     let name = admin.name.trim();
     moat_directory::check_account_name(name).map_err(AppError::BadRequest)?;
+    // Checked before the account is made, so a bad address leaves nothing half-made.
+    if let Some(email) = admin.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        moat_directory::Address::parse_mailbox(email).map_err(moat_directory::DirectoryError::from)?;
+    }
     let hash = moat_directory::hash_password(&admin.password)?;
     let id = state.store.admin_add(name, &hash, Role::Domain(tenant), crate::now()).await?;
     state.store.admin_delegate(id, domains, delegation).await?;
-    if let Some(email) = admin.email.as_deref().filter(|e| !e.trim().is_empty()) {
-        state.store.admin_set_email(id, Some(email.trim())).await?;
-    }
+    state.directory.set_notification_address(id, admin.email.as_deref()).await?;
     Ok(())
 }
 
@@ -579,15 +578,25 @@ pub async fn mx_downstream(access: &Access, state: &AppState, name: &str) -> Res
         .collect())
 }
 
-/// Test SMTP: greets each downstream host of a domain.
+/// Test SMTP: greets each downstream host of a domain. Only the operator (a platform admin) reads what the
+/// host answered or why it failed: to anyone else a banner or "connection refused" versus "no greeting" is
+/// a port scanner's answer, so they learn only whether an SMTP greeting came.
 pub async fn test_smtp(access: &Access, state: &AppState, name: &str) -> Result<Vec<SmtpTest>, AppError> {
     let view = domain(access, state, name).await?;
     let gateway = gateway(state)?;
+    let operator = matches!(access.role(), Some(Role::Platform));
     let mut out = Vec::new();
     for host in view.downstream {
         let result = gateway.test_smtp(&host.host, host.port).await;
         let ok = result.is_ok();
-        out.push(SmtpTest { host: host.host, port: host.port, ok, answer: result.unwrap_or_else(|e| e) });
+        let answer = match result {
+            Ok(text) | Err(text) if operator => text,
+            Ok(_) => "SMTP greeting received".to_owned(),
+            Err(_) => {
+                "No SMTP greeting: the host could not be reached, or is not an SMTP server accepting Moat".to_owned()
+            }
+        };
+        out.push(SmtpTest { host: host.host, port: host.port, ok, answer });
     }
     Ok(out)
 }
@@ -622,26 +631,54 @@ pub async fn quarantine(
     state: &AppState,
     user: Option<&str>,
 ) -> Result<Vec<moat_store::Quarantined>, AppError> {
-    let addresses = quarantine_addresses(access, state, user).await?;
-    let domains: Vec<String> = match &access.account {
-        crate::access::Account::Admin { .. } => {
-            visible_domains(access, state).await?.into_iter().map(|d| d.name).collect()
-        }
-        crate::access::Account::User { .. } => Vec::new(),
-    };
+    let mine = HeldFor::caller(access, state, user).await?;
     let held = state.store.quarantine_list(access.tenant(), SHOWN).await?;
-    Ok(held
-        .into_iter()
-        .filter(|q| {
-            q.recipients.iter().any(|(address, _)| {
-                let address = address.to_ascii_lowercase();
-                match &addresses {
-                    Some(own) => own.contains(&address),
-                    None => address.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x == d)),
-                }
-            })
+    Ok(held.into_iter().filter(|q| q.recipients.iter().any(|(address, _)| mine.covers(address))).collect())
+}
+
+/// Whose held mail a caller acts on: some addresses (an end user's own, or one user's panel), or every
+/// address of some domains.
+enum HeldFor {
+    Addresses(Vec<String>),
+    Domains(Vec<String>),
+}
+
+impl HeldFor {
+    async fn caller(access: &Access, state: &AppState, user: Option<&str>) -> Result<Self, AppError> {
+        Ok(match quarantine_addresses(access, state, user).await? {
+            Some(own) => HeldFor::Addresses(own),
+            None => HeldFor::Domains(visible_domains(access, state).await?.into_iter().map(|d| d.name).collect()),
         })
-        .collect())
+    }
+
+    fn covers(&self, address: &str) -> bool {
+        let address = address.to_ascii_lowercase();
+        match self {
+            HeldFor::Addresses(own) => own.contains(&address),
+            HeldFor::Domains(domains) => address.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x == d)),
+        }
+    }
+}
+
+/// A held message the caller may see, and the recipients of it the caller acts for (never the others: an
+/// end user releasing a message releases it to themselves only).
+async fn held_recipients(
+    access: &Access,
+    state: &AppState,
+    user: Option<&str>,
+    id: &str,
+) -> Result<(moat_store::Quarantined, Vec<(String, String)>), AppError> {
+    let mine = HeldFor::caller(access, state, user).await?;
+    let (held, _) = state.store.quarantine_get(id).await?.ok_or(AppError::NotFound)?;
+    if held.released_at.is_some() || access.tenant().is_some_and(|t| t != held.tenant) {
+        return Err(AppError::NotFound);
+    }
+    let recipients: Vec<(String, String)> =
+        held.recipients.iter().filter(|(address, _)| mine.covers(address)).cloned().collect();
+    if recipients.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok((held, recipients))
 }
 
 /// What the email log is searched for.
@@ -675,7 +712,7 @@ pub async fn log(
         Some(Role::Tenant(t)) => query.tenant = Some(t),
         _ => {
             query.tenant = access.tenant();
-            query.domains = Some(visible_domains(access, state).await?.into_iter().map(|d| d.name).collect());
+            query.domains = Some(visible_domains(access, state).await?.into_iter().map(|d| d.id).collect());
         }
     }
     Ok(state.store.log_recent(&query).await?)
@@ -689,9 +726,9 @@ async fn visible_log_entry(access: &Access, state: &AppState, id: i64) -> Result
         Some(Role::Platform) => true,
         Some(Role::Tenant(t)) => entry.tenant == Some(t.0),
         _ => {
-            let names: Vec<String> = visible_domains(access, state).await?.into_iter().map(|d| d.name).collect();
-            let recipients = entry.recipients.to_ascii_lowercase();
-            entry.tenant == access.tenant().map(|t| t.0) && names.iter().any(|d| recipients.contains(&format!("@{d}")))
+            let mine: Vec<DomainId> = visible_domains(access, state).await?.into_iter().map(|d| d.id).collect();
+            let for_domains = state.store.log_domains(entry.id).await?;
+            entry.tenant == access.tenant().map(|t| t.0) && for_domains.iter().any(|d| mine.contains(d))
         }
     };
     if visible { Ok(entry) } else { Err(AppError::NotFound) }
@@ -810,19 +847,22 @@ pub async fn list_from_log(
     Ok((value, domain.name))
 }
 
-/// Releases a held message the caller may see into the delivery queue.
+/// Releases a held message into the delivery queue for the recipients the caller acts for; the others'
+/// copies stay held. What the antivirus held (a virus, a dangerous attachment) only an admin may release.
 pub async fn release(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<String, AppError> {
-    if !quarantine(access, state, user).await?.iter().any(|m| m.id == id) {
-        return Err(AppError::NotFound);
+    let (held, recipients) = held_recipients(access, state, user, id).await?;
+    if held.held_by_antivirus() && matches!(access.account, crate::access::Account::User { .. }) {
+        return Err(AppError::Forbidden(
+            "the antivirus held this message: only an administrator can release it".into(),
+        ));
     }
-    gateway(state)?.release(id).await.map_err(AppError::BadRequest)
+    gateway(state)?.release(id, recipients).await.map_err(AppError::BadRequest)
 }
 
+/// Deletes a held message for the recipients the caller acts for (the whole message once nobody's is left).
 pub async fn delete_held(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<(), AppError> {
-    if !quarantine(access, state, user).await?.iter().any(|m| m.id == id) {
-        return Err(AppError::NotFound);
-    }
-    Ok(state.store.quarantine_delete(id).await?)
+    let (_, recipients) = held_recipients(access, state, user, id).await?;
+    Ok(state.store.quarantine_drop_recipients(id, &recipients, crate::now()).await?)
 }
 
 /// The trust-list scope a caller may edit: an end user its own address only.

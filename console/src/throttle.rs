@@ -14,8 +14,15 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
+    /// The address's key, and the account's under the name sign-in resolves it to: `Eve@Acme.com.` and
+    /// `eve@acme.com` are one mailbox, so they must be one lockout.
     fn keys(ip: &str, account: &str) -> [String; 2] {
-        [format!("ip {ip}"), format!("account {}", account.trim().to_ascii_lowercase())]
+        let account = account.trim();
+        let account = match moat_directory::Address::parse(account) {
+            Ok(address) => address.to_string(),
+            Err(_) => account.to_lowercase(),
+        };
+        [format!("ip {ip}"), format!("account {account}")]
     }
 
     /// Seconds to wait before trying again, if the address or the account is locked out.
@@ -62,6 +69,12 @@ mod tests {
         assert!(throttle.locked("198.51.100.9", "ROOT", 10).is_some(), "the account, from anywhere");
         assert!(throttle.locked("192.0.2.1", "other", 10).is_some(), "the address, for any account");
         assert_eq!(throttle.locked("198.51.100.9", "other", 10), None);
+        for t in 0..5 {
+            throttle.failed(&format!("203.0.113.{t}"), "eve@acme.com", t);
+        }
+        for spelling in ["eve@acme.com.", "EVE@Acme.COM", " eve@acme.com "] {
+            assert!(throttle.locked("198.51.100.7", spelling, 10).is_some(), "{spelling:?} is the same account");
+        }
         assert_eq!(throttle.locked("192.0.2.1", "root", WINDOW + 5), None, "the window passes");
     }
 }

@@ -23,13 +23,16 @@ fn code(secret: &[u8], counter: u64) -> u32 {
 
 /// Whether `given` is the code of `secret` now, a step before or a step after (clock drift).
 pub fn verify(secret_base32: &str, given: &str, now: i64) -> bool {
-    let Ok(secret) = data_encoding::BASE32_NOPAD.decode(secret_base32.trim_end_matches('=').as_bytes()) else {
-        return false;
-    };
-    let given = given.trim().replace(' ', "");
-    let Ok(given) = given.parse::<u32>() else { return false };
+    matching_step(secret_base32, given, now).is_some()
+}
+
+/// The time step whose code `given` is (now, a step before or a step after), so the caller can refuse a
+/// step used before.
+pub fn matching_step(secret_base32: &str, given: &str, now: i64) -> Option<i64> {
+    let secret = data_encoding::BASE32_NOPAD.decode(secret_base32.trim_end_matches('=').as_bytes()).ok()?;
+    let given = given.trim().replace(' ', "").parse::<u32>().ok()?;
     let step = now / STEP;
-    (step - 1..=step + 1).any(|s| s >= 0 && code(&secret, s as u64) == given)
+    (step - 1..=step + 1).find(|s| *s >= 0 && code(&secret, *s as u64) == given)
 }
 
 /// The current code (for tests and for showing that set-up worked).

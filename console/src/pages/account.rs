@@ -1,7 +1,7 @@
 //! The signed-in account's own settings: password, language, notification address and (admins) the TOTP
 //! second factor.
 
-use super::{PageResult, csrf, done, filled, frame, notice};
+use super::{PageResult, csrf, done, frame, notice};
 use crate::access::Account;
 use crate::i18n::tr;
 use crate::session::Signed;
@@ -169,7 +169,7 @@ async fn settings(State(state): State<AppState>, signed: Signed, Form(form): For
     match &signed.access.account {
         Account::Admin { admin, .. } => {
             state.store.admin_set_language(admin.id, language.code()).await?;
-            state.store.admin_set_email(admin.id, filled(&form.email).as_deref()).await?;
+            state.directory.set_notification_address(admin.id, form.email.as_deref()).await?;
         }
         Account::User { mailbox, .. } => {
             state.store.mailbox_set_language(mailbox.id, Some(language.code())).await?;
@@ -202,7 +202,7 @@ async fn totp_on(State(state): State<AppState>, signed: Signed, Form(form): Form
         )
         .await;
     }
-    state.store.admin_set_totp(admin.id, Some(&form.secret)).await?;
+    state.directory.set_totp_secret(admin.id, Some(&form.secret)).await?;
     Ok(done("/account", t("Second factor on.")))
 }
 
@@ -220,6 +220,6 @@ async fn totp_off(State(state): State<AppState>, signed: Signed, Form(form): For
         return render(&state, &signed, None, Some(t("The current password is wrong.")), None, StatusCode::BAD_REQUEST)
             .await;
     }
-    state.store.admin_set_totp(admin.id, None).await?;
+    state.directory.set_totp_secret(admin.id, None).await?;
     Ok(done("/account", t("Second factor off.")))
 }

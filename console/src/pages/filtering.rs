@@ -210,10 +210,11 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
     };
     let name = fields.get("name").map(|s| s.trim().to_owned()).unwrap_or_default();
     let version = fields.get("version").map(|s| s.trim().to_owned()).unwrap_or_default();
-    let registered = match crate::ops::gateway(&state)?.register_plugin(&name, &version, wasm).await {
-        Ok(p) => p,
-        Err(e) => return render(&state, &signed, requested, None, Some(&e), StatusCode::BAD_REQUEST).await,
-    };
+    let registered =
+        match crate::ops::gateway(&state)?.register_plugin(tenant.as_ref().map(|x| x.0), &name, &version, wasm).await {
+            Ok(p) => p,
+            Err(e) => return render(&state, &signed, requested, None, Some(&e), StatusCode::BAD_REQUEST).await,
+        };
     if fields.contains_key("append") {
         let (mut chain, _) = live_chain(&state, tenant.as_ref().map(|x| x.0)).await?;
         let entry = serde_json::json!({ "plugin": registered.name, "version": registered.version });

@@ -68,10 +68,6 @@ struct Credentials {
     lang: String,
 }
 
-/// A hash checked for an account that does not exist, so a wrong name costs as long as a wrong password.
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| moat_directory::hash_password("no-such-account").expect("policy-conforming"));
-
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -97,7 +93,8 @@ async fn login(
         },
     };
     let password = form.password.clone();
-    let hash_for_check = hash.clone().unwrap_or_else(|| DUMMY_HASH.clone());
+    // An unknown name is checked against a dummy hash: a wrong name costs as long as a wrong password.
+    let hash_for_check = hash.clone().unwrap_or_else(|| moat_directory::DUMMY_HASH.clone());
     let verified =
         tokio::task::spawn_blocking(move || verify_password(&password, &hash_for_check)).await.unwrap_or(false);
     let (Some(principal), true, true) = (principal, hash.is_some(), verified) else {
@@ -163,8 +160,15 @@ async fn totp(
     if let Some(wait) = state.throttle.locked(&ip, &admin.name, now) {
         return Err(AppError::Throttled((wait + 59) / 60).into());
     }
-    let secret = admin.totp_secret.unwrap_or_default();
-    if !crate::totp::verify(&secret, &form.code, now) {
+    let stored = admin.totp_secret.unwrap_or_default();
+    let secret = state.directory.totp_secret(&stored).map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let step = crate::totp::matching_step(&secret, &form.code, now);
+    // A code signs in once: one seen over someone's shoulder, or replayed from a log, is refused.
+    let fresh = match step {
+        Some(step) => state.store.admin_use_totp_step(admin.id, step).await?,
+        None => false,
+    };
+    if !fresh {
         state.throttle.failed(&ip, &admin.name, now);
         return Ok(totp_page(&pending, Some("Wrong code."), StatusCode::UNAUTHORIZED));
     }

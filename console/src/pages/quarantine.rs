@@ -41,6 +41,7 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
     let t = |s| tr(signed.language, s);
     let user = filled(&q.user);
     let held = ops::quarantine(&signed.access, &state, user.as_deref()).await?;
+    let end_user = matches!(signed.access.account, crate::access::Account::User { .. });
     let body = html! {
         (notice(q.done.as_deref(), None))
         @if let Some(u) = &user {
@@ -62,8 +63,14 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
                         (csrf(&signed))
                         input type="hidden" name="id" value=(m.id);
                         input type="hidden" name="user" value=(user.clone().unwrap_or_default());
-                        button type="submit" name="action" value="release" { (t("Release")) }
-                        " "
+                        @if !m.held_by_antivirus() {
+                            button type="submit" name="action" value="release" { (t("Release")) }
+                            " "
+                        } @else if !end_user {
+                            span.warning { (t("Held by the antivirus: release only if you are sure it is safe.")) } " "
+                            button type="submit" name="action" value="release" { (t("Release")) }
+                            " "
+                        }
                         button.danger type="submit" name="action" value="delete" { (t("Delete")) }
                     } }
                 } } }

@@ -18,12 +18,19 @@ pub enum AddressError {
     Domain(String),
     #[error("local part {0:?} may hold only letters, digits and . _ + - ' characters")]
     LocalPart(String),
+    #[error("{0:?} holds a space, a control character or an angle bracket, which no address may")]
+    Forbidden(String),
 }
 
 impl Address {
     /// Parses an address as received in `RCPT TO` (source route already dropped, quotes already removed) or
     /// typed by an admin. The split is at the last `@`: a quoted `"a@b"@c` has domain `c`.
     pub fn parse(raw: &str) -> Result<Self, AddressError> {
+        // Whatever reaches SMTP (`RCPT TO:<…>`) or a header is an `Address`: a CR, LF, `<` or `>` in one
+        // would end the command or the path and let text typed by someone smuggle in commands of its own.
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>')) {
+            return Err(AddressError::Forbidden(raw.escape_debug().to_string()));
+        }
         let (local, domain) = raw.rsplit_once('@').ok_or_else(|| AddressError::Syntax(raw.to_owned()))?;
         if local.is_empty() || domain.is_empty() || local.len() > 64 || raw.len() > 254 {
             return Err(AddressError::Syntax(raw.to_owned()));
@@ -124,12 +131,26 @@ mod tests {
             "a@-x.com",
             "a@localhost",
             "a@1.2.3.4",
-            "a@exa mple.com",
+            "a@exa_mple.com",
         ] {
             assert!(matches!(Address::parse(bad), Err(AddressError::Domain(_))), "{bad}");
         }
         for bad in ["@example.com", "user@", "userexample.com", ""] {
             assert!(matches!(Address::parse(bad), Err(AddressError::Syntax(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn smtp_and_header_injection_cannot_hide_in_an_address() {
+        for bad in [
+            "x@x.test>\r\nRSET\r\nMAIL FROM:<ceo@bank.test",
+            "x@x.test\nRCPT TO:<v@other.test>",
+            "a b@x.test",
+            "a@x.test>",
+            "<a@x.test",
+            "a\0@x.test",
+        ] {
+            assert!(matches!(Address::parse(bad), Err(AddressError::Forbidden(_))), "{bad:?}");
         }
     }
 

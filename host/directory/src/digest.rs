@@ -2,7 +2,7 @@
 //! for them (their address and its aliases) since the last one, with the console's address to release
 //! them. Nothing held, no mail. Each digest is claimed in the store first, so several nodes send it once.
 
-use crate::{Directory, Language, Notice, Notification};
+use crate::{Directory, Language, Notice};
 use moat_store::{DigestDue, MailboxId, Quarantined, StoreError, TenantId};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -84,11 +84,11 @@ impl Directory {
             if items.is_empty() {
                 continue;
             }
-            self.notify(Notification {
-                to: user.mailbox.address.clone(),
-                language: Language::parse(&user.language),
-                notice: Notice::QuarantineDigest { console: self.console_url.clone(), items },
-            });
+            self.notify(
+                &user.mailbox.address,
+                Language::parse(&user.language),
+                Notice::QuarantineDigest { console: self.console_url.clone(), items },
+            );
             sent += 1;
         }
         Ok(sent)

@@ -17,6 +17,8 @@ pub struct Directory {
     /// When each domain's contact was last told its tenant has no license left.
     pub(crate) exhaustion_told:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<moat_store::DomainId, std::time::Instant>>>,
+    /// Seals the secrets Moat must read back (TOTP seeds); ephemeral unless the server gives its key file.
+    keyring: std::sync::Arc<crate::Keyring>,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -84,7 +86,42 @@ impl Directory {
             callout: None,
             refusals: Default::default(),
             exhaustion_told: Default::default(),
+            keyring: std::sync::Arc::new(crate::Keyring::ephemeral()),
         }
+    }
+
+    /// A directory that seals secrets with `keyring` (the data dir's key file).
+    pub fn with_keyring(mut self, keyring: std::sync::Arc<crate::Keyring>) -> Self {
+        self.keyring = keyring;
+        self
+    }
+
+    /// Sets (or with `None` removes) an admin's TOTP seed, sealed.
+    pub async fn set_totp_secret(
+        &self,
+        admin: moat_store::AdminId,
+        secret: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        let sealed = secret.map(|s| self.keyring.seal(s));
+        Ok(self.store.admin_set_totp(admin, sealed.as_deref()).await?)
+    }
+
+    /// The TOTP seed of a stored (sealed) value. A value stored before sealing existed is still read, and
+    /// sealed by [`Directory::seal_stored_secrets`] at the next start.
+    pub fn totp_secret(&self, stored: &str) -> Result<String, crate::SealError> {
+        if crate::Keyring::is_sealed(stored) { self.keyring.open(stored) } else { Ok(stored.to_owned()) }
+    }
+
+    /// Seals every secret still stored in clear (from before sealing existed); returns how many.
+    pub async fn seal_stored_secrets(&self) -> Result<usize, DirectoryError> {
+        let mut sealed = 0;
+        for admin in self.store.admin_list().await? {
+            if let Some(secret) = admin.totp_secret.as_deref().filter(|s| !crate::Keyring::is_sealed(s)) {
+                self.store.admin_set_totp(admin.id, Some(&self.keyring.seal(secret))).await?;
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     /// A directory that signs users of `smtp`-mode domains up when their domain's server accepts them.
@@ -99,9 +136,13 @@ impl Directory {
         self
     }
 
-    pub(crate) fn notify(&self, notification: crate::Notification) {
-        if let Some(notifier) = &self.notifier {
-            notifier.send(notification);
+    /// Hands a notice for `to` to the notifier. `to` comes from the store (a contact, an admin's
+    /// notification address, a mailbox): it reaches `RCPT TO:` only once it parses as an [`Address`].
+    pub(crate) fn notify(&self, to: &str, language: crate::Language, notice: crate::Notice) {
+        let Some(notifier) = &self.notifier else { return };
+        match Address::parse(to) {
+            Ok(to) => notifier.send(crate::Notification { to, language, notice }),
+            Err(e) => tracing::warn!("notice not sent: {e}"),
         }
     }
 
@@ -213,6 +254,15 @@ impl Directory {
                 Some(primary)
             }
         };
+        // A domain above or below another tenant's (beta.org's mail.beta.org, or org-wide names) would let one
+        // tenant claim mail, branding or reputation that looks like another's: refused, without saying whose.
+        let taken = self.store.domain_list(None).await?.into_iter().any(|d| {
+            let owner = alias_of.as_ref().map_or(tenant, |p| p.tenant_id);
+            d.tenant_id != owner && (name.ends_with(&format!(".{}", d.name)) || d.name.ends_with(&format!(".{name}")))
+        });
+        if taken {
+            return Err(DirectoryError::NotAvailable(name));
+        }
         let contact = match &spec.contact_email {
             Some(c) => Some(Address::parse_mailbox(c)?.to_string()),
             None => None,
@@ -227,6 +277,17 @@ impl Directory {
             downstream: &spec.downstream,
         };
         Ok(self.store.domain_add(&new, now()).await?)
+    }
+
+    /// Sets (or with `None` clears) where an admin's notices go. The address is checked like a mailbox's:
+    /// it will be written into `RCPT TO:` and `To:`.
+    pub async fn set_notification_address(
+        &self,
+        admin: moat_store::AdminId,
+        raw: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        let address = raw.map(str::trim).filter(|r| !r.is_empty()).map(Address::parse_mailbox).transpose()?;
+        Ok(self.store.admin_set_email(admin, address.map(|a| a.to_string()).as_deref()).await?)
     }
 
     pub async fn remove_domain(&self, name: &str) -> Result<(), DirectoryError> {

@@ -30,6 +30,9 @@ pub enum DirectoryError {
     Downstream { spec: String, why: String },
     #[error("sign-up by SMTP cannot be turned on for {domain}: {why}")]
     SignupCheck { domain: String, why: String },
+    /// A name another tenant holds, or one above or below another tenant's domain: said without saying whose.
+    #[error("{0} is not available")]
+    NotAvailable(String),
     #[error("bad list entry {0}")]
     ListEntry(String),
     #[error("{0}")]

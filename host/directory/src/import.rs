@@ -13,7 +13,7 @@
 //! are added). The job runs in the background in batches (one transaction each) and records its progress.
 
 use crate::{
-    Address, Directory, DirectoryError, Language, Localized, Notice, Notification, check_password, generate_password,
+    Address, Directory, DirectoryError, Language, Localized, Notice, check_password, generate_password,
     hash_generated_password, hash_password, licenses_for, normalize_domain,
 };
 use moat_store::{
@@ -479,17 +479,17 @@ impl Directory {
         );
         // The report is on its way before the job reads as finished.
         if let Some((to, language)) = report_to {
-            self.notify(Notification {
-                to,
+            self.notify(
+                &to,
                 language,
-                notice: Notice::ImportFinished {
+                Notice::ImportFinished {
                     file_name: job.file_name.clone(),
                     imported: job.imported(),
                     unchanged: job.unchanged,
                     errors: job.errors.clone(),
                     generated,
                 },
-            });
+            );
         }
         self.store().import_job_update(job).await?;
         Ok(())

@@ -10,6 +10,7 @@ mod error;
 mod import;
 mod licensing;
 mod notices;
+mod sealed;
 mod secrets;
 mod signup;
 mod spanish;
@@ -24,9 +25,10 @@ pub use error::DirectoryError;
 pub use import::{ImportError, ImportRequest, parse_import};
 pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
 pub use notices::{Language, Notice, Notification, Notifier};
+pub use sealed::{KEY_FILE, Keyring, SealError};
 pub use secrets::{
-    PasswordError, check_account_name, check_password, generate_password, generate_token, hash_generated_password,
-    hash_password, token_digest, verify_password,
+    DUMMY_HASH, PasswordError, check_account_name, check_password, generate_password, generate_token,
+    hash_generated_password, hash_password, token_digest, verify_password,
 };
 pub use signup::{Callout, CalloutAnswer};
 pub use spanish::Localized;

@@ -1,7 +1,7 @@
 //! Licenses: one per mailbox, covering up to five of its aliases; each further five aliases need one more.
 //! Alias domains cost nothing (they mirror a domain, they add no mailbox). A tenant's pool may be unlimited.
 
-use crate::{Directory, DirectoryError, Language, Notice, Notification};
+use crate::{Directory, DirectoryError, Language, Notice};
 use moat_store::{Domain, TenantId};
 
 /// Aliases one license covers.
@@ -74,11 +74,11 @@ impl Directory {
             told.insert(domain.id, now);
         }
         if let Some(contact) = &domain.contact_email {
-            self.notify(Notification {
-                to: contact.clone(),
-                language: Language::parse(&domain.language),
-                notice: Notice::LicensesExhausted { tenant: tenant.into(), domain: domain.name.clone(), pool, used },
-            });
+            self.notify(
+                contact,
+                Language::parse(&domain.language),
+                Notice::LicensesExhausted { tenant: tenant.into(), domain: domain.name.clone(), pool, used },
+            );
         }
     }
 }

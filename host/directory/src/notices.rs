@@ -55,7 +55,7 @@ pub enum Notice {
 /// A notice for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
-    pub to: String,
+    pub to: crate::Address,
     pub language: Language,
     pub notice: Notice,
 }
@@ -203,7 +203,11 @@ mod tests {
     #[test]
     fn notices_speak_the_recipients_language() {
         let notice = Notice::LicensesExhausted { tenant: "acme".into(), domain: "acme.test".into(), pool: 2, used: 2 };
-        let en = Notification { to: "it@acme.test".into(), language: Language::English, notice: notice.clone() };
+        let en = Notification {
+            to: crate::Address::parse("it@acme.test").unwrap(),
+            language: Language::English,
+            notice: notice.clone(),
+        };
         let es = Notification { language: Language::parse("es-MX"), ..en.clone() };
         assert!(en.subject().contains("no licenses left"));
         assert!(en.text().contains("2 of 2 in use"));

@@ -15,7 +15,17 @@ pub enum PasswordError {
     Length(usize),
     #[error("passwords hold only letters, digits and _ . - (not {0:?})")]
     Character(char),
+    #[error("this password is too easy to guess: use at least 3 different characters")]
+    Repetitive,
+    #[error("this password is among the most common ones, which are tried first: choose another")]
+    Common,
 }
+
+/// The 1,000 most common passwords (see the file's header), lower-case.
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("common-passwords.txt").lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
+    });
 
 /// The policy: 8–64 characters, each a letter, a digit or one of `_ . -`.
 pub fn check_password(password: &str) -> Result<(), PasswordError> {
@@ -23,10 +33,17 @@ pub fn check_password(password: &str) -> Result<(), PasswordError> {
     if !(8..=64).contains(&length) {
         return Err(PasswordError::Length(length));
     }
-    match password.chars().find(|c| !(c.is_ascii_alphanumeric() || PASSWORD_SYMBOLS.contains(*c))) {
-        Some(c) => Err(PasswordError::Character(c)),
-        None => Ok(()),
+    if let Some(c) = password.chars().find(|c| !(c.is_ascii_alphanumeric() || PASSWORD_SYMBOLS.contains(*c))) {
+        return Err(PasswordError::Character(c));
     }
+    let distinct: std::collections::HashSet<char> = password.chars().collect();
+    if distinct.len() < 3 {
+        return Err(PasswordError::Repetitive);
+    }
+    if COMMON_PASSWORDS.contains(password.to_ascii_lowercase().as_str()) {
+        return Err(PasswordError::Common);
+    }
+    Ok(())
 }
 
 /// Console account names: 1 to 64 letters, digits and `- _ . @` (an address works as a name).
@@ -55,13 +72,26 @@ pub fn hash_generated_password(password: &str) -> String {
 }
 
 /// Whether `password` is the one `hash` was made from; a malformed hash never matches.
+/// Whether a password verifies against its hash. Every call costs one argon2 verification, whatever the
+/// hash: a generated password's SHA-256 alone would answer in microseconds, and that speed would tell a
+/// sign-in form's users with generated passwords from unknown names (which are checked against a dummy
+/// argon2 hash).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     if let Some(digest) = hash.strip_prefix(GENERATED_SCHEME) {
+        let _ = argon2_verify(password, &DUMMY_HASH);
         let given = hex::encode(sha2::Sha256::digest(password.as_bytes()));
         // Constant time: the comparison does not stop at the first differing byte.
         return given.len() == digest.len()
             && given.bytes().zip(digest.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     }
+    argon2_verify(password, hash)
+}
+
+/// The hash an unknown account's password is checked against, so every check costs the same.
+pub static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("No_such_account.7").expect("policy-conforming"));
+
+fn argon2_verify(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
@@ -95,6 +125,11 @@ mod tests {
         assert_eq!(check_password(&"a".repeat(65)), Err(PasswordError::Length(65)));
         assert_eq!(check_password("with space"), Err(PasswordError::Character(' ')));
         assert_eq!(check_password("Good_pass.1-x"), Ok(()));
+        assert_eq!(check_password("aaaaaaaa"), Err(PasswordError::Repetitive));
+        assert_eq!(check_password("abababababab"), Err(PasswordError::Repetitive));
+        assert_eq!(check_password("password"), Err(PasswordError::Common));
+        assert_eq!(check_password("Qwertyuiop"), Err(PasswordError::Common), "whatever the case");
+        assert_eq!(check_password("1qaz2wsx3edc"), Err(PasswordError::Common));
         let hash = hash_password("Good_pass.1-x").unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(verify_password("Good_pass.1-x", &hash) && !verify_password("Good_pass.1-y", &hash));

@@ -24,8 +24,11 @@ pub enum CalloutAnswer {
 
 /// Asks a protected domain's downstream hosts whether they accept an address.
 pub trait Callout: Send + Sync + std::fmt::Debug {
-    fn ask<'a>(&'a self, domain: &'a str, address: &'a str)
-    -> Pin<Box<dyn Future<Output = CalloutAnswer> + Send + 'a>>;
+    fn ask<'a>(
+        &'a self,
+        domain: &'a str,
+        address: &'a Address,
+    ) -> Pin<Box<dyn Future<Output = CalloutAnswer> + Send + 'a>>;
 }
 
 /// How long a refused address is answered from memory.
@@ -72,7 +75,7 @@ impl Directory {
         if self.refusals.recently(&key, now) {
             return Err(RecipientError::UnknownUser(address.to_string()));
         }
-        match callout.ask(&primary.name, &address.to_string()).await {
+        match callout.ask(&primary.name, address).await {
             CalloutAnswer::Exists => {}
             CalloutAnswer::NoSuchUser(reply) => {
                 tracing::info!(%address, %reply, "the domain's server refused the address: not signed up");
@@ -121,7 +124,7 @@ impl Directory {
         if existing.domain() != domain.name {
             return Err(failed(format!("{existing} is not an address of {}", domain.name)));
         }
-        match callout.ask(&domain.name, &existing.to_string()).await {
+        match callout.ask(&domain.name, &existing).await {
             CalloutAnswer::Exists => {}
             CalloutAnswer::NoSuchUser(reply) => {
                 return Err(failed(format!("the mail server refused {existing}, which should exist: {reply}")));
@@ -129,6 +132,7 @@ impl Directory {
             CalloutAnswer::Unknown(why) => return Err(failed(format!("the mail server could not be asked: {why}"))),
         }
         let nobody = format!("moat-check-{}@{}", &crate::generate_password().to_ascii_lowercase()[..12], domain.name);
+        let nobody = Address::parse(&nobody)?;
         match callout.ask(&domain.name, &nobody).await {
             CalloutAnswer::NoSuchUser(_) => Ok(()),
             CalloutAnswer::Exists => Err(failed(format!(

@@ -27,6 +27,11 @@ impl Localized for AddressError {
             AddressError::LocalPart(l) => {
                 format!("la parte local {l:?} solo admite letras, dígitos y los caracteres . _ + - '")
             }
+            AddressError::Forbidden(a) => {
+                format!(
+                    "{a:?} contiene un espacio, un carácter de control o un corchete angular, que ninguna dirección admite"
+                )
+            }
         })
     }
 }
@@ -36,6 +41,12 @@ impl Localized for PasswordError {
         Some(match self {
             PasswordError::Length(n) => format!("las contraseñas tienen de 8 a 64 caracteres (esta tiene {n})"),
             PasswordError::Character(c) => format!("las contraseñas solo admiten letras, dígitos y _ . - (no {c:?})"),
+            PasswordError::Repetitive => {
+                "esta contraseña es demasiado fácil de adivinar: use al menos 3 caracteres distintos".into()
+            }
+            PasswordError::Common => {
+                "esta contraseña está entre las más comunes, que se prueban primero: elija otra".into()
+            }
         })
     }
 }
@@ -58,6 +69,7 @@ impl Localized for DirectoryError {
                 format!("Moat no protege el dominio {d} (añádalo antes con `moat domain add {d}`)")
             }
             DirectoryError::UnknownTenant(t) => format!("el cliente {t} no existe"),
+            DirectoryError::NotAvailable(name) => format!("{name} no está disponible"),
             DirectoryError::NestedAliasDomain { alias, primary } => {
                 format!("{alias} no puede ser alias de {primary}, que ya es un dominio alias")
             }

@@ -1,7 +1,7 @@
 //! The welcome message new users get (when the domain's customization turns it on): how to reach the
 //! console, with their credentials, in their domain's language and the admin's own words if set.
 
-use crate::{Directory, DirectoryError, Language, Notice, Notification};
+use crate::{Directory, DirectoryError, Language, Notice};
 use moat_store::EVERY_DOMAIN;
 
 /// Whether and how a domain welcomes its new users.
@@ -31,17 +31,17 @@ impl Directory {
     }
 
     pub(crate) fn send_welcome(&self, welcome: &Welcome, address: &str, name: Option<&str>, password: Option<&str>) {
-        self.notify(Notification {
-            to: address.to_owned(),
-            language: welcome.language,
-            notice: Notice::Welcome {
+        self.notify(
+            address,
+            welcome.language,
+            Notice::Welcome {
                 name: name.unwrap_or(address).to_owned(),
                 address: address.to_owned(),
                 password: password.map(str::to_owned),
                 console: self.console_url.clone(),
                 template: welcome.template.clone(),
             },
-        });
+        );
     }
 
     /// Sends the welcome message to a new user if its domain (or every domain) has it turned on. `password`

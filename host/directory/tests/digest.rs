@@ -71,7 +71,7 @@ async fn each_user_hears_once_of_what_was_held_for_them() {
     assert_eq!(directory.send_digests(now, hour).await.unwrap(), 1, "ann only: bob wants none, carol has none");
     let mail = sent.take();
     assert_eq!(mail.len(), 1);
-    assert_eq!(mail[0].to, "ann@acme.test");
+    assert_eq!(mail[0].to.to_string(), "ann@acme.test");
     assert_eq!(mail[0].subject(), "Moat: 2 mensaje(s) en cuarentena", "the domain's language");
     let text = mail[0].text();
     assert!(text.contains("offer a1") && text.contains("offer a2") && !text.contains("too-old"), "{text}");

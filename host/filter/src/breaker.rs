@@ -48,6 +48,32 @@ impl Breaker {
     }
 }
 
+/// An entry's breakers, one set (per stage) for each tenant whose mail it filters: a chain may be shared
+/// (the default chain serves every tenant without its own), and one tenant's attacker must not switch a
+/// layer off for the others.
+#[derive(Debug, Default)]
+pub struct TenantBreakers {
+    by_tenant: std::sync::Mutex<std::collections::HashMap<std::sync::Arc<str>, std::sync::Arc<[Breaker; 4]>>>,
+}
+
+/// Tenants remembered at most; past that the map starts over (every breaker closed), which only forgets
+/// failures — it never opens a breaker.
+const TENANTS_AT_MOST: usize = 100_000;
+
+impl TenantBreakers {
+    /// The breakers of `tenant`'s mail.
+    pub fn of(&self, tenant: &std::sync::Arc<str>) -> std::sync::Arc<[Breaker; 4]> {
+        let mut map = self.by_tenant.lock().expect("breakers lock");
+        if let Some(found) = map.get(tenant) {
+            return found.clone();
+        }
+        if map.len() >= TENANTS_AT_MOST {
+            map.clear();
+        }
+        map.entry(tenant.clone()).or_default().clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +97,16 @@ mod tests {
         assert!(b.is_open());
         b.succeeded();
         assert!(b.allows());
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_breakers() {
+        let breakers = TenantBreakers::default();
+        let (acme, beta): (std::sync::Arc<str>, std::sync::Arc<str>) = ("acme".into(), "beta".into());
+        for _ in 0..TRIP_AFTER {
+            breakers.of(&acme)[3].failed();
+        }
+        assert!(breakers.of(&acme)[3].is_open());
+        assert!(breakers.of(&beta)[3].allows(), "acme's failures do not open beta's breaker");
     }
 }

@@ -2,7 +2,7 @@
 //! Scores add up over the stages of a transaction and the tenant's thresholds decide, unless an entry returns
 //! a final action first.
 
-use crate::breaker::Breaker;
+use crate::breaker::TenantBreakers;
 use crate::plugin::{Action, CallSetup, Failure, Plugin, Stage, Symbol, Verdict};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -29,9 +29,9 @@ pub struct ChainEntry {
     pub always: bool,
     /// Told the chain's verdict on every message (see [`Chain::learn_verdict`]).
     pub learn_verdicts: bool,
-    /// One per stage: a plugin that fails every message while its no-op connect hook succeeds must still
-    /// trip.
-    pub breakers: [Breaker; 4],
+    /// One per tenant and stage: a plugin that fails every message while its no-op connect hook succeeds
+    /// must still trip, and one tenant's failures never trip it for another.
+    pub breakers: TenantBreakers,
 }
 
 impl ChainEntry {
@@ -119,6 +119,8 @@ pub struct EntryReport {
 /// A chain's running judgement over one transaction for one tenant: envelope stages first, then the message.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
+    /// Whose mail this is: circuit breakers count failures per tenant.
+    pub tenant: Arc<str>,
     /// Sum of the scores of the entries that were acted on.
     pub score: f64,
     pub entries: Vec<EntryReport>,
@@ -130,6 +132,11 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// A judgement of `tenant`'s mail.
+    pub fn for_tenant(tenant: &str) -> Self {
+        Self { tenant: tenant.into(), ..Self::default() }
+    }
+
     /// The outcome once every stage has run: a final action, else the thresholds.
     pub fn outcome(&self, t: &Thresholds) -> Outcome {
         if let Some(decided) = &self.decided {
@@ -195,6 +202,7 @@ impl Chain {
             Stage::Message(..) => (3, "message"),
         };
         for entry in &self.entries {
+            let breakers = entry.breakers.of(&eval.tenant);
             if eval.decided.is_some() {
                 break;
             }
@@ -212,7 +220,7 @@ impl Chain {
                 micros: 0,
                 tripped: false,
             };
-            let breaker = &entry.breakers[stage_index];
+            let breaker = &breakers[stage_index];
             let result = if breaker.allows() {
                 let run = entry.plugin.run(&stage, &entry.call);
                 line.fuel = run.fuel_used;

@@ -7,6 +7,7 @@ use crate::message::MessageView;
 use crate::plugin::Plugin;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use wasmtime::component::{Component, Linker, ResourceType, types::ComponentItem};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -16,13 +17,43 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub struct Limits {
     /// Fuel per call: ~200M stops an endless loop within milliseconds, while a 20 KiB tokenizer uses ~5M.
     pub fuel: u64,
+    /// Fuel a call on a message gets on top of `fuel` for each byte of the message: the work of scanning a
+    /// message grows with its size, so a fixed budget is one a large crafted message can exhaust.
+    pub fuel_per_byte: u64,
+    /// Wall-clock bound of one call, its DNS waits included (epoch interruption): fuel bounds computing,
+    /// this bounds everything.
+    pub call_timeout: Duration,
     /// Linear memory per plugin instance.
     pub memory_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { fuel: 200_000_000, memory_bytes: 64 << 20 }
+        Self {
+            fuel: 200_000_000,
+            fuel_per_byte: DEFAULT_FUEL_PER_BYTE,
+            call_timeout: Duration::from_secs(10),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Measured: the built-in antivirus spends ~150 fuel a byte decoding and scanning a base64 attachment;
+/// this leaves a wide margin while a 25 MiB message still has a finite budget.
+pub const DEFAULT_FUEL_PER_BYTE: u64 = 1_000;
+
+/// How often the engine's epoch advances: the resolution of [`Limits::call_timeout`].
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+impl Limits {
+    /// The fuel of a call on a message of `size` bytes.
+    pub fn fuel_for(&self, base: u64, size: usize) -> u64 {
+        base.saturating_add(self.fuel_per_byte.saturating_mul(size as u64))
+    }
+
+    /// The call timeout in epoch ticks (at least one).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 }
 
@@ -69,8 +100,10 @@ impl FilterEngine {
         config
             .wasm_component_model(true)
             .consume_fuel(true)
+            .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        start_epoch_ticker(&engine);
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir).map_err(|e| LoadError::Engine(format!("cache {}: {e}", dir.display())))?;
         }
@@ -90,7 +123,9 @@ impl FilterEngine {
     }
 
     fn compile(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-        let cached = self.cache_dir.as_ref().map(|d| d.join(format!("{sha256}.w48.cwasm")));
+        // The name says which engine settings the artifact needs (wasmtime 48, epoch interruption): an
+        // artifact of other settings would only be refused and rewritten.
+        let cached = self.cache_dir.as_ref().map(|d| d.join(format!("{sha256}.w48e.cwasm")));
         if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
             // SAFETY: the file is one this engine wrote itself into Moat's own cache directory, named by the
             // sha256 of its source; wasmtime also refuses artifacts built with other settings or versions.
@@ -137,6 +172,23 @@ impl FilterEngine {
         }
         linker.define_unknown_imports_as_traps(component)?;
         Ok(linker)
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives, so every store's epoch
+/// deadline is wall-clock time.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let started = std::thread::Builder::new().name("moat-filter-epoch".into()).spawn(move || {
+        while let Some(engine) = weak.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    });
+    if let Err(e) = started {
+        // Without the ticker no call ever reaches its deadline: fuel still bounds computing.
+        tracing::error!("cannot start the plugin deadline ticker: {e}");
     }
 }
 

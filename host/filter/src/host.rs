@@ -105,6 +105,20 @@ pub enum DnsError {
 /// [`StaticDns`]. Called from the blocking thread a chain runs on, so it may block (with a deadline).
 pub trait Resolver: Send + Sync {
     fn lookup(&self, name: &str, kind: RecordKind) -> Result<Vec<String>, DnsError>;
+
+    /// Like [`Resolver::lookup`], answering `Unavailable` rather than waiting past `within`. A resolver
+    /// with its own fixed deadline overrides this to shorten it.
+    fn lookup_within(
+        &self,
+        name: &str,
+        kind: RecordKind,
+        within: std::time::Duration,
+    ) -> Result<Vec<String>, DnsError> {
+        if within.is_zero() {
+            return Err(DnsError::Unavailable);
+        }
+        self.lookup(name, kind)
+    }
 }
 
 /// Fixed answers, from a file with one `NAME KIND VALUE` per line (`#` starts a comment). Names not listed
@@ -204,6 +218,8 @@ pub(crate) struct HostState {
     pub plugin: Arc<str>,
     pub config: Arc<str>,
     pub capabilities: Capabilities,
+    /// When the call must be over (its epoch deadline): DNS waits count against it.
+    pub deadline: std::time::Instant,
 }
 
 /// Caps linear memory; remembers that it refused, so an out-of-memory trap is reported as such.
@@ -328,7 +344,9 @@ impl host::Host for HostState {
             host::RecordKind::Txt => RecordKind::Txt,
             host::RecordKind::Ptr => RecordKind::Ptr,
         };
-        Ok(resolver.lookup(&name, kind).map_err(|DnsError::Unavailable| host::HostError::Unavailable))
+        // The call's whole DNS time is bounded by its deadline, not only each lookup by the resolver's.
+        let within = self.deadline.saturating_duration_since(std::time::Instant::now());
+        Ok(resolver.lookup_within(&name, kind, within).map_err(|DnsError::Unavailable| host::HostError::Unavailable))
     }
 }
 

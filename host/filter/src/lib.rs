@@ -18,14 +18,17 @@ mod warm;
 /// The version of the `moat:filter` WIT package this runtime implements.
 pub const WIT_VERSION: &str = "0.1.0";
 
-pub use breaker::Breaker;
+pub use breaker::{Breaker, TenantBreakers};
 pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{
     Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryKv, RecordKind, Resolver, StaticDns,
     counter_value, kv_namespace, shared_kv_namespace,
 };
-pub use message::{AuthResult, Authentication, ConnectionFacts, MessageFacts, ParsedMessage, RecipientFacts};
+pub use message::{
+    AuthResult, Authentication, ConnectionFacts, Content, MessageFacts, ParsedMessage, RecipientFacts, Structure,
+    StructureLimits,
+};
 pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};
 /// The hex sha256 of a component's bytes: its identity in the registry and the compile cache.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -81,6 +81,8 @@ pub struct Verdict {
 pub enum Failure {
     /// It used its whole fuel budget (an endless loop, or far too much work).
     Timeout,
+    /// It ran past its wall-clock deadline (waiting on DNS, say).
+    Deadline,
     /// It tried to grow its memory past the cap.
     OutOfMemory,
     /// It trapped (a panic, an unreachable, a bad host call).
@@ -95,6 +97,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Timeout => write!(f, "used its whole fuel budget"),
+            Failure::Deadline => write!(f, "ran past its time limit"),
             Failure::OutOfMemory => write!(f, "tried to grow its memory past the cap"),
             Failure::Trap(t) => write!(f, "trapped: {t}"),
             Failure::Instantiate(e) => write!(f, "could not be instantiated: {e}"),
@@ -120,7 +123,7 @@ impl Failure {
     /// The symbol the email log shows for this failure.
     pub fn symbol(&self) -> &'static str {
         match self {
-            Failure::Timeout => "PLUGIN_TIMEOUT",
+            Failure::Timeout | Failure::Deadline => "PLUGIN_TIMEOUT",
             Failure::OutOfMemory => "PLUGIN_OUT_OF_MEMORY",
             Failure::Trap(_) => "PLUGIN_TRAP",
             Failure::Instantiate(_) => "PLUGIN_UNAVAILABLE",
@@ -197,6 +200,7 @@ impl Plugin {
             }
             Stage::Message(parsed) => {
                 let parsed = Arc::clone(parsed);
+                let call = &self.sized(call, parsed.size());
                 self.call(call, move |store, filter| {
                     let handle = store.data_mut().table.push(MessageView(parsed))?;
                     Ok(filter.call_on_message(&mut *store, handle)?.into())
@@ -218,6 +222,7 @@ impl Plugin {
     /// Feeds an admin's classification of a message to the plugin's `learn`.
     pub fn learn(&self, message: &Arc<ParsedMessage>, label: Label, call: &CallSetup) -> Run<()> {
         let parsed = Arc::clone(message);
+        let call = &self.sized(call, parsed.size());
         let label = match label {
             Label::Spam => wit::Label::Spam,
             Label::Ham => wit::Label::Ham,
@@ -226,6 +231,11 @@ impl Plugin {
             let handle = store.data_mut().table.push(MessageView(parsed))?;
             filter.call_learn(&mut *store, handle, label)
         })
+    }
+
+    /// The call setup for a message of `size` bytes: its fuel grows with the size.
+    fn sized(&self, call: &CallSetup, size: usize) -> CallSetup {
+        CallSetup { fuel: self.limits.fuel_for(call.fuel, size), ..call.clone() }
     }
 
     fn call<R>(
@@ -240,6 +250,7 @@ impl Plugin {
             plugin: self.name.clone(),
             config: call.config.clone(),
             capabilities: call.capabilities.clone(),
+            deadline: started + self.limits.call_timeout,
         };
         let (mut store, kept) = match call.warm.as_ref().and_then(|w| w.take()) {
             Some(warm) => {
@@ -255,6 +266,8 @@ impl Plugin {
         };
         // set_fuel fails only when the engine does not meter fuel, which ours always does.
         let _ = store.set_fuel(call.fuel);
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_trap();
         let instance = match kept {
             Some(filter) => Ok(filter),
             None => self.pre.instantiate(&mut store).map_err(|e| Failure::Instantiate(format!("{e:#}"))),
@@ -279,6 +292,8 @@ impl Plugin {
 fn classify(error: &wasmtime::Error, memory_refused: bool) -> Failure {
     if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
         Failure::Timeout
+    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        Failure::Deadline
     } else if memory_refused {
         Failure::OutOfMemory
     } else {

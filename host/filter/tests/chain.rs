@@ -92,7 +92,7 @@ fn a_shadow_entry_is_logged_but_never_acted_on() {
 
 #[test]
 fn failures_follow_the_entry_policy() {
-    let e = FilterEngine::new(None, Limits { fuel: 10_000_000, memory_bytes: 16 << 20 }).unwrap();
+    let e = FilterEngine::new(None, Limits { fuel: 10_000_000, memory_bytes: 16 << 20, ..Limits::default() }).unwrap();
     for broken in ["spin", "hog", "trap"] {
         let broken = plugin(&e, broken);
         let open = chain(vec![entry(&broken, "", false, FailPolicy::Open)], Thresholds::default());
@@ -184,7 +184,11 @@ fn dns_is_limited_to_granted_zones() {
 
 #[test]
 fn a_plugin_that_keeps_failing_is_tripped_and_reported_once() {
-    let e = FilterEngine::new(None, Limits { fuel: 1_000_000, memory_bytes: 16 << 20 }).unwrap();
+    let e = FilterEngine::new(
+        None,
+        Limits { fuel: 1_000_000, fuel_per_byte: 0, memory_bytes: 16 << 20, ..Limits::default() },
+    )
+    .unwrap();
     let spin = plugin(&e, "spin");
     let chain = chain(vec![entry(&spin, "", false, FailPolicy::Open)], Thresholds::default());
     let mut reports = Vec::new();
@@ -196,8 +200,20 @@ fn a_plugin_that_keeps_failing_is_tripped_and_reported_once() {
     assert_eq!(reports[4].symbols[0].name, "PLUGIN_TIMEOUT");
     assert_eq!(reports[5].symbols[0].name, "PLUGIN_TRIPPED", "skipped while open");
     assert_eq!(reports[5].fuel, 0, "a tripped plugin costs nothing");
-    assert!(chain.entries[0].breakers[3].is_open(), "the message stage's breaker");
-    assert!(!chain.entries[0].breakers[0].is_open(), "other stages are not affected");
+    let shared: std::sync::Arc<str> = "".into();
+    assert!(chain.entries[0].breakers.of(&shared)[3].is_open(), "the message stage's breaker");
+    assert!(!chain.entries[0].breakers.of(&shared)[0].is_open(), "other stages are not affected");
+
+    // A shared (default) chain: one tenant's failures open its own breaker, never another tenant's.
+    let mut attacked = Evaluation::for_tenant("acme");
+    for _ in 0..8 {
+        attacked = Evaluation::for_tenant("acme");
+        chain.run(Stage::Message(&message(SPAMMY)), &mut attacked);
+    }
+    assert_eq!(attacked.entries[0].symbols[0].name, "PLUGIN_TRIPPED");
+    let mut other = Evaluation::for_tenant("beta");
+    chain.run(Stage::Message(&message(SPAMMY)), &mut other);
+    assert_eq!(other.entries[0].symbols[0].name, "PLUGIN_TIMEOUT", "beta's mail is still scanned, not skipped");
 }
 
 #[test]

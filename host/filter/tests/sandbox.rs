@@ -40,10 +40,40 @@ fn configuration_errors_reach_the_admin_verbatim() {
 
 #[test]
 fn an_endless_loop_is_stopped_by_its_fuel_budget() {
-    let plugin = engine(Limits { fuel: 20_000_000, ..Limits::default() }).load("spin", &guest("spin")).unwrap();
+    let limits = Limits { fuel: 20_000_000, fuel_per_byte: 0, ..Limits::default() };
+    let plugin = engine(limits).load("spin", &guest("spin")).unwrap();
     let run = plugin.on_message(&message(SPAMMY), &plugin.setup(""));
     assert_eq!(run.result.unwrap_err(), Failure::Timeout);
     assert_eq!(run.fuel_used, 20_000_000);
+}
+
+/// Regression: a fixed budget per call let a large crafted message exhaust the antivirus' fuel, and a
+/// fail-open layer then passed the message as clean. A call on a message gets fuel in proportion to it.
+#[test]
+fn a_message_call_gets_fuel_in_proportion_to_the_message() {
+    let limits = Limits { fuel: 1_000_000, fuel_per_byte: 100, ..Limits::default() };
+    let plugin = engine(limits).load("spin", &guest("spin")).unwrap();
+    let small = message(SPAMMY);
+    let large = message(&format!("{SPAMMY}{}", "x".repeat(100_000)));
+    let (a, b) = (plugin.on_message(&small, &plugin.setup("")), plugin.on_message(&large, &plugin.setup("")));
+    assert_eq!(a.fuel_used, 1_000_000 + 100 * small.size() as u64);
+    assert_eq!(b.fuel_used, 1_000_000 + 100 * large.size() as u64);
+}
+
+/// Fuel bounds computing; the epoch deadline bounds the call in wall-clock time, whatever its fuel.
+#[test]
+fn a_call_is_stopped_at_its_wall_clock_deadline() {
+    let limits = Limits {
+        fuel: moat_filter::MAX_FUEL,
+        fuel_per_byte: 0,
+        call_timeout: std::time::Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let plugin = engine(limits).load("spin", &guest("spin")).unwrap();
+    let run = plugin.on_message(&message(SPAMMY), &plugin.setup(""));
+    assert_eq!(run.result.unwrap_err(), Failure::Deadline);
+    assert_eq!(Failure::Deadline.symbol(), "PLUGIN_TIMEOUT");
+    assert!(run.elapsed < std::time::Duration::from_secs(5), "{:?}", run.elapsed);
 }
 
 #[test]
@@ -84,7 +114,7 @@ fn compiled_components_are_cached_by_sha256_and_a_bad_cache_entry_is_recompiled(
     let dir = tempfile::tempdir().unwrap();
     let bytes = guest("tagger");
     let first = FilterEngine::new(Some(dir.path().into()), Limits::default()).unwrap().load("tagger", &bytes).unwrap();
-    let cached = dir.path().join(format!("{}.w48.cwasm", first.sha256()));
+    let cached = dir.path().join(format!("{}.w48e.cwasm", first.sha256()));
     assert!(cached.exists());
     std::fs::write(&cached, b"corrupt").unwrap();
     let again = FilterEngine::new(Some(dir.path().into()), Limits::default()).unwrap().load("tagger", &bytes).unwrap();

@@ -10,12 +10,13 @@ include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 const BUILTIN_UPLOADER: &str = "moat (built-in)";
 
 /// The built-ins in chain order, with what each entry grants. Lists first (an allow or deny decides
-/// before any scoring); antivirus runs even after an allow (`always`) and stays warm (`warm`: its compiled
-/// signature database is kept between messages).
+/// before any scoring); antivirus runs even after an allow (`always`), stays warm (`warm`: its compiled
+/// signature database is kept between messages) and fails closed: a message it could not finish scanning
+/// is answered `451` (the sender retries), never delivered as clean.
 const DEFAULT_ORDER: &[(&str, &str)] = &[
     ("lists", "kv = true\n"),
     ("reputation", "kv = true\nlearn_verdicts = true\n"),
-    ("antivirus", "kv = true\nalways = true\nwarm = true\nfuel = 2000000000\n"),
+    ("antivirus", "kv = true\nalways = true\nwarm = true\nfail = \"closed\"\nfuel = 2000000000\n"),
     ("authentication", ""),
     ("phishing", "kv = true\n"),
     ("rules", ""),
@@ -25,8 +26,14 @@ const DEFAULT_ORDER: &[(&str, &str)] = &[
 /// The version a built-in is registered under: its crate's version and the start of its sha256, so a
 /// rebuilt plugin is a new version (chains pinned to the old bytes keep them) even before its crate's
 /// version is bumped.
-fn registered_version(version: &str, bytes: &[u8]) -> String {
+pub(crate) fn registered_version(version: &str, bytes: &[u8]) -> String {
     format!("{version}+{}", &moat_filter::sha256_hex(bytes)[..10])
+}
+
+/// Whether `name` is a built-in's: nobody else may register a plugin under it, in any scope, so a chain
+/// naming `lists` always runs Moat's own bytes.
+pub fn is_reserved(name: &str) -> bool {
+    BUILTIN.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name))
 }
 
 /// The chain every tenant without its own gets, once the built-ins are registered. Thresholds are the
@@ -49,11 +56,12 @@ pub async fn install(store: &Store) -> anyhow::Result<()> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     for (name, version, bytes) in BUILTIN {
         let version = registered_version(version, bytes);
-        if registered.iter().any(|p| p.name == *name && p.version == version) {
+        if registered.iter().any(|p| p.owner.is_none() && p.name == *name && p.version == version) {
             continue;
         }
         let sha256 = moat_filter::sha256_hex(bytes);
         let new = NewPlugin {
+            owner: None,
             name,
             version: &version,
             sha256: &sha256,

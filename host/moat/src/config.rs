@@ -108,6 +108,12 @@ pub struct FiltersConfig {
     /// `fuel = 200000000` — the default budget of one plugin call (a chain entry may set its own). An endless
     /// loop stops there within milliseconds; a 20 KB tokenizer needs about 5 million.
     pub fuel: u64,
+    /// `fuel_per_byte = 1000` — fuel a call on a message gets on top, per byte of the message: scanning
+    /// costs grow with size, so a large crafted message cannot exhaust a fixed budget.
+    pub fuel_per_byte: u64,
+    /// `call_timeout = "10s"` — wall-clock bound of one plugin call, its DNS waits included.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: std::time::Duration,
     /// `memory_mib = 64` — linear memory a plugin instance may grow to.
     pub memory_mib: usize,
     /// `reload_interval = "1s"` — how often the server checks the store for saved chains (chains then swap
@@ -130,6 +136,8 @@ impl Default for FiltersConfig {
         let limits = moat_filter::Limits::default();
         Self {
             fuel: limits.fuel,
+            fuel_per_byte: limits.fuel_per_byte,
+            call_timeout: limits.call_timeout,
             memory_mib: limits.memory_bytes >> 20,
             reload_interval: std::time::Duration::from_secs(1),
             nameserver: None,
@@ -141,7 +149,12 @@ impl Default for FiltersConfig {
 
 impl FiltersConfig {
     pub fn limits(&self) -> moat_filter::Limits {
-        moat_filter::Limits { fuel: self.fuel, memory_bytes: self.memory_mib << 20 }
+        moat_filter::Limits {
+            fuel: self.fuel,
+            fuel_per_byte: self.fuel_per_byte,
+            call_timeout: self.call_timeout,
+            memory_bytes: self.memory_mib << 20,
+        }
     }
 }
 
@@ -223,8 +236,12 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.server.hostname.is_empty() || self.server.hostname.contains(char::is_whitespace) {
-            bail!("server.hostname must be a host name");
+        // It goes into EHLO, `Received:` and bounces' Message-IDs: a host name, nothing that ends a line.
+        let host = &self.server.hostname;
+        let label_ok =
+            |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if host.len() > 253 || !host.split('.').all(label_ok) {
+            bail!("server.hostname must be a host name of letters, digits, - and dots (got {host:?})");
         }
         self.smtp.validate().map_err(anyhow::Error::msg)?;
         self.delivery.validate().map_err(anyhow::Error::msg)?;
@@ -233,6 +250,12 @@ impl Config {
         }
         if !(1..=4096).contains(&self.filters.memory_mib) {
             bail!("filters.memory_mib must be between 1 and 4096");
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.filters.call_timeout) {
+            bail!("filters.call_timeout must be between 100ms and 10m");
+        }
+        if self.filters.fuel_per_byte > 1_000_000 {
+            bail!("filters.fuel_per_byte must be at most 1000000");
         }
         if self.filters.reload_interval < std::time::Duration::from_millis(100) {
             bail!("filters.reload_interval must be at least 100ms");
@@ -245,6 +268,12 @@ impl Config {
             bail!("retention.log and retention.quarantine must be at least 1h");
         }
         Ok(())
+    }
+
+    /// Where Moat may connect on a tenant's behalf: `[delivery]`'s networks, never its own listeners.
+    pub fn destinations(&self) -> moat_smtp::delivery::networks::Destinations {
+        let own = self.smtp.listen.iter().copied().chain([self.console.listen, self.admin.listen]);
+        self.delivery.destinations(own)
     }
 
     pub fn database_url(&self) -> String {

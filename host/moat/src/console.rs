@@ -19,9 +19,9 @@ pub struct ConsoleGateway {
 }
 
 impl Gateway for ConsoleGateway {
-    fn release(&self, quarantine_id: &str) -> BoxFuture<'_, Result<String, String>> {
+    fn release(&self, quarantine_id: &str, recipients: Vec<(String, String)>) -> BoxFuture<'_, Result<String, String>> {
         let id = quarantine_id.to_owned();
-        Box::pin(async move { self.queue.release(&id).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { self.queue.release(&id, Some(recipients)).await.map_err(|e| e.to_string()) })
     }
 
     fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, String>> {
@@ -38,19 +38,21 @@ impl Gateway for ConsoleGateway {
         let host = host.to_owned();
         Box::pin(async move {
             let helo = &self.config.server.hostname;
-            moat_smtp::delivery::probe::greet(&host, port, helo, Duration::from_secs(10)).await
+            let destinations = self.config.destinations();
+            moat_smtp::delivery::probe::greet(&host, port, helo, Duration::from_secs(10), &destinations).await
         })
     }
 
     fn register_plugin(
         &self,
+        owner: Option<TenantId>,
         name: &str,
         version: &str,
         wasm: Vec<u8>,
     ) -> BoxFuture<'_, Result<RegisteredPlugin, String>> {
         let (name, version) = (name.to_owned(), version.to_owned());
         Box::pin(async move {
-            crate::commands::plugin::register(&self.store, &name, &version, &wasm, "console")
+            crate::commands::plugin::register(&self.store, owner, &name, &version, &wasm, "console")
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             Ok(RegisteredPlugin { name, version })

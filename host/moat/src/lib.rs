@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 pub mod config;
 mod console;
+mod data_dir;
 mod digests;
 mod metrics_http;
 mod retention;

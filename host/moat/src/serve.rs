@@ -28,7 +28,8 @@ pub(crate) fn filters(config: &Config, store: &Store) -> anyhow::Result<Filters>
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing();
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    crate::data_dir::prepare(data_dir)?;
+    let keyring = Arc::new(moat_directory::Keyring::load_or_create(data_dir)?);
     let durability = if config.spool.fsync { Durability::Full } else { Durability::None };
     let store = Store::open(&config.database_url(), durability).await?;
     let spool = Spool::open(data_dir.join("spool"), config.spool.fsync)
@@ -50,14 +51,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let queue = Queue::new(store.clone(), spool.clone(), &hostname, config.delivery.max_age, metrics.clone());
     let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::notices::Outbox::start(queue.clone()));
     let console_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{}/", config.console.listen));
-    let directory = Directory::new(store.clone()).with_notifier(outbox).with_console_url(&console_url);
+    let directory =
+        Directory::new(store.clone()).with_notifier(outbox).with_console_url(&console_url).with_keyring(keyring);
+    let sealed = directory.seal_stored_secrets().await?;
+    if sealed > 0 {
+        tracing::info!("sealed {sealed} secret(s) stored in clear by an earlier version");
+    }
     let directory = crate::commands::with_callout(&config, directory)?;
     let interrupted = store.import_jobs_interrupt(now()).await?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} user import(s) were interrupted by the last stop; import those files again");
     }
-    let manager =
-        QueueManager::new(queue.clone(), config.delivery.clone(), metrics.clone()).map_err(anyhow::Error::msg)?;
+    let manager = QueueManager::new(queue.clone(), config.delivery.clone(), config.destinations(), metrics.clone())
+        .map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
     if config.filters.builtin {

@@ -79,6 +79,16 @@ pub struct DeliveryConfig {
     /// `relay = "smtp.example.net:25"` — where mail for domains Moat does not protect (bounces to outside
     /// senders) goes; unset, such mail goes to the domain's MX hosts.
     pub relay: Option<String>,
+    /// `allowed_networks = []` — exceptions to `denied_networks` (e.g. `["127.0.0.0/8"]` for a downstream
+    /// server on this machine).
+    #[serde(deserialize_with = "networks")]
+    pub allowed_networks: Vec<crate::delivery::networks::Network>,
+    /// `denied_networks = ["127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "::1/128", "::/128",
+    /// "fe80::/10", "ff00::/8"]` — where Moat never connects for a tenant (downstream hosts, sign-up
+    /// callouts, Test SMTP, MX hosts of outside domains); Moat's own listeners are refused always. Add
+    /// private ranges a tenant must not reach.
+    #[serde(deserialize_with = "networks")]
+    pub denied_networks: Vec<crate::delivery::networks::Network>,
 }
 
 impl Default for DeliveryConfig {
@@ -92,6 +102,8 @@ impl Default for DeliveryConfig {
             max_age: Duration::from_secs(5 * 86400),
             poll_interval: Duration::from_secs(5),
             relay: None,
+            allowed_networks: Vec::new(),
+            denied_networks: crate::delivery::networks::default_denied(),
         }
     }
 }
@@ -112,6 +124,15 @@ impl SessionConfig {
 }
 
 impl DeliveryConfig {
+    /// The destination policy of these settings, refusing `own` (Moat's listeners) as well.
+    pub fn destinations(
+        &self,
+        own: impl IntoIterator<Item = std::net::SocketAddr>,
+    ) -> crate::delivery::networks::Destinations {
+        crate::delivery::networks::Destinations::new(self.allowed_networks.clone(), self.denied_networks.clone())
+            .with_own_listeners(own)
+    }
+
     /// The wait after the `attempts`-th failed attempt (1-based).
     pub fn retry_after(&self, attempts: u32) -> Duration {
         let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len().saturating_sub(1));
@@ -127,6 +148,11 @@ impl DeliveryConfig {
         }
         Ok(())
     }
+}
+
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<crate::delivery::networks::Network>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts.iter().map(|t| t.parse().map_err(serde::de::Error::custom)).collect()
 }
 
 fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {

@@ -41,7 +41,7 @@ pub fn message(hostname: &str, notification: &Notification) -> Vec<u8> {
     let from = format!("postmaster@{hostname}");
     MessageBuilder::new()
         .from(("Moat", from.as_str()))
-        .to(notification.to.as_str())
+        .to(notification.to.to_string())
         .subject(notification.subject())
         .header("Auto-Submitted", Raw::new("auto-generated"))
         .header("Content-Language", Raw::new(notification.language.code()))
@@ -51,9 +51,9 @@ pub fn message(hostname: &str, notification: &Notification) -> Vec<u8> {
 }
 
 async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String, String> {
-    let route = notification.to.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).ok_or("not an address")?;
+    let route = notification.to.domain().to_owned();
     // The null sender: a notification that cannot be delivered is not bounced back to anyone.
-    let envelope = Envelope { sender: String::new(), recipients: vec![(notification.to.clone(), route)] };
+    let envelope = Envelope { sender: String::new(), recipients: vec![(notification.to.to_string(), route)] };
     let facts = SessionFacts {
         client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         ptr: None,

@@ -262,7 +262,9 @@ impl Queue {
     }
 
     /// Delivers a quarantined message after all: its bytes go to the spool and its recipients into the queue.
-    pub async fn release(&self, id: &str) -> Result<String, QueueError> {
+    /// Queues a held message for `only` these of its recipients (all still held), or for every recipient
+    /// still held; returns the new queue id.
+    pub async fn release(&self, id: &str, only: Option<Vec<(String, String)>>) -> Result<String, QueueError> {
         let (held, bytes) = self
             .store
             .quarantine_get(id)
@@ -277,7 +279,7 @@ impl Queue {
             size: bytes.len() as u64,
             received_at: now,
             expires_at: now + self.max_age_secs,
-            recipients: held.recipients,
+            recipients: only.unwrap_or(held.recipients),
         };
         if let Err(e) = self.store.quarantine_release(id, &message, now).await {
             let _ = self.spool.remove(&queue_id).await;

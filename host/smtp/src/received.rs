@@ -24,7 +24,7 @@ impl Trace<'_> {
             (false, true) => "SMTPS",
             (false, false) => "SMTP",
         };
-        let helo: String = self.helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+        let helo = helo_clause(self.helo);
         let tls = self.tls.map(|t| format!("\r\n\t(using {t})")).unwrap_or_default();
         let rcpt = self.single_recipient.map(|r| format!("\r\n\tfor <{r}>")).unwrap_or_default();
         let ptr = self.ptr.map(|p| format!("{p} ")).unwrap_or_default();
@@ -35,6 +35,47 @@ impl Trace<'_> {
             self.queue_id,
             self.date.to_rfc2822()
         )
+    }
+}
+
+/// The `from` part for the client's HELO name: a domain name or an address literal as given (RFC 5321
+/// §4.4); anything else is not a name and is recorded as a comment, `unknown (helo="…")`, with every
+/// character outside printable ASCII and the comment's own delimiters escaped, so a HELO can add no
+/// header, line or comment of its own.
+fn helo_clause(helo: &str) -> String {
+    if is_domain(helo) || is_address_literal(helo) {
+        return helo.to_owned();
+    }
+    let escaped: String = helo
+        .chars()
+        .take(255)
+        .flat_map(|c| match c {
+            '(' | ')' | '\\' | '"' => vec!['\\', c],
+            c if c.is_ascii_graphic() || c == ' ' => vec![c],
+            _ => vec!['?'],
+        })
+        .collect();
+    format!("unknown (helo=\"{escaped}\")")
+}
+
+fn is_domain(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn is_address_literal(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) else { return false };
+    match inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => inner.parse::<std::net::Ipv4Addr>().is_ok(),
     }
 }
 
@@ -57,11 +98,26 @@ mod tests {
             date,
         };
         let h = t.header();
-        assert!(h.starts_with("Received: from mx.sender.exampleX-Injected:yes ([192.0.2.7])\r\n\tby mx.moat.example (Moat) with ESMTPS id 0190abc"), "{h}");
+        assert!(
+            h.starts_with(
+                "Received: from unknown (helo=\"mx.sender.example??X-Injected: yes\") ([192.0.2.7])\r\n\t\
+                 by mx.moat.example (Moat) with ESMTPS id 0190abc"
+            ),
+            "{h}"
+        );
         assert!(h.contains("for <bob@example.com>;"), "{h}");
         assert!(h.ends_with("+0000\r\n"), "{h}");
         assert_eq!(h.matches("\r\n").count(), h.matches("\r\n\t").count() + 1, "only folded lines: {h}");
         let named = Trace { ptr: Some("mx.sender.example"), helo: "mx.sender.example", ..t }.header();
         assert!(named.starts_with("Received: from mx.sender.example (mx.sender.example [192.0.2.7])"), "{named}");
+    }
+
+    #[test]
+    fn helo_names_that_are_not_names_are_recorded_escaped() {
+        assert_eq!(helo_clause("mx.sender.example"), "mx.sender.example");
+        assert_eq!(helo_clause("[192.0.2.7]"), "[192.0.2.7]");
+        assert_eq!(helo_clause("[IPv6:2001:db8::1]"), "[IPv6:2001:db8::1]");
+        assert_eq!(helo_clause("by evil (x) \"y\""), "unknown (helo=\"by evil \\(x\\) \\\"y\\\"\")");
+        assert_eq!(helo_clause("[999.1.1.1]"), "unknown (helo=\"[999.1.1.1]\")");
     }
 }

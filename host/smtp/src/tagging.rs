@@ -7,22 +7,31 @@ use crate::filtering::AUTHENTICATION_RESULTS;
 /// The header that carries Moat's verdict to the downstream server (and its users' mail rules).
 pub const STATUS_HEADER: &str = "X-Moat-Spam-Status";
 
-/// Where the header section ends: the index just past its blank line (or the whole message when the
-/// message has no body).
+/// Where the header section ends: the index of its blank line (or the whole message when the message has no
+/// body). A line ends at LF, with or without CR before it: a bare LF ends a line for mail-parser and for
+/// many downstream servers, so it must for the filter that removes forged fields too.
 fn header_end(body: &[u8]) -> usize {
-    if body.starts_with(b"\r\n") {
-        return 0;
+    let mut line_start = 0;
+    while line_start < body.len() {
+        let rest = &body[line_start..];
+        if rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
+            return line_start;
+        }
+        match rest.iter().position(|b| *b == b'\n') {
+            Some(p) => line_start += p + 1,
+            None => return body.len(),
+        }
     }
-    body.windows(4).position(|w| w == b"\r\n\r\n").map_or(body.len(), |p| p + 2)
+    body.len()
 }
 
-/// Splits the header section into whole fields (with their folded continuation lines and CRLFs).
+/// Splits the header section into whole fields (with their folded continuation lines and line ends).
 fn fields(headers: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
     while i < headers.len() {
-        let line_end = headers[i..].windows(2).position(|w| w == b"\r\n").map_or(headers.len(), |p| i + p + 2);
+        let line_end = headers[i..].iter().position(|b| *b == b'\n').map_or(headers.len(), |p| i + p + 1);
         let continues = headers.get(line_end).is_some_and(|b| *b == b' ' || *b == b'\t');
         if !continues {
             out.push(&headers[start..line_end]);
@@ -33,8 +42,18 @@ fn fields(headers: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// Whether `field` is a `name` field; the name may be followed by blanks before its colon (RFC 5322's
+/// obsolete syntax, which parsers still accept).
 fn is_field(field: &[u8], name: &str) -> bool {
-    field.len() > name.len() && field[..name.len()].eq_ignore_ascii_case(name.as_bytes()) && field[name.len()] == b':'
+    field.len() > name.len()
+        && field[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        && field[name.len()..].trim_ascii_start().first() == Some(&b':')
+        && field[name.len()..].iter().take_while(|b| **b != b':').all(|b| *b == b' ' || *b == b'\t')
+}
+
+/// The value of a field: everything after its colon.
+fn value(field: &[u8]) -> &[u8] {
+    field.iter().position(|b| *b == b':').map_or(&[][..], |p| &field[p + 1..])
 }
 
 /// The authserv-id an `Authentication-Results` value starts with (RFC 8601 §2.2).
@@ -64,7 +83,7 @@ pub fn mark(body: &[u8], add: &[(String, String)], subject_tag: Option<&str>) ->
             continue;
         }
         if is_field(field, AUTHENTICATION_RESULTS) {
-            let id = authserv_id(&field[AUTHENTICATION_RESULTS.len() + 1..]);
+            let id = authserv_id(value(field));
             if ours.iter().any(|o| o.eq_ignore_ascii_case(id)) {
                 continue;
             }
@@ -72,8 +91,7 @@ pub fn mark(body: &[u8], add: &[(String, String)], subject_tag: Option<&str>) ->
         match subject_tag {
             Some(tag) if !tagged && is_field(field, "Subject") => {
                 tagged = true;
-                let value = &field["Subject:".len()..];
-                let trimmed = value.trim_ascii_start();
+                let trimmed = value(field).trim_ascii_start();
                 out.extend_from_slice(b"Subject: ");
                 if !trimmed.starts_with(tag.as_bytes()) {
                     out.extend_from_slice(tag.as_bytes());
@@ -119,6 +137,27 @@ mod tests {
              Authentication-Results: mx.other.test; spf=fail\r\nFrom: a@x\r\n\r\nbody\r\n"
         );
         assert_eq!(mark(body, &[], None), body, "nothing is removed when Moat adds no results");
+    }
+
+    #[test]
+    fn forged_verdicts_go_whatever_the_line_ends_or_spacing() {
+        let add = [
+            (STATUS_HEADER.to_string(), "No, score=9.0".to_string()),
+            (AUTHENTICATION_RESULTS.to_string(), "mx.moat.test; spf=fail".to_string()),
+        ];
+        let bare_lf = b"X-Moat-Spam-Status: No, forged\nAuthentication-Results: mx.moat.test; dkim=pass\n\
+                        From: a@x\n\nbody\n";
+        let marked = String::from_utf8(mark(bare_lf, &add, None)).unwrap();
+        assert_eq!(marked.matches("X-Moat-Spam-Status").count(), 1, "{marked}");
+        assert!(!marked.contains("forged") && !marked.contains("dkim=pass"), "{marked}");
+        assert!(marked.ends_with("From: a@x\n\nbody\n"), "{marked}");
+        let spaced = b"X-Moat-Spam-Status : No, forged\r\nAuthentication-Results\t: mx.moat.test; dkim=pass\r\n\r\nb";
+        let marked = String::from_utf8(mark(spaced, &add, None)).unwrap();
+        assert!(!marked.contains("forged") && !marked.contains("dkim=pass"), "{marked}");
+        assert!(!is_field(b"X-Moat-Spam-Status-Extra: 1\r\n", STATUS_HEADER));
+        // A blank line ends the header section whatever its line end: a field below it is body text.
+        let body_text = b"From: a@x\n\nX-Moat-Spam-Status: quoted in the body\n";
+        assert!(String::from_utf8(mark(body_text, &[], None)).unwrap().contains("quoted in the body"));
     }
 
     #[test]

@@ -161,18 +161,35 @@ impl Store {
         Ok(ids.into_iter().map(crate::DomainId).collect())
     }
 
+    /// Sets a new password; the account's API tokens end with the old one (a token taken with a leaked
+    /// password must not outlive the password).
     pub async fn admin_set_password(&self, admin: AdminId, password_hash: &str) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
         sqlx::query("UPDATE admins SET password_hash = $2 WHERE id = $1")
             .bind(admin.0)
             .bind(password_hash)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM api_tokens WHERE admin_id = $1").bind(admin.0).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Turns the TOTP second factor on (with its secret) or off.
+    /// Records that `admin` signed in with the TOTP code of time step `step`; false when that step (or a later
+    /// one) was used already, so each code signs in once, on every node.
+    pub async fn admin_use_totp_step(&self, admin: AdminId, step: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE admins SET totp_step = $2 WHERE id = $1 AND (totp_step IS NULL OR totp_step < $2)")
+                .bind(admin.0)
+                .bind(step)
+                .execute(self.writer())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Turns the TOTP second factor on (with its sealed secret) or off.
     pub async fn admin_set_totp(&self, admin: AdminId, secret: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE admins SET totp_secret = $2 WHERE id = $1")
+        sqlx::query("UPDATE admins SET totp_secret = $2, totp_step = NULL WHERE id = $1")
             .bind(admin.0)
             .bind(secret)
             .execute(self.writer())

@@ -148,11 +148,22 @@ impl Store {
     }
 
     /// Removes a domain with its downstream hosts, mailboxes, aliases and alias domains.
+    /// Removes a domain with everything that is its own: its alias domains, users, aliases and branding (a
+    /// later owner of the same name must not inherit a welcome text or logo).
     pub async fn domain_remove(&self, name: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM domains WHERE name = $1").bind(name).execute(self.writer()).await?;
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "DELETE FROM branding WHERE scope = $1 OR scope IN \
+             (SELECT a.name FROM domains a JOIN domains p ON a.alias_of = p.id WHERE p.name = $1)",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM domains WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: format!("domain {name}") });
         }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -47,7 +47,7 @@ fn mailbox_from_row(r: &AnyRow) -> Mailbox {
 }
 
 /// Row ids for an `IN (…)` list: integers formatted here, so nothing an admin typed reaches the SQL text.
-fn id_list(ids: impl Iterator<Item = i64>) -> String {
+pub(crate) fn id_list(ids: impl Iterator<Item = i64>) -> String {
     ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
 }
 

@@ -82,7 +82,7 @@ pub struct LogQuery {
     /// One tenant's rows; `None`: every tenant's.
     pub tenant: Option<crate::TenantId>,
     /// Only rows with a recipient in one of these domains (a domain admin's view).
-    pub domains: Option<Vec<String>>,
+    pub domains: Option<Vec<crate::DomainId>>,
     /// Sender, recipients, subject or client IP containing this text (case-insensitive).
     pub text: Option<String>,
     /// Only rows whose verdict starts with this word (`rejected` also finds "rejected: 550 …").
@@ -123,21 +123,21 @@ fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// Appends "a recipient in one of `domains`" to `sql` (parameters from `$first`); returns their values.
-fn recipient_patterns(sql: &mut String, domains: Option<&[String]>, first: usize) -> Vec<String> {
-    let Some(domains) = domains else { return Vec::new() };
-    let patterns: Vec<String> = domains.iter().map(|d| format!("%@{}%", d.replace(['%', '_'], ""))).collect();
-    sql.push_str(" AND (1 = 0");
-    for i in 0..patterns.len() {
-        sql.push_str(&format!(" OR LOWER(recipients) LIKE ${}", i + first));
+/// Appends "a recipient in one of `domains`" to `sql`: an exact match on the domain ids recorded with the
+/// row (`message_log_domains`), never a text match on the recipients (`acme.co` is not `acme.com`).
+fn for_domains(sql: &mut String, domains: Option<&[crate::DomainId]>) {
+    let Some(domains) = domains else { return };
+    if domains.is_empty() {
+        sql.push_str(" AND 1 = 0");
+        return;
     }
-    sql.push(')');
-    patterns
+    let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+    sql.push_str(&format!(" AND id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"));
 }
 
 impl Store {
     pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
-        Ok(sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
              subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS DOUBLE PRECISION), $15, $16) \
@@ -162,7 +162,41 @@ impl Store {
         .bind(&e.symbols)
         .bind(&e.report)
         .fetch_one(&mut *conn)
-        .await?)
+        .await?;
+        Self::log_domains_insert(conn, id, &e.recipients).await?;
+        Ok(id)
+    }
+
+    /// Records which protected domains (and their primaries) the row's recipients belong to.
+    async fn log_domains_insert(conn: &mut sqlx::AnyConnection, id: i64, recipients: &str) -> Result<()> {
+        let mut names: Vec<String> = recipients
+            .split(',')
+            .filter_map(|r| r.trim().rsplit_once('@'))
+            .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            sqlx::query(
+                "INSERT INTO message_log_domains (log_id, domain_id) \
+                 SELECT $1, id FROM domains WHERE name = $2 \
+                 UNION SELECT $1, alias_of FROM domains WHERE name = $2 AND alias_of IS NOT NULL",
+            )
+            .bind(id)
+            .bind(&name)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The protected domains a logged message was for.
+    pub async fn log_domains(&self, id: i64) -> Result<Vec<crate::DomainId>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT domain_id FROM message_log_domains WHERE log_id = $1")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(ids.into_iter().map(crate::DomainId).collect())
     }
 
     /// Logs a message that was not queued (refused at DATA, say).
@@ -177,17 +211,14 @@ impl Store {
         &self,
         since: i64,
         tenant: Option<crate::TenantId>,
-        domains: Option<&[String]>,
+        domains: Option<&[crate::DomainId]>,
     ) -> Result<Vec<(String, i64)>> {
         let mut sql = String::from(
             "SELECT verdict, COUNT(*) AS n FROM message_log WHERE received_at >= $1 AND ($2 = 0 OR tenant_id = $2)",
         );
-        let patterns = recipient_patterns(&mut sql, domains, 3);
+        for_domains(&mut sql, domains);
         sql.push_str(" GROUP BY verdict ORDER BY verdict");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(tenant.map_or(0, |t| t.0));
-        for p in &patterns {
-            query = query.bind(p);
-        }
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(tenant.map_or(0, |t| t.0));
         let rows = query.fetch_all(self.pool()).await?;
         Ok(rows.iter().map(|r| (r.get("verdict"), r.get("n"))).collect())
     }
@@ -195,7 +226,8 @@ impl Store {
     /// The rows `query` asks for, newest first (the console's email log).
     pub async fn log_recent(&self, query: &LogQuery) -> Result<Vec<LogEntry>> {
         let mut sql = format!("SELECT {LOG_COLUMNS} FROM message_log WHERE ($1 = 0 OR tenant_id = $1)");
-        let mut texts = recipient_patterns(&mut sql, query.domains.as_deref(), 3);
+        for_domains(&mut sql, query.domains.as_deref());
+        let mut texts = Vec::new();
         if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let n = texts.len() + 3;
             sql.push_str(&format!(
@@ -229,8 +261,15 @@ impl Store {
 
     /// Removes log rows received before `before`; returns how many.
     pub async fn log_purge(&self, before: i64) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM message_log WHERE received_at < $1").bind(before).execute(self.writer()).await?;
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "DELETE FROM message_log_domains WHERE log_id IN (SELECT id FROM message_log WHERE received_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM message_log WHERE received_at < $1").bind(before).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -281,16 +320,33 @@ mod tests {
             assert_eq!(rows.iter().filter(|r| r.score == Some(7.5)).count(), 20);
             let counts = store.log_verdict_counts(0, None, None).await.unwrap();
             assert_eq!(counts, [("accepted".to_owned(), 20), ("quarantined".to_owned(), 20)]);
-            let mine = store.log_verdict_counts(0, None, Some(&["acme.test".to_owned()])).await.unwrap();
+            let tenant = store.tenant_add("t", 0).await.unwrap();
+            let domain = |name: &'static str| crate::NewDomain {
+                tenant_id: tenant,
+                name,
+                alias_of: None,
+                contact_email: None,
+                max_users: None,
+                language: "en",
+                downstream: &[],
+            };
+            let acme = store.domain_add(&domain("acme.test"), 0).await.unwrap();
+            let acme_co = store.domain_add(&domain("acme.co"), 0).await.unwrap();
+            let mine = store.log_verdict_counts(0, None, Some(&[acme])).await.unwrap();
             assert!(mine.is_empty());
             let to_acme =
                 NewLogEntry { recipients: "Ann@Acme.test".into(), verdict: "clean".into(), ..Default::default() };
             let id = store.log_add(&to_acme).await.unwrap();
-            let acme = LogQuery { domains: Some(vec!["acme.test".to_owned()]), limit: 10, ..LogQuery::default() };
-            let recent = store.log_recent(&acme).await.unwrap();
+            let to_acme_com = NewLogEntry { recipients: "x@y.test, bob@acme.com".into(), ..to_acme.clone() };
+            let com = store.log_add(&to_acme_com).await.unwrap();
+            let of = |d: crate::DomainId| LogQuery { domains: Some(vec![d]), limit: 10, ..LogQuery::default() };
+            let recent = store.log_recent(&of(acme)).await.unwrap();
             assert_eq!(recent.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
+            assert!(store.log_recent(&of(acme_co)).await.unwrap().is_empty(), "acme.co is not acme.com");
+            assert!(store.log_domains(com).await.unwrap().is_empty());
+            assert_eq!(store.log_domains(id).await.unwrap(), [acme]);
             let newest = store.log_recent(&LogQuery { limit: 3, ..LogQuery::default() }).await.unwrap();
-            assert_eq!(newest[0].id, id, "newest first");
+            assert_eq!(newest[0].id, com, "newest first");
             let tenant_1 = LogQuery { tenant: Some(crate::TenantId(1)), limit: 100, ..LogQuery::default() };
             assert!(store.log_recent(&tenant_1).await.unwrap().iter().all(|e| e.tenant == Some(1)));
             assert_eq!(store.log_get(id).await.unwrap().unwrap().recipients, "Ann@Acme.test");

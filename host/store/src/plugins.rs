@@ -1,9 +1,11 @@
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, TenantId};
 use sqlx::Row;
 
 /// A plugin as uploaded: the component's bytes and who put them there.
 #[derive(Debug, Clone)]
 pub struct NewPlugin<'a> {
+    /// The tenant whose chains alone may use it; `None`: the operator's, usable in every chain.
+    pub owner: Option<TenantId>,
     pub name: &'a str,
     pub version: &'a str,
     pub sha256: &'a str,
@@ -16,6 +18,7 @@ pub struct NewPlugin<'a> {
 /// A registered plugin, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
+    pub owner: Option<TenantId>,
     pub name: String,
     pub version: String,
     pub sha256: String,
@@ -29,8 +32,8 @@ impl Store {
     /// Registers a plugin version. Versions are immutable: old ones stay for rollback until removed.
     pub async fn plugin_add(&self, p: &NewPlugin<'_>, now: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO plugins (name, version, sha256, wit_version, bytes, uploaded_by, uploaded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO plugins (name, version, sha256, wit_version, bytes, uploaded_by, uploaded_at, tenant_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(p.name)
         .bind(p.version)
@@ -39,15 +42,17 @@ impl Store {
         .bind(p.bytes)
         .bind(p.uploaded_by)
         .bind(now)
+        .bind(p.owner.map(|t| t.0))
         .execute(self.writer())
         .await
         .map_err(StoreError::on_unique(|| format!("plugin {} version {}", p.name, p.version)))?;
         Ok(())
     }
 
+    /// Every registered plugin, oldest first per name: the operator's and every tenant's.
     pub async fn plugin_list(&self) -> Result<Vec<PluginInfo>> {
         let rows = sqlx::query(
-            "SELECT name, version, sha256, wit_version, LENGTH(bytes) AS size, uploaded_by, uploaded_at \
+            "SELECT name, version, sha256, wit_version, LENGTH(bytes) AS size, uploaded_by, uploaded_at, tenant_id \
              FROM plugins ORDER BY name, uploaded_at, id",
         )
         .fetch_all(self.pool())
@@ -55,6 +60,7 @@ impl Store {
         Ok(rows
             .iter()
             .map(|r| PluginInfo {
+                owner: r.get::<Option<i64>, _>("tenant_id").map(TenantId),
                 name: r.get("name"),
                 version: r.get("version"),
                 sha256: r.get("sha256"),
@@ -66,22 +72,31 @@ impl Store {
             .collect())
     }
 
-    /// The component bytes of a plugin version.
-    pub async fn plugin_bytes(&self, name: &str, version: &str) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT bytes FROM plugins WHERE name = $1 AND version = $2")
-            .bind(name)
-            .bind(version)
-            .fetch_optional(self.pool())
-            .await?)
+    /// The component bytes of a plugin version as a chain of `tenant` sees it: the tenant's own upload of
+    /// that name and version, else the operator's (`tenant` `None`, the default chain: only the operator's).
+    pub async fn plugin_bytes(&self, tenant: Option<TenantId>, name: &str, version: &str) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT bytes FROM plugins WHERE name = $1 AND version = $2 AND (tenant_id IS NULL OR tenant_id = $3) \
+             ORDER BY COALESCE(tenant_id, 0) DESC LIMIT 1",
+        )
+        .bind(name)
+        .bind(version)
+        .bind(tenant.map_or(-1, |t| t.0))
+        .fetch_optional(self.pool())
+        .await?)
     }
 
-    /// Removes one version of a plugin, or every version when `version` is `None`. Returns how many.
-    pub async fn plugin_remove(&self, name: &str, version: Option<&str>) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM plugins WHERE name = $1 AND ($2 = '' OR version = $2)")
-            .bind(name)
-            .bind(version.unwrap_or(""))
-            .execute(self.writer())
-            .await?;
+    /// Removes one version of a plugin of `owner` (`None`: the operator's), or every version when `version` is
+    /// `None`. Returns how many.
+    pub async fn plugin_remove(&self, owner: Option<TenantId>, name: &str, version: Option<&str>) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM plugins WHERE name = $1 AND ($2 = '' OR version = $2) AND COALESCE(tenant_id, 0) = $3",
+        )
+        .bind(name)
+        .bind(version.unwrap_or(""))
+        .bind(owner.map_or(0, |t| t.0))
+        .execute(self.writer())
+        .await?;
         if done.rows_affected() == 0 {
             let what = match version {
                 Some(v) => format!("plugin {name} version {v}"),
@@ -102,6 +117,7 @@ mod tests {
     async fn versions_are_kept_side_by_side_and_duplicates_refused() {
         for (store, _dir) in stores().await {
             let v = |version, bytes: &'static [u8]| NewPlugin {
+                owner: None,
                 name: "lookalike",
                 version,
                 sha256: "ab",
@@ -118,10 +134,25 @@ mod tests {
                 list.iter().map(|p| (p.version.as_str(), p.size)).collect::<Vec<_>>(),
                 [("1.0.0", 8), ("1.1.0", 9)]
             );
-            assert_eq!(store.plugin_bytes("lookalike", "1.0.0").await.unwrap().unwrap(), b"\0asm one");
-            assert_eq!(store.plugin_remove("lookalike", Some("1.0.0")).await.unwrap(), 1);
-            assert_eq!(store.plugin_remove("lookalike", None).await.unwrap(), 1);
-            assert!(store.plugin_remove("lookalike", None).await.is_err());
+            assert_eq!(store.plugin_bytes(None, "lookalike", "1.0.0").await.unwrap().unwrap(), b"\0asm one");
+
+            // A tenant's upload of the same name and version is its own: other chains never see it.
+            let acme = store.tenant_add("acme", 0).await.unwrap();
+            let beta = store.tenant_add("beta", 0).await.unwrap();
+            let mine = NewPlugin { owner: Some(acme), ..v("1.0.0", b"\0asm acme's") };
+            store.plugin_add(&mine, 4).await.unwrap();
+            assert_eq!(store.plugin_bytes(Some(acme), "lookalike", "1.0.0").await.unwrap().unwrap(), b"\0asm acme's");
+            assert_eq!(store.plugin_bytes(Some(beta), "lookalike", "1.0.0").await.unwrap().unwrap(), b"\0asm one");
+            assert_eq!(store.plugin_bytes(None, "lookalike", "1.0.0").await.unwrap().unwrap(), b"\0asm one");
+            let only_acme = NewPlugin { owner: Some(acme), name: "private", ..v("1.0.0", b"\0asm p") };
+            store.plugin_add(&only_acme, 5).await.unwrap();
+            assert!(store.plugin_bytes(Some(beta), "private", "1.0.0").await.unwrap().is_none());
+            assert!(store.plugin_bytes(None, "private", "1.0.0").await.unwrap().is_none());
+            assert_eq!(store.plugin_remove(Some(acme), "lookalike", None).await.unwrap(), 1);
+
+            assert_eq!(store.plugin_remove(None, "lookalike", Some("1.0.0")).await.unwrap(), 1);
+            assert_eq!(store.plugin_remove(None, "lookalike", None).await.unwrap(), 1);
+            assert!(store.plugin_remove(None, "lookalike", None).await.is_err());
         }
     }
 }

@@ -31,6 +31,14 @@ pub struct Quarantined {
     pub released_at: Option<i64>,
 }
 
+impl Quarantined {
+    /// Whether the antivirus held it (a virus, a dangerous or unscannable attachment): the symbols the
+    /// message was held for name an antivirus finding. Only admins may release such a message.
+    pub fn held_by_antivirus(&self) -> bool {
+        self.reason.split([',', ' ']).any(|s| s.starts_with("AV_") && s != "AV_UNSCANNED")
+    }
+}
+
 fn from_row(r: &sqlx::any::AnyRow) -> Quarantined {
     Quarantined {
         id: r.get("id"),
@@ -97,6 +105,65 @@ impl Store {
         let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
         Ok(row.map(|r| (from_row(&r), r.get("bytes"))))
+    }
+
+    /// Takes `recipients` off a held message inside `tx`: all must still be held, or nothing changes and the
+    /// answer is `NotFound`. Once none is left the message is released (`delete`: removed). The old list is
+    /// part of the update's condition, so two nodes taking recipients at once cannot both succeed on a stale
+    /// list. Returns the message's log row.
+    pub(crate) async fn quarantine_take_recipients(
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+        recipients: &[(String, String)],
+        now: i64,
+        delete: bool,
+    ) -> Result<Option<i64>> {
+        let gone = || StoreError::NotFound { what: format!("held recipients of quarantined message {id}") };
+        let row = sqlx::query("SELECT recipients, log_id FROM quarantine WHERE id = $1 AND released_at IS NULL")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(gone)?;
+        let old: String = row.get("recipients");
+        let log_id: Option<i64> = row.get("log_id");
+        let held: Vec<(String, String)> = serde_json::from_str(&old).unwrap_or_default();
+        if recipients.is_empty() || !recipients.iter().all(|r| held.contains(r)) {
+            return Err(gone());
+        }
+        let left: Vec<&(String, String)> = held.iter().filter(|r| !recipients.contains(r)).collect();
+        let done = match (left.is_empty(), delete) {
+            (true, true) => {
+                sqlx::query("DELETE FROM quarantine WHERE id = $1 AND recipients = $2")
+                    .bind(id)
+                    .bind(&old)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            _ => {
+                sqlx::query(
+                    "UPDATE quarantine SET recipients = $3, released_at = $4 \
+                     WHERE id = $1 AND recipients = $2 AND released_at IS NULL",
+                )
+                .bind(id)
+                .bind(&old)
+                .bind(serde_json::to_string(&left).expect("pairs of strings"))
+                .bind(left.is_empty().then_some(now))
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if done.rows_affected() == 0 {
+            return Err(gone());
+        }
+        Ok(log_id)
+    }
+
+    /// Deletes a held message for `recipients` (all still held); the whole message once nobody's is left.
+    pub async fn quarantine_drop_recipients(&self, id: &str, recipients: &[(String, String)], now: i64) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        Self::quarantine_take_recipients(&mut tx, id, recipients, now, true).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Marks a message released (once: a second release finds nothing to do and says so).

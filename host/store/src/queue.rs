@@ -168,19 +168,12 @@ impl Store {
 
     /// Moves a quarantined message into the queue (its body already spooled as `message.id`) and marks it
     /// released, in one commit.
+    /// Queues a held message for `message.recipients`, which must all still be held; the message stays held
+    /// for its other recipients, and counts as released once none is left.
     pub async fn quarantine_release(&self, id: &str, message: &NewQueuedMessage, now: i64) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        let log_id: Option<Option<i64>> = sqlx::query_scalar(
-            "UPDATE quarantine SET released_at = $2 WHERE id = $1 AND released_at IS NULL RETURNING log_id",
-        )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(log_id) = log_id else {
-            return Err(StoreError::NotFound { what: format!("unreleased quarantined message {id}") });
-        };
+        let log_id = Self::quarantine_take_recipients(&mut tx, id, &message.recipients, now, false).await?;
         Self::queue_insert(&mut tx, message, log_id.unwrap_or(0)).await?;
         if let Some(log_id) = log_id {
             sqlx::query("UPDATE message_log SET delivery_status = 'queued (released)' WHERE id = $1")

@@ -47,6 +47,10 @@ impl AdminCommand {
         match self {
             AdminCommand::Add { name, password_stdin: _, tenant, email } => {
                 moat_directory::check_account_name(&name).map_err(anyhow::Error::msg)?;
+                // Checked before anything is written: an account without its address is half a command.
+                if let Some(email) = &email {
+                    moat_directory::Address::parse_mailbox(email).with_context(|| format!("bad --email {email}"))?;
+                }
                 let mut password = String::new();
                 std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
                 let password = password.trim_end_matches(['\r', '\n']);
@@ -59,8 +63,8 @@ impl AdminCommand {
                 };
                 let id = store.admin_add(&name, &hash, role, now()).await?;
                 if let Some(email) = &email {
-                    moat_directory::Address::parse_mailbox(email).with_context(|| format!("bad --email {email}"))?;
-                    store.admin_set_email(id, Some(email)).await?;
+                    let directory = moat_directory::Directory::new(store.clone());
+                    directory.set_notification_address(id, Some(email)).await.context("bad --email")?;
                 }
                 match tenant {
                     None => println!("Added platform admin {name}."),

@@ -6,7 +6,7 @@ use crate::config::Config;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use moat_filter::{ChainSpec, FilterEngine, Plugin};
-use moat_store::{ChainScope, DEFAULT_TENANT, Store};
+use moat_store::{ChainScope, DEFAULT_TENANT, Store, TenantId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,7 +135,7 @@ impl ChainCommand {
                     Some(json) => ChainSpec::from_json(json)?,
                     None => bail!("version {version} cleared the chain; use moat chain clear"),
                 };
-                check(config, &store, &spec).await.context("that version can no longer run")?;
+                check(config, &store, owner_of(scope), &spec).await.context("that version can no longer run")?;
                 let id = store.chain_save(scope, Some(&spec.to_json()), &who(), now()).await?;
                 println!("Rolled {label} back to version {version} (saved as version {id}).");
             }
@@ -187,17 +187,31 @@ pub(crate) async fn save(
     mut spec: ChainSpec,
     by: &str,
 ) -> anyhow::Result<(i64, ChainSpec)> {
-    pin_versions(store, &mut spec).await?;
-    check(config, store, &spec).await?;
+    let owner = owner_of(scope);
+    pin_versions(store, owner, &mut spec).await?;
+    check(config, store, owner, &spec).await?;
     let id = store.chain_save(scope, Some(&spec.to_json()), by, now()).await?;
     Ok((id, spec))
 }
 
+/// The tenant whose plugins a chain of `scope` may use besides the operator's (`None`: the default chain).
+fn owner_of(scope: ChainScope) -> Option<TenantId> {
+    match scope {
+        ChainScope::Default => None,
+        ChainScope::Tenant(t) | ChainScope::Domain(t, _) => Some(t),
+    }
+}
+
 /// Entries without a version get the latest registered one, so a later upload never changes a running chain.
-async fn pin_versions(store: &Store, spec: &mut ChainSpec) -> anyhow::Result<()> {
+/// A chain of `owner`'s sees that tenant's own plugins and the operator's; of a name the tenant has uploaded,
+/// its own versions (the default chain, `owner` `None`, sees the operator's only).
+async fn pin_versions(store: &Store, owner: Option<TenantId>, spec: &mut ChainSpec) -> anyhow::Result<()> {
     let registered = store.plugin_list().await?;
     for (i, entry) in spec.entries.iter_mut().enumerate() {
-        let versions: Vec<_> = registered.iter().filter(|p| p.name == entry.plugin).collect();
+        let named = |p: &&moat_store::PluginInfo| p.name == entry.plugin;
+        let own: Vec<_> = registered.iter().filter(named).filter(|p| owner.is_some() && p.owner == owner).collect();
+        let versions: Vec<_> =
+            if own.is_empty() { registered.iter().filter(named).filter(|p| p.owner.is_none()).collect() } else { own };
         match &entry.version {
             None => {
                 let latest = versions.last().ok_or_else(|| {
@@ -215,12 +229,12 @@ async fn pin_versions(store: &Store, spec: &mut ChainSpec) -> anyhow::Result<()>
 }
 
 /// Loads every enabled entry's plugin and lets it judge its config.
-async fn check(config: &Config, store: &Store, spec: &ChainSpec) -> anyhow::Result<()> {
+async fn check(config: &Config, store: &Store, owner: Option<TenantId>, spec: &ChainSpec) -> anyhow::Result<()> {
     let engine = FilterEngine::new(Some(config.server.data_dir.join("plugin-cache")), config.filters.limits())?;
     let mut plugins: HashMap<(String, String), Arc<Plugin>> = HashMap::new();
     for (index, name, version) in spec.plugins() {
         let bytes = store
-            .plugin_bytes(name, version)
+            .plugin_bytes(owner, name, version)
             .await?
             .ok_or_else(|| anyhow::anyhow!("entry {index}: no plugin {name} {version} is registered"))?;
         plugins.insert((name.into(), version.into()), Arc::new(engine.load(name, &bytes)?));

@@ -24,7 +24,7 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 pub(crate) async fn open_store_with(config: &Config, durability: Durability) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.server.data_dir)?;
+    crate::data_dir::prepare(&config.server.data_dir)?;
     Ok(Store::open(&config.database_url(), durability).await?)
 }
 
@@ -34,8 +34,12 @@ pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory>
 
 /// A directory that can ask domains' servers about addresses (sign-up by SMTP).
 pub(crate) fn with_callout(config: &Config, directory: Directory) -> anyhow::Result<Directory> {
-    let callout = moat_smtp::delivery::callout::SmtpCallout::new(directory.store().clone(), &config.server.hostname)
-        .map_err(anyhow::Error::msg)?;
+    let callout = moat_smtp::delivery::callout::SmtpCallout::new(
+        directory.store().clone(),
+        &config.server.hostname,
+        config.destinations(),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(directory.with_callout(std::sync::Arc::new(callout)))
 }
 

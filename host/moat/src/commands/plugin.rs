@@ -30,6 +30,9 @@ pub enum PluginCommand {
         name: Option<String>,
         #[arg(long, default_value = "0.1.0")]
         version: String,
+        /// Register it for this tenant's chains only (default: the operator's, usable in every chain).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// List registered plugins and their versions.
     List,
@@ -38,6 +41,9 @@ pub enum PluginCommand {
         name: String,
         #[arg(long)]
         version: Option<String>,
+        /// A tenant's own plugin (default: the operator's).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Run a filter plugin over messages, as the gateway would, and print its verdicts.
     Test {
@@ -83,18 +89,24 @@ impl PluginCommand {
                 );
                 Ok(())
             }
-            PluginCommand::Add { file, name, version } => add(config, &file, name, &version).await,
+            PluginCommand::Add { file, name, version, tenant } => add(config, &file, name, &version, tenant).await,
             PluginCommand::List => {
                 let store = super::open_store(config).await?;
                 let plugins = store.plugin_list().await?;
+                let tenants: std::collections::HashMap<_, _> =
+                    store.tenant_list().await?.into_iter().map(|t| (t.id, t.name)).collect();
                 if plugins.is_empty() {
                     println!(
                         "No plugins registered. Add one with: moat plugin add FILTER.wasm --name NAME --version 1.0.0"
                     );
                 }
                 for p in plugins {
+                    let owner = match p.owner {
+                        None => "operator".to_owned(),
+                        Some(t) => format!("tenant {}", tenants.get(&t).cloned().unwrap_or_else(|| t.0.to_string())),
+                    };
                     println!(
-                        "{}\t{}\t{}\t{} bytes\tWIT {}\tby {} at {}",
+                        "{}\t{}\t{owner}\t{}\t{} bytes\tWIT {}\tby {} at {}",
                         p.name,
                         p.version,
                         &p.sha256[..12.min(p.sha256.len())],
@@ -106,13 +118,21 @@ impl PluginCommand {
                 }
                 Ok(())
             }
-            PluginCommand::Remove { name, version } => {
+            PluginCommand::Remove { name, version, tenant } => {
                 let store = super::open_store(config).await?;
+                let owner = owner(&store, tenant.as_deref()).await?;
                 for live in store.chains_live().await? {
                     let Some(spec) = live.spec.as_deref().and_then(|json| moat_filter::ChainSpec::from_json(json).ok())
                     else {
                         continue;
                     };
+                    let scope_owner = match live.scope {
+                        moat_store::ChainScope::Default => None,
+                        moat_store::ChainScope::Tenant(t) | moat_store::ChainScope::Domain(t, _) => Some(t),
+                    };
+                    if owner.is_some() && scope_owner != owner {
+                        continue;
+                    }
                     let used = spec
                         .entries
                         .iter()
@@ -125,7 +145,7 @@ impl PluginCommand {
                         );
                     }
                 }
-                let n = store.plugin_remove(&name, version.as_deref()).await?;
+                let n = store.plugin_remove(owner, &name, version.as_deref()).await?;
                 println!("Removed {n} version(s) of {name}.");
                 Ok(())
             }
@@ -156,20 +176,39 @@ impl PluginCommand {
     }
 }
 
-async fn add(config: &Config, file: &std::path::Path, name: Option<String>, version: &str) -> anyhow::Result<()> {
+async fn owner(store: &moat_store::Store, tenant: Option<&str>) -> anyhow::Result<Option<moat_store::TenantId>> {
+    match tenant {
+        None => Ok(None),
+        Some(name) => Ok(Some(store.tenant_by_name(name).await?.with_context(|| format!("no tenant {name}"))?.id)),
+    }
+}
+
+async fn add(
+    config: &Config,
+    file: &std::path::Path,
+    name: Option<String>,
+    version: &str,
+    tenant: Option<String>,
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let name = name.unwrap_or_else(|| file.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned()));
     let uploaded_by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
     let store = super::open_store(config).await?;
-    let sha256 = register(&store, &name, version, &bytes, &uploaded_by).await?;
-    println!("Registered {name} {version} (sha256 {sha256}).");
+    let owner = owner(&store, tenant.as_deref()).await?;
+    let sha256 = register(&store, owner, &name, version, &bytes, &uploaded_by).await?;
+    match tenant {
+        Some(t) => println!("Registered {name} {version} for tenant {t}'s chains (sha256 {sha256})."),
+        None => println!("Registered {name} {version} (sha256 {sha256})."),
+    }
     Ok(())
 }
 
-/// Validates a component against the filter world and registers it (the CLI's and the console's upload);
-/// returns its SHA-256.
+/// Validates a component against the filter world and registers it (the CLI's and the console's upload) for
+/// `owner`'s chains (`None`: the operator's, every chain); returns its SHA-256. A built-in's name is refused
+/// in every scope.
 pub(crate) async fn register(
     store: &moat_store::Store,
+    owner: Option<moat_store::TenantId>,
     name: &str,
     version: &str,
     bytes: &[u8],
@@ -181,8 +220,12 @@ pub(crate) async fn register(
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c)) {
         anyhow::bail!("versions may hold only letters, digits and - _ . + (got {version:?})");
     }
+    if crate::builtin::is_reserved(name) {
+        anyhow::bail!("{name} is the name of a built-in filter: choose another name");
+    }
     let plugin = FilterEngine::new(None, Limits::default())?.load(name, bytes)?;
     let new = moat_store::NewPlugin {
+        owner,
         name,
         version,
         sha256: plugin.sha256(),

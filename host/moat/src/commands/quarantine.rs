@@ -74,7 +74,7 @@ impl QuarantineCommand {
                     config.delivery.max_age,
                     Metrics::default(),
                 );
-                let queue_id = queue.release(&id).await?;
+                let queue_id = queue.release(&id, None).await?;
                 println!("Released {id}: queued as {queue_id} (the server delivers it within its poll interval).");
             }
             QuarantineCommand::Delete { id } => {

@@ -3,7 +3,7 @@
 
 use super::route::Router;
 use mail_send::SmtpClient;
-use moat_directory::{Callout, CalloutAnswer};
+use moat_directory::{Address, Callout, CalloutAnswer};
 use moat_store::Store;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,17 +33,21 @@ enum HostAnswer {
 }
 
 impl SmtpCallout {
-    pub fn new(store: Store, helo: &str) -> Result<Self, String> {
-        Ok(Self { router: Router::new(store, None)?, helo: helo.to_owned(), timeout: TIMEOUT })
+    pub fn new(store: Store, helo: &str, destinations: super::networks::Destinations) -> Result<Self, String> {
+        Ok(Self { router: Router::new(store, None, destinations)?, helo: helo.to_owned(), timeout: TIMEOUT })
     }
 
-    async fn ask_host(&self, host: &str, port: u16, address: &str) -> HostAnswer {
+    async fn ask_host(&self, host: &str, port: u16, address: &Address) -> HostAnswer {
         let addrs = match tokio::net::lookup_host((host, port)).await {
             Ok(addrs) => addrs,
             Err(e) => return HostAnswer::Next(format!("cannot resolve {host}: {e}")),
         };
         let mut last = HostAnswer::Next(format!("{host} has no address"));
         for addr in addrs {
+            if let Err(why) = self.router.destinations().permits(addr) {
+                last = HostAnswer::Next(format!("not connecting to {host}: {why}"));
+                continue;
+            }
             let mut client = match SmtpClient::connect(addr, self.timeout).await {
                 Ok(client) => client,
                 Err(e) => {
@@ -86,7 +90,7 @@ impl Callout for SmtpCallout {
     fn ask<'a>(
         &'a self,
         domain: &'a str,
-        address: &'a str,
+        address: &'a Address,
     ) -> Pin<Box<dyn Future<Output = CalloutAnswer> + Send + 'a>> {
         Box::pin(async move {
             let targets = match self.router.targets(domain).await {

@@ -25,6 +25,7 @@ pub struct Transaction<'a> {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub tls: &'a TlsConnector,
+    pub destinations: &'a super::networks::Destinations,
 }
 
 impl Transaction<'_> {
@@ -42,11 +43,18 @@ impl Transaction<'_> {
     }
 
     async fn attempt(&self, target: &Target, try_tls: bool) -> Result<Vec<RecipientOutcome>, Attempt> {
+        self.checked_arguments()?;
         let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
             .await
             .map_err(|e| Attempt::Host(Failure::temporary(format!("cannot resolve {}: {e}", target.host))))?;
         let mut last = Failure::temporary(format!("{} has no address", target.host));
         for addr in addrs {
+            if !target.operators
+                && let Err(why) = self.destinations.permits(addr)
+            {
+                last = Failure::temporary(format!("not connecting to {}: {why}", target.host));
+                continue;
+            }
             match SmtpClient::connect(addr, self.connect_timeout).await {
                 Ok(mut client) => {
                     client.timeout = self.command_timeout;
@@ -56,6 +64,19 @@ impl Transaction<'_> {
             }
         }
         Err(Attempt::Host(last))
+    }
+
+    /// Refuses to start a conversation whose arguments could not be written safely.
+    fn checked_arguments(&self) -> Result<(), Attempt> {
+        let bad = |what: &str, value: &str| {
+            Attempt::Host(Failure::permanent(format!("refusing to send {what} {:?}: not a valid SMTP argument", value)))
+        };
+        argument(self.helo).map_err(|_| bad("EHLO", self.helo))?;
+        argument(self.sender).map_err(|_| bad("MAIL FROM", self.sender))?;
+        for rcpt in self.recipients {
+            argument(rcpt).map_err(|_| bad("RCPT TO", rcpt))?;
+        }
+        Ok(())
     }
 
     async fn converse(
@@ -144,6 +165,16 @@ async fn write_data<S: AsyncWrite + Unpin>(stream: &mut S, message: &[u8]) -> st
     stream.flush().await
 }
 
+/// An argument the client writes into a command line (a HELO name, a reverse- or forward-path). Whatever
+/// the store holds, a CR or LF would end the command and start another, and `<`/`>` would end the path:
+/// such a value is never written. Envelope addresses are parsed where they enter Moat; this is the last gate.
+pub(crate) fn argument(value: &str) -> Result<&str, ()> {
+    if value.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>')) {
+        return Err(());
+    }
+    Ok(value)
+}
+
 fn positive(reply: &Response<String>) -> bool {
     (200..300).contains(&reply.code)
 }
@@ -163,6 +194,15 @@ impl Attempt {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn command_arguments_with_line_ends_or_brackets_are_refused() {
+        for bad in ["x@x.test>\r\nRSET", "a\nb@x.test", "a@x.test>", "<a@x.test", "a b@x.test", "a\0@x"] {
+            assert!(super::argument(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(super::argument("ann+news@acme.test"), Ok("ann+news@acme.test"));
+        assert_eq!(super::argument(""), Ok(""), "the null reverse-path");
+    }
+
     #[tokio::test]
     async fn data_is_dot_stuffed_and_terminated_without_extra_lines() {
         let mut out = Vec::new();

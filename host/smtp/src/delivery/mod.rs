@@ -3,6 +3,7 @@
 
 pub mod callout;
 mod client;
+pub mod networks;
 pub mod probe;
 mod route;
 pub mod status;
@@ -31,9 +32,15 @@ pub struct QueueManager {
 }
 
 impl QueueManager {
-    pub fn new(queue: Queue, config: DeliveryConfig, metrics: Metrics) -> Result<Arc<Self>, String> {
+    /// `destinations` bounds where tenants' mail may go (see [`networks::Destinations`]).
+    pub fn new(
+        queue: Queue,
+        config: DeliveryConfig,
+        destinations: networks::Destinations,
+        metrics: Metrics,
+    ) -> Result<Arc<Self>, String> {
         config.validate()?;
-        let router = Router::new(queue.store().clone(), config.relay.as_deref())?;
+        let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations)?;
         Ok(Arc::new(Self {
             queue,
             config,
@@ -184,6 +191,7 @@ impl QueueManager {
             connect_timeout: self.config.connect_timeout,
             command_timeout: self.config.command_timeout,
             tls: &self.tls,
+            destinations: self.router.destinations(),
         };
         let mut last = Failure::temporary("no host tried");
         for target in &targets {

@@ -4,11 +4,22 @@
 use mail_send::SmtpClient;
 use std::time::Duration;
 
-/// Connects to `host:port`, reads the greeting and answers EHLO; returns what the host said.
-pub async fn greet(host: &str, port: u16, helo: &str, timeout: Duration) -> Result<String, String> {
+/// Connects to `host:port` (where `destinations` permits), reads the greeting and answers EHLO; returns what
+/// the host said.
+pub async fn greet(
+    host: &str,
+    port: u16,
+    helo: &str,
+    timeout: Duration,
+    destinations: &super::networks::Destinations,
+) -> Result<String, String> {
     let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?;
     let mut last = format!("{host} has no address");
     for addr in addrs {
+        if let Err(why) = destinations.permits(addr) {
+            last = format!("not connecting: {why}");
+            continue;
+        }
         let mut client = match SmtpClient::connect(addr, timeout).await {
             Ok(client) => client,
             Err(e) => {

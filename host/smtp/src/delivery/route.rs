@@ -1,6 +1,7 @@
 //! Where mail for a route (a domain) goes: the protected domain's downstream hosts, or, for any other domain
 //! (bounces to outside senders), the configured relay or the domain's MX hosts.
 
+use super::networks::Destinations;
 use super::status::{Failure, Severity};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::net::{DnsError, NetError};
@@ -14,27 +15,35 @@ use rand::seq::SliceRandom;
 pub struct Target {
     pub host: String,
     pub port: u16,
+    /// The operator's own relay: exempt from the destination policy, which bounds what tenants and outside
+    /// senders can make Moat connect to.
+    pub operators: bool,
 }
 
 pub struct Router {
     store: Store,
     relay: Option<Target>,
     resolver: Option<TokioResolver>,
+    destinations: Destinations,
 }
 
 impl Router {
-    pub fn new(store: Store, relay: Option<&str>) -> Result<Self, String> {
+    pub fn new(store: Store, relay: Option<&str>, destinations: Destinations) -> Result<Self, String> {
         let relay = match relay {
             Some(spec) => {
                 let (host, port) = spec.rsplit_once(':').unwrap_or((spec, "25"));
                 let port = port.parse().map_err(|_| format!("delivery.relay: bad port in {spec:?}"))?;
-                Some(Target { host: host.trim_matches(['[', ']']).to_owned(), port })
+                Some(Target { host: host.trim_matches(['[', ']']).to_owned(), port, operators: true })
             }
             None => None,
         };
         // Without a usable system resolver, MX delivery reports a temporary failure instead of refusing to start.
         let resolver = TokioResolver::builder_tokio().ok().and_then(|b| b.build().ok());
-        Ok(Self { store, relay, resolver })
+        Ok(Self { store, relay, resolver, destinations })
+    }
+
+    pub fn destinations(&self) -> &Destinations {
+        &self.destinations
     }
 
     /// The hosts to try for `route`, best first.
@@ -89,7 +98,9 @@ impl Router {
                 Err(Failure { severity: Severity::Permanent, text: format!("domain {domain} does not exist") })
             }
             // No MX: the domain itself is the implicit MX (RFC 5321 §5.1).
-            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => Ok(vec![Target { host: domain.to_owned(), port: 25 }]),
+            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => {
+                Ok(vec![Target { host: domain.to_owned(), port: 25, operators: false }])
+            }
             Err(e) => Err(Failure::temporary(format!("MX lookup for {domain} failed: {e}"))),
         }
     }
@@ -99,7 +110,7 @@ impl Router {
 fn by_priority(mut hosts: Vec<DownstreamHost>) -> Vec<Target> {
     hosts.shuffle(&mut rand::rng());
     hosts.sort_by_key(|h| h.priority);
-    hosts.into_iter().map(|h| Target { host: h.host, port: h.port }).collect()
+    hosts.into_iter().map(|h| Target { host: h.host, port: h.port, operators: false }).collect()
 }
 
 #[cfg(test)]

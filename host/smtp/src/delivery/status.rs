@@ -20,6 +20,10 @@ impl Failure {
         Self { severity: Severity::Temporary, text: text.into() }
     }
 
+    pub fn permanent(text: impl Into<String>) -> Self {
+        Self { severity: Severity::Permanent, text: text.into() }
+    }
+
     pub fn from_reply(reply: &Response<String>) -> Self {
         let severity = if reply.code >= 500 && reply.code < 600 { Severity::Permanent } else { Severity::Temporary };
         Self { severity, text: reply_text(reply) }

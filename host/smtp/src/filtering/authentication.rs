@@ -15,6 +15,9 @@ use std::time::Duration;
 /// Checking one message may take several lookups (SPF includes, DKIM keys, the DMARC record); past this the
 /// results are temporary errors and the message goes on.
 const CHECK_DEADLINE: Duration = Duration::from_secs(8);
+/// The deadline while checks keep timing out (a resolver that drops or refuses queries): each message then
+/// waits this, not the whole deadline, until a check finishes in time again.
+const OUTAGE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// The name of the header this module writes, and removes when a sender forged it under Moat's name.
 pub const AUTHENTICATION_RESULTS: &str = "Authentication-Results";
@@ -22,6 +25,7 @@ pub const AUTHENTICATION_RESULTS: &str = "Authentication-Results";
 pub struct Authenticator {
     inner: MessageAuthenticator,
     hostname: String,
+    outage: super::dns::Outage,
 }
 
 /// What the checks found: the facts for plugins and the header value for the delivered message.
@@ -45,14 +49,19 @@ impl Authenticator {
         let (config, options) = resolver_config(nameserver)?;
         let inner = MessageAuthenticator::new(config, options)
             .map_err(|e| format!("cannot set up the DNS resolver for SPF/DKIM/DMARC: {e}"))?;
-        Ok(Self { inner, hostname: hostname.to_owned() })
+        Ok(Self { inner, hostname: hostname.to_owned(), outage: super::dns::Outage::default() })
     }
 
     pub async fn check(&self, envelope: &Envelope<'_>, raw: &[u8]) -> Checked {
-        match tokio::time::timeout(CHECK_DEADLINE, self.evaluate(envelope, raw)).await {
-            Ok(checked) => checked,
+        let deadline = self.outage.deadline(CHECK_DEADLINE, OUTAGE_DEADLINE);
+        match tokio::time::timeout(deadline, self.evaluate(envelope, raw)).await {
+            Ok(checked) => {
+                self.outage.answered();
+                checked
+            }
             Err(_) => {
-                tracing::info!("SPF/DKIM/DMARC checks timed out");
+                self.outage.timed_out();
+                tracing::info!(?deadline, "SPF/DKIM/DMARC checks timed out");
                 Checked {
                     facts: Authentication {
                         spf: AuthResult::Temperror,

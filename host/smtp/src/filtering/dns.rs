@@ -14,10 +14,49 @@ use tokio::runtime::Handle;
 
 /// A DNSBL answer that takes longer than this is treated as unknown.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+/// What a lookup may wait while the resolver is known to be failing (see [`Outage`]).
+const OUTAGE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Remembers that lookups recently timed out: while a resolver drops or refuses queries, every message would
+/// otherwise wait out the full deadline of each lookup, and enough such messages hold every session. During
+/// an outage lookups get a short deadline; the first one answered in time ends it.
+#[derive(Debug, Default)]
+pub(crate) struct Outage {
+    /// Unix milliseconds of the last timeout; 0 when lookups answer.
+    since_ms: std::sync::atomic::AtomicU64,
+}
+
+/// An outage older than this is forgotten (the next lookup gets its full deadline again).
+const OUTAGE_MEMORY: Duration = Duration::from_secs(60);
+
+impl Outage {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// `normal`, or `short` while an outage lasts.
+    pub(crate) fn deadline(&self, normal: Duration, short: Duration) -> Duration {
+        let since = self.since_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if since != 0 && Self::now_ms().saturating_sub(since) < OUTAGE_MEMORY.as_millis() as u64 {
+            normal.min(short)
+        } else {
+            normal
+        }
+    }
+
+    pub(crate) fn timed_out(&self) {
+        self.since_ms.store(Self::now_ms().max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn answered(&self) {
+        self.since_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 pub struct HickoryDns {
     resolver: TokioResolver,
     runtime: Handle,
+    outage: Outage,
 }
 
 impl HickoryDns {
@@ -28,7 +67,7 @@ impl HickoryDns {
             .with_options(options)
             .build()
             .map_err(|e| format!("cannot set up the DNS resolver: {e}"))?;
-        Ok(Self { resolver, runtime: Handle::current() })
+        Ok(Self { resolver, runtime: Handle::current(), outage: Outage::default() })
     }
 
     /// A domain's MX hosts and preferences, best first (for the console's Get SMTP).
@@ -64,14 +103,32 @@ pub(super) fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(Resolve
             for connection in &mut server.connections {
                 connection.port = addr.port();
             }
-            Ok((ResolverConfig::from_name_servers(vec![server]), ResolverOpts::default()))
+            Ok((ResolverConfig::from_name_servers(vec![server]), fail_fast(ResolverOpts::default())))
         }
-        None => hickory_resolver::system_conf::read_system_conf().map_err(|e| format!("no system DNS resolver: {e}")),
+        None => hickory_resolver::system_conf::read_system_conf()
+            .map(|(config, options)| (config, fail_fast(options)))
+            .map_err(|e| format!("no system DNS resolver: {e}")),
     }
+}
+
+/// One try per server with a short wait: callers bound their own lookups (3 s for plugins, 8 s for a
+/// message's SPF/DKIM/DMARC), and a server that drops queries must not make each query wait twice.
+fn fail_fast(mut options: ResolverOpts) -> ResolverOpts {
+    options.timeout = Duration::from_secs(2);
+    options.attempts = 1;
+    options
 }
 
 impl Resolver for HickoryDns {
     fn lookup(&self, name: &str, kind: RecordKind) -> Result<Vec<String>, PluginDnsError> {
+        self.lookup_within(name, kind, LOOKUP_TIMEOUT)
+    }
+
+    fn lookup_within(&self, name: &str, kind: RecordKind, within: Duration) -> Result<Vec<String>, PluginDnsError> {
+        let within = self.outage.deadline(within.min(LOOKUP_TIMEOUT), OUTAGE_TIMEOUT);
+        if within.is_zero() {
+            return Err(Unavailable);
+        }
         let record_type = match kind {
             RecordKind::A => RecordType::A,
             RecordKind::Aaaa => RecordType::AAAA,
@@ -79,10 +136,19 @@ impl Resolver for HickoryDns {
             RecordKind::Ptr => RecordType::PTR,
         };
         let lookup = self.resolver.lookup(name, record_type);
-        match self.runtime.block_on(tokio::time::timeout(LOOKUP_TIMEOUT, lookup)) {
-            Err(_) => Err(Unavailable),
-            Ok(Ok(answer)) => Ok(answer.answers().iter().filter_map(|r| rdata_text(&r.data)).collect()),
-            Ok(Err(NetError::Dns(DnsError::NoRecordsFound(_)))) => Ok(Vec::new()),
+        match self.runtime.block_on(tokio::time::timeout(within, lookup)) {
+            Err(_) => {
+                self.outage.timed_out();
+                Err(Unavailable)
+            }
+            Ok(Ok(answer)) => {
+                self.outage.answered();
+                Ok(answer.answers().iter().filter_map(|r| rdata_text(&r.data)).collect())
+            }
+            Ok(Err(NetError::Dns(DnsError::NoRecordsFound(_)))) => {
+                self.outage.answered();
+                Ok(Vec::new())
+            }
             Ok(Err(e)) => {
                 tracing::debug!(name, "plugin DNS lookup failed: {e}");
                 Err(Unavailable)

@@ -136,8 +136,12 @@ impl Filters {
                     set.tenant_names.get(&t).cloned().unwrap_or_else(|| t.0.to_string())
                 }
             };
+            let owner = match version.scope {
+                ChainScope::Default => None,
+                ChainScope::Tenant(t) | ChainScope::Domain(t, _) => Some(t),
+            };
             let built = match ChainSpec::from_json(json) {
-                Ok(spec) => self.build(&spec, &tenant_name).await,
+                Ok(spec) => self.build(&spec, &tenant_name, owner).await,
                 Err(e) => Err(e.to_string()),
             };
             let domain_name = match version.scope {
@@ -180,19 +184,20 @@ impl Filters {
         Ok(self.store.domain_by_id(id).await?.map(|d| d.name))
     }
 
-    async fn build(&self, spec: &ChainSpec, tenant: &str) -> Result<Chain, String> {
+    /// Builds a chain of `owner`'s scope (`None`: the default chain), with the plugins that scope may use.
+    async fn build(&self, spec: &ChainSpec, tenant: &str, owner: Option<TenantId>) -> Result<Chain, String> {
         let mut plugins = HashMap::new();
         for (_, name, version) in spec.plugins() {
-            let plugin = self.plugin(name, version).await?;
+            let plugin = self.plugin(owner, name, version).await?;
             plugins.insert((name.to_owned(), version.to_owned()), plugin);
         }
         spec.build(&plugins, tenant, Some(self.kv.clone()), self.dns.clone()).map_err(|e| e.to_string())
     }
 
-    async fn plugin(&self, name: &str, version: &str) -> Result<Arc<Plugin>, String> {
+    async fn plugin(&self, owner: Option<TenantId>, name: &str, version: &str) -> Result<Arc<Plugin>, String> {
         let bytes = self
             .store
-            .plugin_bytes(name, version)
+            .plugin_bytes(owner, name, version)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("plugin {name} {version} is not registered"))?;

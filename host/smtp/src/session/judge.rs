@@ -11,7 +11,10 @@ use crate::queue::{Fate, Judged, LogVerdict};
 use crate::reply::Reply;
 use crate::tagging::STATUS_HEADER;
 use moat_directory::Recipient;
-use moat_filter::{Chain, ConnectionFacts, Evaluation, MessageFacts, Outcome, ParsedMessage, RecipientFacts, Stage};
+use moat_filter::{
+    Chain, ConnectionFacts, Content, Evaluation, MessageFacts, Outcome, ParsedMessage, RecipientFacts, Stage,
+    StructureLimits,
+};
 use moat_store::TenantId;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -98,16 +101,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             None => {
                 let mut group = Group {
                     tenant: recipient.tenant,
+                    eval: Evaluation::for_tenant(&selected.tenant_name),
                     tenant_name: selected.tenant_name,
                     chain: selected.chain.clone(),
-                    eval: Evaluation::default(),
                     refused: None,
                     recipients: Vec::new(),
                     facts: Vec::new(),
                 };
                 if !selected.chain.is_empty() {
                     let (conn, sender) = (conn.clone(), sender.clone());
-                    group.eval = run_stages(selected.chain, Evaluation::default(), move |chain, eval| {
+                    let eval = group.eval.clone();
+                    group.eval = run_stages(selected.chain, eval, move |chain, eval| {
                         chain.run(Stage::Connect(&conn), eval);
                         chain.run(Stage::MailFrom(&conn, &sender), eval);
                     })
@@ -127,10 +131,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
         if !group.chain.is_empty() {
             let (chain, rcpt) = (group.chain.clone(), facts.clone());
-            let verdict = run_stages(chain, Evaluation::default(), move |chain, eval| {
-                chain.run(Stage::Rcpt(&conn, &sender, &rcpt), eval)
-            })
-            .await;
+            let fresh = Evaluation::for_tenant(&group.tenant_name);
+            let verdict =
+                run_stages(chain, fresh, move |chain, eval| chain.run(Stage::Rcpt(&conn, &sender, &rcpt), eval)).await;
             self.alert_trips(recipient.tenant, &verdict).await;
             if let Some(reply) = verdict.refusal().and_then(refusal_reply) {
                 tracing::info!(rcpt = address, %reply, "recipient refused by filter");
@@ -165,8 +168,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let conn = self.connection_facts().await;
         let mut judged = Vec::with_capacity(groups.len());
         let mut refusals = Vec::new();
+        let filtered = groups.iter().any(|g| !g.recipients.is_empty() && !g.chain.is_empty());
+        // Parsed once for every group; an empty chain needs no parse at all.
+        let content = filtered.then(|| Content::parse(body.to_vec()));
+        if let Some(why) = content.as_ref().and_then(|c| c.structure().exceeds(&StructureLimits::default())) {
+            // Before any plugin or DNS lookup: a shape no real mail has is refused, not scanned.
+            tracing::info!(%why, "message refused for its structure");
+            let refusal = Reply::dynamic(554, "5.6.0", format!("Message refused: {why}"));
+            let judged = groups
+                .into_iter()
+                .filter(|g| !g.recipients.is_empty())
+                .map(|g| Judged {
+                    tenant: Some(g.tenant),
+                    recipients: g.recipients,
+                    fate: Fate::Drop,
+                    verdict: LogVerdict {
+                        word: "rejected".into(),
+                        score: None,
+                        symbols: Some("MIME_LIMITS".into()),
+                        report: None,
+                    },
+                })
+                .collect();
+            return (judged, Some(refusal));
+        }
         let checked = match &self.ctx.filters {
-            Some(filters) if groups.iter().any(|g| !g.recipients.is_empty() && !g.chain.is_empty()) => {
+            Some(filters) if filtered => {
                 let helo = self.helo.clone().unwrap_or_default();
                 let envelope = Envelope { client_ip: self.peer.ip(), helo: &helo, sender };
                 filters.authenticate(&envelope, body).await
@@ -192,7 +219,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 connection: conn.clone(),
                 authentication: checked.as_ref().map(|c| c.facts.clone()).unwrap_or_default(),
             };
-            let message = ParsedMessage::parse(body.to_vec(), facts);
+            let content = content.clone().expect("parsed when any chain filters");
+            let message = ParsedMessage::new(content, facts);
             let parsed = message.clone();
             let eval = run_stages(group.chain.clone(), group.eval, move |chain, eval| {
                 chain.run(Stage::Message(&parsed), eval)

@@ -16,6 +16,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if from.size > self.ctx.config.max_message_size {
             return self.refuse_next(reply::MESSAGE_TOO_BIG);
         }
+        if !sender_is_valid(&from.address) {
+            return self.refuse_next(reply::SYNTAX_SENDER);
+        }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         if !from.address.is_ascii() && !smtputf8 {
             return self.refuse_next(reply::NEED_SMTPUTF8);
@@ -24,4 +27,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.reply(reply::SENDER_OK);
         Next::Continue
     }
+}
+
+/// The null sender, or an address (an IP-literal domain is a valid sender, though never a recipient here).
+/// The sender is written back into `MAIL FROM:` of bounces and deliveries and into headers: whatever is not
+/// an address is refused where it enters.
+fn sender_is_valid(sender: &str) -> bool {
+    use moat_directory::{Address, AddressError};
+    sender.is_empty() || matches!(Address::parse(sender), Ok(_) | Err(AddressError::IpLiteral(_)))
 }

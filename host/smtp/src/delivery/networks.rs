@@ -1,0 +1,144 @@
+//! Which addresses Moat may connect to for a tenant: downstream hosts, sign-up callouts, Test SMTP and MX
+//! hosts are names someone outside the operator chose, and without a policy they make Moat a scanner of its
+//! own machine and network (loopback services, cloud metadata at 169.254.169.254, Moat's own listeners).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+/// An IP network in CIDR form (`192.0.2.0/24`, `2001:db8::/32`); a bare address is a /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a network (write it as 192.0.2.0/24 or 2001:db8::/32)");
+        let (addr, prefix) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
+        let base: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self { base, prefix })
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+impl Network {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.base, ip.to_canonical()) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Networks refused unless the operator allows them: this machine (loopback), link-local (cloud metadata
+/// services), "this network", and multicast.
+pub fn default_denied() -> Vec<Network> {
+    let v4 = |a, b, c, d, p| Network { base: IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix: p };
+    let v6 = |base: Ipv6Addr, p| Network { base: IpAddr::V6(base), prefix: p };
+    vec![
+        v4(127, 0, 0, 0, 8),
+        v4(169, 254, 0, 0, 16),
+        v4(0, 0, 0, 0, 8),
+        v4(224, 0, 0, 0, 4),
+        v6(Ipv6Addr::LOCALHOST, 128),
+        v6(Ipv6Addr::UNSPECIFIED, 128),
+        v6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),
+        v6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),
+    ]
+}
+
+/// The operator's policy for tenant-named destinations: an address in `denied` is refused unless `allowed`
+/// also holds it; Moat's own listeners are refused always.
+#[derive(Debug, Clone, Default)]
+pub struct Destinations {
+    allowed: Vec<Network>,
+    denied: Vec<Network>,
+    own: Vec<SocketAddr>,
+}
+
+impl Destinations {
+    pub fn new(allowed: Vec<Network>, denied: Vec<Network>) -> Self {
+        Self { allowed, denied, own: Vec::new() }
+    }
+
+    /// Adds the addresses Moat itself listens on (known once the listeners are bound).
+    pub fn with_own_listeners(mut self, own: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.own.extend(own);
+        self
+    }
+
+    /// `Ok` when Moat may connect to `addr` on a tenant's behalf; `Err` says why not.
+    pub fn permits(&self, addr: SocketAddr) -> Result<(), String> {
+        let ip = addr.ip().to_canonical();
+        let is_own = self.own.iter().any(|own| {
+            own.port() == addr.port()
+                && (own.ip().to_canonical() == ip || own.ip().is_unspecified() && ip.is_loopback())
+        });
+        if is_own {
+            return Err(format!("{addr} is one of Moat's own listeners"));
+        }
+        match self.denied.iter().find(|n| n.contains(ip)) {
+            Some(network) if !self.allowed.iter().any(|n| n.contains(ip)) => {
+                Err(format!("{addr} is in {network}, a network the operator does not allow (delivery.denied_networks)"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse_and_contain() {
+        let n: Network = "192.0.2.0/24".parse().unwrap();
+        assert!(n.contains("192.0.2.77".parse().unwrap()));
+        assert!(!n.contains("192.0.3.1".parse().unwrap()));
+        assert!(n.contains("::ffff:192.0.2.1".parse().unwrap()), "IPv4-mapped addresses count as IPv4");
+        let all: Network = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        let v6: Network = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("192.0.2.1".parse().unwrap()));
+        for bad in ["192.0.2.0/33", "example.com", "10.0.0.0/x", ""] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_link_local_and_own_listeners_are_refused_by_default() {
+        let listener: SocketAddr = "0.0.0.0:25".parse().unwrap();
+        let policy = Destinations::new(Vec::new(), default_denied()).with_own_listeners([listener]);
+        for refused in ["127.0.0.1:6379", "[::1]:25", "169.254.169.254:80", "[fe80::1]:25", "0.0.0.0:25"] {
+            assert!(policy.permits(refused.parse().unwrap()).is_err(), "{refused}");
+        }
+        for fine in ["10.0.0.7:25", "192.168.1.2:2525", "203.0.113.5:25"] {
+            assert!(policy.permits(fine.parse().unwrap()).is_ok(), "{fine}");
+        }
+        let tests = Destinations::new(vec!["127.0.0.0/8".parse().unwrap()], default_denied())
+            .with_own_listeners(["127.0.0.1:2525".parse().unwrap()]);
+        assert!(tests.permits("127.0.0.1:40000".parse().unwrap()).is_ok(), "allowed carves out of denied");
+        assert!(tests.permits("127.0.0.1:2525".parse().unwrap()).is_err(), "never Moat's own listener");
+    }
+}
