@@ -240,6 +240,8 @@ pub async fn set_signup(
     change: &SignupChange,
 ) -> Result<DomainView, AppError> {
     admin_only(access)?;
+    // Sign-up spends the tenant's licenses on whoever the domain's server accepts: the tenant decides.
+    tenant_admin_only(access)?;
     let domain = visible_domain(access, state, name).await?;
     let signup = moat_store::Signup::parse(&change.mode)
         .ok_or_else(|| AppError::BadRequest(format!("sign-up mode is manual or smtp, not {:?}", change.mode)))?;
@@ -477,7 +479,10 @@ pub async fn delete_alias(access: &Access, state: &AppState, alias: &str) -> Res
 /// Users as CSV, in the import's third format (`Full name, email, , alias…`): an export imports back.
 pub fn users_csv(users: &[UserView]) -> String {
     let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+        // A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is written as text: a
+        // user's name is theirs to choose, the export is opened by an admin. The import takes the quote off.
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
     };
     let mut out = String::from("Full name,Email,Password,Aliases\n");
     for user in users {
@@ -933,5 +938,10 @@ mod tests {
             super::users_csv(&users),
             "Full name,Email,Password,Aliases\n\"Lee, \"\"Ann\"\"\",ann@a.test,,al@a.test\n"
         );
+        let formula = [super::UserView { full_name: Some("=HYPERLINK(\"http://x\")".into()), ..users[0].clone() }];
+        let csv = super::users_csv(&formula);
+        assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{csv}");
+        let at = [super::UserView { full_name: Some("@SUM(1)".into()), ..users[0].clone() }];
+        assert!(super::users_csv(&at).contains("\n'@SUM(1),"));
     }
 }

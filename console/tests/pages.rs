@@ -155,7 +155,14 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
             &[("csrf", &token), ("action", "create"), ("name", "x.test"), ("downstream", "mx.x.test:25:5")],
         )
         .await;
-    assert_eq!(page.location.as_deref(), Some("/domains/x.test?done=Domain+created.".replace('+', "%20").as_str()));
+    let location = page.location.expect("a redirect");
+    assert!(location.starts_with("/domains/x.test?done="), "{location}");
+    assert!(!location.contains("created"), "the message stays on the server: {location}");
+    let shown = browser.get(&location).await;
+    assert!(shown.body.contains("Domain created."), "{}", shown.body);
+    assert!(!browser.get(&location).await.body.contains("Domain created."), "shown once");
+    let forged = browser.get("/domains?done=Your%20account%20is%20suspended,%20call%20555").await;
+    assert!(!forged.body.contains("suspended"), "no text from the URL reaches the page");
     assert!(world.state.store.domain_by_name("x.test").await.unwrap().is_some());
 
     // The login form's own token is a double-submit cookie: another site's form cannot sign anyone in.
@@ -200,6 +207,13 @@ async fn an_admin_with_totp_needs_the_code_after_the_password() {
     let page = browser.post("/login/totp", &[("csrf", &token), ("code", &code)]).await;
     assert_eq!(page.location.as_deref(), Some("/"));
     assert_eq!(browser.get("/domains").await.status, StatusCode::OK);
+
+    // Regression: the same code was accepted twice. One seen over a shoulder must not sign anyone in.
+    let mut replay = Browser::new(&world);
+    replay.sign_in("root", PASSWORD).await;
+    let token = replay.get("/login/totp").await.csrf();
+    let page = replay.post("/login/totp", &[("csrf", &token), ("code", &code)]).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "a used code is refused");
 }
 
 /// Every page, as each role.

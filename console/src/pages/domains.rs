@@ -259,6 +259,7 @@ async fn domain_page(
                 (csrf(signed))
                 button type="submit" { (t("Test SMTP")) }
             }
+            @if signed.access.manages_tenant() {
             h2 { (t("Sign-up mode")) }
             form #signup method="post" action=(format!("/domains/{}/signup", view.name)) {
                 (csrf(signed))
@@ -266,6 +267,7 @@ async fn domain_page(
                 label { input type="radio" name="mode" value="smtp" checked[view.signup == "smtp"]; " " (t("SMTP: users are signed up on their first message, if the domain's server accepts them")) }
                 label { (t("An existing address of the domain, to check that its server refuses unknown recipients")) input type="email" name="check"; }
                 button type="submit" { (t("Save sign-up mode")) }
+            }
             }
         }
         h2 { (t("Configuration information")) }

@@ -145,19 +145,52 @@ pub fn csrf(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }
 }
 
-/// A notice after a redirect (`?done=…`) or an error shown in a form.
+/// A notice after a redirect (`?done=ID`, a flash message) or an error shown in a form.
 pub fn notice(done: Option<&str>, error: Option<&str>) -> Markup {
+    let done = done.and_then(flash::take);
     html! {
         @if let Some(done) = done { p.done role="status" { (done) } }
         @if let Some(error) = error { p.error role="alert" { (error) } }
     }
 }
 
-/// Redirect after a successful POST, with a message for the next page.
+/// Redirect after a successful POST, with a message for the next page. The message stays on the server
+/// (it may hold a generated password); the URL carries only a random id, shown once.
 pub fn done(to: &str, message: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
-    let location = format!("{to}{sep}done={}", url_encode(message));
+    let location = format!("{to}{sep}done={}", flash::put(message));
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// Messages for the page after a redirect, kept in memory until shown once (or ten minutes), so nobody can
+/// put words on a console page through a link, and no secret travels in a URL. Per node: a deployment
+/// behind a load balancer keeps a browser on one node (sticky sessions) or loses only the banner.
+mod flash {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    const KEPT: Duration = Duration::from_secs(600);
+    const AT_MOST: usize = 10_000;
+    static MESSAGES: LazyLock<Mutex<HashMap<String, (String, Instant)>>> = LazyLock::new(Mutex::default);
+
+    pub fn put(message: &str) -> String {
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let mut messages = MESSAGES.lock().expect("flash lock");
+        if messages.len() >= AT_MOST {
+            messages.retain(|_, (_, at)| at.elapsed() < KEPT);
+            if messages.len() >= AT_MOST {
+                messages.clear();
+            }
+        }
+        messages.insert(id.clone(), (message.to_owned(), Instant::now()));
+        id
+    }
+
+    pub fn take(id: &str) -> Option<String> {
+        let (message, at) = MESSAGES.lock().expect("flash lock").remove(id)?;
+        (at.elapsed() < KEPT).then_some(message)
+    }
 }
 
 pub fn url_encode(s: &str) -> String {

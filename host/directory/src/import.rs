@@ -146,7 +146,7 @@ pub fn parse_import(
             .collect();
         lines.push(ParsedLine {
             line,
-            full_name: fields.first().filter(|n| !n.is_empty()).map(|n| (*n).to_owned()),
+            full_name: fields.first().filter(|n| !n.is_empty()).map(|n| formula_unquoted(n).to_owned()),
             address,
             password: fields.get(2).filter(|p| !p.is_empty()).map(|p| (*p).to_owned()),
             aliases,
@@ -493,6 +493,15 @@ impl Directory {
         }
         self.store().import_job_update(job).await?;
         Ok(())
+    }
+}
+
+/// A name as the export wrote it: a leading `'` before `=`, `+`, `-` or `@` only kept a spreadsheet from
+/// running the cell as a formula.
+fn formula_unquoted(name: &str) -> &str {
+    match name.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => name,
     }
 }
 
