@@ -57,6 +57,8 @@ async fn world() -> World {
 struct Browser<'a> {
     world: &'a World,
     cookies: HashMap<String, String>,
+    /// The client address the console sees (none: "unknown", shared by every such browser).
+    from: Option<std::net::SocketAddr>,
 }
 
 struct Page {
@@ -75,12 +77,20 @@ impl Page {
 
 impl<'a> Browser<'a> {
     fn new(world: &'a World) -> Self {
-        Self { world, cookies: HashMap::new() }
+        Self { world, cookies: HashMap::new(), from: None }
+    }
+
+    /// A browser on another client address.
+    fn from(world: &'a World, ip: &str) -> Self {
+        Self { from: Some(format!("{ip}:40000").parse().unwrap()), ..Self::new(world) }
     }
 
     async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
         let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let request = request.header(header::COOKIE, cookie).body(body).unwrap();
+        let mut request = request.header(header::COOKIE, cookie).body(body).unwrap();
+        if let Some(addr) = self.from {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        }
         let response = app(self.world.state.clone()).oneshot(request).await.unwrap();
         let status = response.status();
         let location = response.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned());
@@ -462,4 +472,75 @@ async fn refusals_are_shown_in_the_users_language() {
     let token = admin.get("/users").await.csrf();
     let page = admin.post("/users", &[("csrf", &token), ("domain", "acme.test"), ("login", "Bad!Name")]).await;
     assert!(page.body.contains("solo admite letras, dígitos"), "{}", page.body);
+}
+
+/// Attack: an end user releases what the antivirus held (a dangerous attachment) to themselves. Only an
+/// admin may, and the page warns the admin first.
+#[tokio::test]
+async fn end_users_cannot_release_what_the_antivirus_held() {
+    use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined};
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let held = NewQuarantined {
+        id: "av1".into(),
+        tenant: acme,
+        sender: "x@evil.test".into(),
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        subject: Some("Invoice".into()),
+        score: 8.0,
+        reason: "AV_DANGEROUS_ATTACHMENT".into(),
+        received_at: 100,
+        bytes: b"Subject: Invoice\r\n\r\nsee attached\r\n".to_vec(),
+    };
+    let log = NewLogEntry { recipients: "bob@acme.test".into(), tenant: Some(acme.0), ..Default::default() };
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
+
+    let mut bob = Browser::new(&world);
+    bob.sign_in("bob@acme.test", PASSWORD).await;
+    let page = bob.get("/quarantine").await;
+    assert!(page.body.contains("Invoice") && !page.body.contains("value=\"release\""), "{}", page.body);
+    let token = page.csrf();
+    let page = bob.post("/quarantine/act", &[("csrf", &token), ("id", "av1"), ("action", "release")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(store.quarantine_get("av1").await.unwrap().unwrap().0.released_at.is_none());
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/quarantine").await;
+    assert!(page.body.contains("Held by the antivirus") && page.body.contains("value=\"release\""), "{}", page.body);
+}
+
+/// Attacks on accounts: TOTP seeds readable in a copy of the database; a lockout sidestepped by spelling
+/// the address with a trailing dot; an API token that outlives the password it was made with.
+#[tokio::test]
+async fn secrets_sealed_lockout_normalized_and_tokens_end_with_the_password() {
+    let world = world().await;
+    let store = &world.state.store;
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let secret = moat_console::totp::generate_secret();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let code = moat_console::totp::current(&secret, now).unwrap();
+    let token = root.get("/account").await.csrf();
+    let page = root.post("/account/totp", &[("csrf", &token), ("secret", &secret), ("code", &code)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let stored = store.admin_by_name("root").await.unwrap().unwrap().totp_secret.unwrap();
+    assert!(stored.starts_with("moat-sealed:") && !stored.contains(&secret), "sealed at rest: {stored}");
+
+    let admin = store.admin_by_name("acme-admin").await.unwrap().unwrap();
+    store.api_token_add(admin.id, "ci", "feed", 1).await.unwrap();
+    let mut owner = Browser::new(&world);
+    owner.sign_in("acme-admin", PASSWORD).await;
+    let token = owner.get("/account").await.csrf();
+    let page =
+        owner.post("/account/password", &[("csrf", &token), ("current", PASSWORD), ("new", "Brand_new.pass7")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(store.api_token_admin("feed", 2).await.unwrap().is_none(), "the token ended with the old password");
+
+    for n in 0..5 {
+        Browser::from(&world, &format!("192.0.2.{n}")).sign_in("bob@acme.test.", "Wrong_guess.1").await;
+    }
+    let page = Browser::from(&world, "198.51.100.7").sign_in("BOB@acme.test", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "the same mailbox, whatever the spelling");
 }

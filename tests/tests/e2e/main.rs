@@ -12,4 +12,5 @@ mod mail_path;
 mod plugin_cases;
 mod plugin_cli;
 mod reputation;
+mod security;
 mod signup;
