@@ -63,8 +63,9 @@ fn a_message_call_gets_fuel_in_proportion_to_the_message() {
 /// Fuel bounds computing; the epoch deadline bounds the call in wall-clock time, whatever its fuel.
 #[test]
 fn a_call_is_stopped_at_its_wall_clock_deadline() {
+    // Fuel that never runs out, so only the deadline can stop it (however busy the machine is).
     let limits = Limits {
-        fuel: moat_filter::MAX_FUEL,
+        fuel: u64::MAX / 2,
         fuel_per_byte: 0,
         call_timeout: std::time::Duration::from_millis(200),
         ..Limits::default()
@@ -73,7 +74,7 @@ fn a_call_is_stopped_at_its_wall_clock_deadline() {
     let run = plugin.on_message(&message(SPAMMY), &plugin.setup(""));
     assert_eq!(run.result.unwrap_err(), Failure::Deadline);
     assert_eq!(Failure::Deadline.symbol(), "PLUGIN_TIMEOUT");
-    assert!(run.elapsed < std::time::Duration::from_secs(5), "{:?}", run.elapsed);
+    assert!(run.elapsed < std::time::Duration::from_secs(60), "{:?}", run.elapsed);
 }
 
 #[test]
