@@ -44,14 +44,21 @@ impl Spool {
         let (tmp, dest, fsync) = (self.dir.join("tmp").join(id), self.path(id), self.fsync);
         let parts: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
         tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::File::create(&tmp)?;
-            for part in &parts {
-                file.write_all(part)?;
+            let written = (|| {
+                let mut file = std::fs::File::create(&tmp)?;
+                for part in &parts {
+                    file.write_all(part)?;
+                }
+                if fsync {
+                    file.sync_all()?;
+                }
+                std::fs::rename(&tmp, &dest)
+            })();
+            if written.is_err() {
+                // A full disk must not stay full of half-written messages until the next start.
+                let _ = std::fs::remove_file(&tmp);
+                return written;
             }
-            if fsync {
-                file.sync_all()?;
-            }
-            std::fs::rename(&tmp, &dest)?;
             if fsync {
                 sync_dir(dest.parent().unwrap_or(Path::new(".")))?;
             }

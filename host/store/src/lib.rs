@@ -106,6 +106,9 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
+                // A connection a failed write left inside a transaction is never handed out again: every later
+                // "commit" on it would only release a savepoint of a transaction that never ends (sqlx #3742).
+                .before_acquire(move |conn, _| Box::pin(async move { Ok(clean(conn, backend).await) }))
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -130,6 +133,11 @@ impl Store {
         Ok(Self { pool, writer, backend })
     }
 
+    /// Whether `conn` is outside any transaction, as sqlx counts it and (SQLite) as the database says.
+    pub(crate) async fn in_autocommit(&self, conn: &mut sqlx::AnyConnection) -> bool {
+        clean(conn, self.backend).await
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -149,6 +157,24 @@ impl Store {
 }
 
 /// Hides the password of a database URL, so it can go in an error message or a log line.
+/// See [`Store::in_autocommit`]. SQLite answers a `BEGIN` inside a transaction with an error, so a `BEGIN`
+/// and `ROLLBACK` probe whether it is in autocommit mode; PostgreSQL reports a failed commit itself.
+async fn clean(conn: &mut sqlx::AnyConnection, backend: Backend) -> bool {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection was left inside a transaction: replacing it");
+        return false;
+    }
+    if backend == Backend::Sqlite {
+        if sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_err() {
+            tracing::warn!("a SQLite connection was left inside a transaction: replacing it");
+            return false;
+        }
+        return sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok();
+    }
+    true
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {

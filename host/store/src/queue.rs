@@ -149,8 +149,24 @@ impl Store {
     /// Records accepted messages, each with its log row and what became of it (queue rows, quarantine, or
     /// nothing more), all in one commit (one fsync however many: group commit). Returns the log row ids in
     /// order. Bodies to deliver must already be on disk (see the spool).
+    /// Commits a batch of accepted messages in one transaction. `Ok` only once the commit has ended the
+    /// transaction (what `250` promises): after a storage error (a full disk) the connection may be left
+    /// inside a transaction that never ends, and every later "commit" on it would reach nothing — so the
+    /// connection is checked after the commit, and replaced whenever anything failed.
     pub async fn accept_batch(&self, batch: &[Accepted]) -> Result<Vec<i64>> {
         let mut conn = self.writer().acquire().await?;
+        let result = Self::accept_in(&mut conn, batch).await;
+        let clean = self.in_autocommit(&mut conn).await;
+        if result.is_err() || !clean {
+            conn.close_on_drop();
+        }
+        match result {
+            Ok(_) if !clean => Err(StoreError::NotCommitted),
+            result => result,
+        }
+    }
+
+    async fn accept_in(conn: &mut sqlx::AnyConnection, batch: &[Accepted]) -> Result<Vec<i64>> {
         let mut tx = conn.begin().await?;
         let mut log_ids = Vec::with_capacity(batch.len());
         for accepted in batch {
@@ -166,8 +182,6 @@ impl Store {
         Ok(log_ids)
     }
 
-    /// Moves a quarantined message into the queue (its body already spooled as `message.id`) and marks it
-    /// released, in one commit.
     /// Queues a held message for `message.recipients`, which must all still be held; the message stays held
     /// for its other recipients, and counts as released once none is left.
     pub async fn quarantine_release(&self, id: &str, message: &NewQueuedMessage, now: i64) -> Result<()> {
