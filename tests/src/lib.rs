@@ -4,10 +4,12 @@
 mod dns;
 mod moat;
 mod sink;
+mod tmpfs;
 
 pub use dns::TestDns;
 pub use moat::{Backend, Moat, MoatBuilder};
 pub use sink::{Received, Sink, SinkBehaviour};
+pub use tmpfs::Tmpfs;
 
 /// Runs each listed `async fn NAME(backend: Backend)` as two tests, `sqlite::NAME` and `postgres::NAME`; the
 /// PostgreSQL run needs `MOAT_TEST_POSTGRES_URL` (scripts/test sets it; CI fails without it).

@@ -41,6 +41,8 @@ impl Backend {
 pub struct MoatBuilder {
     bin: PathBuf,
     backend: Backend,
+    /// Where the data dir (and, on SQLite, the database) lives instead of the test's temp dir.
+    data_on: Option<PathBuf>,
     /// section -> key -> TOML value
     config: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
@@ -52,17 +54,24 @@ impl MoatBuilder {
         self
     }
 
+    /// Keeps the data dir, and on SQLite the database, under `dir` (a small filesystem, say).
+    pub fn data_on(mut self, dir: &Path) -> Self {
+        self.data_on = Some(dir.to_owned());
+        self
+    }
+
     /// Starts Moat; None when the backend is not available on this machine.
     pub async fn start(self) -> Option<Moat> {
         let dir = tempfile::Builder::new().prefix("moat").tempdir().unwrap();
-        let database_url = self.backend.database_url(dir.path()).await?;
+        let data_root = self.data_on.clone().unwrap_or_else(|| dir.path().to_owned());
+        let database_url = self.backend.database_url(&data_root).await?;
         let dns = crate::TestDns::start().await;
         let nameserver = format!("\"{}\"", dns.addr());
         let mut config = self;
         if !config.config.get("filters").is_some_and(|f| f.contains_key("nameserver")) {
             config = config.set("filters", "nameserver", &nameserver);
         }
-        let data_dir = format!("{:?}", dir.path().join("data").display().to_string());
+        let data_dir = format!("{:?}", data_root.join("data").display().to_string());
         let config = config.set("server", "hostname", "\"mx.moat.test\"").set("server", "data_dir", &data_dir).set(
             "server",
             "database_url",
@@ -78,8 +87,18 @@ impl MoatBuilder {
         }
         let config_path = dir.path().join("moat.toml");
         std::fs::write(&config_path, text).unwrap();
-        let mut moat =
-            Moat { bin, dir, config: config_path, child: None, smtp: None, metrics: None, console: None, dns };
+        let data_dir = data_root.join("data");
+        let mut moat = Moat {
+            bin,
+            dir,
+            data_dir,
+            config: config_path,
+            child: None,
+            smtp: None,
+            metrics: None,
+            console: None,
+            dns,
+        };
         moat.boot().await;
         Some(moat)
     }
@@ -88,6 +107,7 @@ impl MoatBuilder {
 pub struct Moat {
     bin: PathBuf,
     dir: tempfile::TempDir,
+    data_dir: PathBuf,
     config: PathBuf,
     child: Option<Child>,
     pub smtp: Option<SocketAddr>,
@@ -104,7 +124,7 @@ impl Moat {
     /// (an empty registry, unfiltered mail), and asks its own loopback DNS server (`Moat::dns`), unless the
     /// test's own config says otherwise.
     pub fn builder(bin: &str, backend: Backend) -> MoatBuilder {
-        MoatBuilder { bin: bin.into(), backend, config: Default::default() }
+        MoatBuilder { bin: bin.into(), backend, data_on: None, config: Default::default() }
             .set("smtp", "listen", "[\"127.0.0.1:0\"]")
             .set("admin", "listen", "\"127.0.0.1:0\"")
             .set("console", "listen", "\"127.0.0.1:0\"")
@@ -123,7 +143,7 @@ impl Moat {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data_dir.clone()
     }
 
     async fn boot(&mut self) {

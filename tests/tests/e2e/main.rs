@@ -8,6 +8,7 @@ mod chains;
 mod console;
 mod digests;
 mod example;
+mod faults;
 mod mail_path;
 mod plugin_cases;
 mod plugin_cli;
