@@ -45,6 +45,8 @@ impl Bounce<'_> {
             .from(("Mail Delivery System", daemon.as_str()))
             .to(self.sender)
             .subject("Undelivered Mail Returned to Sender")
+            // Under `[server] hostname`: mail-builder's default would name the machine Moat runs on.
+            .message_id(format!("{}.dsn@{}", self.queue_id, self.hostname))
             .header("Auto-Submitted", Raw::new("auto-replied"))
             .body(MimePart::new(
                 ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
@@ -104,6 +106,7 @@ mod tests {
         assert!(text.contains("Status: 5.1.1"), "{text}");
         assert!(text.contains("Subject: Quarterly report"), "{text}");
         assert!(!text.contains("SECRET BODY"), "only headers go back");
+        assert_eq!(parsed.message_id(), Some("q1.dsn@mx.moat.example"), "named by [server] hostname");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Notifications (a full license pool, an import's result) as mail, queued through Moat itself like any
 //! other message, so they are retried while the recipient's server is down.
 
-use crate::{Envelope, Queue, SessionFacts};
+use crate::{Envelope, Queue};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 use moat_directory::{Notification, Notifier};
@@ -43,6 +43,7 @@ pub fn message(hostname: &str, notification: &Notification) -> Vec<u8> {
         .from(("Moat", from.as_str()))
         .to(notification.to.to_string())
         .subject(notification.subject())
+        .message_id(format!("{}.notice@{hostname}", uuid::Uuid::now_v7().simple()))
         .header("Auto-Submitted", Raw::new("auto-generated"))
         .header("Content-Language", Raw::new(notification.language.code()))
         .text_body(notification.text())
@@ -54,13 +55,7 @@ async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String,
     let route = notification.to.domain().to_owned();
     // The null sender: a notification that cannot be delivered is not bounced back to anyone.
     let envelope = Envelope { sender: String::new(), recipients: vec![(notification.to.to_string(), route)] };
-    let facts = SessionFacts {
-        client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-        ptr: None,
-        helo: queue.hostname().to_owned(),
-        esmtp: true,
-        tls: None,
-    };
+    let facts = queue.own_facts();
     let bytes = message(queue.hostname(), notification);
     queue.accept(&facts, &envelope, &bytes).await.map_err(|e| e.to_string())
 }

@@ -152,6 +152,73 @@ impl Queue {
         body: &[u8],
         groups: Vec<Judged>,
     ) -> Result<Vec<String>, QueueError> {
+        let prepared = self.prepare(facts, sender, body, groups).await?;
+        tracing::Span::current().record("queue_id", prepared.ids.join(",").as_str());
+        if let Err(err) = self.commit(prepared.rows).await {
+            // No 250 goes out, so the sender keeps the message; the spool files must not linger.
+            self.unspool(&prepared.spooled).await;
+            return Err(err);
+        }
+        self.queued(prepared.spooled.len());
+        tracing::info!(from = %sender, size = body.len(), "accepted");
+        Ok(prepared.ids)
+    }
+
+    /// Queues the bounce `body` to `to` (from `<>`) and drops the finished message `original` in one commit, so a
+    /// crash leaves either the original (bounced again at the next start) or the bounce, never neither. Returns
+    /// false when the original was already gone (another pass bounced it): then nothing is queued.
+    pub async fn bounce(&self, original: &str, to: &str, body: &[u8]) -> Result<bool, QueueError> {
+        let route = to.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+        let facts = self.own_facts();
+        let group = Judged {
+            tenant: None,
+            recipients: vec![(to.to_owned(), route)],
+            fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
+            verdict: LogVerdict::unfiltered(),
+        };
+        let prepared = self.prepare(&facts, "", body, vec![group]).await?;
+        match self.store.queue_replace(original, &prepared.rows).await {
+            Ok(true) => {
+                self.queued(prepared.spooled.len());
+                Ok(true)
+            }
+            Ok(false) => {
+                self.unspool(&prepared.spooled).await;
+                Ok(false)
+            }
+            Err(e) => {
+                self.unspool(&prepared.spooled).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// What Moat's own messages (notices, bounces) are recorded as coming from.
+    pub(crate) fn own_facts(&self) -> SessionFacts {
+        SessionFacts {
+            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            ptr: None,
+            helo: self.hostname.to_string(),
+            esmtp: true,
+            tls: None,
+        }
+    }
+
+    fn queued(&self, spooled: usize) {
+        if spooled > 0 {
+            self.metrics.queue_messages.inc_by(spooled as i64);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Spools (fsync'd) what `groups` deliver and builds the rows that record the message; commits nothing.
+    async fn prepare(
+        &self,
+        facts: &SessionFacts,
+        sender: &str,
+        body: &[u8],
+        groups: Vec<Judged>,
+    ) -> Result<Prepared, QueueError> {
         let now = chrono::Utc::now();
         let received_at = now.timestamp();
         let headers = mail_parser::MessageParser::new().parse_headers(body);
@@ -241,18 +308,7 @@ impl Queue {
             };
             rows.push(Accepted { log, disposition });
         }
-        tracing::Span::current().record("queue_id", ids.join(",").as_str());
-        if let Err(err) = self.commit(rows).await {
-            // No 250 goes out, so the sender keeps the message; the spool files must not linger.
-            self.unspool(&spooled).await;
-            return Err(err);
-        }
-        if !spooled.is_empty() {
-            self.metrics.queue_messages.inc_by(spooled.len() as i64);
-            self.wake.notify_one();
-        }
-        tracing::info!(from = %sender, size = body.len(), "accepted");
-        Ok(ids)
+        Ok(Prepared { rows, ids, spooled })
     }
 
     async fn unspool(&self, ids: &[String]) {
@@ -296,6 +352,15 @@ impl Queue {
         self.commits.send(Commit { rows, done }).await.map_err(|_| gone())?;
         committed.await.map_err(|_| gone())?.map_err(QueueError::Commit)
     }
+}
+
+/// A message spooled and its rows built, not yet committed.
+struct Prepared {
+    rows: Vec<Accepted>,
+    /// Queue ids of the groups delivered or held.
+    ids: Vec<String>,
+    /// Queue ids with a spool file (to remove if the commit fails).
+    spooled: Vec<String>,
 }
 
 /// Commits accepted messages in groups: whatever arrived while the previous commit was on its way to disk

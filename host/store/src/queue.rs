@@ -63,6 +63,11 @@ impl DeliveryStatus {
         }
     }
 
+    /// Whether some recipient failed for good and none waits: the sender gets a bounce.
+    pub fn needs_bounce(self) -> bool {
+        matches!(self, DeliveryStatus::Bounced | DeliveryStatus::PartiallyDelivered)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Deferred => "deferred",
@@ -376,11 +381,43 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        if status == DeliveryStatus::Delivered {
+        // A message that needs a bounce stays until the bounce replaces it in one commit (`queue_replace`);
+        // recovery finds it by its recipients, none of which waits.
+        let needs_bounce = status.needs_bounce() && !message.sender.is_empty();
+        if status != DeliveryStatus::Deferred && !needs_bounce {
             Self::queue_delete_rows(&mut tx, message_id).await?;
         }
         tx.commit().await?;
         Ok(Some((message, status)))
+    }
+
+    /// Records `rows` (a bounce) and drops the finished message `original`, in one commit. False, and nothing
+    /// written, when `original` is already gone.
+    pub async fn queue_replace(&self, original: &str, rows: &[Accepted]) -> Result<bool> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = conn.begin().await?;
+        if !Self::queue_delete_rows(&mut tx, original).await? {
+            return Ok(false);
+        }
+        for accepted in rows {
+            let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
+            if let Disposition::Queue(message) = &accepted.disposition {
+                Self::queue_insert(&mut tx, message, log_id).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Messages none of whose recipients waits any more, still in the queue: a bounce was due when the
+    /// process stopped. Recovery finishes them.
+    pub async fn queue_finished(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM queue_messages m WHERE NOT EXISTS \
+             (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id AND r.status = 'queued')",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Makes every waiting recipient due now (`moat queue flush`). Returns how many.

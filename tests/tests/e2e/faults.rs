@@ -70,3 +70,45 @@ async fn a_full_disk_loses_nothing_acknowledged() {
     })
     .await;
 }
+
+/// `kill -9` again and again while messages bounce: every refused message's sender gets its bounce and no
+/// queue entry is left behind. Before the fix, marking the recipient failed, queueing the bounce and dropping
+/// the original were three commits: a crash between them lost the bounce or stranded the entry for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn crashes_while_bouncing_strand_nothing_and_lose_no_bounce() {
+    let downstream = Sink::start().await;
+    downstream.set(SinkBehaviour { reject_prefix: Some("nobody".into()), ..SinkBehaviour::default() });
+    let senders = Sink::start().await;
+    let relay = format!("\"{}:{}\"", senders.addr.ip(), senders.addr.port());
+    let mut moat = Moat::builder(BIN, Backend::Sqlite).set("delivery", "relay", &relay).start().await.unwrap();
+    moat.protect("example.com", &[sink_host(&downstream)], &["nobody"]);
+    const MESSAGES: usize = 60;
+    for n in 0..MESSAGES {
+        let reply = send(moat.smtp(), "a@sender.test", &["nobody@example.com"], &message(n, 100)).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+        if n % 15 == 7 {
+            moat.restart().await;
+        }
+    }
+    for pause in [50, 120, 30, 200] {
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        moat.restart().await;
+    }
+    let bounced = |received: Vec<moat_tests::Received>| -> BTreeSet<usize> {
+        received
+            .iter()
+            .filter(|m| m.from.is_empty() && m.to == ["a@sender.test"])
+            .filter_map(|m| m.text().split("Subject: message ").nth(1)?.split("\r\n").next()?.parse().ok())
+            .collect()
+    };
+    eventually(60, "a bounce for every message", || async {
+        (bounced(senders.received()).len() == MESSAGES).then_some(())
+    })
+    .await;
+    let queue = eventually(30, "an empty queue", || async {
+        let queue = moat.admin(&["queue", "list"]);
+        (!queue.contains("nobody@example.com")).then_some(queue)
+    })
+    .await;
+    assert!(!queue.contains("a@sender.test"), "the bounces were delivered too: {queue}");
+}

@@ -9,7 +9,7 @@ mod route;
 pub mod status;
 
 use crate::dsn::Bounce;
-use crate::{DeliveryConfig, Envelope, Metrics, Queue, SessionFacts, now};
+use crate::{DeliveryConfig, Metrics, Queue, now};
 use client::{RecipientOutcome, Transaction};
 use moat_store::{AttemptResult, DeliveryStatus, QueuedMessage, QueuedRecipient, RecipientStatus, StoreError};
 use route::Router;
@@ -64,6 +64,12 @@ impl QueueManager {
         self.metrics.queue_messages.set(ids.len() as i64);
         if due > 0 {
             tracing::info!(messages = ids.len(), recipients = due, "resuming queued mail");
+        }
+        // Messages a stop caught between their last delivery round and their bounce.
+        for id in self.queue.store().queue_finished().await? {
+            let body = self.queue.spool().read(&id).await.unwrap_or_default();
+            tracing::info!(queue_id = %id, "finishing a message the last stop left without its bounce");
+            self.settle(&id, &[], &body).await;
         }
         Ok(())
     }
@@ -225,13 +231,9 @@ impl QueueManager {
         if status == DeliveryStatus::Deferred {
             return;
         }
-        if status != DeliveryStatus::Delivered {
-            if !message.sender.is_empty() {
-                self.bounce(&message, body).await;
-            }
-            if let Err(e) = store.queue_delete(id).await {
-                return tracing::error!("cannot remove a finished message from the queue: {e}");
-            }
+        if status.needs_bounce() && !message.sender.is_empty() && !self.bounce(&message, body).await {
+            // The message stays, its recipients final: the next start bounces it.
+            return;
         }
         if let Err(e) = self.queue.spool().finish(id).await {
             tracing::warn!("cannot remove spool file: {e}");
@@ -240,7 +242,8 @@ impl QueueManager {
         tracing::info!(status = status.as_str(), "finished");
     }
 
-    async fn bounce(&self, message: &QueuedMessage, original: &[u8]) {
+    /// Queues the bounce of a finished message and drops the message, in one commit; false if that failed.
+    async fn bounce(&self, message: &QueuedMessage, original: &[u8]) -> bool {
         let failed: Vec<(String, String)> = message
             .recipients
             .iter()
@@ -255,18 +258,19 @@ impl QueueManager {
             failed: &failed,
             original,
         };
-        let route = message.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
-        let envelope = Envelope { sender: String::new(), recipients: vec![(message.sender.clone(), route)] };
-        let facts = SessionFacts {
-            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            ptr: None,
-            helo: self.queue.hostname().to_owned(),
-            esmtp: true,
-            tls: None,
-        };
-        match self.queue.accept(&facts, &envelope, &bounce.message()).await {
-            Ok(dsn_id) => tracing::info!(dsn = %dsn_id, to = %message.sender, "bounce queued"),
-            Err(e) => tracing::error!("cannot queue the bounce: {e}"),
+        match self.queue.bounce(&message.id, &message.sender, &bounce.message()).await {
+            Ok(true) => {
+                tracing::info!(to = %message.sender, "bounce queued");
+                true
+            }
+            Ok(false) => {
+                tracing::info!("already bounced");
+                true
+            }
+            Err(e) => {
+                tracing::error!("cannot queue the bounce: {e}");
+                false
+            }
         }
     }
 }
