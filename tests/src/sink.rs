@@ -28,6 +28,8 @@ pub struct SinkBehaviour {
     pub tempfail: bool,
     /// The only recipients that exist (a server with recipient validation); the others get `550 5.1.1`.
     pub only: Option<Vec<String>>,
+    /// Never answers the final dot of a message (a server stuck filtering it); nothing is recorded.
+    pub stall_at_data: bool,
 }
 
 #[derive(Clone)]
@@ -147,6 +149,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
                 data.extend_from_slice(l.strip_prefix(b".").unwrap_or(&l));
+            }
+            if b.stall_at_data {
+                std::future::pending::<()>().await;
             }
             received.lock().unwrap().push(Received { from: from.clone(), to: to.clone(), data, tls });
             "250 2.0.0 stored by sink\r\n".into()

@@ -58,12 +58,19 @@ impl Default for SessionConfig {
 pub struct DeliveryConfig {
     /// `concurrency = 32` — messages delivered at the same time.
     pub concurrency: usize,
+    /// `per_destination = 8` — deliveries at the same time to one destination (a protected domain's servers,
+    /// or an outside domain): one stalled server never takes every slot.
+    pub per_destination: usize,
     /// `connect_timeout = "30s"`
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// `command_timeout = "5m"` — per SMTP command, and for the whole DATA transfer.
+    /// `command_timeout = "5m"` — per SMTP command, and for sending the message (RFC 5321 §4.5.3.2).
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
+    /// `data_timeout = "10m"` — for the reply after the message's final dot (RFC 5321: 10 minutes, the
+    /// server may be filtering it; giving up earlier only makes duplicates).
+    #[serde(with = "humantime_serde")]
+    pub data_timeout: Duration,
     /// `retry_intervals = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]` — waits between attempts; the last
     /// one repeats until `max_age`.
     #[serde(deserialize_with = "durations")]
@@ -96,8 +103,10 @@ impl Default for DeliveryConfig {
         let m = |mins: u64| Duration::from_secs(mins * 60);
         Self {
             concurrency: 32,
+            per_destination: 8,
             connect_timeout: Duration::from_secs(30),
             command_timeout: m(5),
+            data_timeout: m(10),
             retry_intervals: vec![m(1), m(5), m(15), m(30), m(60), m(120), m(240)],
             max_age: Duration::from_secs(5 * 86400),
             poll_interval: Duration::from_secs(5),
@@ -143,8 +152,8 @@ impl DeliveryConfig {
         if self.retry_intervals.is_empty() {
             return Err("delivery.retry_intervals must list at least one interval".into());
         }
-        if self.concurrency == 0 {
-            return Err("delivery.concurrency must be at least 1".into());
+        if self.concurrency == 0 || self.per_destination == 0 {
+            return Err("delivery.concurrency and delivery.per_destination must be at least 1".into());
         }
         Ok(())
     }

@@ -40,6 +40,8 @@ pub struct AttemptResult {
     pub next_attempt_at: i64,
     /// The downstream's reply, or why no host could be reached.
     pub reply: String,
+    /// False when the recipient was not tried (its destination was busy): no attempt is counted.
+    pub attempted: bool,
 }
 
 /// Where a whole message stands, as the email log shows it.
@@ -354,7 +356,7 @@ impl Store {
         let mut tx = conn.begin().await?;
         for r in results {
             sqlx::query(
-                "UPDATE queue_recipients SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+                "UPDATE queue_recipients SET status = $1, attempts = attempts + $7, next_attempt_at = $2, \
                  last_reply = $3, updated_at = $4 WHERE id = $5 AND message_id = $6",
             )
             .bind(r.status.as_str())
@@ -363,6 +365,7 @@ impl Store {
             .bind(now)
             .bind(r.recipient_id)
             .bind(message_id)
+            .bind(i64::from(r.attempted))
             .execute(&mut *tx)
             .await?;
         }
@@ -559,6 +562,7 @@ mod tests {
                 status,
                 next_attempt_at: next,
                 reply: reply.into(),
+                attempted: true,
             };
             let results = [
                 attempt(bob, RecipientStatus::Delivered, 0, "250 ok"),

@@ -112,3 +112,39 @@ async fn crashes_while_bouncing_strand_nothing_and_lose_no_bounce() {
     .await;
     assert!(!queue.contains("a@sender.test"), "the bounces were delivered too: {queue}");
 }
+
+/// One tenant's server stalls at DATA with 50 messages waiting for it; another tenant's mail must still flow
+/// at once. Before the fix one global pool of delivery slots was taken by the stalled server, and the healthy
+/// domain's mail waited for the stalled deliveries' timeouts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_downstream_does_not_delay_another_domain() {
+    let stalled = Sink::start().await;
+    stalled.set(SinkBehaviour { stall_at_data: true, ..SinkBehaviour::default() });
+    let healthy = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite)
+        .set("delivery", "concurrency", "32")
+        .set("delivery", "command_timeout", "\"60s\"")
+        .set("delivery", "data_timeout", "\"60s\"")
+        .start()
+        .await
+        .unwrap();
+    moat.protect("stalled.test", &[sink_host(&stalled)], &["bob"]);
+    moat.protect("healthy.test", &[sink_host(&healthy)], &["ann"]);
+    for n in 0..50 {
+        let reply = send(moat.smtp(), "a@sender.test", &["bob@stalled.test"], &message(n, 100)).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut slowest = std::time::Duration::ZERO;
+    for n in 0..20 {
+        let started = std::time::Instant::now();
+        let reply = send(moat.smtp(), "a@sender.test", &["ann@healthy.test"], &message(n, 100)).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+        eventually(30, "the healthy domain's message", || async { (healthy.received().len() > n).then_some(()) }).await;
+        slowest = slowest.max(started.elapsed());
+    }
+    // Each arrives within the queue's poll (100 ms here); the stalled deliveries would hold them for 60 s.
+    assert!(slowest < std::time::Duration::from_secs(5), "slowest healthy delivery took {slowest:?}");
+    let queue = moat.admin(&["queue", "list"]);
+    assert!(queue.contains("at their limit"), "the stalled domain's mail waits its turn, counted as untried: {queue}");
+}

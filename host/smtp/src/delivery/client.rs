@@ -24,6 +24,8 @@ pub struct Transaction<'a> {
     pub message: &'a [u8],
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// For the reply after the message's final dot.
+    pub data_timeout: Duration,
     pub tls: &'a TlsConnector,
     pub destinations: &'a super::networks::Destinations,
 }
@@ -88,7 +90,7 @@ impl Transaction<'_> {
         let host_failure = |e: mail_send::Error| Attempt::Host(Failure::from_client(&e));
         let greeting = tokio::time::timeout(self.command_timeout, client.read())
             .await
-            .map_err(|_| Attempt::Host(Failure::temporary("timed out waiting for the greeting")))?
+            .map_err(|_| Attempt::Host(Failure::timeout("timed out waiting for the greeting")))?
             .map_err(host_failure)?;
         if greeting.code != 220 {
             return Err(Attempt::Host(Failure::from_reply(&greeting)));
@@ -127,13 +129,16 @@ impl Transaction<'_> {
         if reply.code != 354 {
             return Err(Attempt::Host(Failure::from_reply(&reply)));
         }
-        let reply = tokio::time::timeout(self.command_timeout, async {
-            write_data(&mut client.stream, self.message).await?;
-            client.read().await
-        })
-        .await
-        .map_err(|_| Attempt::Host(Failure::temporary("timed out sending the message")))?
-        .map_err(host_failure)?;
+        // RFC 5321 §4.5.3.2: the data may take its time to send, and the final reply up to 10 minutes (the
+        // server is filtering it). Giving up earlier only makes a duplicate once the server does accept it.
+        tokio::time::timeout(self.command_timeout, write_data(&mut client.stream, self.message))
+            .await
+            .map_err(|_| Attempt::Host(Failure::timeout("timed out sending the message")))?
+            .map_err(|e| Attempt::Host(Failure::temporary(format!("connection error: {e}"))))?;
+        let reply = tokio::time::timeout(self.data_timeout, client.read())
+            .await
+            .map_err(|_| Attempt::Host(Failure::timeout("timed out waiting for the reply to the message")))?
+            .map_err(host_failure)?;
         let _ = client.cmd("QUIT\r\n").await;
         let data = if positive(&reply) { Ok(reply_text(&reply)) } else { Err(Failure::from_reply(&reply)) };
         Ok(outcomes

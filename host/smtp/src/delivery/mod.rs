@@ -6,6 +6,7 @@ mod client;
 pub mod networks;
 pub mod probe;
 mod route;
+mod route_limits;
 pub mod status;
 
 use crate::dsn::Bounce;
@@ -26,6 +27,7 @@ pub struct QueueManager {
     queue: Queue,
     config: DeliveryConfig,
     router: Router,
+    limits: route_limits::RouteLimits,
     tls: tokio_rustls::TlsConnector,
     metrics: Metrics,
     in_flight: Mutex<HashSet<String>>,
@@ -43,6 +45,7 @@ impl QueueManager {
         let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations)?;
         Ok(Arc::new(Self {
             queue,
+            limits: route_limits::RouteLimits::new(config.per_destination),
             config,
             router,
             tls: crate::tls::opportunistic_connector(),
@@ -123,8 +126,22 @@ impl QueueManager {
                     routes.entry(r.route.as_str()).or_default().push(r);
                 }
                 for (route, recipients) in routes {
+                    let slot = match self.limits.claim(route) {
+                        Ok(slot) => slot,
+                        Err(busy) => {
+                            results.extend(recipients.iter().map(|r| postponed(r, &busy)));
+                            continue;
+                        }
+                    };
                     let addresses: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
                     let outcomes = self.deliver_route(&message, route, &addresses, body).await;
+                    drop(slot);
+                    let timed_out = outcomes.iter().any(|o| matches!(o, RecipientOutcome::Failed(f) if f.timed_out));
+                    if timed_out {
+                        self.limits.timed_out(route)
+                    } else {
+                        self.limits.answered(route)
+                    }
                     for (r, outcome) in recipients.iter().zip(outcomes) {
                         let outcome = match outcome {
                             RecipientOutcome::Delivered(reply) => Ok(reply),
@@ -136,7 +153,7 @@ impl QueueManager {
             }
             Err(e) => {
                 tracing::error!("spool file unreadable: {e}");
-                let lost = Failure { severity: Severity::Permanent, text: format!("message lost from spool: {e}") };
+                let lost = Failure::permanent(format!("message lost from spool: {e}"));
                 for r in &message.recipients {
                     results.push(self.attempt_result(&message, r, Err(lost.clone())));
                 }
@@ -174,7 +191,7 @@ impl QueueManager {
                 (RecipientStatus::Failed, 0, f.text)
             }
         };
-        AttemptResult { recipient_id: r.id, status, next_attempt_at, reply }
+        AttemptResult { recipient_id: r.id, status, next_attempt_at, reply, attempted: true }
     }
 
     async fn deliver_route(
@@ -196,6 +213,7 @@ impl QueueManager {
             message: body,
             connect_timeout: self.config.connect_timeout,
             command_timeout: self.config.command_timeout,
+            data_timeout: self.config.data_timeout,
             tls: &self.tls,
             destinations: self.router.destinations(),
         };
@@ -272,5 +290,22 @@ impl QueueManager {
                 false
             }
         }
+    }
+}
+
+/// A recipient not tried this round because its destination is busy: due again soon, no attempt counted.
+fn postponed(r: &QueuedRecipient, busy: &route_limits::Busy) -> AttemptResult {
+    let (wait, why) = match busy {
+        route_limits::Busy::Full => (10, "not tried yet: the destination's deliveries are at their limit".to_owned()),
+        route_limits::Busy::Resting(left) => {
+            (left.as_secs().max(1) as i64, "not tried yet: the destination timed out and is resting".to_owned())
+        }
+    };
+    AttemptResult {
+        recipient_id: r.id,
+        status: RecipientStatus::Queued,
+        next_attempt_at: now() + wait,
+        reply: r.last_reply.clone().unwrap_or(why),
+        attempted: false,
     }
 }

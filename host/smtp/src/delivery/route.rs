@@ -2,7 +2,7 @@
 //! (bounces to outside senders), the configured relay or the domain's MX hosts.
 
 use super::networks::Destinations;
-use super::status::{Failure, Severity};
+use super::status::Failure;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
@@ -86,16 +86,13 @@ impl Router {
                     .collect();
                 // RFC 7505: a single MX of "." says the domain accepts no mail.
                 if hosts.len() == 1 && hosts[0].host.is_empty() {
-                    return Err(Failure {
-                        severity: Severity::Permanent,
-                        text: format!("{domain} accepts no mail (null MX)"),
-                    });
+                    return Err(Failure::permanent(format!("{domain} accepts no mail (null MX)")));
                 }
                 hosts.retain(|h| !h.host.is_empty());
                 Ok(by_priority(hosts))
             }
             Err(NetError::Dns(DnsError::NoRecordsFound(no))) if no.response_code == ResponseCode::NXDomain => {
-                Err(Failure { severity: Severity::Permanent, text: format!("domain {domain} does not exist") })
+                Err(Failure::permanent(format!("domain {domain} does not exist")))
             }
             // No MX: the domain itself is the implicit MX (RFC 5321 §5.1).
             Err(NetError::Dns(DnsError::NoRecordsFound(_))) => {

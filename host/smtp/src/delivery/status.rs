@@ -13,20 +13,27 @@ pub enum Severity {
 pub struct Failure {
     pub severity: Severity,
     pub text: String,
+    /// The host did not answer in time (the destination is rested for a while).
+    pub timed_out: bool,
 }
 
 impl Failure {
     pub fn temporary(text: impl Into<String>) -> Self {
-        Self { severity: Severity::Temporary, text: text.into() }
+        Self { severity: Severity::Temporary, text: text.into(), timed_out: false }
     }
 
     pub fn permanent(text: impl Into<String>) -> Self {
-        Self { severity: Severity::Permanent, text: text.into() }
+        Self { severity: Severity::Permanent, text: text.into(), timed_out: false }
+    }
+
+    /// The host did not answer within its timeout.
+    pub fn timeout(text: impl Into<String>) -> Self {
+        Self { timed_out: true, ..Self::temporary(text) }
     }
 
     pub fn from_reply(reply: &Response<String>) -> Self {
         let severity = if reply.code >= 500 && reply.code < 600 { Severity::Permanent } else { Severity::Temporary };
-        Self { severity, text: reply_text(reply) }
+        Self { severity, text: reply_text(reply), timed_out: false }
     }
 
     /// Classifies a client error. No wildcard arm: a new mail-send error kind must be classified here.
@@ -34,9 +41,10 @@ impl Failure {
         use mail_send::Error as E;
         match err {
             E::UnexpectedReply(reply) | E::AuthenticationFailed(reply) => Self::from_reply(reply),
+            E::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => Self::timeout(format!("connection error: {e}")),
             E::Io(e) => Self::temporary(format!("connection error: {e}")),
             E::Tls(e) => Self::temporary(format!("TLS error: {e}")),
-            E::Timeout => Self::temporary("timed out"),
+            E::Timeout => Self::timeout("timed out"),
             E::UnparseableReply => Self::temporary("unparseable reply or connection closed"),
             E::MissingStartTls => Self::temporary("STARTTLS not offered"),
             E::InvalidTLSName => Self::temporary("invalid TLS server name"),
