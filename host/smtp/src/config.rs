@@ -20,9 +20,14 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// `max_errors = 10` — bad commands or refused recipients before the session is closed with `421`.
     pub max_errors: u32,
-    /// `idle_timeout = "5m"` — how long a client may stay silent.
+    /// `idle_timeout = "5m"` — how long a client may take to send a whole command (from its first byte, or
+    /// from the previous reply), and to read a reply; a message gets this plus what it earns at
+    /// `min_data_rate`.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// `min_data_rate = 500` — bytes a second a message must arrive at, on average, past the idle timeout
+    /// (Postfix's `smtpd_min_data_rate`); 0 turns the bound off.
+    pub min_data_rate: u64,
     /// `max_connections = 1000` — concurrent inbound sessions in all.
     pub max_connections: usize,
     /// `max_connections_per_ip = 20` — concurrent inbound sessions from one client address.
@@ -44,6 +49,7 @@ impl Default for SessionConfig {
             max_recipients: 100,
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
+            min_data_rate: 500,
             max_connections: 1000,
             max_connections_per_ip: 20,
             connection_rate_per_ip: 60,

@@ -148,3 +148,64 @@ async fn a_stalled_downstream_does_not_delay_another_domain() {
     let queue = moat.admin(&["queue", "list"]);
     assert!(queue.contains("at their limit"), "the stalled domain's mail waits its turn, counted as untried: {queue}");
 }
+
+/// Slowloris: a client that sends a byte every 300 ms (a command never ends, a message crawls) kept its
+/// session forever, because each byte restarted the idle timer. A command must be whole within the idle
+/// timeout, a message must come at `min_data_rate`.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_are_cut_off_within_the_limits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let moat = Moat::builder(BIN, Backend::Sqlite)
+        .set("smtp", "idle_timeout", "\"2s\"")
+        .set("smtp", "min_data_rate", "1000")
+        .start()
+        .await
+        .unwrap();
+    moat.protect("example.com", &[format!("127.0.0.1:{}:10", free_port())], &["bob"]);
+    for preamble in ["", "EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n"] {
+        let mut stream = tokio::net::TcpStream::connect(moat.smtp()).await.unwrap();
+        stream.write_all(preamble.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut closed = false;
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if stream.write_all(b"X").await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let mut probe = [0u8; 4096];
+            if let Ok(Ok(0)) = tokio::time::timeout(std::time::Duration::from_millis(1), stream.read(&mut probe)).await
+            {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "the slow client ({preamble:?}) was never cut off");
+        assert!(started.elapsed() < std::time::Duration::from_secs(8), "{:?}", started.elapsed());
+    }
+}
+
+/// A client that pipelines commands and never reads the replies held its session forever: replies were
+/// written with no timeout. Writes are bounded by the idle timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_is_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let moat = Moat::builder(BIN, Backend::Sqlite).set("smtp", "idle_timeout", "\"2s\"").start().await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(moat.smtp()).await.unwrap();
+    let noops = "NOOP\r\n".repeat(10_000);
+    let started = std::time::Instant::now();
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if stream.write_all(noops.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(cut.is_ok(), "the server kept a session whose client never reads");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

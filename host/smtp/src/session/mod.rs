@@ -117,13 +117,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let mut buf = vec![0u8; 16 * 1024];
         let mut requests = RequestReceiver::default();
         let mut input = Input::Command;
+        // Bytes arriving do not extend a deadline: a command must be whole within the idle timeout of its
+        // first byte, and a message must come at least at `min_data_rate` (a client sending a byte a second
+        // would otherwise hold its session forever).
+        let mut clock = Deadline::new(self.ctx.config.idle_timeout);
         loop {
-            let read = tokio::time::timeout(self.ctx.config.idle_timeout, self.stream.read(&mut buf)).await;
-            let n = match read {
+            let received = match &input {
+                Input::Data { body, .. } => body.len(),
+                Input::Bdat { .. } => self.transaction.as_ref().and_then(|t| t.chunks.as_ref()).map_or(0, Vec::len),
+                Input::Command | Input::Discard { .. } => 0,
+            };
+            let deadline = clock.due(received, self.ctx.config.min_data_rate);
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
                 Ok(n) => n?,
                 Err(_) => {
+                    tracing::info!("client too slow or silent: closing the session");
                     self.reply(reply::IDLE_TIMEOUT);
-                    self.flush().await?;
+                    let _ = self.flush().await;
                     return Ok(Ending::Closed);
                 }
             };
@@ -150,7 +160,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                             }
                             None
                         }
-                        Ok(request) => match self.handle(request.into_owned()).await {
+                        Ok(request) => match {
+                            // The next command's time starts when this one is whole.
+                            clock.restart();
+                            self.handle(request.into_owned()).await
+                        } {
                             Next::Continue => None,
                             Next::Data => Some(Input::Data { receiver: DataReceiver::new(), body: Vec::new() }),
                             Next::Bdat { size, last } => Some(Input::Bdat { receiver: BdatReceiver::new(size, last) }),
@@ -216,6 +230,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                     }
                 };
                 if let Some(next) = next_input {
+                    // A new command or message starts its own time.
+                    clock.restart();
                     input = next;
                 }
             }
@@ -293,13 +309,51 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if self.refuse(reply) { Next::Close } else { Next::Continue }
     }
 
+    /// Writes the pending replies, within the idle timeout: a client that pipelines commands and never reads
+    /// the replies would otherwise hold the session (and its task) forever.
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
+            let write = async {
+                self.stream.write_all(&self.out).await?;
+                self.stream.flush().await
+            };
+            match tokio::time::timeout(self.ctx.config.idle_timeout, write).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    tracing::info!("client does not read its replies: closing the session");
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"));
+                }
+            }
             self.out.clear();
         }
         Ok(())
+    }
+}
+
+/// When the current command or message must be in: set when it starts, extended only by the data a message
+/// brings at the minimum rate.
+struct Deadline {
+    started: tokio::time::Instant,
+    limit: std::time::Duration,
+}
+
+impl Deadline {
+    fn new(limit: std::time::Duration) -> Self {
+        Self { started: tokio::time::Instant::now(), limit }
+    }
+
+    fn restart(&mut self) {
+        self.started = tokio::time::Instant::now();
+    }
+
+    /// The idle limit from the start, plus the time `received` bytes earn at `min_rate` bytes a second.
+    fn due(&self, received: usize, min_rate: u64) -> tokio::time::Instant {
+        let earned = if min_rate == 0 {
+            std::time::Duration::from_secs(365 * 86400)
+        } else {
+            std::time::Duration::from_secs(received as u64 / min_rate)
+        };
+        self.started + self.limit + earned
     }
 }
 
