@@ -138,6 +138,11 @@ impl Moat {
             .set("filters", "builtin", "false")
     }
 
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn smtp(&self) -> SocketAddr {
         self.smtp.expect("moat is running")
     }

@@ -25,6 +25,9 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Linear memory per plugin instance.
     pub memory_bytes: usize,
+    /// Linear memory of every plugin instance of the process together; past it an instance cannot grow (it
+    /// fails as out of memory, and its entry's fail policy decides).
+    pub memory_budget_bytes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             fuel_per_byte: DEFAULT_FUEL_PER_BYTE,
             call_timeout: Duration::from_secs(10),
             memory_bytes: 64 << 20,
+            memory_budget_bytes: 1 << 30,
         }
     }
 }
@@ -77,6 +81,7 @@ const KEEP_RESIDENT: usize = 4 << 20;
 
 pub struct FilterEngine {
     engine: Engine,
+    budget: Arc<crate::host::MemoryBudget>,
     cache_dir: Option<PathBuf>,
     limits: Limits,
 }
@@ -107,7 +112,13 @@ impl FilterEngine {
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir).map_err(|e| LoadError::Engine(format!("cache {}: {e}", dir.display())))?;
         }
-        Ok(Self { engine, cache_dir, limits })
+        let budget = Arc::new(crate::host::MemoryBudget::new(limits.memory_budget_bytes));
+        Ok(Self { engine, budget, cache_dir, limits })
+    }
+
+    /// The process-wide plugin memory budget and what live instances hold of it.
+    pub fn memory_budget(&self) -> &crate::host::MemoryBudget {
+        &self.budget
     }
 
     /// Compiles (or loads from the cache) and validates a plugin. A component that does not implement the
@@ -119,7 +130,7 @@ impl FilterEngine {
         let linker = self.linker(&component).map_err(not_a_filter)?;
         let pre = linker.instantiate_pre(&component).map_err(not_a_filter)?;
         let pre = FilterPre::new(pre).map_err(not_a_filter)?;
-        Ok(Plugin::new(name.into(), sha256, pre, self.engine.clone(), self.limits))
+        Ok(Plugin::new(name.into(), sha256, pre, self.engine.clone(), self.limits, self.budget.clone()))
     }
 
     fn compile(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {

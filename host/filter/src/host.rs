@@ -222,18 +222,78 @@ pub(crate) struct HostState {
     pub deadline: std::time::Instant,
 }
 
-/// Caps linear memory; remembers that it refused, so an out-of-memory trap is reported as such.
+/// The linear memory every plugin instance of the process may hold together: each instance's cap alone
+/// (64 MiB × 256 pooled instances) would let a memory-hungry plugin under load take gigabytes.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryBudget {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, used: Default::default(), peak: Default::default() }
+    }
+
+    /// Takes `bytes` from the budget, if that many are left.
+    fn reserve(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        match self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            used.checked_add(bytes).filter(|total| *total <= self.limit)
+        }) {
+            Ok(before) => {
+                self.peak.fetch_max(before + bytes, Ordering::AcqRel);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Bytes held by live instances now.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The most live instances ever held at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Caps linear memory per instance and within the process budget; remembers that it refused, so an
+/// out-of-memory trap is reported as such. What an instance took from the budget goes back when the
+/// instance goes (its store is dropped) — a warm instance keeps it while it keeps the memory.
 pub(crate) struct MemoryCap {
     pub max_bytes: usize,
     pub refused: bool,
+    pub budget: Arc<MemoryBudget>,
+    /// Bytes this instance holds of the budget.
+    pub reserved: usize,
+}
+
+impl Drop for MemoryCap {
+    fn drop(&mut self) {
+        self.budget.release(self.reserved);
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.refused = true;
             return Ok(false);
         }
+        let more = desired.saturating_sub(current);
+        if !self.budget.reserve(more) {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.reserved += more;
         Ok(true)
     }
 

@@ -22,8 +22,8 @@ pub use breaker::{Breaker, TenantBreakers};
 pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{
-    Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryKv, RecordKind, Resolver, StaticDns,
-    counter_value, kv_namespace, shared_kv_namespace,
+    Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryBudget, MemoryKv, RecordKind, Resolver,
+    StaticDns, counter_value, kv_namespace, shared_kv_namespace,
 };
 pub use message::{
     AuthResult, Authentication, ConnectionFacts, Content, MessageFacts, ParsedMessage, RecipientFacts, Structure,

@@ -18,6 +18,7 @@ pub struct Plugin {
     pre: FilterPre<HostState>,
     engine: Engine,
     limits: Limits,
+    budget: Arc<crate::host::MemoryBudget>,
     /// Per stage (connect, mail, rcpt, message): the plugin answered that it does not implement the hook.
     /// Learned at the first call, so later ones cost nothing.
     unused: [std::sync::atomic::AtomicBool; 4],
@@ -147,8 +148,9 @@ impl Plugin {
         pre: FilterPre<HostState>,
         engine: Engine,
         limits: Limits,
+        budget: Arc<crate::host::MemoryBudget>,
     ) -> Self {
-        Self { name, sha256, pre, engine, limits, unused: Default::default() }
+        Self { name, sha256, pre, engine, limits, budget, unused: Default::default() }
     }
 
     pub fn name(&self) -> &str {
@@ -246,7 +248,12 @@ impl Plugin {
         let started = Instant::now();
         let state = HostState {
             table: ResourceTable::new(),
-            limiter: MemoryCap { max_bytes: self.limits.memory_bytes, refused: false },
+            limiter: MemoryCap {
+                max_bytes: self.limits.memory_bytes,
+                refused: false,
+                budget: self.budget.clone(),
+                reserved: 0,
+            },
             plugin: self.name.clone(),
             config: call.config.clone(),
             capabilities: call.capabilities.clone(),
@@ -255,6 +262,9 @@ impl Plugin {
         let (mut store, kept) = match call.warm.as_ref().and_then(|w| w.take()) {
             Some(warm) => {
                 let mut store = warm.store;
+                let mut state = state;
+                // The instance keeps its memory, so it keeps what it took of the budget.
+                state.limiter.reserved = std::mem::take(&mut store.data_mut().limiter.reserved);
                 *store.data_mut() = state;
                 (store, Some(warm.filter))
             }

@@ -84,6 +84,24 @@ fn unbounded_allocation_stops_at_the_memory_cap() {
     assert_eq!(run.result.unwrap_err(), Failure::OutOfMemory);
 }
 
+/// A memory-hungry plugin under load took 64 MiB per instance, 256 instances at once: the process-wide
+/// budget stops growth past it, and what an instance took comes back when it goes.
+#[test]
+fn instances_share_one_memory_budget() {
+    let limits = Limits { memory_bytes: 32 << 20, memory_budget_bytes: 40 << 20, ..Limits::default() };
+    let e = engine(limits);
+    let (hog, tagger) = (e.load("hog", &guest("hog")).unwrap(), e.load("tagger", &guest("tagger")).unwrap());
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| hog.on_message(&message(SPAMMY), &hog.setup("")))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(runs.iter().all(|r| r.result == Err(Failure::OutOfMemory)), "{runs:?}");
+    assert_eq!(e.memory_budget().used(), 0, "every instance gave its memory back");
+    let peak = e.memory_budget().peak();
+    assert!(peak <= 40 << 20 && peak > 32 << 20, "several instances shared the budget, never past it: {peak}");
+    assert!(tagger.on_message(&message(SPAMMY), &tagger.setup("")).result.is_ok(), "the budget is free again");
+}
+
 #[test]
 fn a_trap_is_a_failure_and_every_call_gets_a_fresh_instance() {
     let e = engine(Limits::default());

@@ -116,6 +116,9 @@ pub struct FiltersConfig {
     pub call_timeout: std::time::Duration,
     /// `memory_mib = 64` — linear memory a plugin instance may grow to.
     pub memory_mib: usize,
+    /// `memory_budget_mib = 1024` — linear memory all plugin instances of the process may hold together;
+    /// past it an instance fails as out of memory (its entry's fail policy decides).
+    pub memory_budget_mib: usize,
     /// `reload_interval = "1s"` — how often the server checks the store for saved chains (chains then swap
     /// without a restart, on every node of a cluster).
     #[serde(with = "humantime_serde")]
@@ -139,6 +142,7 @@ impl Default for FiltersConfig {
             fuel_per_byte: limits.fuel_per_byte,
             call_timeout: limits.call_timeout,
             memory_mib: limits.memory_bytes >> 20,
+            memory_budget_mib: limits.memory_budget_bytes >> 20,
             reload_interval: std::time::Duration::from_secs(1),
             nameserver: None,
             authentication: true,
@@ -154,6 +158,7 @@ impl FiltersConfig {
             fuel_per_byte: self.fuel_per_byte,
             call_timeout: self.call_timeout,
             memory_bytes: self.memory_mib << 20,
+            memory_budget_bytes: self.memory_budget_mib << 20,
         }
     }
 }
@@ -250,6 +255,9 @@ impl Config {
         }
         if !(1..=4096).contains(&self.filters.memory_mib) {
             bail!("filters.memory_mib must be between 1 and 4096");
+        }
+        if self.filters.memory_budget_mib < self.filters.memory_mib {
+            bail!("filters.memory_budget_mib must be at least filters.memory_mib");
         }
         if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.filters.call_timeout) {
             bail!("filters.call_timeout must be between 100ms and 10m");

@@ -209,3 +209,43 @@ async fn a_client_that_never_reads_is_cut_off() {
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// A memory-hungry plugin under 48 concurrent clients drove the server to 911 MB: each instance had its own
+/// cap, none had a total. With `memory_budget_mib` the whole process stays near its budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_memory_stays_within_the_process_budget() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite)
+        .set("filters", "memory_budget_mib", "128")
+        .set("smtp", "max_connections_per_ip", "100")
+        .start()
+        .await
+        .unwrap();
+    moat.protect("example.com", &[sink_host(&sink)], &["bob"]);
+    let hog = moat_filter::test_guests::component(
+        "hog",
+        &std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests"),
+    );
+    moat.add_guest("hog", "1.0.0", &hog);
+    assert!(moat.set_chain("[[entry]]\nplugin = \"hog\"\n", &[]).status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let rss = |field: &str| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", moat.pid().unwrap())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap().to_owned();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+    };
+    let before = rss("VmRSS:");
+    let sessions: Vec<_> = (0..48)
+        .map(|n| {
+            let addr = moat.smtp();
+            tokio::spawn(async move { send(addr, "a@sender.test", &["bob@example.com"], &message(n, 100)).await })
+        })
+        .collect();
+    for session in sessions {
+        let reply = session.await.unwrap().unwrap();
+        assert!(reply.starts_with("250"), "the hog fails open, the mail goes on: {reply}");
+    }
+    let peak = rss("VmHWM:");
+    // The budget, plus what the pool keeps resident between instances and the rest of the server.
+    assert!(peak < before + 128 + 160, "peak {peak} MiB from {before} MiB");
+}
