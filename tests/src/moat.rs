@@ -210,6 +210,27 @@ impl Moat {
         Command::new(&self.bin).arg("--config-file").arg(&self.config).args(args).output().expect("run moat cli")
     }
 
+    /// Runs a `moat` command with its standard output piped into `shell` (`head -n 1`, `true`); returns the output of
+    /// the `moat` process, whose stdout the shell command closes early.
+    pub fn cli_piped_to(&self, args: &[&str], shell: &str) -> Output {
+        let mut moat = Command::new(&self.bin)
+            .arg("--config-file")
+            .arg(&self.config)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run moat cli");
+        let reader = Command::new("sh")
+            .args(["-c", shell])
+            .stdin(Stdio::from(moat.stdout.take().unwrap()))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run the reader");
+        assert!(reader.success());
+        moat.wait_with_output().unwrap()
+    }
+
     /// Runs a `moat` command with `input` on its standard input; returns its output.
     pub fn cli_with_input(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write;

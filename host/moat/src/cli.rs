@@ -111,8 +111,25 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A command's output piped into `head` (or anything that stops reading) ends the command quietly, as a
+/// Unix tool does, instead of a panic on the broken pipe. Not for `serve`, whose stdout closing must not stop
+/// a server.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config_file.as_deref())?;
+    if !matches!(cli.command, Command::Serve) {
+        quiet_on_broken_pipe();
+    }
     match cli.command {
         Command::Serve => crate::serve::serve(config).await,
         Command::Tenant(c) => c.run(&config).await,

@@ -249,3 +249,28 @@ async fn plugin_memory_stays_within_the_process_budget() {
     // The budget, plus what the pool keeps resident between instances and the rest of the server.
     assert!(peak < before + 128 + 160, "peak {peak} MiB from {before} MiB");
 }
+
+/// `moat queue list | head -1` panicked on the broken pipe (exit 101); the queue gauge kept counting a
+/// message `moat queue delete` had removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_ends_quietly_on_a_closed_pipe_and_the_gauge_follows_deletes() {
+    let moat = Moat::builder(BIN, Backend::Sqlite).start().await.unwrap();
+    moat.protect("example.com", &[format!("127.0.0.1:{}:10", free_port())], &["bob"]);
+    for n in 0..30 {
+        let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], &message(n, 10)).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    let listed = moat.cli_piped_to(&["queue", "list"], "true");
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(!String::from_utf8_lossy(&listed.stderr).contains("panicked"), "{listed:?}");
+
+    let gauge = |text: &str| text.lines().find(|l| l.starts_with("moat_queue_messages ")).map(str::to_owned);
+    assert_eq!(gauge(&moat.metrics_text().await).as_deref(), Some("moat_queue_messages 30"));
+    let queue = moat.admin(&["queue", "list"]);
+    let id = queue.split_whitespace().next().unwrap().to_owned();
+    moat.admin(&["queue", "delete", &id]);
+    eventually(10, "the gauge follows the delete", || async {
+        (gauge(&moat.metrics_text().await).as_deref() == Some("moat_queue_messages 29")).then_some(())
+    })
+    .await;
+}

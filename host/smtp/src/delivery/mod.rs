@@ -110,9 +110,19 @@ impl QueueManager {
             }
             tokio::select! {
                 _ = self.queue.wake().notified() => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => self.count_queue().await,
                 _ = shutdown.changed() => {}
             }
+        }
+    }
+
+    /// Sets the queue gauge from the store: `moat queue delete` and other nodes change the queue too.
+    async fn count_queue(&self) {
+        match self.queue.store().queue_status().await {
+            Ok(status) => {
+                self.metrics.queue_messages.set(status.messages as i64);
+            }
+            Err(e) => tracing::warn!("cannot count the queue: {e}"),
         }
     }
 
