@@ -14,6 +14,14 @@ fn message(n: usize, size: usize) -> String {
     format!("From: a@sender.test\r\nSubject: message {n}\r\n\r\n{}\r\n", "x".repeat(size))
 }
 
+/// The numbers of the [`message`]s among `received` (a bounce names its original's subject too).
+fn numbers<'a>(received: impl IntoIterator<Item = &'a moat_tests::Received>) -> BTreeSet<usize> {
+    received
+        .into_iter()
+        .filter_map(|m| m.text().split("Subject: message ").nth(1)?.split("\r\n").next()?.parse().ok())
+        .collect()
+}
+
 /// A full disk, then space again: while full Moat answers 4xx; afterwards every `250` it gives must be on
 /// disk — before the fix, a failed commit left SQLite's single writer connection inside a transaction that
 /// never ended, so nothing committed after the episode survived a `kill -9`.
@@ -59,14 +67,8 @@ async fn a_full_disk_loses_nothing_acknowledged() {
     moat.kill9();
     sink.set(SinkBehaviour::default());
     moat.restart().await;
-    let subjects = |received: Vec<moat_tests::Received>| -> BTreeSet<usize> {
-        received
-            .iter()
-            .filter_map(|m| m.text().split("Subject: message ").nth(1)?.split("\r\n").next()?.parse().ok())
-            .collect()
-    };
     eventually(90, "every acknowledged message delivered", || async {
-        acknowledged.is_subset(&subjects(sink.received())).then_some(())
+        acknowledged.is_subset(&numbers(&sink.received())).then_some(())
     })
     .await;
 }
@@ -94,12 +96,8 @@ async fn crashes_while_bouncing_strand_nothing_and_lose_no_bounce() {
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         moat.restart().await;
     }
-    let bounced = |received: Vec<moat_tests::Received>| -> BTreeSet<usize> {
-        received
-            .iter()
-            .filter(|m| m.from.is_empty() && m.to == ["a@sender.test"])
-            .filter_map(|m| m.text().split("Subject: message ").nth(1)?.split("\r\n").next()?.parse().ok())
-            .collect()
+    let bounced = |received: Vec<moat_tests::Received>| {
+        numbers(received.iter().filter(|m| m.from.is_empty() && m.to == ["a@sender.test"]))
     };
     eventually(60, "a bounce for every message", || async {
         (bounced(senders.received()).len() == MESSAGES).then_some(())
