@@ -46,11 +46,11 @@ impl TestMessage {
     /// Parses an RFC 5322 message. The envelope sender defaults to the From address, the recipients to the
     /// To addresses (tenant "default"), the client to 192.0.2.1.
     pub fn from_eml(raw: &[u8]) -> Self {
-        use mail_parser::MimeHeaders;
-        let parsed = mail_parser::MessageParser::default().parse(raw);
-        let mut message = TestMessage {
-            sender: String::new(),
-            recipients: Vec::new(),
+        // The very view the gateway gives plugins (`moat-message`): the same header list, parts and sniffing.
+        let mail = moat_message::Mail::parse(raw.to_vec());
+        TestMessage {
+            sender: mail.from_address().unwrap_or_default().to_owned(),
+            recipients: mail.to_addresses().iter().map(|a| recipient(a, "default")).collect(),
             connection: Connection {
                 client_ip: "192.0.2.1".into(),
                 ptr: None,
@@ -58,51 +58,28 @@ impl TestMessage {
                 tls: None,
             },
             authentication: Authentication::default(),
-            headers: Vec::new(),
-            subject: None,
-            text: Vec::new(),
-            html: Vec::new(),
-            attachments: Vec::new(),
+            headers: mail.headers().iter().map(|h| Header { name: h.name.clone(), value: h.value.clone() }).collect(),
+            subject: mail.subject().map(str::to_owned),
+            text: mail.text_parts().to_vec(),
+            html: mail.html_parts().to_vec(),
+            attachments: mail
+                .attachments()
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let attachment = Attachment {
+                        index: i as u32,
+                        name: a.name.clone(),
+                        declared_type: a.declared_type.clone(),
+                        sniffed_type: a.sniffed_type.clone(),
+                        size: a.bytes.len() as u64,
+                    };
+                    (attachment, a.bytes.clone())
+                })
+                .collect(),
             raw: raw.to_vec(),
             recipients_stated: false,
-        };
-        let Some(m) = parsed else { return message };
-        message.headers = m
-            .headers()
-            .iter()
-            .map(|h| Header {
-                name: h.name().to_owned(),
-                value: m.header_raw(h.name()).map(|v| v.trim().to_owned()).unwrap_or_default(),
-            })
-            .collect();
-        message.subject = m.subject().map(str::to_owned);
-        message.text = (0..m.text_body_count()).filter_map(|i| m.body_text(i)).map(|t| t.into_owned()).collect();
-        message.html = (0..m.html_body_count()).filter_map(|i| m.body_html(i)).map(|t| t.into_owned()).collect();
-        for (i, part) in m.attachments().enumerate() {
-            let declared_type = part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into());
-            let bytes = part.contents().to_vec();
-            let attachment = Attachment {
-                index: i as u32,
-                name: part.attachment_name().map(str::to_owned),
-                declared_type,
-                sniffed_type: sniff(&bytes).into(),
-                size: bytes.len() as u64,
-            };
-            message.attachments.push((attachment, bytes));
         }
-        let first =
-            |a: Option<&mail_parser::Address>| a.and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_owned);
-        message.sender = first(m.from()).unwrap_or_default();
-        let to: Vec<String> =
-            m.to().map(|a| a.iter().filter_map(|a| a.address()).map(str::to_owned).collect()).unwrap_or_default();
-        message.recipients = to.iter().map(|a| recipient(a, "default")).collect();
-        message
     }
 
     /// Sets the envelope sender.
@@ -130,23 +107,6 @@ impl TestMessage {
     pub fn authentication(mut self, authentication: Authentication) -> Self {
         self.authentication = authentication;
         self
-    }
-}
-
-/// The same magic numbers the host recognizes (`moat-filter`'s message.rs; keep the two in step).
-fn sniff(bytes: &[u8]) -> &'static str {
-    match bytes {
-        [b'M', b'Z', ..] => "application/x-msdownload",
-        [0x7f, b'E', b'L', b'F', ..] => "application/x-executable",
-        [b'P', b'K', 3, 4, ..] => "application/zip",
-        [b'%', b'P', b'D', b'F', ..] => "application/pdf",
-        [0xd0, 0xcf, 0x11, 0xe0, ..] => "application/x-ole-storage",
-        [0x89, b'P', b'N', b'G', ..] => "image/png",
-        [0xff, 0xd8, 0xff, ..] => "image/jpeg",
-        [b'G', b'I', b'F', b'8', ..] => "image/gif",
-        [b'R', b'a', b'r', b'!', ..] => "application/x-rar-compressed",
-        _ if bytes.iter().take(512).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => "text/plain",
-        _ => "application/octet-stream",
     }
 }
 
@@ -320,5 +280,24 @@ impl MockHost {
     pub(crate) fn dns_lookup(&mut self, name: &str, kind: RecordKind) -> Result<Vec<String>, HostError> {
         let dns = self.dns.as_ref().ok_or(HostError::Denied)?;
         Ok(dns.get(&(name.trim_end_matches('.').to_ascii_lowercase(), kind)).cloned().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The harness gives a filter what the gateway gives it: each `Received:` its own value, the subject
+    /// decoded (it once gave every occurrence the first one's value).
+    #[test]
+    fn each_header_occurrence_has_its_own_value() {
+        let message = TestMessage::from_eml(
+            b"Received: from a by mx1\r\nReceived: from b by mx2\r\nReceived: from c by mx3\r\n\
+              Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nbody\r\n",
+        );
+        let received: Vec<&str> =
+            message.headers.iter().filter(|h| h.name == "Received").map(|h| h.value.as_str()).collect();
+        assert_eq!(received, ["from a by mx1", "from b by mx2", "from c by mx3"]);
+        assert_eq!(message.subject.as_deref(), Some("café"));
     }
 }

@@ -25,10 +25,8 @@ pub use host::{
     Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryBudget, MemoryKv, RecordKind, Resolver,
     StaticDns, counter_value, kv_namespace, shared_kv_namespace,
 };
-pub use message::{
-    AuthResult, Authentication, ConnectionFacts, Content, MessageFacts, ParsedMessage, RecipientFacts, Structure,
-    StructureLimits,
-};
+pub use message::{AuthResult, Authentication, ConnectionFacts, Content, MessageFacts, ParsedMessage, RecipientFacts};
+pub use moat_message::{Structure, StructureLimits};
 pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};
 /// The hex sha256 of a component's bytes: its identity in the registry and the compile cache.
 pub fn sha256_hex(bytes: &[u8]) -> String {

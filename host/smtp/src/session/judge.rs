@@ -170,7 +170,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let mut refusals = Vec::new();
         let filtered = groups.iter().any(|g| !g.recipients.is_empty() && !g.chain.is_empty());
         // Parsed once for every group; an empty chain needs no parse at all.
-        let content = filtered.then(|| Content::parse(body.to_vec()));
+        let content = filtered.then(|| Arc::new(Content::parse(body.to_vec())));
         if let Some(why) = content.as_ref().and_then(|c| c.structure().exceeds(&StructureLimits::default())) {
             // Before any plugin or DNS lookup: a shape no real mail has is refused, not scanned.
             tracing::info!(%why, "message refused for its structure");

@@ -1,0 +1,163 @@
+//! A mail message parsed once, as Moat's filters see it. The host's filter runtime hands it to plugins and the
+//! SDK's test harness builds the very same view from `.eml` files, so a filter behaves in its unit tests as it
+//! does in the gateway: one parser, one list of header fields, one sniffer.
+
+mod headers;
+mod sniff;
+mod structure;
+
+pub use sniff::sniff;
+pub use structure::{Structure, StructureLimits};
+
+/// An attachment: its name and types as declared and as its first bytes betray, and its decoded bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: Option<String>,
+    pub declared_type: String,
+    pub sniffed_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A header field: its name as written and its value unfolded, with RFC 2047 encoded words decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// A message parsed once.
+#[derive(Debug, Clone, Default)]
+pub struct Mail {
+    raw: Vec<u8>,
+    headers: Vec<Header>,
+    subject: Option<String>,
+    text: Vec<String>,
+    html: Vec<String>,
+    attachments: Vec<Attachment>,
+    structure: Structure,
+    from: Option<String>,
+    to: Vec<String>,
+}
+
+impl Mail {
+    /// Parses `raw` (RFC 5322, CRLF or bare LF line ends). Bytes that are no message give an empty view,
+    /// never an error: filters judge what they can see.
+    pub fn parse(raw: Vec<u8>) -> Self {
+        use mail_parser::MimeHeaders;
+        let mut mail = Mail { structure: Structure::unparsed(&raw), ..Mail::default() };
+        if let Some(m) = mail_parser::MessageParser::default().parse(&raw) {
+            mail.structure = Structure::of(&m, &raw);
+            mail.headers = m.headers().iter().map(|h| headers::field(&raw, h)).collect();
+            mail.subject = m.subject().map(str::to_owned);
+            mail.text = (0..m.text_body_count()).filter_map(|i| m.body_text(i)).map(|t| t.into_owned()).collect();
+            mail.html = (0..m.html_body_count()).filter_map(|i| m.body_html(i)).map(|t| t.into_owned()).collect();
+            mail.attachments = m
+                .attachments()
+                .map(|part| {
+                    let declared_type = part
+                        .content_type()
+                        .map(|ct| match ct.subtype() {
+                            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                            None => ct.ctype().to_owned(),
+                        })
+                        .unwrap_or_else(|| "application/octet-stream".into());
+                    let bytes = part.contents().to_vec();
+                    Attachment {
+                        name: part.attachment_name().map(str::to_owned),
+                        declared_type,
+                        sniffed_type: sniff(&bytes).into(),
+                        bytes,
+                    }
+                })
+                .collect();
+            let addresses = |a: Option<&mail_parser::Address>| -> Vec<String> {
+                a.map(|a| a.iter().filter_map(|a| a.address()).map(str::to_owned).collect()).unwrap_or_default()
+            };
+            mail.from = addresses(m.from()).into_iter().next();
+            mail.to = addresses(m.to());
+        }
+        mail.raw = raw;
+        mail
+    }
+
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Every header field, in order, each occurrence with its own value.
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    /// The values of the fields named `name` (any case), in order.
+    pub fn header(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    pub fn text_parts(&self) -> &[String] {
+        &self.text
+    }
+
+    pub fn html_parts(&self) -> &[String] {
+        &self.html
+    }
+
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    pub fn structure(&self) -> Structure {
+        self.structure
+    }
+
+    /// The first `From:` address.
+    pub fn from_address(&self) -> Option<&str> {
+        self.from.as_deref()
+    }
+
+    /// The `To:` addresses.
+    pub fn to_addresses(&self) -> &[String] {
+        &self.to
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_occurrence_keeps_its_own_value_decoded_and_unfolded() {
+        let raw = b"Received: from a.example by mx1\r\n\tfor <x@y>; Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+                    Received: from b.example by mx2; Mon, 1 Jan 2024 00:00:01 +0000\r\n\
+                    Received: from c.example by mx3; Mon, 1 Jan 2024 00:00:02 +0000\r\n\
+                    From: =?utf-8?q?Jos=C3=A9?= <jose@x.example>\r\n\
+                    Subject: =?utf-8?b?w4lsw6hhbmU=?= news\r\n\r\nbody\r\n";
+        let mail = Mail::parse(raw.to_vec());
+        let received: Vec<&str> = mail.header("received").collect();
+        assert_eq!(
+            received,
+            [
+                "from a.example by mx1\tfor <x@y>; Mon, 1 Jan 2024 00:00:00 +0000",
+                "from b.example by mx2; Mon, 1 Jan 2024 00:00:01 +0000",
+                "from c.example by mx3; Mon, 1 Jan 2024 00:00:02 +0000",
+            ]
+        );
+        assert_eq!(mail.header("Subject").next(), Some("Élèane news"));
+        assert_eq!(mail.subject(), Some("Élèane news"));
+        assert_eq!(mail.header("From").next(), Some("José <jose@x.example>"));
+        assert_eq!(mail.from_address(), Some("jose@x.example"));
+    }
+
+    #[test]
+    fn bare_lf_messages_and_non_messages_parse() {
+        let mail = Mail::parse(b"Subject: hi\nX-A: 1\n\nbody\n".to_vec());
+        assert_eq!(mail.header("x-a").collect::<Vec<_>>(), ["1"]);
+        assert_eq!(mail.text_parts(), ["body\n"]);
+        let junk = Mail::parse(Vec::new());
+        assert!(junk.headers().is_empty() && junk.subject().is_none());
+    }
+}
