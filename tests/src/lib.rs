@@ -2,6 +2,7 @@
 //! downstream SMTP server to deliver to, and real SMTP clients.
 
 mod dns;
+pub mod ldap;
 mod moat;
 mod sink;
 mod tmpfs;

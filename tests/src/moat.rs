@@ -89,6 +89,7 @@ impl MoatBuilder {
         std::fs::write(&config_path, text).unwrap();
         let data_dir = data_root.join("data");
         let mut moat = Moat {
+            database_url: database_url.clone(),
             bin,
             dir,
             data_dir,
@@ -106,6 +107,8 @@ impl MoatBuilder {
 
 pub struct Moat {
     bin: PathBuf,
+    /// The database this instance uses (SQLite file or a PostgreSQL database of its own).
+    pub database_url: String,
     dir: tempfile::TempDir,
     data_dir: PathBuf,
     config: PathBuf,

@@ -17,8 +17,11 @@ pub struct Directory {
     /// When each domain's contact was last told its tenant has no license left.
     pub(crate) exhaustion_told:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<moat_store::DomainId, std::time::Instant>>>,
-    /// Seals the secrets Moat must read back (TOTP seeds); ephemeral unless the server gives its key file.
+    /// Seals the secrets Moat must read back (TOTP seeds, directory bind passwords); ephemeral unless the
+    /// server gives its key file.
     keyring: std::sync::Arc<crate::Keyring>,
+    /// Bound directory connections, reused between sign-ups.
+    ldap_pool: std::sync::Arc<crate::ldap::ConnectionPool>,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -87,7 +90,16 @@ impl Directory {
             refusals: Default::default(),
             exhaustion_told: Default::default(),
             keyring: std::sync::Arc::new(crate::Keyring::ephemeral()),
+            ldap_pool: Default::default(),
         }
+    }
+
+    pub(crate) fn keyring(&self) -> &crate::Keyring {
+        &self.keyring
+    }
+
+    pub(crate) fn ldap_pool(&self) -> &crate::ldap::ConnectionPool {
+        &self.ldap_pool
     }
 
     /// A directory that seals secrets with `keyring` (the data dir's key file).
@@ -185,12 +197,18 @@ impl Directory {
         if mailbox.is_none() && owner != address {
             mailbox = self.find_mailbox(&domain, &primary, owner.local()).await.map_err(temporary)?;
         }
-        if mailbox.is_none()
-            && primary.signup == moat_store::Signup::Smtp
-            && let Some(callout) = &self.callout
-        {
-            self.sign_up(callout.as_ref(), &primary, &owner).await?;
-            mailbox = self.find_mailbox(&domain, &primary, owner.local()).await.map_err(temporary)?;
+        if mailbox.is_none() {
+            let signed_up = match primary.signup {
+                moat_store::Signup::Smtp => match &self.callout {
+                    Some(callout) => self.sign_up(callout.as_ref(), &primary, &owner).await.map(|_| true)?,
+                    None => false,
+                },
+                moat_store::Signup::Ldap => self.ldap_sign_up(&primary, &owner).await.map(|_| true)?,
+                moat_store::Signup::Manual => false,
+            };
+            if signed_up {
+                mailbox = self.find_mailbox(&domain, &primary, owner.local()).await.map_err(temporary)?;
+            }
         }
         let mailbox = mailbox.ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?;
         // An alias may point into another domain: mail goes where its mailbox lives.
@@ -206,7 +224,7 @@ impl Directory {
 
     /// A local part of `domain` is a mailbox of the primary, an alias in `domain` itself, or (for an alias
     /// domain) an alias of the primary.
-    async fn find_mailbox(
+    pub(crate) async fn find_mailbox(
         &self,
         domain: &Domain,
         primary: &Domain,

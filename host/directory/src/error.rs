@@ -33,6 +33,8 @@ pub enum DirectoryError {
     /// A name another tenant holds, or one above or below another tenant's domain: said without saying whose.
     #[error("{0} is not available")]
     NotAvailable(String),
+    #[error("directory (LDAP): {0}")]
+    Ldap(String),
     #[error("bad list entry {0}")]
     ListEntry(String),
     #[error("{0}")]

@@ -8,6 +8,7 @@ mod directory;
 mod downstream;
 mod error;
 mod import;
+mod ldap;
 mod licensing;
 mod notices;
 mod sealed;
@@ -23,6 +24,10 @@ pub use directory::{Directory, DomainSpec, Recipient, RecipientError};
 pub use downstream::parse_downstream;
 pub use error::DirectoryError;
 pub use import::{ImportError, ImportRequest, parse_import};
+pub use ldap::{
+    LdapCheck, LdapFailure, LdapScope, LdapSettings, Person, SearchScope, ServerType, SyncReport,
+    addresses as ldap_addresses,
+};
 pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
 pub use notices::{Language, Notice, Notification, Notifier};
 pub use sealed::{KEY_FILE, Keyring, SealError};

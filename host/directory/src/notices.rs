@@ -50,6 +50,9 @@ pub enum Notice {
     Welcome { name: String, address: String, password: Option<String>, console: String, template: Option<String> },
     /// A user's messages held since the last digest, to review in the console.
     QuarantineDigest { console: String, items: Vec<crate::HeldSummary> },
+    /// A synchronization with the directory that changed something (`removed`: departed users removed, else
+    /// only reported).
+    DirectorySync { scope: String, added: Vec<String>, renamed: Vec<String>, departed: Vec<String>, removed: bool },
 }
 
 /// A notice for one recipient.
@@ -77,6 +80,8 @@ impl Notification {
             Notice::Welcome { .. } => "Welcome to your email protection".into(),
             Notice::QuarantineDigest { items, .. } if es => format!("Moat: {} mensaje(s) en cuarentena", items.len()),
             Notice::QuarantineDigest { items, .. } => format!("Moat: {} message(s) held in quarantine", items.len()),
+            Notice::DirectorySync { scope, .. } if es => format!("Moat: sincronización con el directorio ({scope})"),
+            Notice::DirectorySync { scope, .. } => format!("Moat: directory synchronization ({scope})"),
         }
     }
 
@@ -108,6 +113,35 @@ impl Notification {
                         .replace("{password}", &password)
                         .replace("{console}", console),
                 );
+            }
+            Notice::DirectorySync { scope, added, renamed, departed, removed } => {
+                let list = |out: &mut String, title: &str, items: &[String]| {
+                    if !items.is_empty() {
+                        let _ = writeln!(out, "{title} ({}):", items.len());
+                        for item in items {
+                            let _ = writeln!(out, "  {item}");
+                        }
+                        out.push('\n');
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "{}\n",
+                    if es {
+                        format!("Moat sincronizó los usuarios de {scope} con su directorio.")
+                    } else {
+                        format!("Moat synchronized the users of {scope} with your directory.")
+                    }
+                );
+                list(&mut out, if es { "Usuarios nuevos" } else { "New users" }, added);
+                list(&mut out, if es { "Nombres cambiados" } else { "Names changed" }, renamed);
+                let gone = match (es, removed) {
+                    (true, true) => "Usuarios que dejaron el directorio, eliminados",
+                    (true, false) => "Usuarios que ya no están en el directorio (no se eliminaron)",
+                    (false, true) => "Users who left the directory, removed",
+                    (false, false) => "Users no longer in the directory (not removed)",
+                };
+                list(&mut out, gone, departed);
             }
             Notice::QuarantineDigest { console, items } => {
                 let _ = writeln!(

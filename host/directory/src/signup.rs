@@ -41,12 +41,12 @@ const REMEMBERED_AT_MOST: usize = 50_000;
 pub(crate) struct Refusals(Mutex<HashMap<String, Instant>>);
 
 impl Refusals {
-    fn recently(&self, address: &str, now: Instant) -> bool {
+    pub(crate) fn recently(&self, address: &str, now: Instant) -> bool {
         let map = self.0.lock().expect("refusals lock");
         map.get(address).is_some_and(|at| now.duration_since(*at) < REMEMBER_REFUSED)
     }
 
-    fn remember(&self, address: String, now: Instant) {
+    pub(crate) fn remember(&self, address: String, now: Instant) {
         let mut map = self.0.lock().expect("refusals lock");
         if map.len() >= REMEMBERED_AT_MOST {
             map.retain(|_, at| now.duration_since(*at) < REMEMBER_REFUSED);
@@ -110,8 +110,10 @@ impl Directory {
             let primary = self.store().domain_by_id(primary).await?.map(|d| d.name).unwrap_or_default();
             return Err(DirectoryError::OnAliasDomain { domain: domain.name, primary, what: "sign-up settings" });
         }
-        if signup == Signup::Smtp {
-            self.check_callout(&domain, existing).await?;
+        match signup {
+            Signup::Smtp => self.check_callout(&domain, existing).await?,
+            Signup::Ldap => self.check_ldap_connection(&domain).await?,
+            Signup::Manual => {}
         }
         Ok(self.store().domain_set_signup(domain.id, signup).await?)
     }

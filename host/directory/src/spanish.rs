@@ -70,6 +70,7 @@ impl Localized for DirectoryError {
             }
             DirectoryError::UnknownTenant(t) => format!("el cliente {t} no existe"),
             DirectoryError::NotAvailable(name) => format!("{name} no está disponible"),
+            DirectoryError::Ldap(_) => return None,
             DirectoryError::NestedAliasDomain { alias, primary } => {
                 format!("{alias} no puede ser alias de {primary}, que ya es un dominio alias")
             }

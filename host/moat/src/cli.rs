@@ -45,6 +45,9 @@ enum Command {
     /// `lists` filter.
     #[command(subcommand)]
     List(commands::list::ListCommand),
+    /// The tenant's directory (LDAP, Active Directory) that signs users up.
+    #[command(subcommand)]
+    Ldap(commands::ldap::LdapCommand),
     /// Console and REST API accounts.
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
@@ -141,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(c) => c.run(&config).await,
         Command::Chain(c) => c.run(&config).await,
         Command::List(c) => c.run(&config).await,
+        Command::Ldap(c) => c.run(&config).await,
         Command::Antivirus(c) => c.run(&config).await,
         Command::Admin(c) => c.run(&config).await,
         Command::Token(c) => c.run(&config).await,

@@ -8,6 +8,7 @@ pub mod config;
 mod console;
 mod data_dir;
 mod digests;
+mod directory_sync;
 mod metrics_http;
 mod retention;
 mod serve;

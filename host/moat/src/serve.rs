@@ -105,6 +105,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let digests = crate::digests::run(directory.clone(), config.quarantine.digest_every, stopped.clone());
         tasks.push(tokio::spawn(digests));
     }
+    tasks.push(tokio::spawn(crate::directory_sync::run(directory.clone(), stopped.clone())));
     let retention = crate::retention::run(store.clone(), spool, config.retention.clone(), stopped.clone());
     tasks.push(tokio::spawn(retention));
     let console = TcpListener::bind(config.console.listen)

@@ -51,7 +51,8 @@ pub fn message(hostname: &str, notification: &Notification) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String, String> {
+/// Queues one notification as mail (what the outbox does; for a process without one, such as the CLI).
+pub async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String, String> {
     let route = notification.to.domain().to_owned();
     // The null sender: a notification that cannot be delivered is not bounced back to anyone.
     let envelope = Envelope { sender: String::new(), recipients: vec![(notification.to.to_string(), route)] };

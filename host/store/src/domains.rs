@@ -30,6 +30,9 @@ pub enum Signup {
     /// Also signed up on their first message, when the domain's own mail server accepts the address
     /// (recipient callout).
     Smtp,
+    /// Also signed up on their first message, when the tenant's directory (LDAP, Active Directory) knows the
+    /// address or alias, with the aliases it lists.
+    Ldap,
 }
 
 impl Signup {
@@ -37,6 +40,7 @@ impl Signup {
         match self {
             Self::Manual => "manual",
             Self::Smtp => "smtp",
+            Self::Ldap => "ldap",
         }
     }
 
@@ -44,6 +48,7 @@ impl Signup {
         match s {
             "manual" => Some(Self::Manual),
             "smtp" => Some(Self::Smtp),
+            "ldap" => Some(Self::Ldap),
             _ => None,
         }
     }

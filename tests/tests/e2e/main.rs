@@ -9,6 +9,7 @@ mod console;
 mod digests;
 mod example;
 mod faults;
+mod ldap;
 mod mail_path;
 mod plugin_cases;
 mod plugin_cli;

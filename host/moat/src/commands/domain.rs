@@ -12,12 +12,13 @@ pub enum DomainCommand {
     List,
     /// Stop protecting a domain: removes its mailboxes, aliases and alias domains too.
     Remove { name: String },
-    /// How the domain's users come to exist: `manual` (added by admins), or `smtp` (also signed up on their
+    /// How the domain's users come to exist: `manual` (added by admins), `smtp` (also signed up on their
     /// first message when the domain's server accepts the address; turned on only if the server passes a
-    /// check with --check, an existing address).
+    /// check with --check, an existing address), or `ldap` (signed up from the tenant's directory, set with
+    /// `moat ldap set`; turned on only if it answers).
     Signup {
         name: String,
-        #[arg(value_parser = ["manual", "smtp"])]
+        #[arg(value_parser = ["manual", "smtp", "ldap"])]
         mode: String,
         /// An existing address of the domain, for the check.
         #[arg(long, value_name = "ADDRESS")]
@@ -94,7 +95,11 @@ impl DomainCommand {
                                 hosts.iter().map(|h| format!("{}:{}:{}", h.host, h.port, h.priority)).collect();
                             let users = store.mailbox_list(Some(d.id)).await?.len();
                             let max = d.max_users.map(|m| format!("/{m}")).unwrap_or_default();
-                            let signup = if d.signup == Signup::Smtp { "\tsign-up by SMTP" } else { "" };
+                            let signup = match d.signup {
+                                Signup::Smtp => "\tsign-up by SMTP",
+                                Signup::Ldap => "\tsign-up from the directory",
+                                Signup::Manual => "",
+                            };
                             println!("{}\tdownstream {}\t{users}{max} mailboxes{signup}", d.name, hosts.join(", "));
                         }
                     }
@@ -111,6 +116,9 @@ impl DomainCommand {
                 match signup {
                     Signup::Smtp => {
                         println!("{name}: the server passed the check; users sign up on their first message.")
+                    }
+                    Signup::Ldap => {
+                        println!("{name}: the directory answers; its users sign up on their first message.")
                     }
                     Signup::Manual => println!("{name}: users are added by admins."),
                 }

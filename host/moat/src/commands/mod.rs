@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod antivirus;
 pub mod chain;
 pub mod domain;
+pub mod ldap;
 pub mod list;
 pub mod log;
 pub mod mailbox;
@@ -28,8 +29,23 @@ pub(crate) async fn open_store_with(config: &Config, durability: Durability) -> 
     Ok(Store::open(&config.database_url(), durability).await?)
 }
 
+/// The directory, sealing secrets with the data dir's key file as the server does.
 pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory> {
-    Ok(Directory::new(open_store(config).await?))
+    let store = open_store(config).await?;
+    let keyring = moat_directory::Keyring::load_or_create(&config.server.data_dir)?;
+    Ok(Directory::new(store).with_keyring(std::sync::Arc::new(keyring)))
+}
+
+/// The queue, for a command that queues mail (the server delivers it within its poll interval).
+pub(crate) fn queue(config: &Config, store: &Store) -> anyhow::Result<moat_smtp::Queue> {
+    let spool = moat_smtp::Spool::open(config.server.data_dir.join("spool"), config.spool.fsync)?;
+    Ok(moat_smtp::Queue::new(
+        store.clone(),
+        spool,
+        &config.server.hostname,
+        config.delivery.max_age,
+        moat_smtp::Metrics::default(),
+    ))
 }
 
 /// A directory that can ask domains' servers about addresses (sign-up by SMTP).

@@ -1,7 +1,6 @@
 use super::{open_store, time};
 use crate::config::Config;
 use clap::Subcommand;
-use moat_smtp::{Metrics, Queue, Spool};
 
 #[derive(Subcommand)]
 pub enum QuarantineCommand {
@@ -66,14 +65,7 @@ impl QuarantineCommand {
                 println!("\n{}", String::from_utf8_lossy(&bytes[..end]));
             }
             QuarantineCommand::Release { id } => {
-                let spool = Spool::open(config.server.data_dir.join("spool"), config.spool.fsync)?;
-                let queue = Queue::new(
-                    store.clone(),
-                    spool,
-                    &config.server.hostname,
-                    config.delivery.max_age,
-                    Metrics::default(),
-                );
+                let queue = super::queue(config, &store)?;
                 let queue_id = queue.release(&id, None).await?;
                 println!("Released {id}: queued as {queue_id} (the server delivers it within its poll interval).");
             }
