@@ -19,6 +19,9 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{name}/configuration", get(configuration))
         .route("/domains/{name}/test-smtp", post(test_smtp))
         .route("/domains/{name}/signup", put(set_signup))
+        .route("/ldap", get(ldap_settings).put(set_ldap))
+        .route("/domains/{name}/ldap/check", post(check_ldap))
+        .route("/domains/{name}/ldap/sync", post(sync_ldap))
         .route("/mx/{name}", get(mx))
         .route("/domain-admins", post(create_domain_admin))
         .route("/users", get(users).post(create_user))
@@ -69,6 +72,55 @@ async fn set_signup(
     Json(change): Json<ops::SignupChange>,
 ) -> Result<Json<DomainView>, AppError> {
     Ok(Json(ops::set_signup(&access, &state, &name, &change).await?))
+}
+
+#[derive(Deserialize)]
+struct LdapScopeQuery {
+    domain: Option<String>,
+    tenant: Option<String>,
+}
+
+async fn ldap_settings(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Query(scope): Query<LdapScopeQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let settings = ops::ldap_settings(&access, &state, scope.domain.as_deref(), scope.tenant.as_deref()).await?;
+    Ok(Json(serde_json::to_value(settings.ok_or(AppError::NotFound)?).unwrap_or_default()))
+}
+
+async fn set_ldap(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(change): Json<ops::LdapChange>,
+) -> Result<StatusCode, AppError> {
+    ops::set_ldap(&access, &state, change).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+struct LdapCheckRequest {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+}
+
+async fn check_ldap(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<LdapCheckRequest>,
+) -> Result<Json<moat_directory::LdapCheck>, AppError> {
+    Ok(Json(ops::check_ldap(&access, &state, &name, request.user.as_deref(), request.alias.as_deref()).await?))
+}
+
+async fn sync_ldap(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<moat_directory::SyncReport>, AppError> {
+    Ok(Json(ops::sync_ldap(&access, &state, &name).await?))
 }
 
 async fn delete_domain(
@@ -430,7 +482,13 @@ pub async fn openapi() -> Json<serde_json::Value> {
             "/api/v1/quarantine": { "get": op("Held messages of the caller's domains (?user= one user's)") },
             "/api/v1/quarantine/{id}": { "delete": op("Delete a held message (204)") },
             "/api/v1/quarantine/{id}/release": { "post": op("Release a held message into the delivery queue") },
-            "/api/v1/domains/{name}/signup": { "put": op("Sign-up mode: {\"mode\": \"manual\"|\"smtp\", \"check\": an existing address (smtp: the server must accept it and refuse an unknown one)}") },
+            "/api/v1/domains/{name}/signup": { "put": op("Sign-up mode: {\"mode\": \"manual\"|\"smtp\"|\"ldap\", \"check\": an existing address (smtp: the server must accept it and refuse an unknown one; ldap: the directory must answer)}") },
+            "/api/v1/ldap": {
+                "get": op("The directory settings of ?domain= or the tenant (?tenant= for a platform admin), never the password"),
+                "put": op("Set the directory (LDAP / Active Directory): {domain?, tenant?, settings: {server_type, url, starttls, verify_certificate, ca_pem, bind_dn, bind_password, base_dn, scope, user_attributes, user_filter, alias_attribute, alias_filter, alias_delimiter, name_attribute, given_name_attribute, surname_attribute, sync_every, remove_departed, page_size}} (204)"),
+            },
+            "/api/v1/domains/{name}/ldap/check": { "post": op("Check the domain's directory: {user?, alias?} → {connection_error, user, alias}") },
+            "/api/v1/domains/{name}/ldap/sync": { "post": op("Synchronize the domain's directory now → {added, renamed, aliases_added, departed, removed}") },
             "/api/v1/log": { "get": op("The email log of the caller's domains, newest first (?q= text, ?verdict=, ?limit= up to 1000)") },
             "/api/v1/log/{id}": { "get": op("One logged message; headers and text while Moat has it, as the caller's permissions allow") },
             "/api/v1/log/{id}/classify": { "post": op("Classify as spam or valid ({\"classification\"}): the tenant's filters learn it") },

@@ -225,7 +225,7 @@ pub async fn domain_view(state: &AppState, domain: Domain) -> Result<DomainView,
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct SignupChange {
-    /// `manual` or `smtp`.
+    /// `manual`, `smtp` or `ldap`.
     pub mode: String,
     /// For `smtp`: an existing address of the domain, to check that its server validates recipients.
     #[serde(default)]
@@ -244,10 +244,89 @@ pub async fn set_signup(
     tenant_admin_only(access)?;
     let domain = visible_domain(access, state, name).await?;
     let signup = moat_store::Signup::parse(&change.mode)
-        .ok_or_else(|| AppError::BadRequest(format!("sign-up mode is manual or smtp, not {:?}", change.mode)))?;
+        .ok_or_else(|| AppError::BadRequest(format!("sign-up mode is manual, smtp or ldap, not {:?}", change.mode)))?;
     let check = change.check.as_deref().map(str::trim).filter(|c| !c.is_empty());
     state.directory.set_signup(&domain.name, signup, check).await?;
     domain_view(state, state.directory.domain(&domain.name).await?).await
+}
+
+/// A directory's settings as the API and the console take them: the scope (a domain, or without one the
+/// tenant's every domain) and the settings, the bind password included (never given back).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct LdapChange {
+    /// Set for one domain; left out, for every domain of the caller's tenant (`tenant` for a platform admin).
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub settings: moat_directory::LdapSettings,
+}
+
+/// Where a directory change applies: a domain the caller sees, or the caller's tenant. Tenant admins only:
+/// the directory signs users up on the tenant's licenses and holds a bind credential.
+async fn ldap_scope(
+    access: &Access,
+    state: &AppState,
+    domain: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<moat_directory::LdapScope, AppError> {
+    admin_only(access)?;
+    tenant_admin_only(access)?;
+    if let Some(domain) = domain.map(str::trim).filter(|d| !d.is_empty()) {
+        return Ok(moat_directory::LdapScope::Domain(visible_domain(access, state, domain).await?.name));
+    }
+    let id = match (access.tenant(), tenant) {
+        (Some(own), _) => own,
+        (None, Some(name)) => state.store.tenant_by_name(name).await?.ok_or(AppError::NotFound)?.id,
+        (None, None) => moat_store::DEFAULT_TENANT,
+    };
+    let name = state.store.tenant_list().await?.into_iter().find(|t| t.id == id).ok_or(AppError::NotFound)?.name;
+    Ok(moat_directory::LdapScope::Tenant(name))
+}
+
+/// Sets a directory (tenant-wide or one domain's).
+pub async fn set_ldap(access: &Access, state: &AppState, change: LdapChange) -> Result<(), AppError> {
+    let scope = ldap_scope(access, state, change.domain.as_deref(), change.tenant.as_deref()).await?;
+    Ok(state.directory.set_ldap(&scope, change.settings).await?)
+}
+
+/// The directory settings of a scope, without the password.
+pub async fn ldap_settings(
+    access: &Access,
+    state: &AppState,
+    domain: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<Option<moat_directory::LdapSettings>, AppError> {
+    let scope = ldap_scope(access, state, domain, tenant).await?;
+    Ok(state.directory.ldap_settings(&scope).await?)
+}
+
+/// The three checks of the directory that applies to a domain.
+pub async fn check_ldap(
+    access: &Access,
+    state: &AppState,
+    domain: &str,
+    user: Option<&str>,
+    alias: Option<&str>,
+) -> Result<moat_directory::LdapCheck, AppError> {
+    let moat_directory::LdapScope::Domain(name) = ldap_scope(access, state, Some(domain), None).await? else {
+        return Err(AppError::NotFound);
+    };
+    let filled = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(state.directory.check_ldap(&name, filled(user).as_deref(), filled(alias).as_deref()).await?)
+}
+
+/// Synchronizes the directory that applies to a domain now.
+pub async fn sync_ldap(
+    access: &Access,
+    state: &AppState,
+    domain: &str,
+) -> Result<moat_directory::SyncReport, AppError> {
+    let moat_directory::LdapScope::Domain(name) = ldap_scope(access, state, Some(domain), None).await? else {
+        return Err(AppError::NotFound);
+    };
+    Ok(state.directory.sync_ldap_of(&name).await?)
 }
 
 pub async fn domains(access: &Access, state: &AppState) -> Result<Vec<DomainView>, AppError> {

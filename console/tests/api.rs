@@ -154,6 +154,10 @@ async fn the_openapi_document_lists_the_routes() {
         ("/api/v1/domains/{name}/configuration", "get"),
         ("/api/v1/mx/{name}", "get"),
         ("/api/v1/domains/{name}/signup", "put"),
+        ("/api/v1/ldap", "put"),
+        ("/api/v1/ldap", "get"),
+        ("/api/v1/domains/{name}/ldap/check", "post"),
+        ("/api/v1/domains/{name}/ldap/sync", "post"),
         ("/api/v1/log", "get"),
         ("/api/v1/log/{id}", "get"),
         ("/api/v1/log/{id}/classify", "post"),
@@ -282,6 +286,24 @@ async fn every_route_for_every_role() {
         ("GET", "/api/v1/domains/acme.test/configuration", None, [OK, OK, OK, NONE]),
         ("POST", "/api/v1/domains/acme.test/test-smtp", None, [OFF, OFF, OFF, NONE]),
         ("GET", "/api/v1/mx/acme.test", None, [OFF, OFF, OFF, OFF]),
+        // The directory signs users up on the tenant's licenses with a bind credential: tenant admins only.
+        (
+            "PUT",
+            "/api/v1/ldap",
+            Some(
+                json!({"domain": "acme.test", "settings": {"url": "ldap://127.0.0.1:1", "base_dn": "dc=acme,dc=test"}}),
+            ),
+            [GONE, GONE, NO, NONE],
+        ),
+        ("GET", "/api/v1/ldap?domain=acme.test", None, [NONE, NONE, NO, NONE]),
+        (
+            "PUT",
+            "/api/v1/ldap",
+            Some(json!({"settings": {"url": "http://x", "base_dn": "dc=acme,dc=test"}})),
+            [BAD, BAD, NO, BAD],
+        ),
+        ("POST", "/api/v1/domains/acme.test/ldap/check", Some(json!({})), [BAD, BAD, NO, NONE]),
+        ("POST", "/api/v1/domains/acme.test/ldap/sync", None, [BAD, BAD, NO, NONE]),
         // Sign-up spends the tenant's licenses: a domain admin may not turn it on.
         ("PUT", "/api/v1/domains/acme.test/signup", Some(json!({"mode": "manual"})), [OK, OK, NO, NONE]),
         ("PUT", "/api/v1/domains/acme2.test/signup", Some(json!({"mode": "manual"})), [OK, OK, NO, NONE]),
@@ -391,4 +413,26 @@ async fn the_log_is_searched_within_the_callers_scope() {
     assert_eq!(entry["text"].as_str().map(str::trim), Some("Buy now"));
     let (_, entry) = get(&world, "/api/v1/log/1", Some(&world.delegate)).await;
     assert!(entry.get("headers").is_none() && entry["subject"] == "Cheap watches", "no permission: {entry}");
+}
+
+/// Directory settings through the API: the password goes in, is sealed, and never comes back out.
+#[tokio::test]
+async fn directory_settings_keep_their_password_to_themselves() {
+    let world = world().await;
+    let settings = json!({"settings": {"server_type": "openldap", "url": "ldaps://dc.acme.test", "base_dn": "dc=acme,dc=test",
+        "bind_dn": "cn=moat,dc=acme,dc=test", "bind_password": "Bind_secret.9"}});
+    let (status, body) = send(&world, "PUT", "/api/v1/ldap", &world.acme, Some(settings)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, shown) = send(&world, "GET", "/api/v1/ldap", &world.acme, None).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["url"], "ldaps://dc.acme.test");
+    assert_eq!(shown["user_filter"], "(objectClass=inetOrgPerson)", "the server type's defaults");
+    assert!(!shown.to_string().contains("Bind_secret") && !shown.to_string().contains("sealed"), "{shown}");
+    let stored = world.state.store.ldap_list().await.unwrap();
+    assert!(stored[0].settings.contains("moat-sealed:") && !stored[0].settings.contains("Bind_secret"));
+    let unknown = json!({"settings": {"url": "ldap://x", "base_dn": "dc=x", "colour": "blue"}});
+    assert_eq!(
+        send(&world, "PUT", "/api/v1/ldap", &world.acme, Some(unknown)).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }

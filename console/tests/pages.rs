@@ -240,6 +240,8 @@ async fn every_page_for_every_role() {
         ("/domains/acme.test", [OK, OK, OK, NO]),
         ("/domains/acme2.test", [OK, OK, NONE, NO]),
         ("/domains/other.test", [OK, NONE, NONE, NO]),
+        ("/domains/acme.test/directory", [OK, OK, NO, NO]),
+        ("/domains/other.test/directory", [OK, NONE, NO, NO]),
         ("/users", [OK, OK, OK, NO]),
         ("/users?domain=acme2.test", [OK, OK, NONE, NO]),
         ("/users/export.csv", [OK, OK, OK, NO]),

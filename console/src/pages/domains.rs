@@ -79,7 +79,7 @@ async fn page(
                         td { (d.contact_email.clone().unwrap_or_default()) }
                         td { (d.max_users.map(|m| m.to_string()).unwrap_or_default()) }
                         td { @for h in &d.downstream { (format!("{}:{} ({})", h.host, h.port, h.priority)) br; } }
-                        td { @if d.alias_of.is_none() { (t(if d.signup == "smtp" { "SMTP" } else { "Manual" })) } }
+                        td { @if d.alias_of.is_none() { (t(match d.signup.as_str() { "smtp" => "SMTP", "ldap" => "Directory (LDAP)", _ => "Manual" })) } }
                     }
                 }
             }
@@ -265,6 +265,7 @@ async fn domain_page(
                 (csrf(signed))
                 label { input type="radio" name="mode" value="manual" checked[view.signup == "manual"]; " " (t("Manual: users are added by admins")) }
                 label { input type="radio" name="mode" value="smtp" checked[view.signup == "smtp"]; " " (t("SMTP: users are signed up on their first message, if the domain's server accepts them")) }
+                label { input type="radio" name="mode" value="ldap" checked[view.signup == "ldap"]; " " (t("Directory (LDAP): users are signed up on their first message, if the directory knows them")) " · " a href=(format!("/domains/{}/directory", url_encode(&view.name))) { (t("Directory settings")) } }
                 label { (t("An existing address of the domain, to check that its server refuses unknown recipients")) input type="email" name="check"; }
                 button type="submit" { (t("Save sign-up mode")) }
             }

@@ -4,6 +4,7 @@
 mod account;
 mod admins;
 mod branding;
+mod directory;
 mod domains;
 mod filtering;
 mod import;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(log::routes())
         .merge(status::routes())
         .merge(domains::routes())
+        .merge(directory::routes())
         .merge(users::routes())
         .merge(import::routes())
         .merge(admins::routes())

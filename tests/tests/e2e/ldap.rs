@@ -106,6 +106,20 @@ async fn checks_and_sign_up_on_the_first_message(backend: Backend) {
     assert!(text.contains("alias: of ann@acme.test"), "{text}");
     let (ok, text) = check(&moat, &["--user", "ghost@acme.test"]);
     assert!(!ok && text.contains("no user ghost@acme.test"), "{text}");
+    // The same checks through the REST API, as the tenant's admin.
+    let token = moat.api_token("acme-admin", &["--tenant", "acme"]);
+    let (status, found) = moat
+        .console_send(
+            "POST",
+            "/api/v1/domains/acme.test/ldap/check",
+            &token,
+            Some(serde_json::json!({"user": "bob@acme.test", "alias": "sales@acme.test"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["connection_error"], serde_json::Value::Null);
+    assert_eq!(found["user"]["Ok"], serde_json::json!(["bob@acme.test", "Bob Roe"]));
+    assert_eq!(found["alias"]["Ok"], "ann@acme.test");
 
     // The password is sealed in the store, never shown.
     sqlx::any::install_default_drivers();
