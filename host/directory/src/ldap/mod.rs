@@ -286,7 +286,10 @@ impl Directory {
         let new = match existing {
             Some(_) => false,
             None => match self.add_mailbox(&mailbox_address, person.name.as_deref()).await {
-                Ok(_) => true,
+                Ok(id) => {
+                    self.welcome_signed_up(id, &mailbox_address, person.name.as_deref()).await;
+                    true
+                }
                 // Two sessions signing the same person up at once: the other one made the mailbox.
                 Err(DirectoryError::Store(moat_store::StoreError::Duplicate { .. })) => false,
                 Err(e) => return Err(e),
@@ -305,6 +308,18 @@ impl Directory {
             }
         }
         Ok((new, added))
+    }
+
+    /// A user the directory signed up gets the domain's welcome, if it is on, with a console password Moat
+    /// generates (the directory's own password is never Moat's to know).
+    async fn welcome_signed_up(&self, mailbox: moat_store::MailboxId, address: &str, name: Option<&str>) {
+        let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let Ok(Some(welcome)) = self.welcome_of(domain).await else { return };
+        let password = crate::generate_password();
+        match self.store().mailbox_set_password(mailbox, &crate::hash_generated_password(&password)).await {
+            Ok(()) => self.send_welcome(&welcome, address, name, Some(&password)),
+            Err(e) => tracing::warn!(%address, "no welcome message: {e}"),
+        }
     }
 
     /// Whether `address` already reaches a mailbox (no sign-up is attempted for it).
