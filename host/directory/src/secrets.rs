@@ -91,7 +91,13 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 pub static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("No_such_account.7").expect("policy-conforming"));
 
+// Argon2 verifications done on this thread, for the test that every check costs one.
+#[cfg(test)]
+thread_local!(static ARGON2_VERIFICATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
+
 fn argon2_verify(password: &str, hash: &str) -> bool {
+    #[cfg(test)]
+    ARGON2_VERIFICATIONS.with(|n| n.set(n.get() + 1));
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
@@ -141,5 +147,18 @@ mod tests {
         let (token, digest) = generate_token();
         assert!(token.starts_with("moat_") && token.len() == 69);
         assert_eq!(token_digest(&token), digest);
+    }
+
+    /// Regression: a generated password's check was a SHA-256 only (3–7 ms a sign-in against ~30 ms for an
+    /// unknown name's dummy argon2), so timing told which names exist. Every check now costs one argon2.
+    #[test]
+    fn every_check_costs_one_argon2_verification() {
+        let generated = generate_password();
+        let hash = hash_generated_password(&generated);
+        let _ = DUMMY_HASH.len();
+        let before = ARGON2_VERIFICATIONS.with(|n| n.get());
+        assert!(verify_password(&generated, &hash));
+        assert!(!verify_password("Wrong_pass.1", &hash));
+        assert_eq!(ARGON2_VERIFICATIONS.with(|n| n.get()) - before, 2, "one argon2 per check");
     }
 }
