@@ -42,6 +42,18 @@ pub struct Rule {
 
 pub struct Rules {
     pub rules: Vec<Rule>,
+    /// What a message carrying GTUBE, the standard test string of spam filters, gets.
+    pub gtube: Gtube,
+}
+
+/// The answer to GTUBE: refused (the default, as SpamAssassin and Rspamd do), held, or not looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gtube {
+    #[default]
+    Reject,
+    Quarantine,
+    Off,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +61,8 @@ pub struct Rules {
 struct RawConfig {
     #[serde(default)]
     rule: Vec<RawRule>,
+    #[serde(default)]
+    gtube: Gtube,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +181,6 @@ impl Rules {
                 name,
             });
         }
-        Ok(Self { rules })
+        Ok(Self { rules, gtube: raw.gtube })
     }
 }

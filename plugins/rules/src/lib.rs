@@ -22,10 +22,21 @@
 //! Fields: `subject`, `header:NAME`, `body`, `sender`, `sender-domain`, `recipient`, `client-ip`, `helo`,
 //! `size`, `attachment-name`, `attachment-type` (declared or sniffed). A field with several values (headers,
 //! recipients, attachments) matches when any value does. Every error names the rule and what is wrong.
+//!
+//! Before any rule, a message carrying GTUBE (the Generic Test for Unsolicited Bulk Email) is refused, as
+//! SpamAssassin and Rspamd do; `gtube = "quarantine"` holds it instead, `gtube = "off"` ignores it.
 
 mod config;
 
-use config::{Action, Condition, Rules, Test};
+use config::{Action, Condition, Gtube, Rules, Test};
+
+/// The Generic Test for Unsolicited Bulk Email: a message carrying it is spam by definition, so admins can
+/// check that filtering works end to end.
+const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+fn carries_gtube(message: &Message) -> bool {
+    message.text_parts().iter().chain(message.html_parts().iter()).any(|part| part.contains(GTUBE))
+}
 use moat_sdk::{Filter, Message, Verdict, host};
 
 struct RulesFilter;
@@ -87,6 +98,13 @@ impl Filter for RulesFilter {
             Ok(rules) => rules,
             Err(e) => return Verdict::pass().symbol("RULES_CONFIG_ERROR", 0.0, &e),
         };
+        if rules.gtube != Gtube::Off && carries_gtube(message) {
+            let verdict = match rules.gtube {
+                Gtube::Quarantine => Verdict::quarantine(),
+                _ => Verdict::reject(554, "5.7.1", "Message refused: it carries the GTUBE test string"),
+            };
+            return verdict.symbol("GTUBE", 1000.0, "the GTUBE test string");
+        }
         let mut verdict = Verdict::pass();
         for rule in rules.rules.iter().filter(|r| matches(&r.when, message)) {
             let reason = rule.description.clone().unwrap_or_else(|| format!("rule {} matched", rule.name));
@@ -149,6 +167,24 @@ mod tests {
         assert!(matches!(verdict.action(), VerdictAction::Reject { code: 550, .. }), "{verdict:?}");
         let small = TestMessage::from_eml(b"Subject: hi\r\n\r\nx\r\n");
         assert_eq!(host.on_message::<RulesFilter>(&small).action(), &VerdictAction::Continue);
+    }
+
+    #[test]
+    fn gtube_is_refused_or_held_by_policy() {
+        let gtube = format!("Subject: test\r\n\r\nThis is the GTUBE, {GTUBE}\r\n");
+        let message = TestMessage::from_eml(gtube.as_bytes());
+        let verdict = rules("{}").on_message::<RulesFilter>(&message);
+        assert!(matches!(verdict.action(), VerdictAction::Reject { code: 554, .. }), "{verdict:?}");
+        assert!(verdict.find_symbol("GTUBE").is_some());
+        let held = rules(r#"{"gtube": "quarantine"}"#).on_message::<RulesFilter>(&message);
+        assert_eq!(held.action(), &VerdictAction::Quarantine);
+        assert!(rules(r#"{"gtube": "off"}"#).on_message::<RulesFilter>(&message).symbols().is_empty());
+        assert!(
+            rules("{}")
+                .on_message::<RulesFilter>(&TestMessage::from_eml(b"Subject: hi\r\n\r\nhello\r\n"))
+                .symbols()
+                .is_empty()
+        );
     }
 
     #[test]

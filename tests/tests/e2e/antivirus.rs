@@ -95,3 +95,18 @@ fn attachment(name: &str, bytes: &[u8]) -> String {
          {encoded}\r\n--b--\r\n"
     )
 }
+
+/// GTUBE, the standard test string of spam filters, is refused by a fresh install's default chain over real
+/// SMTP (it was only tagged, through unrelated symbols).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gtube_test_string_is_refused() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
+    moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
+    let gtube = "From: tester@sender.test\r\nSubject: filter test\r\n\r\n\
+                 XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n";
+    let reply = send(moat.smtp(), "tester@sender.test", &["bob@example.com"], gtube).await.unwrap();
+    assert_eq!(reply, "554 5.7.1 Message refused: it carries the GTUBE test string");
+    let log = moat.admin(&["log", "tail", "-n", "1"]);
+    assert!(log.contains("GTUBE"), "{log}");
+}
