@@ -1,7 +1,7 @@
 //! A domain's directory (LDAP, Active Directory, Lotus Domino): the settings for the domain or the whole
 //! tenant, the three checks (connection and bind, a user, an alias) and a synchronization on demand.
 
-use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
+use super::{CsrfOnly, PageResult, csrf, done, filled, frame, notice, url_encode};
 use crate::i18n::tr;
 use crate::ops;
 use crate::session::Signed;
@@ -248,11 +248,6 @@ async fn check(
         Err(e @ AppError::Directory(_)) => failed(&state, &signed, &name, e).await,
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn sync(

@@ -1,7 +1,7 @@
 //! Domains: the list, a new domain (with Get SMTP to fill its downstream hosts from its MX records, and an
 //! optional domain admin), one domain's page (downstream hosts, Test SMTP, configuration information).
 
-use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
+use super::{CsrfOnly, PageResult, csrf, done, filled, frame, notice, url_encode};
 use crate::i18n::tr;
 use crate::ops::{self, NewDomain, NewDomainAdmin};
 use crate::session::Signed;
@@ -286,11 +286,6 @@ async fn domain_page(
         }
     };
     Ok(frame(signed, &view.name, body))
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn test_smtp(

@@ -1,6 +1,6 @@
 //! Sign-in (admins by name, end users by mailbox address), the TOTP step, sign-out.
 
-use super::{Failure, PageResult, notice};
+use super::{CsrfOnly, Failure, PageResult, notice};
 use crate::i18n::tr;
 use crate::session::{self, AwaitingTotp, ClientIp, LOGIN_COOKIE, SESSION_COOKIE, Signed};
 use crate::{AppError, AppState};
@@ -174,11 +174,6 @@ async fn totp(
     }
     state.store.session_confirm(&pending.session_hash).await?;
     Ok(Redirect::to("/").into_response())
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn logout(State(state): State<AppState>, signed: Signed, Form(form): Form<CsrfOnly>) -> PageResult {

@@ -207,6 +207,12 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// A form whose only field is its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf: String,
+}
+
 /// An optional form field: empty means absent.
 pub fn filled(s: &Option<String>) -> Option<String> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
