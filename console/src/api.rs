@@ -39,6 +39,32 @@ pub fn routes() -> Router<AppState> {
         .route("/log/{id}", get(log_entry))
         .route("/log/{id}/classify", post(classify))
         .route("/log/{id}/list", post(list_from_log))
+        .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Every error of the API is JSON `{"error": "…"}`: axum's own refusals (a body that is not JSON, a wrong
+/// method) come as plain text, and are rewritten here with their text and status.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.to_str().is_ok_and(|t| t.starts_with("application/json")));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { text };
+    let mut json = (status, Json(serde_json::json!({ "error": message }))).into_response();
+    for (name, value) in
+        parts.headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
+    {
+        json.headers_mut().insert(name.clone(), value.clone());
+    }
+    json
 }
 
 async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {

@@ -4,7 +4,7 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use moat_console::{AppState, app};
 use moat_store::{DownstreamHost, Durability, NewDomain, Role, Store};
@@ -435,4 +435,28 @@ async fn directory_settings_keep_their_password_to_themselves() {
         send(&world, "PUT", "/api/v1/ldap", &world.acme, Some(unknown)).await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+/// Every error of the API is JSON: a body that is not JSON, an unknown route and a wrong method included (they
+/// were plain text and an empty body).
+#[tokio::test]
+async fn every_api_error_is_json() {
+    let world = world().await;
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/domains")
+        .header(header::AUTHORIZATION, format!("Bearer {}", world.root))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let response = app(world.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).expect("a JSON body");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    let (status, body) = get(&world, "/api/v1/no-such-route", Some(&world.root)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not found")));
+    let (status, body) = send(&world, "PATCH", "/api/v1/status", &world.root, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["error"].is_string(), "{body}");
 }
