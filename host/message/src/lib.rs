@@ -37,6 +37,10 @@ pub struct Mail {
     structure: Structure,
     from: Option<String>,
     to: Vec<String>,
+    message_id: Option<String>,
+    /// The message's own header fields as mail-parser read them (no bodies, no raw copy): what DKIM, SPF and
+    /// DMARC checks read, so they need no parse of their own.
+    root: mail_parser::Message<'static>,
 }
 
 impl Mail {
@@ -75,6 +79,8 @@ impl Mail {
             };
             mail.from = addresses(m.from()).into_iter().next();
             mail.to = addresses(m.to());
+            mail.message_id = m.message_id().map(str::to_owned);
+            mail.root = header_only(&m);
         }
         mail.raw = raw;
         mail
@@ -123,6 +129,31 @@ impl Mail {
     pub fn to_addresses(&self) -> &[String] {
         &self.to
     }
+
+    /// The `Message-ID:` without its angle brackets.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// The message's own header fields as mail-parser parsed them, with no body and no copy of the bytes
+    /// (pass [`Mail::raw`] alongside): for mail-auth's `AuthenticatedMessage::from_parsed`.
+    pub fn parsed_headers(&self) -> &mail_parser::Message<'static> {
+        &self.root
+    }
+}
+
+/// The root part of `m` (its header fields and where its body starts) as an owned message of its own.
+fn header_only(m: &mail_parser::Message<'_>) -> mail_parser::Message<'static> {
+    let parts = m
+        .parts
+        .first()
+        .map(|root| {
+            let mut root = root.clone();
+            root.body = mail_parser::PartType::Text("".into());
+            vec![root]
+        })
+        .unwrap_or_default();
+    mail_parser::Message { parts, raw_message: std::borrow::Cow::Borrowed(&[]), ..Default::default() }.into_owned()
 }
 
 #[cfg(test)]
@@ -150,6 +181,8 @@ mod tests {
         assert_eq!(mail.subject(), Some("Élèane news"));
         assert_eq!(mail.header("From").next(), Some("José <jose@x.example>"));
         assert_eq!(mail.from_address(), Some("jose@x.example"));
+        assert_eq!(mail.parsed_headers().root_part().headers.len(), 5, "the root's fields, for DKIM");
+        assert_eq!(mail.parsed_headers().raw_message.len(), 0, "no second copy of the bytes");
     }
 
     #[test]

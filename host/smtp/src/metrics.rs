@@ -21,6 +21,8 @@ pub struct Inner {
     pub bounced: Counter,
     pub sessions: Gauge,
     pub queue_messages: Gauge,
+    /// Times the mail path parsed a message (once per filtered message; the header section of others).
+    pub message_parses: Counter,
     registry: std::sync::OnceLock<Registry>,
 }
 
@@ -48,6 +50,7 @@ impl Metrics {
             r.register("recipients_bounced", "Recipients failed permanently or expired", self.bounced.clone());
             r.register("smtp_sessions", "Inbound SMTP sessions open now", self.sessions.clone());
             r.register("queue_messages", "Messages waiting in the queue", self.queue_messages.clone());
+            r.register("message_parses", "Times the mail path parsed a message", self.message_parses.clone());
             r
         });
         let mut out = String::new();

@@ -137,7 +137,8 @@ impl Queue {
             fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
             verdict: LogVerdict::unfiltered(),
         };
-        let ids = self.accept_judged(facts, &envelope.sender, body, vec![group]).await?;
+        let summary = self.summary(body);
+        let ids = self.accept_judged(facts, &envelope.sender, body, vec![group], summary).await?;
         Ok(ids.into_iter().next().unwrap_or_default())
     }
 
@@ -151,8 +152,9 @@ impl Queue {
         sender: &str,
         body: &[u8],
         groups: Vec<Judged>,
+        summary: Summary,
     ) -> Result<Vec<String>, QueueError> {
-        let prepared = self.prepare(facts, sender, body, groups).await?;
+        let prepared = self.prepare(facts, sender, body, groups, summary).await?;
         tracing::Span::current().record("queue_id", prepared.ids.join(",").as_str());
         if let Err(err) = self.commit(prepared.rows).await {
             // No 250 goes out, so the sender keeps the message; the spool files must not linger.
@@ -176,7 +178,8 @@ impl Queue {
             fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
             verdict: LogVerdict::unfiltered(),
         };
-        let prepared = self.prepare(&facts, "", body, vec![group]).await?;
+        let summary = self.summary(body);
+        let prepared = self.prepare(&facts, "", body, vec![group], summary).await?;
         match self.store.queue_replace(original, &prepared.rows).await {
             Ok(true) => {
                 self.queued(prepared.spooled.len());
@@ -204,6 +207,16 @@ impl Queue {
         }
     }
 
+    /// The log's summary of a message no filter parsed: its header section is read for it (a parse, counted).
+    pub fn summary(&self, body: &[u8]) -> Summary {
+        self.metrics.message_parses.inc();
+        let headers = mail_parser::MessageParser::new().parse_headers(body);
+        Summary {
+            subject: headers.as_ref().and_then(|m| m.subject()).map(str::to_owned),
+            message_id: headers.as_ref().and_then(|m| m.message_id()).map(str::to_owned),
+        }
+    }
+
     fn queued(&self, spooled: usize) {
         if spooled > 0 {
             self.metrics.queue_messages.inc_by(spooled as i64);
@@ -218,12 +231,12 @@ impl Queue {
         sender: &str,
         body: &[u8],
         groups: Vec<Judged>,
+        summary: Summary,
     ) -> Result<Prepared, QueueError> {
         let now = chrono::Utc::now();
         let received_at = now.timestamp();
-        let headers = mail_parser::MessageParser::new().parse_headers(body);
-        let subject = headers.as_ref().and_then(|m| m.subject()).map(|s| s.chars().take(500).collect::<String>());
-        let message_id = headers.as_ref().and_then(|m| m.message_id()).map(|s| s.chars().take(500).collect::<String>());
+        let subject = summary.subject.map(|s| s.chars().take(500).collect::<String>());
+        let message_id = summary.message_id.map(|s| s.chars().take(500).collect::<String>());
         let mut rows = Vec::with_capacity(groups.len());
         let mut ids = Vec::new();
         let mut spooled = Vec::new();
@@ -351,6 +364,20 @@ impl Queue {
         let gone = || QueueError::Commit("the committer has stopped".into());
         self.commits.send(Commit { rows, done }).await.map_err(|_| gone())?;
         committed.await.map_err(|_| gone())?.map_err(QueueError::Commit)
+    }
+}
+
+/// What the email log shows of a message besides its envelope: read from the one parse of a filtered
+/// message ([`Summary::of`]), or from its header section ([`Queue::summary`]).
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+}
+
+impl Summary {
+    pub fn of(content: &moat_filter::Content) -> Self {
+        Self { subject: content.subject().map(str::to_owned), message_id: content.message_id().map(str::to_owned) }
     }
 }
 

@@ -409,3 +409,39 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
         "550 5.7.1 Sender or network denied by the recipient's policy"
     );
 }
+
+/// A filtered message is parsed once: SPF/DKIM/DMARC, every tenant's chain and the log read the same parse
+/// (it was parsed four times). The server counts its parses in `moat_message_parses_total`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filtered_message_is_parsed_once() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite).start().await.unwrap();
+    moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob", "carol"]);
+    moat.admin(&["tenant", "add", "beta"]);
+    moat.admin(&[
+        "domain",
+        "add",
+        "beta.test",
+        "--downstream",
+        &format!("{}:{}:10", sink.addr.ip(), sink.addr.port()),
+        "--tenant",
+        "beta",
+    ]);
+    moat.admin(&["mailbox", "add", "dan@beta.test"]);
+    moat.add_guest("tagger", "1.0.0", &guest("tagger"));
+    set_chain(&moat, "[[entry]]\nplugin = \"tagger\"\n");
+    reloaded().await;
+    let parses = |text: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with("moat_message_parses_total "))
+            .and_then(|l| l.split(' ').nth(1)?.parse().ok())
+            .unwrap()
+    };
+    let before = parses(&moat.metrics_text().await);
+    // Two tenants' groups (default chain for both), DKIM/SPF/DMARC checked, logged: one parse.
+    let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com", "dan@beta.test"], SPAM).await.unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    assert_eq!(parses(&moat.metrics_text().await) - before, 1);
+    let log = moat.admin(&["log", "tail", "-n", "2"]);
+    assert!(log.contains("FREE stuff inside"), "the log's subject came from that parse: {log}");
+}

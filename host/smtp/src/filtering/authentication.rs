@@ -52,9 +52,10 @@ impl Authenticator {
         Ok(Self { inner, hostname: hostname.to_owned(), outage: super::dns::Outage::default() })
     }
 
-    pub async fn check(&self, envelope: &Envelope<'_>, raw: &[u8]) -> Checked {
+    /// Checks `message` (already parsed: the checks read its header fields, not a parse of their own).
+    pub async fn check(&self, envelope: &Envelope<'_>, message: &moat_filter::Content) -> Checked {
         let deadline = self.outage.deadline(CHECK_DEADLINE, OUTAGE_DEADLINE);
-        match tokio::time::timeout(deadline, self.evaluate(envelope, raw)).await {
+        match tokio::time::timeout(deadline, self.evaluate(envelope, message)).await {
             Ok(checked) => {
                 self.outage.answered();
                 checked
@@ -75,7 +76,7 @@ impl Authenticator {
         }
     }
 
-    async fn evaluate(&self, envelope: &Envelope<'_>, raw: &[u8]) -> Checked {
+    async fn evaluate(&self, envelope: &Envelope<'_>, content: &moat_filter::Content) -> Checked {
         let Envelope { client_ip, helo, sender } = *envelope;
         let spf = if sender.is_empty() {
             self.inner.verify_spf(SpfParameters::verify_ehlo(client_ip, helo, &self.hostname)).await
@@ -89,9 +90,11 @@ impl Authenticator {
             results.with_spf_mailfrom_result(&spf, client_ip, sender, helo)
         };
         let mut facts = Authentication { spf: spf_result(spf.result()), ..Authentication::default() };
-        let Some(message) = AuthenticatedMessage::parse(raw) else {
+        let parsed = content.parsed_headers();
+        if parsed.parts.is_empty() {
             return Checked { facts, header: results.to_string() };
-        };
+        }
+        let message = AuthenticatedMessage::from_parsed(parsed, content.raw(), true);
         let dkim = self.inner.verify_dkim(&message).await;
         facts.dkim = dkim_summary(dkim.iter().map(|d| d.result()));
         let mail_from_domain = sender.rsplit_once('@').map_or(helo, |(_, domain)| domain);

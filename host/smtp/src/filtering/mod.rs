@@ -74,8 +74,8 @@ impl Filters {
     }
 
     /// SPF, DKIM and DMARC of a message, when this server checks them.
-    pub async fn authenticate(&self, envelope: &Envelope<'_>, raw: &[u8]) -> Option<Checked> {
-        Some(self.authenticator.as_ref()?.check(envelope, raw).await)
+    pub async fn authenticate(&self, envelope: &Envelope<'_>, message: &moat_filter::Content) -> Option<Checked> {
+        Some(self.authenticator.as_ref()?.check(envelope, message).await)
     }
 
     /// The chain for a recipient of `tenant` whose mail routes to `domain`: the domain's override, else the

@@ -64,8 +64,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             let envelope = Envelope { sender: transaction.sender, recipients: transaction.recipients };
             self.ctx.queue.accept(&facts, &envelope, &body).await.map(|id| vec![id])
         } else {
-            let (judged, refusal) = self.judge_message(transaction.groups, &transaction.sender, &body).await;
-            let recorded = self.ctx.queue.accept_judged(&facts, &transaction.sender, &body, judged).await;
+            let (judged, refusal, summary) = self.judge_message(transaction.groups, &transaction.sender, &body).await;
+            let recorded = self.ctx.queue.accept_judged(&facts, &transaction.sender, &body, judged, summary).await;
             if let Some(refusal) = refusal {
                 // Only log rows were written: the sender keeps the message.
                 if let Err(e) = recorded {

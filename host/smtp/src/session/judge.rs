@@ -7,7 +7,7 @@
 
 use super::Session;
 use crate::filtering::{AUTHENTICATION_RESULTS, Envelope};
-use crate::queue::{Fate, Judged, LogVerdict};
+use crate::queue::{Fate, Judged, LogVerdict, Summary};
 use crate::reply::Reply;
 use crate::tagging::STATUS_HEADER;
 use moat_directory::Recipient;
@@ -164,13 +164,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         groups: Vec<Group>,
         sender: &str,
         body: &[u8],
-    ) -> (Vec<Judged>, Option<Reply>) {
+    ) -> (Vec<Judged>, Option<Reply>, Summary) {
         let conn = self.connection_facts().await;
         let mut judged = Vec::with_capacity(groups.len());
         let mut refusals = Vec::new();
         let filtered = groups.iter().any(|g| !g.recipients.is_empty() && !g.chain.is_empty());
         // Parsed once for every group; an empty chain needs no parse at all.
-        let content = filtered.then(|| Arc::new(Content::parse(body.to_vec())));
+        let content = filtered.then(|| {
+            self.ctx.metrics.message_parses.inc();
+            Arc::new(Content::parse(body.to_vec()))
+        });
+        // The log's fields come from the same parse; an unfiltered message only has its header section read.
+        let summary = match &content {
+            Some(content) => Summary::of(content),
+            None => self.ctx.queue.summary(body),
+        };
         if let Some(why) = content.as_ref().and_then(|c| c.structure().exceeds(&StructureLimits::default())) {
             // Before any plugin or DNS lookup: a shape no real mail has is refused, not scanned.
             tracing::info!(%why, "message refused for its structure");
@@ -190,13 +198,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                     },
                 })
                 .collect();
-            return (judged, Some(refusal));
+            return (judged, Some(refusal), summary);
         }
-        let checked = match &self.ctx.filters {
-            Some(filters) if filtered => {
+        let checked = match (&self.ctx.filters, &content) {
+            (Some(filters), Some(content)) => {
                 let helo = self.helo.clone().unwrap_or_default();
                 let envelope = Envelope { client_ip: self.peer.ip(), helo: &helo, sender };
-                filters.authenticate(&envelope, body).await
+                filters.authenticate(&envelope, content).await
             }
             _ => None,
         };
@@ -282,7 +290,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 j.fate = Fate::Drop;
             }
         }
-        (judged, refusal)
+        (judged, refusal, summary)
     }
 
     /// Tells the admin, once per trip, that a plugin keeps failing.
