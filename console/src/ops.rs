@@ -452,6 +452,34 @@ pub async fn add_domain_admin(
     create_domain_admin(state, tenant, &admin, &ids, delegation).await
 }
 
+/// What deleting a domain takes with it, for the confirmation an admin sees first.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct DomainRemoval {
+    pub name: String,
+    pub mailboxes: usize,
+    pub aliases: usize,
+    pub alias_domains: Vec<String>,
+}
+
+pub async fn domain_removal(access: &Access, state: &AppState, name: &str) -> Result<DomainRemoval, AppError> {
+    tenant_admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    let alias_domains: Vec<String> = state
+        .store
+        .domain_list(Some(domain.tenant_id))
+        .await?
+        .into_iter()
+        .filter(|d| d.alias_of == Some(domain.id))
+        .map(|d| d.name)
+        .collect();
+    Ok(DomainRemoval {
+        mailboxes: state.store.mailbox_list(Some(domain.id)).await?.len(),
+        aliases: state.store.alias_list(Some(domain.id)).await?.len(),
+        alias_domains,
+        name: domain.name,
+    })
+}
+
 pub async fn delete_domain(access: &Access, state: &AppState, name: &str) -> Result<(), AppError> {
     tenant_admin_only(access)?;
     let domain = visible_domain(access, state, name).await?;

@@ -546,3 +546,29 @@ async fn secrets_sealed_lockout_normalized_and_tokens_end_with_the_password() {
     let page = Browser::from(&world, "198.51.100.7").sign_in("BOB@acme.test", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "the same mailbox, whatever the spelling");
 }
+
+/// Deleting a domain took one click and silently took its users: now a confirmation page says what goes, and
+/// only its form deletes. Unknown pages and malformed ids are the console's own 404 page.
+#[tokio::test]
+async fn deleting_a_domain_is_confirmed_and_unknown_pages_are_a_real_404() {
+    let world = world().await;
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let confirm = admin.get("/domains/acme.test/delete").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("1 users") && confirm.body.contains("cannot be undone"), "{}", confirm.body);
+    let token = confirm.csrf();
+    let page = admin.post("/domains/acme.test/delete", &[("csrf", &token)]).await;
+    assert_eq!(page.location.as_deref(), Some("/domains/acme.test/delete"), "no confirmation: nothing deleted");
+    assert!(world.state.store.domain_by_name("acme.test").await.unwrap().is_some());
+    let page = admin.post("/domains/acme.test/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(world.state.store.domain_by_name("acme.test").await.unwrap().is_none());
+
+    for path in ["/no-such-page", "/log/abc", "/import/x"] {
+        let page = admin.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.body.contains("<html") && page.body.contains("not found"), "{path}: {}", page.body);
+        assert!(!page.body.contains("parse"), "no raw parse error: {}", page.body);
+    }
+}

@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{name}", get(show))
         .route("/domains/{name}/test-smtp", post(test_smtp))
         .route("/domains/{name}/signup", post(signup))
-        .route("/domains/{name}/delete", post(delete))
+        .route("/domains/{name}/delete", get(confirm_delete).post(delete))
 }
 
 #[derive(Deserialize, Default)]
@@ -279,10 +279,7 @@ async fn domain_page(
             dt { (t("SPF record to publish")) } dd { code #spf { (view.name) ". TXT \"" (config.spf) "\"" } }
         }
         @if signed.access.manages_tenant() {
-            form method="post" action=(format!("/domains/{}/delete", view.name)) {
-                (csrf(signed))
-                button.danger type="submit" { (t("Delete domain")) }
-            }
+            p { a.button.danger href=(format!("/domains/{}/delete", url_encode(&view.name))) { (t("Delete domain")) } }
         }
     };
     Ok(frame(signed, &view.name, body))
@@ -328,13 +325,48 @@ async fn signup(
     }
 }
 
+/// Deleting a domain deletes its users, aliases and alias domains: the admin sees exactly that, and confirms.
+async fn confirm_delete(State(state): State<AppState>, signed: Signed, Path(name): Path<String>) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let removal = ops::domain_removal(&signed.access, &state, &name).await?;
+    let body = html! {
+        p.warning #removal {
+            (t("Deleting this domain also deletes")) " "
+            strong { (removal.mailboxes) " " (t("users")) } ", "
+            strong { (removal.aliases) " " (t("aliases")) }
+            @if !removal.alias_domains.is_empty() {
+                ", " (t("and its alias domains")) " " strong { (removal.alias_domains.join(", ")) }
+            }
+            ". " (t("Mail for it is refused from then on. This cannot be undone."))
+        }
+        form method="post" action=(format!("/domains/{}/delete", url_encode(&removal.name))) {
+            (csrf(&signed))
+            input type="hidden" name="confirm" value="yes";
+            button.danger type="submit" { (t("Delete domain")) }
+            " " a href=(format!("/domains/{}", url_encode(&removal.name))) { (t("Cancel")) }
+        }
+    };
+    Ok(frame(&signed, &format!("{} {}", t("Delete domain"), removal.name), body))
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
 async fn delete(
     State(state): State<AppState>,
     signed: Signed,
     Path(name): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<DeleteForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
+    if form.confirm.as_deref() != Some("yes") {
+        // Only the confirmation page's form deletes.
+        return Ok(axum::response::Redirect::to(&format!("/domains/{}/delete", url_encode(&name))).into_response());
+    }
     ops::delete_domain(&signed.access, &state, &name).await?;
     Ok(done("/domains", tr(signed.language, "Domain deleted.")).into_response())
 }

@@ -6,7 +6,7 @@ use crate::ops;
 use crate::session::Signed;
 use crate::{AppError, AppState};
 use axum::Router;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use maud::html;
@@ -96,7 +96,7 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
 async fn job(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<i64>,
+    super::Id(id): super::Id,
     Query(q): Query<super::domains::Done>,
 ) -> PageResult {
     let t = |s| tr(signed.language, s);

@@ -10,7 +10,7 @@ use crate::ops::{self, LogParty, LogSearch};
 use crate::session::Signed;
 use crate::{AppError, AppState};
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::routing::{get, post};
 use maud::html;
 use moat_directory::Listing;
@@ -66,7 +66,12 @@ struct Q {
     done: Option<String>,
 }
 
-async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, Query(q): Query<Q>) -> PageResult {
+async fn show(
+    State(state): State<AppState>,
+    signed: Signed,
+    super::Id(id): super::Id,
+    Query(q): Query<Q>,
+) -> PageResult {
     let t = |s| tr(signed.language, s);
     let (entry, bytes) = ops::log_entry(&signed.access, &state, id).await?;
     let delegation = signed.access.delegation();
@@ -123,7 +128,7 @@ struct ListForm {
 async fn list_party(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<i64>,
+    super::Id(id): super::Id,
     Form(form): Form<ListForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
@@ -149,7 +154,7 @@ struct ClassifyForm {
 async fn classify(
     State(state): State<AppState>,
     signed: Signed,
-    Path(id): Path<i64>,
+    super::Id(id): super::Id,
     Form(form): Form<ClassifyForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;

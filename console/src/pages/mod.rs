@@ -42,6 +42,25 @@ pub fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(quarantine::routes())
         .merge(trust::routes())
+        .fallback(not_found)
+}
+
+/// A page nobody has: the console's own 404, not an empty answer.
+async fn not_found() -> Failure {
+    Failure(AppError::NotFound)
+}
+
+/// A numeric id in a page's path: anything else is "not found", never a raw parse error.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Failure> {
+        let axum::extract::Path(raw): axum::extract::Path<String> =
+            axum::extract::Path::from_request_parts(parts, state).await.map_err(|_| Failure(AppError::NotFound))?;
+        raw.parse().map(Id).map_err(|_| Failure(AppError::NotFound))
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {
