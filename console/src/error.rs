@@ -104,6 +104,7 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
         | DirectoryError::NestedAliasDomain { .. }
         | DirectoryError::OnAliasDomain { .. }
         | DirectoryError::Downstream { .. }
+        | DirectoryError::NoDownstream(_)
         | DirectoryError::Ldap(_)
         | DirectoryError::SignupCheck { .. } => StatusCode::BAD_REQUEST,
         DirectoryError::UnknownDomain(_) | DirectoryError::UnknownTenant(_) | DirectoryError::UnknownMailbox(_) => {

@@ -314,7 +314,14 @@ async fn every_route_for_every_role() {
             Some(json!({"mode": "smtp", "check": "bob@acme.test"})),
             [BAD, BAD, NO, NONE],
         ),
-        ("POST", "/api/v1/domains", Some(json!({"name": "n.test"})), [MADE, MADE, NO, MADE]),
+        // A primary domain without downstream hosts is refused everywhere (the directory's rule, not the CLI's).
+        ("POST", "/api/v1/domains", Some(json!({"name": "n.test"})), [BAD, BAD, NO, BAD]),
+        (
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"name": "n.test", "downstream": ["mx.n.test"]})),
+            [MADE, MADE, NO, MADE],
+        ),
         (
             "POST",
             "/api/v1/domain-admins",

@@ -255,6 +255,10 @@ impl Directory {
             None => DEFAULT_TENANT,
             Some(t) => self.store.tenant_by_name(t).await?.ok_or_else(|| DirectoryError::UnknownTenant(t.clone()))?.id,
         };
+        // Every front end (CLI, console, API) gets this rule here: a primary domain's mail must go somewhere.
+        if spec.alias_of.is_none() && spec.downstream.is_empty() {
+            return Err(DirectoryError::NoDownstream(spec.name.trim().to_owned()));
+        }
         let alias_of = match &spec.alias_of {
             None => None,
             Some(primary) => {
@@ -388,7 +392,14 @@ mod tests {
         let alias =
             DomainSpec { name: "example.net".into(), alias_of: Some("example.com".into()), ..DomainSpec::default() };
         directory.add_domain(&alias).await.unwrap();
-        directory.add_domain(&DomainSpec { name: "other.org".into(), ..DomainSpec::default() }).await.unwrap();
+        let other = DomainSpec {
+            name: "other.org".into(),
+            downstream: vec![crate::parse_downstream("mx.other.org").unwrap()],
+            ..DomainSpec::default()
+        };
+        directory.add_domain(&other).await.unwrap();
+        let nowhere = directory.add_domain(&DomainSpec { name: "nowhere.org".into(), ..DomainSpec::default() }).await;
+        assert!(matches!(nowhere, Err(DirectoryError::NoDownstream(_))), "a primary domain needs a downstream host");
         directory.add_mailbox("bob@example.com", Some("Bob")).await.unwrap();
         directory.add_alias("sales@other.org", "bob@example.com").await.unwrap();
         (directory, dir)

@@ -26,6 +26,8 @@ pub enum DirectoryError {
     LicensesExhausted { tenant: String, pool: i64, used: i64 },
     #[error("mailbox {0} does not exist")]
     UnknownMailbox(String),
+    #[error("{0} needs at least one downstream host (HOST[:PORT[:PRIORITY]]) to deliver its mail to")]
+    NoDownstream(String),
     #[error("bad downstream host {spec:?}: {why}")]
     Downstream { spec: String, why: String },
     #[error("sign-up by SMTP cannot be turned on for {domain}: {why}")]

@@ -91,6 +91,11 @@ impl Localized for DirectoryError {
                  5 de sus alias): añada licencias con `moat tenant licenses {tenant} N`"
             ),
             DirectoryError::UnknownMailbox(m) => format!("el buzón {m} no existe"),
+            DirectoryError::NoDownstream(domain) => {
+                format!(
+                    "{domain} necesita al menos un servidor de destino (HOST[:PUERTO[:PRIORIDAD]]) al que entregar su correo"
+                )
+            }
             DirectoryError::Downstream { spec, why } => format!("servidor de destino incorrecto {spec:?}: {why}"),
             DirectoryError::SignupCheck { domain, why } => {
                 format!("no se puede activar el alta por SMTP en {domain}: {why}")

@@ -322,7 +322,7 @@ async fn cli_errors_are_clear_and_exit_non_zero(backend: Backend) {
         (&["mailbox", "add", "x@unknown.test"], "domain unknown.test is not protected by Moat"),
         (&["mailbox", "add", "bob@example.com"], "already exists"),
         (&["domain", "add", "example.com", "--downstream", "h:25"], "domain example.com already exists"),
-        (&["domain", "add", "example.org"], "needs at least one --downstream"),
+        (&["domain", "add", "example.org"], "example.org needs at least one downstream host"),
         (&["domain", "add", "example.org", "--downstream", "h:99999"], "the port must be 1-65535"),
         (&["queue", "delete", "nope"], "queued message nope not found"),
     ];

@@ -56,11 +56,6 @@ impl DomainCommand {
         let directory = open_directory(config).await?;
         match self {
             DomainCommand::Add(a) => {
-                if a.alias_of.is_none() && a.downstream.is_empty() {
-                    anyhow::bail!(
-                        "a primary domain needs at least one --downstream HOST[:PORT[:PRIORITY]] to deliver to"
-                    );
-                }
                 let downstream = a.downstream.iter().map(|d| parse_downstream(d)).collect::<Result<Vec<_>, _>>()?;
                 let spec = DomainSpec {
                     tenant: a.tenant,
