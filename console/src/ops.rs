@@ -185,7 +185,12 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
         Some(Role::Tenant(t)) => state.store.log_verdict_counts(since, Some(t), None).await?,
         _ => state.store.log_verdict_counts(since, access.tenant(), Some(&ids)).await?,
     };
-    let queue = state.store.queue_status().await?;
+    // Each admin sees the queue of what they see: all of it, their tenant's, or their domains'.
+    let queue = match access.role() {
+        Some(Role::Platform) => state.store.queue_status().await?,
+        Some(Role::Tenant(t)) => state.store.queue_status_of(Some(t), None).await?,
+        _ => state.store.queue_status_of(access.tenant(), Some(&ids)).await?,
+    };
     Ok(Status {
         tenants: tenants.len(),
         domains: domains.len(),

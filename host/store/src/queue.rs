@@ -330,12 +330,35 @@ impl Store {
     }
 
     pub async fn queue_status(&self) -> Result<QueueStatus> {
-        let row = sqlx::query(
-            "SELECT COUNT(DISTINCT message_id) AS messages, COUNT(*) AS recipients FROM queue_recipients \
-             WHERE status = 'queued'",
-        )
-        .fetch_one(self.pool())
-        .await?;
+        self.queue_status_of(None, None).await
+    }
+
+    /// What waits in the queue for one tenant (by its messages' log rows) and, given, only for some of its
+    /// domains: what a tenant's or a domain's admin may see of the queue.
+    pub async fn queue_status_of(
+        &self,
+        tenant: Option<crate::TenantId>,
+        domains: Option<&[crate::DomainId]>,
+    ) -> Result<QueueStatus> {
+        let mut sql = String::from(
+            "SELECT COUNT(DISTINCT r.message_id) AS messages, COUNT(*) AS recipients FROM queue_recipients r",
+        );
+        if tenant.is_some() {
+            sql.push_str(
+                " JOIN queue_messages m ON m.id = r.message_id JOIN message_log l ON l.id = m.log_id \
+                 WHERE r.status = 'queued' AND l.tenant_id = $1",
+            );
+            if let Some(domains) = domains {
+                let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+                let ids = if ids.is_empty() { "0".to_owned() } else { ids };
+                sql.push_str(&format!(
+                    " AND l.id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"
+                ));
+            }
+        } else {
+            sql.push_str(" WHERE r.status = 'queued' AND $1 = 0");
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.map_or(0, |t| t.0)).fetch_one(self.pool()).await?;
         Ok(QueueStatus {
             messages: row.get::<i64, _>("messages") as u64,
             recipients: row.get::<i64, _>("recipients") as u64,
@@ -549,6 +572,11 @@ mod tests {
             };
             let log_id = store.accept_batch(&[queued(log_entry(), message)]).await.unwrap()[0];
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus { messages: 1, recipients: 2 });
+            let (tenant_1, tenant_2) = (Some(crate::TenantId(1)), Some(crate::TenantId(2)));
+            assert_eq!(store.queue_status_of(tenant_1, None).await.unwrap().messages, 1, "tenant 1's mail");
+            assert_eq!(store.queue_status_of(tenant_2, None).await.unwrap().messages, 0, "not tenant 2's");
+            let none: &[crate::DomainId] = &[];
+            assert_eq!(store.queue_status_of(tenant_1, Some(none)).await.unwrap().messages, 0, "no domain of it");
 
             let claimed = store.queue_claim_due(100, 700, 10).await.unwrap();
             assert_eq!(claimed.len(), 1);
