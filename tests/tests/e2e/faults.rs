@@ -142,6 +142,7 @@ async fn a_stalled_downstream_does_not_delay_another_domain() {
         slowest = slowest.max(started.elapsed());
     }
     // Each arrives within the queue's poll (100 ms here); the stalled deliveries would hold them for 60 s.
+    eprintln!("slowest healthy delivery, from MAIL to the downstream's copy: {slowest:?}");
     assert!(slowest < std::time::Duration::from_secs(5), "slowest healthy delivery took {slowest:?}");
     let queue = moat.admin(&["queue", "list"]);
     assert!(queue.contains("at their limit"), "the stalled domain's mail waits its turn, counted as untried: {queue}");
