@@ -786,7 +786,7 @@ async fn held_recipients(
     id: &str,
 ) -> Result<(moat_store::Quarantined, Vec<(String, String)>), AppError> {
     let mine = HeldFor::caller(access, state, user).await?;
-    let (held, _) = state.store.quarantine_get(id).await?.ok_or(AppError::NotFound)?;
+    let held = state.store.quarantine_info(id).await?.ok_or(AppError::NotFound)?;
     if held.released_at.is_some() || access.tenant().is_some_and(|t| t != held.tenant) {
         return Err(AppError::NotFound);
     }

@@ -202,13 +202,13 @@ impl Chain {
             Stage::Message(..) => (3, "message"),
         };
         for entry in &self.entries {
-            let breakers = entry.breakers.of(&eval.tenant);
             if eval.decided.is_some() {
                 break;
             }
             if eval.accepted && !entry.always || !entry.plugin.implements(stage_index) {
                 continue;
             }
+            let breakers = entry.breakers.of(&eval.tenant);
             let mut line = EntryReport {
                 plugin: entry.plugin.name().to_owned(),
                 stage: stage_name,

@@ -6,10 +6,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Creates `dir` (mode 0700), makes everything Moat writes from now on private (umask 077: files 0600,
-/// directories 0700), and takes group and other access away from what an older Moat left readable.
+/// directories 0700), and takes group and other access away from what an older Moat left readable. The walk
+/// happens once: a data dir that is private already was made so, with everything in it, by an earlier call.
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mode = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
     tighten(dir).with_context(|| format!("cannot make {} private", dir.display()))
 }
 
@@ -18,14 +23,16 @@ fn tighten(path: &Path) -> std::io::Result<()> {
     if meta.file_type().is_symlink() {
         return Ok(());
     }
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
-    }
+    // What is inside first: a directory is private only once everything in it is (a walk cut short is
+    // done again at the next start).
     if meta.is_dir() {
         for entry in std::fs::read_dir(path)? {
             tighten(&entry?.path())?;
         }
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
     }
     Ok(())
 }

@@ -50,6 +50,18 @@ pub struct Judged {
     pub verdict: LogVerdict,
 }
 
+impl Judged {
+    /// Recipients delivered as the message came, no chain having judged them.
+    pub fn unfiltered(tenant: Option<TenantId>, recipients: Vec<(String, String)>) -> Self {
+        Judged {
+            tenant,
+            recipients,
+            fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
+            verdict: LogVerdict::unfiltered(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Fate {
     /// Queue for delivery, marked: headers added on top, the subject tagged when `subject_tag` is set.
@@ -131,12 +143,7 @@ impl Queue {
 
     /// Queues `body` for every recipient of the envelope, unfiltered; returns the queue id.
     pub async fn accept(&self, facts: &SessionFacts, envelope: &Envelope, body: &[u8]) -> Result<String, QueueError> {
-        let group = Judged {
-            tenant: None,
-            recipients: envelope.recipients.clone(),
-            fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
-            verdict: LogVerdict::unfiltered(),
-        };
+        let group = Judged::unfiltered(None, envelope.recipients.clone());
         let summary = self.summary(body);
         let ids = self.accept_judged(facts, &envelope.sender, body, vec![group], summary).await?;
         Ok(ids.into_iter().next().unwrap_or_default())
@@ -172,12 +179,7 @@ impl Queue {
     pub async fn bounce(&self, original: &str, to: &str, body: &[u8]) -> Result<bool, QueueError> {
         let route = to.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
         let facts = self.own_facts();
-        let group = Judged {
-            tenant: None,
-            recipients: vec![(to.to_owned(), route)],
-            fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
-            verdict: LogVerdict::unfiltered(),
-        };
+        let group = Judged::unfiltered(None, vec![(to.to_owned(), route)]);
         let summary = self.summary(body);
         let prepared = self.prepare(&facts, "", body, vec![group], summary).await?;
         match self.store.queue_replace(original, &prepared.rows).await {
@@ -330,9 +332,8 @@ impl Queue {
         }
     }
 
-    /// Delivers a quarantined message after all: its bytes go to the spool and its recipients into the queue.
-    /// Queues a held message for `only` these of its recipients (all still held), or for every recipient
-    /// still held; returns the new queue id.
+    /// Delivers a quarantined message after all: its bytes go to the spool and `only` these of its recipients
+    /// (all still held), or every recipient still held, into the queue; returns the new queue id.
     pub async fn release(&self, id: &str, only: Option<Vec<(String, String)>>) -> Result<String, QueueError> {
         let (held, bytes) = self
             .store

@@ -104,13 +104,15 @@ impl Store {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
             }
         };
-        let connect = |max: u32| {
+        // `probe`: SQLite's writer connection, the only one a failed write can leave inside a transaction the
+        // database holds open; the readers need only sqlx's own count checked, which costs nothing.
+        let connect = |max: u32, probe: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
                 // A connection a failed write left inside a transaction is never handed out again: every later
                 // "commit" on it would only release a savepoint of a transaction that never ends (sqlx #3742).
-                .before_acquire(move |conn, _| Box::pin(async move { Ok(clean(conn, backend).await) }))
+                .before_acquire(move |conn, _| Box::pin(async move { Ok(clean(conn, probe).await) }))
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -122,14 +124,14 @@ impl Store {
                 .connect(&url)
         };
         let connect_error = |source| StoreError::Connect { url: redact(&url), source };
-        let pool = connect(if backend == Backend::Sqlite { 8 } else { 16 }).await.map_err(connect_error)?;
+        let pool = connect(if backend == Backend::Sqlite { 8 } else { 16 }, false).await.map_err(connect_error)?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
         let writer = match backend {
-            Backend::Sqlite => connect(1).await.map_err(connect_error)?,
+            Backend::Sqlite => connect(1, true).await.map_err(connect_error)?,
             Backend::Postgres => pool.clone(),
         };
         Ok(Self { pool, writer, backend })
@@ -137,7 +139,7 @@ impl Store {
 
     /// Whether `conn` is outside any transaction, as sqlx counts it and (SQLite) as the database says.
     pub(crate) async fn in_autocommit(&self, conn: &mut sqlx::AnyConnection) -> bool {
-        clean(conn, self.backend).await
+        clean(conn, self.backend == Backend::Sqlite).await
     }
 
     pub fn backend(&self) -> Backend {
@@ -158,16 +160,15 @@ impl Store {
     }
 }
 
-/// Hides the password of a database URL, so it can go in an error message or a log line.
 /// See [`Store::in_autocommit`]. SQLite answers a `BEGIN` inside a transaction with an error, so a `BEGIN`
-/// and `ROLLBACK` probe whether it is in autocommit mode; PostgreSQL reports a failed commit itself.
-async fn clean(conn: &mut sqlx::AnyConnection, backend: Backend) -> bool {
+/// and `ROLLBACK` (`probe`) tell whether it is in autocommit mode; PostgreSQL reports a failed commit itself.
+async fn clean(conn: &mut sqlx::AnyConnection, probe: bool) -> bool {
     use sqlx::Connection;
     if conn.is_in_transaction() {
         tracing::warn!("a database connection was left inside a transaction: replacing it");
         return false;
     }
-    if backend == Backend::Sqlite {
+    if probe {
         if sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_err() {
             tracing::warn!("a SQLite connection was left inside a transaction: replacing it");
             return false;
@@ -177,6 +178,7 @@ async fn clean(conn: &mut sqlx::AnyConnection, backend: Backend) -> bool {
     true
 }
 
+/// Hides the password of a database URL, so it can go in an error message or a log line.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {

@@ -101,6 +101,13 @@ impl Store {
         Ok(row.map(|r| (from_row(&r), r.get("bytes"))))
     }
 
+    /// A held message without its bytes (who it is for, why it is held).
+    pub async fn quarantine_info(&self, id: &str) -> Result<Option<Quarantined>> {
+        let sql = format!("SELECT {COLUMNS} FROM quarantine WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
+        Ok(row.as_ref().map(from_row))
+    }
+
     pub async fn quarantine_get(&self, id: &str) -> Result<Option<(Quarantined, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;

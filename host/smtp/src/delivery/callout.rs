@@ -38,16 +38,12 @@ impl SmtpCallout {
     }
 
     async fn ask_host(&self, host: &str, port: u16, address: &Address) -> HostAnswer {
-        let addrs = match tokio::net::lookup_host((host, port)).await {
+        let addrs = match self.router.destinations().addresses(host, port, false).await {
             Ok(addrs) => addrs,
-            Err(e) => return HostAnswer::Next(format!("cannot resolve {host}: {e}")),
+            Err(why) => return HostAnswer::Next(why),
         };
         let mut last = HostAnswer::Next(format!("{host} has no address"));
         for addr in addrs {
-            if let Err(why) = self.router.destinations().permits(addr) {
-                last = HostAnswer::Next(format!("not connecting to {host}: {why}"));
-                continue;
-            }
             let mut client = match SmtpClient::connect(addr, self.timeout).await {
                 Ok(client) => client,
                 Err(e) => {

@@ -34,6 +34,7 @@ impl Transaction<'_> {
     /// Runs the transaction against `target`. `Err` is a failure of the whole host (try the next one);
     /// `Ok` holds one outcome per recipient, in order.
     pub async fn run(&self, target: &Target) -> Result<Vec<RecipientOutcome>, Failure> {
+        self.checked_arguments().map_err(Attempt::into_failure)?;
         match self.attempt(target, true).await {
             // A host whose TLS is broken still gets its mail, in plain text as before STARTTLS existed.
             Err(Attempt::TlsFailed(f)) => {
@@ -45,18 +46,13 @@ impl Transaction<'_> {
     }
 
     async fn attempt(&self, target: &Target, try_tls: bool) -> Result<Vec<RecipientOutcome>, Attempt> {
-        self.checked_arguments()?;
-        let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
+        let addrs = self
+            .destinations
+            .addresses(&target.host, target.port, target.operators)
             .await
-            .map_err(|e| Attempt::Host(Failure::temporary(format!("cannot resolve {}: {e}", target.host))))?;
+            .map_err(|why| Attempt::Host(Failure::temporary(why)))?;
         let mut last = Failure::temporary(format!("{} has no address", target.host));
         for addr in addrs {
-            if !target.operators
-                && let Err(why) = self.destinations.permits(addr)
-            {
-                last = Failure::temporary(format!("not connecting to {}: {why}", target.host));
-                continue;
-            }
             match SmtpClient::connect(addr, self.connect_timeout).await {
                 Ok(mut client) => {
                     client.timeout = self.command_timeout;

@@ -87,6 +87,25 @@ impl Destinations {
         self
     }
 
+    /// The addresses of `host:port` Moat may connect to on a tenant's behalf (`exempt`: the operator's own
+    /// relay, any address). `Err` says why there is none: the name does not resolve, or the policy refuses
+    /// every address it has. Every connection Moat makes for a tenant (delivery, callout, Test SMTP) resolves
+    /// its host here.
+    pub async fn addresses(&self, host: &str, port: u16, exempt: bool) -> Result<Vec<SocketAddr>, String> {
+        let resolved: Vec<SocketAddr> =
+            tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
+        let mut refused = None;
+        let permitted: Vec<SocketAddr> = resolved
+            .into_iter()
+            .filter(|addr| exempt || self.permits(*addr).map_err(|why| refused = Some(why)).is_ok())
+            .collect();
+        match (permitted.is_empty(), refused) {
+            (false, _) => Ok(permitted),
+            (true, Some(why)) => Err(format!("not connecting to {host}: {why}")),
+            (true, None) => Err(format!("{host} has no address")),
+        }
+    }
+
     /// `Ok` when Moat may connect to `addr` on a tenant's behalf; `Err` says why not.
     pub fn permits(&self, addr: SocketAddr) -> Result<(), String> {
         let ip = addr.ip().to_canonical();

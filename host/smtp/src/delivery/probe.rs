@@ -13,13 +13,9 @@ pub async fn greet(
     timeout: Duration,
     destinations: &super::networks::Destinations,
 ) -> Result<String, String> {
-    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let addrs = destinations.addresses(host, port, false).await?;
     let mut last = format!("{host} has no address");
     for addr in addrs {
-        if let Err(why) = destinations.permits(addr) {
-            last = format!("not connecting: {why}");
-            continue;
-        }
         let mut client = match SmtpClient::connect(addr, timeout).await {
             Ok(client) => client,
             Err(e) => {

@@ -213,12 +213,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 continue;
             }
             if group.chain.is_empty() {
-                judged.push(Judged {
-                    tenant: Some(group.tenant),
-                    recipients: group.recipients,
-                    fate: Fate::Deliver { add_headers: Vec::new(), subject_tag: None },
-                    verdict: LogVerdict::unfiltered(),
-                });
+                judged.push(Judged::unfiltered(Some(group.tenant), group.recipients));
                 continue;
             }
             let facts = MessageFacts {

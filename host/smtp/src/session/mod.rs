@@ -117,8 +117,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let mut buf = vec![0u8; 16 * 1024];
         let mut requests = RequestReceiver::default();
         let mut input = Input::Command;
-        // Bytes arriving do not extend a deadline: a command must be whole within the idle timeout of its
-        // first byte, and a message must come at least at `min_data_rate` (a client sending a byte a second
+        // Bytes arriving do not extend a deadline: a command must be whole within the idle timeout of the
+        // previous one, and a message must come at least at `min_data_rate` (a client sending a byte a second
         // would otherwise hold its session forever).
         let mut clock = Deadline::new(self.ctx.config.idle_timeout);
         loop {
@@ -160,29 +160,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                             }
                             None
                         }
-                        Ok(request) => match {
+                        Ok(request) => {
                             // The next command's time starts when this one is whole.
                             clock.restart();
-                            self.handle(request.into_owned()).await
-                        } {
-                            Next::Continue => None,
-                            Next::Data => Some(Input::Data { receiver: DataReceiver::new(), body: Vec::new() }),
-                            Next::Bdat { size, last } => Some(Input::Bdat { receiver: BdatReceiver::new(size, last) }),
-                            Next::DiscardBdat { size, reply, last } => Some(Input::Discard {
-                                receiver: DummyDataReceiver::new_bdat(size),
-                                reply,
-                                ends_message: last,
-                            }),
-                            Next::StartTls => {
-                                // Bytes pipelined after STARTTLS are dropped (CVE-2011-0411 command injection).
-                                self.flush().await?;
-                                return Ok(Ending::StartTls(self.stream));
+                            match self.handle(request.into_owned()).await {
+                                Next::Continue => None,
+                                Next::Data => Some(Input::Data { receiver: DataReceiver::new(), body: Vec::new() }),
+                                Next::Bdat { size, last } => {
+                                    Some(Input::Bdat { receiver: BdatReceiver::new(size, last) })
+                                }
+                                Next::DiscardBdat { size, reply, last } => Some(Input::Discard {
+                                    receiver: DummyDataReceiver::new_bdat(size),
+                                    reply,
+                                    ends_message: last,
+                                }),
+                                Next::StartTls => {
+                                    // Bytes pipelined after STARTTLS are dropped (CVE-2011-0411 command injection).
+                                    self.flush().await?;
+                                    return Ok(Ending::StartTls(self.stream));
+                                }
+                                Next::Close => {
+                                    self.flush().await?;
+                                    return Ok(Ending::Closed);
+                                }
                             }
-                            Next::Close => {
-                                self.flush().await?;
-                                return Ok(Ending::Closed);
-                            }
-                        },
+                        }
                         Err(smtp_proto::Error::NeedsMoreData { .. }) => break,
                         Err(e) => {
                             if self.refuse(protocol_error(e)) {
