@@ -97,9 +97,10 @@ impl Directory {
             LdapScope::Domain(name) => {
                 let domain = self.domain(name).await?;
                 if domain.alias_of.is_some() {
+                    let primary = self.primary_of(&domain).await?.name;
                     return Err(DirectoryError::OnAliasDomain {
                         domain: domain.name,
-                        primary: String::new(),
+                        primary,
                         what: "sign-up settings",
                     });
                 }
