@@ -140,28 +140,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::stores;
-    use crate::{DEFAULT_TENANT, NewDomain};
+    use crate::DEFAULT_TENANT;
+    use crate::test_support::{plain_domain, stores};
 
     #[tokio::test]
     async fn the_newest_version_of_each_scope_is_live_and_history_is_kept() {
         for (store, _dir) in stores().await {
             let before = store.chain_generation().await.unwrap();
-            let domain = store
-                .domain_add(
-                    &NewDomain {
-                        tenant_id: DEFAULT_TENANT,
-                        name: "example.com",
-                        alias_of: None,
-                        contact_email: None,
-                        max_users: None,
-                        language: "en",
-                        downstream: &[],
-                    },
-                    0,
-                )
-                .await
-                .unwrap();
+            let domain = store.domain_add(&plain_domain(DEFAULT_TENANT, "example.com"), 0).await.unwrap();
             store.chain_save(ChainScope::Default, Some("{\"v\":1}"), "admin", 1).await.unwrap();
             store.chain_save(ChainScope::Tenant(DEFAULT_TENANT), Some("{\"v\":2}"), "admin", 2).await.unwrap();
             store.chain_save(ChainScope::Tenant(DEFAULT_TENANT), Some("{\"v\":3}"), "admin", 3).await.unwrap();

@@ -78,21 +78,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::stores;
+    use crate::test_support::{plain_domain, stores};
     use crate::{Accepted, Disposition, NewDomain, NewLogEntry, NewQuarantined};
 
     #[tokio::test]
     async fn due_digests_are_claimed_once_and_held_mail_is_listed_by_tenant() {
         for (store, _dir) in stores().await {
-            let new = NewDomain {
-                tenant_id: crate::DEFAULT_TENANT,
-                name: "acme.test",
-                alias_of: None,
-                contact_email: None,
-                max_users: None,
-                language: "es",
-                downstream: &[],
-            };
+            let new = NewDomain { language: "es", ..plain_domain(crate::DEFAULT_TENANT, "acme.test") };
             let domain = store.domain_add(&new, 0).await.unwrap();
             let ann = store.mailbox_add(domain, "ann", None, 0).await.unwrap();
             let bob = store.mailbox_add(domain, "bob", None, 0).await.unwrap();

@@ -78,22 +78,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::stores;
-    use crate::{NewDomain, TenantId};
+    use crate::TenantId;
+    use crate::test_support::{plain_domain, stores};
 
     #[tokio::test]
     async fn a_domains_own_settings_win_over_its_tenants() {
         for (store, _dir) in stores().await {
             let acme: TenantId = store.tenant_add("acme", 0).await.unwrap();
-            let domain = |name| NewDomain {
-                tenant_id: acme,
-                name,
-                alias_of: None,
-                contact_email: None,
-                max_users: None,
-                language: "en",
-                downstream: &[],
-            };
+            let domain = |name| plain_domain(acme, name);
             let (a, b) = (
                 store.domain_add(&domain("a.test"), 0).await.unwrap(),
                 store.domain_add(&domain("b.test"), 0).await.unwrap(),

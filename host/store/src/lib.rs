@@ -208,6 +208,19 @@ pub(crate) mod test_support {
         stores
     }
 
+    /// A primary domain of `tenant` with no contact, limit or downstream: what most store tests need.
+    pub fn plain_domain(tenant: TenantId, name: &str) -> NewDomain<'_> {
+        NewDomain {
+            tenant_id: tenant,
+            name,
+            alias_of: None,
+            contact_email: None,
+            max_users: None,
+            language: "en",
+            downstream: &[],
+        }
+    }
+
     async fn fresh_postgres_database() -> Option<String> {
         let Ok(admin_url) = std::env::var("MOAT_TEST_POSTGRES_URL") else {
             assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier: set MOAT_TEST_POSTGRES_URL");

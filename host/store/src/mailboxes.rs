@@ -320,20 +320,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DEFAULT_TENANT, NewDomain, test_support::stores};
+    use crate::DEFAULT_TENANT;
+    use crate::test_support::{plain_domain, stores};
 
     #[tokio::test]
     async fn mailboxes_and_aliases_share_one_address_space() {
         for (store, _dir) in stores().await {
-            let new = NewDomain {
-                tenant_id: DEFAULT_TENANT,
-                name: "example.com",
-                alias_of: None,
-                contact_email: None,
-                max_users: None,
-                language: "en",
-                downstream: &[],
-            };
+            let new = plain_domain(DEFAULT_TENANT, "example.com");
             let domain = store.domain_add(&new, 0).await.unwrap();
             let alice = store.mailbox_add(domain, "alice", Some("Alice A."), 0).await.unwrap();
             store.alias_add(domain, "sales", alice, 0).await.unwrap();
@@ -359,15 +352,7 @@ mod tests {
     #[tokio::test]
     async fn imports_write_whole_batches_or_nothing_and_credentials_and_search_work() {
         for (store, _dir) in stores().await {
-            let new = NewDomain {
-                tenant_id: DEFAULT_TENANT,
-                name: "example.com",
-                alias_of: None,
-                contact_email: None,
-                max_users: None,
-                language: "en",
-                downstream: &[],
-            };
+            let new = plain_domain(DEFAULT_TENANT, "example.com");
             let domain = store.domain_add(&new, 0).await.unwrap();
             let user = |local: &str, aliases: &[&str]| ImportedUser {
                 existing: None,

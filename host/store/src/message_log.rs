@@ -321,15 +321,7 @@ mod tests {
             let counts = store.log_verdict_counts(0, None, None).await.unwrap();
             assert_eq!(counts, [("accepted".to_owned(), 20), ("quarantined".to_owned(), 20)]);
             let tenant = store.tenant_add("t", 0).await.unwrap();
-            let domain = |name: &'static str| crate::NewDomain {
-                tenant_id: tenant,
-                name,
-                alias_of: None,
-                contact_email: None,
-                max_users: None,
-                language: "en",
-                downstream: &[],
-            };
+            let domain = |name: &'static str| crate::test_support::plain_domain(tenant, name);
             let acme = store.domain_add(&domain("acme.test"), 0).await.unwrap();
             let acme_co = store.domain_add(&domain("acme.co"), 0).await.unwrap();
             let mine = store.log_verdict_counts(0, None, Some(&[acme])).await.unwrap();
