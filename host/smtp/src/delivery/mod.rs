@@ -17,8 +17,11 @@ use route::Router;
 use status::{Failure, Severity};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::Instrument;
+
+/// The delivery slot taken for each route of a claimed message.
+type RouteSlots = std::collections::HashMap<String, Result<OwnedSemaphorePermit, route_limits::Busy>>;
 
 /// How long a claimed recipient stays invisible to the next claim while its delivery runs.
 const LEASE_SECS: i64 = 15 * 60;
@@ -81,22 +84,32 @@ impl QueueManager {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         while !*shutdown.borrow() {
-            let free = slots.available_permits() as i64;
+            let free = slots.available_permits();
             if free > 0 {
                 let t = now();
-                match self.queue.store().queue_claim_due(t, t + LEASE_SECS, free).await {
+                let in_flight: Vec<String> = self.in_flight.lock().expect("in-flight set").iter().cloned().collect();
+                let route_slots = self.limits.free_slots();
+                let claim = moat_store::ClaimRequest {
+                    now: t,
+                    lease_until: t + LEASE_SECS,
+                    messages: free,
+                    in_flight: &in_flight,
+                    route_slots: &route_slots,
+                    free_per_route: self.limits.per_destination(),
+                };
+                match self.queue.store().queue_claim_due(&claim).await {
                     Ok(messages) => {
                         for message in messages {
-                            if !self.in_flight.lock().expect("in-flight set").insert(message.id.clone()) {
-                                continue;
-                            }
+                            self.in_flight.lock().expect("in-flight set").insert(message.id.clone());
+                            // Route slots are taken here, before the next claim budgets against them.
+                            let route_slots = self.route_slots(&message);
                             let permit = slots.clone().acquire_owned().await.expect("semaphore never closes");
                             let this = self.clone();
                             let span = tracing::info_span!("delivery", queue_id = %message.id);
                             tokio::spawn(
                                 async move {
                                     let id = message.id.clone();
-                                    this.deliver(message).await;
+                                    this.deliver(message, route_slots).await;
                                     this.in_flight.lock().expect("in-flight set").remove(&id);
                                     drop(permit);
                                     this.queue.wake().notify_one();
@@ -126,7 +139,19 @@ impl QueueManager {
         }
     }
 
-    async fn deliver(&self, message: QueuedMessage) {
+    /// A delivery slot for each route of `message`, or why the route cannot be tried now (it timed out between
+    /// the claim and here).
+    fn route_slots(&self, message: &QueuedMessage) -> RouteSlots {
+        let mut slots = RouteSlots::new();
+        for r in &message.recipients {
+            if !slots.contains_key(&r.route) {
+                slots.insert(r.route.clone(), self.limits.claim(&r.route));
+            }
+        }
+        slots
+    }
+
+    async fn deliver(&self, message: QueuedMessage, mut slots: RouteSlots) {
         let mut results = Vec::with_capacity(message.recipients.len());
         let body = self.queue.spool().read(&message.id).await;
         match &body {
@@ -136,7 +161,7 @@ impl QueueManager {
                     routes.entry(r.route.as_str()).or_default().push(r);
                 }
                 for (route, recipients) in routes {
-                    let slot = match self.limits.claim(route) {
+                    let slot = match slots.remove(route).unwrap_or_else(|| self.limits.claim(route)) {
                         Ok(slot) => slot,
                         Err(busy) => {
                             results.extend(recipients.iter().map(|r| postponed(r, &busy)));
@@ -306,7 +331,7 @@ impl QueueManager {
 /// A recipient not tried this round because its destination is busy: due again soon, no attempt counted.
 fn postponed(r: &QueuedRecipient, busy: &route_limits::Busy) -> AttemptResult {
     let (wait, why) = match busy {
-        route_limits::Busy::Full => (10, "not tried yet: the destination's deliveries are at their limit".to_owned()),
+        route_limits::Busy::Full => (1, "not tried yet: the destination's deliveries are at their limit".to_owned()),
         route_limits::Busy::Resting(left) => {
             (left.as_secs().max(1) as i64, "not tried yet: the destination timed out and is resting".to_owned())
         }

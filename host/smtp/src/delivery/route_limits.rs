@@ -53,6 +53,25 @@ impl RouteLimits {
         slots.try_acquire_owned().map_err(|_| Busy::Full)
     }
 
+    /// Free slots of every route in use or resting (0 when full or resting), for a claim to budget against;
+    /// a route not listed has all its slots free.
+    pub fn free_slots(&self) -> HashMap<String, usize> {
+        let routes = self.routes.lock().expect("destinations lock");
+        let now = Instant::now();
+        routes
+            .iter()
+            .map(|(route, d)| {
+                let resting = d.resting_until.is_some_and(|until| until > now);
+                let free = d.slots.as_ref().map_or(self.per_destination, |s| s.available_permits());
+                (route.clone(), if resting { 0 } else { free })
+            })
+            .collect()
+    }
+
+    pub fn per_destination(&self) -> usize {
+        self.per_destination
+    }
+
     /// The route's servers timed out: rest it, longer each time in a row.
     pub fn timed_out(&self, route: &str) {
         let mut routes = self.routes.lock().expect("destinations lock");
@@ -86,11 +105,13 @@ mod tests {
         let (a, b) = (limits.claim("slow.test").unwrap(), limits.claim("slow.test").unwrap());
         assert_eq!(limits.claim("slow.test").unwrap_err(), Busy::Full);
         assert!(limits.claim("fast.test").is_ok(), "another route has its own slots");
+        assert_eq!(limits.free_slots().get("slow.test"), Some(&0));
         drop(a);
         assert!(limits.claim("slow.test").is_ok(), "a slot came back");
         drop(b);
         limits.timed_out("slow.test");
         assert!(matches!(limits.claim("slow.test"), Err(Busy::Resting(d)) if d > Duration::from_secs(50)));
+        assert_eq!(limits.free_slots().get("slow.test"), Some(&0), "resting: nothing to claim for it");
         limits.timed_out("slow.test");
         assert!(matches!(limits.claim("slow.test"), Err(Busy::Resting(d)) if d > Duration::from_secs(110)));
         limits.answered("slow.test");

@@ -350,11 +350,8 @@ impl Deadline {
 
     /// The idle limit from the start, plus the time `received` bytes earn at `min_rate` bytes a second.
     fn due(&self, received: usize, min_rate: u64) -> tokio::time::Instant {
-        let earned = if min_rate == 0 {
-            std::time::Duration::from_secs(365 * 86400)
-        } else {
-            std::time::Duration::from_secs(received as u64 / min_rate)
-        };
+        // No rate (0) earns a year: as good as no limit.
+        let earned = std::time::Duration::from_secs((received as u64).checked_div(min_rate).unwrap_or(365 * 86400));
         self.started + self.limit + earned
     }
 }
