@@ -52,10 +52,24 @@ impl Client {
         Ok(Self { stream: tokio::io::BufReader::new(tokio::net::TcpStream::connect(addr).await?) })
     }
 
+    /// Connects from `source` (any 127.0.0.0/8 address works on loopback), to look like another client.
+    pub async fn connect_from(addr: std::net::SocketAddr, source: std::net::IpAddr) -> anyhow::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+        Ok(Self { stream: tokio::io::BufReader::new(socket.connect(addr).await?) })
+    }
+
     /// Writes `text` (any number of pipelined commands) without waiting.
     pub async fn write(&mut self, text: &str) -> anyhow::Result<()> {
         use tokio::io::AsyncWriteExt;
         self.stream.get_mut().write_all(text.as_bytes()).await?;
+        Ok(())
+    }
+
+    /// Writes raw bytes (a message that is not UTF-8) without waiting.
+    pub async fn write_bytes(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.get_mut().write_all(bytes).await?;
         Ok(())
     }
 

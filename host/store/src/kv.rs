@@ -1,5 +1,46 @@
+//! Plugins' key-value storage, with a change feed: every write stamps its rows with the namespace's next
+//! version (taken in the write's transaction, whose lock on the version row orders writers, so versions
+//! commit in order), and deletions bump the namespace's epoch. A node that keeps a namespace in memory asks
+//! for the version now and then and reads only the rows changed since ([`Store::kv_changes`]), or reloads
+//! when the epoch moved.
+
 use crate::{Result, Store};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
+
+/// One entry as a node keeping the namespace in memory needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    pub key: String,
+    /// The value, or a counter's 8 little-endian bytes.
+    pub value: Option<Vec<u8>>,
+    pub expires_at: Option<i64>,
+}
+
+/// Where a namespace's change feed stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvVersion {
+    /// The last write's version.
+    pub version: i64,
+    /// Bumped by every deletion: a reader's copy must be reloaded.
+    pub epoch: i64,
+}
+
+fn entry_of(r: &sqlx::any::AnyRow) -> KvEntry {
+    KvEntry { key: r.get("key"), value: value_of(r), expires_at: r.get("expires_at") }
+}
+
+/// Takes the namespace's next version in the write's transaction; a deletion also moves the epoch.
+async fn next_version(conn: &mut AnyConnection, namespace: &str, deleting: bool) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO plugin_kv_versions (namespace, version, epoch) VALUES ($1, 1, $2) \
+         ON CONFLICT (namespace) DO UPDATE SET version = plugin_kv_versions.version + 1, \
+         epoch = plugin_kv_versions.epoch + excluded.epoch RETURNING version",
+    )
+    .bind(namespace)
+    .bind(i64::from(deleting))
+    .fetch_one(conn)
+    .await?)
+}
 
 /// Values and counters share a row; a counter reads back as its 8 little-endian bytes.
 fn value_of(r: &sqlx::any::AnyRow) -> Option<Vec<u8>> {
@@ -48,22 +89,28 @@ impl Store {
     }
 
     pub async fn kv_set(&self, namespace: &str, key: &str, value: &[u8], expires_at: Option<i64>) -> Result<()> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let version = next_version(&mut tx, namespace, false).await?;
         sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES ($1, $2, $3, NULL, $4) \
+            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at, version) \
+             VALUES ($1, $2, $3, NULL, $4, $5) \
              ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, counter = NULL, \
-             expires_at = excluded.expires_at",
+             expires_at = excluded.expires_at, version = excluded.version",
         )
         .bind(namespace)
         .bind(key)
         .bind(value)
         .bind(expires_at)
-        .execute(self.writer())
+        .bind(version)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Adds `delta` atomically; an expired or missing entry starts from 0 with `expires_at`, a live one keeps
-    /// its expiry.
+    /// its expiry. Returns the new value and the entry's expiry.
     pub async fn kv_incr(
         &self,
         namespace: &str,
@@ -71,29 +118,37 @@ impl Store {
         delta: i64,
         expires_at: Option<i64>,
         now: i64,
-    ) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES ($1, $2, NULL, $3, $4) \
+    ) -> Result<(i64, Option<i64>)> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let version = next_version(&mut tx, namespace, false).await?;
+        let row = sqlx::query(
+            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at, version) \
+             VALUES ($1, $2, NULL, $3, $4, $6) \
              ON CONFLICT (namespace, key) DO UPDATE SET \
                counter = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5 \
                          THEN excluded.counter ELSE COALESCE(plugin_kv.counter, 0) + excluded.counter END, \
                expires_at = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5 \
                             THEN excluded.expires_at ELSE plugin_kv.expires_at END, \
-               value = NULL \
-             RETURNING counter",
+               value = NULL, version = excluded.version \
+             RETURNING counter, expires_at",
         )
         .bind(namespace)
         .bind(key)
         .bind(delta)
         .bind(expires_at)
         .bind(now)
-        .fetch_one(self.writer())
-        .await?)
+        .bind(version)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((row.get("counter"), row.get("expires_at")))
     }
 
     /// Adds every delta (no expiry) in one transaction: deltas of the same key are summed first, then written
-    /// with multi-row upserts (one statement per few hundred keys, not one per key).
-    pub async fn kv_incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<()> {
+    /// with multi-row upserts (one statement per few hundred keys, not one per key). Returns each key's entry
+    /// as it now is, once per key.
+    pub async fn kv_incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<Vec<KvEntry>> {
         let mut summed: Vec<(&str, i64)> = Vec::with_capacity(deltas.len());
         let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(deltas.len());
         for (key, delta) in deltas {
@@ -105,25 +160,48 @@ impl Store {
                 }
             }
         }
+        let mut values = Vec::with_capacity(summed.len());
         let mut conn = self.writer().acquire().await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let version = next_version(&mut tx, namespace, false).await?;
         for chunk in summed.chunks(400) {
             let rows: Vec<String> =
-                (0..chunk.len()).map(|i| format!("($1, ${}, NULL, ${}, NULL)", 2 * i + 2, 2 * i + 3)).collect();
+                (0..chunk.len()).map(|i| format!("($1, ${}, NULL, ${}, NULL, $2)", 2 * i + 3, 2 * i + 4)).collect();
             let sql = format!(
-                "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES {} \
+                "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at, version) VALUES {} \
                  ON CONFLICT (namespace, key) DO UPDATE SET \
-                 counter = COALESCE(plugin_kv.counter, 0) + excluded.counter, value = NULL",
+                 counter = COALESCE(plugin_kv.counter, 0) + excluded.counter, value = NULL, \
+                 version = excluded.version RETURNING key, value, counter, expires_at",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(version);
             for (key, delta) in chunk {
                 query = query.bind(*key).bind(*delta);
             }
-            query.execute(&mut *tx).await?;
+            values.extend(query.fetch_all(&mut *tx).await?.iter().map(entry_of));
         }
         tx.commit().await?;
-        Ok(())
+        Ok(values)
+    }
+
+    /// The namespace's version and epoch now ([`KvVersion::default`] if it was never written).
+    pub async fn kv_version(&self, namespace: &str) -> Result<KvVersion> {
+        let row = sqlx::query("SELECT version, epoch FROM plugin_kv_versions WHERE namespace = $1")
+            .bind(namespace)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map_or(KvVersion::default(), |r| KvVersion { version: r.get("version"), epoch: r.get("epoch") }))
+    }
+
+    /// The entries written after version `since`, expired or not (the reader applies the expiry).
+    pub async fn kv_changes(&self, namespace: &str, since: i64) -> Result<Vec<KvEntry>> {
+        let rows =
+            sqlx::query("SELECT key, value, counter, expires_at FROM plugin_kv WHERE namespace = $1 AND version > $2")
+                .bind(namespace)
+                .bind(since)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.iter().map(entry_of).collect())
     }
 
     /// How many entries a namespace holds (live or not yet purged).
@@ -150,17 +228,15 @@ impl Store {
     /// [`Store::kv_list`] of a namespace of `count` entries (its [`Store::kv_count`]), read as four key
     /// ranges at once: each query runs on its own pooled connection (and, on SQLite, its own worker thread),
     /// so a large namespace loads on every core. Order is not kept.
-    pub async fn kv_load(&self, namespace: &str, count: i64, now: i64) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+    pub async fn kv_load(&self, namespace: &str, count: i64, now: i64) -> Result<Vec<KvEntry>> {
         const PARTS: i64 = 4;
-        if count < 10_000 {
-            return self.kv_list(namespace, now).await;
-        }
+        let parts = if count < 10_000 { 1 } else { PARTS };
         let mut bounds: Vec<Option<String>> = vec![None];
-        for part in 1..PARTS {
+        for part in 1..parts {
             let key: Option<String> =
                 sqlx::query_scalar("SELECT key FROM plugin_kv WHERE namespace = $1 ORDER BY key LIMIT 1 OFFSET $2")
                     .bind(namespace)
-                    .bind(count * part / PARTS)
+                    .bind(count * part / parts)
                     .fetch_optional(self.pool())
                     .await?;
             bounds.push(key);
@@ -168,7 +244,7 @@ impl Store {
         bounds.push(None);
         let range = |low: Option<String>, high: Option<String>| async move {
             let rows = sqlx::query(
-                "SELECT key, value, counter FROM plugin_kv WHERE namespace = $1 \
+                "SELECT key, value, counter, expires_at FROM plugin_kv WHERE namespace = $1 \
                  AND ($2 = '' OR key >= $2) AND ($3 = '' OR key < $3) \
                  AND (expires_at IS NULL OR expires_at > $4)",
             )
@@ -178,8 +254,11 @@ impl Store {
             .bind(now)
             .fetch_all(self.pool())
             .await?;
-            Ok::<_, crate::StoreError>(rows.iter().map(|r| (r.get("key"), value_of(r))).collect::<Vec<_>>())
+            Ok::<_, crate::StoreError>(rows.iter().map(entry_of).collect::<Vec<_>>())
         };
+        if parts == 1 {
+            return range(None, None).await;
+        }
         let b = |i: usize| bounds[i].clone();
         let (a, b1, c, d) =
             tokio::try_join!(range(b(0), b(1)), range(b(1), b(2)), range(b(2), b(3)), range(b(3), b(4)))?;
@@ -198,15 +277,17 @@ impl Store {
         }
         let mut conn = self.writer().acquire().await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let version = next_version(&mut tx, namespace, false).await?;
         for chunk in order.chunks(400) {
             let rows: Vec<String> =
-                (0..chunk.len()).map(|i| format!("($1, ${}, ${}, NULL, NULL)", 2 * i + 2, 2 * i + 3)).collect();
+                (0..chunk.len()).map(|i| format!("($1, ${}, ${}, NULL, NULL, $2)", 2 * i + 3, 2 * i + 4)).collect();
             let sql = format!(
-                "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at) VALUES {} \
-                 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, counter = NULL, expires_at = NULL",
+                "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at, version) VALUES {} \
+                 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, counter = NULL, \
+                 expires_at = NULL, version = excluded.version",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(version);
             for key in chunk {
                 query = query.bind(*key).bind(last[key]);
             }
@@ -218,22 +299,30 @@ impl Store {
 
     /// Removes every entry of a namespace; returns how many.
     pub async fn kv_clear(&self, namespace: &str) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1").bind(namespace).execute(self.writer()).await?;
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        next_version(&mut tx, namespace, true).await?;
+        let done = sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1").bind(namespace).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     /// Removes a key; false when it was not there.
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        next_version(&mut tx, namespace, true).await?;
         let done = sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
-    /// Drops expired entries; returns how many.
+    /// Drops expired entries; returns how many. Readers' copies need not hear of it: they keep each entry's
+    /// expiry and stop answering with it when it passes.
     pub async fn kv_purge(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
             .bind(now)
@@ -245,7 +334,57 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::{KvEntry, KvVersion};
     use crate::test_support::stores;
+
+    /// A node keeping a namespace in memory reads only what changed since the version it saw; a deletion
+    /// moves the epoch, since a deleted row cannot be read back.
+    #[tokio::test]
+    async fn writes_are_read_back_as_changes_since_a_version() {
+        for (store, _dir) in stores().await {
+            let ns = "acme:bayes";
+            assert_eq!(store.kv_version(ns).await.unwrap(), KvVersion::default());
+            let counter = |key: &str, n: i64| KvEntry {
+                key: key.into(),
+                value: Some(n.to_le_bytes().to_vec()),
+                expires_at: None,
+            };
+            store.kv_incr_many(ns, &[("t:a".into(), 1), ("t:b".into(), 2)]).await.unwrap();
+            let seen = store.kv_version(ns).await.unwrap();
+            assert_eq!(seen, KvVersion { version: 1, epoch: 0 });
+            assert!(store.kv_changes(ns, seen.version).await.unwrap().is_empty());
+
+            let news = store.kv_incr_many(ns, &[("t:b".into(), 5), ("t:c".into(), 1), ("t:c".into(), 1)]).await;
+            let mut news = news.unwrap();
+            news.sort_by(|a, b| a.key.cmp(&b.key));
+            assert_eq!(news, [counter("t:b", 7), counter("t:c", 2)], "each key's new value, once");
+            store.kv_set(ns, "note", b"hi", Some(500)).await.unwrap();
+            store.kv_set("other:bayes", "t:a", b"x", None).await.unwrap();
+            let mut changed = store.kv_changes(ns, seen.version).await.unwrap();
+            changed.sort_by(|a, b| a.key.cmp(&b.key));
+            let counter = |key: &str, n: i64| KvEntry {
+                key: key.into(),
+                value: Some(n.to_le_bytes().to_vec()),
+                expires_at: None,
+            };
+            assert_eq!(
+                changed,
+                [
+                    KvEntry { key: "note".into(), value: Some(b"hi".to_vec()), expires_at: Some(500) },
+                    counter("t:b", 7),
+                    counter("t:c", 2),
+                ],
+                "what changed since, with its expiry; not t:a, not another namespace"
+            );
+            assert_eq!(store.kv_incr(ns, "t:a", 1, None, 0).await.unwrap(), (2, None));
+            assert_eq!(store.kv_version(ns).await.unwrap(), KvVersion { version: 4, epoch: 0 });
+
+            assert!(store.kv_delete(ns, "note").await.unwrap());
+            assert_eq!(store.kv_version(ns).await.unwrap(), KvVersion { version: 5, epoch: 1 }, "a deletion");
+            store.kv_clear(ns).await.unwrap();
+            assert_eq!(store.kv_version(ns).await.unwrap().epoch, 2);
+        }
+    }
 
     #[tokio::test]
     async fn a_large_namespace_loads_whole_in_four_ranges() {
@@ -256,9 +395,10 @@ mod tests {
             store.kv_set("other:bayes", "t:00001", b"x", None).await.unwrap();
             let count = store.kv_count("acme:bayes").await.unwrap();
             let mut loaded = store.kv_load("acme:bayes", count, 0).await.unwrap();
-            loaded.sort();
             assert_eq!(loaded.len(), 12_345, "every entry once, none of another namespace");
-            let expected: Vec<(String, Option<Vec<u8>>)> = entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+            loaded.sort_by(|a, b| a.key.cmp(&b.key));
+            let expected: Vec<KvEntry> =
+                entries.into_iter().map(|(key, v)| KvEntry { key, value: Some(v), expires_at: None }).collect();
             assert_eq!(loaded, expected);
         }
     }
@@ -272,10 +412,10 @@ mod tests {
             assert_eq!(store.kv_get("t1:grey", "k", 50).await.unwrap(), None, "expired at 50");
             assert_eq!(store.kv_get("t2:grey", "k", 10).await.unwrap(), None, "another namespace");
 
-            assert_eq!(store.kv_incr("t1:bayes", "n", 2, Some(100), 10).await.unwrap(), 2);
-            assert_eq!(store.kv_incr("t1:bayes", "n", 3, Some(999), 20).await.unwrap(), 5);
+            assert_eq!(store.kv_incr("t1:bayes", "n", 2, Some(100), 10).await.unwrap(), (2, Some(100)));
+            assert_eq!(store.kv_incr("t1:bayes", "n", 3, Some(999), 20).await.unwrap(), (5, Some(100)), "kept");
             assert_eq!(store.kv_get("t1:bayes", "n", 30).await.unwrap(), Some(5i64.to_le_bytes().to_vec()));
-            assert_eq!(store.kv_incr("t1:bayes", "n", 1, Some(300), 100).await.unwrap(), 1, "expired: starts over");
+            assert_eq!(store.kv_incr("t1:bayes", "n", 1, Some(300), 100).await.unwrap(), (1, Some(300)), "expired");
             assert_eq!(store.kv_get("t1:bayes", "n", 299).await.unwrap(), Some(1i64.to_le_bytes().to_vec()));
 
             let keys: Vec<String> = (0..1200).map(|i| format!("tok{i}")).collect();

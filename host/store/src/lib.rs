@@ -28,6 +28,7 @@ pub use digests::DigestDue;
 pub use domains::{Domain, DomainId, DownstreamHost, NewDomain, Signup};
 pub use error::StoreError;
 pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
+pub use kv::{KvEntry, KvVersion};
 pub use ldap::StoredLdap;
 pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};
 pub use message_log::{Classification, LogEntry, LogQuery, NewLogEntry};

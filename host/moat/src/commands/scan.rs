@@ -105,8 +105,7 @@ pub async fn chain_of(config: &Config, store: &Store, tenant: Option<&str>) -> a
         None => DEFAULT_TENANT,
         Some(name) => store.tenant_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?.id,
     };
-    // A short-lived process over many messages of one tenant: its storage is read once, then from memory.
-    let filters = crate::serve::filters(config, store)?.with_resident_kv();
+    let filters = crate::serve::filters(config, store)?;
     filters.reload().await?;
     let selected = filters.select(tenant_id, "");
     if selected.chain.is_empty() {

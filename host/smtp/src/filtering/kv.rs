@@ -1,87 +1,96 @@
 //! Plugin key-value storage in the store, so greylisting triplets and classifier tokens survive restarts and
 //! are shared by every node of a cluster.
 //!
-//! Bulk reads (`get_many`: a classifier's few hundred tokens per message, most of which it has seen before or
-//! never will) go through a short-lived read cache, so scoring does not cost a database round trip per token.
-//! Writes on this node evict what they touch; another process's or node's writes show within `CACHE_TTL`
-//! (5 s): fine for a statistical model and for an admin's list edits. Single-key reads (`get`, greylisting) always ask the store.
-//!
-//! A short-lived process that scores many messages of one tenant (`moat scan`) keeps whole namespaces
-//! resident instead ([`StoreKv::resident`]): the first read loads the namespace (unless it is huge, such as a
-//! full signature database), and every later read is answered from memory, with this process's writes
-//! applied to it.
+//! A namespace a plugin reads in bulk (a classifier's thousand tokens per message, a list's entries, a
+//! client's reputation counters) is kept in memory on first bulk read, so scoring costs no database round
+//! trip. It stays current through the store's change feed: this node's writes are applied to it with the
+//! values the store returns, and at most every `REFRESH` a read asks the namespace's version and reads only
+//! the rows written since (another node's learning, an admin's list edit), or reloads it after a deletion.
+//! Namespaces that would pass `RESIDENT_BUDGET` entries in all, and single-key reads of namespaces never
+//! read in bulk, are answered by the store.
 
 use moat_filter::{KvError, KvStore};
-use moat_store::Store;
+use moat_store::{KvEntry, KvVersion, Store};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
-/// How stale a bulk read may be: an admin's edit (a list entry, made by another process) shows within it.
-const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Entries at most; past it the cache starts over (cheaper than tracking recency for every token).
-const CACHE_MAX: usize = 1 << 20;
+/// How stale another node's (or the console's) writes may be in a resident namespace.
+const REFRESH: Duration = Duration::from_secs(1);
+/// Entries kept in memory in all namespaces (about 100 bytes each), counted as namespaces are loaded.
+const RESIDENT_BUDGET: usize = 4_000_000;
 
-/// namespace → key → (value, when read)
-type Cached = HashMap<String, HashMap<String, (Option<Vec<u8>>, Instant)>>;
+/// A stored value and when it expires (unix seconds).
+struct Value {
+    bytes: Box<[u8]>,
+    expires_at: Option<i64>,
+}
 
-/// Namespaces with more entries than this stay in the store even in resident mode (about 100 bytes each).
-const RESIDENT_MAX_ENTRIES: i64 = 4_000_000;
+/// Hashed with foldhash (randomly seeded, several times faster than SipHash on short keys): a message's
+/// tokens are thousands of lookups.
+type Entries = foldhash::HashMap<String, Value>;
 
-/// Every live entry of one namespace. Hashed with foldhash (randomly seeded, several times faster than
-/// SipHash on short keys): a scan looks up thousands of keys per message.
-type Entries = foldhash::HashMap<String, Box<[u8]>>;
+/// One namespace held in memory.
+struct Resident {
+    entries: RwLock<Entries>,
+    /// What the entries reflect, and when the store was last asked.
+    feed: Mutex<(KvVersion, Instant)>,
+}
 
-/// namespace → its entries, or `None` when it is too big to keep
-type Resident = HashMap<String, Option<Arc<RwLock<Entries>>>>;
+impl Resident {
+    fn read<T>(&self, keys: &[String], now: i64, answer: impl Fn(Option<&[u8]>) -> T) -> Vec<T> {
+        let entries = self.entries.read().expect("resident namespace lock");
+        keys.iter()
+            .map(|k| {
+                let live = entries.get(k.as_str()).filter(|v| v.expires_at.is_none_or(|at| at > now));
+                answer(live.map(|v| &v.bytes[..]))
+            })
+            .collect()
+    }
+
+    fn apply(&self, changed: impl IntoIterator<Item = KvEntry>) {
+        let mut entries = self.entries.write().expect("resident namespace lock");
+        for entry in changed {
+            match entry.value {
+                Some(bytes) => {
+                    entries.insert(entry.key, Value { bytes: bytes.into_boxed_slice(), expires_at: entry.expires_at });
+                }
+                None => {
+                    entries.remove(&entry.key);
+                }
+            }
+        }
+    }
+}
+
+/// A namespace's place in memory: held, or too big for what is left of the budget.
+#[derive(Clone)]
+enum Slot {
+    Held(Arc<Resident>),
+    InStore,
+}
 
 /// Called from the blocking threads chains run on: each call waits for the store on the runtime.
 pub struct StoreKv {
     store: Store,
     runtime: Handle,
-    cache: Mutex<Cached>,
-    /// `Some` in resident mode.
-    resident: Option<Mutex<Resident>>,
+    namespaces: Mutex<HashMap<String, Slot>>,
+    /// Held while a namespace loads, so the threads that want it wait for one load instead of each loading it.
+    loading: Mutex<()>,
+    held: AtomicUsize,
 }
 
 impl StoreKv {
     /// Must be created inside the Tokio runtime whose store it uses.
     pub fn new(store: Store) -> Self {
-        Self { store, runtime: Handle::current(), cache: Mutex::default(), resident: None }
-    }
-
-    /// Keeps each namespace read in bulk wholly in memory, for a process that scores many messages and then
-    /// exits: writes by other processes meanwhile are not seen. Must be created inside the Tokio runtime.
-    pub fn resident(store: Store) -> Self {
-        Self { resident: Some(Mutex::default()), ..Self::new(store) }
-    }
-
-    /// The resident copy of `namespace`, loaded on first use; `None` when not in resident mode or too big.
-    fn resident_namespace(&self, namespace: &str) -> Result<Option<Arc<RwLock<Entries>>>, KvError> {
-        let Some(resident) = &self.resident else { return Ok(None) };
-        let mut resident = resident.lock().expect("resident kv lock");
-        if let Some(entries) = resident.get(namespace) {
-            return Ok(entries.clone());
-        }
-        let count = self.wait("count", self.store.kv_count(namespace))?;
-        if count > RESIDENT_MAX_ENTRIES {
-            resident.insert(namespace.to_owned(), None);
-            return Ok(None);
-        }
-        let listed = self.wait("read", self.store.kv_load(namespace, count, crate::now()))?;
-        let entries: Entries = listed.into_iter().filter_map(|(k, v)| Some((k, v?.into_boxed_slice()))).collect();
-        let entries = Arc::new(RwLock::new(entries));
-        resident.insert(namespace.to_owned(), Some(entries.clone()));
-        Ok(Some(entries))
-    }
-
-    /// Applies a write of this process to the resident copy, if there is one.
-    fn apply(&self, namespace: &str, write: impl FnOnce(&mut Entries)) {
-        let Some(resident) = &self.resident else { return };
-        let entries = resident.lock().expect("resident kv lock").get(namespace).cloned().flatten();
-        if let Some(entries) = entries {
-            write(&mut entries.write().expect("resident namespace lock"));
+        Self {
+            store,
+            runtime: Handle::current(),
+            namespaces: Mutex::default(),
+            loading: Mutex::default(),
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -92,12 +101,89 @@ impl StoreKv {
         })
     }
 
-    fn evict<'a>(&self, namespace: &str, keys: impl Iterator<Item = &'a str>) {
-        let mut cache = self.cache.lock().expect("kv cache lock");
-        if let Some(entries) = cache.get_mut(namespace) {
-            for key in keys {
-                entries.remove(key);
+    /// The namespace in memory, loaded on first use and caught up when due; `None` when it is kept in the
+    /// store only.
+    fn resident(&self, namespace: &str) -> Result<Option<Arc<Resident>>, KvError> {
+        let slot = self.namespaces.lock().expect("resident namespaces lock").get(namespace).cloned();
+        let resident = match slot {
+            Some(Slot::InStore) => return Ok(None),
+            Some(Slot::Held(resident)) => resident,
+            None => match self.load(namespace)? {
+                Some(resident) => resident,
+                None => return Ok(None),
+            },
+        };
+        self.catch_up(namespace, &resident)?;
+        Ok(Some(resident))
+    }
+
+    fn load(&self, namespace: &str) -> Result<Option<Arc<Resident>>, KvError> {
+        let _loading = self.loading.lock().expect("kv loading lock");
+        match self.namespaces.lock().expect("resident namespaces lock").get(namespace) {
+            Some(Slot::Held(resident)) => return Ok(Some(resident.clone())),
+            Some(Slot::InStore) => return Ok(None),
+            None => {}
+        }
+        let count = self.wait("count", self.store.kv_count(namespace))?;
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        if self.held.fetch_add(count, Ordering::Relaxed).saturating_add(count) > RESIDENT_BUDGET {
+            self.held.fetch_sub(count, Ordering::Relaxed);
+            tracing::info!(namespace, entries = count, "plugin storage namespace too big to keep in memory");
+            self.namespaces.lock().expect("resident namespaces lock").insert(namespace.to_owned(), Slot::InStore);
+            return Ok(None);
+        }
+        // The version first: what is written meanwhile is in the load or read again by the next catch-up.
+        let read = self.wait("read", self.store.kv_version(namespace)).and_then(|version| {
+            Ok((version, self.wait("read", self.store.kv_load(namespace, count as i64, crate::now()))?))
+        });
+        let (version, loaded) = read.inspect_err(|_| {
+            self.held.fetch_sub(count, Ordering::Relaxed);
+        })?;
+        let resident = Arc::new(Resident { entries: RwLock::default(), feed: Mutex::new((version, Instant::now())) });
+        resident.apply(loaded);
+        self.namespaces
+            .lock()
+            .expect("resident namespaces lock")
+            .insert(namespace.to_owned(), Slot::Held(resident.clone()));
+        Ok(Some(resident))
+    }
+
+    /// Reads what other writers changed, at most every `REFRESH`; one thread does it while the others read.
+    fn catch_up(&self, namespace: &str, resident: &Resident) -> Result<(), KvError> {
+        let Ok(mut feed) = resident.feed.try_lock() else { return Ok(()) };
+        if feed.1.elapsed() < REFRESH {
+            return Ok(());
+        }
+        feed.1 = Instant::now();
+        let now = self.wait("read", self.store.kv_version(namespace))?;
+        if now.epoch != feed.0.epoch {
+            let count = self.wait("count", self.store.kv_count(namespace))?;
+            let loaded = self.wait("read", self.store.kv_load(namespace, count, crate::now()))?;
+            let mut fresh = Entries::default();
+            for entry in loaded {
+                if let Some(bytes) = entry.value {
+                    fresh.insert(entry.key, Value { bytes: bytes.into_boxed_slice(), expires_at: entry.expires_at });
+                }
             }
+            let mut entries = resident.entries.write().expect("resident namespace lock");
+            let (before, after) = (entries.len(), fresh.len());
+            *entries = fresh;
+            drop(entries);
+            self.held.fetch_add(after, Ordering::Relaxed);
+            self.held.fetch_sub(before, Ordering::Relaxed);
+        } else if now.version > feed.0.version {
+            let changed = self.wait("read", self.store.kv_changes(namespace, feed.0.version))?;
+            resident.apply(changed);
+        }
+        feed.0 = now;
+        Ok(())
+    }
+
+    /// The resident copy of `namespace` if it is held, without loading it: for writes, and single-key reads.
+    fn held(&self, namespace: &str) -> Option<Arc<Resident>> {
+        match self.namespaces.lock().expect("resident namespaces lock").get(namespace) {
+            Some(Slot::Held(resident)) => Some(resident.clone()),
+            _ => None,
         }
     }
 }
@@ -108,89 +194,54 @@ fn expiry(ttl: Option<Duration>) -> Option<i64> {
 
 impl KvStore for StoreKv {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        if let Some(entries) = self.resident_namespace(namespace)? {
-            return Ok(entries.read().expect("resident namespace lock").get(key).map(|v| v.to_vec()));
+        if self.held(namespace).is_some()
+            && let Some(resident) = self.resident(namespace)?
+        {
+            let key = [key.to_owned()];
+            return Ok(resident.read(&key, crate::now(), |v| v.map(<[u8]>::to_vec)).pop().flatten());
         }
         self.wait("read", self.store.kv_get(namespace, key, crate::now()))
     }
 
     fn get_many(&self, namespace: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        if let Some(entries) = self.resident_namespace(namespace)? {
-            let entries = entries.read().expect("resident namespace lock");
-            return Ok(keys.iter().map(|k| entries.get(k.as_str()).map(|v| v.to_vec())).collect());
+        match self.resident(namespace)? {
+            Some(resident) => Ok(resident.read(keys, crate::now(), |v| v.map(<[u8]>::to_vec))),
+            None => self.wait("read", self.store.kv_get_many(namespace, keys, crate::now())),
         }
-        let now = Instant::now();
-        let mut answers: Vec<Option<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
-        let mut missing = Vec::new();
-        {
-            let cache = self.cache.lock().expect("kv cache lock");
-            let entries = cache.get(namespace);
-            for key in keys {
-                match entries.and_then(|e| e.get(key.as_str())) {
-                    Some((value, at)) if now.duration_since(*at) < CACHE_TTL => answers.push(Some(value.clone())),
-                    _ => {
-                        answers.push(None);
-                        missing.push(key.clone());
-                    }
-                }
-            }
-        }
-        if !missing.is_empty() {
-            let fetched = self.wait("read", self.store.kv_get_many(namespace, &missing, crate::now()))?;
-            let mut cache = self.cache.lock().expect("kv cache lock");
-            if cache.values().map(HashMap::len).sum::<usize>() + fetched.len() > CACHE_MAX {
-                cache.clear();
-            }
-            let entries = cache.entry(namespace.to_owned()).or_default();
-            let mut fetched = missing.into_iter().zip(fetched);
-            for answer in answers.iter_mut().filter(|a| a.is_none()) {
-                let (key, value) = fetched.next().expect("one answer per missing key");
-                entries.insert(key, (value.clone(), now));
-                *answer = Some(value);
-            }
-        }
-        Ok(answers.into_iter().map(|a| a.expect("every key answered")).collect())
     }
 
     fn get_counters(&self, namespace: &str, keys: &[String]) -> Result<Vec<i64>, KvError> {
-        if let Some(entries) = self.resident_namespace(namespace)? {
-            let entries = entries.read().expect("resident namespace lock");
-            return Ok(keys
-                .iter()
-                .map(|k| moat_filter::counter_value(entries.get(k.as_str()).map(|v| &v[..])))
-                .collect());
+        match self.resident(namespace)? {
+            Some(resident) => Ok(resident.read(keys, crate::now(), moat_filter::counter_value)),
+            None => {
+                Ok(self.get_many(namespace, keys)?.iter().map(|v| moat_filter::counter_value(v.as_deref())).collect())
+            }
         }
-        Ok(self.get_many(namespace, keys)?.iter().map(|v| moat_filter::counter_value(v.as_deref())).collect())
     }
 
     fn set(&self, namespace: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), KvError> {
-        self.evict(namespace, std::iter::once(key));
-        self.wait("write", self.store.kv_set(namespace, key, &value, expiry(ttl)))?;
-        self.apply(namespace, |entries| {
-            entries.insert(key.to_owned(), value.into_boxed_slice());
-        });
+        let expires_at = expiry(ttl);
+        self.wait("write", self.store.kv_set(namespace, key, &value, expires_at))?;
+        if let Some(resident) = self.held(namespace) {
+            resident.apply([KvEntry { key: key.to_owned(), value: Some(value), expires_at }]);
+        }
         Ok(())
     }
 
     fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        self.evict(namespace, std::iter::once(key));
-        let value = self.wait("increment", self.store.kv_incr(namespace, key, delta, expiry(ttl), crate::now()))?;
-        self.apply(namespace, |entries| {
-            entries.insert(key.to_owned(), Box::new(value.to_le_bytes()));
-        });
+        let (value, expires_at) =
+            self.wait("increment", self.store.kv_incr(namespace, key, delta, expiry(ttl), crate::now()))?;
+        if let Some(resident) = self.held(namespace) {
+            resident.apply([KvEntry { key: key.to_owned(), value: Some(value.to_le_bytes().to_vec()), expires_at }]);
+        }
         Ok(value)
     }
 
     fn incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<(), KvError> {
-        self.evict(namespace, deltas.iter().map(|(k, _)| k.as_str()));
-        self.wait("increment", self.store.kv_incr_many(namespace, deltas))?;
-        self.apply(namespace, |entries| {
-            for (key, delta) in deltas {
-                let entry = entries.entry(key.clone()).or_insert_with(|| Box::new(0i64.to_le_bytes()));
-                let current = <[u8; 8]>::try_from(&entry[..]).map_or(0, i64::from_le_bytes);
-                *entry = Box::new((current + delta).to_le_bytes());
-            }
-        });
+        let written = self.wait("increment", self.store.kv_incr_many(namespace, deltas))?;
+        if let Some(resident) = self.held(namespace) {
+            resident.apply(written);
+        }
         Ok(())
     }
 }
@@ -199,49 +250,55 @@ impl KvStore for StoreKv {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn bulk_reads_are_cached_and_local_writes_evict() {
+    async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("moat.db").display());
-        let store = Store::open(&url, moat_store::Durability::Full).await.unwrap();
-        let kv = StoreKv::new(store.clone());
-        let keys: Vec<String> = vec!["a".into(), "b".into()];
-        let read = |kv: &StoreKv| {
-            let keys = keys.clone();
-            std::thread::scope(|s| s.spawn(|| kv.get_many("t:bayes", &keys).unwrap()).join().unwrap())
-        };
-        assert_eq!(read(&kv), [None, None]);
-        // Written behind the cache's back (another node): not seen until the entry ages out.
-        store.kv_incr_many("t:bayes", &[("a".into(), 1)]).await.unwrap();
-        assert_eq!(read(&kv), [None, None]);
-        // Written through this node: evicted, so seen at once.
-        std::thread::scope(|s| s.spawn(|| kv.incr_many("t:bayes", &[("b".into(), 2)]).unwrap()).join().unwrap());
-        assert_eq!(read(&kv), [None, Some(2i64.to_le_bytes().to_vec())]);
+        (Store::open(&url, moat_store::Durability::Full).await.unwrap(), dir)
+    }
+
+    /// Chains call the store from blocking threads; so do these checks.
+    fn on_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| s.spawn(f).join().unwrap())
+    }
+
+    fn counter(n: i64) -> Option<Vec<u8>> {
+        Some(n.to_le_bytes().to_vec())
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_resident_namespace_answers_from_memory_with_local_writes_applied() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("moat.db").display());
-        let store = Store::open(&url, moat_store::Durability::Full).await.unwrap();
+    async fn a_namespace_read_in_bulk_is_kept_current_with_every_writer() {
+        let (store, _dir) = store().await;
         store.kv_incr_many("t:bayes", &[("s:viagra".into(), 3)]).await.unwrap();
-        let kv = StoreKv::resident(store.clone());
-        let keys: Vec<String> = (0..64).map(|i| format!("k{i}")).chain(["s:viagra".into()]).collect();
-        let on_thread = |f: &(dyn Fn() + Sync)| std::thread::scope(|s| s.spawn(f).join().unwrap());
-        on_thread(&|| {
-            let got = kv.get_many("t:bayes", &keys).unwrap();
-            assert_eq!(got.last().unwrap().as_deref(), Some(&3i64.to_le_bytes()[..]));
-            assert!(got[..64].iter().all(Option::is_none));
-        });
-        // Another process's write is not seen; this one's are, in memory and in the store.
-        store.kv_incr_many("t:bayes", &[("k1".into(), 5)]).await.unwrap();
-        on_thread(&|| {
-            kv.incr_many("t:bayes", &[("s:viagra".into(), 2), ("k2".into(), 1)]).unwrap();
-            let got = kv.get_many("t:bayes", &keys).unwrap();
-            assert_eq!(got[1], None);
-            assert_eq!(got[2].as_deref(), Some(&1i64.to_le_bytes()[..]));
-            assert_eq!(got.last().unwrap().as_deref(), Some(&5i64.to_le_bytes()[..]));
-        });
-        assert_eq!(store.kv_get("t:bayes", "s:viagra", 0).await.unwrap(), Some(5i64.to_le_bytes().to_vec()));
+        let kv = StoreKv::new(store.clone());
+        let keys: Vec<String> = vec!["a".into(), "b".into(), "s:viagra".into()];
+        assert_eq!(on_thread(|| kv.get_many("t:bayes", &keys).unwrap()), [None, None, counter(3)]);
+        assert!(kv.held("t:bayes").is_some(), "kept in memory after the first bulk read");
+
+        // This node's writes are seen at once, in memory and in the store.
+        on_thread(|| kv.incr_many("t:bayes", &[("s:viagra".into(), 2), ("b".into(), 1)]).unwrap());
+        assert_eq!(on_thread(|| kv.get_many("t:bayes", &keys).unwrap()), [None, counter(1), counter(5)]);
+        assert_eq!(store.kv_get("t:bayes", "s:viagra", 0).await.unwrap(), counter(5));
+
+        // Another node's write and deletion: seen after the refresh interval, not before.
+        store.kv_incr_many("t:bayes", &[("a".into(), 7)]).await.unwrap();
+        assert_eq!(on_thread(|| kv.get_counters("t:bayes", &keys).unwrap()), [0, 1, 5]);
+        tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
+        assert_eq!(on_thread(|| kv.get_counters("t:bayes", &keys).unwrap()), [7, 1, 5]);
+        store.kv_delete("t:bayes", "b").await.unwrap();
+        tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
+        assert_eq!(on_thread(|| kv.get_many("t:bayes", &keys).unwrap()), [counter(7), None, counter(5)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn entries_past_their_expiry_are_not_answered_from_memory() {
+        let (store, _dir) = store().await;
+        let kv = StoreKv::new(store.clone());
+        let keys: Vec<String> = vec!["grey|x".into(), "grey|y".into()];
+        assert_eq!(on_thread(|| kv.get_many("t:reputation", &keys).unwrap()), [None, None]);
+        on_thread(|| kv.set("t:reputation", "grey|x", b"1".to_vec(), Some(Duration::from_secs(3600))).unwrap());
+        store.kv_set("t:reputation", "grey|y", b"2", Some(crate::now() - 1)).await.unwrap();
+        tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
+        assert_eq!(on_thread(|| kv.get_many("t:reputation", &keys).unwrap()), [Some(b"1".to_vec()), None]);
+        assert_eq!(on_thread(|| kv.get("t:reputation", "grey|x").unwrap()), Some(b"1".to_vec()), "single reads too");
     }
 }

@@ -61,12 +61,6 @@ impl Filters {
         }
     }
 
-    /// Keeps plugin storage read in bulk wholly in memory (see [`StoreKv::resident`]): for `moat scan`.
-    pub fn with_resident_kv(mut self) -> Self {
-        self.kv = Arc::new(StoreKv::resident(self.store.clone()));
-        self
-    }
-
     /// Checks SPF, DKIM and DMARC of filtered messages with `authenticator`.
     pub fn with_authenticator(mut self, authenticator: Authenticator) -> Self {
         self.authenticator = Some(authenticator);
