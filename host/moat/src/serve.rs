@@ -116,7 +116,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         store: store.clone(),
         queue,
-        filters,
+        filters: filters.clone(),
         dns: HickoryDns::new(config.filters.nameserver).map_err(|e| tracing::warn!("Get SMTP is off: {e}")).ok(),
     };
     let publishing = moat_console::Publishing {
@@ -160,6 +160,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for task in tasks {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
     }
+    filters.flush_storage().await;
     store.close().await;
     Ok(())
 }

@@ -119,44 +119,38 @@ impl Store {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<(i64, Option<i64>)> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let version = next_version(&mut tx, namespace, false).await?;
-        let row = sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at, version) \
-             VALUES ($1, $2, NULL, $3, $4, $6) \
-             ON CONFLICT (namespace, key) DO UPDATE SET \
-               counter = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5 \
-                         THEN excluded.counter ELSE COALESCE(plugin_kv.counter, 0) + excluded.counter END, \
-               expires_at = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5 \
-                            THEN excluded.expires_at ELSE plugin_kv.expires_at END, \
-               value = NULL, version = excluded.version \
-             RETURNING counter, expires_at",
-        )
-        .bind(namespace)
-        .bind(key)
-        .bind(delta)
-        .bind(expires_at)
-        .bind(now)
-        .bind(version)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok((row.get("counter"), row.get("expires_at")))
+        let written = self.kv_add_many(namespace, &[(key.to_owned(), delta, expires_at)], now).await?;
+        let entry = written.into_iter().next().expect("one row written, one returned");
+        let value = entry.value.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes);
+        Ok((value, entry.expires_at))
     }
 
-    /// Adds every delta (no expiry) in one transaction: deltas of the same key are summed first, then written
-    /// with multi-row upserts (one statement per few hundred keys, not one per key). Returns each key's entry
-    /// as it now is, once per key.
+    /// Adds every delta (no expiry) in one transaction; see [`Store::kv_add_many`].
     pub async fn kv_incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<Vec<KvEntry>> {
-        let mut summed: Vec<(&str, i64)> = Vec::with_capacity(deltas.len());
+        let deltas: Vec<(String, i64, Option<i64>)> = deltas.iter().map(|(k, d)| (k.clone(), *d, None)).collect();
+        self.kv_add_many(namespace, &deltas, 0).await
+    }
+
+    /// Adds each `(key, delta, expires_at)` in one transaction, as [`Store::kv_incr`] adds one: deltas of the
+    /// same key are summed first (the last expiry given counts), then written with multi-row upserts (one
+    /// statement per few hundred keys, not one per key). Returns each key's entry as it now is, once per key.
+    pub async fn kv_add_many(
+        &self,
+        namespace: &str,
+        deltas: &[(String, i64, Option<i64>)],
+        now: i64,
+    ) -> Result<Vec<KvEntry>> {
+        let mut summed: Vec<(&str, i64, Option<i64>)> = Vec::with_capacity(deltas.len());
         let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(deltas.len());
-        for (key, delta) in deltas {
+        for (key, delta, expires_at) in deltas {
             match index.get(key.as_str()) {
-                Some(&i) => summed[i].1 += delta,
+                Some(&i) => {
+                    summed[i].1 += delta;
+                    summed[i].2 = *expires_at;
+                }
                 None => {
                     index.insert(key.as_str(), summed.len());
-                    summed.push((key.as_str(), *delta));
+                    summed.push((key.as_str(), *delta, *expires_at));
                 }
             }
         }
@@ -164,19 +158,24 @@ impl Store {
         let mut conn = self.writer().acquire().await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let version = next_version(&mut tx, namespace, false).await?;
-        for chunk in summed.chunks(400) {
-            let rows: Vec<String> =
-                (0..chunk.len()).map(|i| format!("($1, ${}, NULL, ${}, NULL, $2)", 2 * i + 3, 2 * i + 4)).collect();
+        for chunk in summed.chunks(300) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${}, NULL, ${}, ${}, $2)", 3 * i + 4, 3 * i + 5, 3 * i + 6))
+                .collect();
             let sql = format!(
                 "INSERT INTO plugin_kv (namespace, key, value, counter, expires_at, version) VALUES {} \
                  ON CONFLICT (namespace, key) DO UPDATE SET \
-                 counter = COALESCE(plugin_kv.counter, 0) + excluded.counter, value = NULL, \
-                 version = excluded.version RETURNING key, value, counter, expires_at",
+                   counter = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $3 \
+                             THEN excluded.counter ELSE COALESCE(plugin_kv.counter, 0) + excluded.counter END, \
+                   expires_at = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $3 \
+                                THEN excluded.expires_at ELSE plugin_kv.expires_at END, \
+                   value = NULL, version = excluded.version \
+                 RETURNING key, value, counter, expires_at",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(version);
-            for (key, delta) in chunk {
-                query = query.bind(*key).bind(*delta);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(version).bind(now);
+            for (key, delta, expires_at) in chunk {
+                query = query.bind(*key).bind(*delta).bind(*expires_at);
             }
             values.extend(query.fetch_all(&mut *tx).await?.iter().map(entry_of));
         }

@@ -169,12 +169,10 @@ async fn clean(conn: &mut sqlx::AnyConnection, probe: bool) -> bool {
         tracing::warn!("a database connection was left inside a transaction: replacing it");
         return false;
     }
-    if probe {
-        if sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_err() {
-            tracing::warn!("a SQLite connection was left inside a transaction: replacing it");
-            return false;
-        }
-        return sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok();
+    // One round trip to the connection's worker thread for both statements; a BEGIN refused stops the batch.
+    if probe && sqlx::raw_sql("BEGIN; ROLLBACK").execute(&mut *conn).await.is_err() {
+        tracing::warn!("a SQLite connection was left inside a transaction: replacing it");
+        return false;
     }
     true
 }

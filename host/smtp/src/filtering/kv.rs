@@ -8,6 +8,11 @@
 //! the rows written since (another node's learning, an admin's list edit), or reloads it after a deletion.
 //! Namespaces that would pass `RESIDENT_BUDGET` entries in all, and single-key reads of namespaces never
 //! read in bulk, are answered by the store.
+//!
+//! Counters that expire (rate limits, a client's recent verdicts: statistics, written on every message) are
+//! counted in memory when their namespace is held and written behind, every `FLUSH` in one transaction per
+//! namespace, and at shutdown ([`StoreKv::flush`]); a crash loses at most the last `FLUSH` of them. Counters
+//! without expiry (what a classifier learned) and values are written through before the call returns.
 
 use moat_filter::{KvError, KvStore};
 use moat_store::{KvEntry, KvVersion, Store};
@@ -19,6 +24,10 @@ use tokio::runtime::Handle;
 
 /// How stale another node's (or the console's) writes may be in a resident namespace.
 const REFRESH: Duration = Duration::from_secs(1);
+/// How often counters written behind reach the store.
+const FLUSH: Duration = Duration::from_millis(200);
+/// Deltas kept for a store that keeps failing; past it they are dropped (they are statistics).
+const BEHIND_MAX: usize = 100_000;
 /// Entries kept in memory in all namespaces (about 100 bytes each), counted as namespaces are loaded.
 const RESIDENT_BUDGET: usize = 4_000_000;
 
@@ -50,6 +59,19 @@ impl Resident {
             .collect()
     }
 
+    /// Adds `delta` to a counter in memory as the store would: an expired or missing one starts over with
+    /// `fresh_expiry`, a live one keeps its expiry. Returns the new value.
+    fn add(&self, key: &str, delta: i64, fresh_expiry: i64, now: i64) -> i64 {
+        let mut entries = self.entries.write().expect("resident namespace lock");
+        let live = entries.get(key).filter(|v| v.expires_at.is_none_or(|at| at > now));
+        let (value, expires_at) = match live {
+            Some(v) => (moat_filter::counter_value(Some(&v.bytes[..])) + delta, v.expires_at),
+            None => (delta, Some(fresh_expiry)),
+        };
+        entries.insert(key.to_owned(), Value { bytes: Box::new(value.to_le_bytes()), expires_at });
+        value
+    }
+
     fn apply(&self, changed: impl IntoIterator<Item = KvEntry>) {
         let mut entries = self.entries.write().expect("resident namespace lock");
         for entry in changed {
@@ -72,9 +94,13 @@ enum Slot {
     InStore,
 }
 
+/// Expiring counters' deltas not yet in the store: namespace → (key, delta, expiry if it starts over).
+type Behind = HashMap<String, Vec<(String, i64, Option<i64>)>>;
+
 /// Called from the blocking threads chains run on: each call waits for the store on the runtime.
 pub struct StoreKv {
     store: Store,
+    behind: Arc<Mutex<Behind>>,
     runtime: Handle,
     namespaces: Mutex<HashMap<String, Slot>>,
     /// Held while a namespace loads, so the threads that want it wait for one load instead of each loading it.
@@ -85,13 +111,29 @@ pub struct StoreKv {
 impl StoreKv {
     /// Must be created inside the Tokio runtime whose store it uses.
     pub fn new(store: Store) -> Self {
+        let behind: Arc<Mutex<Behind>> = Arc::default();
+        let weak = Arc::downgrade(&behind);
+        let writer = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FLUSH).await;
+                let Some(behind) = weak.upgrade() else { return };
+                write_behind(&writer, &behind).await;
+            }
+        });
         Self {
             store,
+            behind,
             runtime: Handle::current(),
             namespaces: Mutex::default(),
             loading: Mutex::default(),
             held: AtomicUsize::new(0),
         }
+    }
+
+    /// Writes the counters still in memory only: at shutdown, so nothing counted is lost.
+    pub async fn flush(&self) {
+        write_behind(&self.store, &self.behind).await;
     }
 
     fn wait<T>(&self, what: &str, f: impl Future<Output = Result<T, moat_store::StoreError>>) -> Result<T, KvError> {
@@ -188,6 +230,22 @@ impl StoreKv {
     }
 }
 
+/// Writes the deltas counted so far, one transaction per namespace; what fails is kept for the next round.
+async fn write_behind(store: &Store, behind: &Mutex<Behind>) {
+    let pending = std::mem::take(&mut *behind.lock().expect("write-behind lock"));
+    for (namespace, deltas) in pending {
+        if let Err(e) = store.kv_add_many(&namespace, &deltas, crate::now()).await {
+            let mut behind = behind.lock().expect("write-behind lock");
+            if behind.values().map(Vec::len).sum::<usize>() + deltas.len() > BEHIND_MAX {
+                tracing::warn!(namespace, dropped = deltas.len(), "cannot write counters, dropping them: {e}");
+            } else {
+                tracing::warn!(namespace, "cannot write counters, will retry: {e}");
+                behind.entry(namespace).or_default().extend(deltas);
+            }
+        }
+    }
+}
+
 fn expiry(ttl: Option<Duration>) -> Option<i64> {
     ttl.map(|t| crate::now() + t.as_secs().max(1) as i64)
 }
@@ -229,6 +287,12 @@ impl KvStore for StoreKv {
     }
 
     fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+        if let (Some(fresh_expiry), Some(resident)) = (expiry(ttl), self.held(namespace)) {
+            let value = resident.add(key, delta, fresh_expiry, crate::now());
+            let mut behind = self.behind.lock().expect("write-behind lock");
+            behind.entry(namespace.to_owned()).or_default().push((key.to_owned(), delta, Some(fresh_expiry)));
+            return Ok(value);
+        }
         let (value, expires_at) =
             self.wait("increment", self.store.kv_incr(namespace, key, delta, expiry(ttl), crate::now()))?;
         if let Some(resident) = self.held(namespace) {
@@ -300,5 +364,34 @@ mod tests {
         tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
         assert_eq!(on_thread(|| kv.get_many("t:reputation", &keys).unwrap()), [Some(b"1".to_vec()), None]);
         assert_eq!(on_thread(|| kv.get("t:reputation", "grey|x").unwrap()), Some(b"1".to_vec()), "single reads too");
+    }
+
+    /// Rate limits and recent verdicts count on every message: in memory, and in the store within a flush.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn expiring_counters_are_counted_in_memory_and_written_behind() {
+        let (store, _dir) = store().await;
+        let kv = StoreKv::new(store.clone());
+        let hour = Some(Duration::from_secs(3600));
+        // Not held yet: written through.
+        assert_eq!(on_thread(|| kv.incr("t:reputation", "rate|a", 1, hour).unwrap()), 1);
+        assert_eq!(store.kv_get("t:reputation", "rate|a", 0).await.unwrap(), counter(1));
+        on_thread(|| kv.get_many("t:reputation", &["seen|a".to_owned()]).unwrap());
+        // Held: counted at once, in the store after the flush.
+        let counts: Vec<i64> =
+            on_thread(|| (0..5).map(|_| kv.incr("t:reputation", "rate|a", 1, hour).unwrap()).collect());
+        assert_eq!(counts, [2, 3, 4, 5, 6]);
+        assert_eq!(on_thread(|| kv.incr("t:reputation", "seen|b", 2, hour).unwrap()), 2);
+        kv.flush().await;
+        assert_eq!(store.kv_get("t:reputation", "rate|a", 0).await.unwrap(), counter(6));
+        assert_eq!(store.kv_get("t:reputation", "seen|b", 0).await.unwrap(), counter(2));
+        let (_, expires_at) = store.kv_incr("t:reputation", "seen|b", 0, None, crate::now()).await.unwrap();
+        assert!(expires_at.is_some_and(|at| at > crate::now() + 3500), "the expiry went with it");
+        // Without a flush call, the background writer gets there.
+        on_thread(|| kv.incr("t:reputation", "rate|a", 1, hour).unwrap());
+        tokio::time::sleep(FLUSH * 3).await;
+        assert_eq!(store.kv_get("t:reputation", "rate|a", 0).await.unwrap(), counter(7));
+        // Counters that never expire (learning) are written through.
+        on_thread(|| kv.incr("t:reputation", "total", 1, None).unwrap());
+        assert_eq!(store.kv_get("t:reputation", "total", 0).await.unwrap(), counter(1));
     }
 }

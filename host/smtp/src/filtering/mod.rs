@@ -31,6 +31,8 @@ pub struct Filters {
     store: Store,
     engine: Arc<FilterEngine>,
     kv: Arc<dyn KvStore>,
+    /// The same storage as `kv`, for its shutdown flush.
+    storage: Arc<StoreKv>,
     dns: Option<Arc<dyn Resolver>>,
     live: RwLock<Arc<ChainSet>>,
     /// Compiled plugins by sha256, reused across reloads.
@@ -48,8 +50,10 @@ pub struct Selected {
 
 impl Filters {
     pub fn new(store: Store, engine: FilterEngine, dns: Option<Arc<dyn Resolver>>) -> Self {
+        let storage = Arc::new(StoreKv::new(store.clone()));
         Self {
-            kv: Arc::new(StoreKv::new(store.clone())),
+            kv: storage.clone(),
+            storage,
             store,
             engine: Arc::new(engine),
             dns,
@@ -59,6 +63,11 @@ impl Filters {
             empty: Arc::new(Chain::empty()),
             authenticator: None,
         }
+    }
+
+    /// Writes plugin counters still kept in memory (see [`StoreKv`]): before the store closes.
+    pub async fn flush_storage(&self) {
+        self.storage.flush().await;
     }
 
     /// Checks SPF, DKIM and DMARC of filtered messages with `authenticator`.
