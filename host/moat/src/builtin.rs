@@ -1,8 +1,9 @@
 //! The built-in filter plugins, embedded at build time (see build.rs), and the default chain a new install
 //! starts with.
 
-use moat_filter::{ChainSpec, FilterEngine, Limits};
-use moat_store::{ChainScope, NewPlugin, Store};
+use moat_chains::Registry;
+use moat_filter::ChainSpec;
+use moat_store::{ChainScope, Store};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
@@ -50,28 +51,15 @@ pub fn default_chain() -> String {
 
 /// Registers built-in plugin versions the store lacks, and saves the default chain if none was ever saved
 /// or the live one is still what an earlier Moat saved (an admin's default chain is never replaced).
-pub async fn install(store: &Store) -> anyhow::Result<()> {
+pub async fn install(registry: &Registry, store: &Store) -> anyhow::Result<()> {
     let registered = store.plugin_list().await?;
-    let engine = FilterEngine::new(None, Limits::default())?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     for (name, version, bytes) in BUILTIN {
         let version = registered_version(version, bytes);
         if registered.iter().any(|p| p.owner.is_none() && p.name == *name && p.version == version) {
             continue;
         }
-        let sha256 = moat_filter::sha256_hex(bytes);
-        let new = NewPlugin {
-            owner: None,
-            name,
-            version: &version,
-            sha256: &sha256,
-            wit_version: moat_filter::WIT_VERSION,
-            bytes,
-            uploaded_by: BUILTIN_UPLOADER,
-        };
         // Validated like any upload: a built-in that does not load is a build defect, said plainly.
-        engine.load(name, bytes)?;
-        store.plugin_add(&new, now).await?;
+        registry.register(store, None, name, &version, bytes, BUILTIN_UPLOADER).await?;
         tracing::info!(plugin = name, version, "registered built-in plugin");
     }
     let spec = ChainSpec::from_toml(&default_chain())?.to_json();
@@ -80,6 +68,7 @@ pub async fn install(store: &Store) -> anyhow::Result<()> {
         Some(live) => live.created_by == BUILTIN_UPLOADER && live.spec.as_deref() != Some(spec.as_str()),
     };
     if outdated {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         store.chain_save(ChainScope::Default, Some(&spec), BUILTIN_UPLOADER, now).await?;
         tracing::info!("default chain saved with the built-in filters of this version");
     }
@@ -106,22 +95,23 @@ mod tests {
                 .await
                 .unwrap();
         let live = |store: Store| async move { store.chain_history(ChainScope::Default).await.unwrap() };
-        install(&store).await.unwrap();
+        let registry = Registry::new(moat_filter::FilterEngine::new(None, moat_filter::Limits::default()).unwrap());
+        install(&registry, &store).await.unwrap();
         assert_eq!(live(store.clone()).await.len(), 1);
-        install(&store).await.unwrap();
+        install(&registry, &store).await.unwrap();
         assert_eq!(live(store.clone()).await.len(), 1, "nothing changed: nothing saved");
 
         // What an older Moat saved is replaced by this version's default chain.
         let older = ChainSpec::from_toml("[[entry]]\nplugin = \"lists\"\n").unwrap().to_json();
         store.chain_save(ChainScope::Default, Some(&older), BUILTIN_UPLOADER, 1).await.unwrap();
-        install(&store).await.unwrap();
+        install(&registry, &store).await.unwrap();
         let history = live(store.clone()).await;
         assert_eq!(history.len(), 3);
         assert_eq!(history[0].spec, history[2].spec);
 
         // An admin's default chain is theirs.
         store.chain_save(ChainScope::Default, Some(&older), "admin", 2).await.unwrap();
-        install(&store).await.unwrap();
+        install(&registry, &store).await.unwrap();
         assert_eq!(live(store.clone()).await[0].spec.as_deref(), Some(older.as_str()));
     }
 }

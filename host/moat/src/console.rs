@@ -2,10 +2,10 @@
 //! queue, MX lookups, SMTP greetings, plugin uploads and chain saves, each the way the CLI does them.
 
 use crate::config::Config;
+use moat_chains::{Chains, HickoryDns};
 use moat_console::{BoxFuture, Gateway, Lesson, RegisteredPlugin};
 use moat_filter::{ChainSpec, ConnectionFacts, Label, MessageFacts, ParsedMessage, RecipientFacts};
 use moat_smtp::Queue;
-use moat_smtp::filtering::{Filters, HickoryDns};
 use moat_store::{ChainScope, Classification, Store, TenantId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ pub struct ConsoleGateway {
     pub config: Config,
     pub store: Store,
     pub queue: Queue,
-    pub filters: Arc<Filters>,
+    pub filters: Arc<Chains>,
     pub dns: Option<HickoryDns>,
 }
 
@@ -52,9 +52,17 @@ impl Gateway for ConsoleGateway {
     ) -> BoxFuture<'_, Result<RegisteredPlugin, String>> {
         let (name, version) = (name.to_owned(), version.to_owned());
         Box::pin(async move {
-            crate::commands::plugin::register(&self.store, owner, &name, &version, &wasm, "console")
-                .await
-                .map_err(|e| format!("{e:#}"))?;
+            crate::commands::plugin::register(
+                self.filters.registry(),
+                &self.store,
+                owner,
+                &name,
+                &version,
+                &wasm,
+                "console",
+            )
+            .await
+            .map_err(|e| format!("{e:#}"))?;
             Ok(RegisteredPlugin { name, version })
         })
     }
@@ -105,9 +113,7 @@ impl Gateway for ConsoleGateway {
         Box::pin(async move {
             let spec = ChainSpec::from_json(&json).map_err(|e| format!("{e:#}"))?;
             let scope = tenant.map_or(ChainScope::Default, ChainScope::Tenant);
-            let (id, _) = crate::commands::chain::save(&self.config, &self.store, scope, spec, &by)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
+            let (id, _) = self.filters.save(scope, spec, &by).await.map_err(|e| e.to_string())?;
             Ok(id)
         })
     }

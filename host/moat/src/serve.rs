@@ -3,17 +3,19 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use moat_chains::{Chains, HickoryDns, Registry};
 use moat_directory::Directory;
 use moat_filter::FilterEngine;
-use moat_smtp::filtering::{Authenticator, Filters, HickoryDns};
+use moat_smtp::authentication::Authenticator;
 use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, Spool, tls};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// The filter runtime: plugins compiled once into `DATA_DIR/plugin-cache`, DNS for the zones chains grant.
-pub(crate) fn filters(config: &Config, store: &Store) -> anyhow::Result<Filters> {
+/// The filter control plane of this process (serve, or one CLI command): one engine whose plugins compile
+/// once into `DATA_DIR/plugin-cache`, DNS for the zones chains grant. Must be called inside the runtime.
+pub(crate) fn chains(config: &Config, store: &Store) -> anyhow::Result<Chains> {
     let engine = FilterEngine::new(Some(config.server.data_dir.join("plugin-cache")), config.filters.limits())?;
     let dns = match HickoryDns::new(config.filters.nameserver) {
         Ok(dns) => Some(Arc::new(dns) as Arc<dyn moat_filter::Resolver>),
@@ -22,7 +24,7 @@ pub(crate) fn filters(config: &Config, store: &Store) -> anyhow::Result<Filters>
             None
         }
     };
-    Ok(Filters::new(store.clone(), engine, dns))
+    Ok(Chains::new(store.clone(), Arc::new(Registry::new(engine)), dns))
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -66,17 +68,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
+    let authenticator =
+        match config.filters.authentication.then(|| Authenticator::new(config.filters.nameserver, &hostname)) {
+            Some(Ok(authenticator)) => Some(authenticator),
+            Some(Err(e)) => {
+                tracing::warn!("SPF, DKIM and DMARC are not checked: {e}");
+                None
+            }
+            None => None,
+        };
+    let filters = Arc::new(chains(&config, &store)?);
     if config.filters.builtin {
-        crate::builtin::install(&store).await.context("cannot register the built-in filters")?;
+        crate::builtin::install(filters.registry(), &store).await.context("cannot register the built-in filters")?;
     }
-    let mut filters = filters(&config, &store)?;
-    if config.filters.authentication {
-        match Authenticator::new(config.filters.nameserver, &hostname) {
-            Ok(authenticator) => filters = filters.with_authenticator(authenticator),
-            Err(e) => tracing::warn!("SPF, DKIM and DMARC are not checked: {e}"),
-        }
-    }
-    let filters = Arc::new(filters);
     filters.reload().await.context("cannot load the filter chains")?;
     let ctx = Arc::new(SmtpContext {
         config: config.smtp.clone(),
@@ -85,6 +89,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tls: Some(acceptor),
         metrics: metrics.clone(),
         filters: Some(filters.clone()),
+        authenticator,
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();

@@ -1,10 +1,10 @@
 //! Moat's mail path: the inbound ESMTP session, the durable spool, the queue, delivery to the customer's
 //! downstream hosts with retries, and delivery status notifications.
 
+pub mod authentication;
 pub mod config;
 pub mod delivery;
 mod dsn;
-pub mod filtering;
 pub mod listener;
 pub mod metrics;
 pub mod notices;

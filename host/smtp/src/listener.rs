@@ -23,7 +23,9 @@ pub struct SmtpContext {
     pub tls: Option<TlsAcceptor>,
     pub metrics: Metrics,
     /// The tenants' filter chains; `None` accepts without filtering (tests of the bare mail path).
-    pub filters: Option<Arc<crate::filtering::Filters>>,
+    pub filters: Option<Arc<moat_chains::Chains>>,
+    /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
+    pub authenticator: Option<crate::authentication::Authenticator>,
 }
 
 pub struct Listener {

@@ -5,11 +5,9 @@ use super::{open_store, time};
 use crate::config::Config;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use moat_filter::{ChainSpec, FilterEngine, Plugin};
-use moat_store::{ChainScope, DEFAULT_TENANT, Store, TenantId};
-use std::collections::HashMap;
+use moat_filter::ChainSpec;
+use moat_store::{ChainScope, Store};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Which chain: the default (every tenant without its own), a tenant's, or a domain's override.
 #[derive(Args, Clone)]
@@ -93,7 +91,7 @@ impl ChainCommand {
                 let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
                 let spec =
                     ChainSpec::from_toml(&text).with_context(|| format!("{} is not a valid chain", file.display()))?;
-                let (id, spec) = save(config, &store, scope, spec, &who()).await?;
+                let (id, spec) = crate::serve::chains(config, &store)?.save(scope, spec, &who()).await?;
                 println!(
                     "Saved {label}, version {id}: {} entr(ies); running servers switch to it within {}.",
                     spec.entries.len(),
@@ -135,7 +133,8 @@ impl ChainCommand {
                     Some(json) => ChainSpec::from_json(json)?,
                     None => bail!("version {version} cleared the chain; use moat chain clear"),
                 };
-                check(config, &store, owner_of(scope), &spec).await.context("that version can no longer run")?;
+                let chains = crate::serve::chains(config, &store)?;
+                chains.check(scope, &spec).await.context("that version can no longer run")?;
                 let id = store.chain_save(scope, Some(&spec.to_json()), &who(), now()).await?;
                 println!("Rolled {label} back to version {version} (saved as version {id}).");
             }
@@ -176,71 +175,4 @@ fn summary(json: &str) -> String {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Pins, checks and saves a chain (what `moat chain set` and the console's filtering page do); returns the
-/// saved version and the chain as saved.
-pub(crate) async fn save(
-    config: &Config,
-    store: &Store,
-    scope: ChainScope,
-    mut spec: ChainSpec,
-    by: &str,
-) -> anyhow::Result<(i64, ChainSpec)> {
-    let owner = owner_of(scope);
-    pin_versions(store, owner, &mut spec).await?;
-    check(config, store, owner, &spec).await?;
-    let id = store.chain_save(scope, Some(&spec.to_json()), by, now()).await?;
-    Ok((id, spec))
-}
-
-/// The tenant whose plugins a chain of `scope` may use besides the operator's (`None`: the default chain).
-fn owner_of(scope: ChainScope) -> Option<TenantId> {
-    match scope {
-        ChainScope::Default => None,
-        ChainScope::Tenant(t) | ChainScope::Domain(t, _) => Some(t),
-    }
-}
-
-/// Entries without a version get the latest registered one, so a later upload never changes a running chain.
-/// A chain of `owner`'s sees that tenant's own plugins and the operator's; of a name the tenant has uploaded,
-/// its own versions (the default chain, `owner` `None`, sees the operator's only).
-async fn pin_versions(store: &Store, owner: Option<TenantId>, spec: &mut ChainSpec) -> anyhow::Result<()> {
-    let registered = store.plugin_list().await?;
-    for (i, entry) in spec.entries.iter_mut().enumerate() {
-        let named = |p: &&moat_store::PluginInfo| p.name == entry.plugin;
-        let own: Vec<_> = registered.iter().filter(named).filter(|p| owner.is_some() && p.owner == owner).collect();
-        let versions: Vec<_> =
-            if own.is_empty() { registered.iter().filter(named).filter(|p| p.owner.is_none()).collect() } else { own };
-        match &entry.version {
-            None => {
-                let latest = versions.last().ok_or_else(|| {
-                    anyhow::anyhow!("entry {} : no plugin {} is registered (moat plugin add)", i + 1, entry.plugin)
-                })?;
-                entry.version = Some(latest.version.clone());
-            }
-            Some(v) if !versions.iter().any(|p| &p.version == v) => {
-                bail!("entry {}: no plugin {} {v} is registered", i + 1, entry.plugin)
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Loads every enabled entry's plugin and lets it judge its config.
-async fn check(config: &Config, store: &Store, owner: Option<TenantId>, spec: &ChainSpec) -> anyhow::Result<()> {
-    let engine = FilterEngine::new(Some(config.server.data_dir.join("plugin-cache")), config.filters.limits())?;
-    let mut plugins: HashMap<(String, String), Arc<Plugin>> = HashMap::new();
-    for (index, name, version) in spec.plugins() {
-        let bytes = store
-            .plugin_bytes(owner, name, version)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("entry {index}: no plugin {name} {version} is registered"))?;
-        plugins.insert((name.into(), version.into()), Arc::new(engine.load(name, &bytes)?));
-    }
-    spec.configure(&plugins)?;
-    // A chain that names no tenant still needs a namespace to build: the default tenant's.
-    spec.build(&plugins, &DEFAULT_TENANT.0.to_string(), None, None)?;
-    Ok(())
 }

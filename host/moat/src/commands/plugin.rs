@@ -195,7 +195,8 @@ async fn add(
     let uploaded_by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
     let store = super::open_store(config).await?;
     let owner = owner(&store, tenant.as_deref()).await?;
-    let sha256 = register(&store, owner, &name, version, &bytes, &uploaded_by).await?;
+    let registry = crate::serve::chains(config, &store)?;
+    let sha256 = register(registry.registry(), &store, owner, &name, version, &bytes, &uploaded_by).await?;
     match tenant {
         Some(t) => println!("Registered {name} {version} for tenant {t}'s chains (sha256 {sha256})."),
         None => println!("Registered {name} {version} (sha256 {sha256})."),
@@ -207,6 +208,7 @@ async fn add(
 /// `owner`'s chains (`None`: the operator's, every chain); returns its SHA-256. A built-in's name is refused
 /// in every scope.
 pub(crate) async fn register(
+    registry: &moat_chains::Registry,
     store: &moat_store::Store,
     owner: Option<moat_store::TenantId>,
     name: &str,
@@ -214,28 +216,10 @@ pub(crate) async fn register(
     bytes: &[u8],
     uploaded_by: &str,
 ) -> anyhow::Result<String> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        anyhow::bail!("plugin names may hold only letters, digits and - _ . (got {name:?})");
-    }
-    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c)) {
-        anyhow::bail!("versions may hold only letters, digits and - _ . + (got {version:?})");
-    }
     if crate::builtin::is_reserved(name) {
         anyhow::bail!("{name} is the name of a built-in filter: choose another name");
     }
-    let plugin = FilterEngine::new(None, Limits::default())?.load(name, bytes)?;
-    let new = moat_store::NewPlugin {
-        owner,
-        name,
-        version,
-        sha256: plugin.sha256(),
-        wit_version: moat_filter::WIT_VERSION,
-        bytes,
-        uploaded_by,
-    };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    store.plugin_add(&new, now).await?;
-    Ok(plugin.sha256().to_owned())
+    Ok(registry.register(store, owner, name, version, bytes, uploaded_by).await?)
 }
 
 /// The envelope and client a test run pretends.

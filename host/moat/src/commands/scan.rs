@@ -98,14 +98,14 @@ fn facts(raw: &[u8], tenant: &str) -> MessageFacts {
 
 /// The live chain of `tenant` (its own, else the default), as the server would run it.
 pub async fn chain_of(config: &Config, store: &Store, tenant: Option<&str>) -> anyhow::Result<(Arc<Chain>, String)> {
+    let filters = crate::serve::chains(config, store)?;
     if config.filters.builtin {
-        crate::builtin::install(store).await?;
+        crate::builtin::install(filters.registry(), store).await?;
     }
     let tenant_id = match tenant {
         None => DEFAULT_TENANT,
         Some(name) => store.tenant_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?.id,
     };
-    let filters = crate::serve::filters(config, store)?;
     filters.reload().await?;
     let selected = filters.select(tenant_id, "");
     if selected.chain.is_empty() {

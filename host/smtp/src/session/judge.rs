@@ -6,7 +6,7 @@
 //! Plugins run on blocking threads: a slow filter never stalls the sessions sharing a runtime worker.
 
 use super::Session;
-use crate::filtering::{AUTHENTICATION_RESULTS, Envelope};
+use crate::authentication::{AUTHENTICATION_RESULTS, Envelope};
 use crate::queue::{Fate, Judged, LogVerdict, Summary};
 use crate::reply::Reply;
 use crate::tagging::STATUS_HEADER;
@@ -200,11 +200,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 .collect();
             return (judged, Some(refusal), summary);
         }
-        let checked = match (&self.ctx.filters, &content) {
-            (Some(filters), Some(content)) => {
+        let checked = match (&self.ctx.authenticator, &content) {
+            (Some(authenticator), Some(content)) => {
                 let helo = self.helo.clone().unwrap_or_default();
                 let envelope = Envelope { client_ip: self.peer.ip(), helo: &helo, sender };
-                filters.authenticate(&envelope, content).await
+                Some(authenticator.check(&envelope, content).await)
             }
             _ => None,
         };

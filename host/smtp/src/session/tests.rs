@@ -27,7 +27,7 @@ async fn harness(config: SessionConfig) -> Harness {
     let spool = Spool::open(dir.path().join("spool"), false).unwrap();
     let metrics = Metrics::default();
     let queue = Queue::new(store, spool, "mx.test", std::time::Duration::from_secs(3600), metrics.clone());
-    let ctx = SmtpContext { config, directory, queue, tls: None, metrics, filters: None };
+    let ctx = SmtpContext { config, directory, queue, tls: None, metrics, filters: None, authenticator: None };
     Harness { ctx: Arc::new(ctx), _dir: dir }
 }
 

@@ -21,7 +21,7 @@ const OUTAGE_TIMEOUT: Duration = Duration::from_millis(500);
 /// otherwise wait out the full deadline of each lookup, and enough such messages hold every session. During
 /// an outage lookups get a short deadline; the first one answered in time ends it.
 #[derive(Debug, Default)]
-pub(crate) struct Outage {
+pub struct Outage {
     /// Unix milliseconds of the last timeout; 0 when lookups answer.
     since_ms: std::sync::atomic::AtomicU64,
 }
@@ -35,7 +35,7 @@ impl Outage {
     }
 
     /// `normal`, or `short` while an outage lasts.
-    pub(crate) fn deadline(&self, normal: Duration, short: Duration) -> Duration {
+    pub fn deadline(&self, normal: Duration, short: Duration) -> Duration {
         let since = self.since_ms.load(std::sync::atomic::Ordering::Relaxed);
         if since != 0 && Self::now_ms().saturating_sub(since) < OUTAGE_MEMORY.as_millis() as u64 {
             normal.min(short)
@@ -44,11 +44,11 @@ impl Outage {
         }
     }
 
-    pub(crate) fn timed_out(&self) {
+    pub fn timed_out(&self) {
         self.since_ms.store(Self::now_ms().max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub(crate) fn answered(&self) {
+    pub fn answered(&self) {
         self.since_ms.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -96,7 +96,7 @@ impl HickoryDns {
 
 /// Where the server's lookups go: `nameserver` when configured (a local caching resolver, or a test server),
 /// else the system's resolvers.
-pub(super) fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(ResolverConfig, ResolverOpts), String> {
+pub fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(ResolverConfig, ResolverOpts), String> {
     match nameserver {
         Some(addr) => {
             let mut server = NameServerConfig::udp_and_tcp(addr.ip());

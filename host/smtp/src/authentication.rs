@@ -2,12 +2,12 @@
 //! resolver): plugins score them, and the downstream server gets them as an `Authentication-Results` header
 //! (RFC 8601) under Moat's host name.
 
-use super::dns::resolver_config;
 use mail_auth::dmarc::Policy;
 use mail_auth::{
     AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator, SpfResult,
     dmarc::verify::DmarcParameters, spf::verify::SpfParameters,
 };
+use moat_chains::{Outage, resolver_config};
 use moat_filter::{AuthResult, Authentication};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -25,7 +25,7 @@ pub const AUTHENTICATION_RESULTS: &str = "Authentication-Results";
 pub struct Authenticator {
     inner: MessageAuthenticator,
     hostname: String,
-    outage: super::dns::Outage,
+    outage: Outage,
 }
 
 /// What the checks found: the facts for plugins and the header value for the delivered message.
@@ -49,7 +49,7 @@ impl Authenticator {
         let (config, options) = resolver_config(nameserver)?;
         let inner = MessageAuthenticator::new(config, options)
             .map_err(|e| format!("cannot set up the DNS resolver for SPF/DKIM/DMARC: {e}"))?;
-        Ok(Self { inner, hostname: hostname.to_owned(), outage: super::dns::Outage::default() })
+        Ok(Self { inner, hostname: hostname.to_owned(), outage: Outage::default() })
     }
 
     /// Checks `message` (already parsed: the checks read its header fields, not a parse of their own).

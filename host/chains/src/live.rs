@@ -1,16 +1,9 @@
-//! The chains the session runs: built from the store's live chain versions, swapped atomically when an
-//! admin saves a chain (the server polls the store, so every node of a cluster follows), with plugins
-//! compiled once per sha256 and key-value storage and DNS provided by the server.
+//! The live chains: built from the store's live chain versions, swapped atomically when an admin saves a
+//! chain (every node polls the store's chain generation, so a cluster follows), with plugins from the
+//! registry and key-value storage and DNS provided by the host.
 
-mod authentication;
-mod dns;
-mod kv;
-
-pub use authentication::{AUTHENTICATION_RESULTS, Authenticator, Checked, Envelope};
-pub use dns::HickoryDns;
-pub use kv::StoreKv;
-
-use moat_filter::{Chain, ChainSpec, FilterEngine, KvStore, Plugin, Resolver};
+use crate::{ChainError, Registry, StoreKv};
+use moat_filter::{Chain, ChainSpec, KvStore, Resolver};
 use moat_store::{ChainGeneration, ChainScope, DomainId, Store, TenantId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,19 +20,16 @@ struct ChainSet {
     tenant_names: HashMap<TenantId, String>,
 }
 
-pub struct Filters {
-    store: Store,
-    engine: Arc<FilterEngine>,
+pub struct Chains {
+    pub(crate) store: Store,
+    pub(crate) registry: Arc<Registry>,
     kv: Arc<dyn KvStore>,
     /// The same storage as `kv`, for its shutdown flush.
     storage: Arc<StoreKv>,
     dns: Option<Arc<dyn Resolver>>,
     live: RwLock<Arc<ChainSet>>,
-    /// Compiled plugins by sha256, reused across reloads.
-    compiled: Mutex<HashMap<String, Arc<Plugin>>>,
     generation: Mutex<ChainGeneration>,
     empty: Arc<Chain>,
-    authenticator: Option<Authenticator>,
 }
 
 /// The chain for one recipient, and the name plugins know its tenant by.
@@ -48,37 +38,29 @@ pub struct Selected {
     pub tenant_name: String,
 }
 
-impl Filters {
-    pub fn new(store: Store, engine: FilterEngine, dns: Option<Arc<dyn Resolver>>) -> Self {
+impl Chains {
+    /// Must be created inside the Tokio runtime whose store it uses.
+    pub fn new(store: Store, registry: Arc<Registry>, dns: Option<Arc<dyn Resolver>>) -> Self {
         let storage = Arc::new(StoreKv::new(store.clone()));
         Self {
             kv: storage.clone(),
             storage,
             store,
-            engine: Arc::new(engine),
+            registry,
             dns,
             live: RwLock::default(),
-            compiled: Mutex::default(),
             generation: Mutex::default(),
             empty: Arc::new(Chain::empty()),
-            authenticator: None,
         }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Writes plugin counters still kept in memory (see [`StoreKv`]): before the store closes.
     pub async fn flush_storage(&self) {
         self.storage.flush().await;
-    }
-
-    /// Checks SPF, DKIM and DMARC of filtered messages with `authenticator`.
-    pub fn with_authenticator(mut self, authenticator: Authenticator) -> Self {
-        self.authenticator = Some(authenticator);
-        self
-    }
-
-    /// SPF, DKIM and DMARC of a message, when this server checks them.
-    pub async fn authenticate(&self, envelope: &Envelope<'_>, message: &moat_filter::Content) -> Option<Checked> {
-        Some(self.authenticator.as_ref()?.check(envelope, message).await)
     }
 
     /// The chain for a recipient of `tenant` whose mail routes to `domain`: the domain's override, else the
@@ -139,13 +121,10 @@ impl Filters {
                     set.tenant_names.get(&t).cloned().unwrap_or_else(|| t.0.to_string())
                 }
             };
-            let owner = match version.scope {
-                ChainScope::Default => None,
-                ChainScope::Tenant(t) | ChainScope::Domain(t, _) => Some(t),
-            };
+            let owner = crate::save::owner_of(version.scope);
             let built = match ChainSpec::from_json(json) {
                 Ok(spec) => self.build(&spec, &tenant_name, owner).await,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             };
             let domain_name = match version.scope {
                 ChainScope::Domain(_, d) => self.domain_name(d).await?,
@@ -188,36 +167,13 @@ impl Filters {
     }
 
     /// Builds a chain of `owner`'s scope (`None`: the default chain), with the plugins that scope may use.
-    async fn build(&self, spec: &ChainSpec, tenant: &str, owner: Option<TenantId>) -> Result<Chain, String> {
+    async fn build(&self, spec: &ChainSpec, tenant: &str, owner: Option<TenantId>) -> Result<Chain, ChainError> {
         let mut plugins = HashMap::new();
         for (_, name, version) in spec.plugins() {
-            let plugin = self.plugin(owner, name, version).await?;
+            let plugin = self.registry.plugin(&self.store, owner, name, version).await?;
             plugins.insert((name.to_owned(), version.to_owned()), plugin);
         }
-        spec.build(&plugins, tenant, Some(self.kv.clone()), self.dns.clone()).map_err(|e| e.to_string())
-    }
-
-    async fn plugin(&self, owner: Option<TenantId>, name: &str, version: &str) -> Result<Arc<Plugin>, String> {
-        let bytes = self
-            .store
-            .plugin_bytes(owner, name, version)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("plugin {name} {version} is not registered"))?;
-        let sha256 = moat_filter::sha256_hex(&bytes);
-        if let Some(plugin) = self.compiled.lock().expect("plugin cache lock").get(&sha256) {
-            return Ok(plugin.clone());
-        }
-        let engine = self.engine.clone();
-        let owned = name.to_owned();
-        // Compiling (or loading the cached artifact) is CPU work: keep it off the async workers.
-        let plugin = tokio::task::spawn_blocking(move || engine.load(&owned, &bytes))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let plugin = Arc::new(plugin);
-        self.compiled.lock().expect("plugin cache lock").insert(sha256, plugin.clone());
-        Ok(plugin)
+        Ok(spec.build(&plugins, tenant, Some(self.kv.clone()), self.dns.clone())?)
     }
 
     /// Reloads whenever the store's chain generation changes, and purges expired plugin storage, until
@@ -248,7 +204,7 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moat_filter::{Limits, StaticDns};
+    use moat_filter::{FilterEngine, Limits, StaticDns};
 
     #[tokio::test]
     async fn reverse_names_count_only_when_they_resolve_back() {
@@ -260,8 +216,8 @@ mod tests {
              8.2.0.192.in-addr.arpa PTR www.bank.test\nwww.bank.test A 198.51.100.1\n",
         )
         .unwrap();
-        let engine = FilterEngine::new(None, Limits::default()).unwrap();
-        let filters = Filters::new(store, engine, Some(Arc::new(dns)));
+        let registry = Arc::new(Registry::new(FilterEngine::new(None, Limits::default()).unwrap()));
+        let filters = Chains::new(store, registry, Some(Arc::new(dns)));
         let ptr = |ip: &str| {
             let filters = &filters;
             let ip = ip.parse().unwrap();

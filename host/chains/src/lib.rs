@@ -1,0 +1,23 @@
+//! The filter control plane, in one place for `serve`, the CLI and the console: the plugin registry (one
+//! wasmtime engine per process, each component compiled once per sha256, off the async workers), chains pinned
+//! to plugin versions, checked by their plugins and saved ([`Chains::save`]), the live chain set selected per
+//! recipient and followed across reloads and nodes ([`Chains::select`], [`Chains::follow`]), and what plugins
+//! get from the host: key-value storage ([`StoreKv`]) and DNS ([`HickoryDns`]).
+
+mod dns;
+mod error;
+mod kv;
+mod live;
+mod registry;
+mod save;
+
+pub use dns::{HickoryDns, Outage, resolver_config};
+pub use error::ChainError;
+pub use kv::StoreKv;
+pub use live::{Chains, Selected};
+pub use registry::Registry;
+
+/// Unix seconds.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
