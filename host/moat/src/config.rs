@@ -279,7 +279,7 @@ impl Config {
     }
 
     /// Where Moat may connect on a tenant's behalf: `[delivery]`'s networks, never its own listeners.
-    pub fn destinations(&self) -> moat_smtp::delivery::networks::Destinations {
+    pub fn destinations(&self) -> moat_smtp::outbound::networks::Destinations {
         let own = self.smtp.listen.iter().copied().chain([self.console.listen, self.admin.listen]);
         self.delivery.destinations(own)
     }

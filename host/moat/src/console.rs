@@ -39,7 +39,7 @@ impl Gateway for ConsoleGateway {
         Box::pin(async move {
             let helo = &self.config.server.hostname;
             let destinations = self.config.destinations();
-            moat_smtp::delivery::probe::greet(&host, port, helo, Duration::from_secs(10), &destinations).await
+            moat_smtp::outbound::probe::greet(&host, port, helo, Duration::from_secs(10), &destinations).await
         })
     }
 

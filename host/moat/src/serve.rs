@@ -6,7 +6,7 @@ use anyhow::Context;
 use moat_chains::{Chains, HickoryDns, Registry};
 use moat_directory::Directory;
 use moat_filter::FilterEngine;
-use moat_smtp::authentication::Authenticator;
+use moat_smtp::inbound::authentication::Authenticator;
 use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, Spool, tls};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let metrics = Metrics::default();
     let queue = Queue::new(store.clone(), spool.clone(), &hostname, config.delivery.max_age, metrics.clone());
-    let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::notices::Outbox::start(queue.clone()));
+    let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::queue::notices::Outbox::start(queue.clone()));
     let console_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{}/", config.console.listen));
     let directory =
         Directory::new(store.clone()).with_notifier(outbox).with_console_url(&console_url).with_keyring(keyring);
@@ -96,7 +96,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tasks.push(tokio::spawn(filters.clone().follow(config.filters.reload_interval, stopped.clone())));
     for addr in &config.smtp.listen {
         let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        let listener = Listener::new(socket, ctx.clone());
+        let listener = Listener::new(socket, moat_smtp::inbound::listener::Role::Mx, ctx.clone());
         println!("Moat is listening for mail on {} (STARTTLS with {tls_note})", listener.local_addr()?);
         tasks.push(tokio::spawn(listener.run(stopped.clone())));
     }

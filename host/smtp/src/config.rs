@@ -95,13 +95,13 @@ pub struct DeliveryConfig {
     /// `allowed_networks = []` — exceptions to `denied_networks` (e.g. `["127.0.0.0/8"]` for a downstream
     /// server on this machine).
     #[serde(deserialize_with = "networks")]
-    pub allowed_networks: Vec<crate::delivery::networks::Network>,
+    pub allowed_networks: Vec<crate::outbound::networks::Network>,
     /// `denied_networks = ["127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "::1/128", "::/128",
     /// "fe80::/10", "ff00::/8"]` — where Moat never connects for a tenant (downstream hosts, sign-up
     /// callouts, Test SMTP, MX hosts of outside domains); Moat's own listeners are refused always. Add
     /// private ranges a tenant must not reach.
     #[serde(deserialize_with = "networks")]
-    pub denied_networks: Vec<crate::delivery::networks::Network>,
+    pub denied_networks: Vec<crate::outbound::networks::Network>,
 }
 
 impl Default for DeliveryConfig {
@@ -118,7 +118,7 @@ impl Default for DeliveryConfig {
             poll_interval: Duration::from_secs(5),
             relay: None,
             allowed_networks: Vec::new(),
-            denied_networks: crate::delivery::networks::default_denied(),
+            denied_networks: crate::outbound::networks::default_denied(),
         }
     }
 }
@@ -143,8 +143,8 @@ impl DeliveryConfig {
     pub fn destinations(
         &self,
         own: impl IntoIterator<Item = std::net::SocketAddr>,
-    ) -> crate::delivery::networks::Destinations {
-        crate::delivery::networks::Destinations::new(self.allowed_networks.clone(), self.denied_networks.clone())
+    ) -> crate::outbound::networks::Destinations {
+        crate::outbound::networks::Destinations::new(self.allowed_networks.clone(), self.denied_networks.clone())
             .with_own_listeners(own)
     }
 
@@ -165,7 +165,7 @@ impl DeliveryConfig {
     }
 }
 
-fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<crate::delivery::networks::Network>, D::Error> {
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<crate::outbound::networks::Network>, D::Error> {
     let texts = Vec::<String>::deserialize(d)?;
     texts.iter().map(|t| t.parse().map_err(serde::de::Error::custom)).collect()
 }

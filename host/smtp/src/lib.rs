@@ -1,28 +1,21 @@
-//! Moat's mail path: the inbound ESMTP session, the durable spool, the queue, delivery to the customer's
-//! downstream hosts with retries, and delivery status notifications.
+//! Moat's mail path, laid out the way mail flows: `inbound` (the listener and the ESMTP session, one file per
+//! verb), `queue` (the durable spool, the queue, delivery status notifications, Moat's own notices) and
+//! `outbound` (the queue manager delivering to the customer's downstream hosts with retries).
 
-pub mod authentication;
 pub mod config;
-pub mod delivery;
-mod dsn;
-pub mod listener;
+pub mod inbound;
 pub mod metrics;
-pub mod notices;
+pub mod outbound;
 pub mod queue;
-mod received;
 pub mod reply;
-pub mod session;
-mod shaping;
-pub mod spool;
-pub mod tagging;
 pub mod tls;
 
 pub use config::{DeliveryConfig, SessionConfig};
-pub use delivery::QueueManager;
-pub use listener::{Listener, SmtpContext};
+pub use inbound::listener::{Listener, SmtpContext};
 pub use metrics::Metrics;
+pub use outbound::QueueManager;
+pub use queue::spool::Spool;
 pub use queue::{Envelope, Fate, Judged, LogVerdict, Queue, SessionFacts};
-pub use spool::Spool;
 
 /// Unix time in seconds.
 pub(crate) fn now() -> i64 {

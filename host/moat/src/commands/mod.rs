@@ -50,7 +50,7 @@ pub(crate) fn queue(config: &Config, store: &Store) -> anyhow::Result<moat_smtp:
 
 /// A directory that can ask domains' servers about addresses (sign-up by SMTP).
 pub(crate) fn with_callout(config: &Config, directory: Directory) -> anyhow::Result<Directory> {
-    let callout = moat_smtp::delivery::callout::SmtpCallout::new(
+    let callout = moat_smtp::outbound::callout::SmtpCallout::new(
         directory.store().clone(),
         &config.server.hostname,
         config.destinations(),

@@ -9,7 +9,7 @@ mod route;
 mod route_limits;
 pub mod status;
 
-use crate::dsn::Bounce;
+use crate::queue::dsn::Bounce;
 use crate::{DeliveryConfig, Metrics, Queue, now};
 use client::{RecipientOutcome, Transaction};
 use moat_store::{AttemptResult, DeliveryStatus, QueuedMessage, QueuedRecipient, RecipientStatus, StoreError};

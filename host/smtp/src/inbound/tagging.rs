@@ -2,7 +2,7 @@
 //! Moat's own status header (and any `Authentication-Results` claiming to be Moat's) is removed from what the
 //! sender wrote, so nobody can forge a clean verdict.
 
-use crate::authentication::AUTHENTICATION_RESULTS;
+use crate::inbound::authentication::AUTHENTICATION_RESULTS;
 
 /// The header that carries Moat's verdict to the downstream server (and its users' mail rules).
 pub const STATUS_HEADER: &str = "X-Moat-Spam-Status";

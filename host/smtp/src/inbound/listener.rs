@@ -1,8 +1,8 @@
 //! The inbound listener: accepts connections, enforces connection limits, runs a session per connection
 //! (with its tracing span) and upgrades it when the client asks for STARTTLS.
 
+use super::{Ending, Session};
 use crate::reply::{self, Reply};
-use crate::session::{Ending, Session};
 use crate::{Metrics, Queue, SessionConfig};
 use moat_directory::Directory;
 use std::collections::HashMap;
@@ -25,15 +25,32 @@ pub struct SmtpContext {
     /// The tenants' filter chains; `None` accepts without filtering (tests of the bare mail path).
     pub filters: Option<Arc<moat_chains::Chains>>,
     /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
-    pub authenticator: Option<crate::authentication::Authenticator>,
+    pub authenticator: Option<crate::inbound::authentication::Authenticator>,
+}
+
+/// What a listener is for; it decides who may send what through it. Relaying for authenticated clients
+/// (the submission role, next) is a policy of its own, never a hole in the MX role's recipient rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Mail from the Internet for the protected domains: every recipient must be protected, no AUTH.
+    Mx,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Mx => "mx",
+        }
+    }
 }
 
 pub struct Listener {
     socket: TcpListener,
+    role: Role,
     ctx: Arc<SmtpContext>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     total: Arc<AtomicU64>,
-    rate: crate::shaping::ConnectionRate,
+    rate: crate::inbound::shaping::ConnectionRate,
 }
 
 /// Counts a connection for its client address while it lives.
@@ -57,12 +74,12 @@ impl Drop for ConnectionSlot {
 }
 
 impl Listener {
-    pub fn new(socket: TcpListener, ctx: Arc<SmtpContext>) -> Self {
-        let rate = crate::shaping::ConnectionRate::new(
+    pub fn new(socket: TcpListener, role: Role, ctx: Arc<SmtpContext>) -> Self {
+        let rate = crate::inbound::shaping::ConnectionRate::new(
             ctx.config.connection_rate_per_ip,
             ctx.config.connection_rate_per_network,
         );
-        Self { socket, ctx, per_ip: Arc::default(), total: Arc::default(), rate }
+        Self { socket, role, ctx, per_ip: Arc::default(), total: Arc::default(), rate }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -94,7 +111,8 @@ impl Listener {
                 }
             };
             let ctx = self.ctx.clone();
-            let span = tracing::info_span!("session", id = next_id.fetch_add(1, Ordering::Relaxed), client = %peer);
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("session", id, role = self.role.as_str(), client = %peer);
             let mut shutdown = shutdown.clone();
             tokio::spawn(
                 async move {
@@ -123,8 +141,8 @@ impl Listener {
         let minute = crate::now().max(0) as u64 / 60;
         match self.rate.admit(ip, minute) {
             Ok(()) => {}
-            Err(crate::shaping::Exceeded::Ip) => return Err(reply::CONNECTING_TOO_OFTEN),
-            Err(crate::shaping::Exceeded::Network) => return Err(reply::NETWORK_CONNECTING_TOO_OFTEN),
+            Err(crate::inbound::shaping::Exceeded::Ip) => return Err(reply::CONNECTING_TOO_OFTEN),
+            Err(crate::inbound::shaping::Exceeded::Network) => return Err(reply::NETWORK_CONNECTING_TOO_OFTEN),
         }
         let mut map = self.per_ip.lock().expect("connection table");
         let count = map.entry(ip).or_insert(0);

@@ -6,10 +6,10 @@
 //! Plugins run on blocking threads: a slow filter never stalls the sessions sharing a runtime worker.
 
 use super::Session;
-use crate::authentication::{AUTHENTICATION_RESULTS, Envelope};
+use crate::inbound::authentication::{AUTHENTICATION_RESULTS, Envelope};
+use crate::inbound::tagging::STATUS_HEADER;
 use crate::queue::{Fate, Judged, LogVerdict, Summary};
 use crate::reply::Reply;
-use crate::tagging::STATUS_HEADER;
 use moat_directory::Recipient;
 use moat_filter::{
     Chain, ConnectionFacts, Content, Evaluation, MessageFacts, Outcome, ParsedMessage, RecipientFacts, Stage,

@@ -1,7 +1,11 @@
 //! Accepting a message into the queue: trace header, spool file (fsync'd), queue and log rows in one commit.
 //! Only when this returns Ok may the session answer `250`.
 
-use crate::{Metrics, Spool, received::Trace};
+pub(crate) mod dsn;
+pub mod notices;
+pub mod spool;
+
+use crate::{Metrics, Spool, inbound::Trace};
 use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined, NewQueuedMessage, Store, TenantId};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -261,7 +265,7 @@ impl Queue {
             .header();
             let marked = match &group.fate {
                 Fate::Deliver { add_headers, subject_tag } if !add_headers.is_empty() || subject_tag.is_some() => {
-                    Some(crate::tagging::mark(body, add_headers, subject_tag.as_deref()))
+                    Some(crate::inbound::tagging::mark(body, add_headers, subject_tag.as_deref()))
                 }
                 _ => None,
             };

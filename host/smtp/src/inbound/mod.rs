@@ -1,11 +1,20 @@
-//! The inbound ESMTP session, generic over its stream so tests drive it over an in-memory duplex.
-//! One file per verb; this file owns the read loop, the input modes (commands, DATA, BDAT) and error limits.
+//! The inbound side: the listener (connection limits, STARTTLS) and the ESMTP session, generic over its
+//! stream so tests drive it over an in-memory duplex. One file per verb; this file owns the read loop, the
+//! input modes (commands, DATA, BDAT) and error limits. A message's SPF/DKIM/DMARC (`authentication`), the
+//! `Received:` trace and the tagging of delivered copies live here too.
 
+pub mod authentication;
 mod data;
 mod ehlo;
 mod judge;
+pub mod listener;
 mod mail;
 mod rcpt;
+mod received;
+mod shaping;
+pub mod tagging;
+
+pub(crate) use received::Trace;
 
 use crate::SmtpContext;
 use crate::reply::{self, Reply};
