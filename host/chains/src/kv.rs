@@ -72,6 +72,17 @@ impl Resident {
         value
     }
 
+    /// Adds `delta` to a counter that does not expire, as the store's `kv_incr_many` does.
+    fn add_lasting(&self, key: &str, delta: i64, now: i64) {
+        let mut entries = self.entries.write().expect("resident namespace lock");
+        let live = entries.get(key).filter(|v| v.expires_at.is_none_or(|at| at > now));
+        let (value, expires_at) = match live {
+            Some(v) => (moat_filter::counter_value(Some(&v.bytes[..])) + delta, v.expires_at),
+            None => (delta, None),
+        };
+        entries.insert(key.to_owned(), Value { bytes: Box::new(value.to_le_bytes()), expires_at });
+    }
+
     fn apply(&self, changed: impl IntoIterator<Item = KvEntry>) {
         let mut entries = self.entries.write().expect("resident namespace lock");
         for entry in changed {
@@ -302,9 +313,14 @@ impl KvStore for StoreKv {
     }
 
     fn incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<(), KvError> {
-        let written = self.wait("increment", self.store.kv_incr_many(namespace, deltas))?;
+        self.wait("increment", self.store.kv_incr_many(namespace, deltas))?;
+        // Counters without expiry: the held copy adds the same deltas (the next catch-up reads the stored
+        // values back, so a concurrent writer elsewhere is accounted for within a refresh).
         if let Some(resident) = self.held(namespace) {
-            resident.apply(written);
+            let now = crate::now();
+            for (key, delta) in deltas {
+                resident.add_lasting(key, *delta, now);
+            }
         }
         Ok(())
     }

@@ -22,15 +22,8 @@ const MAX_DISCRIMINATORS: usize = 150;
 pub struct Counts {
     pub spam_messages: i64,
     pub ham_messages: i64,
-    /// Per token: (spam count, ham count, from the body).
-    tokens: Vec<(i64, i64, bool)>,
-}
-
-/// Whether a token key (`t:…`) comes from the body: words, word pairs and link domains (header tokens have a
-/// `name:` prefix).
-fn from_body(key: &str) -> bool {
-    let token = key.strip_prefix("t:").unwrap_or(key);
-    !token.contains(':') || token.starts_with("url:")
+    /// Per token: (spam count, ham count).
+    tokens: Vec<(i64, i64)>,
 }
 
 impl Counts {
@@ -47,28 +40,18 @@ impl Counts {
         let mut values = values.into_iter();
         let spam_messages = values.next().unwrap_or(0);
         let ham_messages = values.next().unwrap_or(0);
-        let tokens =
-            values.zip(&keys[2..]).map(|(packed, key)| (packed & SPAM_MASK, packed >> 32, from_body(key))).collect();
+        let tokens = values.map(|packed| (packed & SPAM_MASK, packed >> 32)).collect();
         Ok(Self { spam_messages, ham_messages, tokens })
     }
 
     /// The spam probability of the message, and how many tokens decided it.
     pub fn classify(&self) -> (f64, usize) {
-        self.classify_where(|_| true)
-    }
-
-    /// [`Counts::classify`] of the headers' tokens alone.
-    pub fn classify_headers(&self) -> (f64, usize) {
-        self.classify_where(|from_body| !from_body)
-    }
-
-    fn classify_where(&self, keep: impl Fn(bool) -> bool) -> (f64, usize) {
         let (nspam, nham) = (self.spam_messages.max(1) as f64, self.ham_messages.max(1) as f64);
         let mut probabilities: Vec<f64> = self
             .tokens
             .iter()
-            .filter(|(s, h, body)| s + h > 0 && keep(*body))
-            .map(|&(s, h, _)| {
+            .filter(|(s, h)| s + h > 0)
+            .map(|&(s, h)| {
                 let spam_ratio = s as f64 / nspam;
                 let ham_ratio = h as f64 / nham;
                 let p = spam_ratio / (spam_ratio + ham_ratio);
