@@ -34,8 +34,6 @@ pub struct QueueManager {
     tls: tokio_rustls::TlsConnector,
     metrics: Metrics,
     in_flight: Mutex<HashSet<String>>,
-    /// A delivery finished: its worker and route slot are free again.
-    freed: tokio::sync::Notify,
 }
 
 impl QueueManager {
@@ -56,7 +54,6 @@ impl QueueManager {
             tls: crate::tls::opportunistic_connector(),
             metrics,
             in_flight: Mutex::new(HashSet::new()),
-            freed: tokio::sync::Notify::new(),
         }))
     }
 
@@ -86,9 +83,6 @@ impl QueueManager {
     /// Delivers until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
-        // Whether due mail may be waiting for a worker or a route slot: then a finished delivery is a reason to
-        // claim again; otherwise only new mail, a poll (retries falling due, other nodes' mail) or a notice is.
-        let mut backlog = true;
         while !*shutdown.borrow() {
             let free = slots.available_permits();
             if free > 0 {
@@ -103,9 +97,8 @@ impl QueueManager {
                     route_slots: &route_slots,
                     free_per_route: self.limits.per_destination(),
                 };
-                let filled = match self.queue.store().queue_claim_due(&claim).await {
+                match self.queue.store().queue_claim_due(&claim).await {
                     Ok(messages) => {
-                        let filled = messages.len() == free;
                         for message in messages {
                             self.in_flight.lock().expect("in-flight set").insert(message.id.clone());
                             // Route slots are taken here, before the next claim budgets against them.
@@ -119,34 +112,19 @@ impl QueueManager {
                                     this.deliver(message, route_slots).await;
                                     this.in_flight.lock().expect("in-flight set").remove(&id);
                                     drop(permit);
-                                    this.freed.notify_one();
+                                    this.queue.wake().notify_one();
                                 }
                                 .instrument(span),
                             );
                         }
-                        filled
                     }
-                    Err(e) => {
-                        tracing::error!("cannot read the queue: {e}");
-                        true
-                    }
-                };
-                // A route now at its limit (or resting) may have more mail due behind it.
-                backlog = filled || self.limits.free_slots().values().any(|f| *f == 0);
-            }
-            let poll = tokio::time::Instant::now() + self.config.poll_interval;
-            loop {
-                tokio::select! {
-                    _ = self.queue.wake().notified() => break,
-                    _ = self.freed.notified() => if backlog {
-                        break;
-                    },
-                    _ = tokio::time::sleep_until(poll) => {
-                        self.count_queue().await;
-                        break;
-                    }
-                    _ = shutdown.changed() => break,
+                    Err(e) => tracing::error!("cannot read the queue: {e}"),
                 }
+            }
+            tokio::select! {
+                _ = self.queue.wake().notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => self.count_queue().await,
+                _ = shutdown.changed() => {}
             }
         }
     }
