@@ -24,6 +24,9 @@ use tokio::runtime::Handle;
 
 /// How stale another node's (or the console's) writes may be in a resident namespace.
 const REFRESH: Duration = Duration::from_secs(1);
+/// How often a resident namespace drops its expired entries (the store's purge does not reach memory): rate
+/// counters keyed by address and minute would otherwise pile up for as long as the process runs.
+const SWEEP: Duration = Duration::from_secs(60);
 /// How often counters written behind reach the store.
 const FLUSH: Duration = Duration::from_millis(200);
 /// Deltas kept for a store that keeps failing; past it they are dropped (they are statistics).
@@ -44,8 +47,8 @@ type Entries = foldhash::HashMap<String, Value>;
 /// One namespace held in memory.
 struct Resident {
     entries: RwLock<Entries>,
-    /// What the entries reflect, and when the store was last asked.
-    feed: Mutex<(KvVersion, Instant)>,
+    /// What the entries reflect, when the store was last asked, and when expired entries were last dropped.
+    feed: Mutex<(KvVersion, Instant, Instant)>,
 }
 
 impl Resident {
@@ -81,6 +84,14 @@ impl Resident {
             None => (delta, None),
         };
         entries.insert(key.to_owned(), Value { bytes: Box::new(value.to_le_bytes()), expires_at });
+    }
+
+    /// Drops entries that expired by `now`; returns how many.
+    fn sweep(&self, now: i64) -> usize {
+        let mut entries = self.entries.write().expect("resident namespace lock");
+        let before = entries.len();
+        entries.retain(|_, v| v.expires_at.is_none_or(|at| at > now));
+        before - entries.len()
     }
 
     fn apply(&self, changed: impl IntoIterator<Item = KvEntry>) {
@@ -192,7 +203,10 @@ impl StoreKv {
         let (version, loaded) = read.inspect_err(|_| {
             self.held.fetch_sub(count, Ordering::Relaxed);
         })?;
-        let resident = Arc::new(Resident { entries: RwLock::default(), feed: Mutex::new((version, Instant::now())) });
+        let resident = Arc::new(Resident {
+            entries: RwLock::default(),
+            feed: Mutex::new((version, Instant::now(), Instant::now())),
+        });
         resident.apply(loaded);
         self.namespaces
             .lock()
@@ -208,6 +222,11 @@ impl StoreKv {
             return Ok(());
         }
         feed.1 = Instant::now();
+        if feed.2.elapsed() >= SWEEP {
+            feed.2 = feed.1;
+            let dropped = resident.sweep(crate::now());
+            self.held.fetch_sub(dropped.min(self.held.load(Ordering::Relaxed)), Ordering::Relaxed);
+        }
         let now = self.wait("read", self.store.kv_version(namespace))?;
         if now.epoch != feed.0.epoch {
             let count = self.wait("count", self.store.kv_count(namespace))?;
@@ -409,5 +428,19 @@ mod tests {
         // Counters that never expire (learning) are written through.
         on_thread(|| kv.incr("t:reputation", "total", 1, None).unwrap());
         assert_eq!(store.kv_get("t:reputation", "total", 0).await.unwrap(), counter(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn expired_entries_leave_memory_when_swept() {
+        let (store, _dir) = store().await;
+        let kv = StoreKv::new(store.clone());
+        on_thread(|| kv.get_many("t:reputation", &["x".to_owned()]).unwrap());
+        let hour = Some(Duration::from_secs(3600));
+        on_thread(|| kv.incr("t:reputation", "rate|a|1", 1, hour).unwrap());
+        on_thread(|| kv.incr("t:reputation", "seen|a", 1, None).unwrap());
+        let resident = kv.held("t:reputation").unwrap();
+        assert_eq!(resident.sweep(crate::now()), 0, "nothing expired yet");
+        assert_eq!(resident.sweep(crate::now() + 3601), 1, "the rate counter, not the lasting one");
+        assert_eq!(resident.entries.read().unwrap().len(), 1);
     }
 }
