@@ -88,7 +88,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         queue: queue.clone(),
         tls: Some(acceptor),
         metrics: metrics.clone(),
-        filters: Some(filters.clone()),
+        filters: filters.clone(),
         authenticator,
     });
     let (stop, stopped) = watch::channel(false);

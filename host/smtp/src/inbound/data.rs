@@ -1,5 +1,5 @@
 use super::{Next, Session};
-use crate::queue::{Envelope, SessionFacts};
+use crate::queue::SessionFacts;
 use crate::reply::{self, Reply};
 use moat_store::NewLogEntry;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -60,23 +60,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return self.reply(reply::NEED_MAIL);
         };
         let facts = self.facts().await;
-        let accepted = if self.ctx.filters.is_none() {
-            let envelope = Envelope { sender: transaction.sender, recipients: transaction.recipients };
-            self.ctx.queue.accept(&facts, &envelope, &body).await.map(|id| vec![id])
-        } else {
-            let (judged, refusal, summary) = self.judge_message(transaction.groups, &transaction.sender, &body).await;
-            let recorded = self.ctx.queue.accept_judged(&facts, &transaction.sender, &body, judged, summary).await;
-            if let Some(refusal) = refusal {
-                // Only log rows were written: the sender keeps the message.
-                if let Err(e) = recorded {
-                    tracing::error!("cannot log a refused message: {e}");
-                }
-                self.ctx.metrics.rejected.inc();
-                tracing::info!(%refusal, "message refused by filter");
-                return self.reply(refusal);
+        let (judged, refusal, summary) = self.judge_message(transaction.groups, &transaction.sender, &body).await;
+        let accepted = self.ctx.queue.accept_judged(&facts, &transaction.sender, &body, judged, summary).await;
+        if let Some(refusal) = refusal {
+            // Only log rows were written: the sender keeps the message.
+            if let Err(e) = accepted {
+                tracing::error!("cannot log a refused message: {e}");
             }
-            recorded
-        };
+            self.ctx.metrics.rejected.inc();
+            tracing::info!(%refusal, "message refused by filter");
+            return self.reply(refusal);
+        }
         if accepted.is_ok() {
             self.ctx.metrics.accepted.inc();
         }

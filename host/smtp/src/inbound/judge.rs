@@ -81,8 +81,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Runs the chain of `recipient`'s tenant on RCPT; `Err` is the reply refusing this recipient.
     pub(super) async fn judge_recipient(&mut self, recipient: &Recipient, address: &str) -> Result<(), Reply> {
-        let Some(filters) = self.ctx.filters.clone() else { return Ok(()) };
-        let selected = filters.select(recipient.tenant, &recipient.route);
+        let selected = self.ctx.filters.select(recipient.tenant, &recipient.route);
         let conn = self.connection_facts().await;
         let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
         let sender = transaction.sender.clone();

@@ -22,8 +22,8 @@ pub struct SmtpContext {
     pub queue: Queue,
     pub tls: Option<TlsAcceptor>,
     pub metrics: Metrics,
-    /// The tenants' filter chains; `None` accepts without filtering (tests of the bare mail path).
-    pub filters: Option<Arc<moat_chains::Chains>>,
+    /// The tenants' filter chains (a tenant without one has the empty chain: delivered as it came).
+    pub filters: Arc<moat_chains::Chains>,
     /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
     pub authenticator: Option<crate::inbound::authentication::Authenticator>,
 }

@@ -105,9 +105,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     /// The client's forward-confirmed reverse name (for the filters and the `Received:` header), asked of DNS
-    /// once per session; none without filters (no resolver) or for loopback clients.
+    /// once per session; none without a resolver or for loopback clients.
     async fn client_ptr(&self) -> Option<String> {
-        let filters = self.ctx.filters.clone()?;
+        let filters = self.ctx.filters.clone();
         let ip = self.peer.ip();
         let lookup =
             || async move { tokio::task::spawn_blocking(move || filters.verified_ptr(ip)).await.ok().flatten() };

@@ -26,8 +26,13 @@ async fn harness(config: SessionConfig) -> Harness {
     directory.add_mailbox("bob@example.com", None).await.unwrap();
     let spool = Spool::open(dir.path().join("spool"), false).unwrap();
     let metrics = Metrics::default();
-    let queue = Queue::new(store, spool, "mx.test", std::time::Duration::from_secs(3600), metrics.clone());
-    let ctx = SmtpContext { config, directory, queue, tls: None, metrics, filters: None, authenticator: None };
+    let queue = Queue::new(store.clone(), spool, "mx.test", std::time::Duration::from_secs(3600), metrics.clone());
+    // The production path: chains from the store (none saved here, so every tenant's is empty).
+    let registry =
+        moat_chains::Registry::new(moat_filter::FilterEngine::new(None, moat_filter::Limits::default()).unwrap());
+    let filters = Arc::new(moat_chains::Chains::new(store.clone(), Arc::new(registry), None));
+    filters.reload().await.unwrap();
+    let ctx = SmtpContext { config, directory, queue, tls: None, metrics, filters, authenticator: None };
     Harness { ctx: Arc::new(ctx), _dir: dir }
 }
 
