@@ -99,7 +99,4 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     response
 }
 
-/// Unix time in seconds.
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use moat_store::unix_now as now;

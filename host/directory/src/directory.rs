@@ -76,9 +76,7 @@ pub struct DomainSpec {
     pub downstream: Vec<DownstreamHost>,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use moat_store::unix_now as now;
 
 impl Directory {
     pub fn new(store: Store) -> Self {

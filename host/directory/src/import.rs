@@ -505,9 +505,7 @@ fn formula_unquoted(name: &str) -> &str {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use moat_store::unix_now as now;
 
 #[cfg(test)]
 mod tests {

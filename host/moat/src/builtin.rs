@@ -68,8 +68,7 @@ pub async fn install(registry: &Registry, store: &Store) -> anyhow::Result<()> {
         Some(live) => live.created_by == BUILTIN_UPLOADER && live.spec.as_deref() != Some(spec.as_str()),
     };
     if outdated {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        store.chain_save(ChainScope::Default, Some(&spec), BUILTIN_UPLOADER, now).await?;
+        store.chain_save(ChainScope::Default, Some(&spec), BUILTIN_UPLOADER, moat_store::unix_now()).await?;
         tracing::info!("default chain saved with the built-in filters of this version");
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! digest_every`); the store's claim keeps several nodes from sending one twice.
 
 use moat_directory::Directory;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// How often due digests are looked for, at most.
@@ -11,7 +11,7 @@ const CHECK_AT_MOST_EVERY: Duration = Duration::from_secs(300);
 pub async fn run(directory: Directory, every: Duration, mut stop: watch::Receiver<bool>) {
     let pause = every.min(CHECK_AT_MOST_EVERY);
     while !*stop.borrow() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        let now = moat_store::unix_now();
         match directory.send_digests(now, every).await {
             Ok(0) => {}
             Ok(sent) => tracing::info!(sent, "quarantine digests queued"),

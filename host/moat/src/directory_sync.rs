@@ -2,7 +2,7 @@
 //! from running one twice.
 
 use moat_directory::Directory;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// How often due synchronizations are looked for.
@@ -10,7 +10,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn run(directory: Directory, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        let now = moat_store::unix_now();
         if let Err(e) = directory.sync_due(now).await {
             tracing::warn!("directory synchronization: {e}");
         }

@@ -170,9 +170,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use moat_store::unix_now as now;
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;

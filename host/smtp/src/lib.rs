@@ -17,7 +17,4 @@ pub use outbound::QueueManager;
 pub use queue::spool::Spool;
 pub use queue::{Envelope, Fate, Judged, LogVerdict, Queue, SessionFacts};
 
-/// Unix time in seconds.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+pub(crate) use moat_store::unix_now as now;

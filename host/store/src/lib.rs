@@ -177,6 +177,11 @@ async fn clean(conn: &mut sqlx::AnyConnection, probe: bool) -> bool {
     true
 }
 
+/// The one clock of the host: unix seconds, as every stored time is.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Hides the password of a database URL, so it can go in an error message or a log line.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

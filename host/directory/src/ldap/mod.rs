@@ -441,6 +441,4 @@ fn parse(stored: &StoredLdap) -> Result<LdapSettings, DirectoryError> {
     serde_json::from_str(&stored.settings).map_err(|e| DirectoryError::Ldap(format!("stored settings: {e}")))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use moat_store::unix_now as now;

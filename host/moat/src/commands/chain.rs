@@ -173,6 +173,4 @@ fn summary(json: &str) -> String {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use moat_store::unix_now as now;

@@ -24,10 +24,7 @@ impl TenantCommand {
                 if !valid {
                     anyhow::bail!("tenant names hold 1 to 64 letters, digits and - _ . (got {name:?})");
                 }
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                store.tenant_add(&name, now).await?;
+                store.tenant_add(&name, moat_store::unix_now()).await?;
                 println!("Added tenant {name}. Give it domains with: moat domain add DOMAIN --tenant {name} …");
             }
             TenantCommand::List => {
