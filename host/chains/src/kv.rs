@@ -44,6 +44,14 @@ struct Value {
 /// tokens are thousands of lookups.
 type Entries = foldhash::HashMap<String, Value>;
 
+/// A namespace's stored entries as memory keeps them.
+fn entries_of(loaded: Vec<KvEntry>) -> Entries {
+    loaded
+        .into_iter()
+        .filter_map(|e| Some((e.key, Value { bytes: e.value?.into_boxed_slice(), expires_at: e.expires_at })))
+        .collect()
+}
+
 /// One namespace held in memory.
 struct Resident {
     entries: RwLock<Entries>,
@@ -64,26 +72,15 @@ impl Resident {
 
     /// Adds `delta` to a counter in memory as the store would: an expired or missing one starts over with
     /// `fresh_expiry`, a live one keeps its expiry. Returns the new value.
-    fn add(&self, key: &str, delta: i64, fresh_expiry: i64, now: i64) -> i64 {
+    fn add(&self, key: &str, delta: i64, fresh_expiry: Option<i64>, now: i64) -> i64 {
         let mut entries = self.entries.write().expect("resident namespace lock");
         let live = entries.get(key).filter(|v| v.expires_at.is_none_or(|at| at > now));
         let (value, expires_at) = match live {
             Some(v) => (moat_filter::counter_value(Some(&v.bytes[..])) + delta, v.expires_at),
-            None => (delta, Some(fresh_expiry)),
+            None => (delta, fresh_expiry),
         };
         entries.insert(key.to_owned(), Value { bytes: Box::new(value.to_le_bytes()), expires_at });
         value
-    }
-
-    /// Adds `delta` to a counter that does not expire, as the store's `kv_incr_many` does.
-    fn add_lasting(&self, key: &str, delta: i64, now: i64) {
-        let mut entries = self.entries.write().expect("resident namespace lock");
-        let live = entries.get(key).filter(|v| v.expires_at.is_none_or(|at| at > now));
-        let (value, expires_at) = match live {
-            Some(v) => (moat_filter::counter_value(Some(&v.bytes[..])) + delta, v.expires_at),
-            None => (delta, None),
-        };
-        entries.insert(key.to_owned(), Value { bytes: Box::new(value.to_le_bytes()), expires_at });
     }
 
     /// Drops entries that expired by `now`; returns how many.
@@ -204,10 +201,9 @@ impl StoreKv {
             self.held.fetch_sub(count, Ordering::Relaxed);
         })?;
         let resident = Arc::new(Resident {
-            entries: RwLock::default(),
+            entries: RwLock::new(entries_of(loaded)),
             feed: Mutex::new((version, Instant::now(), Instant::now())),
         });
-        resident.apply(loaded);
         self.namespaces
             .lock()
             .expect("resident namespaces lock")
@@ -231,12 +227,7 @@ impl StoreKv {
         if now.epoch != feed.0.epoch {
             let count = self.wait("count", self.store.kv_count(namespace))?;
             let loaded = self.wait("read", self.store.kv_load(namespace, count, crate::now()))?;
-            let mut fresh = Entries::default();
-            for entry in loaded {
-                if let Some(bytes) = entry.value {
-                    fresh.insert(entry.key, Value { bytes: bytes.into_boxed_slice(), expires_at: entry.expires_at });
-                }
-            }
+            let fresh = entries_of(loaded);
             let mut entries = resident.entries.write().expect("resident namespace lock");
             let (before, after) = (entries.len(), fresh.len());
             *entries = fresh;
@@ -282,9 +273,9 @@ fn expiry(ttl: Option<Duration>) -> Option<i64> {
 
 impl KvStore for StoreKv {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        if self.held(namespace).is_some()
-            && let Some(resident) = self.resident(namespace)?
-        {
+        // A single read never loads a namespace; it is answered from memory only when one is held already.
+        if let Some(resident) = self.held(namespace) {
+            self.catch_up(namespace, &resident)?;
             let key = [key.to_owned()];
             return Ok(resident.read(&key, crate::now(), |v| v.map(<[u8]>::to_vec)).pop().flatten());
         }
@@ -318,7 +309,7 @@ impl KvStore for StoreKv {
 
     fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
         if let (Some(fresh_expiry), Some(resident)) = (expiry(ttl), self.held(namespace)) {
-            let value = resident.add(key, delta, fresh_expiry, crate::now());
+            let value = resident.add(key, delta, Some(fresh_expiry), crate::now());
             let mut behind = self.behind.lock().expect("write-behind lock");
             behind.entry(namespace.to_owned()).or_default().push((key.to_owned(), delta, Some(fresh_expiry)));
             return Ok(value);
@@ -338,7 +329,7 @@ impl KvStore for StoreKv {
         if let Some(resident) = self.held(namespace) {
             let now = crate::now();
             for (key, delta) in deltas {
-                resident.add_lasting(key, *delta, now);
+                resident.add(key, *delta, None, now);
             }
         }
         Ok(())

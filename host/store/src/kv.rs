@@ -119,7 +119,7 @@ impl Store {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<(i64, Option<i64>)> {
-        let written = self.kv_add(namespace, &[(key.to_owned(), delta, expires_at)], now, true).await?;
+        let written = self.kv_add(namespace, [(key, delta, expires_at)], now, true).await?;
         let entry = written.into_iter().next().expect("one row written, one returned");
         let value = entry.value.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, i64::from_le_bytes);
         Ok((value, entry.expires_at))
@@ -127,37 +127,36 @@ impl Store {
 
     /// Adds every delta (no expiry) in one transaction; see [`Store::kv_add_many`].
     pub async fn kv_incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<()> {
-        let deltas: Vec<(String, i64, Option<i64>)> = deltas.iter().map(|(k, d)| (k.clone(), *d, None)).collect();
-        self.kv_add_many(namespace, &deltas, 0).await
+        self.kv_add(namespace, deltas.iter().map(|(k, d)| (k.as_str(), *d, None)), 0, false).await.map(drop)
     }
 
     /// Adds each `(key, delta, expires_at)` in one transaction, as [`Store::kv_incr`] adds one: deltas of the
     /// same key are summed first (the last expiry given counts), then written with multi-row upserts (one
     /// statement per few hundred keys, not one per key).
     pub async fn kv_add_many(&self, namespace: &str, deltas: &[(String, i64, Option<i64>)], now: i64) -> Result<()> {
-        self.kv_add(namespace, deltas, now, false).await.map(drop)
+        self.kv_add(namespace, deltas.iter().map(|(k, d, e)| (k.as_str(), *d, *e)), now, false).await.map(drop)
     }
 
     /// [`Store::kv_add_many`], returning each key's entry as it now is (once per key) when `returning`: a
     /// classifier's thousand tokens need not come back.
-    async fn kv_add(
+    async fn kv_add<'k>(
         &self,
         namespace: &str,
-        deltas: &[(String, i64, Option<i64>)],
+        deltas: impl IntoIterator<Item = (&'k str, i64, Option<i64>)>,
         now: i64,
         returning: bool,
     ) -> Result<Vec<KvEntry>> {
-        let mut summed: Vec<(&str, i64, Option<i64>)> = Vec::with_capacity(deltas.len());
-        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(deltas.len());
+        let mut summed: Vec<(&str, i64, Option<i64>)> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (key, delta, expires_at) in deltas {
-            match index.get(key.as_str()) {
+            match index.get(key) {
                 Some(&i) => {
                     summed[i].1 += delta;
-                    summed[i].2 = *expires_at;
+                    summed[i].2 = expires_at;
                 }
                 None => {
-                    index.insert(key.as_str(), summed.len());
-                    summed.push((key.as_str(), *delta, *expires_at));
+                    index.insert(key, summed.len());
+                    summed.push((key, delta, expires_at));
                 }
             }
         }
