@@ -115,7 +115,7 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
         | DirectoryError::ShadowedByAliasDomain { .. }
         | DirectoryError::NotAvailable(_)
         | DirectoryError::Store(StoreError::Duplicate { .. }) => StatusCode::CONFLICT,
-        DirectoryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        DirectoryError::Store(_) | DirectoryError::Dkim(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -68,8 +68,8 @@ impl MoatBuilder {
         let dns = crate::TestDns::start().await;
         let nameserver = format!("\"{}\"", dns.addr());
         let mut config = self;
-        if !config.config.get("filters").is_some_and(|f| f.contains_key("nameserver")) {
-            config = config.set("filters", "nameserver", &nameserver);
+        if !config.config.get("dns").is_some_and(|f| f.contains_key("nameserver")) {
+            config = config.set("dns", "nameserver", &nameserver);
         }
         let data_dir = format!("{:?}", data_root.join("data").display().to_string());
         let config = config.set("server", "hostname", "\"mx.moat.test\"").set("server", "data_dir", &data_dir).set(
@@ -96,6 +96,8 @@ impl MoatBuilder {
             config: config_path,
             child: None,
             smtp: None,
+            submission: None,
+            submission_tls: None,
             metrics: None,
             console: None,
             dns,
@@ -114,6 +116,9 @@ pub struct Moat {
     config: PathBuf,
     child: Option<Child>,
     pub smtp: Option<SocketAddr>,
+    /// The submission listeners: STARTTLS, and implicit TLS.
+    pub submission: Option<SocketAddr>,
+    pub submission_tls: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
     pub console: Option<SocketAddr>,
     /// The DNS server this instance asks (unless its config names another): every name a test does not add
@@ -130,6 +135,8 @@ impl Moat {
         MoatBuilder { bin: bin.into(), backend, data_on: None, config: Default::default() }
             .set("smtp", "listen", "[\"127.0.0.1:0\"]")
             .set("admin", "listen", "\"127.0.0.1:0\"")
+            .set("submission", "listen", "[\"127.0.0.1:0\"]")
+            .set("submission", "listen_tls", "[\"127.0.0.1:0\"]")
             .set("console", "listen", "\"127.0.0.1:0\"")
             .set("delivery", "poll_interval", "\"100ms\"")
             .set("delivery", "retry_intervals", "[\"1s\"]")
@@ -168,10 +175,19 @@ impl Moat {
         self.child = Some(child);
         let mut lines = BufReader::new(stdout).lines();
         let (mut smtp, mut metrics, mut console) = (None, None, None);
+        let (mut submission, mut submission_tls) = (None, None);
         let read = async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.strip_prefix("Moat is listening for mail on ") {
                     smtp = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+                }
+                if let Some(rest) = line.strip_prefix("Moat is listening for submissions on ") {
+                    let addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+                    if rest.contains("implicit TLS") {
+                        submission_tls = addr;
+                    } else {
+                        submission = addr;
+                    }
                 }
                 if let Some(rest) = line.strip_prefix("Metrics at http://") {
                     metrics = rest.trim_end_matches("/metrics").parse().ok();
@@ -190,6 +206,8 @@ impl Moat {
         // Keep draining stdout so the process never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.smtp = smtp;
+        self.submission = submission;
+        self.submission_tls = submission_tls;
         self.metrics = metrics;
         self.console = console;
     }

@@ -62,12 +62,7 @@ pub struct HickoryDns {
 impl HickoryDns {
     /// See [`resolver_config`]. Must be created inside the Tokio runtime the resolver runs on.
     pub fn new(nameserver: Option<SocketAddr>) -> Result<Self, String> {
-        let (config, options) = resolver_config(nameserver)?;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()
-            .map_err(|e| format!("cannot set up the DNS resolver: {e}"))?;
-        Ok(Self { resolver, runtime: Handle::current(), outage: Outage::default() })
+        Ok(Self { resolver: tokio_resolver(nameserver)?, runtime: Handle::current(), outage: Outage::default() })
     }
 
     /// A domain's MX hosts and preferences, best first (for the console's Get SMTP).
@@ -92,6 +87,16 @@ impl HickoryDns {
         hosts.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         Ok(hosts)
     }
+}
+
+/// The resolver of `[dns]` for the server's own lookups (delivery's MX and host addresses): see
+/// [`resolver_config`].
+pub fn tokio_resolver(nameserver: Option<SocketAddr>) -> Result<TokioResolver, String> {
+    let (config, options) = resolver_config(nameserver)?;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+        .map_err(|e| format!("cannot set up the DNS resolver: {e}"))
 }
 
 /// Where the server's lookups go: `nameserver` when configured (a local caching resolver, or a test server),

@@ -372,11 +372,13 @@ impl Directory {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use moat_store::Durability;
 
-    async fn directory() -> (Directory, tempfile_free::Dir) {
+    /// A directory with example.com (downstream 127.0.0.1:2526, at most 3 users; bob@), its alias domain
+    /// example.net, and other.org (sales@ goes to bob@example.com).
+    pub(crate) async fn directory() -> (Directory, tempfile_free::Dir) {
         let dir = tempfile_free::Dir::new();
         let store = Store::open(&format!("sqlite://{}", dir.path("moat.db")), Durability::None).await.unwrap();
         let directory = Directory::new(store);
@@ -404,7 +406,7 @@ mod tests {
     }
 
     /// A temp dir without pulling `tempfile` into the directory crate's dependencies.
-    mod tempfile_free {
+    pub(crate) mod tempfile_free {
         pub struct Dir(std::path::PathBuf);
         impl Dir {
             pub fn new() -> Self {

@@ -37,6 +37,8 @@ pub enum DirectoryError {
     NotAvailable(String),
     #[error("directory (LDAP): {0}")]
     Ldap(String),
+    #[error("DKIM: {0}")]
+    Dkim(String),
     #[error("bad list entry {0}")]
     ListEntry(String),
     #[error("{0}")]

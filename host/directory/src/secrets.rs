@@ -56,9 +56,14 @@ pub fn check_account_name(name: &str) -> Result<(), String> {
 /// An argon2id hash (PHC string, salted) of a password that meets the policy.
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     check_password(password)?;
+    Ok(hash_secret(password))
+}
+
+/// An argon2id hash of a secret Moat generated and shows once (an SMTP credential's): no policy to meet.
+pub fn hash_secret(secret: &str) -> String {
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 with default parameters").to_string())
+    Argon2::default().hash_password(secret.as_bytes(), &salt).expect("argon2 with default parameters").to_string()
 }
 
 /// The scheme of [`hash_generated_password`].

@@ -70,7 +70,7 @@ impl Localized for DirectoryError {
             }
             DirectoryError::UnknownTenant(t) => format!("el cliente {t} no existe"),
             DirectoryError::NotAvailable(name) => format!("{name} no está disponible"),
-            DirectoryError::Ldap(_) => return None,
+            DirectoryError::Ldap(_) | DirectoryError::Dkim(_) => return None,
             DirectoryError::NestedAliasDomain { alias, primary } => {
                 format!("{alias} no puede ser alias de {primary}, que ya es un dominio alias")
             }
@@ -78,6 +78,7 @@ impl Localized for DirectoryError {
                 let what = match *what {
                     "mailboxes" => "los buzones",
                     "sign-up settings" => "el modo de alta",
+                    "SMTP credentials" => "las credenciales SMTP",
                     other => other,
                 };
                 format!("{domain} es un dominio alias de {primary}: {what} pertenecen a {primary}")

@@ -35,7 +35,7 @@ pub struct Mail {
     html: Vec<String>,
     attachments: Vec<Attachment>,
     structure: Structure,
-    from: Option<String>,
+    from: Vec<String>,
     to: Vec<String>,
     message_id: Option<String>,
     /// The message's own header fields as mail-parser read them (no bodies, no raw copy): what DKIM, SPF and
@@ -77,7 +77,7 @@ impl Mail {
             let addresses = |a: Option<&mail_parser::Address>| -> Vec<String> {
                 a.map(|a| a.iter().filter_map(|a| a.address()).map(str::to_owned).collect()).unwrap_or_default()
             };
-            mail.from = addresses(m.from()).into_iter().next();
+            mail.from = addresses(m.from());
             mail.to = addresses(m.to());
             mail.message_id = m.message_id().map(str::to_owned);
             mail.root = header_only(&m);
@@ -122,7 +122,12 @@ impl Mail {
 
     /// The first `From:` address.
     pub fn from_address(&self) -> Option<&str> {
-        self.from.as_deref()
+        self.from.first().map(String::as_str)
+    }
+
+    /// Every `From:` address (RFC 5322 allows several).
+    pub fn from_addresses(&self) -> &[String] {
+        &self.from
     }
 
     /// The `To:` addresses.

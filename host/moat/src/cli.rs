@@ -48,6 +48,12 @@ enum Command {
     /// The tenant's directory (LDAP, Active Directory) that signs users up.
     #[command(subcommand)]
     Ldap(commands::ldap::LdapCommand),
+    /// SMTP credentials customers' mail servers relay outgoing mail with.
+    #[command(subcommand)]
+    SmtpCredential(commands::outbound::SmtpCredentialCommand),
+    /// DKIM keys outgoing mail is signed with, and the records to publish.
+    #[command(subcommand)]
+    Dkim(commands::outbound::DkimCommand),
     /// Console and REST API accounts.
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
@@ -147,6 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ldap(c) => c.run(&config).await,
         Command::Antivirus(c) => c.run(&config).await,
         Command::Admin(c) => c.run(&config).await,
+        Command::SmtpCredential(c) => c.run(&config).await,
+        Command::Dkim(c) => c.run(&config).await,
         Command::Token(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
         Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,

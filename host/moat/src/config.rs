@@ -20,6 +20,37 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub retention: RetentionConfig,
     pub quarantine: QuarantineConfig,
+    pub dns: DnsConfig,
+    pub submission: SubmissionConfig,
+}
+
+/// `[submission]`: where customers' servers relay their outgoing mail (SMTP AUTH inside TLS). The limits
+/// of `[smtp]` apply to these sessions too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmissionConfig {
+    /// `listen = ["0.0.0.0:587"]` — STARTTLS, then AUTH (default `127.0.0.1:5870`; `[]`: none).
+    pub listen: Vec<SocketAddr>,
+    /// `listen_tls = ["0.0.0.0:465"]` — TLS from the first byte, then AUTH (default `127.0.0.1:4650`).
+    pub listen_tls: Vec<SocketAddr>,
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5870))],
+            listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 4650))],
+        }
+    }
+}
+
+/// `[dns]`: one resolver for every lookup the server makes — delivery (MX records and host addresses),
+/// SPF/DKIM/DMARC, plugins' DNS, the console's MX check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// `nameserver = "127.0.0.1:53"` — a resolver to ask (a local caching resolver); unset: the system's.
+    pub nameserver: Option<SocketAddr>,
 }
 
 /// `[quarantine]`
@@ -123,9 +154,6 @@ pub struct FiltersConfig {
     /// without a restart, on every node of a cluster).
     #[serde(with = "humantime_serde")]
     pub reload_interval: std::time::Duration,
-    /// `nameserver = "127.0.0.1:53"` — where plugins' DNS lookups (DNSBLs) and the SPF/DKIM/DMARC checks go;
-    /// default the system resolver.
-    pub nameserver: Option<SocketAddr>,
     /// `authentication = true` — check SPF, DKIM and DMARC of messages a chain filters, give the results to
     /// the plugins and add an `Authentication-Results` header for the downstream server.
     pub authentication: bool,
@@ -144,7 +172,6 @@ impl Default for FiltersConfig {
             memory_mib: limits.memory_bytes >> 20,
             memory_budget_mib: limits.memory_budget_bytes >> 20,
             reload_interval: std::time::Duration::from_secs(1),
-            nameserver: None,
             authentication: true,
             builtin: true,
         }
@@ -280,8 +307,19 @@ impl Config {
 
     /// Where Moat may connect on a tenant's behalf: `[delivery]`'s networks, never its own listeners.
     pub fn destinations(&self) -> moat_smtp::outbound::networks::Destinations {
-        let own = self.smtp.listen.iter().copied().chain([self.console.listen, self.admin.listen]);
-        self.delivery.destinations(own)
+        let own = (self.smtp.listen.iter().chain(&self.submission.listen).chain(&self.submission.listen_tls))
+            .copied()
+            .chain([self.console.listen, self.admin.listen]);
+        let destinations = self.delivery.destinations(own);
+        // Without `[dns] nameserver`, names resolve as the system resolves them (hosts file included).
+        match self.dns.nameserver.map(|ns| moat_chains::tokio_resolver(Some(ns))) {
+            Some(Ok(resolver)) => destinations.with_resolver(resolver),
+            Some(Err(e)) => {
+                tracing::warn!("delivery uses the system resolver: {e}");
+                destinations
+            }
+            None => destinations,
+        }
     }
 
     pub fn database_url(&self) -> String {

@@ -7,6 +7,7 @@ use moat_chains::{Chains, HickoryDns, Registry};
 use moat_directory::Directory;
 use moat_filter::FilterEngine;
 use moat_smtp::inbound::authentication::Authenticator;
+use moat_smtp::inbound::listener::Role;
 use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, Spool, tls};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 /// once into `DATA_DIR/plugin-cache`, DNS for the zones chains grant. Must be called inside the runtime.
 pub(crate) fn chains(config: &Config, store: &Store) -> anyhow::Result<Chains> {
     let engine = FilterEngine::new(Some(config.server.data_dir.join("plugin-cache")), config.filters.limits())?;
-    let dns = match HickoryDns::new(config.filters.nameserver) {
+    let dns = match HickoryDns::new(config.dns.nameserver) {
         Ok(dns) => Some(Arc::new(dns) as Arc<dyn moat_filter::Resolver>),
         Err(e) => {
             tracing::warn!("plugins get no DNS: {e}");
@@ -69,7 +70,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     manager.recover().await?;
 
     let authenticator =
-        match config.filters.authentication.then(|| Authenticator::new(config.filters.nameserver, &hostname)) {
+        match config.filters.authentication.then(|| Authenticator::new(config.dns.nameserver, &hostname)) {
             Some(Ok(authenticator)) => Some(authenticator),
             Some(Err(e)) => {
                 tracing::warn!("SPF, DKIM and DMARC are not checked: {e}");
@@ -90,14 +91,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         filters: filters.clone(),
         authenticator,
+        auth_throttle: Default::default(),
+        dkim: moat_smtp::outbound::dkim::Signer::new(directory.clone()),
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(filters.clone().follow(config.filters.reload_interval, stopped.clone())));
     for addr in &config.smtp.listen {
         let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        let listener = Listener::new(socket, moat_smtp::inbound::listener::Role::Mx, ctx.clone());
+        let listener = Listener::new(socket, Role::Mx, ctx.clone());
         println!("Moat is listening for mail on {} (STARTTLS with {tls_note})", listener.local_addr()?);
+        tasks.push(tokio::spawn(listener.run(stopped.clone())));
+    }
+    for (addr, implicit) in config
+        .submission
+        .listen
+        .iter()
+        .map(|a| (a, false))
+        .chain(config.submission.listen_tls.iter().map(|a| (a, true)))
+    {
+        let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (submission)"))?;
+        let listener = Listener::new(socket, Role::Submission, ctx.clone());
+        let (listener, how) = if implicit { (listener.implicit_tls(), "implicit TLS") } else { (listener, "STARTTLS") };
+        println!("Moat is listening for submissions on {} ({how}, then AUTH)", listener.local_addr()?);
         tasks.push(tokio::spawn(listener.run(stopped.clone())));
     }
     let admin = TcpListener::bind(config.admin.listen)
@@ -122,7 +138,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         queue,
         filters: filters.clone(),
-        dns: HickoryDns::new(config.filters.nameserver).map_err(|e| tracing::warn!("Get SMTP is off: {e}")).ok(),
+        dns: HickoryDns::new(config.dns.nameserver).map_err(|e| tracing::warn!("Get SMTP is off: {e}")).ok(),
     };
     let publishing = moat_console::Publishing {
         mx_hosts: if config.console.mx_hosts.is_empty() {

@@ -92,6 +92,9 @@ pub struct DeliveryConfig {
     /// `relay = "smtp.example.net:25"` — where mail for domains Moat does not protect (bounces to outside
     /// senders) goes; unset, such mail goes to the domain's MX hosts.
     pub relay: Option<String>,
+    /// `mx_port = 25` — the port of outside domains' MX hosts (a test, or a network that reaches the
+    /// Internet's port 25 through a port forward, sets another).
+    pub mx_port: u16,
     /// `allowed_networks = []` — exceptions to `denied_networks` (e.g. `["127.0.0.0/8"]` for a downstream
     /// server on this machine).
     #[serde(deserialize_with = "networks")]
@@ -117,6 +120,7 @@ impl Default for DeliveryConfig {
             max_age: Duration::from_secs(5 * 86400),
             poll_interval: Duration::from_secs(5),
             relay: None,
+            mx_port: 25,
             allowed_networks: Vec::new(),
             denied_networks: crate::outbound::networks::default_denied(),
         }

@@ -93,6 +93,24 @@ pub const NO_VALID_RECIPIENTS: Reply = Reply::new(554, "5.5.1", "No valid recipi
 pub const UNKNOWN_USER: Reply = Reply::new(550, "5.1.1", "Recipient address rejected: user unknown");
 pub const RELAY_DENIED: Reply = Reply::new(550, "5.7.1", "Relay access denied");
 pub const MESSAGE_TOO_BIG: Reply = Reply::new(552, "5.3.4", "Message size exceeds fixed limit");
+// AUTH (RFC 4954) and the submission listeners' policy.
+pub const AUTH_OK: Reply = Reply::new(235, "2.7.0", "Authentication successful");
+pub const AUTH_NOT_ENABLED: Reply = Reply::new(503, "5.5.1", "Authentication not enabled on this port");
+pub const AUTH_ALREADY: Reply = Reply::new(503, "5.5.1", "Already authenticated");
+pub const AUTH_IN_TRANSACTION: Reply = Reply::new(503, "5.5.1", "AUTH not allowed during a mail transaction");
+pub const AUTH_MECHANISM: Reply = Reply::new(504, "5.5.4", "Unrecognized authentication type (PLAIN, LOGIN)");
+pub const AUTH_ENCRYPTION_REQUIRED: Reply =
+    Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism: STARTTLS first");
+pub const AUTH_INVALID: Reply = Reply::new(535, "5.7.8", "Authentication credentials invalid");
+pub const AUTH_CANCELLED: Reply = Reply::new(501, "5.7.0", "Authentication cancelled");
+pub const AUTH_SYNTAX: Reply = Reply::new(501, "5.5.2", "Cannot decode the authentication response");
+pub const AUTH_LOCKED: Reply =
+    Reply::new(421, "4.7.0", "Too many failed authentications; try again later, closing connection");
+pub const AUTH_TEMPORARY: Reply = Reply::new(454, "4.7.0", "Temporary authentication failure");
+pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0", "Authentication required");
+pub const SENDER_NOT_OWNED: Reply = Reply::new(553, "5.7.1", "Sender address not allowed for this account");
+pub const FROM_NOT_OWNED: Reply =
+    Reply::new(553, "5.7.1", "From: header address not allowed for this account; the message is refused");
 pub const NEED_SMTPUTF8: Reply = Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod kv;
 mod ldap;
 mod mailboxes;
 mod message_log;
+mod outbound;
 mod plugins;
 mod quarantine;
 mod queue;
@@ -31,7 +32,8 @@ pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
 pub use kv::{KvEntry, KvVersion};
 pub use ldap::StoredLdap;
 pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};
-pub use message_log::{Classification, LogEntry, LogQuery, NewLogEntry};
+pub use message_log::{Classification, Direction, LogEntry, LogQuery, NewLogEntry};
+pub use outbound::{CredentialId, DkimAlgorithm, DkimKey, SmtpCredential};
 pub use plugins::{NewPlugin, PluginInfo};
 pub use quarantine::{NewQuarantined, Quarantined};
 pub use queue::{

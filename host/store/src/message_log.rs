@@ -24,6 +24,34 @@ pub struct NewLogEntry {
     pub symbols: Option<String>,
     /// JSON: every chain entry's symbols, action, failure, fuel and time.
     pub report: Option<String>,
+    pub direction: Direction,
+}
+
+/// Which way a message went through Moat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// From the Internet to a protected domain (the MX listener).
+    #[default]
+    Inbound,
+    /// From a customer's server, authenticated, to anywhere (the submission listeners).
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inbound" => Some(Self::Inbound),
+            "outbound" => Some(Self::Outbound),
+            _ => None,
+        }
+    }
 }
 
 /// One row of the email log.
@@ -50,6 +78,7 @@ pub struct LogEntry {
     pub report: Option<String>,
     /// An admin's classification, once given.
     pub classified: Option<Classification>,
+    pub direction: Direction,
 }
 
 /// What an admin says a logged message was, taught to the tenant's filters.
@@ -87,6 +116,8 @@ pub struct LogQuery {
     pub text: Option<String>,
     /// Only rows whose verdict starts with this word (`rejected` also finds "rejected: 550 …").
     pub verdict: Option<String>,
+    /// Only inbound or only outbound mail.
+    pub direction: Option<Direction>,
     pub limit: i64,
 }
 
@@ -111,12 +142,13 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
         symbols: r.get("symbols"),
         report: r.get("report"),
         classified: r.get::<Option<&str>, _>("classified").and_then(Classification::parse),
+        direction: Direction::parse(r.get("direction")).unwrap_or_default(),
     }
 }
 
 const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, subject, \
                            message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
-                           classified";
+                           classified, direction";
 
 /// `text` as a LIKE pattern matching it literally (with `ESCAPE '\\'`).
 fn like_escaped(text: &str) -> String {
@@ -139,8 +171,9 @@ impl Store {
     pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS DOUBLE PRECISION), $15, $16) \
+             subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, direction) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS DOUBLE PRECISION), $15, $16, \
+             $17) \
              RETURNING id",
         )
         .bind(&e.queue_id)
@@ -161,15 +194,21 @@ impl Store {
         .bind(e.score.map(|s| s.to_string()))
         .bind(&e.symbols)
         .bind(&e.report)
+        .bind(e.direction.as_str())
         .fetch_one(&mut *conn)
         .await?;
-        Self::log_domains_insert(conn, id, &e.recipients).await?;
+        // A domain's admins see the mail their domain received, and the mail it sent.
+        let addresses = match e.direction {
+            Direction::Inbound => &e.recipients,
+            Direction::Outbound => &e.sender,
+        };
+        Self::log_domains_insert(conn, id, addresses).await?;
         Ok(id)
     }
 
-    /// Records which protected domains (and their primaries) the row's recipients belong to.
-    async fn log_domains_insert(conn: &mut sqlx::AnyConnection, id: i64, recipients: &str) -> Result<()> {
-        let mut names: Vec<String> = recipients
+    /// Records which protected domains (and their primaries) the row's `addresses` belong to.
+    async fn log_domains_insert(conn: &mut sqlx::AnyConnection, id: i64, addresses: &str) -> Result<()> {
+        let mut names: Vec<String> = addresses
             .split(',')
             .filter_map(|r| r.trim().rsplit_once('@'))
             .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
@@ -241,6 +280,10 @@ impl Store {
             sql.push_str(&format!(" AND verdict LIKE ${} ESCAPE '\\'", texts.len() + 3));
             texts.push(format!("{}%", like_escaped(verdict)));
         }
+        if let Some(direction) = query.direction {
+            sql.push_str(&format!(" AND direction = ${}", texts.len() + 3));
+            texts.push(direction.as_str().to_owned());
+        }
         sql.push_str(" ORDER BY id DESC LIMIT $2");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(query.tenant.map_or(0, |t| t.0)).bind(query.limit);
         for p in &texts {
@@ -281,16 +324,11 @@ impl Store {
 
     /// The newest `limit` rows with an id above `after`, oldest first (for `moat log tail`).
     pub async fn log_tail(&self, after: i64, limit: i64) -> Result<Vec<LogEntry>> {
-        let rows = sqlx::query(
-            "SELECT * FROM (SELECT id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
-             classified FROM message_log WHERE id > $1 \
-             ORDER BY id DESC LIMIT $2) newest ORDER BY id",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let sql = format!(
+            "SELECT * FROM (SELECT {LOG_COLUMNS} FROM message_log WHERE id > $1 ORDER BY id DESC LIMIT $2) newest \
+             ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(self.pool()).await?;
         Ok(rows.iter().map(entry_from_row).collect())
     }
 }

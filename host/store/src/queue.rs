@@ -561,6 +561,7 @@ mod tests {
             score: Some(2.5),
             symbols: Some("A,B".into()),
             report: Some("[]".into()),
+            direction: crate::Direction::Inbound,
         }
     }
 

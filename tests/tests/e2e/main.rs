@@ -11,6 +11,7 @@ mod example;
 mod faults;
 mod ldap;
 mod mail_path;
+mod outbound;
 mod plugin_cases;
 mod plugin_cli;
 mod reputation;

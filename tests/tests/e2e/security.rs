@@ -373,7 +373,7 @@ async fn a_silent_resolver_does_not_hold_every_message() {
     let sink = Sink::start().await;
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let nameserver = format!("\"{}\"", silent.local_addr().unwrap());
-    let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "nameserver", &nameserver).start().await.unwrap();
+    let moat = Moat::builder(BIN, Backend::Sqlite).set("dns", "nameserver", &nameserver).start().await.unwrap();
     moat.protect("example.com", &[sink_host(&sink)], &["bob"]);
     moat.add_guest("tagger", "1.0.0", &guest("tagger"));
     assert!(moat.set_chain("[[entry]]\nplugin = \"tagger\"\n", &[]).status.success());

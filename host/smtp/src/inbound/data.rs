@@ -1,4 +1,4 @@
-use super::{Next, Session};
+use super::{Next, Role, Session};
 use crate::queue::SessionFacts;
 use crate::reply::{self, Reply};
 use moat_store::NewLogEntry;
@@ -59,6 +59,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let Some(transaction) = self.transaction.take() else {
             return self.reply(reply::NEED_MAIL);
         };
+        if self.role == Role::Submission {
+            return self.submit(transaction, body).await;
+        }
         let facts = self.facts().await;
         let (judged, refusal, summary) = self.judge_message(transaction.groups, &transaction.sender, &body).await;
         let accepted = self.ctx.queue.accept_judged(&facts, &transaction.sender, &body, judged, summary).await;
@@ -99,8 +102,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.log_refused(&t.sender, &recipients, &reply).await;
     }
 
-    async fn log_refused(&self, sender: &str, recipients: &str, reply: &Reply) {
+    pub(super) async fn log_refused(&self, sender: &str, recipients: &str, reply: &Reply) {
         let facts = self.facts().await;
+        let direction = facts.direction();
         let entry = NewLogEntry {
             queue_id: None,
             received_at: crate::now(),
@@ -112,6 +116,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             size: 0,
             verdict: format!("rejected: {reply}"),
             delivery_status: "not delivered".into(),
+            direction,
             ..NewLogEntry::default()
         };
         if let Err(e) = self.ctx.queue.store().log_add(&entry).await {
@@ -119,13 +124,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    async fn facts(&self) -> SessionFacts {
+    pub(super) async fn facts(&self) -> SessionFacts {
         SessionFacts {
             client_ip: self.peer.ip(),
             ptr: self.client_ptr().await,
             helo: self.helo.clone().unwrap_or_default(),
             esmtp: self.esmtp,
             tls: self.tls.clone(),
+            authenticated: self.sender.as_ref().map(|s| s.account.clone()),
         }
     }
 }

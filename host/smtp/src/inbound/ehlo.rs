@@ -30,6 +30,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if self.tls.is_none() && self.ctx.tls.is_some() {
             lines.push("STARTTLS".into());
         }
+        // Passwords travel only inside TLS (RFC 8314), and only where customers' servers submit.
+        if self.role == super::Role::Submission && self.tls.is_some() && self.sender.is_none() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
         lines.push("VRFY".into());
         self.reply(Reply { code: 250, status: None, text: lines.join("\n").into() });
         Next::Continue

@@ -26,20 +26,28 @@ pub struct SmtpContext {
     pub filters: Arc<moat_chains::Chains>,
     /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
     pub authenticator: Option<crate::inbound::authentication::Authenticator>,
+    /// Failed AUTH attempts of the submission listeners.
+    pub auth_throttle: crate::inbound::AuthThrottle,
+    /// Signs outgoing mail with its From domain's DKIM keys.
+    pub dkim: crate::outbound::dkim::Signer,
 }
 
-/// What a listener is for; it decides who may send what through it. Relaying for authenticated clients
-/// (the submission role, next) is a policy of its own, never a hole in the MX role's recipient rules.
+/// What a listener is for; it decides who may send what through it. Relaying for authenticated clients is
+/// a policy of its own (the submission role), never a hole in the MX role's recipient rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Mail from the Internet for the protected domains: every recipient must be protected, no AUTH.
     Mx,
+    /// Customers' servers relaying their outgoing mail: AUTH (inside TLS) first, then any recipient, sent
+    /// only as the authenticated account's domains.
+    Submission,
 }
 
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Mx => "mx",
+            Role::Submission => "submission",
         }
     }
 }
@@ -47,6 +55,8 @@ impl Role {
 pub struct Listener {
     socket: TcpListener,
     role: Role,
+    /// TLS from the first byte (port 465, RFC 8314) instead of STARTTLS.
+    implicit_tls: bool,
     ctx: Arc<SmtpContext>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     total: Arc<AtomicU64>,
@@ -79,7 +89,13 @@ impl Listener {
             ctx.config.connection_rate_per_ip,
             ctx.config.connection_rate_per_network,
         );
-        Self { socket, role, ctx, per_ip: Arc::default(), total: Arc::default(), rate }
+        Self { socket, role, implicit_tls: false, ctx, per_ip: Arc::default(), total: Arc::default(), rate }
+    }
+
+    /// Speaks TLS from the first byte (submissions, RFC 8314) instead of offering STARTTLS.
+    pub fn implicit_tls(mut self) -> Self {
+        self.implicit_tls = true;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -111,6 +127,7 @@ impl Listener {
                 }
             };
             let ctx = self.ctx.clone();
+            let (role, implicit_tls) = (self.role, self.implicit_tls);
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let span = tracing::info_span!("session", id, role = self.role.as_str(), client = %peer);
             let mut shutdown = shutdown.clone();
@@ -118,7 +135,7 @@ impl Listener {
                 async move {
                     ctx.metrics.sessions.inc();
                     tokio::select! {
-                        result = serve(stream, peer, ctx.clone()) => {
+                        result = serve(stream, peer, role, implicit_tls, ctx.clone()) => {
                             if let Err(e) = result {
                                 tracing::debug!("session ended: {e}");
                             }
@@ -162,11 +179,22 @@ async fn refuse_connection(mut stream: TcpStream, reply: Reply) {
     let _ = stream.shutdown().await;
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, ctx: Arc<SmtpContext>) -> std::io::Result<()> {
-    let mut session = Session::new(stream, ctx.clone(), peer, None);
-    session.greet().await?;
-    let Ending::StartTls(stream) = session.run().await? else {
-        return Ok(());
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    role: Role,
+    implicit_tls: bool,
+    ctx: Arc<SmtpContext>,
+) -> std::io::Result<()> {
+    let stream = if implicit_tls {
+        stream
+    } else {
+        let mut session = Session::new(stream, ctx.clone(), role, peer, None);
+        session.greet().await?;
+        let Ending::StartTls(stream) = session.run().await? else {
+            return Ok(());
+        };
+        stream
     };
     let Some(acceptor) = ctx.tls.clone() else {
         return Ok(());
@@ -175,7 +203,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, ctx: Arc<SmtpContext>) -> st
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
     let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
-    tracing::debug!(?version, "STARTTLS done");
-    Session::new(tls, ctx, peer, version.or(Some("TLS".into()))).run().await?;
+    tracing::debug!(?version, "TLS established");
+    let mut session = Session::new(tls, ctx, role, peer, version.or(Some("TLS".into())));
+    if implicit_tls {
+        session.greet().await?;
+    }
+    session.run().await?;
     Ok(())
 }

@@ -1,11 +1,13 @@
-use super::{Next, Session, Transaction};
+use super::{Next, Role, Session, Transaction};
 use crate::reply;
 use smtp_proto::{MAIL_SMTPUTF8, MailFrom};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
-    /// MAIL FROM: starts a transaction. The sender is not checked against the directory: inbound mail comes
-    /// from anywhere; what matters is who it is for.
+    /// MAIL FROM: starts a transaction. On the MX listener the sender is not checked against the directory:
+    /// inbound mail comes from anywhere; what matters is who it is for. On a submission listener the client
+    /// must have authenticated, and may send only as its own domains (or `<>`, a bounce its server sends;
+    /// the `From:` header is checked after DATA all the same).
     pub(super) fn mail(&mut self, from: MailFrom<String>) -> Next {
         if self.helo.is_none() {
             return self.refuse_next(reply::NEED_HELO);
@@ -18,6 +20,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
         if !sender_is_valid(&from.address) {
             return self.refuse_next(reply::SYNTAX_SENDER);
+        }
+        if self.role == Role::Submission {
+            let Some(sender) = &self.sender else {
+                return self.refuse_next(reply::AUTH_REQUIRED);
+            };
+            if !from.address.is_empty() && !sender.may_send_as(&from.address) {
+                tracing::info!(account = %sender.account, from = %from.address, "sender refused for this account");
+                return self.refuse_next(reply::SENDER_NOT_OWNED);
+            }
         }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         if !from.address.is_ascii() && !smtputf8 {

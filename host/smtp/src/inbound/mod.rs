@@ -3,6 +3,7 @@
 //! input modes (commands, DATA, BDAT) and error limits. A message's SPF/DKIM/DMARC (`authentication`), the
 //! `Received:` trace and the tagging of delivered copies live here too.
 
+mod auth;
 pub mod authentication;
 mod data;
 mod ehlo;
@@ -12,9 +13,14 @@ mod mail;
 mod rcpt;
 mod received;
 mod shaping;
+mod submit;
 pub mod tagging;
 
+pub use auth::AuthThrottle;
 pub(crate) use received::Trace;
+
+use auth::SaslStep;
+use listener::Role;
 
 use crate::SmtpContext;
 use crate::reply::{self, Reply};
@@ -56,6 +62,11 @@ enum Input {
     Bdat {
         receiver: BdatReceiver,
     },
+    /// The client's answer to an AUTH challenge (`334`), one line.
+    Sasl {
+        step: SaslStep,
+        line: Vec<u8>,
+    },
     /// Reads and drops the rest of a refused message or chunk, then answers `reply`.
     Discard {
         receiver: DummyDataReceiver,
@@ -67,21 +78,33 @@ enum Input {
 enum Next {
     Continue,
     Data,
-    Bdat { size: usize, last: bool },
-    DiscardBdat { size: usize, reply: Reply, last: bool },
+    Bdat {
+        size: usize,
+        last: bool,
+    },
+    DiscardBdat {
+        size: usize,
+        reply: Reply,
+        last: bool,
+    },
     StartTls,
+    /// A `334` challenge was sent: the next line is the client's SASL response.
+    Sasl(SaslStep),
     Close,
 }
 
 pub struct Session<T> {
     stream: T,
     ctx: Arc<SmtpContext>,
+    role: Role,
     peer: SocketAddr,
     tls: Option<String>,
     helo: Option<String>,
     esmtp: bool,
     transaction: Option<Transaction>,
     errors: u32,
+    /// Who authenticated (submission listeners only), and so what it may send as.
+    sender: Option<moat_directory::Sender>,
     out: Vec<u8>,
     /// The client's verified reverse name, looked up once per session when first needed.
     ptr: tokio::sync::OnceCell<Option<String>>,
@@ -89,16 +112,18 @@ pub struct Session<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// `tls` is the negotiated protocol version when `stream` is already encrypted.
-    pub fn new(stream: T, ctx: Arc<SmtpContext>, peer: SocketAddr, tls: Option<String>) -> Self {
+    pub fn new(stream: T, ctx: Arc<SmtpContext>, role: Role, peer: SocketAddr, tls: Option<String>) -> Self {
         Self {
             stream,
             ctx,
+            role,
             peer,
             tls,
             helo: None,
             esmtp: false,
             transaction: None,
             errors: 0,
+            sender: None,
             out: Vec::new(),
             ptr: tokio::sync::OnceCell::new(),
         }
@@ -134,7 +159,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             let received = match &input {
                 Input::Data { body, .. } => body.len(),
                 Input::Bdat { .. } => self.transaction.as_ref().and_then(|t| t.chunks.as_ref()).map_or(0, Vec::len),
-                Input::Command | Input::Discard { .. } => 0,
+                Input::Command | Input::Sasl { .. } | Input::Discard { .. } => 0,
             };
             let deadline = clock.due(received, self.ctx.config.min_data_rate);
             let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
@@ -142,8 +167,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 Err(_) => {
                     tracing::info!("client too slow or silent: closing the session");
                     self.reply(reply::IDLE_TIMEOUT);
-                    let _ = self.flush().await;
-                    return Ok(Ending::Closed);
+                    return self.close().await;
                 }
             };
             if n == 0 {
@@ -155,8 +179,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 let next_input = match &mut input {
                     Input::Command if line_too_long(&mut requests, &mut bytes) => {
                         if self.refuse(reply::LINE_TOO_LONG) {
-                            self.flush().await?;
-                            return Ok(Ending::Closed);
+                            return self.close().await;
                         }
                         None
                     }
@@ -164,8 +187,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                         Err(smtp_proto::Error::InvalidRecipientAddress) => {
                             self.ctx.metrics.refused_recipients.inc();
                             if self.refuse(bad_recipient(consumed(line_start, &bytes))) {
-                                self.flush().await?;
-                                return Ok(Ending::Closed);
+                                return self.close().await;
                             }
                             None
                         }
@@ -183,22 +205,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                                     reply,
                                     ends_message: last,
                                 }),
+                                Next::Sasl(step) => Some(Input::Sasl { step, line: Vec::new() }),
                                 Next::StartTls => {
                                     // Bytes pipelined after STARTTLS are dropped (CVE-2011-0411 command injection).
                                     self.flush().await?;
                                     return Ok(Ending::StartTls(self.stream));
                                 }
                                 Next::Close => {
-                                    self.flush().await?;
-                                    return Ok(Ending::Closed);
+                                    return self.close().await;
                                 }
                             }
                         }
                         Err(smtp_proto::Error::NeedsMoreData { .. }) => break,
                         Err(e) => {
                             if self.refuse(protocol_error(e)) {
-                                self.flush().await?;
-                                return Ok(Ending::Closed);
+                                return self.close().await;
                             }
                             None
                         }
@@ -220,6 +241,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                             break;
                         }
                     }
+                    Input::Sasl { step, line } => match read_line(&mut bytes, line) {
+                        Line::Partial => break,
+                        Line::TooLong => {
+                            self.refuse(reply::LINE_TOO_LONG);
+                            return self.close().await;
+                        }
+                        Line::Complete => {
+                            let text = String::from_utf8_lossy(line).trim_end().to_owned();
+                            match self.sasl_response(step.clone(), &text).await {
+                                Next::Sasl(step) => Some(Input::Sasl { step, line: Vec::new() }),
+                                Next::Close => {
+                                    return self.close().await;
+                                }
+                                _ => Some(Input::Command),
+                            }
+                        }
+                    },
                     Input::Bdat { receiver } => {
                         let chunks = self.transaction.as_mut().and_then(|t| t.chunks.as_mut());
                         let Some(chunks) = chunks else { unreachable!("BDAT input without a transaction") };
@@ -280,13 +318,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 self.reply(reply::BYE);
                 Next::Close
             }
+            Request::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response).await,
             Request::Lhlo { .. }
-            | Request::Auth { .. }
             | Request::Expn { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
             | Request::Burl { .. } => self.refuse_next(reply::NOT_IMPLEMENTED),
         }
+    }
+
+    /// Sends what is pending and ends the connection cleanly (inside TLS: with its close_notify).
+    async fn close(mut self) -> std::io::Result<Ending<T>> {
+        self.flush().await?;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.shutdown()).await;
+        Ok(Ending::Closed)
     }
 
     fn starttls(&mut self) -> Next {
@@ -379,6 +424,26 @@ fn line_too_long(requests: &mut RequestReceiver, bytes: &mut std::slice::Iter<'_
         }
         _ => false,
     }
+}
+
+enum Line {
+    Complete,
+    Partial,
+    TooLong,
+}
+
+/// Appends to `line` up to and including the next LF.
+fn read_line(bytes: &mut std::slice::Iter<'_, u8>, line: &mut Vec<u8>) -> Line {
+    for &b in bytes.by_ref() {
+        if b == b'\n' {
+            return Line::Complete;
+        }
+        if line.len() >= auth::MAX_RESPONSE {
+            return Line::TooLong;
+        }
+        line.push(b);
+    }
+    Line::Partial
 }
 
 /// The bytes the receiver took since `start`.

@@ -1,4 +1,4 @@
-use super::{Next, Session};
+use super::{Next, Role, Session};
 use crate::reply;
 use moat_directory::RecipientError;
 use smtp_proto::RcptTo;
@@ -16,6 +16,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
         if !to.address.is_ascii() && !transaction.smtputf8 {
             return self.refuse_next(reply::NEED_SMTPUTF8);
+        }
+        if self.role == Role::Submission {
+            return self.rcpt_outbound(to.address).await;
         }
         let refusal = match self.ctx.directory.resolve(&to.address).await {
             Ok(recipient) => {
@@ -61,5 +64,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         tracing::info!(rcpt = %to.address, reply = %refusal, "recipient refused");
         self.ctx.metrics.refused_recipients.inc();
         self.refuse_next(refusal)
+    }
+
+    /// RCPT TO on a submission listener: the relay. Any domain; a protected domain's address must exist
+    /// (and goes where its mail goes, aliases resolved); the chains run after DATA.
+    async fn rcpt_outbound(&mut self, address: String) -> Next {
+        let (address, route) = match self.ctx.directory.resolve(&address).await {
+            Ok(recipient) => (recipient.address.to_string(), recipient.route),
+            Err(RecipientError::RelayDenied(_)) => match moat_directory::Address::parse(&address) {
+                Ok(parsed) => (parsed.to_string(), parsed.domain().to_owned()),
+                Err(_) => return self.refuse_next(reply::SYNTAX_RECIPIENT),
+            },
+            Err(RecipientError::Syntax(_)) => return self.refuse_next(reply::SYNTAX_RECIPIENT),
+            Err(RecipientError::UnknownUser(_)) => return self.refuse_next(reply::UNKNOWN_USER),
+            Err(e) => {
+                tracing::warn!(rcpt = %address, "recipient cannot be checked now: {e}");
+                self.reply(reply::TEMP_DIRECTORY);
+                return Next::Continue;
+            }
+        };
+        let transaction = self.transaction.as_mut().expect("checked by rcpt");
+        if !transaction.recipients.iter().any(|(a, _)| *a == address) {
+            transaction.recipients.push((address, route));
+        }
+        self.reply(reply::RECIPIENT_OK);
+        Next::Continue
     }
 }

@@ -10,6 +10,8 @@ pub struct Trace<'a> {
     pub hostname: &'a str,
     pub esmtp: bool,
     pub tls: Option<&'a str>,
+    /// The client authenticated (RFC 3848: "with ESMTPSA").
+    pub authenticated: bool,
     pub queue_id: &'a str,
     /// Named only when there is exactly one, so a header never discloses the other recipients.
     pub single_recipient: Option<&'a str>,
@@ -18,11 +20,13 @@ pub struct Trace<'a> {
 
 impl Trace<'_> {
     pub fn header(&self) -> String {
-        let protocol = match (self.esmtp, self.tls.is_some()) {
-            (true, true) => "ESMTPS",
-            (true, false) => "ESMTP",
-            (false, true) => "SMTPS",
-            (false, false) => "SMTP",
+        let protocol = match (self.esmtp, self.tls.is_some(), self.authenticated) {
+            (true, true, true) => "ESMTPSA",
+            (true, false, true) => "ESMTPA",
+            (true, true, false) => "ESMTPS",
+            (true, false, false) => "ESMTP",
+            (false, true, _) => "SMTPS",
+            (false, false, _) => "SMTP",
         };
         let helo = helo_clause(self.helo);
         let tls = self.tls.map(|t| format!("\r\n\t(using {t})")).unwrap_or_default();
@@ -93,6 +97,7 @@ mod tests {
             hostname: "mx.moat.example",
             esmtp: true,
             tls: Some("TLSv1_3"),
+            authenticated: false,
             queue_id: "0190abc",
             single_recipient: Some("bob@example.com"),
             date,
@@ -110,6 +115,8 @@ mod tests {
         assert_eq!(h.matches("\r\n").count(), h.matches("\r\n\t").count() + 1, "only folded lines: {h}");
         let named = Trace { ptr: Some("mx.sender.example"), helo: "mx.sender.example", ..t }.header();
         assert!(named.starts_with("Received: from mx.sender.example (mx.sender.example [192.0.2.7])"), "{named}");
+        let submitted = Trace { authenticated: true, ..t }.header();
+        assert!(submitted.contains("with ESMTPSA id"), "RFC 3848: {submitted}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The session driven over an in-memory duplex: reply codes per RFC 5321, no sockets.
 
-use super::{Ending, Session};
+use super::{Ending, Role, Session};
 use crate::{Metrics, Queue, SessionConfig, SmtpContext, Spool};
 use moat_directory::{Directory, DomainSpec};
 use moat_store::{Durability, Store};
@@ -32,14 +32,30 @@ async fn harness(config: SessionConfig) -> Harness {
         moat_chains::Registry::new(moat_filter::FilterEngine::new(None, moat_filter::Limits::default()).unwrap());
     let filters = Arc::new(moat_chains::Chains::new(store.clone(), Arc::new(registry), None));
     filters.reload().await.unwrap();
-    let ctx = SmtpContext { config, directory, queue, tls: None, metrics, filters, authenticator: None };
+    let dkim = crate::outbound::dkim::Signer::new(directory.clone());
+    let ctx = SmtpContext {
+        config,
+        directory,
+        queue,
+        tls: None,
+        metrics,
+        filters,
+        authenticator: None,
+        auth_throttle: Default::default(),
+        dkim,
+    };
     Harness { ctx: Arc::new(ctx), _dir: dir }
 }
 
 /// Runs a session, sends `input` in one write (so everything is pipelined), and returns all it answered.
 async fn converse(h: &Harness, input: &[u8]) -> String {
+    converse_as(h, Role::Mx, None, input).await
+}
+
+/// [`converse`] on a listener of `role`, the session already inside TLS when `tls` names a version.
+async fn converse_as(h: &Harness, role: Role, tls: Option<&str>, input: &[u8]) -> String {
     let (mut client, server): (DuplexStream, DuplexStream) = tokio::io::duplex(1 << 20);
-    let mut session = Session::new(server, h.ctx.clone(), "192.0.2.9:4000".parse().unwrap(), None);
+    let mut session = Session::new(server, h.ctx.clone(), role, "192.0.2.9:4000".parse().unwrap(), tls.map(Into::into));
     let task = tokio::spawn(async move {
         session.greet().await.unwrap();
         matches!(session.run().await.unwrap(), Ending::Closed)
@@ -206,10 +222,115 @@ async fn idle_clients_are_disconnected() {
     let h =
         harness(SessionConfig { idle_timeout: std::time::Duration::from_millis(50), ..SessionConfig::default() }).await;
     let (mut client, server) = tokio::io::duplex(4096);
-    let session = Session::new(server, h.ctx.clone(), "192.0.2.9:4000".parse().unwrap(), None);
+    let session = Session::new(server, h.ctx.clone(), Role::Mx, "192.0.2.9:4000".parse().unwrap(), None);
     let task = tokio::spawn(session.run());
     let mut out = String::new();
     client.read_to_string(&mut out).await.unwrap();
     assert_eq!(out, "421 4.4.2 Idle timeout, closing connection\r\n");
     assert!(matches!(task.await.unwrap().unwrap(), Ending::Closed));
+}
+
+fn plain(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
+
+#[tokio::test]
+async fn auth_is_offered_and_accepted_only_inside_tls_on_submission_listeners() {
+    let h = harness(SessionConfig::default()).await;
+    let (credential, secret) = h.ctx.directory.smtp_credential_create("example.com", "").await.unwrap();
+    let auth = format!("EHLO c\r\nAUTH PLAIN {}\r\nQUIT\r\n", plain(&credential.username, &secret));
+    let mx = converse_as(&h, Role::Mx, Some("TLSv1_3"), auth.as_bytes()).await;
+    assert!(!mx.contains("AUTH PLAIN LOGIN"), "{mx}");
+    assert_eq!(codes(&mx), ["220 mx.te", "250 EHLO", "503 5.5.1", "221 2.0.0"]);
+    let clear = converse_as(&h, Role::Submission, None, auth.as_bytes()).await;
+    assert!(!clear.contains("AUTH PLAIN LOGIN"), "{clear}");
+    assert_eq!(codes(&clear), ["220 mx.te", "250 EHLO", "538 5.7.1", "221 2.0.0"]);
+    let tls = converse_as(&h, Role::Submission, Some("TLSv1_3"), auth.as_bytes()).await;
+    assert!(tls.contains("250-AUTH PLAIN LOGIN\r\n"), "{tls}");
+    assert_eq!(codes(&tls), ["220 mx.te", "250 EHLO", "235 2.7.0", "221 2.0.0"]);
+}
+
+#[tokio::test]
+async fn auth_login_takes_two_challenges_and_star_cancels() {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let h = harness(SessionConfig::default()).await;
+    let (credential, secret) = h.ctx.directory.smtp_credential_create("example.com", "").await.unwrap();
+    let input = format!(
+        "EHLO c\r\nAUTH LOGIN\r\n*\r\nAUTH PLAIN\r\n{}\r\nAUTH LOGIN\r\n{}\r\n{}\r\nQUIT\r\n",
+        "not base64!",
+        b64(&credential.username),
+        b64(&secret)
+    );
+    let out = converse_as(&h, Role::Submission, Some("TLSv1_3"), input.as_bytes()).await;
+    assert_eq!(
+        codes(&out),
+        [
+            "220 mx.te",
+            "250 EHLO",
+            "334 VXNlc",
+            "501 5.7.0",
+            "334 ",
+            "501 5.5.2",
+            "334 VXNlc",
+            "334 UGFzc",
+            "235 2.7.0",
+            "221 2.0.0"
+        ],
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn submission_needs_auth_and_sends_only_as_the_accounts_domains() {
+    let h = harness(SessionConfig::default()).await;
+    let (credential, secret) = h.ctx.directory.smtp_credential_create("example.com", "").await.unwrap();
+    let unauthenticated =
+        converse_as(&h, Role::Submission, Some("TLSv1_3"), b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nQUIT\r\n").await;
+    assert_eq!(codes(&unauthenticated), ["220 mx.te", "250 EHLO", "530 5.7.0", "221 2.0.0"]);
+    let input = format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@other.test>\r\nMAIL FROM:<a@example.com>\r\n\
+         RCPT TO:<someone@remote.test>\r\nRCPT TO:<nobody@example.com>\r\nDATA\r\n\
+         From: Mallory <boss@other.test>\r\nSubject: hi\r\n\r\nbody\r\n.\r\n\
+         MAIL FROM:<a@example.com>\r\nRCPT TO:<someone@remote.test>\r\nDATA\r\n\
+         From: Ann <a@example.com>\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+        plain(&credential.username, &secret)
+    );
+    let out = converse_as(&h, Role::Submission, Some("TLSv1_3"), input.as_bytes()).await;
+    assert_eq!(
+        codes(&out),
+        [
+            "220 mx.te",
+            "250 EHLO",
+            "235 2.7.0",
+            "553 5.7.1",
+            "250 2.1.0",
+            "250 2.1.5",
+            "550 5.1.1",
+            "354 Start",
+            "553 5.7.1",
+            "250 2.1.0",
+            "250 2.1.5",
+            "354 Start",
+            "250 2.0.0",
+            "221 2.0.0"
+        ],
+        "{out}"
+    );
+    let queued = h.ctx.queue.store().queue_list().await.unwrap();
+    assert_eq!(queued.len(), 1, "only the message from the account's own domain");
+}
+
+#[tokio::test]
+async fn failed_authentications_lock_the_client_out() {
+    let h = harness(SessionConfig::default()).await;
+    let wrong = plain("smtp-nobody@example.com", "guess");
+    let input = format!("EHLO c\r\n{}QUIT\r\n", format!("AUTH PLAIN {wrong}\r\n").repeat(7));
+    let out = converse_as(&h, Role::Submission, Some("TLSv1_3"), input.as_bytes()).await;
+    assert_eq!(
+        codes(&out),
+        ["220 mx.te", "250 EHLO", "535 5.7.8", "535 5.7.8", "535 5.7.8", "535 5.7.8", "535 5.7.8", "421 4.7.0"],
+        "{out}"
+    );
 }

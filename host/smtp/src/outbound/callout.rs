@@ -34,7 +34,9 @@ enum HostAnswer {
 
 impl SmtpCallout {
     pub fn new(store: Store, helo: &str, destinations: super::networks::Destinations) -> Result<Self, String> {
-        Ok(Self { router: Router::new(store, None, destinations)?, helo: helo.to_owned(), timeout: TIMEOUT })
+        // Callouts ask protected domains' own servers, never MX hosts.
+        let router = Router::new(store, None, destinations, 25)?;
+        Ok(Self { router, helo: helo.to_owned(), timeout: TIMEOUT })
     }
 
     async fn ask_host(&self, host: &str, port: u16, address: &Address) -> HostAnswer {

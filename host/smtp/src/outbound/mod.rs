@@ -3,6 +3,7 @@
 
 pub mod callout;
 mod client;
+pub mod dkim;
 pub mod networks;
 pub mod probe;
 mod route;
@@ -45,7 +46,7 @@ impl QueueManager {
         metrics: Metrics,
     ) -> Result<Arc<Self>, String> {
         config.validate()?;
-        let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations)?;
+        let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations, config.mx_port)?;
         Ok(Arc::new(Self {
             queue,
             limits: route_limits::RouteLimits::new(config.per_destination),

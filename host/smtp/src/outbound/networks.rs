@@ -74,11 +74,33 @@ pub struct Destinations {
     allowed: Vec<Network>,
     denied: Vec<Network>,
     own: Vec<SocketAddr>,
+    resolver: Option<Dns>,
+}
+
+/// The `[dns]` resolver names are looked up with (the system's when none is set).
+#[derive(Clone)]
+struct Dns(hickory_resolver::TokioResolver);
+
+impl std::fmt::Debug for Dns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dns")
+    }
 }
 
 impl Destinations {
     pub fn new(allowed: Vec<Network>, denied: Vec<Network>) -> Self {
-        Self { allowed, denied, own: Vec::new() }
+        Self { allowed, denied, own: Vec::new(), resolver: None }
+    }
+
+    /// Looks names up with `resolver` (the `[dns]` setting) instead of the system's resolver.
+    pub fn with_resolver(mut self, resolver: hickory_resolver::TokioResolver) -> Self {
+        self.resolver = Some(Dns(resolver));
+        self
+    }
+
+    /// The `[dns]` resolver, when one is set.
+    pub fn resolver(&self) -> Option<&hickory_resolver::TokioResolver> {
+        self.resolver.as_ref().map(|dns| &dns.0)
     }
 
     /// Adds the addresses Moat itself listens on (known once the listeners are bound).
@@ -92,8 +114,20 @@ impl Destinations {
     /// every address it has. Every connection Moat makes for a tenant (delivery, callout, Test SMTP) resolves
     /// its host here.
     pub async fn addresses(&self, host: &str, port: u16, exempt: bool) -> Result<Vec<SocketAddr>, String> {
-        let resolved: Vec<SocketAddr> =
-            tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
+        let resolved: Vec<SocketAddr> = match (host.parse::<IpAddr>(), self.resolver()) {
+            (Ok(ip), _) => vec![SocketAddr::new(ip, port)],
+            (Err(_), Some(resolver)) => resolver
+                .lookup_ip(format!("{}.", host.trim_end_matches('.')))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect(),
+            (Err(_), None) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect(),
+        };
         let mut refused = None;
         let permitted: Vec<SocketAddr> = resolved
             .into_iter()

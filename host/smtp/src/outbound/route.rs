@@ -25,10 +25,11 @@ pub struct Router {
     relay: Option<Target>,
     resolver: Option<TokioResolver>,
     destinations: Destinations,
+    mx_port: u16,
 }
 
 impl Router {
-    pub fn new(store: Store, relay: Option<&str>, destinations: Destinations) -> Result<Self, String> {
+    pub fn new(store: Store, relay: Option<&str>, destinations: Destinations, mx_port: u16) -> Result<Self, String> {
         let relay = match relay {
             Some(spec) => {
                 let (host, port) = spec.rsplit_once(':').unwrap_or((spec, "25"));
@@ -37,9 +38,13 @@ impl Router {
             }
             None => None,
         };
-        // Without a usable system resolver, MX delivery reports a temporary failure instead of refusing to start.
-        let resolver = TokioResolver::builder_tokio().ok().and_then(|b| b.build().ok());
-        Ok(Self { store, relay, resolver, destinations })
+        // The `[dns]` resolver; without it and without a usable system resolver, MX delivery reports a
+        // temporary failure instead of refusing to start.
+        let resolver = match destinations.resolver() {
+            Some(resolver) => Some(resolver.clone()),
+            None => TokioResolver::builder_tokio().ok().and_then(|b| b.build().ok()),
+        };
+        Ok(Self { store, relay, resolver, destinations, mx_port })
     }
 
     pub fn destinations(&self) -> &Destinations {
@@ -78,7 +83,7 @@ impl Router {
                     .filter_map(|r| match &r.data {
                         RData::MX(mx) => Some(DownstreamHost {
                             host: mx.exchange.to_ascii().trim_end_matches('.').to_owned(),
-                            port: 25,
+                            port: self.mx_port,
                             priority: u32::from(mx.preference),
                         }),
                         _ => None,
@@ -96,7 +101,7 @@ impl Router {
             }
             // No MX: the domain itself is the implicit MX (RFC 5321 §5.1).
             Err(NetError::Dns(DnsError::NoRecordsFound(_))) => {
-                Ok(vec![Target { host: domain.to_owned(), port: 25, operators: false }])
+                Ok(vec![Target { host: domain.to_owned(), port: self.mx_port, operators: false }])
             }
             Err(e) => Err(Failure::temporary(format!("MX lookup for {domain} failed: {e}"))),
         }

@@ -6,7 +6,7 @@ pub mod notices;
 pub mod spool;
 
 use crate::{Metrics, Spool, inbound::Trace};
-use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined, NewQueuedMessage, Store, TenantId};
+use moat_store::{Accepted, Direction, Disposition, NewLogEntry, NewQuarantined, NewQueuedMessage, Store, TenantId};
 use std::net::IpAddr;
 use std::sync::Arc;
 use thiserror::Error;
@@ -22,6 +22,15 @@ pub struct SessionFacts {
     pub esmtp: bool,
     /// TLS protocol version when the session is encrypted.
     pub tls: Option<String>,
+    /// The account the client authenticated as (a customer's server relaying on a submission listener):
+    /// such mail is outbound.
+    pub authenticated: Option<String>,
+}
+
+impl SessionFacts {
+    pub fn direction(&self) -> Direction {
+        if self.authenticated.is_some() { Direction::Outbound } else { Direction::Inbound }
+    }
 }
 
 /// Sender and accepted recipients of one message: (address, route) pairs.
@@ -210,6 +219,7 @@ impl Queue {
             helo: self.hostname.to_string(),
             esmtp: true,
             tls: None,
+            authenticated: None,
         }
     }
 
@@ -255,6 +265,7 @@ impl Queue {
                 hostname: &self.hostname,
                 esmtp: facts.esmtp,
                 tls: facts.tls.as_deref(),
+                authenticated: facts.authenticated.is_some(),
                 queue_id: &id,
                 single_recipient: match group.recipients.as_slice() {
                     [(only, _)] => Some(only.as_str()),
@@ -324,6 +335,7 @@ impl Queue {
                 score: group.verdict.score,
                 symbols: group.verdict.symbols,
                 report: group.verdict.report,
+                direction: facts.direction(),
             };
             rows.push(Accepted { log, disposition });
         }
@@ -434,8 +446,14 @@ mod tests {
         let store = Store::open(&url, Durability::Full).await.unwrap();
         let spool = Spool::open(dir.path().join("spool"), true).unwrap();
         let queue = Queue::new(store.clone(), spool, "mx.test", std::time::Duration::from_secs(60), Metrics::default());
-        let facts =
-            SessionFacts { client_ip: [192, 0, 2, 1].into(), ptr: None, helo: "c".into(), esmtp: true, tls: None };
+        let facts = SessionFacts {
+            client_ip: [192, 0, 2, 1].into(),
+            ptr: None,
+            helo: "c".into(),
+            esmtp: true,
+            tls: None,
+            authenticated: None,
+        };
         let tasks: Vec<_> = (0..40)
             .map(|i| {
                 let (queue, facts) = (queue.clone(), facts.clone());

@@ -1,0 +1,194 @@
+//! Moat as the customers' authenticated smart host: submission listeners with AUTH inside TLS, sending only
+//! as the account's domains, DKIM-signed delivery to the recipient domain's MX (found in the loopback DNS),
+//! bounces back through the customer's own servers.
+
+use moat_tests::{Backend, Client, Moat, Sink, SinkBehaviour, eventually};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+
+moat_tests::on_each_backend!(
+    a_customer_server_relays_dkim_signed_mail_to_the_recipients_mx,
+    a_permanent_failure_bounces_to_the_customers_own_server,
+);
+
+/// Moat with example.com's clean mail going to `own`, outside domains' MX hosts on `remote`'s port, and
+/// remote.test's MX (mx.remote.test) on loopback.
+async fn start(backend: Backend, own: &Sink, remote: &Sink) -> Option<Moat> {
+    let mx_port = remote.addr.port().to_string();
+    let moat = Moat::builder(BIN, backend).set("delivery", "mx_port", &mx_port).start().await;
+    let Some(moat) = moat else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tier");
+        return None;
+    };
+    moat.protect("acme.test", &[format!("127.0.0.1:{}:10", own.addr.port())], &["ann"]);
+    moat.dns.add("remote.test MX 10 mx.remote.test\nmx.remote.test A 127.0.0.1");
+    Some(moat)
+}
+
+/// `moat smtp-credential add DOMAIN`: (username, password).
+fn credential(moat: &Moat, domain: &str) -> (String, String) {
+    let out = moat.admin(&["smtp-credential", "add", domain, "--label", "office server"]);
+    let field = |name: &str| {
+        out.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).expect("credential printed")
+    };
+    (field("username:"), field("password:"))
+}
+
+fn client(addr: SocketAddr, implicit_tls: bool, user: &str, password: &str) -> mail_send::SmtpClientBuilder<String> {
+    mail_send::SmtpClientBuilder::new("127.0.0.1".to_string(), addr.port())
+        .unwrap()
+        .implicit_tls(implicit_tls)
+        .allow_invalid_certs()
+        .helo_host("office.acme.test")
+        .timeout(Duration::from_secs(30))
+        .credentials((user.to_owned(), password.to_owned()))
+}
+
+async fn submit(
+    builder: &mail_send::SmtpClientBuilder<String>,
+    from: &str,
+    to: &[&str],
+    body: &str,
+) -> Result<(), mail_send::Error> {
+    let message = mail_send::smtp::message::Message::new(from, to.to_vec(), body.as_bytes());
+    builder.connect().await?.send(message).await
+}
+
+/// A session on the implicit-TLS port: greeting, EHLO, then `command`; everything the server said until it
+/// closed the connection.
+async fn implicit_tls_transcript(addr: SocketAddr, command: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("mx.moat.test").unwrap();
+    let mut tls = moat_smtp::tls::opportunistic_connector().connect(name, tcp).await.expect("TLS from the first byte");
+    tls.write_all(format!("EHLO office.acme.test\r\n{command}\r\n").as_bytes()).await.unwrap();
+    let mut transcript = String::new();
+    tokio::time::timeout(Duration::from_secs(20), tls.read_to_string(&mut transcript)).await.unwrap().unwrap();
+    transcript
+}
+
+/// The code of an SMTP refusal the client got.
+fn code(e: &mail_send::Error) -> u16 {
+    match e {
+        mail_send::Error::UnexpectedReply(r) | mail_send::Error::AuthenticationFailed(r) => r.code,
+        other => panic!("not an SMTP reply: {other:?}"),
+    }
+}
+
+async fn a_customer_server_relays_dkim_signed_mail_to_the_recipients_mx(backend: Backend) {
+    let (own, remote) = (Sink::start().await, Sink::start().await);
+    let Some(moat) = start(backend, &own, &remote).await else { return };
+    let (user, password) = credential(&moat, "acme.test");
+    // The keys' records, published as `moat dkim rotate` says.
+    let records = moat.admin(&["dkim", "rotate", "acme.test"]);
+    for line in records.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        moat.dns.add(&format!("{} TXT {}", fields[0], fields[2].trim_matches('"')));
+    }
+    assert_eq!(records.lines().count(), 2, "{records}");
+
+    let body = "From: Ann <ann@acme.test>\r\nTo: Carol <carol@remote.test>\r\nSubject: Offer\r\n\
+                Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@acme.test>\r\n\r\nThe offer you asked for.\r\n";
+    let starttls = client(moat.submission.unwrap(), false, &user, &password);
+    submit(&starttls, "ann@acme.test", &["carol@remote.test"], body).await.expect("relayed");
+    let got = eventually(20, "delivery to the remote MX", || async { remote.received().pop() }).await;
+    assert_eq!((got.from.as_str(), got.to.as_slice()), ("ann@acme.test", ["carol@remote.test".to_string()].as_slice()));
+    let text = got.text();
+    assert!(text.contains("with ESMTPSA id"), "{text}");
+    assert_eq!(text.matches("DKIM-Signature:").count(), 2, "{text}");
+
+    // The receiving side's check: both signatures verify against the published records.
+    let (config, options) = moat_chains::resolver_config(Some(moat.dns.addr())).unwrap();
+    let verifier = mail_auth::MessageAuthenticator::new(config, options).unwrap();
+    let message = mail_auth::AuthenticatedMessage::parse(&got.data).unwrap();
+    let results = verifier.verify_dkim(&message).await;
+    let mut verified: Vec<String> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.result(), &mail_auth::DkimResult::Pass, "{r:?}");
+            format!("{:?}", r.signature().unwrap().a)
+        })
+        .collect();
+    verified.sort();
+    assert_eq!(verified, ["Ed25519Sha256", "RsaSha256"]);
+
+    // Implicit TLS works alike; the email log shows both as outbound.
+    let implicit = client(moat.submission_tls.unwrap(), true, &user, &password);
+    submit(&implicit, "ann@acme.test", &["dave@remote.test"], &body.replace("Offer", "Second")).await.unwrap();
+    eventually(20, "second delivery", || async {
+        remote.received().iter().any(|r| r.to == ["dave@remote.test"]).then_some(())
+    })
+    .await;
+    let log = moat.admin(&["log", "tail"]);
+    assert_eq!(log.matches("DKIM_SIGNED").count(), 2, "{log}");
+
+    // Sending as someone else's domain is refused, by envelope or by header.
+    moat.admin(&["domain", "add", "other.test", "--downstream", "127.0.0.1:9"]);
+    let refused = submit(&starttls, "boss@other.test", &["carol@remote.test"], body).await.unwrap_err();
+    assert_eq!(code(&refused), 553);
+    let forged = body.replace("From: Ann <ann@acme.test>", "From: Boss <boss@other.test>");
+    let refused = submit(&starttls, "ann@acme.test", &["carol@remote.test"], &forged).await.unwrap_err();
+    assert_eq!(code(&refused), 553);
+    assert!(own.received().is_empty(), "nothing for the customer's own server");
+    assert_eq!(remote.received().len(), 2, "nothing else went out");
+}
+
+async fn a_permanent_failure_bounces_to_the_customers_own_server(backend: Backend) {
+    let (own, remote) = (Sink::start().await, Sink::start().await);
+    let Some(moat) = start(backend, &own, &remote).await else { return };
+    remote.set(SinkBehaviour { reject_prefix: Some("gone".into()), ..SinkBehaviour::default() });
+    let (user, password) = credential(&moat, "acme.test");
+    let body = "From: ann@acme.test\r\nTo: gone@remote.test\r\nSubject: Hello\r\n\r\nAre you there?\r\n";
+    submit(&client(moat.submission.unwrap(), false, &user, &password), "ann@acme.test", &["gone@remote.test"], body)
+        .await
+        .unwrap();
+    let bounce = eventually(30, "the bounce at the customer's server", || async { own.received().pop() }).await;
+    assert_eq!((bounce.from.as_str(), bounce.to.as_slice()), ("", ["ann@acme.test".to_string()].as_slice()));
+    assert!(bounce.text().contains("gone@remote.test"), "{}", bounce.text());
+    assert!(bounce.text().contains("550"), "the remote refusal is quoted: {}", bounce.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_is_refused_on_the_mx_and_before_tls_and_failures_lock_out() {
+    let (own, remote) = (Sink::start().await, Sink::start().await);
+    let moat = start(Backend::Sqlite, &own, &remote).await.unwrap();
+    let (user, password) = credential(&moat, "acme.test");
+    let plain = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+    };
+    for (addr, refusal) in [(moat.smtp(), "503 5.5.1"), (moat.submission.unwrap(), "538 5.7.11")] {
+        let mut c = Client::connect(addr).await.unwrap();
+        c.expect("220").await.unwrap();
+        let ehlo = c.cmd("EHLO office.acme.test\r\n").await.unwrap();
+        assert!(!ehlo.contains("AUTH"), "no AUTH offered in clear or on the MX port: {ehlo}");
+        let reply = c.cmd(&format!("AUTH PLAIN {plain}\r\n")).await.unwrap();
+        assert!(reply.starts_with(refusal), "{reply}");
+        let reply = c.cmd("MAIL FROM:<ann@acme.test>\r\n").await.unwrap();
+        if addr == moat.smtp() {
+            assert!(reply.starts_with("250"), "the MX port takes mail as ever: {reply}");
+            let relay = c.cmd("RCPT TO:<carol@remote.test>\r\n").await.unwrap();
+            assert!(relay.starts_with("550 5.7.1"), "and never relays: {relay}");
+        } else {
+            assert!(reply.starts_with("530 5.7.0"), "no sending without AUTH: {reply}");
+        }
+    }
+
+    for attempt in 0..5 {
+        let wrong =
+            submit(&client(moat.submission.unwrap(), false, &user, "guess"), "ann@acme.test", &["c@remote.test"], "x")
+                .await;
+        assert_eq!(code(&wrong.unwrap_err()), 535, "attempt {attempt}");
+    }
+    // Locked out: even the right password is not checked now, and the session ends.
+    let transcript = implicit_tls_transcript(moat.submission_tls.unwrap(), &format!("AUTH PLAIN {plain}")).await;
+    assert!(
+        transcript.ends_with("421 4.7.0 Too many failed authentications; try again later, closing connection\r\n"),
+        "{transcript}"
+    );
+    let alerts = moat.admin(&["alerts"]);
+    assert_eq!(alerts.matches("locked out").count(), 1, "the admin is told once: {alerts}");
+    assert!(remote.received().is_empty());
+}
