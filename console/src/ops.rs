@@ -750,7 +750,7 @@ pub async fn quarantine(
 ) -> Result<Vec<moat_store::Quarantined>, AppError> {
     let mine = HeldFor::caller(access, state, user).await?;
     let held = state.store.quarantine_list(access.tenant(), SHOWN).await?;
-    Ok(held.into_iter().filter(|q| q.recipients.iter().any(|(address, _)| mine.covers(address))).collect())
+    Ok(held.into_iter().filter(|q| !mine.recipients_of(q).is_empty()).collect())
 }
 
 /// Whose held mail a caller acts on: some addresses (an end user's own, or one user's panel), or every
@@ -775,6 +775,20 @@ impl HeldFor {
             HeldFor::Domains(domains) => address.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|x| x == d)),
         }
     }
+
+    /// The recipients of `held` the caller acts for: incoming mail's own recipients; outgoing mail (admins
+    /// only) every recipient, when it was sent from one of the caller's domains.
+    fn recipients_of(&self, held: &moat_store::Quarantined) -> Vec<(String, String)> {
+        match (held.direction, self) {
+            (moat_store::Direction::Inbound, _) => {
+                held.recipients.iter().filter(|(address, _)| self.covers(address)).cloned().collect()
+            }
+            (moat_store::Direction::Outbound, HeldFor::Domains(_)) if self.covers(&held.sender) => {
+                held.recipients.clone()
+            }
+            (moat_store::Direction::Outbound, _) => Vec::new(),
+        }
+    }
 }
 
 /// A held message the caller may see, and the recipients of it the caller acts for (never the others: an
@@ -790,8 +804,7 @@ async fn held_recipients(
     if held.released_at.is_some() || access.tenant().is_some_and(|t| t != held.tenant) {
         return Err(AppError::NotFound);
     }
-    let recipients: Vec<(String, String)> =
-        held.recipients.iter().filter(|(address, _)| mine.covers(address)).cloned().collect();
+    let recipients = mine.recipients_of(&held);
     if recipients.is_empty() {
         return Err(AppError::NotFound);
     }

@@ -494,6 +494,7 @@ async fn end_users_cannot_release_what_the_antivirus_held() {
         reason: "AV_DANGEROUS_ATTACHMENT".into(),
         received_at: 100,
         bytes: b"Subject: Invoice\r\n\r\nsee attached\r\n".to_vec(),
+        direction: moat_store::Direction::Inbound,
     };
     let log = NewLogEntry { recipients: "bob@acme.test".into(), tenant: Some(acme.0), ..Default::default() };
     store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
@@ -511,6 +512,58 @@ async fn end_users_cannot_release_what_the_antivirus_held() {
     admin.sign_in("acme-admin", PASSWORD).await;
     let page = admin.get("/quarantine").await;
     assert!(page.body.contains("Held by the antivirus") && page.body.contains("value=\"release\""), "{}", page.body);
+}
+
+/// Attack: an end user reaches outgoing mail held by the outbound chain (sent by a colleague, to them and to
+/// an outside address) and releases it. Outgoing mail held is for the admins of the sending domain only.
+#[tokio::test]
+async fn outgoing_mail_held_is_for_the_sending_domains_admins_only() {
+    use moat_store::{Accepted, Direction, Disposition, NewLogEntry, NewQuarantined};
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let held = NewQuarantined {
+        id: "out1".into(),
+        tenant: acme,
+        sender: "ann@acme.test".into(),
+        recipients: vec![
+            ("bob@acme.test".into(), "acme.test".into()),
+            ("carol@remote.test".into(), "remote.test".into()),
+        ],
+        subject: Some("Quarterly figures".into()),
+        score: 11.0,
+        reason: "BAYES_99".into(),
+        received_at: 100,
+        bytes: b"From: ann@acme.test\r\nSubject: Quarterly figures\r\n\r\nsee attached\r\n".to_vec(),
+        direction: Direction::Outbound,
+    };
+    let log = NewLogEntry {
+        sender: "ann@acme.test".into(),
+        recipients: "bob@acme.test, carol@remote.test".into(),
+        tenant: Some(acme.0),
+        direction: Direction::Outbound,
+        ..Default::default()
+    };
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
+
+    let mut bob = Browser::new(&world);
+    bob.sign_in("bob@acme.test", PASSWORD).await;
+    let page = bob.get("/quarantine").await;
+    assert!(!page.body.contains("Quarterly figures"), "{}", page.body);
+    let token = page.csrf();
+    let page = bob.post("/quarantine/act", &[("csrf", &token), ("id", "out1"), ("action", "release")]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    assert!(admin.get("/quarantine").await.body.contains("Quarterly figures"), "the sending tenant's admin sees it");
+    let mut stranger = Browser::new(&world);
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    let hash = moat_directory::hash_password(PASSWORD).unwrap();
+    store.admin_add("other-admin", &hash, Role::Tenant(other), 0).await.unwrap();
+    stranger.sign_in("other-admin", PASSWORD).await;
+    assert!(!stranger.get("/quarantine").await.body.contains("Quarterly figures"));
+    assert!(store.quarantine_get("out1").await.unwrap().unwrap().0.released_at.is_none());
 }
 
 /// Attacks on accounts: TOTP seeds readable in a copy of the database; a lockout sidestepped by spelling

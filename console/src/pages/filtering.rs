@@ -52,12 +52,23 @@ async fn tenant_of(
 /// The chain that applies: the tenant's own, else the default. (JSON, and whether it is the tenant's.)
 async fn live_chain(state: &AppState, tenant: Option<TenantId>) -> Result<(Value, bool), AppError> {
     if let Some(t) = tenant
-        && let Some(json) =
-            state.store.chain_history(ChainScope::Tenant(t)).await?.into_iter().next().and_then(|v| v.spec)
+        && let Some(json) = state
+            .store
+            .chain_history(moat_store::Direction::Inbound, ChainScope::Tenant(t))
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|v| v.spec)
     {
         return Ok((serde_json::from_str(&json).unwrap_or(Value::Null), true));
     }
-    let json = state.store.chain_history(ChainScope::Default).await?.into_iter().next().and_then(|v| v.spec);
+    let json = state
+        .store
+        .chain_history(moat_store::Direction::Inbound, ChainScope::Default)
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|v| v.spec);
     Ok((json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_else(|| serde_json::json!({"entry": []})), false))
 }
 

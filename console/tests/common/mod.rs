@@ -15,6 +15,7 @@ pub async fn hold_for_bob(store: &Store, tenant: TenantId) -> i64 {
         reason: "score 12.0".into(),
         received_at: 100,
         bytes: b"From: promo@spam.test\r\nX-Secret-Header: yes\r\nSubject: Cheap watches\r\n\r\nBuy now\r\n".to_vec(),
+        direction: moat_store::Direction::Inbound,
     };
     let log = NewLogEntry {
         received_at: 100,

@@ -4,20 +4,68 @@
 
 use crate::{ChainError, Registry, StoreKv};
 use moat_filter::{Chain, ChainSpec, KvStore, Resolver};
-use moat_store::{ChainGeneration, ChainScope, DomainId, Store, TenantId};
+use moat_store::{ChainGeneration, ChainScope, Direction, DomainId, Store, TenantId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Every live chain, by scope. Replaced as a whole: a message in flight keeps the set it started with.
+/// The live chains of one direction, by scope.
 #[derive(Default)]
-struct ChainSet {
+struct Scoped {
     default: Option<Arc<Chain>>,
     tenants: HashMap<TenantId, Arc<Chain>>,
     /// Domain overrides by primary domain name.
     domains: HashMap<String, Arc<Chain>>,
+}
+
+impl Scoped {
+    fn get(&self, scope: ChainScope, domain_name: Option<&str>) -> Option<Arc<Chain>> {
+        match (scope, domain_name) {
+            (ChainScope::Default, _) => self.default.clone(),
+            (ChainScope::Tenant(t), _) => self.tenants.get(&t).cloned(),
+            (ChainScope::Domain(..), Some(name)) => self.domains.get(name).cloned(),
+            (ChainScope::Domain(..), None) => None,
+        }
+    }
+
+    fn set(&mut self, scope: ChainScope, domain_name: Option<String>, chain: Arc<Chain>) {
+        match (scope, domain_name) {
+            (ChainScope::Default, _) => self.default = Some(chain),
+            (ChainScope::Tenant(t), _) => {
+                self.tenants.insert(t, chain);
+            }
+            (ChainScope::Domain(..), Some(name)) => {
+                self.domains.insert(name, chain);
+            }
+            (ChainScope::Domain(..), None) => {}
+        }
+    }
+}
+
+/// Every live chain, by direction and scope. Replaced as a whole: a message in flight keeps the set it
+/// started with.
+#[derive(Default)]
+struct ChainSet {
+    inbound: Scoped,
+    outbound: Scoped,
     tenant_names: HashMap<TenantId, String>,
+}
+
+impl ChainSet {
+    fn of(&self, direction: Direction) -> &Scoped {
+        match direction {
+            Direction::Inbound => &self.inbound,
+            Direction::Outbound => &self.outbound,
+        }
+    }
+
+    fn of_mut(&mut self, direction: Direction) -> &mut Scoped {
+        match direction {
+            Direction::Inbound => &mut self.inbound,
+            Direction::Outbound => &mut self.outbound,
+        }
+    }
 }
 
 pub struct Chains {
@@ -63,15 +111,17 @@ impl Chains {
         self.storage.flush().await;
     }
 
-    /// The chain for a recipient of `tenant` whose mail routes to `domain`: the domain's override, else the
-    /// tenant's chain, else the default chain, else none (everything delivered).
-    pub fn select(&self, tenant: TenantId, domain: &str) -> Selected {
+    /// The `direction` chain for mail of `tenant`'s `domain` (the recipient's primary domain inbound, the
+    /// sender's outbound): the domain's override, else the tenant's chain, else the default chain, else none
+    /// (everything delivered).
+    pub fn select(&self, direction: Direction, tenant: TenantId, domain: &str) -> Selected {
         let set = self.live.read().expect("chain set lock").clone();
-        let chain = set
+        let scoped = set.of(direction);
+        let chain = scoped
             .domains
             .get(domain)
-            .or_else(|| set.tenants.get(&tenant))
-            .or(set.default.as_ref())
+            .or_else(|| scoped.tenants.get(&tenant))
+            .or(scoped.default.as_ref())
             .unwrap_or(&self.empty)
             .clone();
         let tenant_name = set.tenant_names.get(&tenant).cloned().unwrap_or_else(|| tenant.0.to_string());
@@ -130,12 +180,10 @@ impl Chains {
                 ChainScope::Domain(_, d) => self.domain_name(d).await?,
                 _ => None,
             };
-            let old = match (&version.scope, &domain_name) {
-                (ChainScope::Default, _) => previous.default.clone(),
-                (ChainScope::Tenant(t), _) => previous.tenants.get(t).cloned(),
-                (ChainScope::Domain(..), Some(name)) => previous.domains.get(name).cloned(),
-                (ChainScope::Domain(..), None) => continue,
-            };
+            if matches!((version.scope, &domain_name), (ChainScope::Domain(..), None)) {
+                continue;
+            }
+            let old = previous.of(version.direction).get(version.scope, domain_name.as_deref());
             let chain = match built {
                 Ok(chain) => Arc::new(chain),
                 Err(reason) => {
@@ -146,16 +194,7 @@ impl Chains {
                     }
                 }
             };
-            match (version.scope, domain_name) {
-                (ChainScope::Default, _) => set.default = Some(chain),
-                (ChainScope::Tenant(t), _) => {
-                    set.tenants.insert(t, chain);
-                }
-                (ChainScope::Domain(..), Some(name)) => {
-                    set.domains.insert(name, chain);
-                }
-                (ChainScope::Domain(..), None) => {}
-            }
+            set.of_mut(version.direction).set(version.scope, domain_name, chain);
         }
         *self.live.write().expect("chain set lock") = Arc::new(set);
         *self.generation.lock().expect("generation lock") = generation;

@@ -3,7 +3,7 @@
 
 use crate::{ChainError, Chains};
 use moat_filter::ChainSpec;
-use moat_store::{ChainScope, DEFAULT_TENANT, TenantId};
+use moat_store::{ChainScope, DEFAULT_TENANT, Direction, TenantId};
 use std::collections::HashMap;
 
 /// The tenant whose plugins a chain of `scope` may use besides the operator's (`None`: the default chain).
@@ -15,13 +15,19 @@ pub(crate) fn owner_of(scope: ChainScope) -> Option<TenantId> {
 }
 
 impl Chains {
-    /// Pins, checks and saves a chain (what `moat chain set`, the console and the API do); returns the saved
-    /// version and the chain as saved.
-    pub async fn save(&self, scope: ChainScope, mut spec: ChainSpec, by: &str) -> Result<(i64, ChainSpec), ChainError> {
+    /// Pins, checks and saves the `direction` chain of `scope` (what `moat chain set`, the console and the API
+    /// do); returns the saved version and the chain as saved.
+    pub async fn save(
+        &self,
+        direction: Direction,
+        scope: ChainScope,
+        mut spec: ChainSpec,
+        by: &str,
+    ) -> Result<(i64, ChainSpec), ChainError> {
         let owner = owner_of(scope);
         self.pin_versions(owner, &mut spec).await?;
         self.check(scope, &spec).await?;
-        let id = self.store.chain_save(scope, Some(&spec.to_json()), by, crate::now()).await?;
+        let id = self.store.chain_save(direction, scope, Some(&spec.to_json()), by, crate::now()).await?;
         Ok((id, spec))
     }
 

@@ -2,7 +2,7 @@
 //! address and its aliases since the last digest, once, in their language; no mail when nothing was held.
 
 use moat_directory::{Directory, DomainSpec, Notice, Notification, Notifier, parse_downstream};
-use moat_store::{Accepted, Disposition, Durability, NewLogEntry, NewQuarantined, Store, TenantId};
+use moat_store::{Accepted, Direction, Disposition, Durability, NewLogEntry, NewQuarantined, Store, TenantId};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,10 @@ impl Sent {
 }
 
 async fn hold(store: &Store, tenant: TenantId, id: &str, to: &str, at: i64) {
+    hold_going(store, tenant, id, to, at, Direction::Inbound).await
+}
+
+async fn hold_going(store: &Store, tenant: TenantId, id: &str, to: &str, at: i64, direction: Direction) {
     let held = NewQuarantined {
         id: id.into(),
         tenant,
@@ -32,6 +36,7 @@ async fn hold(store: &Store, tenant: TenantId, id: &str, to: &str, at: i64) {
         reason: "score 11.0".into(),
         received_at: at,
         bytes: b"Subject: offer\r\n\r\nx\r\n".to_vec(),
+        direction,
     };
     let log = NewLogEntry { verdict: "quarantined".into(), delivery_status: "held".into(), ..Default::default() };
     store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
@@ -67,6 +72,8 @@ async fn each_user_hears_once_of_what_was_held_for_them() {
     hold(&store, acme, "a2", "Info@Acme.test", now - 300).await;
     hold(&store, acme, "too-old", "ann@acme.test", now - 7200).await;
     hold(&store, acme, "b1", "bob@acme.test", now - 300).await;
+    // Held outgoing mail (a colleague's, to carol) is for the admins, never in a user's digest.
+    hold_going(&store, acme, "c1", "carol@acme.test", now - 300, Direction::Outbound).await;
 
     assert_eq!(directory.send_digests(now, hour).await.unwrap(), 1, "ann only: bob wants none, carol has none");
     let mail = sent.take();

@@ -1,27 +1,29 @@
-//! The built-in filter plugins, embedded at build time (see build.rs), and the default chain a new install
-//! starts with.
+//! The built-in filter plugins, embedded at build time (see build.rs), and the default chains (inbound and
+//! outbound) a new install starts with.
 
 use moat_chains::Registry;
 use moat_filter::ChainSpec;
-use moat_store::{ChainScope, Store};
+use moat_store::{ChainScope, Direction, Store};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
 /// Who the registry says uploaded the built-in plugins.
 const BUILTIN_UPLOADER: &str = "moat (built-in)";
 
-/// The built-ins in chain order, with what each entry grants. Lists first (an allow or deny decides
-/// before any scoring); antivirus runs even after an allow (`always`), stays warm (`warm`: its compiled
-/// signature database is kept between messages) and fails closed: a message it could not finish scanning
-/// is answered `451` (the sender retries), never delivered as clean.
-const DEFAULT_ORDER: &[(&str, &str)] = &[
-    ("lists", "kv = true\n"),
-    ("reputation", "kv = true\nlearn_verdicts = true\n"),
-    ("antivirus", "kv = true\nalways = true\nwarm = true\nfail = \"closed\"\nfuel = 2000000000\n"),
-    ("authentication", ""),
-    ("phishing", "kv = true\n"),
-    ("rules", ""),
-    ("bayes", "kv = true\n"),
+/// The built-ins in chain order, with what each entry grants and whether the outbound chain has it. Lists
+/// first (an allow or deny decides before any scoring); antivirus runs even after an allow (`always`), stays
+/// warm (`warm`: its compiled signature database is kept between messages) and fails closed: a message it
+/// could not finish scanning is answered `451` (the sender retries), never delivered as clean. Outgoing mail
+/// comes from the customer's own server: nothing judges its client (lists, reputation, SPF/DKIM/DMARC), only
+/// what it carries.
+const DEFAULT_ORDER: &[(&str, &str, bool)] = &[
+    ("lists", "kv = true\n", false),
+    ("reputation", "kv = true\nlearn_verdicts = true\n", false),
+    ("antivirus", "kv = true\nalways = true\nwarm = true\nfail = \"closed\"\nfuel = 2000000000\n", true),
+    ("authentication", "", false),
+    ("phishing", "kv = true\n", true),
+    ("rules", "", true),
+    ("bayes", "kv = true\n", true),
 ];
 
 /// The version a built-in is registered under: its crate's version and the start of its sha256, so a
@@ -37,11 +39,12 @@ pub fn is_reserved(name: &str) -> bool {
     BUILTIN.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name))
 }
 
-/// The chain every tenant without its own gets, once the built-ins are registered. Thresholds are the
-/// defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".
-pub fn default_chain() -> String {
+/// The `direction` chain every tenant without its own gets, once the built-ins are registered. Thresholds
+/// are the defaults (tag 5, quarantine 10, reject 15); see README "Built-in filters".
+pub fn default_chain(direction: Direction) -> String {
     let mut toml = String::from("thresholds = { tag = 5.0, quarantine = 10.0, reject = 15.0 }\n");
-    for (name, grants) in DEFAULT_ORDER {
+    let outbound = direction == Direction::Outbound;
+    for (name, grants, _) in DEFAULT_ORDER.iter().filter(|(_, _, out)| !outbound || *out) {
         let Some((_, version, bytes)) = BUILTIN.iter().find(|(n, _, _)| n == name) else { continue };
         let version = registered_version(version, bytes);
         toml.push_str(&format!("\n[[entry]]\nplugin = {name:?}\nversion = {version:?}\n{grants}"));
@@ -62,14 +65,17 @@ pub async fn install(registry: &Registry, store: &Store) -> anyhow::Result<()> {
         registry.register(store, None, name, &version, bytes, BUILTIN_UPLOADER).await?;
         tracing::info!(plugin = name, version, "registered built-in plugin");
     }
-    let spec = ChainSpec::from_toml(&default_chain())?.to_json();
-    let outdated = match store.chain_history(ChainScope::Default).await?.first() {
-        None => true,
-        Some(live) => live.created_by == BUILTIN_UPLOADER && live.spec.as_deref() != Some(spec.as_str()),
-    };
-    if outdated {
-        store.chain_save(ChainScope::Default, Some(&spec), BUILTIN_UPLOADER, moat_store::unix_now()).await?;
-        tracing::info!("default chain saved with the built-in filters of this version");
+    for direction in [Direction::Inbound, Direction::Outbound] {
+        let spec = ChainSpec::from_toml(&default_chain(direction))?.to_json();
+        let outdated = match store.chain_history(direction, ChainScope::Default).await?.first() {
+            None => true,
+            Some(live) => live.created_by == BUILTIN_UPLOADER && live.spec.as_deref() != Some(spec.as_str()),
+        };
+        if outdated {
+            let now = moat_store::unix_now();
+            store.chain_save(direction, ChainScope::Default, Some(&spec), BUILTIN_UPLOADER, now).await?;
+            tracing::info!(direction = direction.as_str(), "default chain saved with this version's built-in filters");
+        }
     }
     Ok(())
 }
@@ -81,9 +87,12 @@ mod tests {
     #[test]
     fn every_builtin_has_its_place_in_the_default_chain() {
         for (name, _, _) in BUILTIN {
-            assert!(DEFAULT_ORDER.iter().any(|(n, _)| n == name), "{name} is built in but not in DEFAULT_ORDER");
+            assert!(DEFAULT_ORDER.iter().any(|(n, _, _)| n == name), "{name} is built in but not in DEFAULT_ORDER");
         }
-        ChainSpec::from_toml(&default_chain()).unwrap();
+        ChainSpec::from_toml(&default_chain(Direction::Inbound)).unwrap();
+        let outbound = ChainSpec::from_toml(&default_chain(Direction::Outbound)).unwrap();
+        let names: Vec<&str> = outbound.entries.iter().map(|e| e.plugin.as_str()).collect();
+        assert_eq!(names, ["antivirus", "phishing", "rules", "bayes"], "nothing judges the customer's own server");
     }
 
     #[tokio::test]
@@ -93,23 +102,26 @@ mod tests {
             Store::open(&format!("sqlite://{}", dir.path().join("m.db").display()), moat_store::Durability::None)
                 .await
                 .unwrap();
-        let live = |store: Store| async move { store.chain_history(ChainScope::Default).await.unwrap() };
+        let live =
+            |store: Store| async move { store.chain_history(Direction::Inbound, ChainScope::Default).await.unwrap() };
         let registry = Registry::new(moat_filter::FilterEngine::new(None, moat_filter::Limits::default()).unwrap());
         install(&registry, &store).await.unwrap();
         assert_eq!(live(store.clone()).await.len(), 1);
+        let outbound = store.chain_history(Direction::Outbound, ChainScope::Default).await.unwrap();
+        assert_eq!(outbound.len(), 1, "and the outbound default chain");
         install(&registry, &store).await.unwrap();
         assert_eq!(live(store.clone()).await.len(), 1, "nothing changed: nothing saved");
 
         // What an older Moat saved is replaced by this version's default chain.
         let older = ChainSpec::from_toml("[[entry]]\nplugin = \"lists\"\n").unwrap().to_json();
-        store.chain_save(ChainScope::Default, Some(&older), BUILTIN_UPLOADER, 1).await.unwrap();
+        store.chain_save(Direction::Inbound, ChainScope::Default, Some(&older), BUILTIN_UPLOADER, 1).await.unwrap();
         install(&registry, &store).await.unwrap();
         let history = live(store.clone()).await;
         assert_eq!(history.len(), 3);
         assert_eq!(history[0].spec, history[2].spec);
 
         // An admin's default chain is theirs.
-        store.chain_save(ChainScope::Default, Some(&older), "admin", 2).await.unwrap();
+        store.chain_save(Direction::Inbound, ChainScope::Default, Some(&older), "admin", 2).await.unwrap();
         install(&registry, &store).await.unwrap();
         assert_eq!(live(store.clone()).await[0].spec.as_deref(), Some(older.as_str()));
     }

@@ -2,7 +2,7 @@
 //! listener on 127.0.0.1:2525. Unknown keys are errors, so a typo never silently falls back to a default.
 
 use anyhow::{Context, bail};
-use moat_smtp::{DeliveryConfig, SessionConfig};
+use moat_smtp::{DeliveryConfig, SessionConfig, SubmissionConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,26 +22,6 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     pub dns: DnsConfig,
     pub submission: SubmissionConfig,
-}
-
-/// `[submission]`: where customers' servers relay their outgoing mail (SMTP AUTH inside TLS). The limits
-/// of `[smtp]` apply to these sessions too.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SubmissionConfig {
-    /// `listen = ["0.0.0.0:587"]` — STARTTLS, then AUTH (default `127.0.0.1:5870`; `[]`: none).
-    pub listen: Vec<SocketAddr>,
-    /// `listen_tls = ["0.0.0.0:465"]` — TLS from the first byte, then AUTH (default `127.0.0.1:4650`).
-    pub listen_tls: Vec<SocketAddr>,
-}
-
-impl Default for SubmissionConfig {
-    fn default() -> Self {
-        Self {
-            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5870))],
-            listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 4650))],
-        }
-    }
 }
 
 /// `[dns]`: one resolver for every lookup the server makes — delivery (MX records and host addresses),
@@ -277,6 +257,7 @@ impl Config {
         }
         self.smtp.validate().map_err(anyhow::Error::msg)?;
         self.delivery.validate().map_err(anyhow::Error::msg)?;
+        self.submission.validate().map_err(anyhow::Error::msg)?;
         if !(1..=moat_filter::MAX_FUEL).contains(&self.filters.fuel) {
             bail!("filters.fuel must be between 1 and {}", moat_filter::MAX_FUEL);
         }

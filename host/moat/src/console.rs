@@ -76,7 +76,7 @@ impl Gateway for ConsoleGateway {
         Box::pin(async move {
             let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
             let first_domain = lesson.recipients.first().map(|r| domain_of(r)).unwrap_or_default();
-            let selected = self.filters.select(lesson.tenant, &first_domain);
+            let selected = self.filters.select(moat_store::Direction::Inbound, lesson.tenant, &first_domain);
             let facts = MessageFacts {
                 sender: lesson.sender,
                 recipients: lesson
@@ -113,7 +113,8 @@ impl Gateway for ConsoleGateway {
         Box::pin(async move {
             let spec = ChainSpec::from_json(&json).map_err(|e| format!("{e:#}"))?;
             let scope = tenant.map_or(ChainScope::Default, ChainScope::Tenant);
-            let (id, _) = self.filters.save(scope, spec, &by).await.map_err(|e| e.to_string())?;
+            let (id, _) =
+                self.filters.save(moat_store::Direction::Inbound, scope, spec, &by).await.map_err(|e| e.to_string())?;
             Ok(id)
         })
     }

@@ -72,6 +72,7 @@ mod tests {
             reason: "test".into(),
             received_at: secs(at),
             bytes: b"x".to_vec(),
+            direction: moat_store::Direction::Inbound,
         };
         let batch = [
             Accepted { log: logged(old, "old"), disposition: Disposition::LogOnly },

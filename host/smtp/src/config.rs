@@ -58,6 +58,75 @@ impl Default for SessionConfig {
     }
 }
 
+/// `[submission]`: where customers' servers relay their outgoing mail (SMTP AUTH inside TLS), and how much
+/// they may send. The limits of `[smtp]` apply to these sessions too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmissionConfig {
+    /// `listen = ["0.0.0.0:587"]` — STARTTLS, then AUTH (default `127.0.0.1:5870`; `[]`: none).
+    pub listen: Vec<std::net::SocketAddr>,
+    /// `listen_tls = ["0.0.0.0:465"]` — TLS from the first byte, then AUTH (default `127.0.0.1:4650`).
+    pub listen_tls: Vec<std::net::SocketAddr>,
+    /// `account_limits = { messages_per_hour = 500, … }` — what one account (SMTP credential or admin) may
+    /// send; past a limit `451 4.7.1`.
+    pub account_limits: SendingLimits,
+    /// `tenant_limits = { messages_per_hour = 5000, … }` — what all of one tenant's accounts may send together.
+    pub tenant_limits: SendingLimits,
+    /// `suspend_after_refused = 5` — outbound messages in a row the chain refused or held that suspend an
+    /// SMTP credential (a compromised account sending spam); 0: never.
+    pub suspend_after_refused: u32,
+    /// `suspend_after_bounces = 50` — recipients of one credential's mail that do not exist (refused at RCPT,
+    /// or bounced by the receiving server) within an hour that suspend it; 0: never.
+    pub suspend_after_bounces: u32,
+}
+
+/// Messages and recipients per hour and per day (0: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendingLimits {
+    pub messages_per_hour: u64,
+    pub recipients_per_hour: u64,
+    pub messages_per_day: u64,
+    pub recipients_per_day: u64,
+}
+
+impl Default for SendingLimits {
+    fn default() -> Self {
+        Self { messages_per_hour: 500, recipients_per_hour: 2_000, messages_per_day: 5_000, recipients_per_day: 20_000 }
+    }
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        let account = SendingLimits::default();
+        let times = |n: u64| n * 10;
+        Self {
+            listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 5870))],
+            listen_tls: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 4650))],
+            account_limits: account,
+            tenant_limits: SendingLimits {
+                messages_per_hour: times(account.messages_per_hour),
+                recipients_per_hour: times(account.recipients_per_hour),
+                messages_per_day: times(account.messages_per_day),
+                recipients_per_day: times(account.recipients_per_day),
+            },
+            suspend_after_refused: 5,
+            suspend_after_bounces: 50,
+        }
+    }
+}
+
+impl SubmissionConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        // Port 0 (any free port, as tests bind) never clashes.
+        let overlap = self.listen.iter().any(|a| a.port() != 0 && self.listen_tls.contains(a));
+        if overlap {
+            return Err("submission.listen and submission.listen_tls must not share an address".into());
+        }
+        Ok(())
+    }
+}
+
 /// `[delivery]`: the queue and delivery to downstream hosts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

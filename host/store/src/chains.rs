@@ -1,4 +1,4 @@
-use crate::{DomainId, Result, Store, TenantId};
+use crate::{Direction, DomainId, Result, Store, TenantId};
 use sqlx::Row;
 
 /// Where a chain applies: the default for every tenant, one tenant, or one domain (an override).
@@ -13,6 +13,7 @@ pub enum ChainScope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainVersion {
     pub id: i64,
+    pub direction: Direction,
     pub scope: ChainScope,
     pub spec: Option<String>,
     pub created_by: String,
@@ -37,6 +38,7 @@ fn version_from_row(r: &sqlx::any::AnyRow) -> ChainVersion {
     };
     ChainVersion {
         id: r.get("id"),
+        direction: Direction::parse(r.get("direction")).unwrap_or_default(),
         scope,
         spec: r.get("spec"),
         created_by: r.get("created_by"),
@@ -53,17 +55,25 @@ fn scope_ids(scope: ChainScope) -> (Option<i64>, Option<i64>) {
 }
 
 const SCOPE_MATCH: &str = "((tenant_id IS NULL AND $1 IS NULL) OR tenant_id = $1) \
-                           AND ((domain_id IS NULL AND $2 IS NULL) OR domain_id = $2)";
+                           AND ((domain_id IS NULL AND $2 IS NULL) OR domain_id = $2) AND direction = $3";
 
 impl Store {
-    /// Saves a new version of the chain of `scope` (or clears it with `None`); it goes live at once, and the
-    /// previous versions stay for rollback.
-    pub async fn chain_save(&self, scope: ChainScope, spec: Option<&str>, by: &str, now: i64) -> Result<i64> {
+    /// Saves a new version of the `direction` chain of `scope` (or clears it with `None`); it goes live at
+    /// once, and the previous versions stay for rollback.
+    pub async fn chain_save(
+        &self,
+        direction: Direction,
+        scope: ChainScope,
+        spec: Option<&str>,
+        by: &str,
+        now: i64,
+    ) -> Result<i64> {
         let (tenant, domain) = scope_ids(scope);
         Ok(sqlx::query_scalar(
-            "INSERT INTO chains (tenant_id, domain_id, spec, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO chains (direction, tenant_id, domain_id, spec, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
+        .bind(direction.as_str())
         .bind(tenant)
         .bind(domain)
         .bind(spec)
@@ -73,11 +83,11 @@ impl Store {
         .await?)
     }
 
-    /// The live version of every scope that has one (cleared scopes left out).
+    /// The live version of every scope and direction that has one (cleared scopes left out).
     pub async fn chains_live(&self) -> Result<Vec<ChainVersion>> {
         let rows = sqlx::query(
-            "SELECT c.id, c.tenant_id, c.domain_id, c.spec, c.created_by, c.created_at FROM chains c \
-             WHERE c.id = (SELECT MAX(id) FROM chains x WHERE \
+            "SELECT c.id, c.direction, c.tenant_id, c.domain_id, c.spec, c.created_by, c.created_at FROM chains c \
+             WHERE c.id = (SELECT MAX(id) FROM chains x WHERE x.direction = c.direction AND \
                ((x.tenant_id IS NULL AND c.tenant_id IS NULL) OR x.tenant_id = c.tenant_id) AND \
                ((x.domain_id IS NULL AND c.domain_id IS NULL) OR x.domain_id = c.domain_id)) \
              AND c.spec IS NOT NULL ORDER BY c.id",
@@ -87,14 +97,19 @@ impl Store {
         Ok(rows.iter().map(version_from_row).collect())
     }
 
-    /// Every version of one scope, newest first.
-    pub async fn chain_history(&self, scope: ChainScope) -> Result<Vec<ChainVersion>> {
+    /// Every version of one scope's `direction` chain, newest first.
+    pub async fn chain_history(&self, direction: Direction, scope: ChainScope) -> Result<Vec<ChainVersion>> {
         let (tenant, domain) = scope_ids(scope);
         let sql = format!(
-            "SELECT id, tenant_id, domain_id, spec, created_by, created_at FROM chains WHERE {SCOPE_MATCH} \
-             ORDER BY id DESC"
+            "SELECT id, direction, tenant_id, domain_id, spec, created_by, created_at FROM chains \
+             WHERE {SCOPE_MATCH} ORDER BY id DESC"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(domain).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(domain)
+            .bind(direction.as_str())
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(version_from_row).collect())
     }
 
@@ -148,19 +163,30 @@ mod tests {
         for (store, _dir) in stores().await {
             let before = store.chain_generation().await.unwrap();
             let domain = store.domain_add(&plain_domain(DEFAULT_TENANT, "example.com"), 0).await.unwrap();
-            store.chain_save(ChainScope::Default, Some("{\"v\":1}"), "admin", 1).await.unwrap();
-            store.chain_save(ChainScope::Tenant(DEFAULT_TENANT), Some("{\"v\":2}"), "admin", 2).await.unwrap();
-            store.chain_save(ChainScope::Tenant(DEFAULT_TENANT), Some("{\"v\":3}"), "admin", 3).await.unwrap();
+            let (inbound, outbound) = (Direction::Inbound, Direction::Outbound);
+            let tenant = ChainScope::Tenant(DEFAULT_TENANT);
+            store.chain_save(inbound, ChainScope::Default, Some("{\"v\":1}"), "admin", 1).await.unwrap();
+            store.chain_save(inbound, tenant, Some("{\"v\":2}"), "admin", 2).await.unwrap();
+            store.chain_save(outbound, ChainScope::Default, Some("{\"out\":1}"), "admin", 3).await.unwrap();
+            store.chain_save(inbound, tenant, Some("{\"v\":3}"), "admin", 3).await.unwrap();
             let scope = ChainScope::Domain(DEFAULT_TENANT, domain);
-            store.chain_save(scope, Some("{\"v\":4}"), "admin", 4).await.unwrap();
-            store.chain_save(scope, None, "admin", 5).await.unwrap();
+            store.chain_save(inbound, scope, Some("{\"v\":4}"), "admin", 4).await.unwrap();
+            store.chain_save(inbound, scope, None, "admin", 5).await.unwrap();
 
             let live = store.chains_live().await.unwrap();
-            let specs: Vec<_> = live.iter().map(|c| (c.scope, c.spec.as_deref().unwrap())).collect();
-            assert_eq!(specs, [(ChainScope::Default, "{\"v\":1}"), (ChainScope::Tenant(DEFAULT_TENANT), "{\"v\":3}")]);
-            let history = store.chain_history(ChainScope::Tenant(DEFAULT_TENANT)).await.unwrap();
+            let specs: Vec<_> = live.iter().map(|c| (c.direction, c.scope, c.spec.as_deref().unwrap())).collect();
+            assert_eq!(
+                specs,
+                [
+                    (inbound, ChainScope::Default, "{\"v\":1}"),
+                    (outbound, ChainScope::Default, "{\"out\":1}"),
+                    (inbound, tenant, "{\"v\":3}")
+                ]
+            );
+            let history = store.chain_history(inbound, tenant).await.unwrap();
             assert_eq!(history.iter().map(|c| c.spec.clone().unwrap()).collect::<Vec<_>>(), ["{\"v\":3}", "{\"v\":2}"]);
-            assert_eq!(store.chain_history(scope).await.unwrap()[0].spec, None, "cleared override");
+            assert_eq!(store.chain_history(inbound, scope).await.unwrap()[0].spec, None, "cleared override");
+            assert_eq!(store.chain_history(outbound, tenant).await.unwrap(), [], "directions are apart");
             let after = store.chain_generation().await.unwrap();
             assert!(after.chains > before.chains);
         }

@@ -119,6 +119,7 @@ mod tests {
                     reason: "test".into(),
                     received_at: at,
                     bytes: b"x".to_vec(),
+                    direction: crate::Direction::Inbound,
                 }),
             };
             store.accept_batch(&[held("old", 500), held("new", 1500)]).await.unwrap();

@@ -1,4 +1,4 @@
-use crate::{Result, Store, StoreError, TenantId};
+use crate::{Direction, Result, Store, StoreError, TenantId};
 use sqlx::Row;
 
 /// A message held instead of delivered, for one tenant's recipients.
@@ -14,6 +14,8 @@ pub struct NewQuarantined {
     pub reason: String,
     pub received_at: i64,
     pub bytes: Vec<u8>,
+    /// Outgoing mail held is released by admins only.
+    pub direction: Direction,
 }
 
 /// A quarantined message without its bytes.
@@ -29,6 +31,7 @@ pub struct Quarantined {
     pub size: u64,
     pub received_at: i64,
     pub released_at: Option<i64>,
+    pub direction: Direction,
 }
 
 impl Quarantined {
@@ -51,10 +54,12 @@ fn from_row(r: &sqlx::any::AnyRow) -> Quarantined {
         size: r.get::<i64, _>("size") as u64,
         received_at: r.get("received_at"),
         released_at: r.get("released_at"),
+        direction: Direction::parse(r.get("direction")).unwrap_or_default(),
     }
 }
 
-const COLUMNS: &str = "id, tenant_id, sender, recipients, subject, score, reason, size, received_at, released_at";
+const COLUMNS: &str =
+    "id, tenant_id, sender, recipients, subject, score, reason, size, received_at, released_at, direction";
 
 impl Store {
     pub(crate) async fn quarantine_insert(
@@ -64,7 +69,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO quarantine (id, tenant_id, log_id, sender, recipients, subject, score, reason, size, \
-             received_at, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             received_at, bytes, direction) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&q.id)
         .bind(q.tenant.0)
@@ -77,6 +82,7 @@ impl Store {
         .bind(q.bytes.len() as i64)
         .bind(q.received_at)
         .bind(&q.bytes)
+        .bind(q.direction.as_str())
         .execute(&mut *conn)
         .await
         .map_err(StoreError::on_unique(|| format!("quarantined message {}", q.id)))?;
@@ -201,10 +207,12 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// A tenant's messages held after `since` and not released, oldest first.
+    /// A tenant's incoming messages held after `since` and not released, oldest first (what users' digests
+    /// list; outgoing mail held is for admins).
     pub async fn quarantine_since(&self, tenant: TenantId, since: i64) -> Result<Vec<Quarantined>> {
         let sql = format!(
             "SELECT {} FROM quarantine WHERE tenant_id = $1 AND received_at > $2 AND released_at IS NULL \
+             AND direction = 'inbound' \
              ORDER BY received_at, id",
             COLUMNS
         );

@@ -645,6 +645,7 @@ mod tests {
                 reason: "score 11.5: BAYES_SPAM".into(),
                 received_at: 100,
                 bytes: b"Subject: Win\r\n\r\nx\r\n".to_vec(),
+                direction: crate::Direction::Inbound,
             };
             let rejected = Accepted { log: log_entry(), disposition: Disposition::LogOnly };
             let quarantined = Accepted { log: log_entry(), disposition: Disposition::Quarantine(held) };

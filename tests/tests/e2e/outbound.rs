@@ -192,3 +192,59 @@ async fn auth_is_refused_on_the_mx_and_before_tls_and_failures_lock_out() {
     assert_eq!(alerts.matches("locked out").count(), 1, "the admin is told once: {alerts}");
     assert!(remote.received().is_empty());
 }
+
+/// The outbound chain of a fresh install (antivirus, phishing, rules, bayes) judges what customers send: a
+/// virus is refused to the customer's server, a tenant's own outbound chain can hold mail, which only an
+/// admin releases; the inbound chain is not touched by any of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outbound_chain_refuses_viruses_and_holds_mail_for_admins() {
+    let (own, remote) = (Sink::start().await, Sink::start().await);
+    let mx_port = remote.addr.port().to_string();
+    let moat = Moat::builder(BIN, Backend::Sqlite)
+        .set("filters", "builtin", "true")
+        .set("delivery", "mx_port", &mx_port)
+        .start()
+        .await
+        .unwrap();
+    moat.protect("acme.test", &[format!("127.0.0.1:{}:10", own.addr.port())], &["ann"]);
+    moat.dns.add("remote.test MX 10 mx.remote.test\nmx.remote.test A 127.0.0.1");
+    let outbound = moat.admin(&["chain", "show", "--outbound"]);
+    assert!(outbound.contains("plugin = \"antivirus\"") && !outbound.contains("reputation"), "{outbound}");
+    let (user, password) = credential(&moat, "acme.test");
+    let relay = client(moat.submission.unwrap(), false, &user, &password);
+
+    let eicar = "From: ann@acme.test\r\nTo: carol@remote.test\r\nSubject: invoice\r\n\r\n\
+                 X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*\r\n";
+    let refused = submit(&relay, "ann@acme.test", &["carol@remote.test"], eicar).await.unwrap_err();
+    let mail_send::Error::UnexpectedReply(reply) = &refused else { panic!("{refused:?}") };
+    assert_eq!(
+        (reply.code, reply.message.as_str()),
+        (550, "Message refused by outbound filtering: Virus found: Eicar-Test-Signature")
+    );
+
+    let clean = "From: ann@acme.test\r\nTo: carol@remote.test\r\nSubject: lunch\r\n\r\nNoon at the usual place?\r\n";
+    submit(&relay, "ann@acme.test", &["carol@remote.test"], clean).await.unwrap();
+    eventually(20, "clean mail out", || async { remote.received().pop() }).await;
+
+    // The tenant's own outbound chain holds GTUBE instead of refusing it.
+    let held_by_rules = "[[entry]]\nplugin = \"rules\"\nconfig = { gtube = \"quarantine\" }\n";
+    let saved = moat.set_chain(held_by_rules, &["--outbound", "--tenant", "default"]);
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let gtube = "From: ann@acme.test\r\nTo: carol@remote.test\r\nSubject: test\r\n\r\n\
+                 XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n";
+    eventually(10, "the tenant's outbound chain live", || async {
+        submit(&relay, "ann@acme.test", &["carol@remote.test"], gtube).await.ok()
+    })
+    .await;
+    let held = moat.admin(&["quarantine", "list"]);
+    assert!(held.contains("GTUBE"), "{held}");
+    assert!(moat.admin(&["chain", "show"]).contains("plugin = \"lists\""), "the inbound chain is untouched");
+    let id = held.lines().find(|l| l.contains("GTUBE")).and_then(|l| l.split_whitespace().next()).unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(remote.received().len(), 1, "the clean message only: GTUBE is held, not sent");
+    moat.admin(&["quarantine", "release", &id]);
+    let released = eventually(20, "the released message out", || async { remote.received().get(1).cloned() }).await;
+    assert!(released.text().contains("GTUBE-STANDARD"), "{}", released.text());
+    let log = moat.admin(&["log", "tail"]);
+    assert!(log.contains("quarantined"), "{log}");
+}

@@ -6,12 +6,16 @@ use crate::config::Config;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use moat_filter::ChainSpec;
-use moat_store::{ChainScope, Store};
+use moat_store::{ChainScope, Direction, Store};
 use std::path::PathBuf;
 
-/// Which chain: the default (every tenant without its own), a tenant's, or a domain's override.
+/// Which chain: the default (every tenant without its own), a tenant's, or a domain's override; for incoming
+/// mail, or with `--outbound` for the mail customers' servers send through Moat.
 #[derive(Args, Clone)]
 pub struct ScopeArgs {
+    /// The outbound chain (mail relayed for the customers' servers) instead of the inbound one.
+    #[arg(long)]
+    outbound: bool,
     /// A tenant's chain.
     #[arg(long, conflicts_with = "domain")]
     tenant: Option<String>,
@@ -53,19 +57,23 @@ pub enum ChainCommand {
     },
 }
 
-async fn scope(store: &Store, args: &ScopeArgs) -> anyhow::Result<(ChainScope, String)> {
-    if let Some(name) = &args.domain {
+/// The chain `args` name: its direction, scope and how to call it.
+async fn scope(store: &Store, args: &ScopeArgs) -> anyhow::Result<(Direction, ChainScope, String)> {
+    let direction = if args.outbound { Direction::Outbound } else { Direction::Inbound };
+    let (scope, label) = if let Some(name) = &args.domain {
         let domain = moat_directory::Directory::new(store.clone()).domain(name).await?;
         if domain.alias_of.is_some() {
             bail!("{name} is an alias domain: its mail is filtered by its primary domain's chain");
         }
-        return Ok((ChainScope::Domain(domain.tenant_id, domain.id), format!("domain {}", domain.name)));
-    }
-    if let Some(name) = &args.tenant {
+        (ChainScope::Domain(domain.tenant_id, domain.id), format!("domain {}", domain.name))
+    } else if let Some(name) = &args.tenant {
         let tenant = store.tenant_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?;
-        return Ok((ChainScope::Tenant(tenant.id), format!("tenant {name}")));
-    }
-    Ok((ChainScope::Default, "the default chain".into()))
+        (ChainScope::Tenant(tenant.id), format!("tenant {name}"))
+    } else {
+        (ChainScope::Default, "the default chain".into())
+    };
+    let label = if args.outbound { format!("{label} (outbound)") } else { label };
+    Ok((direction, scope, label))
 }
 
 fn who() -> String {
@@ -77,8 +85,14 @@ impl ChainCommand {
         let store = open_store(config).await?;
         match self {
             ChainCommand::Show { scope: args } => {
-                let (scope, label) = scope(&store, &args).await?;
-                match store.chain_history(scope).await?.into_iter().next().and_then(|v| v.spec.map(|s| (v.id, s))) {
+                let (direction, scope, label) = scope(&store, &args).await?;
+                match store
+                    .chain_history(direction, scope)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .and_then(|v| v.spec.map(|s| (v.id, s)))
+                {
                     None => println!("# {label}: none saved, {}", inherits(scope)),
                     Some((id, json)) => {
                         let spec = ChainSpec::from_json(&json)?;
@@ -87,11 +101,11 @@ impl ChainCommand {
                 }
             }
             ChainCommand::Set { file, scope: args } => {
-                let (scope, label) = scope(&store, &args).await?;
+                let (direction, scope, label) = scope(&store, &args).await?;
                 let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
                 let spec =
                     ChainSpec::from_toml(&text).with_context(|| format!("{} is not a valid chain", file.display()))?;
-                let (id, spec) = crate::serve::chains(config, &store)?.save(scope, spec, &who()).await?;
+                let (id, spec) = crate::serve::chains(config, &store)?.save(direction, scope, spec, &who()).await?;
                 println!(
                     "Saved {label}, version {id}: {} entr(ies); running servers switch to it within {}.",
                     spec.entries.len(),
@@ -99,16 +113,16 @@ impl ChainCommand {
                 );
             }
             ChainCommand::Clear { scope: args } => {
-                let (scope, label) = scope(&store, &args).await?;
+                let (direction, scope, label) = scope(&store, &args).await?;
                 if scope == ChainScope::Default {
                     bail!("the default chain cannot be cleared; save an empty one instead");
                 }
-                store.chain_save(scope, None, &who(), now()).await?;
+                store.chain_save(direction, scope, None, &who(), now()).await?;
                 println!("Cleared {label}: {}.", inherits(scope));
             }
             ChainCommand::History { scope: args } => {
-                let (scope, label) = scope(&store, &args).await?;
-                let versions = store.chain_history(scope).await?;
+                let (direction, scope, label) = scope(&store, &args).await?;
+                let versions = store.chain_history(direction, scope).await?;
                 if versions.is_empty() {
                     println!("No chain was ever saved for {label}.");
                 }
@@ -122,9 +136,9 @@ impl ChainCommand {
                 }
             }
             ChainCommand::Rollback { version, scope: args } => {
-                let (scope, label) = scope(&store, &args).await?;
+                let (direction, scope, label) = scope(&store, &args).await?;
                 let old = store
-                    .chain_history(scope)
+                    .chain_history(direction, scope)
                     .await?
                     .into_iter()
                     .find(|v| v.id == version)
@@ -135,7 +149,7 @@ impl ChainCommand {
                 };
                 let chains = crate::serve::chains(config, &store)?;
                 chains.check(scope, &spec).await.context("that version can no longer run")?;
-                let id = store.chain_save(scope, Some(&spec.to_json()), &who(), now()).await?;
+                let id = store.chain_save(direction, scope, Some(&spec.to_json()), &who(), now()).await?;
                 println!("Rolled {label} back to version {version} (saved as version {id}).");
             }
         }

@@ -107,7 +107,7 @@ pub async fn chain_of(config: &Config, store: &Store, tenant: Option<&str>) -> a
         Some(name) => store.tenant_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?.id,
     };
     filters.reload().await?;
-    let selected = filters.select(tenant_id, "");
+    let selected = filters.select(moat_store::Direction::Inbound, tenant_id, "");
     if selected.chain.is_empty() {
         bail!("tenant {} has no filter chain (moat chain show)", selected.tenant_name);
     }

@@ -15,7 +15,7 @@ use moat_filter::{
     Chain, ConnectionFacts, Content, Evaluation, MessageFacts, Outcome, ParsedMessage, RecipientFacts, Stage,
     StructureLimits,
 };
-use moat_store::TenantId;
+use moat_store::{Direction, TenantId};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -32,7 +32,7 @@ pub(super) struct Group {
     facts: Vec<RecipientFacts>,
 }
 
-fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
+pub(super) fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
     match outcome {
         Outcome::Reject { code, enhanced, text } | Outcome::Tempfail { code, enhanced, text } => {
             Some(Reply::from_filter(*code, enhanced, text))
@@ -42,7 +42,7 @@ fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
 }
 
 /// Runs `stages` of `chain` on a blocking thread and returns the evaluation.
-async fn run_stages(
+pub(super) async fn run_stages(
     chain: Arc<Chain>,
     mut eval: Evaluation,
     stages: impl FnOnce(&Chain, &mut Evaluation) + Send + 'static,
@@ -70,7 +70,7 @@ async fn run_stages(
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
-    async fn connection_facts(&self) -> ConnectionFacts {
+    pub(super) async fn connection_facts(&self) -> ConnectionFacts {
         ConnectionFacts {
             client_ip: self.peer.ip().to_string(),
             ptr: self.client_ptr().await,
@@ -81,7 +81,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Runs the chain of `recipient`'s tenant on RCPT; `Err` is the reply refusing this recipient.
     pub(super) async fn judge_recipient(&mut self, recipient: &Recipient, address: &str) -> Result<(), Reply> {
-        let selected = self.ctx.filters.select(recipient.tenant, &recipient.route);
+        let selected = self.ctx.filters.select(Direction::Inbound, recipient.tenant, &recipient.route);
         let conn = self.connection_facts().await;
         let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
         let sender = transaction.sender.clone();
@@ -288,7 +288,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     /// Tells the admin, once per trip, that a plugin keeps failing.
-    async fn alert_trips(&self, tenant: TenantId, eval: &Evaluation) {
+    pub(super) async fn alert_trips(&self, tenant: TenantId, eval: &Evaluation) {
         for entry in eval.entries.iter().filter(|e| e.tripped) {
             let text = format!(
                 "plugin {} failed too often in a row at {} ({}); it is skipped for a while and its fail policy applies",

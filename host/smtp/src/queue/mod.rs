@@ -310,6 +310,7 @@ impl Queue {
                         reason,
                         received_at,
                         bytes: [trace.as_bytes(), content].concat(),
+                        direction: facts.direction(),
                     };
                     (Some(id.clone()), "quarantined", Disposition::Quarantine(held))
                 }

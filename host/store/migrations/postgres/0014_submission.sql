@@ -31,5 +31,9 @@ CREATE TABLE dkim_keys (
     UNIQUE (domain_id, selector)
 );
 
--- Which way a logged message went: 'inbound' (MX) or 'outbound' (a customer's server relaying).
+-- Which way a logged message went: 'inbound' (MX) or 'outbound' (a customer's server relaying); chains
+-- exist per direction (outgoing mail gets no checks of the client, which is the customer's own server);
+-- outgoing mail held by a filter is released by admins only.
 ALTER TABLE message_log ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
+ALTER TABLE chains ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
+ALTER TABLE quarantine ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
