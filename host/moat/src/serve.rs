@@ -65,8 +65,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if interrupted > 0 {
         tracing::warn!("{interrupted} user import(s) were interrupted by the last stop; import those files again");
     }
-    let manager = QueueManager::new(queue.clone(), config.delivery.clone(), config.destinations(), metrics.clone())
-        .map_err(anyhow::Error::msg)?;
+    let senders = Arc::new(moat_smtp::outbound::senders::Senders::new(store.clone(), config.submission.clone()));
+    let destinations = config.destinations();
+    let manager =
+        QueueManager::new(queue.clone(), config.delivery.clone(), destinations, metrics.clone(), senders.clone())
+            .map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
     let authenticator =
@@ -93,6 +96,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         authenticator,
         auth_throttle: Default::default(),
         dkim: moat_smtp::outbound::dkim::Signer::new(directory.clone()),
+        senders,
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();

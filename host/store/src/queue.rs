@@ -107,6 +107,8 @@ pub struct NewQueuedMessage {
     pub expires_at: i64,
     /// (recipient address, route: the domain whose downstream hosts receive it).
     pub recipients: Vec<(String, String)>,
+    /// The account that submitted it (outgoing mail), whose bounces count against it.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,8 @@ pub struct QueuedMessage {
     pub expires_at: i64,
     pub log_id: Option<i64>,
     pub recipients: Vec<QueuedRecipient>,
+    /// The account that submitted it (outgoing mail).
+    pub account: Option<String>,
 }
 
 /// Totals for `moat queue list` and the queue-size gauge.
@@ -224,8 +228,8 @@ impl Store {
     async fn queue_insert(tx: &mut sqlx::AnyConnection, message: &NewQueuedMessage, log_id: i64) -> Result<()> {
         {
             sqlx::query(
-                "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id, account) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&message.id)
             .bind(&message.sender)
@@ -233,6 +237,7 @@ impl Store {
             .bind(message.received_at)
             .bind(message.expires_at)
             .bind(log_id)
+            .bind(&message.account)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::on_unique(|| format!("queue id {}", message.id)))?;
@@ -339,11 +344,12 @@ impl Store {
     }
 
     async fn queue_message_row(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<QueuedMessage>> {
-        let row =
-            sqlx::query("SELECT id, sender, size, received_at, expires_at, log_id FROM queue_messages WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let row = sqlx::query(
+            "SELECT id, sender, size, received_at, expires_at, log_id, account FROM queue_messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
         Ok(row.map(|r| QueuedMessage {
             id: r.get("id"),
             sender: r.get("sender"),
@@ -352,6 +358,7 @@ impl Store {
             expires_at: r.get("expires_at"),
             log_id: r.get("log_id"),
             recipients: Vec::new(),
+            account: r.get("account"),
         }))
     }
 
@@ -591,6 +598,7 @@ mod tests {
             received_at: 100,
             expires_at: 100 + 86400,
             recipients: recipients.iter().map(|(a, r)| (a.to_string(), r.to_string())).collect(),
+            account: None,
         };
         queued(NewLogEntry { queue_id: Some(id.into()), ..log_entry() }, message)
     }
@@ -667,6 +675,7 @@ mod tests {
                 received_at: 200,
                 expires_at: 1000,
                 recipients: listed[0].recipients.clone(),
+                account: None,
             };
             store.quarantine_release("h1", &message, 200).await.unwrap();
             assert_eq!(store.queue_status().await.unwrap().messages, 1);
@@ -695,6 +704,7 @@ mod tests {
                     ("bob@example.com".into(), "example.com".into()),
                     ("carol@example.com".into(), "example.com".into()),
                 ],
+                account: Some("smtp-abc@sender.example".into()),
             };
             let log_id = store.accept_batch(&[queued(log_entry(), message)]).await.unwrap()[0];
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus { messages: 1, recipients: 2 });
@@ -707,6 +717,7 @@ mod tests {
             let claimed = store.queue_claim_due(&claim(100, 700)).await.unwrap();
             assert_eq!(claimed.len(), 1);
             assert_eq!(claimed[0].log_id, Some(log_id));
+            assert_eq!(claimed[0].account.as_deref(), Some("smtp-abc@sender.example"), "who submitted it");
             assert_eq!(claimed[0].recipients.len(), 2);
             assert!(store.queue_claim_due(&claim(101, 700)).await.unwrap().is_empty(), "leased, not due again");
 

@@ -203,6 +203,7 @@ async fn the_outbound_chain_refuses_viruses_and_holds_mail_for_admins() {
     let moat = Moat::builder(BIN, Backend::Sqlite)
         .set("filters", "builtin", "true")
         .set("delivery", "mx_port", &mx_port)
+        .set("submission", "suspend_after_refused", "3")
         .start()
         .await
         .unwrap();
@@ -247,4 +248,64 @@ async fn the_outbound_chain_refuses_viruses_and_holds_mail_for_admins() {
     assert!(released.text().contains("GTUBE-STANDARD"), "{}", released.text());
     let log = moat.admin(&["log", "tail"]);
     assert!(log.contains("quarantined"), "{log}");
+
+    // A credential whose messages are held (or refused) three times in a row is suspended (a stolen one,
+    // sending spam); one clean message between breaks the run.
+    let (infected, secret) = credential(&moat, "acme.test");
+    let infected_relay = client(moat.submission.unwrap(), false, &infected, &secret);
+    for (i, message) in [gtube, gtube, clean, gtube, gtube, gtube].into_iter().enumerate() {
+        let sent = submit(&infected_relay, "ann@acme.test", &["carol@remote.test"], message).await;
+        assert!(sent.is_ok(), "message {i}: {sent:?}");
+    }
+    let refused = submit(&infected_relay, "ann@acme.test", &["carol@remote.test"], clean).await.unwrap_err();
+    assert_eq!(code(&refused), 535, "suspended after three in a row: {refused:?}");
+    assert!(moat.admin(&["alerts"]).contains("3 messages in a row refused or held"));
+}
+
+/// Budgets per account (`451 4.7.1` past them), and the compromised-account guard: a burst of recipients
+/// that do not exist suspends the credential and tells the tenant's admins; an admin lifts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sending_limits_hold_and_a_burst_of_bounces_suspends_a_credential() {
+    let (own, remote) = (Sink::start().await, Sink::start().await);
+    remote.set(SinkBehaviour { reject_prefix: Some("gone".into()), ..SinkBehaviour::default() });
+    let mx_port = remote.addr.port().to_string();
+    let moat = Moat::builder(BIN, Backend::Sqlite)
+        .set("delivery", "mx_port", &mx_port)
+        .set("submission", "account_limits", "{ messages_per_hour = 2 }")
+        .set("submission", "suspend_after_bounces", "3")
+        .start()
+        .await
+        .unwrap();
+    moat.protect("acme.test", &[format!("127.0.0.1:{}:10", own.addr.port())], &["ann"]);
+    moat.dns.add("remote.test MX 10 mx.remote.test\nmx.remote.test A 127.0.0.1");
+    let body = "From: ann@acme.test\r\nSubject: hi\r\n\r\nhello\r\n";
+
+    let (user, password) = credential(&moat, "acme.test");
+    let relay = client(moat.submission.unwrap(), false, &user, &password);
+    for to in ["a@remote.test", "b@remote.test"] {
+        submit(&relay, "ann@acme.test", &[to], body).await.unwrap();
+    }
+    let third = submit(&relay, "ann@acme.test", &["c@remote.test"], body).await.unwrap_err();
+    let mail_send::Error::UnexpectedReply(reply) = &third else { panic!("{third:?}") };
+    assert_eq!(
+        (reply.code, reply.message.as_str()),
+        (451, "Sending limit of this account reached (2 messages an hour); try later")
+    );
+
+    let (burst, secret) = credential(&moat, "acme.test");
+    let spammer = client(moat.submission.unwrap(), false, &burst, &secret);
+    submit(&spammer, "ann@acme.test", &["gone1@remote.test", "gone2@remote.test", "gone3@remote.test"], body)
+        .await
+        .unwrap();
+    let alerts = eventually(30, "the suspension alert", || async {
+        let alerts = moat.admin(&["alerts"]);
+        alerts.contains("was suspended from sending").then_some(alerts)
+    })
+    .await;
+    assert!(alerts.contains(&burst) && alerts.contains("3 recipients within an hour that do not exist"), "{alerts}");
+    let refused = submit(&spammer, "ann@acme.test", &["x@remote.test"], body).await.unwrap_err();
+    assert_eq!(code(&refused), 535, "suspended: {refused:?}");
+    assert!(moat.admin(&["smtp-credential", "list"]).contains("suspended"), "shown to the admin");
+    moat.admin(&["smtp-credential", "resume", &burst]);
+    submit(&spammer, "ann@acme.test", &["x@remote.test"], body).await.expect("sends again once lifted");
 }

@@ -30,6 +30,8 @@ pub struct SmtpContext {
     pub auth_throttle: crate::inbound::AuthThrottle,
     /// Signs outgoing mail with its From domain's DKIM keys.
     pub dkim: crate::outbound::dkim::Signer,
+    /// What authenticated accounts may send, and the guard against compromised ones.
+    pub senders: Arc<crate::outbound::senders::Senders>,
 }
 
 /// What a listener is for; it decides who may send what through it. Relaying for authenticated clients is

@@ -76,7 +76,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 Err(_) => return self.refuse_next(reply::SYNTAX_RECIPIENT),
             },
             Err(RecipientError::Syntax(_)) => return self.refuse_next(reply::SYNTAX_RECIPIENT),
-            Err(RecipientError::UnknownUser(_)) => return self.refuse_next(reply::UNKNOWN_USER),
+            Err(RecipientError::UnknownUser(_)) => {
+                if let Some(sender) = &self.sender {
+                    self.ctx.senders.bounced(&sender.account, 1).await;
+                }
+                return self.refuse_next(reply::UNKNOWN_USER);
+            }
             Err(e) => {
                 tracing::warn!(rcpt = %address, "recipient cannot be checked now: {e}");
                 self.reply(reply::TEMP_DIRECTORY);
@@ -84,9 +89,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             }
         };
         let transaction = self.transaction.as_mut().expect("checked by rcpt");
-        if !transaction.recipients.iter().any(|(a, _)| *a == address) {
-            transaction.recipients.push((address, route));
+        if transaction.recipients.iter().any(|(a, _)| *a == address) {
+            self.reply(reply::RECIPIENT_OK);
+            return Next::Continue;
         }
+        let count = transaction.recipients.len() as u64 + 1;
+        let sender = self.sender.as_ref().expect("MAIL needs AUTH on a submission listener");
+        if let Err(refusal) = self.ctx.senders.check(&sender.account, sender.tenant, count).await {
+            tracing::info!(account = %sender.account, %refusal, "sending limit");
+            self.reply(refusal);
+            return Next::Continue;
+        }
+        let transaction = self.transaction.as_mut().expect("checked by rcpt");
+        transaction.recipients.push((address, route));
         self.reply(reply::RECIPIENT_OK);
         Next::Continue
     }

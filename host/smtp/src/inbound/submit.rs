@@ -37,6 +37,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let domain = from[0].rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
         let summary = Summary::of(&content);
         let decision = self.judge_outbound(&sender, &transaction, &domain, content.clone()).await;
+        let refused_or_held = !matches!(decision, Decision::Send { .. });
+        self.ctx.senders.judged(&sender.account, refused_or_held).await;
+        let recipients = transaction.recipients.len() as u64;
         let (fate, verdict, refusal) = match decision {
             Decision::Refuse { verdict, reply } => (Fate::Drop, verdict, Some(reply)),
             Decision::Send { verdict } => (Fate::Deliver { add_headers: Vec::new(), subject_tag: None }, verdict, None),
@@ -60,6 +63,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
         match accepted {
             Ok(ids) => {
+                self.ctx.senders.sent(&sender.account, sender.tenant, recipients).await;
                 self.ctx.metrics.accepted.inc();
                 self.reply(Reply::dynamic(250, "2.0.0", format!("OK queued as {}", ids.join(" "))));
             }

@@ -43,6 +43,7 @@ async fn harness(config: SessionConfig) -> Harness {
         authenticator: None,
         auth_throttle: Default::default(),
         dkim,
+        senders: Arc::new(crate::outbound::senders::Senders::new(store.clone(), Default::default())),
     };
     Harness { ctx: Arc::new(ctx), _dir: dir }
 }

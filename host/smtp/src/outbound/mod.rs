@@ -8,6 +8,7 @@ pub mod networks;
 pub mod probe;
 mod route;
 mod route_limits;
+pub mod senders;
 pub mod status;
 
 use crate::queue::dsn::Bounce;
@@ -35,15 +36,19 @@ pub struct QueueManager {
     tls: tokio_rustls::TlsConnector,
     metrics: Metrics,
     in_flight: Mutex<HashSet<String>>,
+    /// Told of outgoing mail's bounces (the compromised-account guard).
+    senders: Arc<senders::Senders>,
 }
 
 impl QueueManager {
-    /// `destinations` bounds where tenants' mail may go (see [`networks::Destinations`]).
+    /// `destinations` bounds where tenants' mail may go (see [`networks::Destinations`]); `senders` hears of
+    /// outgoing mail's bounces.
     pub fn new(
         queue: Queue,
         config: DeliveryConfig,
         destinations: networks::Destinations,
         metrics: Metrics,
+        senders: Arc<senders::Senders>,
     ) -> Result<Arc<Self>, String> {
         config.validate()?;
         let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations, config.mx_port)?;
@@ -55,6 +60,7 @@ impl QueueManager {
             tls: crate::tls::opportunistic_connector(),
             metrics,
             in_flight: Mutex::new(HashSet::new()),
+            senders,
         }))
     }
 
@@ -282,6 +288,14 @@ impl QueueManager {
             Ok(None) => return,
             Err(e) => return tracing::error!("cannot record the delivery round: {e}"),
         };
+        if let Some(account) = &message.account {
+            // Recipients refused for good (not expired): what a spammer with a stolen account collects.
+            let refused = results.iter().filter(|r| r.status == RecipientStatus::Failed && r.reply.starts_with('5'));
+            let n = refused.count() as u64;
+            if n > 0 {
+                self.senders.bounced(account, n).await;
+            }
+        }
         if status == DeliveryStatus::Deferred {
             return;
         }

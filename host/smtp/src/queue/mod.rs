@@ -296,6 +296,7 @@ impl Queue {
                         received_at,
                         expires_at: received_at + self.max_age_secs,
                         recipients: group.recipients.clone(),
+                        account: facts.authenticated.clone(),
                     };
                     (Some(id.clone()), "queued", Disposition::Queue(message))
                 }
@@ -367,6 +368,8 @@ impl Queue {
             received_at: now,
             expires_at: now + self.max_age_secs,
             recipients: only.unwrap_or(held.recipients),
+            // An admin released it: its bounces are not the sending account's doing.
+            account: None,
         };
         if let Err(e) = self.store.quarantine_release(id, &message, now).await {
             let _ = self.spool.remove(&queue_id).await;
