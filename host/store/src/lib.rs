@@ -19,6 +19,7 @@ mod outbound;
 mod plugins;
 mod quarantine;
 mod queue;
+mod sending;
 mod sessions;
 mod tenants;
 
@@ -40,6 +41,7 @@ pub use queue::{
     Accepted, AttemptResult, ClaimRequest, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
     QueuedRecipient, RecipientStatus,
 };
+pub use sending::{SendingScope, Sent};
 pub use sessions::{Principal, Session};
 pub use tenants::{DEFAULT_TENANT, Tenant, TenantId};
 
