@@ -19,6 +19,11 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{name}/configuration", get(configuration))
         .route("/domains/{name}/test-smtp", post(test_smtp))
         .route("/domains/{name}/signup", put(set_signup))
+        .route("/domains/{name}/smtp-credentials", get(smtp_credentials).post(create_smtp_credential))
+        .route("/smtp-credentials/{username}", delete(revoke_smtp_credential))
+        .route("/smtp-credentials/{username}/resume", post(resume_smtp_credential))
+        .route("/domains/{name}/dkim/rotate", post(rotate_dkim))
+        .route("/domains/{name}/dkim/{selector}", delete(retire_dkim))
         .route("/ldap", get(ldap_settings).put(set_ldap))
         .route("/domains/{name}/ldap/check", post(check_ldap))
         .route("/domains/{name}/ldap/sync", post(sync_ldap))
@@ -164,6 +169,66 @@ async fn configuration(
     Path(name): Path<String>,
 ) -> Result<Json<ops::Configuration>, AppError> {
     Ok(Json(ops::configuration(&access, &state, &name).await?))
+}
+
+async fn smtp_credentials(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ops::SmtpCredentialView>>, AppError> {
+    Ok(Json(ops::smtp_credentials(&access, &state, &name).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewCredential {
+    #[serde(default)]
+    label: String,
+}
+
+async fn create_smtp_credential(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Option<Json<NewCredential>>,
+) -> Result<(StatusCode, Json<ops::SmtpCredentialView>), AppError> {
+    let label = body.map(|Json(b)| b.label).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(ops::smtp_credential_create(&access, &state, &name, &label).await?)))
+}
+
+async fn revoke_smtp_credential(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, AppError> {
+    ops::smtp_credential_revoke(&access, &state, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn resume_smtp_credential(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, AppError> {
+    ops::smtp_credential_resume(&access, &state, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_dkim(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ops::DkimRecordView>>, AppError> {
+    Ok(Json(ops::dkim_rotate(&access, &state, &name).await?))
+}
+
+async fn retire_dkim(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path((name, selector)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    ops::dkim_retire(&access, &state, &name, &selector).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn test_smtp(
@@ -389,6 +454,7 @@ fn log_json(e: &moat_store::LogEntry) -> serde_json::Value {
         "message_id": e.message_id, "verdict": e.verdict, "score": e.score, "symbols": e.symbols,
         "delivery_status": e.delivery_status, "last_reply": e.last_reply,
         "classified": e.classified.map(|c| c.as_str()),
+        "direction": e.direction.as_str(),
     })
 }
 
@@ -397,6 +463,7 @@ fn log_json(e: &moat_store::LogEntry) -> serde_json::Value {
 struct LogQuery {
     q: Option<String>,
     verdict: Option<String>,
+    direction: Option<String>,
     limit: Option<i64>,
 }
 
@@ -406,7 +473,7 @@ async fn log(
     Query(query): Query<LogQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let search = ops::LogSearch { q: query.q, verdict: query.verdict };
+    let search = ops::LogSearch { q: query.q, verdict: query.verdict, direction: query.direction };
     let entries = ops::log(&access, &state, &search, limit).await?;
     Ok(Json(entries.iter().map(log_json).collect()))
 }
@@ -487,7 +554,15 @@ pub async fn openapi() -> Json<serde_json::Value> {
                             view_emails?, view_headers?}} (201; 400 bad input; 409 exists)"),
             },
             "/api/v1/domains/{name}": { "get": op("One domain"), "delete": op("Stop protecting a domain (204)") },
-            "/api/v1/domains/{name}/configuration": { "get": op("MX hosts, IP ranges, smart host and SPF record to publish") },
+            "/api/v1/domains/{name}/configuration": { "get": op("MX hosts, IP ranges, smart host and its ports, SPF and DKIM records to publish") },
+            "/api/v1/domains/{name}/smtp-credentials": {
+                "get": op("SMTP credentials the domain's server relays outgoing mail with (no secrets; today's sent counts)"),
+                "post": op("Make a credential ({\"label\"}); 201 with its secret, shown this once")
+            },
+            "/api/v1/smtp-credentials/{username}": { "delete": op("Revoke a credential (204)") },
+            "/api/v1/smtp-credentials/{username}/resume": { "post": op("Lift a credential's suspension (204)") },
+            "/api/v1/domains/{name}/dkim/rotate": { "post": op("New DKIM keys (RSA-2048, Ed25519) that sign from now on; the records to publish") },
+            "/api/v1/domains/{name}/dkim/{selector}": { "delete": op("Retire a rotated DKIM key (204)") },
             "/api/v1/domains/{name}/test-smtp": { "post": op("Greet each downstream host over SMTP and report") },
             "/api/v1/mx/{name}": { "get": op("Get SMTP: downstream hosts from the domain's current MX records") },
             "/api/v1/domain-admins": { "post": op("Create a domain admin: {name, password, email?, domains: [..], \

@@ -36,6 +36,9 @@ pub struct Publishing {
     pub ip_ranges: Vec<String>,
     /// The host a company's server relays outgoing mail through.
     pub smart_host: String,
+    /// Its submission ports: STARTTLS (587), and TLS from the first byte (465).
+    pub submission_ports: Vec<u16>,
+    pub submission_tls_ports: Vec<u16>,
 }
 
 /// What every handler shares.

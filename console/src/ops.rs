@@ -115,7 +115,40 @@ pub struct Configuration {
     pub mx: Vec<String>,
     pub ip_ranges: Vec<String>,
     pub smart_host: String,
+    /// Where the domain's server relays outgoing mail: STARTTLS ports, and implicit-TLS ports.
+    pub submission_ports: Vec<u16>,
+    pub submission_tls_ports: Vec<u16>,
     pub spf: String,
+    /// The DKIM records to publish, signing keys first.
+    pub dkim: Vec<DkimRecordView>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct DkimRecordView {
+    pub selector: String,
+    pub algorithm: String,
+    /// `SELECTOR._domainkey.DOMAIN`
+    pub name: String,
+    pub value: String,
+    /// False once rotated: keep it published until it is retired.
+    pub signing: bool,
+}
+
+/// An SMTP credential as admins see it (never its secret, which is shown once at creation).
+#[derive(Serialize, Debug, Clone)]
+pub struct SmtpCredentialView {
+    pub username: String,
+    pub domain: String,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// Why it may not send, when suspended.
+    pub suspended: Option<String>,
+    /// Messages and recipients it sent today.
+    pub sent_today: (u64, u64),
+    /// Only in the answer to its creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -667,13 +700,113 @@ pub async fn configuration(access: &Access, state: &AppState, name: &str) -> Res
     admin_only(access)?;
     let domain = visible_domain(access, state, name).await?;
     let publishing = &state.publishing;
+    let dkim = dkim_views(state.directory.dkim_records(&domain.name).await?);
     Ok(Configuration {
         domain: domain.name,
         mx: publishing.mx_hosts.iter().enumerate().map(|(i, h)| format!("{} {h}", 10 * (i + 1))).collect(),
         ip_ranges: publishing.ip_ranges.clone(),
         smart_host: publishing.smart_host.clone(),
+        submission_ports: publishing.submission_ports.clone(),
+        submission_tls_ports: publishing.submission_tls_ports.clone(),
         spf: spf_record(&publishing.ip_ranges, &publishing.smart_host),
+        dkim,
     })
+}
+
+fn dkim_views(records: Vec<moat_directory::DkimRecord>) -> Vec<DkimRecordView> {
+    records
+        .into_iter()
+        .map(|r| DkimRecordView {
+            algorithm: r.algorithm.as_str().into(),
+            selector: r.selector,
+            name: r.name,
+            value: r.value,
+            signing: r.signing,
+        })
+        .collect()
+}
+
+/// New DKIM keys for a domain the caller administers (the old ones stop signing, stay to publish).
+pub async fn dkim_rotate(access: &Access, state: &AppState, name: &str) -> Result<Vec<DkimRecordView>, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    Ok(dkim_views(state.directory.dkim_rotate(&domain.name).await?))
+}
+
+/// Forgets a rotated DKIM key of a domain the caller administers.
+pub async fn dkim_retire(access: &Access, state: &AppState, name: &str, selector: &str) -> Result<(), AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    Ok(state.directory.dkim_retire(&domain.name, selector).await?)
+}
+
+async fn credential_view(state: &AppState, c: moat_store::SmtpCredential) -> Result<SmtpCredentialView, AppError> {
+    let now = moat_store::unix_now();
+    let sent = state.store.sending_sent(&moat_store::SendingScope::Account(c.username.clone()), now).await?;
+    Ok(SmtpCredentialView {
+        username: c.username,
+        domain: c.domain,
+        label: c.label,
+        created_at: c.created_at,
+        last_used_at: c.last_used_at,
+        suspended: c.suspended.map(|(_, why)| why),
+        sent_today: sent.day,
+        secret: None,
+    })
+}
+
+/// The SMTP credentials of a domain the caller administers.
+pub async fn smtp_credentials(
+    access: &Access,
+    state: &AppState,
+    name: &str,
+) -> Result<Vec<SmtpCredentialView>, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    let mut views = Vec::new();
+    for c in state.store.smtp_credential_list(Some(domain.tenant_id), Some(domain.id)).await? {
+        views.push(credential_view(state, c).await?);
+    }
+    Ok(views)
+}
+
+/// A new SMTP credential of a domain the caller administers, with its secret (shown this once).
+pub async fn smtp_credential_create(
+    access: &Access,
+    state: &AppState,
+    name: &str,
+    label: &str,
+) -> Result<SmtpCredentialView, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    let (credential, secret) = state.directory.smtp_credential_create(&domain.name, label).await?;
+    Ok(SmtpCredentialView { secret: Some(secret), ..credential_view(state, credential).await? })
+}
+
+/// A credential the caller administers (another's is "not found").
+async fn own_credential(
+    access: &Access,
+    state: &AppState,
+    username: &str,
+) -> Result<moat_store::SmtpCredential, AppError> {
+    admin_only(access)?;
+    let credential =
+        state.store.smtp_credential_by_username(&username.to_ascii_lowercase()).await?.ok_or(AppError::NotFound)?;
+    visible_domain(access, state, &credential.domain).await?;
+    Ok(credential)
+}
+
+/// Revokes a credential: it authenticates no more.
+pub async fn smtp_credential_revoke(access: &Access, state: &AppState, username: &str) -> Result<(), AppError> {
+    let credential = own_credential(access, state, username).await?;
+    Ok(state.store.smtp_credential_remove(&credential.username).await?)
+}
+
+/// Lifts a credential's suspension.
+pub async fn smtp_credential_resume(access: &Access, state: &AppState, username: &str) -> Result<(), AppError> {
+    let credential = own_credential(access, state, username).await?;
+    state.store.smtp_credential_suspend(&credential.username, None).await?;
+    Ok(())
 }
 
 pub fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
@@ -820,6 +953,9 @@ pub struct LogSearch {
     /// Only this verdict (`clean`, `tagged`, `quarantined`, `rejected`, ...).
     #[serde(default)]
     pub verdict: Option<String>,
+    /// Only `inbound` or only `outbound` mail.
+    #[serde(default)]
+    pub direction: Option<String>,
 }
 
 /// The email log the caller may read, newest first: every message (platform), its tenant's, or those to
@@ -834,6 +970,13 @@ pub async fn log(
     let mut query = moat_store::LogQuery {
         text: search.q.clone(),
         verdict: search.verdict.clone().filter(|v| !v.is_empty()),
+        direction: match search.direction.as_deref().filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(
+                moat_store::Direction::parse(d)
+                    .ok_or_else(|| AppError::BadRequest(format!("direction is inbound or outbound, not {d:?}")))?,
+            ),
+        },
         limit,
         ..Default::default()
     };

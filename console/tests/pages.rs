@@ -625,3 +625,59 @@ async fn deleting_a_domain_is_confirmed_and_unknown_pages_are_a_real_404() {
         assert!(!page.body.contains("parse"), "no raw parse error: {}", page.body);
     }
 }
+
+/// A domain's outgoing mail on its page: the smart host and its ports, an SMTP credential made (its secret
+/// shown once, on the answer to the form, never in a URL), revoked; DKIM keys made, rotated, the old one
+/// retired. Another tenant's admin can do none of it to this domain.
+#[tokio::test]
+async fn admins_manage_their_domains_smtp_credentials_and_dkim_keys() {
+    let world = world().await;
+    let store = &world.state.store;
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/domains/acme.test").await;
+    assert!(page.body.contains("Outgoing mail") && page.body.contains("No SMTP credentials yet."), "{}", page.body);
+    let token = page.csrf();
+
+    let made = admin.post("/domains/acme.test/smtp-credentials", &[("csrf", &token), ("label", "office server")]).await;
+    assert_eq!(made.status, StatusCode::OK, "the secret is on this page, not behind a redirect");
+    let stored = store.smtp_credential_list(None, None).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let username = &stored[0].username;
+    let shown = made.body.split("password ").nth(1).and_then(|s| s.split(' ').next()).unwrap().to_owned();
+    assert_eq!(shown.len(), 24, "{}", made.body);
+    assert!(world.state.directory.authenticate_sender(username, &shown).await.is_ok(), "the secret shown works");
+    let page = admin.get("/domains/acme.test").await;
+    assert!(page.body.contains(username.as_str()) && page.body.contains("office server"));
+    assert!(!page.body.contains(&shown), "shown once");
+
+    let rotated = admin.post("/domains/acme.test/dkim/rotate", &[("csrf", &token)]).await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/domains/acme.test").await;
+    assert_eq!(page.body.matches("._domainkey.acme.test. TXT").count(), 2, "{}", page.body);
+
+    // Another tenant's admin: not found, whatever it tries.
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    let hash = moat_directory::hash_password(PASSWORD).unwrap();
+    store.admin_add("other-admin", &hash, Role::Tenant(other), 0).await.unwrap();
+    let mut stranger = Browser::new(&world);
+    stranger.sign_in("other-admin", PASSWORD).await;
+    let token_x = stranger.get("/account").await.csrf();
+    let revoke = [("csrf", token_x.as_str()), ("username", username.as_str())];
+    assert_eq!(
+        stranger.post("/domains/other.test/smtp-credentials/revoke", &revoke).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger.post("/domains/acme.test/dkim/rotate", &[("csrf", &token_x)]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(store.smtp_credential_list(None, None).await.unwrap().len(), 1);
+
+    let revoked =
+        admin.post("/domains/acme.test/smtp-credentials/revoke", &[("csrf", &token), ("username", username)]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert!(store.smtp_credential_list(None, None).await.unwrap().is_empty());
+    let forged = admin.post("/domains/acme.test/dkim/rotate", &[("csrf", "0".repeat(64).as_str())]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF");
+}

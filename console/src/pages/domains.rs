@@ -1,5 +1,6 @@
 //! Domains: the list, a new domain (with Get SMTP to fill its downstream hosts from its MX records, and an
-//! optional domain admin), one domain's page (downstream hosts, Test SMTP, configuration information).
+//! optional domain admin), one domain's page (downstream hosts, Test SMTP, configuration information, and
+//! its outgoing mail: see `outbound.rs`).
 
 use super::{CsrfOnly, PageResult, csrf, done, filled, frame, notice, url_encode};
 use crate::i18n::tr;
@@ -218,7 +219,7 @@ async fn show(
     domain_page(&state, &signed, &name, q.done.as_deref(), None, None).await
 }
 
-async fn domain_page(
+pub(super) async fn domain_page(
     state: &AppState,
     signed: &Signed,
     name: &str,
@@ -229,6 +230,8 @@ async fn domain_page(
     let t = |s| tr(signed.language, s);
     let view = ops::domain(&signed.access, state, name).await?;
     let config = ops::configuration(&signed.access, state, name).await?;
+    let credentials =
+        if view.alias_of.is_none() { ops::smtp_credentials(&signed.access, state, name).await? } else { Vec::new() };
     let body = html! {
         (notice(done_message, error))
         dl {
@@ -275,9 +278,9 @@ async fn domain_page(
         dl #configuration {
             dt { (t("MX records to publish")) } dd { @for mx in &config.mx { code { (view.name) ". MX " (mx) } br; } }
             dt { (t("Moat's IP ranges")) } dd { @for r in &config.ip_ranges { code { (r) } br; } }
-            dt { (t("Smart host for outgoing mail")) } dd { code { (config.smart_host) } }
             dt { (t("SPF record to publish")) } dd { code #spf { (view.name) ". TXT \"" (config.spf) "\"" } }
         }
+        (super::outbound::section(signed, &config, &credentials))
         @if signed.access.manages_tenant() {
             p { a.button.danger href=(format!("/domains/{}/delete", url_encode(&view.name))) { (t("Delete domain")) } }
         }

@@ -35,6 +35,7 @@ async fn list(State(state): State<AppState>, signed: Signed, Query(search): Quer
     let t = |s| tr(signed.language, s);
     let entries = ops::log(&signed.access, &state, &search, SHOWN).await?;
     let verdict = search.verdict.as_deref().unwrap_or("");
+    let direction = search.direction.as_deref().unwrap_or("");
     let body = html! {
         form.search method="get" action="/log" {
             input name="q" type="search" value=(search.q.as_deref().unwrap_or("")) placeholder=(t("Sender, recipient, subject or IP")) aria-label=(t("Search"));
@@ -42,14 +43,19 @@ async fn list(State(state): State<AppState>, signed: Signed, Query(search): Quer
                 option value="" { (t("Every verdict")) }
                 @for v in VERDICTS { option value=(v) selected[verdict == v] { (t(v)) } }
             }
+            select name="direction" aria-label=(t("Direction")) {
+                option value="" { (t("Both directions")) }
+                @for d in ["inbound", "outbound"] { option value=(d) selected[direction == d] { (t(d)) } }
+            }
             button type="submit" { (t("Search")) }
         }
         @if entries.is_empty() { p { (t("No messages found.")) } }
         @else {
             table #log {
-                thead { tr { th { (t("Received")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Verdict")) } th { (t("Score")) } th { (t("Delivery")) } th { (t("Classified")) } } }
+                thead { tr { th { (t("Received")) } th { (t("Direction")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Verdict")) } th { (t("Score")) } th { (t("Delivery")) } th { (t("Classified")) } } }
                 tbody { @for e in &entries { tr {
                     td { a href=(format!("/log/{}", e.id)) { (super::quarantine::time(e.received_at)) } }
+                    td { (t(e.direction.as_str())) }
                     td { (e.sender) } td { (e.recipients) } td { (e.subject.clone().unwrap_or_default()) }
                     td { (e.verdict) } td { (e.score.map(|s| format!("{s:.1}")).unwrap_or_default()) } td { (e.delivery_status) }
                     td { @if let Some(c) = e.classified { (t(c.as_str())) } }

@@ -10,6 +10,7 @@ mod filtering;
 mod import;
 mod log;
 mod login;
+mod outbound;
 mod quarantine;
 mod status;
 mod trust;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(log::routes())
         .merge(status::routes())
         .merge(domains::routes())
+        .merge(outbound::routes())
         .merge(directory::routes())
         .merge(users::routes())
         .merge(import::routes())

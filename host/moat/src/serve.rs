@@ -107,6 +107,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Moat is listening for mail on {} (STARTTLS with {tls_note})", listener.local_addr()?);
         tasks.push(tokio::spawn(listener.run(stopped.clone())));
     }
+    // The ports bound (the configured ones, or what port 0 got): the console tells admins these.
+    let (mut submission_ports, mut submission_tls_ports) = (Vec::new(), Vec::new());
     for (addr, implicit) in config
         .submission
         .listen
@@ -117,7 +119,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (submission)"))?;
         let listener = Listener::new(socket, Role::Submission, ctx.clone());
         let (listener, how) = if implicit { (listener.implicit_tls(), "implicit TLS") } else { (listener, "STARTTLS") };
-        println!("Moat is listening for submissions on {} ({how}, then AUTH)", listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        if implicit { &mut submission_tls_ports } else { &mut submission_ports }.push(bound.port());
+        println!("Moat is listening for submissions on {bound} ({how}, then AUTH)");
         tasks.push(tokio::spawn(listener.run(stopped.clone())));
     }
     let admin = TcpListener::bind(config.admin.listen)
@@ -152,6 +156,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
         ip_ranges: config.console.ip_ranges.clone(),
         smart_host: config.console.smart_host.clone().unwrap_or_else(|| hostname.clone()),
+        submission_ports,
+        submission_tls_ports,
     };
     let mut state = moat_console::AppState::new(store.clone(), directory)
         .with_gateway(Arc::new(gateway))
