@@ -48,7 +48,7 @@ mod verdict;
 
 pub use message::{Attachment, AuthResult, Authentication, Header, Message};
 pub use verdict::{Action, Symbol, Verdict};
-pub use wit::moat::filter::types::{Connection, Recipient};
+pub use wit::moat::filter::types::{Connection, Direction, Recipient};
 
 /// An admin's classification of a message, fed to [`Filter::learn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

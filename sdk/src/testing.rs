@@ -22,7 +22,7 @@
 //! ```
 
 use crate::host::{HostError, Level, RecordKind};
-use crate::{Attachment, Authentication, Connection, Filter, Header, Label, Message, Recipient, Verdict};
+use crate::{Attachment, Authentication, Connection, Direction, Filter, Header, Label, Message, Recipient, Verdict};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -56,6 +56,7 @@ impl TestMessage {
                 ptr: None,
                 helo: "client.example".into(),
                 tls: None,
+                direction: Direction::Inbound,
             },
             authentication: Authentication::default(),
             headers: mail.headers().iter().map(|h| Header { name: h.name.clone(), value: h.value.clone() }).collect(),
@@ -94,6 +95,12 @@ impl TestMessage {
             self.recipients.clear();
         }
         self.recipients.push(recipient(address, tenant));
+        self
+    }
+
+    /// Sets which way the message goes (inbound by default).
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.connection.direction = direction;
         self
     }
 

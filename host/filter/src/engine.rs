@@ -65,7 +65,7 @@ impl Limits {
 pub enum LoadError {
     #[error("{name}: not a WebAssembly component ({reason})")]
     NotAComponent { name: String, reason: String },
-    #[error("{name}: the component does not implement the moat:filter/filter@0.1.0 world: {reason}")]
+    #[error("{name}: the component implements neither the moat:filter/filter@0.2.0 world nor 0.1.0: {reason}")]
     NotAFilter { name: String, reason: String },
     #[error("cannot set up the filter engine: {0}")]
     Engine(String),
@@ -163,10 +163,9 @@ impl FilterEngine {
     /// (for `HashMap`) is provided; everything else (files, sockets, environment, clocks, stdio) traps.
     fn linker(&self, component: &Component) -> wasmtime::Result<Linker<HostState>> {
         let mut linker = Linker::new(&self.engine);
-        crate::bindings::Filter::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )?;
+        use wasmtime::component::HasSelf;
+        crate::bindings::v0_2::Filter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        crate::bindings::v0_1::Filter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         let seed: Arc<(u64, u64)> = Arc::new((rand_seed(), rand_seed()));
         for (import, item) in component.component_type().imports(&self.engine) {
             // The world's `use types.{message}` also imports `message` at the root, as an alias that must be the

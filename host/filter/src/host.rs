@@ -3,7 +3,6 @@
 //! Outer `Result` is a trap (a host bug); the inner `Result` is what the guest sees and can handle
 //! (`denied`, `unavailable`).
 
-use crate::bindings::moat::filter::{host, types};
 use crate::message::MessageView;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -302,159 +301,42 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
-fn unavailable(_: KvError) -> host::HostError {
-    host::HostError::Unavailable
-}
-
-fn ttl(seconds: Option<u32>) -> Option<Duration> {
+pub(crate) fn ttl(seconds: Option<u32>) -> Option<Duration> {
     seconds.map(|s| Duration::from_secs(u64::from(s)))
 }
 
 impl HostState {
-    fn kv(&self) -> Result<(&dyn KvStore, &str), host::HostError> {
-        self.capabilities.kv.as_ref().map(|g| (g.store.as_ref(), g.namespace.as_str())).ok_or(host::HostError::Denied)
+    /// The plugin's own key-value storage and namespace, when the entry grants it.
+    pub(crate) fn kv(&self) -> Option<(&dyn KvStore, &str)> {
+        self.capabilities.kv.as_ref().map(|g| (g.store.as_ref(), g.namespace.as_str()))
     }
 
-    fn view(&self, message: &Resource<MessageView>) -> wasmtime::Result<&MessageView> {
+    pub(crate) fn view(&self, message: &Resource<MessageView>) -> wasmtime::Result<&MessageView> {
         Ok(self.table.get(message)?)
     }
-}
 
-impl host::Host for HostState {
-    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+    pub(crate) fn log(&self, level: tracing::Level, message: &str) {
         let message: String = message.chars().take(2000).collect();
         let plugin = &*self.plugin;
         match level {
-            host::Level::Trace => tracing::trace!(plugin, "{message}"),
-            host::Level::Debug => tracing::debug!(plugin, "{message}"),
-            host::Level::Info => tracing::info!(plugin, "{message}"),
-            host::Level::Warn => tracing::warn!(plugin, "{message}"),
-            host::Level::Error => tracing::error!(plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
         }
-        Ok(())
     }
 
-    fn config(&mut self) -> wasmtime::Result<String> {
-        Ok(self.config.to_string())
-    }
-
-    fn now_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
-    }
-
-    fn kv_get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.get(ns, &key).map_err(unavailable)))
-    }
-
-    fn kv_get_many(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.get_many(ns, &keys).map_err(unavailable)))
-    }
-
-    fn kv_get_shared(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
-        let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
-        Ok(grant.store.get_many(&grant.shared, &keys).map_err(unavailable))
-    }
-
-    fn kv_get_counters(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<i64>, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.get_counters(ns, &keys).map_err(unavailable)))
-    }
-
-    fn kv_get_shared_counters(&mut self, keys: Vec<String>) -> wasmtime::Result<Result<Vec<i64>, host::HostError>> {
-        let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
-        Ok(grant.store.get_counters(&grant.shared, &keys).map_err(unavailable))
-    }
-
-    fn kv_set(
-        &mut self,
-        key: String,
-        value: Vec<u8>,
-        ttl_seconds: Option<u32>,
-    ) -> wasmtime::Result<Result<(), host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.set(ns, &key, value, ttl(ttl_seconds)).map_err(unavailable)))
-    }
-
-    fn kv_incr(
-        &mut self,
-        key: String,
-        delta: i64,
-        ttl_seconds: Option<u32>,
-    ) -> wasmtime::Result<Result<i64, host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.incr(ns, &key, delta, ttl(ttl_seconds)).map_err(unavailable)))
-    }
-
-    fn kv_incr_many(&mut self, deltas: Vec<(String, i64)>) -> wasmtime::Result<Result<(), host::HostError>> {
-        Ok(self.kv().and_then(|(kv, ns)| kv.incr_many(ns, &deltas).map_err(unavailable)))
-    }
-
-    /// Only names at or below a granted zone; everything else is denied without a query going out.
-    fn dns_lookup(
-        &mut self,
-        name: String,
-        kind: host::RecordKind,
-    ) -> wasmtime::Result<Result<Vec<String>, host::HostError>> {
-        let Some(DnsGrant { resolver, zones }) = &self.capabilities.dns else {
-            return Ok(Err(host::HostError::Denied));
-        };
-        if name.len() > 253 || !zones.iter().any(|zone| within(&name, zone)) {
-            return Ok(Err(host::HostError::Denied));
+    /// A DNS lookup the entry grants (only names at or below a granted zone; everything else is denied
+    /// without a query going out): `Err(None)` denied, `Err(Some(_))` unavailable.
+    pub(crate) fn dns_lookup(&self, name: &str, kind: RecordKind) -> Result<Vec<String>, Option<DnsError>> {
+        let Some(DnsGrant { resolver, zones }) = &self.capabilities.dns else { return Err(None) };
+        if name.len() > 253 || !zones.iter().any(|zone| within(name, zone)) {
+            return Err(None);
         }
-        let kind = match kind {
-            host::RecordKind::A => RecordKind::A,
-            host::RecordKind::Aaaa => RecordKind::Aaaa,
-            host::RecordKind::Txt => RecordKind::Txt,
-            host::RecordKind::Ptr => RecordKind::Ptr,
-        };
         // The call's whole DNS time is bounded by its deadline, not only each lookup by the resolver's.
         let within = self.deadline.saturating_duration_since(std::time::Instant::now());
-        Ok(resolver.lookup_within(&name, kind, within).map_err(|DnsError::Unavailable| host::HostError::Unavailable))
-    }
-}
-
-impl types::Host for HostState {}
-
-impl types::HostMessage for HostState {
-    fn sender(&mut self, m: Resource<MessageView>) -> wasmtime::Result<String> {
-        Ok(self.view(&m)?.0.wit_sender())
-    }
-    fn recipients(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Vec<types::Recipient>> {
-        Ok(self.view(&m)?.0.wit_recipients())
-    }
-    fn connection(&mut self, m: Resource<MessageView>) -> wasmtime::Result<types::Connection> {
-        Ok(self.view(&m)?.0.wit_connection())
-    }
-    fn authentication(&mut self, m: Resource<MessageView>) -> wasmtime::Result<types::Authentication> {
-        Ok(self.view(&m)?.0.wit_authentication())
-    }
-    fn headers(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Vec<types::Header>> {
-        Ok(self.view(&m)?.0.wit_headers())
-    }
-    fn header(&mut self, m: Resource<MessageView>, name: String) -> wasmtime::Result<Vec<String>> {
-        Ok(self.view(&m)?.0.wit_header(&name))
-    }
-    fn subject(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Option<String>> {
-        Ok(self.view(&m)?.0.wit_subject())
-    }
-    fn text_parts(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Vec<String>> {
-        Ok(self.view(&m)?.0.wit_text_parts())
-    }
-    fn html_parts(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Vec<String>> {
-        Ok(self.view(&m)?.0.wit_html_parts())
-    }
-    fn attachments(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Vec<types::Attachment>> {
-        Ok(self.view(&m)?.0.wit_attachments())
-    }
-    fn attachment_bytes(&mut self, m: Resource<MessageView>, index: u32) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.view(&m)?.0.wit_attachment_bytes(index))
-    }
-    fn raw(&mut self, m: Resource<MessageView>) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.view(&m)?.0.wit_raw())
-    }
-    fn size(&mut self, m: Resource<MessageView>) -> wasmtime::Result<u64> {
-        Ok(self.view(&m)?.0.wit_size())
-    }
-    fn drop(&mut self, m: Resource<MessageView>) -> wasmtime::Result<()> {
-        self.table.delete(m)?;
-        Ok(())
+        resolver.lookup_within(name, kind, within).map_err(Some)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Moat's filter runtime: filter layers are WebAssembly components implementing the `moat:filter@0.1.0`
-//! world. Each is compiled once (and cached on disk by sha256), validated against the world at load, and run
+//! Moat's filter runtime: filter layers are WebAssembly components implementing the `moat:filter` world
+//! (0.2.0, or the frozen 0.1.0). Each is compiled once (and cached on disk by sha256), validated against the world at load, and run
 //! in a fresh, bounded store per message: a fuel budget per call, a memory cap, no WASI filesystem, sockets
 //! or environment. A trap, a timeout or running out of memory becomes a [`Failure`], never a crash.
 
@@ -14,9 +14,10 @@ mod spec;
 #[doc(hidden)]
 pub mod test_guests;
 mod warm;
+mod wit;
 
-/// The version of the `moat:filter` WIT package this runtime implements.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The version of the `moat:filter` WIT package new plugins are built against; 0.1.0 plugins load too.
+pub const WIT_VERSION: &str = "0.2.0";
 
 pub use breaker::{Breaker, TenantBreakers};
 pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
@@ -25,7 +26,9 @@ pub use host::{
     Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryBudget, MemoryKv, RecordKind, Resolver,
     StaticDns, counter_value, kv_namespace, shared_kv_namespace,
 };
-pub use message::{AuthResult, Authentication, ConnectionFacts, Content, MessageFacts, ParsedMessage, RecipientFacts};
+pub use message::{
+    AuthResult, Authentication, ConnectionFacts, Content, Direction, MessageFacts, ParsedMessage, RecipientFacts,
+};
 pub use moat_message::{Structure, StructureLimits};
 pub use plugin::{Action, CallSetup, Failure, Label, Plugin, Run, Stage, Symbol, Verdict};
 /// The hex sha256 of a component's bytes: its identity in the registry and the compile cache.

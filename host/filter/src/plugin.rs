@@ -2,11 +2,10 @@
 //! the chain entry, see [`crate::Warm`]), a fuel budget and a memory cap, and every way a call can go wrong
 //! turned into a [`Failure`].
 
-use crate::bindings::moat::filter::types as wit;
 use crate::bindings::{Filter, FilterPre};
 use crate::engine::Limits;
 use crate::host::{Capabilities, HostState, MemoryCap};
-use crate::message::{self, ConnectionFacts, MessageView, ParsedMessage, RecipientFacts};
+use crate::message::{ConnectionFacts, ParsedMessage, RecipientFacts};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -15,7 +14,7 @@ use wasmtime::{Engine, Store, Trap};
 pub struct Plugin {
     name: Arc<str>,
     sha256: String,
-    pre: FilterPre<HostState>,
+    pre: FilterPre,
     engine: Engine,
     limits: Limits,
     budget: Arc<crate::host::MemoryBudget>,
@@ -145,7 +144,7 @@ impl Plugin {
     pub(crate) fn new(
         name: Arc<str>,
         sha256: String,
-        pre: FilterPre<HostState>,
+        pre: FilterPre,
         engine: Engine,
         limits: Limits,
         budget: Arc<crate::host::MemoryBudget>,
@@ -155,6 +154,11 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The `moat:filter` version the plugin was built against.
+    pub fn wit_version(&self) -> &'static str {
+        self.pre.version()
     }
 
     /// The sha256 of the component's bytes, its identity in the registry and the compile cache.
@@ -182,33 +186,26 @@ impl Plugin {
     pub fn configure(&self, config: &str) -> Run<Result<(), String>> {
         let owned = config.to_owned();
         let call = self.setup(config);
-        self.call(&call, move |store, filter| filter.call_configure(store, &owned))
+        self.call(&call, move |store, filter| match filter {
+            Filter::V0_2(f) => crate::wit::v0_2::configure(f, store, &owned),
+            Filter::V0_1(f) => crate::wit::v0_1::configure(f, store, &owned),
+        })
     }
 
     /// Runs one stage of the plugin.
     pub fn run(&self, stage: &Stage<'_>, call: &CallSetup) -> Run<Verdict> {
-        match stage {
-            Stage::Connect(conn) => {
-                let conn = message::connection(conn);
-                self.call(call, move |store, filter| Ok(filter.call_on_connect(store, &conn)?.into()))
-            }
-            Stage::MailFrom(conn, sender) => {
-                let conn = message::connection(conn);
-                self.call(call, move |store, filter| Ok(filter.call_on_mail_from(store, &conn, sender)?.into()))
-            }
-            Stage::Rcpt(conn, sender, rcpt) => {
-                let (conn, rcpt) = (message::connection(conn), message::recipient(rcpt));
-                self.call(call, move |store, filter| Ok(filter.call_on_rcpt(store, &conn, sender, &rcpt)?.into()))
-            }
+        let sized;
+        let call = match stage {
             Stage::Message(parsed) => {
-                let parsed = Arc::clone(parsed);
-                let call = &self.sized(call, parsed.size());
-                self.call(call, move |store, filter| {
-                    let handle = store.data_mut().table.push(MessageView(parsed))?;
-                    Ok(filter.call_on_message(&mut *store, handle)?.into())
-                })
+                sized = self.sized(call, parsed.size());
+                &sized
             }
-        }
+            _ => call,
+        };
+        self.call(call, move |store, filter| match filter {
+            Filter::V0_2(f) => crate::wit::v0_2::run(f, store, stage),
+            Filter::V0_1(f) => crate::wit::v0_1::run(f, store, stage),
+        })
     }
 
     /// Runs the `on-message` stage.
@@ -223,15 +220,10 @@ impl Plugin {
 
     /// Feeds an admin's classification of a message to the plugin's `learn`.
     pub fn learn(&self, message: &Arc<ParsedMessage>, label: Label, call: &CallSetup) -> Run<()> {
-        let parsed = Arc::clone(message);
-        let call = &self.sized(call, parsed.size());
-        let label = match label {
-            Label::Spam => wit::Label::Spam,
-            Label::Ham => wit::Label::Ham,
-        };
-        self.call(call, move |store, filter| {
-            let handle = store.data_mut().table.push(MessageView(parsed))?;
-            filter.call_learn(&mut *store, handle, label)
+        let call = &self.sized(call, message.size());
+        self.call(call, move |store, filter| match filter {
+            Filter::V0_2(f) => crate::wit::v0_2::learn(f, store, message, label),
+            Filter::V0_1(f) => crate::wit::v0_1::learn(f, store, message, label),
         })
     }
 
@@ -312,46 +304,14 @@ fn classify(error: &wasmtime::Error, memory_refused: bool) -> Failure {
 }
 
 /// Header names and values a plugin adds must not smuggle extra lines into the message.
-fn clean(s: String) -> String {
+pub(crate) fn clean(s: String) -> String {
     s.replace(['\r', '\n'], " ").chars().take(998).collect()
 }
 
-fn reply(r: wit::SmtpReply, class: u16) -> (u16, String, String) {
-    let code = if r.code / 100 == class { r.code } else { class * 100 + 50 };
-    let enhanced =
-        if r.enhanced.starts_with(char::from(b'0' + class as u8)) { r.enhanced } else { format!("{class}.7.1") };
-    (code, clean(enhanced), clean(r.text))
-}
-
-impl From<wit::Verdict> for Verdict {
-    fn from(v: wit::Verdict) -> Self {
-        let action = match v.action {
-            wit::Action::Continue => Action::Continue,
-            wit::Action::Accept => Action::Accept,
-            wit::Action::Reject(r) => {
-                let (code, enhanced, text) = reply(r, 5);
-                Action::Reject { code, enhanced, text }
-            }
-            wit::Action::Tempfail(r) => {
-                let (code, enhanced, text) = reply(r, 4);
-                Action::Tempfail { code, enhanced, text }
-            }
-            wit::Action::Quarantine => Action::Quarantine,
-            wit::Action::Discard => Action::Discard,
-        };
-        Verdict {
-            action,
-            symbols: v
-                .symbols
-                .into_iter()
-                .map(|s| Symbol {
-                    name: clean(s.name),
-                    score: if s.score.is_finite() { s.score } else { 0.0 },
-                    reason: clean(s.reason),
-                })
-                .collect(),
-            add_headers: v.add_headers.into_iter().map(|h| (clean(h.name), clean(h.value))).collect(),
-            hook_unused: v.hook_unused,
-        }
-    }
+/// A plugin's refusal as Moat sends it: a code and enhanced status of the refusal's `class` (4 or 5),
+/// whatever the plugin wrote.
+pub(crate) fn reply(code: u16, enhanced: String, text: String, class: u16) -> (u16, String, String) {
+    let code = if code / 100 == class { code } else { class * 100 + 50 };
+    let enhanced = if enhanced.starts_with(char::from(b'0' + class as u8)) { enhanced } else { format!("{class}.7.1") };
+    (code, clean(enhanced), clean(text))
 }

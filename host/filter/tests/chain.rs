@@ -5,8 +5,8 @@ mod common;
 
 use common::{SPAMMY, guest, message};
 use moat_filter::{
-    Chain, ChainEntry, ChainSpec, ConnectionFacts, Evaluation, FailPolicy, FilterEngine, KvGrant, KvStore, Label,
-    Limits, MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage, StaticDns,
+    Chain, ChainEntry, ChainSpec, ConnectionFacts, Direction, Evaluation, FailPolicy, FilterEngine, KvGrant, KvStore,
+    Label, Limits, MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage, StaticDns,
     Thresholds,
 };
 use std::collections::HashMap;
@@ -272,4 +272,32 @@ fn a_warm_entry_keeps_its_instance_and_replaces_a_failed_one() {
     let built = spec.build(&plugins, "t1", None, None);
     let built = built.unwrap_or_else(|e| panic!("{e}"));
     assert!(built.entries[0].call.warm.is_some() && built.entries[1].call.warm.is_none());
+}
+
+/// Plugins of both WIT versions run side by side: a 0.1.0 component (built before the direction existed)
+/// still loads and sees the message; a 0.2.0 one is told which way the message goes.
+#[test]
+fn plugins_of_wit_0_1_0_keep_working_and_0_2_0_ones_learn_the_direction() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let legacy = plugin(&e, "legacy");
+    let probe = plugin(&e, "probe");
+    assert_eq!((legacy.wit_version(), probe.wit_version()), ("0.1.0", "0.2.0"));
+    let conn = ConnectionFacts { helo: "office.acme.test".into(), ..Default::default() };
+    let connect = legacy.run(&Stage::Connect(&conn), &legacy.setup("")).result.unwrap();
+    assert_eq!(connect.symbols[0].reason, "office.acme.test");
+
+    for (direction, told) in [(Direction::Inbound, "inbound"), (Direction::Outbound, "outbound")] {
+        let facts = MessageFacts {
+            connection: ConnectionFacts { helo: "office.acme.test".into(), direction, ..Default::default() },
+            recipients: vec![RecipientFacts { address: "carol@remote.test".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let message = ParsedMessage::parse(SPAMMY.as_bytes().to_vec(), facts);
+        let old = legacy.on_message(&message, &legacy.setup("")).result.unwrap();
+        assert_eq!(old.symbols[0].name, "LEGACY_SEEN");
+        assert_eq!(old.symbols[0].reason, "FREE stuff inside from office.acme.test to 1");
+        let new = probe.on_message(&message, &probe.setup("")).result.unwrap();
+        let seen = new.symbols.iter().find(|s| s.name == "PROBE_DIRECTION").expect("the probe says what it was told");
+        assert_eq!(seen.reason, told);
+    }
 }

@@ -125,7 +125,7 @@ fn non_conforming_uploads_are_refused_with_the_reason() {
     let empty_component = b"\0asm\x0d\0\x01\0";
     let err = e.load("empty", empty_component).err().unwrap();
     assert!(matches!(err, LoadError::NotAFilter { .. }), "{err}");
-    assert!(err.to_string().contains("does not implement the moat:filter/filter@0.1.0 world"), "{err}");
+    assert!(err.to_string().contains("implements neither the moat:filter/filter@0.2.0 world nor 0.1.0"), "{err}");
 }
 
 #[test]

@@ -255,7 +255,13 @@ mod tests {
     use moat_sdk::testing::{MockHost, TestMessage};
 
     fn connection(ip: &str) -> Connection {
-        Connection { client_ip: ip.into(), ptr: None, helo: "mx.sender.test".into(), tls: None }
+        Connection {
+            client_ip: ip.into(),
+            ptr: None,
+            helo: "mx.sender.test".into(),
+            tls: None,
+            direction: moat_sdk::Direction::Inbound,
+        }
     }
 
     fn message(ip: &str) -> TestMessage {

@@ -76,6 +76,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             ptr: self.client_ptr().await,
             helo: self.helo.clone().unwrap_or_default(),
             tls: self.tls.clone(),
+            // The listener's role says it: only a submission listener relays customers' outgoing mail.
+            direction: match self.role {
+                super::Role::Mx => moat_filter::Direction::Inbound,
+                super::Role::Submission => moat_filter::Direction::Outbound,
+            },
         }
     }
 

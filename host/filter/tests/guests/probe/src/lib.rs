@@ -2,7 +2,8 @@
 //! - connect: rejects HELO `reject.me`;
 //! - mail-from: accepts senders at `trusted.test`;
 //! - rcpt: greylists recipients starting with `grey` once per sender (kv counter);
-//! - message: looks the client up in the `bl.example` DNSBL and outside any grant, counts messages in kv;
+//! - message: looks the client up in the `bl.example` DNSBL and outside any grant, says the direction it was
+//!   told (`PROBE_DIRECTION`), counts messages in kv;
 //! - learn: counts spam and ham labels in kv.
 use moat_sdk::host::{self, HostError, RecordKind};
 use moat_sdk::{Connection, Filter, Label, Message, Recipient, Verdict, export_filter};
@@ -51,6 +52,11 @@ impl Filter for Probe {
         if host::dns_lookup("example.org", RecordKind::Txt) == Err(HostError::Denied) {
             verdict = verdict.symbol("PROBE_OUTSIDE_DENIED", 0.0, "example.org is not granted");
         }
+        let direction = match message.connection().direction {
+            moat_sdk::Direction::Inbound => "inbound",
+            moat_sdk::Direction::Outbound => "outbound",
+        };
+        verdict = verdict.symbol("PROBE_DIRECTION", 0.0, direction);
         match host::kv_incr("messages", 1, None) {
             Ok(n) => verdict.symbol("PROBE_COUNT", 0.0, &n.to_string()),
             Err(e) => verdict.symbol("PROBE_KV_DENIED", 0.0, &format!("{e:?}")),
