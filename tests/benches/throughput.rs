@@ -11,8 +11,13 @@
 //! first, so rows show the steady state. For the default chain the report ends with each entry's mean
 //! wall-clock µs per call (from the email log), which shows where the chain's time goes.
 //!
+//! The outbound rows relay as a customer's server does: STARTTLS and AUTH on the submission listener (one
+//! session per 100 messages), 10 KB messages from the protected domain to an outside domain whose MX (in
+//! the loopback DNS) is the sink, through the default outbound chain and DKIM-signed with RSA-2048 and
+//! Ed25519; sending budgets lifted.
+//!
 //! `cargo bench -p moat-tests --bench throughput` (env: MOAT_BENCH_MESSAGES, default 2000;
-//! MOAT_BENCH_CLIENTS, default "1,8,32"; MOAT_BENCH_CHAINS, default "none,default";
+//! MOAT_BENCH_CLIENTS, default "1,8,32"; MOAT_BENCH_CHAINS, default "none,default,outbound";
 //! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows).
 
 use moat_tests::corpus;
@@ -28,6 +33,8 @@ const PER_CONNECTION: usize = 100;
 enum Chain {
     None,
     Default,
+    /// Relayed for an authenticated customer: the default outbound chain, then DKIM signing.
+    Outbound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +63,7 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
 async fn run() {
     let messages: usize = std::env::var("MOAT_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let clients: Vec<usize> = env_list("MOAT_BENCH_CLIENTS", "1,8,32").iter().filter_map(|c| c.parse().ok()).collect();
-    let chains = env_list("MOAT_BENCH_CHAINS", "none,default");
+    let chains = env_list("MOAT_BENCH_CHAINS", "none,default,outbound");
     let mut backends = vec![Backend::Sqlite];
     if std::env::var_os("MOAT_TEST_POSTGRES_URL").is_some() {
         backends.push(Backend::Postgres);
@@ -78,6 +85,11 @@ async fn run() {
             }
             let most = clients.iter().copied().max().unwrap_or(1);
             rows.push(Row { backend, chain: Chain::Default, mail: Mail::TenKb, fsync: true, clients: most });
+        }
+        if chains.iter().any(|c| c == "outbound") {
+            for &n in &clients {
+                rows.push(Row { backend, chain: Chain::Outbound, mail: Mail::TenKb, fsync: true, clients: n });
+            }
         }
     }
 
@@ -105,7 +117,11 @@ async fn run() {
         println!(
             "| {:?} | {} | {} | {} | {} | {messages} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             row.backend,
-            if row.chain == Chain::Default { "default" } else { "none" },
+            match row.chain {
+                Chain::None => "none",
+                Chain::Default => "default",
+                Chain::Outbound => "outbound + DKIM",
+            },
             if row.mail == Mail::Corpus { "corpus" } else { "10 KB" },
             if row.fsync { "on" } else { "off" },
             row.clients,
@@ -159,17 +175,24 @@ struct Figures {
 
 async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) -> Figures {
     let sink = Sink::start().await;
+    let no_limit = "{ messages_per_hour = 0, recipients_per_hour = 0, messages_per_day = 0, recipients_per_day = 0 }";
     let moat = Moat::builder(BIN, row.backend)
         .set("spool", "fsync", if row.fsync { "true" } else { "false" })
         .set("smtp", "max_connections_per_ip", "1000")
         .set("smtp", "connection_rate_per_ip", "0")
-        .set("filters", "builtin", if row.chain == Chain::Default { "true" } else { "false" })
+        .set("filters", "builtin", if row.chain == Chain::None { "false" } else { "true" })
+        .set("delivery", "mx_port", &sink.addr.port().to_string())
+        .set("submission", "account_limits", no_limit)
+        .set("submission", "tenant_limits", no_limit)
         .start()
         .await
         .expect("backend available");
     moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
-    if row.chain == Chain::Default {
+    if row.chain != Chain::None {
         train.teach(&moat);
+    }
+    if row.chain == Chain::Outbound {
+        return relay(&moat, row.clients, messages).await;
     }
     warm_up(&moat, &mail[..mail.len().min(20)]).await;
     let pid = moat.pid().expect("moat runs");
@@ -223,6 +246,66 @@ async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) ->
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let profile = (row.chain == Chain::Default).then(|| chain_profile(&moat, messages));
     Figures { accept_time, p50: pct(0.50), p99: pct(0.99), drained_after, cpu, profile }
+}
+
+/// The outbound rows: `clients` customer servers relaying `messages` through the submission listener.
+async fn relay(moat: &Moat, clients: usize, messages: usize) -> Figures {
+    let made = moat.admin(&["smtp-credential", "add", "example.com"]);
+    let field = |name: &str| made.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
+    let (user, password) = (field("username:"), field("password:"));
+    for line in moat.admin(&["dkim", "rotate", "example.com"]).lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        moat.dns.add(&format!("{} TXT {}", fields[0], fields[2].trim_matches('"')));
+    }
+    moat.dns.add("remote.test MX 10 mx.remote.test\nmx.remote.test A 127.0.0.1");
+    let builder = mail_send::SmtpClientBuilder::new("127.0.0.1".to_string(), moat.submission.unwrap().port())
+        .unwrap()
+        .implicit_tls(false)
+        .allow_invalid_certs()
+        .helo_host("office.example.com")
+        .credentials((user, password));
+    let body = String::from_utf8(message_10k()).unwrap().replace("load@sender.test", "load@example.com");
+    let body = body.strip_suffix(".\r\n").unwrap().to_owned();
+    let send = |count: usize| {
+        let (builder, body) = (builder.clone(), body.clone());
+        async move {
+            let mut latencies = Vec::with_capacity(count);
+            let mut left = count;
+            while left > 0 {
+                let mut session = builder.connect().await.expect("a submission session");
+                for _ in 0..left.min(PER_CONNECTION) {
+                    let t = Instant::now();
+                    let message = mail_send::smtp::message::Message::new(
+                        "load@example.com",
+                        ["carol@remote.test"],
+                        body.as_bytes(),
+                    );
+                    session.send(message).await.expect("relayed");
+                    latencies.push(t.elapsed());
+                }
+                left -= left.min(PER_CONNECTION);
+            }
+            latencies
+        }
+    };
+    send(20).await;
+    queue_empty(moat).await;
+    let pid = moat.pid().expect("moat runs");
+    let cpu_before = process_cpu(pid);
+    let start = Instant::now();
+    let tasks: Vec<_> =
+        (0..clients).map(|c| tokio::spawn(send(messages / clients + usize::from(c < messages % clients)))).collect();
+    let mut latencies = Vec::with_capacity(messages);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let accept_time = start.elapsed();
+    queue_empty(moat).await;
+    let drained_after = start.elapsed();
+    let cpu = process_cpu(pid) - cpu_before;
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Figures { accept_time, p50: pct(0.50), p99: pct(0.99), drained_after, cpu, profile: None }
 }
 
 /// A few messages before the measured ones, so the rows show the steady state: plugins compiled and

@@ -76,7 +76,7 @@ impl Registry {
             name,
             version,
             sha256: plugin.sha256(),
-            wit_version: moat_filter::WIT_VERSION,
+            wit_version: plugin.wit_version(),
             bytes,
             uploaded_by,
         };

@@ -16,9 +16,6 @@ pub mod test_guests;
 mod warm;
 mod wit;
 
-/// The version of the `moat:filter` WIT package new plugins are built against; 0.1.0 plugins load too.
-pub const WIT_VERSION: &str = "0.2.0";
-
 pub use breaker::{Breaker, TenantBreakers};
 pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};

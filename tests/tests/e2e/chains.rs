@@ -81,7 +81,7 @@ async fn two_plugins_change_the_outcome_tag_quarantine_reject(backend: Backend) 
     let spam = got.iter().find(|m| m.to == ["bob@example.com"]).unwrap().text();
     let ham = got.iter().find(|m| m.to == ["carol@example.com"]).unwrap().text();
     assert!(spam.contains("\r\nSubject: [SPAM] FREE stuff inside\r\n"), "{spam}");
-    assert!(spam.contains("X-Moat-Spam-Status: Yes, score=6.0 tests=SUBJECT_FREE,BODY_REPEATS_DRUG,PROBE_DNS_DENIED,PROBE_OUTSIDE_DENIED,PROBE_COUNT"), "{spam}");
+    assert!(spam.contains("X-Moat-Spam-Status: Yes, score=6.0 tests=SUBJECT_FREE,BODY_REPEATS_DRUG,PROBE_DNS_DENIED,PROBE_OUTSIDE_DENIED,PROBE_DIRECTION,PROBE_COUNT"), "{spam}");
     assert!(spam.contains("X-Tagger: 1 recipients"), "headers the chain adds are delivered: {spam}");
     assert!(ham.contains("X-Moat-Spam-Status: No, score=0.0") && ham.contains("Subject: Lunch\r\n"), "{ham}");
 
@@ -281,7 +281,10 @@ async fn bad_chains_and_plugins_are_refused_with_clear_errors(backend: Backend) 
     let out = moat.cli(&["plugin", "add", &empty, "--name", "empty"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("empty: the component implements neither the moat:filter/filter@0.2.0 world nor 0.1.0"), "{stderr}");
+    assert!(
+        stderr.contains("empty: the component implements neither the moat:filter/filter@0.2.0 world nor 0.1.0"),
+        "{stderr}"
+    );
     assert!(!moat.admin(&["plugin", "list"]).contains("empty"));
 
     set_chain(&moat, "[[entry]]\nplugin = \"tagger\"\n");

@@ -6,9 +6,14 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
 
 fn tagger() -> PathBuf {
+    guest("tagger")
+}
+
+/// The path of test guest `name` (`host/filter/tests/guests`), built for wasm32-wasip2.
+fn guest(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bytes = moat_filter::test_guests::component("tagger", &dir.join("guests"));
-    let path = dir.join("tagger-under-test.wasm");
+    let bytes = moat_filter::test_guests::component(name, &dir.join("guests"));
+    let path = dir.join(format!("{name}-under-test.wasm"));
     std::fs::write(&path, bytes).unwrap();
     path
 }
@@ -70,11 +75,15 @@ async fn the_registry_validates_uploads_and_keeps_versions() {
                 .contains("Registered tagger 1.0.0")
         );
         moat.admin(&["plugin", "add", wasm, "--name", "tagger", "--version", "1.1.0"]);
+        // A plugin built against the frozen WIT 0.1.0 is registered as such, and still accepted.
+        let legacy = guest("legacy");
+        moat.admin(&["plugin", "add", legacy.to_str().unwrap(), "--name", "legacy", "--version", "1.0.0"]);
         let list = moat.admin(&["plugin", "list"]);
         assert!(
-            list.contains("tagger\t1.0.0\t") && list.contains("tagger\t1.1.0\t") && list.contains("WIT 0.1.0"),
+            list.contains("tagger\t1.0.0\t") && list.contains("tagger\t1.1.0\t") && list.contains("WIT 0.2.0"),
             "{list}"
         );
+        assert!(list.lines().any(|l| l.starts_with("legacy\t1.0.0\t") && l.contains("WIT 0.1.0")), "{list}");
 
         let dup = moat.cli(&["plugin", "add", wasm, "--name", "tagger", "--version", "1.1.0"]);
         assert_eq!(dup.status.code(), Some(1));
@@ -86,6 +95,7 @@ async fn the_registry_validates_uploads_and_keeps_versions() {
 
         assert!(moat.admin(&["plugin", "remove", "tagger", "--version", "1.0.0"]).contains("Removed 1 version(s)"));
         assert!(moat.admin(&["plugin", "remove", "tagger"]).contains("Removed 1 version(s)"));
+        assert!(moat.admin(&["plugin", "remove", "legacy"]).contains("Removed 1 version(s)"));
         assert!(moat.admin(&["plugin", "list"]).contains("No plugins registered"));
     }
 }
