@@ -72,9 +72,13 @@ impl Store {
         Ok(self.kv_incr(NAMESPACE, &key, n, Some(now + ttl), now).await?.0)
     }
 
-    /// Forgets an account's counter `what`.
-    pub async fn sending_reset(&self, account: &str, what: &str) -> Result<()> {
+    /// Forgets an account's counter `what`. A read first: most resets find nothing to forget, and a read
+    /// costs no commit.
+    pub async fn sending_reset(&self, account: &str, what: &str, now: i64) -> Result<()> {
         let key = format!("{}|{what}", SendingScope::Account(account.into()).key());
+        if self.kv_get(NAMESPACE, &key, now).await?.is_none() {
+            return Ok(());
+        }
         self.kv_delete(NAMESPACE, &key).await.map(drop)
     }
 }
@@ -98,7 +102,8 @@ mod tests {
             assert_eq!(store.sending_sent(&ann, next_hour).await.unwrap().hour, (0, 0), "a new hour");
             assert_eq!(store.sending_mark("ann@acme.test", "run", 1, 60, now).await.unwrap(), 1);
             assert_eq!(store.sending_mark("ann@acme.test", "run", 1, 60, now).await.unwrap(), 2);
-            store.sending_reset("ann@acme.test", "run").await.unwrap();
+            store.sending_reset("ann@acme.test", "run", now).await.unwrap();
+            store.sending_reset("ann@acme.test", "run", now).await.unwrap();
             assert_eq!(store.sending_mark("ann@acme.test", "run", 1, 60, now).await.unwrap(), 1);
         }
     }

@@ -73,7 +73,7 @@ impl Senders {
     pub async fn judged(&self, account: &str, refused: bool) {
         const RUN: &str = "refused-in-a-row";
         if !refused {
-            if let Err(e) = self.store.sending_reset(account, RUN).await {
+            if let Err(e) = self.store.sending_reset(account, RUN, crate::now()).await {
                 tracing::error!("cannot reset a sending counter: {e}");
             }
             return;
