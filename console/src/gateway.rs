@@ -49,7 +49,13 @@ pub trait Gateway: Send + Sync {
     fn spooled_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// Teaches the tenant's live chain a classified message; fails naming the plugins that could not learn it.
     fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>>;
-    /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it for a tenant (`None`: the
-    /// default chain); returns the saved version.
-    fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>>;
+    /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it as the `direction` chain
+    /// of a tenant (`None`: the default chain); returns the saved version.
+    fn save_chain(
+        &self,
+        direction: moat_store::Direction,
+        tenant: Option<TenantId>,
+        json: String,
+        by: String,
+    ) -> BoxFuture<'_, Result<i64, String>>;
 }

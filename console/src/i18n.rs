@@ -198,6 +198,11 @@ static SPANISH: &[(&str, &str)] = &[
     ("Moat's IP ranges", "Rangos de IP de Moat"),
     ("Smart host for outgoing mail", "Smart host para el correo saliente"),
     ("Outgoing mail", "Correo saliente"),
+    ("Incoming mail", "Correo entrante"),
+    (
+        "Runs on mail the customers' servers send through Moat: it judges what the message carries, not the client (the customer's own server).",
+        "Se aplica al correo que los servidores de los clientes envían a través de Moat: juzga lo que lleva el mensaje, no al cliente (el propio servidor del cliente).",
+    ),
     ("Ports", "Puertos"),
     ("Authentication", "Autenticación"),
     (

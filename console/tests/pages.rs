@@ -248,6 +248,7 @@ async fn every_page_for_every_role() {
         ("/import", [OK, OK, NO, NO]),
         ("/admins", [OK, OK, NO, NO]),
         ("/filtering", [OK, OK, NO, NO]),
+        ("/filtering?direction=outbound", [OK, OK, NO, NO]),
         ("/branding", [OK, OK, NO, NO]),
         ("/quarantine", [OK, OK, OK, OK]),
         ("/quarantine?user=bob@acme.test", [OK, OK, OK, OK]),
@@ -637,6 +638,12 @@ async fn admins_manage_their_domains_smtp_credentials_and_dkim_keys() {
     admin.sign_in("acme-admin", PASSWORD).await;
     let page = admin.get("/domains/acme.test").await;
     assert!(page.body.contains("Outgoing mail") && page.body.contains("No SMTP credentials yet."), "{}", page.body);
+    let outbound = admin.get("/filtering?direction=outbound").await.body;
+    assert!(
+        outbound.contains("<strong>Outgoing mail</strong>")
+            && outbound.contains("name=\"direction\" value=\"outbound\"")
+    );
+    assert!(outbound.contains("judges what the message carries"), "{outbound}");
     let token = page.csrf();
 
     let made = admin.post("/domains/acme.test/smtp-credentials", &[("csrf", &token), ("label", "office server")]).await;

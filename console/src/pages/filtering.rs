@@ -11,7 +11,7 @@ use axum::extract::{Form, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use maud::html;
-use moat_store::{ChainScope, Role, TenantId};
+use moat_store::{ChainScope, Direction, Role, TenantId};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -22,7 +22,18 @@ pub fn routes() -> Router<AppState> {
 #[derive(Deserialize, Default)]
 struct Scope {
     tenant: Option<String>,
+    direction: Option<String>,
     done: Option<String>,
+}
+
+/// Which chain the page edits: inbound (the default) or outbound (`direction=outbound`).
+fn direction_of(requested: Option<&str>) -> Direction {
+    requested.and_then(Direction::parse).unwrap_or_default()
+}
+
+/// The page's address for a tenant and direction.
+fn page_url(tenant: Option<&str>, direction: Direction) -> String {
+    format!("/filtering?tenant={}&direction={}", super::url_encode(tenant.unwrap_or_default()), direction.as_str())
 }
 
 /// The tenant whose chain the page edits: a tenant admin's own; a platform admin's choice (`None`: the
@@ -49,44 +60,40 @@ async fn tenant_of(
     }
 }
 
-/// The chain that applies: the tenant's own, else the default. (JSON, and whether it is the tenant's.)
-async fn live_chain(state: &AppState, tenant: Option<TenantId>) -> Result<(Value, bool), AppError> {
+/// The `direction` chain that applies: the tenant's own, else the default. (JSON, and whether it is the
+/// tenant's.)
+async fn live_chain(
+    state: &AppState,
+    direction: Direction,
+    tenant: Option<TenantId>,
+) -> Result<(Value, bool), AppError> {
     if let Some(t) = tenant
-        && let Some(json) = state
-            .store
-            .chain_history(moat_store::Direction::Inbound, ChainScope::Tenant(t))
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|v| v.spec)
+        && let Some(json) =
+            state.store.chain_history(direction, ChainScope::Tenant(t)).await?.into_iter().next().and_then(|v| v.spec)
     {
         return Ok((serde_json::from_str(&json).unwrap_or(Value::Null), true));
     }
-    let json = state
-        .store
-        .chain_history(moat_store::Direction::Inbound, ChainScope::Default)
-        .await?
-        .into_iter()
-        .next()
-        .and_then(|v| v.spec);
+    let json = state.store.chain_history(direction, ChainScope::Default).await?.into_iter().next().and_then(|v| v.spec);
     Ok((json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_else(|| serde_json::json!({"entry": []})), false))
 }
 
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Scope>) -> PageResult {
-    render(&state, &signed, q.tenant, q.done.as_deref(), None, StatusCode::OK).await
+    let direction = direction_of(q.direction.as_deref());
+    render(&state, &signed, q.tenant, direction, q.done.as_deref(), None, StatusCode::OK).await
 }
 
 async fn render(
     state: &AppState,
     signed: &Signed,
     requested: Option<String>,
+    direction: Direction,
     done_message: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
 ) -> PageResult {
     let t = |s| tr(signed.language, s);
     let tenant = tenant_of(state, signed, requested).await?;
-    let (chain, own) = live_chain(state, tenant.as_ref().map(|x| x.0)).await?;
+    let (chain, own) = live_chain(state, direction, tenant.as_ref().map(|x| x.0)).await?;
     let thresholds = chain
         .get("thresholds")
         .cloned()
@@ -96,11 +103,21 @@ async fn render(
     let num = |k: &str| thresholds.get(k).and_then(Value::as_f64).unwrap_or(0.0).to_string();
     let body = html! {
         (notice(done_message, error))
+        nav.tabs {
+            @for (d, label) in [(Direction::Inbound, t("Incoming mail")), (Direction::Outbound, t("Outgoing mail"))] {
+                @if d == direction { strong { (label) } } @else { a href=(page_url(Some(&tenant_name), d)) { (label) } }
+                " "
+            }
+        }
+        @if direction == Direction::Outbound {
+            p.hint { (t("Runs on mail the customers' servers send through Moat: it judges what the message carries, not the client (the customer's own server).")) }
+        }
         p { @if tenant.is_none() { (t("The default chain: every tenant without its own runs it.")) }
             @else if own { (t("This tenant's own chain.")) }
             @else { (t("This tenant runs the default chain; saving here gives it its own.")) } }
         @if signed.access.is_platform() {
             form.search method="get" action="/filtering" {
+                input type="hidden" name="direction" value=(direction.as_str());
                 label { (t("Tenant")) input name="tenant" value=(tenant_name) placeholder=(t("default chain")); }
                 button type="submit" { (t("Show")) }
             }
@@ -108,6 +125,7 @@ async fn render(
         form #chain method="post" action="/filtering" {
             (csrf(signed))
             input type="hidden" name="tenant" value=(tenant_name);
+            input type="hidden" name="direction" value=(direction.as_str());
             fieldset { legend { (t("Thresholds")) }
                 label { (t("Tag at")) input name="tag" type="number" step="0.1" value=(num("tag")); }
                 label { (t("Quarantine at")) input name="quarantine" type="number" step="0.1" value=(num("quarantine")); }
@@ -140,6 +158,7 @@ async fn render(
         form #upload method="post" action="/filtering/upload" enctype="multipart/form-data" {
             (csrf(signed))
             input type="hidden" name="tenant" value=(tenant_name);
+            input type="hidden" name="direction" value=(direction.as_str());
             label { (t("Component (.wasm, built for wasm32-wasip2)")) input type="file" name="wasm" accept=".wasm,application/wasm" required; }
             label { (t("Name")) input name="name" required pattern="[a-z0-9][a-z0-9-]*"; }
             label { (t("Version")) input name="version" value="0.1.0" required; }
@@ -155,12 +174,13 @@ async fn render(
 async fn save_chain(
     state: &AppState,
     signed: &Signed,
+    direction: Direction,
     tenant: Option<TenantId>,
     chain: Value,
 ) -> Result<i64, AppError> {
     let by = crate::pages::account_name(&signed.access);
     crate::ops::gateway(state)?
-        .save_chain(tenant, chain.to_string(), format!("console:{by}"))
+        .save_chain(direction, tenant, chain.to_string(), format!("console:{by}"))
         .await
         .map_err(AppError::BadRequest)
 }
@@ -170,8 +190,9 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
     signed.check(&get("csrf").unwrap_or_default())?;
     let t = |s| tr(signed.language, s);
     let requested = get("tenant");
+    let direction = direction_of(get("direction").as_deref());
     let tenant = tenant_of(&state, &signed, requested.clone()).await?;
-    let (mut chain, _) = live_chain(&state, tenant.as_ref().map(|x| x.0)).await?;
+    let (mut chain, _) = live_chain(&state, direction, tenant.as_ref().map(|x| x.0)).await?;
     let edit = || -> Result<Value, String> {
         let number = |k: &str| -> Result<f64, String> {
             get(k).unwrap_or_default().trim().parse::<f64>().map_err(|_| format!("{k}: not a number"))
@@ -197,15 +218,16 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
         Ok(chain)
     };
     let result = match edit() {
-        Ok(chain) => save_chain(&state, &signed, tenant.as_ref().map(|x| x.0), chain).await,
+        Ok(chain) => save_chain(&state, &signed, direction, tenant.as_ref().map(|x| x.0), chain).await,
         Err(e) => Err(AppError::BadRequest(e)),
     };
     match result {
-        Ok(version) => Ok(done(
-            &format!("/filtering?tenant={}", requested.unwrap_or_default()),
-            &format!("{} {version}", t("Chain saved, version")),
-        )),
-        Err(e) => render(&state, &signed, requested, None, Some(&e.message_in(signed.language)), e.status()).await,
+        Ok(version) => {
+            Ok(done(&page_url(requested.as_deref(), direction), &format!("{} {version}", t("Chain saved, version"))))
+        }
+        Err(e) => {
+            render(&state, &signed, requested, direction, None, Some(&e.message_in(signed.language)), e.status()).await
+        }
     }
 }
 
@@ -214,29 +236,33 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
     signed.check(fields.get("csrf").map_or("", String::as_str))?;
     let t = |s| tr(signed.language, s);
     let requested = fields.get("tenant").cloned();
+    let direction = direction_of(fields.get("direction").map(String::as_str));
     let tenant = tenant_of(&state, &signed, requested.clone()).await?;
     let Some((_, _, wasm)) = file else {
-        return render(&state, &signed, requested, None, Some(t("Choose a .wasm file.")), StatusCode::BAD_REQUEST)
-            .await;
+        let refusal = Some(t("Choose a .wasm file."));
+        return render(&state, &signed, requested, direction, None, refusal, StatusCode::BAD_REQUEST).await;
     };
     let name = fields.get("name").map(|s| s.trim().to_owned()).unwrap_or_default();
     let version = fields.get("version").map(|s| s.trim().to_owned()).unwrap_or_default();
-    let registered =
-        match crate::ops::gateway(&state)?.register_plugin(tenant.as_ref().map(|x| x.0), &name, &version, wasm).await {
-            Ok(p) => p,
-            Err(e) => return render(&state, &signed, requested, None, Some(&e), StatusCode::BAD_REQUEST).await,
-        };
+    let registered = match crate::ops::gateway(&state)?
+        .register_plugin(tenant.as_ref().map(|x| x.0), &name, &version, wasm)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return render(&state, &signed, requested, direction, None, Some(&e), StatusCode::BAD_REQUEST).await,
+    };
     if fields.contains_key("append") {
-        let (mut chain, _) = live_chain(&state, tenant.as_ref().map(|x| x.0)).await?;
+        let (mut chain, _) = live_chain(&state, direction, tenant.as_ref().map(|x| x.0)).await?;
         let entry = serde_json::json!({ "plugin": registered.name, "version": registered.version });
         match chain.get_mut("entry").and_then(Value::as_array_mut) {
             Some(entries) => entries.push(entry),
             None => chain["entry"] = Value::Array(vec![entry]),
         }
-        if let Err(e) = save_chain(&state, &signed, tenant.as_ref().map(|x| x.0), chain).await {
-            return render(&state, &signed, requested, None, Some(&e.message_in(signed.language)), e.status()).await;
+        if let Err(e) = save_chain(&state, &signed, direction, tenant.as_ref().map(|x| x.0), chain).await {
+            let refusal = e.message_in(signed.language);
+            return render(&state, &signed, requested, direction, None, Some(&refusal), e.status()).await;
         }
     }
     let message = format!("{} {} {}", t("Filter uploaded:"), registered.name, registered.version);
-    Ok(done(&format!("/filtering?tenant={}", requested.unwrap_or_default()), &message))
+    Ok(done(&page_url(requested.as_deref(), direction), &message))
 }

@@ -109,12 +109,17 @@ impl Gateway for ConsoleGateway {
         })
     }
 
-    fn save_chain(&self, tenant: Option<TenantId>, json: String, by: String) -> BoxFuture<'_, Result<i64, String>> {
+    fn save_chain(
+        &self,
+        direction: moat_store::Direction,
+        tenant: Option<TenantId>,
+        json: String,
+        by: String,
+    ) -> BoxFuture<'_, Result<i64, String>> {
         Box::pin(async move {
             let spec = ChainSpec::from_json(&json).map_err(|e| format!("{e:#}"))?;
             let scope = tenant.map_or(ChainScope::Default, ChainScope::Tenant);
-            let (id, _) =
-                self.filters.save(moat_store::Direction::Inbound, scope, spec, &by).await.map_err(|e| e.to_string())?;
+            let (id, _) = self.filters.save(direction, scope, spec, &by).await.map_err(|e| e.to_string())?;
             Ok(id)
         })
     }
