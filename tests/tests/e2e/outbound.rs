@@ -148,6 +148,18 @@ async fn a_permanent_failure_bounces_to_the_customers_own_server(backend: Backen
     assert_eq!((bounce.from.as_str(), bounce.to.as_slice()), ("", ["ann@acme.test".to_string()].as_slice()));
     assert!(bounce.text().contains("gone@remote.test"), "{}", bounce.text());
     assert!(bounce.text().contains("550"), "the remote refusal is quoted: {}", bounce.text());
+
+    // A domain that publishes a null MX (RFC 7505) accepts no mail: refused for good at once, not retried.
+    moat.dns.add("nullmx.test MX 0 .");
+    let body = "From: ann@acme.test\r\nTo: x@nullmx.test\r\nSubject: Hello\r\n\r\nAnyone?\r\n";
+    submit(&client(moat.submission.unwrap(), false, &user, &password), "ann@acme.test", &["x@nullmx.test"], body)
+        .await
+        .unwrap();
+    let bounce = eventually(30, "the null-MX bounce", || async {
+        own.received().into_iter().find(|m| m.text().contains("x@nullmx.test"))
+    })
+    .await;
+    assert!(bounce.text().contains("accepts no mail (null MX)"), "{}", bounce.text());
 }
 
 #[tokio::test(flavor = "multi_thread")]

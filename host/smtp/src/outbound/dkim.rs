@@ -33,6 +33,17 @@ const SIGNED_HEADERS: &[&str] = &[
 
 type Signers = Arc<Vec<DkimSigner<DkimKey, Done>>>;
 
+/// Why a message could not be signed (it is then sent unsigned, and the log says so).
+#[derive(Debug, thiserror::Error)]
+pub enum DkimError {
+    #[error("cannot read the domain's DKIM keys: {0}")]
+    Keys(#[from] moat_directory::DirectoryError),
+    #[error("DKIM key {selector} cannot be used: {reason}")]
+    BadKey { selector: String, reason: String },
+    #[error("DKIM signing failed: {0}")]
+    Sign(String),
+}
+
 struct Opened {
     at: Instant,
     signers: Signers,
@@ -50,7 +61,7 @@ impl Signer {
 
     /// The `DKIM-Signature:` fields to put on top of `message` (sent as `domain`): one per signing key,
     /// none when the domain has no key. An error is the directory's or a key's: the caller sends unsigned.
-    pub async fn sign(&self, domain: &str, message: Arc<Vec<u8>>) -> Result<String, String> {
+    pub async fn sign(&self, domain: &str, message: Arc<Vec<u8>>) -> Result<String, DkimError> {
         let signers = self.signers(domain).await?;
         if signers.is_empty() {
             return Ok(String::new());
@@ -58,22 +69,22 @@ impl Signer {
         tokio::task::spawn_blocking(move || {
             let mut fields = String::new();
             for signer in signers.iter() {
-                fields.push_str(&signer.sign(&message).map_err(|e| format!("DKIM signing failed: {e}"))?.to_header());
+                fields.push_str(&signer.sign(&message).map_err(|e| DkimError::Sign(e.to_string()))?.to_header());
             }
             Ok(fields)
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| DkimError::Sign(e.to_string()))?
     }
 
-    async fn signers(&self, domain: &str) -> Result<Signers, String> {
+    async fn signers(&self, domain: &str) -> Result<Signers, DkimError> {
         if let Some(cached) = self.cache.lock().expect("DKIM keys").get(domain) {
             if cached.at.elapsed() < KEYS_TTL {
                 return Ok(cached.signers.clone());
             }
         }
         let mut signers = Vec::new();
-        for key in self.directory.dkim_signing_keys(domain).await.map_err(|e| e.to_string())? {
+        for key in self.directory.dkim_signing_keys(domain).await? {
             let parsed: Result<DkimKey, _> = match key.algorithm {
                 DkimAlgorithm::RsaSha256 => {
                     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
@@ -82,7 +93,8 @@ impl Signer {
                 }
                 DkimAlgorithm::Ed25519Sha256 => Ed25519Key::from_pkcs8_der(&key.private_der).map(DkimKey::from),
             };
-            let parsed = parsed.map_err(|e| format!("DKIM key {}: {e}", key.selector))?;
+            let parsed =
+                parsed.map_err(|e| DkimError::BadKey { selector: key.selector.clone(), reason: e.to_string() })?;
             signers.push(
                 DkimSigner::from_key(parsed)
                     .domain(domain)
