@@ -96,3 +96,21 @@ impl ParsedMessage {
 
 /// The host side of the `message` resource handed to one plugin.
 pub struct MessageView(pub(crate) Arc<ParsedMessage>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What crosses into a plugin (every WIT version's `header`, `headers` and `subject` hand these over as
+    /// they are): three `Received:` fields are three values, the subject is decoded.
+    #[test]
+    fn plugins_get_each_header_occurrence_and_the_decoded_subject() {
+        let raw = b"Received: from a by mx1\r\nReceived: from b by mx2\r\nReceived: from c by mx3\r\n\
+                    Subject: =?utf-8?b?Y2Fmw6k=?= menu\r\n\r\nbody\r\n";
+        let message = ParsedMessage::parse(raw.to_vec(), MessageFacts::default());
+        let content = message.content();
+        assert_eq!(content.header("received").collect::<Vec<_>>(), ["from a by mx1", "from b by mx2", "from c by mx3"]);
+        assert_eq!(content.headers().len(), 4);
+        assert_eq!(content.subject(), Some("café menu"));
+    }
+}
