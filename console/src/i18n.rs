@@ -199,6 +199,18 @@ static SPANISH: &[(&str, &str)] = &[
     ("Smart host for outgoing mail", "Smart host para el correo saliente"),
     ("Outgoing mail", "Correo saliente"),
     ("Incoming mail", "Correo entrante"),
+    ("Revoking", "Revocar"),
+    (
+        "the server that authenticates with it can no longer send mail through Moat. This cannot be undone; a new credential means a new password on that server.",
+        "el servidor que se autentica con ella ya no podrá enviar correo a través de Moat. No se puede deshacer; una credencial nueva supone una contraseña nueva en ese servidor.",
+    ),
+    ("Revoke SMTP credential", "Revocar credencial SMTP"),
+    ("Retiring", "Retirar"),
+    (
+        "Moat forgets this rotated key, and its record may leave the DNS. Mail it signed before the rotation no longer verifies once the record is gone.",
+        "Moat olvida esta clave rotada y su registro puede salir del DNS. El correo que firmó antes de la rotación deja de verificarse cuando el registro desaparece.",
+    ),
+    ("Retire DKIM key", "Retirar clave DKIM"),
     (
         "Runs on mail the customers' servers send through Moat: it judges what the message carries, not the client (the customer's own server).",
         "Se aplica al correo que los servidores de los clientes envían a través de Moat: juzga lo que lleva el mensaje, no al cliente (el propio servidor del cliente).",

@@ -670,19 +670,28 @@ async fn admins_manage_their_domains_smtp_credentials_and_dkim_keys() {
     let mut stranger = Browser::new(&world);
     stranger.sign_in("other-admin", PASSWORD).await;
     let token_x = stranger.get("/account").await.csrf();
-    let revoke = [("csrf", token_x.as_str()), ("username", username.as_str())];
+    let revoke = [("csrf", token_x.as_str()), ("username", username.as_str()), ("confirm", "yes")];
     assert_eq!(
         stranger.post("/domains/other.test/smtp-credentials/revoke", &revoke).await.status,
         StatusCode::NOT_FOUND
     );
+    let peek = format!("/domains/acme.test/smtp-credentials/revoke?username={username}");
+    assert_eq!(stranger.get(&peek).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         stranger.post("/domains/acme.test/dkim/rotate", &[("csrf", &token_x)]).await.status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(store.smtp_credential_list(None, None).await.unwrap().len(), 1);
 
-    let revoked =
+    // Revoking says what it does first; only the confirmation page's form revokes.
+    let confirm = admin.get(&format!("/domains/acme.test/smtp-credentials/revoke?username={username}")).await;
+    assert!(confirm.body.contains("can no longer send mail through Moat"), "{}", confirm.body);
+    let unconfirmed =
         admin.post("/domains/acme.test/smtp-credentials/revoke", &[("csrf", &token), ("username", username)]).await;
+    assert!(unconfirmed.location.as_deref().is_some_and(|l| l.contains("/smtp-credentials/revoke?username=")));
+    assert_eq!(store.smtp_credential_list(None, None).await.unwrap().len(), 1, "not without the confirmation");
+    let confirmed = [("csrf", token.as_str()), ("username", username.as_str()), ("confirm", "yes")];
+    let revoked = admin.post("/domains/acme.test/smtp-credentials/revoke", &confirmed).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     assert!(store.smtp_credential_list(None, None).await.unwrap().is_empty());
     let forged = admin.post("/domains/acme.test/dkim/rotate", &[("csrf", "0".repeat(64).as_str())]).await;

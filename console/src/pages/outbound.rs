@@ -2,24 +2,25 @@
 //! credentials it authenticates with (made here, the secret shown once; revoked; a suspension lifted), and
 //! the DKIM keys its mail is signed with (the records to publish, rotation, retirement).
 
-use super::{PageResult, csrf, done, url_encode};
+use super::{PageResult, csrf, done, frame, url_encode};
 use crate::i18n::tr;
 use crate::ops::{self, Configuration, SmtpCredentialView};
 use crate::session::Signed;
 use crate::{AppError, AppState};
 use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::routing::post;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/domains/{name}/smtp-credentials", post(create_credential))
-        .route("/domains/{name}/smtp-credentials/revoke", post(revoke_credential))
+        .route("/domains/{name}/smtp-credentials/revoke", get(confirm_revoke).post(revoke_credential))
         .route("/domains/{name}/smtp-credentials/resume", post(resume_credential))
         .route("/domains/{name}/dkim/rotate", post(rotate_dkim))
-        .route("/domains/{name}/dkim/retire", post(retire_dkim))
+        .route("/domains/{name}/dkim/retire", get(confirm_retire).post(retire_dkim))
 }
 
 /// The "Outgoing mail" part of a domain's page.
@@ -55,10 +56,7 @@ pub fn section(signed: &Signed, config: &Configuration, credentials: &[SmtpCrede
                                 button type="submit" { (t("Lift suspension")) }
                             }
                         }
-                        form.inline method="post" action=(format!("{base}/smtp-credentials/revoke")) {
-                            (csrf(signed)) input type="hidden" name="username" value=(c.username);
-                            button.danger type="submit" { (t("Revoke")) }
-                        }
+                        a.button.danger href=(format!("{base}/smtp-credentials/revoke?username={}", url_encode(&c.username))) { (t("Revoke")) }
                     }
                 } } }
             }
@@ -78,10 +76,7 @@ pub fn section(signed: &Signed, config: &Configuration, credentials: &[SmtpCrede
                     td { (r.algorithm) }
                     td { @if r.signing { (t("Signing")) } @else { (t("Rotated: keep published until retired")) } }
                     td { @if !r.signing {
-                        form.inline method="post" action=(format!("{base}/dkim/retire")) {
-                            (csrf(signed)) input type="hidden" name="selector" value=(r.selector);
-                            button type="submit" { (t("Retire")) }
-                        }
+                        a.button href=(format!("{base}/dkim/retire?selector={}", url_encode(&r.selector))) { (t("Retire")) }
                     } }
                 } } }
             }
@@ -126,6 +121,40 @@ async fn create_credential(
 struct UsernameForm {
     csrf: String,
     username: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Username {
+    username: String,
+}
+
+/// What revoking a credential does, said before it is done (no JavaScript: a page of its own).
+async fn confirm_revoke(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Query(q): Query<Username>,
+) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let known = ops::smtp_credentials(&signed.access, &state, &name).await?;
+    let credential = known.iter().find(|c| c.username == q.username).ok_or(AppError::NotFound)?;
+    let back = format!("/domains/{}", url_encode(&name));
+    let body = maud::html! {
+        p.warning {
+            (t("Revoking")) " " code { (credential.username) } " (" (credential.label) "): "
+            (t("the server that authenticates with it can no longer send mail through Moat. This cannot be undone; a new credential means a new password on that server."))
+        }
+        form method="post" action=(format!("{back}/smtp-credentials/revoke")) {
+            (csrf(&signed))
+            input type="hidden" name="username" value=(credential.username);
+            input type="hidden" name="confirm" value="yes";
+            button.danger type="submit" { (t("Revoke")) }
+            " " a href=(back) { (t("Cancel")) }
+        }
+    };
+    Ok(frame(&signed, t("Revoke SMTP credential"), body))
 }
 
 async fn revoke_credential(
@@ -135,6 +164,12 @@ async fn revoke_credential(
     Form(form): Form<UsernameForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
+    if form.confirm.as_deref() != Some("yes") {
+        // Only the confirmation page's form revokes.
+        let to =
+            format!("/domains/{}/smtp-credentials/revoke?username={}", url_encode(&name), url_encode(&form.username));
+        return Ok(axum::response::Redirect::to(&to).into_response());
+    }
     ops::smtp_credential_revoke(&signed.access, &state, &form.username).await?;
     Ok(done(&format!("/domains/{}", url_encode(&name)), tr(signed.language, "SMTP credential revoked.")))
 }
@@ -166,6 +201,40 @@ async fn rotate_dkim(
 struct SelectorForm {
     csrf: String,
     selector: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Selector {
+    selector: String,
+}
+
+/// What retiring a DKIM key means, said before it is done.
+async fn confirm_retire(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Query(q): Query<Selector>,
+) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let config = ops::configuration(&signed.access, &state, &name).await?;
+    let record = config.dkim.iter().find(|r| r.selector == q.selector && !r.signing).ok_or(AppError::NotFound)?;
+    let back = format!("/domains/{}", url_encode(&name));
+    let body = maud::html! {
+        p.warning {
+            (t("Retiring")) " " code { (record.name) } ": "
+            (t("Moat forgets this rotated key, and its record may leave the DNS. Mail it signed before the rotation no longer verifies once the record is gone."))
+        }
+        form method="post" action=(format!("{back}/dkim/retire")) {
+            (csrf(&signed))
+            input type="hidden" name="selector" value=(record.selector);
+            input type="hidden" name="confirm" value="yes";
+            button.danger type="submit" { (t("Retire")) }
+            " " a href=(back) { (t("Cancel")) }
+        }
+    };
+    Ok(frame(&signed, t("Retire DKIM key"), body))
 }
 
 async fn retire_dkim(
@@ -175,6 +244,10 @@ async fn retire_dkim(
     Form(form): Form<SelectorForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
+    if form.confirm.as_deref() != Some("yes") {
+        let to = format!("/domains/{}/dkim/retire?selector={}", url_encode(&name), url_encode(&form.selector));
+        return Ok(axum::response::Redirect::to(&to).into_response());
+    }
     ops::dkim_retire(&signed.access, &state, &name, &form.selector).await.map_err(|e| match e {
         AppError::Directory(_) => AppError::BadRequest("only a rotated key can be retired".into()),
         other => other,
