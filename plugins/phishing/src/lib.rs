@@ -1,8 +1,11 @@
 //! The phishing layer: every link of the message (text and HTML) and its From domain are checked for what
 //! phishing looks like — an anchor whose text shows one domain and whose target is another, links to bare
 //! IP addresses or hiding their host behind `user@`, look-alikes of the tenant's protected domains
-//! (punycode homoglyphs, digit swaps, typos, hyphens and other endings), URL shorteners, and domains on a
-//! blocklist (the entry's config, the tenant's storage `domain|NAME`, or the operator's shared storage).
+//! (punycode homoglyphs, digit swaps, typos, hyphens and other endings) and of the most phished brands
+//! (homoglyphs, hyphens, the brand's name before another domain), URL shorteners, and domains on a blocklist
+//! (the entry's config, the tenant's storage `domain|NAME`, or the operator's shared storage) — and what the
+//! HTML does: links that carry a page (`data:`) and forms asking for a password, in the message or in an HTML
+//! attachment.
 //!
 //! Configuration (every key optional):
 //! ```json
@@ -11,6 +14,7 @@
 //! ```
 //! The recipients' domains are always protected.
 
+pub mod html;
 pub mod lookalike;
 pub mod urls;
 
@@ -29,6 +33,53 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("PHISH_LOOKALIKE_SENDER", 6.0, "the From domain is a look-alike of a protected domain"),
     ("PHISH_SHORTENER", 1.0, "a link goes through a URL shortener"),
     ("PHISH_BLOCKLISTED", 10.0, "a link goes to a blocklisted domain"),
+    ("PHISH_BRAND_LOOKALIKE", 8.0, "a link or the From domain imitates a much-phished brand's domain"),
+    ("PHISH_DATA_URL", 6.0, "a link carries a whole page (data:) instead of going somewhere"),
+    // Honest senders send their users to their site to sign in; only phish asks for a password in the mail.
+    ("PHISH_PASSWORD_FORM", 10.0, "the message, or an HTML attachment, asks for a password"),
+];
+
+/// The registered domains of the brands phishing imitates most (the big webmail, cloud, payment, shop,
+/// parcel and social services, and the largest banks). A domain of the brand itself, or its name under
+/// another ending (amazon.de), is never flagged.
+const BRANDS: &[&str] = &[
+    "paypal.com",
+    "microsoft.com",
+    "office.com",
+    "outlook.com",
+    "live.com",
+    "sharepoint.com",
+    "onedrive.com",
+    "apple.com",
+    "icloud.com",
+    "google.com",
+    "gmail.com",
+    "amazon.com",
+    "netflix.com",
+    "facebook.com",
+    "instagram.com",
+    "whatsapp.com",
+    "linkedin.com",
+    "dropbox.com",
+    "docusign.com",
+    "adobe.com",
+    "wetransfer.com",
+    "dhl.com",
+    "fedex.com",
+    "usps.com",
+    "ebay.com",
+    "chase.com",
+    "wellsfargo.com",
+    "bankofamerica.com",
+    "citibank.com",
+    "hsbc.com",
+    "santander.com",
+    "americanexpress.com",
+    "coinbase.com",
+    "binance.com",
+    "steamcommunity.com",
+    "roblox.com",
+    "yahoo.com",
 ];
 
 /// Link shorteners: their links hide where they lead.
@@ -158,6 +209,25 @@ impl Findings {
     }
 }
 
+/// Whether `host` imitates a brand, and how: only the unmistakable ways (homoglyphs, a hyphen, the brand's
+/// domain before another one). Typos and the brand's name among other words are left out: real domains of
+/// every kind are one letter from a short brand name, and brands' own partners carry their names.
+fn imitates_brand(host: &str) -> Option<String> {
+    BRANDS.iter().find_map(|brand| {
+        // The brand's own country sites (yahoo.com.au, amazon.com.br) are its, not an imitation.
+        let country = host
+            .strip_suffix(|c: char| c.is_ascii_lowercase())
+            .and_then(|h| h.strip_suffix(|c: char| c.is_ascii_lowercase()));
+        if country.and_then(|h| h.strip_suffix('.')).is_some_and(|h| h == *brand || h.ends_with(&format!(".{brand}"))) {
+            return None;
+        }
+        let why = lookalike::imitates(host, brand)?;
+        let sure =
+            why.starts_with("letters that look like") || why.contains("with a hyphen") || why.contains("followed by");
+        sure.then(|| format!("{host}: {why}"))
+    })
+}
+
 fn check_link(link: &Link, config: &Config, protected: &BTreeSet<String>, findings: &mut Findings) {
     let host = &link.host;
     if host.parse::<std::net::IpAddr>().is_ok() {
@@ -178,6 +248,37 @@ fn check_link(link: &Link, config: &Config, protected: &BTreeSet<String>, findin
     for domain in protected {
         if let Some(why) = lookalike::imitates(host, domain) {
             findings.add("PHISH_LOOKALIKE", format!("{host}: {why}"));
+        }
+    }
+    if let Some(why) = imitates_brand(host) {
+        findings.add("PHISH_BRAND_LOOKALIKE", why);
+    }
+}
+
+/// What the HTML of the message and of its HTML attachments does (see [`html`]).
+fn check_html(message: &Message, findings: &mut Findings) {
+    let mut pages: Vec<(String, String)> =
+        message.html_parts().into_iter().map(|h| ("the message".into(), h)).collect();
+    for attachment in message.attachments() {
+        let named_html = attachment.name.as_deref().is_some_and(|n| {
+            let n = n.to_ascii_lowercase();
+            n.ends_with(".html") || n.ends_with(".htm") || n.ends_with(".shtml")
+        });
+        let typed_html = attachment.declared_type == "text/html" || attachment.sniffed_type == "text/html";
+        // An attachment can be large: only the first 256 KB of a page is read.
+        if (named_html || typed_html) && attachment.size <= 256 * 1024 {
+            if let Some(bytes) = message.attachment_bytes(attachment.index) {
+                let name = attachment.name.clone().unwrap_or_else(|| "an attachment".into());
+                pages.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+    }
+    for (whose, page) in &pages {
+        for url in html::data_urls(page) {
+            findings.add("PHISH_DATA_URL", format!("{whose}: {url}"));
+        }
+        if html::password_form(page) {
+            findings.add("PHISH_PASSWORD_FORM", format!("a password form in {whose}"));
         }
     }
 }
@@ -209,7 +310,11 @@ impl Filter for Phishing {
                     findings.add("PHISH_LOOKALIKE_SENDER", format!("{from}: {why}"));
                 }
             }
+            if let Some(why) = imitates_brand(&from) {
+                findings.add("PHISH_BRAND_LOOKALIKE", format!("sender {why}"));
+            }
         }
+        check_html(message, &mut findings);
         let hosts: BTreeSet<&str> = links.iter().map(|l| l.host.as_str()).collect();
         let mut keys: Vec<String> = Vec::new();
         for host in &hosts {
@@ -318,6 +423,16 @@ mod tests {
         let v = host.on_message::<Phishing>(&html("a@shop.test", body));
         assert!(matches!(v.action(), Action::Reject { code: 550, .. }), "{v:?}");
         assert!(v.find_symbol("PHISH_BLOCKLISTED").unwrap().reason.contains("bad.test (phishing kit seen"));
+    }
+
+    #[test]
+    fn brand_imitations_are_caught_and_the_brands_own_country_sites_are_not() {
+        for imitation in ["paypa1.com", "xn--pypal-4ve.com", "pay-pal.com", "paypal.com.account-check.test"] {
+            assert!(imitates_brand(imitation).is_some(), "{imitation}");
+        }
+        for own in ["paypal.com", "www.paypal.com", "yahoo.com.au", "mail.yahoo.com.au", "amazon.de", "apply.com"] {
+            assert_eq!(imitates_brand(own), None, "{own}");
+        }
     }
 
     #[test]
