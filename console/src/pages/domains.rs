@@ -332,24 +332,27 @@ async fn signup(
 async fn confirm_delete(State(state): State<AppState>, signed: Signed, Path(name): Path<String>) -> PageResult {
     let t = |s| tr(signed.language, s);
     let removal = ops::domain_removal(&signed.access, &state, &name).await?;
-    let body = html! {
-        p.warning #removal {
-            (t("Deleting this domain also deletes")) " "
-            strong { (removal.mailboxes) " " (t("users")) } ", "
-            strong { (removal.aliases) " " (t("aliases")) }
-            @if !removal.alias_domains.is_empty() {
-                ", " (t("and its alias domains")) " " strong { (removal.alias_domains.join(", ")) }
-            }
-            ". " (t("Mail for it is refused from then on. This cannot be undone."))
+    let warning = html! {
+        (t("Deleting this domain also deletes")) " "
+        strong { (removal.mailboxes) " " (t("users")) } ", "
+        strong { (removal.aliases) " " (t("aliases")) }
+        @if !removal.alias_domains.is_empty() {
+            ", " (t("and its alias domains")) " " strong { (removal.alias_domains.join(", ")) }
         }
-        form method="post" action=(format!("/domains/{}/delete", url_encode(&removal.name))) {
-            (csrf(&signed))
-            input type="hidden" name="confirm" value="yes";
-            button.danger type="submit" { (t("Delete domain")) }
-            " " a href=(format!("/domains/{}", url_encode(&removal.name))) { (t("Cancel")) }
-        }
+        ". " (t("Mail for it is refused from then on. This cannot be undone."))
     };
-    Ok(frame(&signed, &format!("{} {}", t("Delete domain"), removal.name), body))
+    let back = format!("/domains/{}", url_encode(&removal.name));
+    Ok(super::confirmation(
+        &signed,
+        super::Confirmation {
+            title: &format!("{} {}", t("Delete domain"), removal.name),
+            warning,
+            action: format!("{back}/delete"),
+            fields: &[],
+            button: t("Delete domain"),
+            back,
+        },
+    ))
 }
 
 #[derive(Deserialize)]

@@ -163,6 +163,31 @@ fn navigation(access: &Access, lang: Language) -> Markup {
     }
 }
 
+/// A destructive action's confirmation page (no JavaScript needed): what it does, then the one form that does
+/// it (`fields` and `confirm=yes`, posted to `action`) and a way back.
+pub struct Confirmation<'a> {
+    pub title: &'a str,
+    pub warning: Markup,
+    pub action: String,
+    pub fields: &'a [(&'a str, &'a str)],
+    pub button: &'a str,
+    pub back: String,
+}
+
+pub fn confirmation(signed: &Signed, page: Confirmation<'_>) -> Response {
+    let body = html! {
+        p.warning { (page.warning) }
+        form method="post" action=(page.action) {
+            (csrf(signed))
+            @for (name, value) in page.fields { input type="hidden" name=(name) value=(value); }
+            input type="hidden" name="confirm" value="yes";
+            button.danger type="submit" { (page.button) }
+            " " a href=(page.back) { (tr(signed.language, "Cancel")) }
+        }
+    };
+    frame(signed, page.title, body)
+}
+
 /// The hidden CSRF field every form carries.
 pub fn csrf(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }

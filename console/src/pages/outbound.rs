@@ -2,7 +2,7 @@
 //! credentials it authenticates with (made here, the secret shown once; revoked; a suspension lifted), and
 //! the DKIM keys its mail is signed with (the records to publish, rotation, retirement).
 
-use super::{PageResult, csrf, done, frame, url_encode};
+use super::{Confirmation, PageResult, confirmation, csrf, done, url_encode};
 use crate::i18n::tr;
 use crate::ops::{self, Configuration, SmtpCredentialView};
 use crate::session::Signed;
@@ -141,20 +141,21 @@ async fn confirm_revoke(
     let known = ops::smtp_credentials(&signed.access, &state, &name).await?;
     let credential = known.iter().find(|c| c.username == q.username).ok_or(AppError::NotFound)?;
     let back = format!("/domains/{}", url_encode(&name));
-    let body = maud::html! {
-        p.warning {
-            (t("Revoking")) " " code { (credential.username) } " (" (credential.label) "): "
-            (t("the server that authenticates with it can no longer send mail through Moat. This cannot be undone; a new credential means a new password on that server."))
-        }
-        form method="post" action=(format!("{back}/smtp-credentials/revoke")) {
-            (csrf(&signed))
-            input type="hidden" name="username" value=(credential.username);
-            input type="hidden" name="confirm" value="yes";
-            button.danger type="submit" { (t("Revoke")) }
-            " " a href=(back) { (t("Cancel")) }
-        }
+    let warning = maud::html! {
+        (t("Revoking")) " " code { (credential.username) } " (" (credential.label) "): "
+        (t("the server that authenticates with it can no longer send mail through Moat. This cannot be undone; a new credential means a new password on that server."))
     };
-    Ok(frame(&signed, t("Revoke SMTP credential"), body))
+    Ok(confirmation(
+        &signed,
+        Confirmation {
+            title: t("Revoke SMTP credential"),
+            warning,
+            action: format!("{back}/smtp-credentials/revoke"),
+            fields: &[("username", &credential.username)],
+            button: t("Revoke"),
+            back,
+        },
+    ))
 }
 
 async fn revoke_credential(
@@ -221,20 +222,21 @@ async fn confirm_retire(
     let config = ops::configuration(&signed.access, &state, &name).await?;
     let record = config.dkim.iter().find(|r| r.selector == q.selector && !r.signing).ok_or(AppError::NotFound)?;
     let back = format!("/domains/{}", url_encode(&name));
-    let body = maud::html! {
-        p.warning {
-            (t("Retiring")) " " code { (record.name) } ": "
-            (t("Moat forgets this rotated key, and its record may leave the DNS. Mail it signed before the rotation no longer verifies once the record is gone."))
-        }
-        form method="post" action=(format!("{back}/dkim/retire")) {
-            (csrf(&signed))
-            input type="hidden" name="selector" value=(record.selector);
-            input type="hidden" name="confirm" value="yes";
-            button.danger type="submit" { (t("Retire")) }
-            " " a href=(back) { (t("Cancel")) }
-        }
+    let warning = maud::html! {
+        (t("Retiring")) " " code { (record.name) } ": "
+        (t("Moat forgets this rotated key, and its record may leave the DNS. Mail it signed before the rotation no longer verifies once the record is gone."))
     };
-    Ok(frame(&signed, t("Retire DKIM key"), body))
+    Ok(confirmation(
+        &signed,
+        Confirmation {
+            title: t("Retire DKIM key"),
+            warning,
+            action: format!("{back}/dkim/retire"),
+            fields: &[("selector", &record.selector)],
+            button: t("Retire"),
+            back,
+        },
+    ))
 }
 
 async fn retire_dkim(
