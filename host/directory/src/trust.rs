@@ -60,6 +60,15 @@ pub fn list_key(scope: &ListScope, value: &str) -> Result<String, DirectoryError
     };
     let value = value.trim().to_ascii_lowercase();
     let bad = |why: &str| DirectoryError::ListEntry(format!("{value:?}: {why}"));
+    const FORMS: &str = "write an address (ann@example.com), a domain (example.com: its subdomains too), an IP \
+                         (192.0.2.7) or a network (192.0.2.0/24)";
+    // The lists filter matches whole values: a pattern it would never match is refused, not kept.
+    if let Some(domain) = value.strip_prefix("*.").or_else(|| value.strip_prefix("*@")) {
+        return Err(bad(&format!("no wildcards: {domain} already covers the domain and its subdomains; {FORMS}")));
+    }
+    if value.contains(['*', '?', '[', ']', '^', '$', '|', ' ', ',', ';']) {
+        return Err(bad(&format!("not a value the lists filter understands; {FORMS}")));
+    }
     let (kind, value) = if let Some((ip, len)) = value.split_once('/') {
         let ip: IpAddr = ip.parse().map_err(|_| bad("not a network"))?;
         let len: u32 = len.parse().map_err(|_| bad("bad prefix length"))?;
@@ -70,12 +79,13 @@ pub fn list_key(scope: &ListScope, value: &str) -> Result<String, DirectoryError
         ("ip", network)
     } else if let Ok(ip) = value.parse::<IpAddr>() {
         ("ip", format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }))
-    } else if value.contains('@') && !value.contains(char::is_whitespace) {
+    } else if let Some((_, domain)) = value.rsplit_once('@') {
+        crate::normalize_domain(domain).map_err(|_| bad(&format!("not an address; {FORMS}")))?;
         ("sender", value.clone())
-    } else if value.contains('.') && !value.contains(char::is_whitespace) {
-        ("domain", value.trim_end_matches('.').to_owned())
+    } else if value.contains('.') {
+        ("domain", crate::normalize_domain(&value).map_err(|_| bad(&format!("not a domain; {FORMS}")))?)
     } else {
-        return Err(bad("neither an address, a domain, nor an IP or network"));
+        return Err(bad(&format!("neither an address, a domain, nor an IP or network; {FORMS}")));
     };
     Ok(format!("{scope}|{kind}|{value}"))
 }
@@ -164,6 +174,14 @@ mod tests {
         assert_eq!(list_key(&ListScope::Tenant, "192.0.2.7").unwrap(), "*|ip|192.0.2.7/32");
         assert!(list_key(&ListScope::Tenant, "10.0.0.0/7").is_err());
         assert!(list_key(&ListScope::Tenant, "not a thing").is_err());
+        // Patterns the lists filter never matches are refused with the forms it understands.
+        let wildcard = list_key(&ListScope::Tenant, "*.evil.test").unwrap_err().to_string();
+        assert!(wildcard.contains("evil.test already covers the domain and its subdomains"), "{wildcard}");
+        assert!(wildcard.contains("write an address (ann@example.com)"), "{wildcard}");
+        for refused in ["*@evil.test", "evil*.test", "[a-z]+.test", "a@b@", "bad..domain"] {
+            assert!(list_key(&ListScope::Tenant, refused).is_err(), "{refused}");
+        }
+        assert_eq!(list_key(&ListScope::Tenant, "Boss@Partner.test").unwrap(), "*|sender|boss@partner.test");
         let parsed = parse_entry("@example.com|domain|spam.test", b"deny").unwrap();
         assert_eq!((parsed.listing, parsed.scope), (Listing::Deny, ListScope::Domain("example.com".into())));
     }
