@@ -250,9 +250,6 @@ async fn retire_dkim(
         let to = format!("/domains/{}/dkim/retire?selector={}", url_encode(&name), url_encode(&form.selector));
         return Ok(axum::response::Redirect::to(&to).into_response());
     }
-    ops::dkim_retire(&signed.access, &state, &name, &form.selector).await.map_err(|e| match e {
-        AppError::Directory(_) => AppError::BadRequest("only a rotated key can be retired".into()),
-        other => other,
-    })?;
+    ops::dkim_retire(&signed.access, &state, &name, &form.selector).await?;
     Ok(done(&format!("/domains/{}", url_encode(&name)), tr(signed.language, "DKIM key retired.")))
 }

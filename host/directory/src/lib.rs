@@ -31,7 +31,7 @@ pub use ldap::{
 };
 pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
 pub use notices::{Language, Notice, Notification, Notifier};
-pub use outbound::{AuthFailure, DkimRecord, Sender, SenderKind, SigningKey};
+pub use outbound::{AuthFailure, DkimRecord, Sender, SigningKey};
 pub use sealed::{KEY_FILE, Keyring, SealError};
 pub use secrets::{
     DUMMY_HASH, PasswordError, check_account_name, check_password, generate_password, generate_token,

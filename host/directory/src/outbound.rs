@@ -3,26 +3,17 @@
 //! this address?" is decided here, so the SMTP layer cannot become an open relay by accident.
 
 use crate::{Directory, DirectoryError, normalize_domain};
-use moat_store::{
-    AdminId, CredentialId, DkimAlgorithm, DkimKey, Domain, DomainId, Role, SmtpCredential, StoreError, TenantId,
-};
+use moat_store::{DkimAlgorithm, DkimKey, Domain, DomainId, Role, SmtpCredential, StoreError, TenantId};
 
 /// An account that authenticated on a submission listener: what it may send as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
     /// The name it authenticated with (for the log, throttling and notices).
     pub account: String,
-    pub kind: SenderKind,
     pub tenant: TenantId,
     /// The domains (lower-case, alias domains included) whose addresses it may use as envelope sender and
     /// `From:`.
     pub domains: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SenderKind {
-    Credential(CredentialId),
-    Admin(AdminId),
 }
 
 impl Sender {
@@ -117,14 +108,10 @@ impl Directory {
             if let Some((_, reason)) = credential.suspended {
                 return Err(AuthFailure::Suspended(reason));
             }
-            let domains = self.sending_domains(&[credential.domain_id]).await.map_err(temporary)?;
+            let domains =
+                self.sending_domains(credential.tenant_id, &[credential.domain_id]).await.map_err(temporary)?;
             let _ = self.store().smtp_credential_used(credential.id, moat_store::unix_now()).await;
-            return Ok(Sender {
-                account: credential.username,
-                kind: SenderKind::Credential(credential.id),
-                tenant: credential.tenant_id,
-                domains,
-            });
+            return Ok(Sender { account: credential.username, tenant: credential.tenant_id, domains });
         }
         let Some(admin) = self.store().admin_by_name(username).await.map_err(temporary)? else {
             let _ = crate::verify_password(secret, &crate::DUMMY_HASH);
@@ -133,42 +120,31 @@ impl Directory {
         if !crate::verify_password(secret, &admin.password_hash) {
             return Err(AuthFailure::Invalid);
         }
-        let ids = match admin.role {
+        let (tenant, ids) = match admin.role {
             Role::Platform => return Err(AuthFailure::NoDomains),
-            Role::Tenant(tenant) => {
-                self.store().domain_list(Some(tenant)).await.map_err(temporary)?.iter().map(|d| d.id).collect()
-            }
-            Role::Domain(_) => self.store().admin_domains(admin.id).await.map_err(temporary)?,
+            Role::Tenant(tenant) => (tenant, None),
+            Role::Domain(tenant) => (tenant, Some(self.store().admin_domains(admin.id).await.map_err(temporary)?)),
         };
-        let domains = self.sending_domains(&ids).await.map_err(temporary)?;
-        let tenant = admin.role.tenant().ok_or(AuthFailure::NoDomains)?;
+        let domains = match ids {
+            Some(ids) => self.sending_domains(tenant, &ids).await,
+            None => self.store().domain_list(Some(tenant)).await.map(|all| all.into_iter().map(|d| d.name).collect()),
+        }
+        .map_err(temporary)?;
         if domains.is_empty() {
             return Err(AuthFailure::NoDomains);
         }
-        Ok(Sender { account: admin.name, kind: SenderKind::Admin(admin.id), tenant, domains })
+        Ok(Sender { account: admin.name, tenant, domains })
     }
 
-    /// The tenant of an account that may authenticate for sending (an SMTP credential, a tenant or domain
-    /// admin), for telling its admins about it.
-    pub async fn account_tenant(&self, account: &str) -> Result<Option<TenantId>, StoreError> {
-        if let Some(credential) = self.store().smtp_credential_by_username(&account.to_ascii_lowercase()).await? {
-            return Ok(Some(credential.tenant_id));
-        }
-        Ok(self.store().admin_by_name(account).await?.and_then(|a| a.role.tenant()))
-    }
-
-    /// The names of `ids` and of their alias domains.
-    async fn sending_domains(&self, ids: &[DomainId]) -> Result<Vec<String>, StoreError> {
-        let mut names = Vec::new();
-        for id in ids {
-            let Some(domain) = self.store().domain_by_id(*id).await? else { continue };
-            let tenant_domains = self.store().domain_list(Some(domain.tenant_id)).await?;
-            names.extend(tenant_domains.into_iter().filter(|d| d.alias_of == Some(domain.id)).map(|d| d.name));
-            names.push(domain.name);
-        }
-        names.sort();
-        names.dedup();
-        Ok(names)
+    /// The names of `tenant`'s domains among `ids` and of their alias domains (one listing of the tenant's
+    /// domains, sorted by name).
+    async fn sending_domains(&self, tenant: TenantId, ids: &[DomainId]) -> Result<Vec<String>, StoreError> {
+        let all = self.store().domain_list(Some(tenant)).await?;
+        Ok(all
+            .into_iter()
+            .filter(|d| ids.contains(&d.id) || d.alias_of.is_some_and(|p| ids.contains(&p)))
+            .map(|d| d.name)
+            .collect())
     }
 
     /// New DKIM keys for `domain` — RSA-2048 and Ed25519, each under a selector of its own — which sign its

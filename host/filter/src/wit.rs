@@ -137,6 +137,24 @@ macro_rules! version {
                 filter.call_learn(&mut *store, handle, label)
             }
 
+            /// A call on the plugin's own storage, when its entry grants it.
+            fn own_kv<T>(
+                state: &HostState,
+                call: impl FnOnce(&dyn crate::host::KvStore, &str) -> Result<T, crate::host::KvError>,
+            ) -> Result<T, host::HostError> {
+                let (kv, namespace) = state.kv().ok_or(host::HostError::Denied)?;
+                call(kv, namespace).map_err(|_| host::HostError::Unavailable)
+            }
+
+            /// A read of the operator's storage shared with every tenant, when the entry grants storage.
+            fn shared_kv<T>(
+                state: &HostState,
+                call: impl FnOnce(&dyn crate::host::KvStore, &str) -> Result<T, crate::host::KvError>,
+            ) -> Result<T, host::HostError> {
+                let grant = state.capabilities.kv.as_ref().ok_or(host::HostError::Denied)?;
+                call(grant.store.as_ref(), &grant.shared).map_err(|_| host::HostError::Unavailable)
+            }
+
             impl host::Host for HostState {
                 fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
                     let level = match level {
@@ -160,46 +178,35 @@ macro_rules! version {
                 }
 
                 fn kv_get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, host::HostError>> {
-                    Ok(match self.kv() {
-                        None => Err(host::HostError::Denied),
-                        Some((kv, ns)) => kv.get(ns, &key).map_err(|_| host::HostError::Unavailable),
-                    })
+                    Ok(own_kv(self, |kv, ns| kv.get(ns, &key)))
                 }
 
                 fn kv_get_many(
                     &mut self,
                     keys: Vec<String>,
                 ) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
-                    Ok(match self.kv() {
-                        None => Err(host::HostError::Denied),
-                        Some((kv, ns)) => kv.get_many(ns, &keys).map_err(|_| host::HostError::Unavailable),
-                    })
+                    Ok(own_kv(self, |kv, ns| kv.get_many(ns, &keys)))
                 }
 
                 fn kv_get_shared(
                     &mut self,
                     keys: Vec<String>,
                 ) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, host::HostError>> {
-                    let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
-                    Ok(grant.store.get_many(&grant.shared, &keys).map_err(|_| host::HostError::Unavailable))
+                    Ok(shared_kv(self, |kv, ns| kv.get_many(ns, &keys)))
                 }
 
                 fn kv_get_counters(
                     &mut self,
                     keys: Vec<String>,
                 ) -> wasmtime::Result<Result<Vec<i64>, host::HostError>> {
-                    Ok(match self.kv() {
-                        None => Err(host::HostError::Denied),
-                        Some((kv, ns)) => kv.get_counters(ns, &keys).map_err(|_| host::HostError::Unavailable),
-                    })
+                    Ok(own_kv(self, |kv, ns| kv.get_counters(ns, &keys)))
                 }
 
                 fn kv_get_shared_counters(
                     &mut self,
                     keys: Vec<String>,
                 ) -> wasmtime::Result<Result<Vec<i64>, host::HostError>> {
-                    let Some(grant) = &self.capabilities.kv else { return Ok(Err(host::HostError::Denied)) };
-                    Ok(grant.store.get_counters(&grant.shared, &keys).map_err(|_| host::HostError::Unavailable))
+                    Ok(shared_kv(self, |kv, ns| kv.get_counters(ns, &keys)))
                 }
 
                 fn kv_set(
@@ -208,12 +215,7 @@ macro_rules! version {
                     value: Vec<u8>,
                     ttl_seconds: Option<u32>,
                 ) -> wasmtime::Result<Result<(), host::HostError>> {
-                    Ok(match self.kv() {
-                        None => Err(host::HostError::Denied),
-                        Some((kv, ns)) => {
-                            kv.set(ns, &key, value, ttl(ttl_seconds)).map_err(|_| host::HostError::Unavailable)
-                        }
-                    })
+                    Ok(own_kv(self, |kv, ns| kv.set(ns, &key, value, ttl(ttl_seconds))))
                 }
 
                 fn kv_incr(
@@ -222,22 +224,14 @@ macro_rules! version {
                     delta: i64,
                     ttl_seconds: Option<u32>,
                 ) -> wasmtime::Result<Result<i64, host::HostError>> {
-                    Ok(match self.kv() {
-                        None => Err(host::HostError::Denied),
-                        Some((kv, ns)) => {
-                            kv.incr(ns, &key, delta, ttl(ttl_seconds)).map_err(|_| host::HostError::Unavailable)
-                        }
-                    })
+                    Ok(own_kv(self, |kv, ns| kv.incr(ns, &key, delta, ttl(ttl_seconds))))
                 }
 
                 fn kv_incr_many(
                     &mut self,
                     deltas: Vec<(String, i64)>,
                 ) -> wasmtime::Result<Result<(), host::HostError>> {
-                    Ok(match self.kv() {
-                        None => Err(host::HostError::Denied),
-                        Some((kv, ns)) => kv.incr_many(ns, &deltas).map_err(|_| host::HostError::Unavailable),
-                    })
+                    Ok(own_kv(self, |kv, ns| kv.incr_many(ns, &deltas)))
                 }
 
                 fn dns_lookup(

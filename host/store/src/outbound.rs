@@ -182,6 +182,15 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The tenant of an account that may authenticate for sending — an SMTP credential, or a tenant or
+    /// domain admin — for telling its admins about it.
+    pub async fn sending_account_tenant(&self, account: &str) -> Result<Option<TenantId>> {
+        if let Some(credential) = self.smtp_credential_by_username(&account.to_ascii_lowercase()).await? {
+            return Ok(Some(credential.tenant_id));
+        }
+        Ok(self.admin_by_name(account).await?.and_then(|a| a.role.tenant()))
+    }
+
     pub async fn smtp_credential_used(&self, id: CredentialId, now: i64) -> Result<()> {
         sqlx::query("UPDATE smtp_credentials SET last_used_at = $1 WHERE id = $2")
             .bind(now)

@@ -191,7 +191,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Tells the account's admins (an alert of its tenant) that its sign-ins are locked out.
     async fn tell_lockout(&self, account: &str) {
-        let Ok(Some(tenant)) = self.ctx.directory.account_tenant(account).await else { return };
+        let Ok(Some(tenant)) = self.ctx.queue.store().sending_account_tenant(account).await else { return };
         let text = format!(
             "SMTP authentication as {account} failed {MAX_FAILURES} times within {} minutes (last from {}); \
              it is locked out for up to {} minutes. If this was not your server, change its password.",

@@ -51,6 +51,8 @@ struct Transaction {
     chunks_refused: Option<Reply>,
     /// The accepted recipients by tenant and chain, with the chains' judgement so far.
     groups: Vec<judge::Group>,
+    /// On a submission listener: what the account has sent so far, read at the first recipient.
+    sending: Option<crate::outbound::senders::Sending>,
 }
 
 enum Input {

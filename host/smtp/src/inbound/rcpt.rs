@@ -93,14 +93,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             self.reply(reply::RECIPIENT_OK);
             return Next::Continue;
         }
-        let count = transaction.recipients.len() as u64 + 1;
+        let (count, known) = (transaction.recipients.len() as u64 + 1, transaction.sending);
         let sender = self.sender.as_ref().expect("MAIL needs AUTH on a submission listener");
-        if let Err(refusal) = self.ctx.senders.check(&sender.account, sender.tenant, count).await {
-            tracing::info!(account = %sender.account, %refusal, "sending limit");
-            self.reply(refusal);
-            return Next::Continue;
-        }
+        let sending = match known {
+            Some(sending) => Ok(sending),
+            None => self.ctx.senders.sending(&sender.account, sender.tenant).await,
+        };
+        let sending = match sending.and_then(|s| s.allows(count).map(|()| s)) {
+            Ok(sending) => sending,
+            Err(refusal) => {
+                tracing::info!(account = %sender.account, %refusal, "sending limit");
+                self.reply(refusal);
+                return Next::Continue;
+            }
+        };
         let transaction = self.transaction.as_mut().expect("checked by rcpt");
+        transaction.sending = Some(sending);
         transaction.recipients.push((address, route));
         self.reply(reply::RECIPIENT_OK);
         Next::Continue

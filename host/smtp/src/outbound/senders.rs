@@ -21,6 +21,30 @@ fn exceeded(limits: &SendingLimits, sent: Sent, recipients: u64) -> Option<Strin
     checks.into_iter().find(|(limit, count, _)| over(*limit, *count)).map(|(limit, _, what)| format!("{limit} {what}"))
 }
 
+/// An account's and its tenant's sending so far, with their limits: what one transaction checks against.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    account: Sent,
+    tenant: Sent,
+    limits: (SendingLimits, SendingLimits),
+}
+
+impl Sending {
+    /// `Err` is the `451 4.7.1` for a message of `recipients` that would pass the account's or the tenant's
+    /// budget.
+    pub fn allows(&self, recipients: u64) -> Result<(), Reply> {
+        if let Some(limit) = exceeded(&self.limits.0, self.account, recipients) {
+            let text = format!("Sending limit of this account reached ({limit}); try later");
+            return Err(Reply::dynamic(451, "4.7.1", text));
+        }
+        if let Some(limit) = exceeded(&self.limits.1, self.tenant, recipients) {
+            let text = format!("Sending limit of your organization reached ({limit}); try later");
+            return Err(Reply::dynamic(451, "4.7.1", text));
+        }
+        Ok(())
+    }
+}
+
 pub struct Senders {
     store: Store,
     config: SubmissionConfig,
@@ -31,34 +55,20 @@ impl Senders {
         Self { store, config }
     }
 
-    /// `Err` is the `451 4.7.1` for a message of `recipients` that would pass the account's or the tenant's
-    /// budget (or a store error's `451 4.3.0`).
-    pub async fn check(&self, account: &str, tenant: TenantId, recipients: u64) -> Result<(), Reply> {
+    /// What `account` and its tenant sent so far this hour and day: read once per transaction (at its first
+    /// recipient), then [`Sending::allows`] each recipient without another read.
+    pub async fn sending(&self, account: &str, tenant: TenantId) -> Result<Sending, Reply> {
         let now = crate::now();
         let (account, tenant) = (SendingScope::Account(account.into()), SendingScope::Tenant(tenant));
-        let (mine, ours) =
-            match tokio::try_join!(self.store.sending_sent(&account, now), self.store.sending_sent(&tenant, now)) {
-                Ok(used) => used,
-                Err(e) => {
-                    tracing::error!("cannot read sending counters: {e}");
-                    return Err(crate::reply::TEMP_DIRECTORY);
-                }
-            };
-        if let Some(limit) = exceeded(&self.config.account_limits, mine, recipients) {
-            return Err(Reply::dynamic(
-                451,
-                "4.7.1",
-                format!("Sending limit of this account reached ({limit}); try later"),
-            ));
+        match tokio::try_join!(self.store.sending_sent(&account, now), self.store.sending_sent(&tenant, now)) {
+            Ok((account, tenant)) => {
+                Ok(Sending { account, tenant, limits: (self.config.account_limits, self.config.tenant_limits) })
+            }
+            Err(e) => {
+                tracing::error!("cannot read sending counters: {e}");
+                Err(crate::reply::TEMP_DIRECTORY)
+            }
         }
-        if let Some(limit) = exceeded(&self.config.tenant_limits, ours, recipients) {
-            return Err(Reply::dynamic(
-                451,
-                "4.7.1",
-                format!("Sending limit of your organization reached ({limit}); try later"),
-            ));
-        }
-        Ok(())
     }
 
     /// Counts a message of `recipients` accepted from `account`.
@@ -110,10 +120,7 @@ impl Senders {
     /// suspended from here (its password is the console's too), so its admins are told to change it.
     async fn suspend(&self, account: &str, why: &str) {
         let now = crate::now();
-        let tenant = match self.store.smtp_credential_by_username(&account.to_lowercase()).await {
-            Ok(Some(credential)) => Some(credential.tenant_id),
-            _ => self.store.admin_by_name(account).await.ok().flatten().and_then(|a| a.role.tenant()),
-        };
+        let tenant = self.store.sending_account_tenant(account).await.ok().flatten();
         let text = match self.store.smtp_credential_suspend(&account.to_lowercase(), Some((now, why))).await {
             Ok(true) => format!(
                 "SMTP credential {account} was suspended from sending: {why}. It may have been stolen: check the \
