@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U moat --auth=trust -E UTF8 >/dev/null
 "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir -c fsync=off -c max_connections=300" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir -c fsync=off -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
     start >/dev/null
 export MOAT_TEST_POSTGRES_URL="postgres://moat@127.0.0.1:$pg_port/postgres"
 stop_postgres() {

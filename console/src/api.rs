@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
+        .route("/nodes", get(nodes))
         .route("/domains", get(domains).post(create_domain))
         .route("/domains/{name}", get(domain).delete(delete_domain))
         .route("/domains/{name}/configuration", get(configuration))
@@ -74,6 +75,10 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
 
 async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {
     Ok(Json(ops::status(&access, &state).await?))
+}
+
+async fn nodes(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::NodeView>>, AppError> {
+    Ok(Json(ops::nodes(&access, &state).await?))
 }
 
 async fn domains(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<DomainView>>, AppError> {
@@ -547,6 +552,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
         "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
         "paths": {
             "/api/v1/status": { "get": op("Licenses, counts, today's messages by verdict and the queue") },
+            "/api/v1/nodes": { "get": op("The nodes sharing the database: name, version, started, last heartbeat, alive, recipients delivering now (platform operators)") },
             "/api/v1/domains": {
                 "get": op("The domains the caller administers, with downstream hosts"),
                 "post": op("Protect a domain: {name, tenant?, alias_of?, contact_email?, max_users?, language?, \

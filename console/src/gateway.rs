@@ -45,8 +45,6 @@ pub trait Gateway: Send + Sync {
         version: &str,
         wasm: Vec<u8>,
     ) -> BoxFuture<'_, Result<RegisteredPlugin, String>>;
-    /// The bytes of a message in this node's spool: waiting in the queue, or kept as a copy after delivery.
-    fn spooled_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// Teaches the tenant's live chain a classified message; fails naming the plugins that could not learn it.
     fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>>;
     /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it as the `direction` chain

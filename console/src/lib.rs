@@ -47,22 +47,16 @@ pub struct AppState {
     pub store: Store,
     pub directory: Directory,
     pub gateway: Option<Arc<dyn Gateway>>,
+    /// Where message bodies are (queued, held, kept copies): every node's, when they share one store.
+    pub bodies: moat_bodies::Bodies,
     pub publishing: Publishing,
     /// Mark session cookies `Secure` (when the console is served over HTTPS, directly or behind a proxy).
     pub secure_cookies: bool,
-    throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl AppState {
-    pub fn new(store: Store, directory: Directory) -> Self {
-        Self {
-            store,
-            directory,
-            gateway: None,
-            publishing: Publishing::default(),
-            secure_cookies: false,
-            throttle: Arc::default(),
-        }
+    pub fn new(store: Store, directory: Directory, bodies: moat_bodies::Bodies) -> Self {
+        Self { store, directory, gateway: None, bodies, publishing: Publishing::default(), secure_cookies: false }
     }
 
     pub fn with_gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {

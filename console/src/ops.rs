@@ -18,6 +18,19 @@ pub struct Status {
     pub queue: QueueSize,
 }
 
+/// A node sharing the database, as the status page shows it.
+#[derive(Serialize, Debug, Clone)]
+pub struct NodeView {
+    pub name: String,
+    pub version: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    /// It beat within its last three intervals.
+    pub alive: bool,
+    /// Recipients it is delivering now (its live leases).
+    pub delivering: u64,
+}
+
 #[derive(Serialize, Debug, Clone)]
 pub struct QueueSize {
     pub messages: u64,
@@ -232,6 +245,30 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
         today,
         queue: QueueSize { messages: queue.messages, recipients: queue.recipients },
     })
+}
+
+/// Every node that runs on this database, and what each is delivering: the platform's operators only (a
+/// tenant's admins have no business with the machines).
+pub async fn nodes(access: &Access, state: &AppState) -> Result<Vec<NodeView>, AppError> {
+    if access.role() != Some(Role::Platform) {
+        return Err(not_for_this_role());
+    }
+    let now = crate::now();
+    let leases = state.store.queue_leases(now).await?;
+    Ok(state
+        .store
+        .nodes()
+        .await?
+        .into_iter()
+        .map(|n| NodeView {
+            delivering: leases.iter().find(|(owner, _)| *owner == n.name).map_or(0, |(_, count)| *count),
+            alive: n.alive(now),
+            name: n.name,
+            version: n.version,
+            started_at: n.started_at,
+            heartbeat_at: n.heartbeat_at,
+        })
+        .collect())
 }
 
 pub async fn domain_view(state: &AppState, domain: Domain) -> Result<DomainView, AppError> {
@@ -933,7 +970,7 @@ async fn held_recipients(
     id: &str,
 ) -> Result<(moat_store::Quarantined, Vec<(String, String)>), AppError> {
     let mine = HeldFor::caller(access, state, user).await?;
-    let held = state.store.quarantine_info(id).await?.ok_or(AppError::NotFound)?;
+    let held = state.store.quarantine_get(id).await?.ok_or(AppError::NotFound)?;
     if held.released_at.is_some() || access.tenant().is_some_and(|t| t != held.tenant) {
         return Err(AppError::NotFound);
     }
@@ -1010,13 +1047,12 @@ async fn visible_log_entry(access: &Access, state: &AppState, id: i64) -> Result
 /// The bytes of a logged message while Moat has them: held in quarantine, waiting in the queue, or kept as a
 /// copy after delivery (`[retention] message_copies`).
 async fn logged_message(state: &AppState, entry: &moat_store::LogEntry) -> Result<Option<Vec<u8>>, AppError> {
-    if let Some((_, bytes)) = state.store.quarantine_of_log(entry.id).await? {
-        return Ok(Some(bytes));
-    }
-    Ok(match (&entry.queue_id, state.gateway.as_deref()) {
-        (Some(queue_id), Some(gateway)) => gateway.spooled_message(queue_id).await,
-        _ => None,
-    })
+    let Some(key) = &entry.body else { return Ok(None) };
+    // A body the store cannot give now (S3 out of reach) is shown as gone, not as an error page.
+    Ok(state.bodies.get(key).await.unwrap_or_else(|e| {
+        tracing::warn!("cannot read a message body: {e}");
+        None
+    }))
 }
 
 /// One log entry the caller may read, with the message's bytes when Moat still has them and the caller may

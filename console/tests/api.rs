@@ -62,7 +62,7 @@ async fn world() -> World {
     }
     let directory = moat_directory::Directory::new(store.clone());
     World {
-        state: AppState::new(store, directory),
+        state: AppState::new(store.clone(), directory, common::bodies(&store)),
         root: tokens.remove(0),
         acme: tokens.remove(0),
         delegate: tokens.remove(0),
@@ -142,6 +142,7 @@ async fn the_openapi_document_lists_the_routes() {
     assert_eq!(body["openapi"], "3.0.3");
     for (path, method) in [
         ("/api/v1/status", "get"),
+        ("/api/v1/nodes", "get"),
         ("/api/v1/domains", "get"),
         ("/api/v1/domains", "post"),
         ("/api/v1/domains/{name}", "get"),

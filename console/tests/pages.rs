@@ -50,7 +50,7 @@ async fn world() -> World {
     let plain = store.admin_add("plain-delegate", &hash, Role::Domain(acme), 0).await.unwrap();
     store.admin_delegate(plain, &ids[..1], Delegation::default()).await.unwrap();
     let directory = moat_directory::Directory::new(store.clone());
-    World { state: AppState::new(store, directory), _dir: dir }
+    World { state: AppState::new(store.clone(), directory, common::bodies(&store)), _dir: dir }
 }
 
 /// A browser: keeps cookies, follows nothing by itself.
@@ -196,6 +196,16 @@ async fn five_wrong_passwords_lock_the_account_for_a_while() {
     assert_eq!(browser.sign_in("root", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS, "same address");
     let page = browser.sign_in("nobody", "whatever-x").await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Another node of a cluster (its own console over the same database) counts the same failures.
+    let store = world.state.store.clone();
+    let directory = moat_directory::Directory::new(store.clone());
+    let other_node = World {
+        state: AppState::new(store.clone(), directory, common::bodies(&store)),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let page = Browser::from(&other_node, "198.51.100.4").sign_in("acme-admin", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "the account is locked on every node");
 }
 
 #[tokio::test]
@@ -494,7 +504,8 @@ async fn end_users_cannot_release_what_the_antivirus_held() {
         score: 8.0,
         reason: "AV_DANGEROUS_ATTACHMENT".into(),
         received_at: 100,
-        bytes: b"Subject: Invoice\r\n\r\nsee attached\r\n".to_vec(),
+        body: common::stored(store, b"Subject: Invoice\r\n\r\nsee attached\r\n").await.0,
+        size: 1,
         direction: moat_store::Direction::Inbound,
     };
     let log = NewLogEntry { recipients: "bob@acme.test".into(), tenant: Some(acme.0), ..Default::default() };
@@ -507,7 +518,7 @@ async fn end_users_cannot_release_what_the_antivirus_held() {
     let token = page.csrf();
     let page = bob.post("/quarantine/act", &[("csrf", &token), ("id", "av1"), ("action", "release")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
-    assert!(store.quarantine_get("av1").await.unwrap().unwrap().0.released_at.is_none());
+    assert!(store.quarantine_get("av1").await.unwrap().unwrap().released_at.is_none());
 
     let mut admin = Browser::new(&world);
     admin.sign_in("acme-admin", PASSWORD).await;
@@ -535,7 +546,10 @@ async fn outgoing_mail_held_is_for_the_sending_domains_admins_only() {
         score: 11.0,
         reason: "BAYES_99".into(),
         received_at: 100,
-        bytes: b"From: ann@acme.test\r\nSubject: Quarterly figures\r\n\r\nsee attached\r\n".to_vec(),
+        body: common::stored(store, b"From: ann@acme.test\r\nSubject: Quarterly figures\r\n\r\nsee attached\r\n")
+            .await
+            .0,
+        size: 1,
         direction: Direction::Outbound,
     };
     let log = NewLogEntry {
@@ -564,7 +578,7 @@ async fn outgoing_mail_held_is_for_the_sending_domains_admins_only() {
     store.admin_add("other-admin", &hash, Role::Tenant(other), 0).await.unwrap();
     stranger.sign_in("other-admin", PASSWORD).await;
     assert!(!stranger.get("/quarantine").await.body.contains("Quarterly figures"));
-    assert!(store.quarantine_get("out1").await.unwrap().unwrap().0.released_at.is_none());
+    assert!(store.quarantine_get("out1").await.unwrap().unwrap().released_at.is_none());
 }
 
 /// Attacks on accounts: TOTP seeds readable in a copy of the database; a lockout sidestepped by spelling

@@ -21,7 +21,7 @@
 //! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows).
 
 use moat_tests::corpus;
-use moat_tests::{Backend, Client, Moat, Sink};
+use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,7 @@ async fn run() {
     }
 
     let data = corpus::spamassassin();
-    let ten_kb = vec![message_10k()];
+    let ten_kb = vec![moat_tests::message_10k()];
     let test_mail: Vec<Vec<u8>> = corpus::files(&data, &["spam-2", "easy-ham-2", "hard-ham-1"])
         .iter()
         .map(|f| corpus::as_smtp_data(&std::fs::read(f).unwrap()))
@@ -339,7 +339,7 @@ async fn submit_session(addr: std::net::SocketAddr, auth: &str, body: &[u8], cou
 
 /// The 10 KB message as a customer's user sends it out: from the protected domain, to an outside one.
 fn relayed_10k() -> Vec<u8> {
-    let body = String::from_utf8(message_10k()).unwrap();
+    let body = String::from_utf8(moat_tests::message_10k()).unwrap();
     body.replace("load@sender.test", "load@example.com").replace("bob@example.com", "carol@remote.test").into_bytes()
 }
 
@@ -371,21 +371,6 @@ async fn queue_empty(moat: &Moat) {
     }
 }
 
-/// User + system CPU of a process so far, from `/proc/PID/stat` (fields 14 and 15, in clock ticks).
-fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the moat process is alive");
-    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
-}
-
-fn clock_ticks_per_second() -> u64 {
-    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(100)
-}
-
 /// Mean µs per call of each chain entry and stage, from the last `messages` log rows' per-entry reports (a
 /// connect-stage call runs once per session and shows in each of its messages' reports).
 fn chain_profile(moat: &Moat, messages: usize) -> BTreeMap<String, f64> {
@@ -402,17 +387,4 @@ fn chain_profile(moat: &Moat, messages: usize) -> BTreeMap<String, f64> {
         slot.1 += 1;
     }
     total.into_iter().map(|(entry, (sum, calls))| (entry, sum / calls.max(1) as f64)).collect()
-}
-
-/// A 10 KB message with ordinary headers, terminated for DATA.
-fn message_10k() -> Vec<u8> {
-    let mut m = String::from(
-        "From: Load <load@sender.test>\r\nTo: bob@example.com\r\nSubject: benchmark\r\nMessage-ID: <b@sender.test>\r\n\r\n",
-    );
-    let line = "The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-    while m.len() < 10 * 1024 {
-        m.push_str(line);
-    }
-    m.push_str(".\r\n");
-    m.into_bytes()
 }

@@ -5,11 +5,13 @@ pub mod corpus;
 mod dns;
 pub mod ldap;
 mod moat;
+mod moto;
 mod sink;
 mod tmpfs;
 
 pub use dns::TestDns;
 pub use moat::{Backend, Moat, MoatBuilder};
+pub use moto::Moto;
 pub use sink::{Received, Sink, SinkBehaviour};
 pub use tmpfs::Tmpfs;
 
@@ -20,6 +22,16 @@ macro_rules! on_each_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Sqlite).await } )* }
         mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Postgres).await } )* }
+    };
+}
+
+/// Runs each listed `async fn NAME(backend: Backend)` once per message store: `sqlite::NAME` (the filesystem
+/// store), `postgres::NAME` (the database store) and `s3::NAME` (S3-compatible storage, a `moto_server`).
+#[macro_export]
+macro_rules! on_each_message_store {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_each_backend!($($name),*);
+        mod s3 { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::S3).await } )* }
     };
 }
 
@@ -113,4 +125,32 @@ where
         assert!(tokio::time::Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// User + system CPU of a process so far, from `/proc/PID/stat` (fields 14 and 15, in clock ticks).
+pub fn process_cpu(pid: u32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
+    let Some(close) = stat.rfind(')') else { return std::time::Duration::ZERO };
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    std::time::Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+}
+
+fn clock_ticks_per_second() -> u64 {
+    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(100)
+}
+
+/// A 10 KB message with ordinary headers, terminated for DATA: the benchmarks' plain load.
+pub fn message_10k() -> Vec<u8> {
+    let mut m = String::from(
+        "From: Load <load@sender.test>\r\nTo: bob@example.com\r\nSubject: benchmark\r\nMessage-ID: <b@sender.test>\r\n\r\n",
+    );
+    let line = "The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
+    while m.len() < 10 * 1024 {
+        m.push_str(line);
+    }
+    m.push_str(".\r\n");
+    m.into_bytes()
 }

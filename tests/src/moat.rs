@@ -8,15 +8,19 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite, bodies on the filesystem: the single-node default.
     Sqlite,
+    /// PostgreSQL, bodies in the database: the cluster default.
     Postgres,
+    /// SQLite, bodies in S3-compatible object storage (a `moto_server` of the test's own).
+    S3,
 }
 
 impl Backend {
     /// The database URL for a new test, or None when this backend is not available here.
     async fn database_url(self, dir: &Path) -> Option<String> {
         match self {
-            Backend::Sqlite => Some(format!("sqlite://{}", dir.join("moat.db").display())),
+            Backend::Sqlite | Backend::S3 => Some(format!("sqlite://{}", dir.join("moat.db").display())),
             Backend::Postgres => {
                 let admin = std::env::var("MOAT_TEST_POSTGRES_URL").ok()?;
                 sqlx::any::install_default_drivers();
@@ -45,12 +49,20 @@ pub struct MoatBuilder {
     data_on: Option<PathBuf>,
     /// section -> key -> TOML value
     config: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Another node's database, shared instead of a fresh one.
+    shared_database: Option<String>,
 }
 
 impl MoatBuilder {
     /// Sets `key = value` (value in TOML syntax) in `[section]`, replacing the harness default.
     pub fn set(mut self, section: &str, key: &str, value: &str) -> Self {
         self.config.entry(section.into()).or_default().insert(key.into(), value.into());
+        self
+    }
+
+    /// Runs as another node on `node`'s database (its data dir stays its own).
+    pub fn sharing_database_of(mut self, node: &Moat) -> Self {
+        self.shared_database = Some(node.database_url.clone());
         self
     }
 
@@ -64,10 +76,26 @@ impl MoatBuilder {
     pub async fn start(self) -> Option<Moat> {
         let dir = tempfile::Builder::new().prefix("moat").tempdir().unwrap();
         let data_root = self.data_on.clone().unwrap_or_else(|| dir.path().to_owned());
-        let database_url = self.backend.database_url(&data_root).await?;
+        let database_url = match &self.shared_database {
+            Some(url) => url.clone(),
+            None => self.backend.database_url(&data_root).await?,
+        };
         let dns = crate::TestDns::start().await;
         let nameserver = format!("\"{}\"", dns.addr());
         let mut config = self;
+        let moto = match config.backend {
+            Backend::S3 => {
+                let moto = crate::Moto::start("moat-mail")?;
+                config = config
+                    .set("spool", "store", "\"s3\"")
+                    .set("spool.s3", "endpoint", &format!("{:?}", moto.endpoint))
+                    .set("spool.s3", "bucket", "\"moat-mail\"")
+                    .set("spool.s3", "access_key_id", "\"testing\"")
+                    .set("spool.s3", "secret_access_key", "\"testing\"");
+                Some(moto)
+            }
+            _ => None,
+        };
         if !config.config.get("dns").is_some_and(|f| f.contains_key("nameserver")) {
             config = config.set("dns", "nameserver", &nameserver);
         }
@@ -101,6 +129,7 @@ impl MoatBuilder {
             metrics: None,
             console: None,
             dns,
+            _moto: moto,
         };
         moat.boot().await;
         Some(moat)
@@ -124,6 +153,8 @@ pub struct Moat {
     /// The DNS server this instance asks (unless its config names another): every name a test does not add
     /// is NXDOMAIN.
     pub dns: crate::TestDns,
+    /// The S3 message store's server, when the backend has one.
+    _moto: Option<crate::Moto>,
 }
 
 impl Moat {
@@ -132,7 +163,9 @@ impl Moat {
     /// (an empty registry, unfiltered mail), and asks its own loopback DNS server (`Moat::dns`), unless the
     /// test's own config says otherwise.
     pub fn builder(bin: &str, backend: Backend) -> MoatBuilder {
-        MoatBuilder { bin: bin.into(), backend, data_on: None, config: Default::default() }
+        // The test process links two TLS providers too (see `moat::cli::main`); its clients use ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        MoatBuilder { bin: bin.into(), backend, data_on: None, config: Default::default(), shared_database: None }
             .set("smtp", "listen", "[\"127.0.0.1:0\"]")
             .set("admin", "listen", "\"127.0.0.1:0\"")
             .set("submission", "listen", "[\"127.0.0.1:0\"]")
@@ -219,6 +252,13 @@ impl Moat {
             let _ = child.wait();
         }
         self.smtp = None;
+    }
+
+    /// Freezes the process (SIGSTOP) or lets it go on (SIGCONT): a node that stops answering without dying.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.pid().expect("moat is running").to_string();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success(), "kill {signal} {pid}");
     }
 
     pub async fn restart(&mut self) {

@@ -3,7 +3,7 @@
 use super::{CsrfOnly, Failure, PageResult, notice};
 use crate::i18n::tr;
 use crate::session::{self, AwaitingTotp, ClientIp, LOGIN_COOKIE, SESSION_COOKIE, Signed};
-use crate::{AppError, AppState};
+use crate::{AppError, AppState, throttle};
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -80,7 +80,7 @@ async fn login(
         return Ok(login_page(&state, lang, Some(t("The form expired; please sign in again.")), StatusCode::FORBIDDEN));
     }
     let now = crate::now();
-    if let Some(wait) = state.throttle.locked(&ip, &form.name, now) {
+    if let Some(wait) = throttle::locked(&state.store, &ip, &form.name, now).await? {
         let message = AppError::Throttled((wait + 59) / 60).to_string();
         return Ok(login_page(&state, lang, Some(&message), StatusCode::TOO_MANY_REQUESTS));
     }
@@ -98,12 +98,12 @@ async fn login(
     let verified =
         tokio::task::spawn_blocking(move || verify_password(&password, &hash_for_check)).await.unwrap_or(false);
     let (Some(principal), true, true) = (principal, hash.is_some(), verified) else {
-        state.throttle.failed(&ip, name, now);
+        throttle::failed(&state.store, &ip, name, now).await?;
         tracing::info!(%ip, account = name, "console sign-in refused");
         let message = t("Wrong name or password.");
         return Ok(login_page(&state, lang, Some(message), StatusCode::UNAUTHORIZED));
     };
-    state.throttle.succeeded(&ip, name);
+    throttle::succeeded(&state.store, &ip, name, now).await?;
     let cookie = session::open(&state, principal, totp.is_some()).await?;
     let to = if totp.is_some() { "/login/totp" } else { "/" };
     tracing::info!(%ip, account = name, "console sign-in");
@@ -157,7 +157,7 @@ async fn totp(
     let Principal::Admin(id) = pending.principal else { return Ok(Redirect::to("/").into_response()) };
     let admin = state.store.admin_by_id(id).await?.ok_or(AppError::NotFound)?;
     let now = crate::now();
-    if let Some(wait) = state.throttle.locked(&ip, &admin.name, now) {
+    if let Some(wait) = throttle::locked(&state.store, &ip, &admin.name, now).await? {
         return Err(AppError::Throttled((wait + 59) / 60).into());
     }
     let stored = admin.totp_secret.unwrap_or_default();
@@ -169,7 +169,7 @@ async fn totp(
         None => false,
     };
     if !fresh {
-        state.throttle.failed(&ip, &admin.name, now);
+        throttle::failed(&state.store, &ip, &admin.name, now).await?;
         return Ok(totp_page(&pending, Some("Wrong code."), StatusCode::UNAUTHORIZED));
     }
     state.store.session_confirm(&pending.session_hash).await?;

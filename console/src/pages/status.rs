@@ -1,4 +1,5 @@
-//! The status page: licenses, today's messages by verdict (a bar chart), the queue.
+//! The status page: licenses, today's messages by verdict (a bar chart), the queue, and (for the platform's
+//! operators) the nodes sharing the database.
 
 use super::{PageResult, frame};
 use crate::AppState;
@@ -21,6 +22,10 @@ async fn status(State(state): State<AppState>, signed: Signed) -> PageResult {
     }
     let t = |s| tr(signed.language, s);
     let status = ops::status(&signed.access, &state).await?;
+    let nodes = match signed.access.role() {
+        Some(moat_store::Role::Platform) => ops::nodes(&signed.access, &state).await?,
+        _ => Vec::new(),
+    };
     let unlimited = t("unlimited");
     let max = status.today.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
     let body = html! {
@@ -43,6 +48,28 @@ async fn status(State(state): State<AppState>, signed: Signed) -> PageResult {
                             th scope="row" { (verdict) }
                             td { div.bar style=(format!("width: {}%", count * 100 / max)) {} }
                             td.count { (count) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !nodes.is_empty() {
+            section #nodes {
+                h2 { (t("Nodes")) }
+                table {
+                    thead { tr {
+                        th { (t("Node")) } th { (t("Version")) } th { (t("Started")) } th { (t("Last heartbeat")) }
+                        th { (t("State")) } th { (t("Delivering now")) }
+                    } }
+                    tbody {
+                        @for node in &nodes {
+                            tr {
+                                td { (node.name) } td { (node.version) }
+                                td { (super::quarantine::time(node.started_at)) }
+                                td { (super::quarantine::time(node.heartbeat_at)) }
+                                td { @if node.alive { (t("alive")) } @else { strong { (t("not responding")) } } }
+                                td.count { (node.delivering) }
+                            }
                         }
                     }
                 }

@@ -21,7 +21,7 @@ impl Sender {
     pub fn may_send_as(&self, address: &str) -> bool {
         let Some((_, domain)) = address.rsplit_once('@') else { return false };
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.domains.iter().any(|d| *d == domain)
+        self.domains.contains(&domain)
     }
 }
 
@@ -226,7 +226,7 @@ impl Directory {
     /// `name` as a protected domain, primary or alias.
     async fn protected_domain(&self, name: &str) -> Result<Domain, DirectoryError> {
         let name = normalize_domain(name)?;
-        Ok(self.store().domain_by_name(&name).await?.ok_or(DirectoryError::UnknownDomain(name))?)
+        self.store().domain_by_name(&name).await?.ok_or(DirectoryError::UnknownDomain(name))
     }
 
     /// `name` as a protected primary domain (`what` says what only primaries have).

@@ -35,7 +35,8 @@ async fn hold_going(store: &Store, tenant: TenantId, id: &str, to: &str, at: i64
         score: 11.0,
         reason: "score 11.0".into(),
         received_at: at,
-        bytes: b"Subject: offer\r\n\r\nx\r\n".to_vec(),
+        body: moat_store::BodyKey::of(&[b"Subject: offer\r\n\r\nx\r\n"]),
+        size: 22,
         direction,
     };
     let log = NewLogEntry { verdict: "quarantined".into(), delivery_status: "held".into(), ..Default::default() };

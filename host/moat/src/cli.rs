@@ -104,6 +104,9 @@ enum Command {
 /// Runs the CLI; errors print as `error: …` with their causes and exit 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Two TLS providers are linked in (ring, which Moat uses; aws-lc-rs, which the S3 client's HTTP stack
+    // brings): libraries that ask rustls for the process default must find one, so it is ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

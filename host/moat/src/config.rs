@@ -22,6 +22,26 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     pub dns: DnsConfig,
     pub submission: SubmissionConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: how this node works beside others on one PostgreSQL (a single node needs none of it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `node = "mx1"` — this node's name among the others (default: `[server] hostname`). Its deliveries are
+    /// leased under this name; two running nodes must not share one.
+    pub node: Option<String>,
+    /// `lease = "2m"` — how long a delivery stays this node's without a renewal (renewed every quarter of
+    /// it): when a node dies, the others take its work over this long after its last renewal.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { node: None, lease: Duration::from_secs(120) }
+    }
 }
 
 /// `[dns]`: one resolver for every lookup the server makes — delivery (MX records and host addresses),
@@ -59,7 +79,7 @@ pub struct RetentionConfig {
     /// `quarantine = "30d"` — held messages, released or not.
     #[serde(with = "humantime_serde")]
     pub quarantine: Duration,
-    /// `message_copies = "7d"` — delivered messages kept in this node's spool, so the email log can open and
+    /// `message_copies = "7d"` — delivered messages kept in the message store, so the email log can open and
     /// classify them; `"0s"` keeps none.
     #[serde(with = "humantime_serde")]
     pub message_copies: Duration,
@@ -195,18 +215,32 @@ impl Default for ServerConfig {
     }
 }
 
-/// `[spool]`
+/// `[spool]`: where message bodies (queued, held, kept copies) are stored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolConfig {
     /// `fsync = true` — make every accepted message durable before answering `250`. Turning it off is only
     /// for benchmarks measuring what durability costs: a crash can then lose accepted mail.
     pub fsync: bool,
+    /// `store = "filesystem"` — `filesystem` (under `DATA_DIR/spool`: one node), `database` (in the database
+    /// every node shares) or `s3` (S3-compatible object storage, `[spool.s3]`). Default: `filesystem` on
+    /// SQLite, `database` on PostgreSQL.
+    pub store: Option<BodyStoreKind>,
+    /// `[spool.s3]` — `endpoint`, `bucket`, `region`, `prefix`, `access_key_id`, `secret_access_key`.
+    pub s3: Option<moat_bodies::S3Settings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyStoreKind {
+    Filesystem,
+    Database,
+    S3,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        Self { fsync: true }
+        Self { fsync: true, store: None, s3: None }
     }
 }
 
@@ -283,7 +317,39 @@ impl Config {
         if self.retention.log < hour || self.retention.quarantine < hour {
             bail!("retention.log and retention.quarantine must be at least 1h");
         }
+        if self.body_store() == BodyStoreKind::S3 && self.spool.s3.is_none() {
+            bail!("spool.store = \"s3\" needs a [spool.s3] section (endpoint, bucket)");
+        }
+        if !(Duration::from_secs(2)..=Duration::from_secs(3600)).contains(&self.cluster.lease) {
+            bail!("cluster.lease must be between 2s and 1h");
+        }
+        let node = self.node();
+        if node.is_empty() || node.len() > 64 || !node.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("cluster.node must be 1 to 64 printable characters without spaces (got {node:?})");
+        }
         Ok(())
+    }
+
+    /// This node's name among the nodes sharing the database.
+    pub fn node(&self) -> &str {
+        self.cluster.node.as_deref().unwrap_or(&self.server.hostname)
+    }
+
+    /// The message store this configuration names.
+    pub fn bodies(&self, store: &moat_store::Store) -> anyhow::Result<moat_bodies::Bodies> {
+        Ok(match self.body_store() {
+            BodyStoreKind::Filesystem => {
+                let dir = self.server.data_dir.join("spool");
+                let fs = moat_bodies::Filesystem::open(&dir, self.spool.fsync)
+                    .with_context(|| format!("cannot open the spool under {}", dir.display()))?;
+                std::sync::Arc::new(fs)
+            }
+            BodyStoreKind::Database => std::sync::Arc::new(moat_bodies::Database::new(store.clone())),
+            BodyStoreKind::S3 => {
+                let settings = self.spool.s3.as_ref().context("spool.store = \"s3\" needs [spool.s3]")?;
+                std::sync::Arc::new(moat_bodies::S3::open(settings).context("cannot set up the S3 message store")?)
+            }
+        })
     }
 
     /// Where Moat may connect on a tenant's behalf: `[delivery]`'s networks, never its own listeners.
@@ -301,6 +367,13 @@ impl Config {
             }
             None => destinations,
         }
+    }
+
+    /// `[spool] store`, or the default for the database: the filesystem for one SQLite node, the shared
+    /// database where several nodes share PostgreSQL (a node's own disk would strand its mail).
+    pub fn body_store(&self) -> BodyStoreKind {
+        let postgres = self.server.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+        self.spool.store.unwrap_or(if postgres { BodyStoreKind::Database } else { BodyStoreKind::Filesystem })
     }
 
     pub fn database_url(&self) -> String {
@@ -344,6 +417,17 @@ mod tests {
             max_connections_per_ip = 50
             [spool]
             fsync = true
+            store = "s3"
+            [spool.s3]
+            endpoint = "http://127.0.0.1:9000"
+            bucket = "moat-mail"
+            region = "eu-west-1"
+            prefix = "mx"
+            access_key_id = "moat"
+            secret_access_key = "secret"
+            [cluster]
+            node = "mx1"
+            lease = "90s"
             [delivery]
             concurrency = 64
             connect_timeout = "10s"
@@ -367,6 +451,8 @@ mod tests {
         assert_eq!(c.smtp.idle_timeout, std::time::Duration::from_secs(120));
         assert_eq!(c.retention.quarantine, Duration::from_secs(14 * 86400));
         assert!(c.retention.message_copies.is_zero());
+        assert_eq!((c.node(), c.cluster.lease), ("mx1", Duration::from_secs(90)));
+        assert_eq!(c.spool.store, Some(BodyStoreKind::S3));
         assert_eq!(c.quarantine.digest_every, Duration::from_secs(12 * 3600));
     }
 

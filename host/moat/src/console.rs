@@ -67,11 +67,6 @@ impl Gateway for ConsoleGateway {
         })
     }
 
-    fn spooled_message(&self, queue_id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
-        let id = queue_id.to_owned();
-        Box::pin(async move { self.queue.spool().read(&id).await.ok() })
-    }
-
     fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();

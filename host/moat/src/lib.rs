@@ -10,6 +10,7 @@ mod data_dir;
 mod digests;
 mod directory_sync;
 mod metrics_http;
+mod node;
 mod retention;
 mod serve;
 

@@ -1,4 +1,4 @@
-//! `moat serve`: opens the store, spool and TLS, binds the listeners, runs the queue manager, and shuts down
+//! `moat serve`: opens the store, the message store and TLS, binds the listeners, runs the queue manager, and shuts down
 //! cleanly on SIGINT/SIGTERM.
 
 use crate::config::Config;
@@ -8,7 +8,7 @@ use moat_directory::Directory;
 use moat_filter::FilterEngine;
 use moat_smtp::inbound::authentication::Authenticator;
 use moat_smtp::inbound::listener::Role;
-use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, Spool, tls};
+use moat_smtp::{Listener, Metrics, Queue, QueueManager, SmtpContext, tls};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -35,9 +35,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let keyring = Arc::new(moat_directory::Keyring::load_or_create(data_dir)?);
     let durability = if config.spool.fsync { Durability::Full } else { Durability::None };
     let store = Store::open(&config.database_url(), durability).await?;
-    let spool = Spool::open(data_dir.join("spool"), config.spool.fsync)
-        .with_context(|| format!("cannot open the spool under {}", data_dir.display()))?
-        .keeping_copies(config.retention.message_copies);
+    let bodies = config.bodies(&store)?;
+    let adopted = moat_bodies::adopt_legacy_spool(&data_dir.join("spool"), &store, bodies.as_ref())
+        .await
+        .context("cannot move an older install's spool into the message store")?;
+    if adopted > 0 {
+        tracing::info!(adopted, store = bodies.kind(), "moved an older install's messages into the message store");
+    }
+    let leases = moat_smtp::outbound::Leases { owner: config.node().to_owned(), duration: config.cluster.lease };
+    let node = crate::node::Node::start(&store, config.node(), leases.renew_every()).await?;
     let hostname = config.server.hostname.clone();
 
     let (acceptor, tls_note) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
@@ -51,7 +57,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
 
     let metrics = Metrics::default();
-    let queue = Queue::new(store.clone(), spool.clone(), &hostname, config.delivery.max_age, metrics.clone());
+    let queue = Queue::new(store.clone(), bodies.clone(), &hostname, config.delivery.max_age, metrics.clone())
+        .keeping_copies(config.retention.message_copies);
     let outbox: Arc<dyn moat_directory::Notifier> = Arc::new(moat_smtp::queue::notices::Outbox::start(queue.clone()));
     let console_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{}/", config.console.listen));
     let directory =
@@ -67,9 +74,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let senders = Arc::new(moat_smtp::outbound::senders::Senders::new(store.clone(), config.submission.clone()));
     let destinations = config.destinations();
-    let manager =
-        QueueManager::new(queue.clone(), config.delivery.clone(), destinations, metrics.clone(), senders.clone())
-            .map_err(anyhow::Error::msg)?;
+    let manager = QueueManager::new(
+        queue.clone(),
+        config.delivery.clone(),
+        leases.clone(),
+        destinations,
+        metrics.clone(),
+        senders.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     manager.recover().await?;
 
     let authenticator =
@@ -94,7 +107,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         filters: filters.clone(),
         authenticator,
-        auth_throttle: Default::default(),
         dkim: moat_smtp::outbound::dkim::Signer::new(directory.clone()),
         senders,
     });
@@ -129,13 +141,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (admin)", config.admin.listen))?;
     println!("Metrics at http://{}/metrics", admin.local_addr()?);
     tasks.push(tokio::spawn(crate::metrics_http::serve(admin, metrics, stopped.clone())));
+    tasks.push(tokio::spawn(manager.clone().renew_leases(stopped.clone())));
     tasks.push(tokio::spawn(manager.run(stopped.clone())));
+    tasks.push(tokio::spawn(node.beat(stopped.clone())));
     if !config.quarantine.digest_every.is_zero() {
         let digests = crate::digests::run(directory.clone(), config.quarantine.digest_every, stopped.clone());
         tasks.push(tokio::spawn(digests));
     }
     tasks.push(tokio::spawn(crate::directory_sync::run(directory.clone(), stopped.clone())));
-    let retention = crate::retention::run(store.clone(), spool, config.retention.clone(), stopped.clone());
+    let retention = crate::retention::run(store.clone(), bodies.clone(), config.retention.clone(), stopped.clone());
     tasks.push(tokio::spawn(retention));
     let console = TcpListener::bind(config.console.listen)
         .await
@@ -159,7 +173,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         submission_ports,
         submission_tls_ports,
     };
-    let mut state = moat_console::AppState::new(store.clone(), directory)
+    let mut state = moat_console::AppState::new(store.clone(), directory, bodies)
         .with_gateway(Arc::new(gateway))
         .with_publishing(publishing);
     state.secure_cookies = config.console.secure_cookies;

@@ -1,5 +1,5 @@
 //! Moat's mail path, laid out the way mail flows: `inbound` (the listener and the ESMTP session, one file per
-//! verb), `queue` (the durable spool, the queue, delivery status notifications, Moat's own notices) and
+//! verb), `queue` (the queue, its bodies in the message store, delivery status notifications, Moat's own notices) and
 //! `outbound` (the queue manager delivering to the customer's downstream hosts with retries).
 
 pub mod config;
@@ -14,7 +14,6 @@ pub use config::{DeliveryConfig, SendingLimits, SessionConfig, SubmissionConfig}
 pub use inbound::listener::{Listener, SmtpContext};
 pub use metrics::Metrics;
 pub use outbound::QueueManager;
-pub use queue::spool::Spool;
 pub use queue::{Envelope, Fate, Judged, LogVerdict, Queue, SessionFacts};
 
 pub(crate) use moat_store::unix_now as now;

@@ -118,7 +118,8 @@ mod tests {
                     score: 9.0,
                     reason: "test".into(),
                     received_at: at,
-                    bytes: b"x".to_vec(),
+                    body: crate::BodyKey::of(&[b"x"]),
+                    size: 1,
                     direction: crate::Direction::Inbound,
                 }),
             };

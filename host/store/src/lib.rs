@@ -5,16 +5,19 @@
 //! columns, unix-second timestamps) and run through sqlx's `Any` driver; only the migrations differ.
 
 mod admins;
+mod bodies;
 mod branding;
 mod chains;
 mod digests;
 mod domains;
 mod error;
+mod failures;
 mod import_jobs;
 mod kv;
 mod ldap;
 mod mailboxes;
 mod message_log;
+mod nodes;
 mod outbound;
 mod plugins;
 mod quarantine;
@@ -24,22 +27,25 @@ mod sessions;
 mod tenants;
 
 pub use admins::{Admin, AdminId, Delegation, Role};
+pub use bodies::{BodyKey, LegacyBody};
 pub use branding::{Branding, EVERY_DOMAIN};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
 pub use digests::DigestDue;
 pub use domains::{Domain, DomainId, DownstreamHost, NewDomain, Signup};
 pub use error::StoreError;
+pub use failures::Failures;
 pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
 pub use kv::{KvEntry, KvVersion};
 pub use ldap::StoredLdap;
 pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};
 pub use message_log::{Classification, Direction, LogEntry, LogQuery, NewLogEntry};
+pub use nodes::Node;
 pub use outbound::{CredentialId, DkimAlgorithm, DkimKey, SmtpCredential};
 pub use plugins::{NewPlugin, PluginInfo};
 pub use quarantine::{NewQuarantined, Quarantined};
 pub use queue::{
     Accepted, AttemptResult, ClaimRequest, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
-    QueuedRecipient, RecipientStatus,
+    QueuedRecipient, RecipientStatus, Settled,
 };
 pub use sending::{SendingScope, Sent};
 pub use sessions::{Principal, Session};

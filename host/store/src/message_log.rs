@@ -25,6 +25,9 @@ pub struct NewLogEntry {
     /// JSON: every chain entry's symbols, action, failure, fuel and time.
     pub report: Option<String>,
     pub direction: Direction,
+    /// The message as queued or held, in the message store: a delivered message stays readable from the
+    /// log while copies are kept.
+    pub body: Option<crate::BodyKey>,
 }
 
 /// Which way a message went through Moat.
@@ -79,6 +82,8 @@ pub struct LogEntry {
     /// An admin's classification, once given.
     pub classified: Option<Classification>,
     pub direction: Direction,
+    /// The message in the message store, while something keeps it there.
+    pub body: Option<crate::BodyKey>,
 }
 
 /// What an admin says a logged message was, taught to the tenant's filters.
@@ -143,12 +148,13 @@ fn entry_from_row(r: &AnyRow) -> LogEntry {
         report: r.get("report"),
         classified: r.get::<Option<&str>, _>("classified").and_then(Classification::parse),
         direction: Direction::parse(r.get("direction")).unwrap_or_default(),
+        body: crate::bodies::key_column(r, "body"),
     }
 }
 
 const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, subject, \
                            message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
-                           classified, direction";
+                           classified, direction, body";
 
 /// `text` as a LIKE pattern matching it literally (with `ESCAPE '\\'`).
 fn like_escaped(text: &str) -> String {
@@ -171,9 +177,9 @@ impl Store {
     pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, direction) \
+             subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, direction, body) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS DOUBLE PRECISION), $15, $16, \
-             $17) \
+             $17, $18) \
              RETURNING id",
         )
         .bind(&e.queue_id)
@@ -195,6 +201,7 @@ impl Store {
         .bind(&e.symbols)
         .bind(&e.report)
         .bind(e.direction.as_str())
+        .bind(e.body.as_ref().map(|k| k.as_str().to_owned()))
         .fetch_one(&mut *conn)
         .await?;
         // A domain's admins see the mail their domain received, and the mail it sent.

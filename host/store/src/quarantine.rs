@@ -1,4 +1,4 @@
-use crate::{Direction, Result, Store, StoreError, TenantId};
+use crate::{BodyKey, Direction, Result, Store, StoreError, TenantId};
 use sqlx::Row;
 
 /// A message held instead of delivered, for one tenant's recipients.
@@ -13,7 +13,9 @@ pub struct NewQuarantined {
     pub score: f64,
     pub reason: String,
     pub received_at: i64,
-    pub bytes: Vec<u8>,
+    /// The message as held, in the message store.
+    pub body: BodyKey,
+    pub size: u64,
     /// Outgoing mail held is released by admins only.
     pub direction: Direction,
 }
@@ -32,6 +34,8 @@ pub struct Quarantined {
     pub received_at: i64,
     pub released_at: Option<i64>,
     pub direction: Direction,
+    /// The message in the message store (None only before `moat serve` adopted an older install's bytes).
+    pub body: Option<BodyKey>,
 }
 
 impl Quarantined {
@@ -55,11 +59,12 @@ fn from_row(r: &sqlx::any::AnyRow) -> Quarantined {
         received_at: r.get("received_at"),
         released_at: r.get("released_at"),
         direction: Direction::parse(r.get("direction")).unwrap_or_default(),
+        body: crate::bodies::key_column(r, "body"),
     }
 }
 
 const COLUMNS: &str =
-    "id, tenant_id, sender, recipients, subject, score, reason, size, received_at, released_at, direction";
+    "id, tenant_id, sender, recipients, subject, score, reason, size, received_at, released_at, direction, body";
 
 impl Store {
     pub(crate) async fn quarantine_insert(
@@ -69,7 +74,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO quarantine (id, tenant_id, log_id, sender, recipients, subject, score, reason, size, \
-             received_at, bytes, direction) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             received_at, bytes, direction, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&q.id)
         .bind(q.tenant.0)
@@ -79,10 +84,12 @@ impl Store {
         .bind(&q.subject)
         .bind(q.score)
         .bind(&q.reason)
-        .bind(q.bytes.len() as i64)
+        .bind(q.size as i64)
         .bind(q.received_at)
-        .bind(&q.bytes)
+        // The bytes live in the message store; this column only held them before it.
+        .bind(Vec::<u8>::new())
         .bind(q.direction.as_str())
+        .bind(q.body.as_str())
         .execute(&mut *conn)
         .await
         .map_err(StoreError::on_unique(|| format!("quarantined message {}", q.id)))?;
@@ -100,24 +107,11 @@ impl Store {
         Ok(rows.iter().map(from_row).collect())
     }
 
-    /// The held copy of a logged message, if the quarantine still has it.
-    pub async fn quarantine_of_log(&self, log_id: i64) -> Result<Option<(Quarantined, Vec<u8>)>> {
-        let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE log_id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(log_id).fetch_optional(self.pool()).await?;
-        Ok(row.map(|r| (from_row(&r), r.get("bytes"))))
-    }
-
-    /// A held message without its bytes (who it is for, why it is held).
-    pub async fn quarantine_info(&self, id: &str) -> Result<Option<Quarantined>> {
+    /// A held message (who it is for, why it is held, where its bytes are).
+    pub async fn quarantine_get(&self, id: &str) -> Result<Option<Quarantined>> {
         let sql = format!("SELECT {COLUMNS} FROM quarantine WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
         Ok(row.as_ref().map(from_row))
-    }
-
-    pub async fn quarantine_get(&self, id: &str) -> Result<Option<(Quarantined, Vec<u8>)>> {
-        let sql = format!("SELECT {COLUMNS}, bytes FROM quarantine WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
-        Ok(row.map(|r| (from_row(&r), r.get("bytes"))))
     }
 
     /// Takes `recipients` off a held message inside `tx`: all must still be held, or nothing changes and the

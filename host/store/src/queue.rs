@@ -1,4 +1,4 @@
-use crate::{NewLogEntry, Result, Store, StoreError};
+use crate::{Backend, BodyKey, NewLogEntry, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
@@ -48,7 +48,9 @@ pub struct AttemptResult {
 #[derive(Debug, Clone)]
 pub struct ClaimRequest<'a> {
     pub now: i64,
-    /// Claimed recipients are not due again before this, unless their delivery settles first.
+    /// The node claiming: claimed recipients are leased to it.
+    pub owner: &'a str,
+    /// Claimed recipients are not claimed again before this unless their owner settles or renews them first.
     pub lease_until: i64,
     /// Free delivery workers: at most this many messages.
     pub messages: usize,
@@ -57,6 +59,17 @@ pub struct ClaimRequest<'a> {
     /// Free delivery slots of the routes in use (0: full or resting); a route not listed has `free_per_route`.
     pub route_slots: &'a std::collections::HashMap<String, usize>,
     pub free_per_route: usize,
+}
+
+/// What became of a delivery round's record: see [`Store::queue_settle`].
+#[derive(Debug, Clone)]
+pub enum Settled {
+    /// Recorded: the message as it now stands (gone from the queue unless deferred or awaiting its bounce).
+    Recorded(QueuedMessage, DeliveryStatus),
+    /// The message is no longer queued (deleted, or finished by another node).
+    Gone,
+    /// Some recipient is no longer leased to the caller: another node took the work over; nothing written.
+    LeaseLost,
 }
 
 /// Where a whole message stands, as the email log shows it.
@@ -98,8 +111,9 @@ impl DeliveryStatus {
 /// A message accepted over SMTP, as it goes into the queue.
 #[derive(Debug, Clone)]
 pub struct NewQueuedMessage {
-    /// The queue id, also the spool file name.
     pub id: String,
+    /// The message as delivered, in the message store.
+    pub body: BodyKey,
     /// Envelope sender; empty for the null reverse-path `<>`.
     pub sender: String,
     pub size: u64,
@@ -125,6 +139,8 @@ pub struct QueuedRecipient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {
     pub id: String,
+    /// The message in the message store (None only before `moat serve` adopted an older install's spool).
+    pub body: Option<BodyKey>,
     pub sender: String,
     pub size: u64,
     pub received_at: i64,
@@ -141,6 +157,9 @@ pub struct QueueStatus {
     pub messages: u64,
     pub recipients: u64,
 }
+
+/// A recipient some node may claim now: waiting, due, and leased to nobody (or its lease expired).
+const CLAIMABLE: &str = "status = 'queued' AND next_attempt_at <= $1 AND (lease_owner IS NULL OR lease_until <= $1)";
 
 fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
     QueuedRecipient {
@@ -228,8 +247,8 @@ impl Store {
     async fn queue_insert(tx: &mut sqlx::AnyConnection, message: &NewQueuedMessage, log_id: i64) -> Result<()> {
         {
             sqlx::query(
-                "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id, account) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id, account, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&message.id)
             .bind(&message.sender)
@@ -238,6 +257,7 @@ impl Store {
             .bind(message.expires_at)
             .bind(log_id)
             .bind(&message.account)
+            .bind(message.body.as_str())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::on_unique(|| format!("queue id {}", message.id)))?;
@@ -260,18 +280,19 @@ impl Store {
     /// Claims due mail the delivery workers can start now: up to `claim.messages` messages, and for each route
     /// no more (message, route) pairs than the route has free delivery slots. A route with no free slot, and a
     /// message already being delivered, are not looked at, so a busy destination's backlog neither blocks the
-    /// others nor gets leased and postponed. Claimed recipients' next attempt moves to `claim.lease_until`, so a
-    /// crash mid-delivery retries them after the lease (delivery is at-least-once).
+    /// others nor gets leased and postponed. Claimed recipients are leased to `claim.owner` until
+    /// `claim.lease_until`: no node claims them again before that unless the owner settles them, and the owner
+    /// renews the lease while it works ([`Store::queue_renew_leases`]); a node that dies leaves leases that
+    /// expire, and the work goes to whichever node claims next (delivery is at-least-once). On PostgreSQL,
+    /// nodes claiming at once skip each other's locked rows instead of waiting for them.
     pub async fn queue_claim_due(&self, claim: &ClaimRequest<'_>) -> Result<Vec<QueuedMessage>> {
         if claim.messages == 0 {
             return Ok(Vec::new());
         }
+        let skip_locked = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let full: Vec<&str> =
             claim.route_slots.iter().filter(|(_, free)| **free == 0).map(|(route, _)| route.as_str()).collect();
-        let mut sql = String::from(
-            "SELECT message_id, route, MIN(next_attempt_at) AS due FROM queue_recipients \
-             WHERE status = 'queued' AND next_attempt_at <= $1",
-        );
+        let mut sql = format!("SELECT message_id, route FROM queue_recipients WHERE {CLAIMABLE}");
         let mut next = 3;
         let mut exclude = |column: &str, count: usize, sql: &mut String| {
             if count > 0 {
@@ -283,8 +304,8 @@ impl Store {
         exclude("route", full.len(), &mut sql);
         exclude("message_id", claim.in_flight.len(), &mut sql);
         // A window wider than the claim, so one route's backlog at the head leaves room for other routes.
-        sql.push_str(" GROUP BY message_id, route ORDER BY due, message_id LIMIT $2");
-        let window = (claim.messages * 4).max(64) as i64;
+        sql.push_str(&format!(" ORDER BY next_attempt_at, message_id LIMIT $2{skip_locked}"));
+        let window = (claim.messages * 16).max(256) as i64;
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         // Only numbered placeholders are formatted in; every route and id is bound.
@@ -298,8 +319,11 @@ impl Store {
         let mut chosen: Vec<(String, Vec<String>)> = Vec::new();
         for row in &candidates {
             let (id, route): (String, String) = (row.get("message_id"), row.get("route"));
-            let free = slots_left.entry(route.clone()).or_insert(claim.free_per_route);
             let known = chosen.iter().position(|(m, _)| *m == id);
+            if known.is_some_and(|i| chosen[i].1.contains(&route)) {
+                continue;
+            }
+            let free = slots_left.entry(route.clone()).or_insert(claim.free_per_route);
             if *free == 0 || (known.is_none() && chosen.len() >= claim.messages) {
                 continue;
             }
@@ -312,28 +336,20 @@ impl Store {
 
         let mut claimed = Vec::with_capacity(chosen.len());
         for (id, routes) in chosen {
-            let rows = sqlx::query(
+            let sql = format!(
                 "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
-                 WHERE message_id = $1 AND status = 'queued' AND next_attempt_at <= $2 ORDER BY id",
-            )
-            .bind(&id)
-            .bind(claim.now)
-            .fetch_all(&mut *tx)
-            .await?;
+                 WHERE message_id = $2 AND {CLAIMABLE} ORDER BY id{skip_locked}"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now).bind(&id).fetch_all(&mut *tx).await?;
             let recipients: Vec<QueuedRecipient> =
                 rows.iter().map(recipient_from_row).filter(|r| routes.contains(&r.route)).collect();
-            for route in &routes {
-                sqlx::query(
-                    "UPDATE queue_recipients SET next_attempt_at = $1 \
-                     WHERE message_id = $2 AND route = $3 AND status = 'queued' AND next_attempt_at <= $4",
-                )
-                .bind(claim.lease_until)
-                .bind(&id)
-                .bind(route)
-                .bind(claim.now)
-                .execute(&mut *tx)
-                .await?;
+            if recipients.is_empty() {
+                continue;
             }
+            let ids = crate::mailboxes::id_list(recipients.iter().map(|r| r.id));
+            // Only ids (integers) are formatted in.
+            let lease = format!("UPDATE queue_recipients SET lease_owner = $1, lease_until = $2 WHERE id IN ({ids})");
+            sqlx::query(sqlx::AssertSqlSafe(lease)).bind(claim.owner).bind(claim.lease_until).execute(&mut *tx).await?;
             if let Some(mut message) = Self::queue_message_row(&mut tx, &id).await? {
                 message.recipients = recipients;
                 claimed.push(message);
@@ -343,15 +359,53 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Renews `owner`'s leases until `until`: the heartbeat of work in progress. Returns how many.
+    pub async fn queue_renew_leases(&self, owner: &str, until: i64) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE queue_recipients SET lease_until = $2 WHERE lease_owner = $1 AND status = 'queued'")
+                .bind(owner)
+                .bind(until)
+                .execute(self.writer())
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// At a node's start: its own leases (work a crash or stop interrupted) are given up and due now, and so
+    /// are expired leases of any node. Other nodes' live leases are theirs. Returns how many recipients.
+    pub async fn queue_release_leases(&self, owner: &str, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE queue_recipients SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $2 \
+             WHERE status = 'queued' AND (lease_owner = $1 OR lease_until <= $2)",
+        )
+        .bind(owner)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Recipients being delivered now, by the node that leased them (live leases only).
+    pub async fn queue_leases(&self, now: i64) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT lease_owner, COUNT(*) AS n FROM queue_recipients \
+             WHERE status = 'queued' AND lease_owner IS NOT NULL AND lease_until > $1 GROUP BY lease_owner",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| (r.get("lease_owner"), r.get::<i64, _>("n") as u64)).collect())
+    }
+
     async fn queue_message_row(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<QueuedMessage>> {
         let row = sqlx::query(
-            "SELECT id, sender, size, received_at, expires_at, log_id, account FROM queue_messages WHERE id = $1",
+            "SELECT id, sender, size, received_at, expires_at, log_id, account, body FROM queue_messages WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
         Ok(row.map(|r| QueuedMessage {
             id: r.get("id"),
+            body: crate::bodies::key_column(&r, "body"),
             sender: r.get("sender"),
             size: r.get::<i64, _>("size") as u64,
             received_at: r.get("received_at"),
@@ -435,19 +489,33 @@ impl Store {
     /// Records one delivery round for a message in one transaction: each recipient's outcome, the log row's
     /// delivery status and last reply, and, when every recipient is delivered, the message's removal from the
     /// queue. A finished message with failed recipients stays until [`Store::queue_delete`], so its bounce can be
-    /// queued first. Returns the message as it now stands and its delivery status.
+    /// queued first.
+    ///
+    /// Fenced: every recipient of `results` must still be leased to `owner`. A node whose lease expired and
+    /// was taken over (it froze, or the database was out of reach) writes nothing: the round belongs to the
+    /// node that holds the work now.
     pub async fn queue_settle(
         &self,
         message_id: &str,
+        owner: &str,
         results: &[AttemptResult],
         now: i64,
-    ) -> Result<Option<(QueuedMessage, DeliveryStatus)>> {
+    ) -> Result<Settled> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
+        if self.backend() == Backend::Postgres {
+            // Rounds of one message on several nodes (one route each) settle one after the other, so the last
+            // one sees every recipient final and finishes the message.
+            sqlx::query("SELECT id FROM queue_messages WHERE id = $1 FOR UPDATE")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         for r in results {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE queue_recipients SET status = $1, attempts = attempts + $7, next_attempt_at = $2, \
-                 last_reply = $3, updated_at = $4 WHERE id = $5 AND message_id = $6",
+                 last_reply = $3, updated_at = $4, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $5 AND message_id = $6 AND lease_owner = $8",
             )
             .bind(r.status.as_str())
             .bind(r.next_attempt_at)
@@ -456,11 +524,16 @@ impl Store {
             .bind(r.recipient_id)
             .bind(message_id)
             .bind(i64::from(r.attempted))
+            .bind(owner)
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Settled::LeaseLost);
+            }
         }
         let Some(message) = Self::queue_message_with_recipients(&mut tx, message_id).await? else {
-            return Ok(None);
+            return Ok(Settled::Gone);
         };
         let status = DeliveryStatus::of(&message.recipients);
         if let Some(log_id) = message.log_id {
@@ -481,7 +554,7 @@ impl Store {
             Self::queue_delete_rows(&mut tx, message_id).await?;
         }
         tx.commit().await?;
-        Ok(Some((message, status)))
+        Ok(Settled::Recorded(message, status))
     }
 
     /// Records `rows` (a bounce) and drops the finished message `original`, in one commit. False, and nothing
@@ -504,13 +577,19 @@ impl Store {
 
     /// Messages none of whose recipients waits any more, still in the queue: a bounce was due when the
     /// process stopped. Recovery finishes them.
-    pub async fn queue_finished(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+    pub async fn queue_finished(&self) -> Result<Vec<QueuedMessage>> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM queue_messages m WHERE NOT EXISTS \
              (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id AND r.status = 'queued')",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        let mut conn = self.pool().acquire().await?;
+        let mut finished = Vec::with_capacity(ids.len());
+        for id in ids {
+            finished.extend(Self::queue_message_row(&mut conn, &id).await?);
+        }
+        Ok(finished)
     }
 
     /// Makes every waiting recipient due now (`moat queue flush`). Returns how many.
@@ -521,7 +600,7 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Drops a message from the queue. The caller removes its spool file.
+    /// Drops a message from the queue (its body goes with the next sweep).
     pub async fn queue_delete(&self, id: &str) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
@@ -536,11 +615,6 @@ impl Store {
         sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
         let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1").bind(id).execute(&mut *conn).await?;
         Ok(done.rows_affected() > 0)
-    }
-
-    /// Ids of every queued message: the spool keeps exactly these files.
-    pub async fn queue_ids(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM queue_messages").fetch_all(self.pool()).await?)
     }
 }
 
@@ -569,6 +643,14 @@ mod tests {
             symbols: Some("A,B".into()),
             report: Some("[]".into()),
             direction: crate::Direction::Inbound,
+            body: None,
+        }
+    }
+
+    fn recorded(settled: Settled) -> (QueuedMessage, DeliveryStatus) {
+        match settled {
+            Settled::Recorded(message, status) => (message, status),
+            other => panic!("not recorded: {other:?}"),
         }
     }
 
@@ -582,6 +664,7 @@ mod tests {
     fn claim(now: i64, lease_until: i64) -> ClaimRequest<'static> {
         ClaimRequest {
             now,
+            owner: "node-a",
             lease_until,
             messages: 10,
             in_flight: &[],
@@ -593,6 +676,7 @@ mod tests {
     fn to_routes(id: &str, recipients: &[(&str, &str)]) -> Accepted {
         let message = NewQueuedMessage {
             id: id.into(),
+            body: BodyKey::of(&[id.as_bytes()]),
             sender: "a@sender.example".into(),
             size: 10,
             received_at: 100,
@@ -652,7 +736,8 @@ mod tests {
                 score: 11.5,
                 reason: "score 11.5: BAYES_SPAM".into(),
                 received_at: 100,
-                bytes: b"Subject: Win\r\n\r\nx\r\n".to_vec(),
+                body: BodyKey::of(&[b"Subject: Win\r\n\r\nx\r\n"]),
+                size: 19,
                 direction: crate::Direction::Inbound,
             };
             let rejected = Accepted { log: log_entry(), disposition: Disposition::LogOnly };
@@ -665,13 +750,14 @@ mod tests {
             assert_eq!(listed[0].recipients, [("bob@example.com".to_string(), "example.com".to_string())]);
             assert_eq!(listed[0].score, 11.5);
             assert!(store.quarantine_list(Some(crate::TenantId(2)), 10).await.unwrap().is_empty(), "other tenant");
-            let (_, bytes) = store.quarantine_get("h1").await.unwrap().unwrap();
-            assert_eq!(bytes, b"Subject: Win\r\n\r\nx\r\n");
+            let held = store.quarantine_get("h1").await.unwrap().unwrap();
+            assert_eq!(held.body, Some(BodyKey::of(&[b"Subject: Win\r\n\r\nx\r\n"])));
 
             let message = NewQueuedMessage {
                 id: "r1".into(),
+                body: held.body.clone().unwrap(),
                 sender: "a@sender.example".into(),
-                size: bytes.len() as u64,
+                size: held.size,
                 received_at: 200,
                 expires_at: 1000,
                 recipients: listed[0].recipients.clone(),
@@ -696,6 +782,7 @@ mod tests {
         for (store, _dir) in stores().await {
             let message = NewQueuedMessage {
                 id: "q1".into(),
+                body: BodyKey::of(&[b"q1"]),
                 sender: "a@sender.example".into(),
                 size: 10,
                 received_at: 100,
@@ -733,7 +820,7 @@ mod tests {
                 attempt(bob, RecipientStatus::Delivered, 0, "250 ok"),
                 attempt(carol, RecipientStatus::Queued, 400, "451 later"),
             ];
-            let (_, status) = store.queue_settle("q1", &results, 101).await.unwrap().unwrap();
+            let (_, status) = recorded(store.queue_settle("q1", "node-a", &results, 101).await.unwrap());
             assert_eq!(status, DeliveryStatus::Deferred);
             assert_eq!(store.log_tail(0, 1).await.unwrap()[0].delivery_status, "deferred");
             assert!(store.queue_claim_due(&claim(399, 1000)).await.unwrap().is_empty());
@@ -745,12 +832,54 @@ mod tests {
             store.queue_flush().await.unwrap();
             let carol = &again[0].recipients[0];
             let results = [attempt(carol, RecipientStatus::Delivered, 0, "250 at last")];
-            let (_, status) = store.queue_settle("q1", &results, 401).await.unwrap().unwrap();
+            let (_, status) = recorded(store.queue_settle("q1", "node-a", &results, 401).await.unwrap());
             assert_eq!(status, DeliveryStatus::Delivered);
             assert!(store.queue_get("q1").await.unwrap().is_none(), "a fully delivered message leaves the queue");
             let log = &store.log_tail(0, 1).await.unwrap()[0];
             assert_eq!((log.delivery_status.as_str(), log.last_reply.as_deref()), ("delivered", Some("250 at last")));
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus::default());
+        }
+    }
+
+    /// A node froze mid-delivery; its lease expired and another node took the message over. The frozen
+    /// node's late round must not overwrite the one that counts, and a node's start releases only its own
+    /// leases and expired ones, never a live lease of another node.
+    #[tokio::test]
+    async fn leases_are_taken_over_after_expiry_and_a_late_settle_is_refused() {
+        for (store, _dir) in stores().await {
+            store.accept_batch(&[to_routes("m1", &[("bob@a.test", "a.test")])]).await.unwrap();
+            store.accept_batch(&[to_routes("m2", &[("ann@b.test", "b.test")])]).await.unwrap();
+            let by = |owner, now, until| ClaimRequest { owner, ..claim(now, until) };
+            let a = store.queue_claim_due(&by("node-a", 100, 160)).await.unwrap();
+            assert_eq!(a.len(), 2, "node A claims both");
+            assert!(store.queue_claim_due(&by("node-b", 150, 210)).await.unwrap().is_empty(), "A's leases are live");
+            assert_eq!(store.queue_leases(150).await.unwrap(), [("node-a".to_owned(), 2)]);
+
+            assert_eq!(store.queue_renew_leases("node-a", 400).await.unwrap(), 2, "A's heartbeat renews both");
+            assert!(store.queue_claim_due(&by("node-b", 200, 260)).await.unwrap().is_empty(), "renewed: still A's");
+
+            let b = store.queue_claim_due(&by("node-b", 401, 460)).await.unwrap();
+            assert_eq!(b.len(), 2, "A stopped renewing: B takes both over once the leases expire");
+            let attempt = |m: &QueuedMessage, reply: &str| AttemptResult {
+                recipient_id: m.recipients[0].id,
+                status: RecipientStatus::Queued,
+                next_attempt_at: 1000,
+                reply: reply.into(),
+                attempted: true,
+            };
+            let m1 = b.iter().find(|m| m.id == "m1").unwrap();
+            recorded(store.queue_settle("m1", "node-b", &[attempt(m1, "451 from B")], 402).await.unwrap());
+            let late = store.queue_settle("m1", "node-a", &[attempt(&a[0], "451 from A")], 403).await.unwrap();
+            assert!(matches!(late, Settled::LeaseLost), "A's late round is refused: {late:?}");
+            let m1 = store.queue_get("m1").await.unwrap().unwrap();
+            assert_eq!(m1.recipients[0].last_reply.as_deref(), Some("451 from B"), "B's round stands");
+            assert_eq!(m1.recipients[0].attempts, 1, "A's attempt is not counted");
+
+            // A restarts: it may release its own leases and expired ones, not B's live lease on m2.
+            assert_eq!(store.queue_release_leases("node-a", 410).await.unwrap(), 0, "none of A's, none expired");
+            assert_eq!(store.queue_leases(410).await.unwrap(), [("node-b".to_owned(), 1)]);
+            assert_eq!(store.queue_release_leases("node-b", 410).await.unwrap(), 1, "B's restart frees its own");
+            assert_eq!(store.queue_claim_due(&by("node-a", 410, 470)).await.unwrap().len(), 1, "m2 is due again");
         }
     }
 }

@@ -94,7 +94,7 @@ mod tests {
             let (ann, acme) = (SendingScope::Account("Ann@Acme.test".into()), SendingScope::Tenant(TenantId(7)));
             let now = 1_800_000_000;
             store.sending_add(&[ann.clone(), acme.clone()], 3, now).await.unwrap();
-            store.sending_add(&[ann.clone()], 2, now + 10).await.unwrap();
+            store.sending_add(std::slice::from_ref(&ann), 2, now + 10).await.unwrap();
             let sent = store.sending_sent(&SendingScope::Account("ann@acme.test".into()), now + 20).await.unwrap();
             assert_eq!(sent, Sent { hour: (2, 5), day: (2, 5) });
             assert_eq!(store.sending_sent(&acme, now).await.unwrap(), Sent { hour: (1, 3), day: (1, 3) });

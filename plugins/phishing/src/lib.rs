@@ -266,11 +266,12 @@ fn check_html(message: &Message, findings: &mut Findings) {
         });
         let typed_html = attachment.declared_type == "text/html" || attachment.sniffed_type == "text/html";
         // An attachment can be large: only the first 256 KB of a page is read.
-        if (named_html || typed_html) && attachment.size <= 256 * 1024 {
-            if let Some(bytes) = message.attachment_bytes(attachment.index) {
-                let name = attachment.name.clone().unwrap_or_else(|| "an attachment".into());
-                pages.push((name, String::from_utf8_lossy(&bytes).into_owned()));
-            }
+        if (named_html || typed_html)
+            && attachment.size <= 256 * 1024
+            && let Some(bytes) = message.attachment_bytes(attachment.index)
+        {
+            let name = attachment.name.clone().unwrap_or_else(|| "an attachment".into());
+            pages.push((name, String::from_utf8_lossy(&bytes).into_owned()));
         }
     }
     for (whose, page) in &pages {

@@ -5,6 +5,7 @@ mod antivirus;
 mod authentication;
 mod browser;
 mod chains;
+mod cluster;
 mod console;
 mod digests;
 mod example;

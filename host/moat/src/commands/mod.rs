@@ -39,14 +39,29 @@ pub(crate) async fn open_directory(config: &Config) -> anyhow::Result<Directory>
 
 /// The queue, for a command that queues mail (the server delivers it within its poll interval).
 pub(crate) fn queue(config: &Config, store: &Store) -> anyhow::Result<moat_smtp::Queue> {
-    let spool = moat_smtp::Spool::open(config.server.data_dir.join("spool"), config.spool.fsync)?;
     Ok(moat_smtp::Queue::new(
         store.clone(),
-        spool,
+        config.bodies(store)?,
         &config.server.hostname,
         config.delivery.max_age,
         moat_smtp::Metrics::default(),
     ))
+}
+
+/// Prints the header section of message `id`'s body (`moat queue show`, `moat quarantine show`).
+pub(crate) async fn print_header_section(
+    config: &Config,
+    store: &Store,
+    id: &str,
+    key: Option<&moat_store::BodyKey>,
+) -> anyhow::Result<()> {
+    let key =
+        key.ok_or_else(|| anyhow::anyhow!("{id} has no body in the message store yet: start `moat serve` once"))?;
+    let body = config.bodies(store)?.get(key).await?;
+    let body = body.ok_or_else(|| anyhow::anyhow!("the body of {id} is not in the message store"))?;
+    let end = body.windows(4).position(|w| w == b"\r\n\r\n").map_or(body.len(), |i| i + 2);
+    println!("\n{}", String::from_utf8_lossy(&body[..end]));
+    Ok(())
 }
 
 /// A directory that can ask domains' servers about addresses (sign-up by SMTP).

@@ -50,7 +50,7 @@ impl QuarantineCommand {
                 }
             }
             QuarantineCommand::Show { id } => {
-                let (q, bytes) =
+                let q =
                     store.quarantine_get(&id).await?.ok_or_else(|| anyhow::anyhow!("no quarantined message {id}"))?;
                 println!("Id:         {}", q.id);
                 println!("Received:   {}", time(q.received_at));
@@ -61,8 +61,7 @@ impl QuarantineCommand {
                 if let Some(at) = q.released_at {
                     println!("Released:   {}", time(at));
                 }
-                let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or(bytes.len(), |i| i + 2);
-                println!("\n{}", String::from_utf8_lossy(&bytes[..end]));
+                super::print_header_section(config, &store, &id, q.body.as_ref()).await?;
             }
             QuarantineCommand::Release { id } => {
                 let queue = super::queue(config, &store)?;

@@ -1,7 +1,6 @@
 use super::{open_store, time};
 use crate::config::Config;
 use clap::Subcommand;
-use moat_smtp::Spool;
 use moat_store::{QueuedMessage, RecipientStatus};
 
 #[derive(Subcommand)]
@@ -12,7 +11,7 @@ pub enum QueueCommand {
     Show { id: String },
     /// Retry every waiting recipient now (the server picks it up within its poll interval).
     Flush,
-    /// Drop a message from the queue without delivering it.
+    /// Drop a message from the queue without delivering it (its body goes with the next retention pass).
     Delete { id: String },
 }
 
@@ -36,10 +35,7 @@ impl QueueCommand {
             QueueCommand::Show { id } => {
                 let m = store.queue_get(&id).await?.ok_or_else(|| anyhow::anyhow!("no queued message {id}"))?;
                 print_message(&m);
-                let spool = Spool::open(config.server.data_dir.join("spool"), true)?;
-                let body = spool.read(&id).await?;
-                let end = body.windows(4).position(|w| w == b"\r\n\r\n").map_or(body.len(), |i| i + 2);
-                println!("\n{}", String::from_utf8_lossy(&body[..end]));
+                super::print_header_section(config, &store, &id, m.body.as_ref()).await?;
             }
             QueueCommand::Flush => {
                 let n = store.queue_flush().await?;
@@ -47,7 +43,6 @@ impl QueueCommand {
             }
             QueueCommand::Delete { id } => {
                 store.queue_delete(&id).await?;
-                Spool::open(config.server.data_dir.join("spool"), true)?.remove(&id).await?;
                 println!("Deleted {id}.");
             }
         }

@@ -1,21 +1,21 @@
 //! AUTH (RFC 4954) on the submission listeners: PLAIN and LOGIN, offered and accepted only inside TLS and
-//! never on the MX listener. Failures are counted per client address and per account name; past
-//! [`MAX_FAILURES`] in [`FAILURE_WINDOW`] the client gets `421` and no password is checked for either until
-//! the window has passed. An account that locks is told to its admins once per lockout.
+//! never on the MX listener. Failures are counted per client address and per account name, in the store (one
+//! count for every node of a cluster); past [`MAX_FAILURES`] in [`FAILURE_WINDOW`] the client gets `421` and
+//! no password is checked for either until the window has passed. An account that locks is told to its admins
+//! once per lockout.
 
 use super::listener::Role;
 use super::{Next, Session};
 use crate::reply::{self, Reply};
 use base64::Engine;
 use moat_directory::AuthFailure;
+use moat_store::Store;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Failed authentications a client address, or an account name, may have within [`FAILURE_WINDOW`].
-pub const MAX_FAILURES: usize = 5;
+pub const MAX_FAILURES: i64 = 5;
 /// Seconds failures are remembered (and a lockout lasts at most).
 pub const FAILURE_WINDOW: i64 = 15 * 60;
 /// The longest SASL response line read (a PLAIN response of long names fits many times over).
@@ -32,49 +32,34 @@ pub enum SaslStep {
     LoginPassword { user: String },
 }
 
-/// Failed authentications by client address and by account name, shared by every submission session of
-/// this node (a cluster's nodes each keep their own: an attacker spreading guesses over N nodes gets N
-/// times the budget, still a handful an hour).
-#[derive(Default)]
-pub struct AuthThrottle {
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+fn throttle_keys(ip: IpAddr, account: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!("smtp ip {ip}")];
+    if let Some(account) = account {
+        keys.push(format!("smtp account {}", account.trim().to_lowercase()));
+    }
+    keys
 }
 
-impl AuthThrottle {
-    fn keys(ip: IpAddr, account: Option<&str>) -> Vec<String> {
-        let mut keys = vec![format!("ip:{ip}")];
-        if let Some(account) = account {
-            keys.push(format!("account:{}", account.trim().to_lowercase()));
+/// Whether the client address or the account is locked out now. A store out of reach locks nobody out:
+/// the password check that follows cannot pass without it either.
+async fn locked(store: &Store, ip: IpAddr, account: Option<&str>, now: i64) -> bool {
+    match store.failures_of(&throttle_keys(ip, account), now).await {
+        Ok(open) => open.iter().any(|f| f.count >= MAX_FAILURES),
+        Err(e) => {
+            tracing::warn!("cannot read failed authentications: {e}");
+            false
         }
-        keys
     }
+}
 
-    /// Whether the client address or the account is locked out now.
-    pub fn locked(&self, ip: IpAddr, account: Option<&str>, now: i64) -> bool {
-        let mut failures = self.failures.lock().expect("auth throttle");
-        Self::keys(ip, account).iter().any(|key| {
-            failures.get_mut(key).is_some_and(|times| {
-                times.retain(|t| now - t < FAILURE_WINDOW);
-                times.len() >= MAX_FAILURES
-            })
-        })
-    }
-
-    /// Counts a failure; true when it is the one that locks the account out.
-    pub fn failed(&self, ip: IpAddr, account: &str, now: i64) -> bool {
-        let mut failures = self.failures.lock().expect("auth throttle");
-        // Bounded: a flood of made-up names must not grow the table without end.
-        if failures.len() > 100_000 {
-            failures.retain(|_, times| times.back().is_some_and(|t| now - t < FAILURE_WINDOW));
+/// Counts a failure; true when it is the one that locks the account out (on exactly one node).
+async fn failed(store: &Store, ip: IpAddr, account: &str, now: i64) -> bool {
+    match store.failure_add(&throttle_keys(ip, Some(account)), FAILURE_WINDOW, now).await {
+        Ok(counts) => counts.get(1) == Some(&MAX_FAILURES),
+        Err(e) => {
+            tracing::warn!("cannot count a failed authentication: {e}");
+            false
         }
-        let mut locks_account = false;
-        for key in Self::keys(ip, Some(account)) {
-            let times = failures.entry(key.clone()).or_default();
-            times.retain(|t| now - t < FAILURE_WINDOW);
-            times.push_back(now);
-            locks_account |= key.starts_with("account:") && times.len() == MAX_FAILURES;
-        }
-        locks_account
     }
 }
 
@@ -105,7 +90,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if self.transaction.is_some() {
             return self.refuse_next(reply::AUTH_IN_TRANSACTION);
         }
-        if self.ctx.auth_throttle.locked(self.peer.ip(), None, crate::now()) {
+        if locked(self.ctx.queue.store(), self.peer.ip(), None, crate::now()).await {
             self.reply(reply::AUTH_LOCKED);
             return Next::Close;
         }
@@ -156,7 +141,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     async fn verify(&mut self, user: &str, password: &str) -> Next {
         let (ip, now) = (self.peer.ip(), crate::now());
-        if self.ctx.auth_throttle.locked(ip, Some(user), now) {
+        if locked(self.ctx.queue.store(), ip, Some(user), now).await {
             self.reply(reply::AUTH_LOCKED);
             return Next::Close;
         }
@@ -175,7 +160,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             Err(failure) => {
                 let user: String = user.chars().filter(|c| !c.is_control()).take(100).collect();
                 tracing::info!(account = %user, %failure, "authentication failed");
-                if self.ctx.auth_throttle.failed(ip, &user, now) {
+                if failed(self.ctx.queue.store(), ip, &user, now).await {
                     self.tell_lockout(&user).await;
                 }
                 match failure {
@@ -209,18 +194,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn five_failures_lock_the_address_and_the_account_for_the_window() {
-        let throttle = AuthThrottle::default();
+    #[tokio::test]
+    async fn five_failures_lock_the_address_and_the_account_for_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("moat.db").display());
+        let store = Store::open(&url, moat_store::Durability::None).await.unwrap();
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         for i in 0..4 {
-            assert!(!throttle.failed(a, "Relay@Acme.test", 100 + i));
+            assert!(!failed(&store, a, "Relay@Acme.test", 100 + i).await);
         }
-        assert!(!throttle.locked(a, Some("relay@acme.test"), 104));
-        assert!(throttle.failed(b, "relay@acme.test", 105), "the fifth failure locks the account");
-        assert!(throttle.locked(b, Some("RELAY@acme.test"), 106), "from any address");
-        assert!(!throttle.locked(b, None, 106), "b itself failed once");
-        assert!(!throttle.locked(a, Some("other@acme.test"), 106), "a failed four times");
-        assert!(!throttle.locked(b, Some("relay@acme.test"), 105 + FAILURE_WINDOW), "the window passes");
+        assert!(!locked(&store, a, Some("relay@acme.test"), 104).await);
+        assert!(failed(&store, b, "relay@acme.test", 105).await, "the fifth failure locks the account");
+        assert!(locked(&store, b, Some("RELAY@acme.test"), 106).await, "from any address");
+        assert!(!locked(&store, b, None, 106).await, "b itself failed once");
+        assert!(!locked(&store, a, Some("other@acme.test"), 106).await, "a failed four times");
+        assert!(!locked(&store, b, Some("relay@acme.test"), 100 + FAILURE_WINDOW).await, "the window passes");
     }
 }

@@ -26,8 +26,6 @@ pub struct SmtpContext {
     pub filters: Arc<moat_chains::Chains>,
     /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
     pub authenticator: Option<crate::inbound::authentication::Authenticator>,
-    /// Failed AUTH attempts of the submission listeners.
-    pub auth_throttle: crate::inbound::AuthThrottle,
     /// Signs outgoing mail with its From domain's DKIM keys.
     pub dkim: crate::outbound::dkim::Signer,
     /// What authenticated accounts may send, and the guard against compromised ones.

@@ -16,7 +16,6 @@ mod shaping;
 mod submit;
 pub mod tagging;
 
-pub use auth::AuthThrottle;
 pub(crate) use received::Trace;
 
 use auth::SaslStep;

@@ -1,7 +1,7 @@
 //! The session driven over an in-memory duplex: reply codes per RFC 5321, no sockets.
 
 use super::{Ending, Role, Session};
-use crate::{Metrics, Queue, SessionConfig, SmtpContext, Spool};
+use crate::{Metrics, Queue, SessionConfig, SmtpContext};
 use moat_directory::{Directory, DomainSpec};
 use moat_store::{Durability, Store};
 use std::sync::Arc;
@@ -24,9 +24,9 @@ async fn harness(config: SessionConfig) -> Harness {
     };
     directory.add_domain(&spec).await.unwrap();
     directory.add_mailbox("bob@example.com", None).await.unwrap();
-    let spool = Spool::open(dir.path().join("spool"), false).unwrap();
+    let bodies = std::sync::Arc::new(moat_bodies::Filesystem::open(dir.path().join("spool"), false).unwrap());
     let metrics = Metrics::default();
-    let queue = Queue::new(store.clone(), spool, "mx.test", std::time::Duration::from_secs(3600), metrics.clone());
+    let queue = Queue::new(store.clone(), bodies, "mx.test", std::time::Duration::from_secs(3600), metrics.clone());
     // The production path: chains from the store (none saved here, so every tenant's is empty).
     let registry =
         moat_chains::Registry::new(moat_filter::FilterEngine::new(None, moat_filter::Limits::default()).unwrap());
@@ -41,7 +41,6 @@ async fn harness(config: SessionConfig) -> Harness {
         metrics,
         filters,
         authenticator: None,
-        auth_throttle: Default::default(),
         dkim,
         senders: Arc::new(crate::outbound::senders::Senders::new(store.clone(), Default::default())),
     };
@@ -105,7 +104,7 @@ async fn pipelined_transaction_is_answered_in_order_and_queued() {
     let queued = h.ctx.queue.store().queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].recipients[0].address, "bob@example.com");
-    let body = h.ctx.queue.spool().read(&queued[0].id).await.unwrap();
+    let body = h.ctx.queue.body(queued[0].body.as_ref().unwrap()).await.unwrap().unwrap();
     let body = String::from_utf8(body).unwrap();
     assert!(body.starts_with("Received: from c ([192.0.2.9])"), "{body}");
     assert!(body.ends_with("Subject: hi\r\n\r\n.dot-stuffed\r\n"), "{body}");
@@ -178,7 +177,7 @@ async fn bdat_chunks_make_one_message_and_oversized_chunks_are_refused() {
     assert_eq!(got[6..], ["250 2.1.0", "250 2.1.5", "250 2.0.0", "552 5.3.4", "221 2.0.0"], "{out}");
     let queued = h.ctx.queue.store().queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
-    let body = h.ctx.queue.spool().read(&queued[0].id).await.unwrap();
+    let body = h.ctx.queue.body(queued[0].body.as_ref().unwrap()).await.unwrap().unwrap();
     assert!(body.ends_with(b"Subject: x\r\n\r\nhi\r\n"));
 }
 

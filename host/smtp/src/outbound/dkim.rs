@@ -78,10 +78,10 @@ impl Signer {
     }
 
     async fn signers(&self, domain: &str) -> Result<Signers, DkimError> {
-        if let Some(cached) = self.cache.lock().expect("DKIM keys").get(domain) {
-            if cached.at.elapsed() < KEYS_TTL {
-                return Ok(cached.signers.clone());
-            }
+        if let Some(cached) = self.cache.lock().expect("DKIM keys").get(domain)
+            && cached.at.elapsed() < KEYS_TTL
+        {
+            return Ok(cached.signers.clone());
         }
         let mut signers = Vec::new();
         for key in self.directory.dkim_signing_keys(domain).await? {

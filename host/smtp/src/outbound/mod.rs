@@ -14,7 +14,7 @@ pub mod status;
 use crate::queue::dsn::Bounce;
 use crate::{DeliveryConfig, Metrics, Queue, now};
 use client::{RecipientOutcome, Transaction};
-use moat_store::{AttemptResult, DeliveryStatus, QueuedMessage, QueuedRecipient, RecipientStatus, StoreError};
+use moat_store::{AttemptResult, DeliveryStatus, QueuedMessage, QueuedRecipient, RecipientStatus, Settled, StoreError};
 use route::Router;
 use status::{Failure, Severity};
 use std::collections::{BTreeMap, HashSet};
@@ -25,12 +25,29 @@ use tracing::Instrument;
 /// The delivery slot taken for each route of a claimed message.
 type RouteSlots = std::collections::HashMap<String, Result<OwnedSemaphorePermit, route_limits::Busy>>;
 
-/// How long a claimed recipient stays invisible to the next claim while its delivery runs.
-const LEASE_SECS: i64 = 15 * 60;
+/// Who delivers: this node's name, which its leases carry, and how long a lease lasts unless renewed. A
+/// node that dies leaves its work to the others once its leases expire.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    pub owner: String,
+    pub duration: std::time::Duration,
+}
+
+impl Leases {
+    /// How often leases of work in progress are renewed: often enough that two renewals can fail in a row.
+    pub fn renew_every(&self) -> std::time::Duration {
+        self.duration / 4
+    }
+
+    fn until(&self, now: i64) -> i64 {
+        now + self.duration.as_secs().max(1) as i64
+    }
+}
 
 pub struct QueueManager {
     queue: Queue,
     config: DeliveryConfig,
+    leases: Leases,
     router: Router,
     limits: route_limits::RouteLimits,
     tls: tokio_rustls::TlsConnector,
@@ -42,10 +59,11 @@ pub struct QueueManager {
 
 impl QueueManager {
     /// `destinations` bounds where tenants' mail may go (see [`networks::Destinations`]); `senders` hears of
-    /// outgoing mail's bounces.
+    /// outgoing mail's bounces; `leases` names this node to the others.
     pub fn new(
         queue: Queue,
         config: DeliveryConfig,
+        leases: Leases,
         destinations: networks::Destinations,
         metrics: Metrics,
         senders: Arc<senders::Senders>,
@@ -56,6 +74,7 @@ impl QueueManager {
             queue,
             limits: route_limits::RouteLimits::new(config.per_destination),
             config,
+            leases,
             router,
             tls: crate::tls::opportunistic_connector(),
             metrics,
@@ -64,27 +83,46 @@ impl QueueManager {
         }))
     }
 
-    /// Prepares the queue after a start: spool files without queue rows go, and every waiting recipient is due
-    /// at once (this also releases the leases of deliveries a crash interrupted).
+    /// Prepares the queue after a start: this node's own leases (deliveries a crash or stop interrupted) and
+    /// expired ones are released and due now; other nodes' work in progress stays theirs.
     pub async fn recover(&self) -> Result<(), StoreError> {
-        let ids: HashSet<String> = self.queue.store().queue_ids().await?.into_iter().collect();
-        match self.queue.spool().remove_orphans(&ids).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed spool files without queue entries"),
-            Err(e) => tracing::warn!("spool clean-up failed: {e}"),
-        }
-        let due = self.queue.store().queue_flush().await?;
-        self.metrics.queue_messages.set(ids.len() as i64);
-        if due > 0 {
-            tracing::info!(messages = ids.len(), recipients = due, "resuming queued mail");
+        let store = self.queue.store();
+        let resumed = store.queue_release_leases(&self.leases.owner, now()).await?;
+        self.count_queue().await;
+        if resumed > 0 {
+            tracing::info!(recipients = resumed, "resuming deliveries a stop interrupted");
         }
         // Messages a stop caught between their last delivery round and their bounce.
-        for id in self.queue.store().queue_finished().await? {
-            let body = self.queue.spool().read(&id).await.unwrap_or_default();
-            tracing::info!(queue_id = %id, "finishing a message the last stop left without its bounce");
-            self.settle(&id, &[], &body).await;
+        for message in store.queue_finished().await? {
+            let body = self.body_of(&message).await.unwrap_or_default();
+            tracing::info!(queue_id = %message.id, "finishing a message the last stop left without its bounce");
+            self.settle(&message, &[], &body).await;
         }
         Ok(())
+    }
+
+    /// Renews this node's leases until `shutdown` turns true: the heartbeat of deliveries in progress (a slow
+    /// server may take the whole `data_timeout`).
+    pub async fn renew_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            tokio::select! {
+                _ = tokio::time::sleep(self.leases.renew_every()) => {}
+                _ = shutdown.changed() => break,
+            }
+            let until = self.leases.until(now());
+            if let Err(e) = self.queue.store().queue_renew_leases(&self.leases.owner, until).await {
+                tracing::warn!("cannot renew delivery leases: {e}");
+            }
+        }
+    }
+
+    async fn body_of(&self, message: &QueuedMessage) -> Result<Vec<u8>, String> {
+        let key = message.body.as_ref().ok_or("no body recorded")?;
+        match self.queue.body(key).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(format!("body {key} is not in the message store")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Delivers until `shutdown` turns true.
@@ -98,7 +136,8 @@ impl QueueManager {
                 let route_slots = self.limits.free_slots();
                 let claim = moat_store::ClaimRequest {
                     now: t,
-                    lease_until: t + LEASE_SECS,
+                    owner: &self.leases.owner,
+                    lease_until: self.leases.until(t),
                     messages: free,
                     in_flight: &in_flight,
                     route_slots: &route_slots,
@@ -160,7 +199,7 @@ impl QueueManager {
 
     async fn deliver(&self, message: QueuedMessage, mut slots: RouteSlots) {
         let mut results = Vec::with_capacity(message.recipients.len());
-        let body = self.queue.spool().read(&message.id).await;
+        let body = self.body_of(&message).await;
         match &body {
             Ok(body) => {
                 let mut routes: BTreeMap<&str, Vec<&QueuedRecipient>> = BTreeMap::new();
@@ -193,15 +232,16 @@ impl QueueManager {
                     }
                 }
             }
-            Err(e) => {
-                tracing::error!("spool file unreadable: {e}");
-                let lost = Failure::permanent(format!("message lost from spool: {e}"));
+            Err(why) => {
+                // Temporary: the message store may be out of reach for a while (another node's disk, S3).
+                tracing::error!("message body unreadable: {why}");
+                let unreadable = Failure::temporary(format!("message body unreadable: {why}"));
                 for r in &message.recipients {
-                    results.push(self.attempt_result(&message, r, Err(lost.clone())));
+                    results.push(self.attempt_result(&message, r, Err(unreadable.clone())));
                 }
             }
         }
-        self.settle(&message.id, &results, body.as_deref().unwrap_or_default()).await;
+        self.settle(&message, &results, body.as_deref().unwrap_or_default()).await;
     }
 
     /// Turns one recipient's outcome into its next state: delivered, retried after backoff, or failed (for
@@ -280,12 +320,17 @@ impl QueueManager {
     }
 
     /// Records the round; once no recipient waits, bounces the failed ones and drops the message. `body` is
-    /// the message as this round read it (empty when unreadable), so a bounce does not read the spool again.
-    async fn settle(&self, id: &str, results: &[AttemptResult], body: &[u8]) {
+    /// the message as this round read it (empty when unreadable), so a bounce does not read it again. A round
+    /// whose lease another node took over is not recorded: that node's round counts.
+    async fn settle(&self, claimed: &QueuedMessage, results: &[AttemptResult], body: &[u8]) {
         let store = self.queue.store();
-        let (message, status) = match store.queue_settle(id, results, now()).await {
-            Ok(Some(settled)) => settled,
-            Ok(None) => return,
+        let (message, status) = match store.queue_settle(&claimed.id, &self.leases.owner, results, now()).await {
+            Ok(Settled::Recorded(message, status)) => (message, status),
+            Ok(Settled::Gone) => return,
+            Ok(Settled::LeaseLost) => {
+                self.metrics.leases_lost.inc();
+                return tracing::warn!("delivery round not recorded: its lease expired and another node took it over");
+            }
             Err(e) => return tracing::error!("cannot record the delivery round: {e}"),
         };
         if let Some(account) = &message.account {
@@ -303,8 +348,8 @@ impl QueueManager {
             // The message stays, its recipients final: the next start bounces it.
             return;
         }
-        if let Err(e) = self.queue.spool().finish(id).await {
-            tracing::warn!("cannot remove spool file: {e}");
+        if let Some(key) = &message.body {
+            self.queue.finish(key).await;
         }
         self.metrics.queue_messages.dec();
         tracing::info!(status = status.as_str(), "finished");

@@ -1,11 +1,11 @@
-//! Accepting a message into the queue: trace header, spool file (fsync'd), queue and log rows in one commit.
-//! Only when this returns Ok may the session answer `250`.
+//! Accepting a message into the queue: trace header, body in the message store (durable), queue and log rows
+//! in one commit. Only when this returns Ok may the session answer `250`.
 
 pub(crate) mod dsn;
 pub mod notices;
-pub mod spool;
 
-use crate::{Metrics, Spool, inbound::Trace};
+use crate::{Metrics, inbound::Trace};
+use moat_bodies::{Bodies, BodyKey};
 use moat_store::{Accepted, Direction, Disposition, NewLogEntry, NewQuarantined, NewQueuedMessage, Store, TenantId};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,8 +43,8 @@ pub struct Envelope {
 
 #[derive(Debug, Error)]
 pub enum QueueError {
-    #[error("spool write failed: {0}")]
-    Spool(#[from] std::io::Error),
+    #[error("storing the message failed: {0}")]
+    Body(#[from] moat_bodies::BodyError),
     #[error("queue commit failed: {0}")]
     Commit(String),
     /// The store refused (a release of a message the quarantine does not hold any more, say).
@@ -113,7 +113,9 @@ const MAX_GROUP_COMMIT: usize = 64;
 #[derive(Clone)]
 pub struct Queue {
     store: Store,
-    spool: Spool,
+    bodies: Bodies,
+    /// How long a delivered message's body stays readable from the email log.
+    keep_copies: std::time::Duration,
     hostname: Arc<str>,
     max_age_secs: i64,
     wake: Arc<Notify>,
@@ -123,12 +125,13 @@ pub struct Queue {
 
 impl Queue {
     /// Must be called inside a Tokio runtime: it starts the committer task.
-    pub fn new(store: Store, spool: Spool, hostname: &str, max_age: std::time::Duration, metrics: Metrics) -> Self {
+    pub fn new(store: Store, bodies: Bodies, hostname: &str, max_age: std::time::Duration, metrics: Metrics) -> Self {
         let (commits, pending) = mpsc::channel(1024);
         tokio::spawn(commit_in_groups(store.clone(), pending));
         Self {
             store,
-            spool,
+            bodies,
+            keep_copies: std::time::Duration::ZERO,
             hostname: hostname.into(),
             max_age_secs: max_age.as_secs() as i64,
             wake: Arc::new(Notify::new()),
@@ -141,8 +144,29 @@ impl Queue {
         &self.store
     }
 
-    pub fn spool(&self) -> &Spool {
-        &self.spool
+    /// Keeps each delivered message's body for `keep` (counted from its arrival), so the email log can still
+    /// open and classify it.
+    pub fn keeping_copies(mut self, keep: std::time::Duration) -> Self {
+        self.keep_copies = keep;
+        self
+    }
+
+    pub fn bodies(&self) -> &Bodies {
+        &self.bodies
+    }
+
+    /// A message's body: queued, held, or a kept copy.
+    pub async fn body(&self, key: &BodyKey) -> Result<Option<Vec<u8>>, QueueError> {
+        Ok(self.bodies.get(key).await?)
+    }
+
+    /// A finished message's body goes unless something still needs it (a kept copy, a held copy).
+    pub(crate) async fn finish(&self, key: &BodyKey) {
+        let now = crate::now();
+        if let Err(e) = moat_bodies::release(&self.store, self.bodies.as_ref(), key, self.keep_copies, now).await {
+            // The next sweep removes it.
+            tracing::warn!("cannot remove a delivered message's body: {e}");
+        }
     }
 
     pub fn hostname(&self) -> &str {
@@ -162,8 +186,8 @@ impl Queue {
         Ok(ids.into_iter().next().unwrap_or_default())
     }
 
-    /// Records a message as its chains judged it, group by group: spools (fsync'd) what is delivered, then
-    /// commits log rows, queue rows and quarantine in one transaction. Returns the queue ids of the groups
+    /// Records a message as its chains judged it, group by group: stores (durably) what is delivered or held,
+    /// then commits log rows, queue rows and quarantine in one transaction. Returns the queue ids of the groups
     /// delivered or held. Only when this returns Ok may the session answer `250`.
     #[tracing::instrument(name = "queue", skip_all, fields(queue_id))]
     pub async fn accept_judged(
@@ -177,11 +201,11 @@ impl Queue {
         let prepared = self.prepare(facts, sender, body, groups, summary).await?;
         tracing::Span::current().record("queue_id", prepared.ids.join(",").as_str());
         if let Err(err) = self.commit(prepared.rows).await {
-            // No 250 goes out, so the sender keeps the message; the spool files must not linger.
-            self.unspool(&prepared.spooled).await;
+            // No 250 goes out, so the sender keeps the message; its bodies must not linger.
+            self.forget_bodies(&prepared.stored).await;
             return Err(err);
         }
-        self.queued(prepared.spooled.len());
+        self.queued(prepared.queued);
         tracing::info!(from = %sender, size = body.len(), "accepted");
         Ok(prepared.ids)
     }
@@ -197,15 +221,15 @@ impl Queue {
         let prepared = self.prepare(&facts, "", body, vec![group], summary).await?;
         match self.store.queue_replace(original, &prepared.rows).await {
             Ok(true) => {
-                self.queued(prepared.spooled.len());
+                self.queued(prepared.queued);
                 Ok(true)
             }
             Ok(false) => {
-                self.unspool(&prepared.spooled).await;
+                self.forget_bodies(&prepared.stored).await;
                 Ok(false)
             }
             Err(e) => {
-                self.unspool(&prepared.spooled).await;
+                self.forget_bodies(&prepared.stored).await;
                 Err(e.into())
             }
         }
@@ -233,14 +257,15 @@ impl Queue {
         }
     }
 
-    fn queued(&self, spooled: usize) {
-        if spooled > 0 {
-            self.metrics.queue_messages.inc_by(spooled as i64);
+    fn queued(&self, messages: usize) {
+        if messages > 0 {
+            self.metrics.queue_messages.inc_by(messages as i64);
             self.wake.notify_one();
         }
     }
 
-    /// Spools (fsync'd) what `groups` deliver and builds the rows that record the message; commits nothing.
+    /// Stores (durably) what `groups` deliver or hold and builds the rows that record the message; commits
+    /// nothing.
     async fn prepare(
         &self,
         facts: &SessionFacts,
@@ -255,7 +280,7 @@ impl Queue {
         let message_id = summary.message_id.map(|s| s.chars().take(500).collect::<String>());
         let mut rows = Vec::with_capacity(groups.len());
         let mut ids = Vec::new();
-        let mut spooled = Vec::new();
+        let (mut stored, mut queued) = (Vec::new(), 0);
         for group in groups {
             let id = uuid::Uuid::now_v7().simple().to_string();
             let trace = Trace {
@@ -282,15 +307,25 @@ impl Queue {
             };
             let content = marked.as_deref().unwrap_or(body);
             let size = (trace.len() + content.len()) as u64;
-            let (queue_id, delivery_status, disposition) = match group.fate {
-                Fate::Deliver { .. } => {
-                    if let Err(e) = self.spool.write(&id, [trace.as_bytes(), content]).await {
-                        self.unspool(&spooled).await;
+            let body = match group.fate {
+                Fate::Drop => None,
+                _ => match moat_bodies::put(self.bodies.as_ref(), &[trace.as_bytes(), content]).await {
+                    Ok(key) => {
+                        stored.push(key.clone());
+                        Some(key)
+                    }
+                    Err(e) => {
+                        self.forget_bodies(&stored).await;
                         return Err(e.into());
                     }
-                    spooled.push(id.clone());
+                },
+            };
+            let (queue_id, delivery_status, disposition) = match (group.fate, body.clone()) {
+                (Fate::Deliver { .. }, Some(body)) => {
+                    queued += 1;
                     let message = NewQueuedMessage {
                         id: id.clone(),
+                        body,
                         sender: sender.to_owned(),
                         size,
                         received_at,
@@ -300,7 +335,7 @@ impl Queue {
                     };
                     (Some(id.clone()), "queued", Disposition::Queue(message))
                 }
-                Fate::Quarantine { score, reason } => {
+                (Fate::Quarantine { score, reason }, Some(body)) => {
                     let held = NewQuarantined {
                         id: id.clone(),
                         tenant: group.tenant.unwrap_or(moat_store::DEFAULT_TENANT),
@@ -310,12 +345,13 @@ impl Queue {
                         score,
                         reason,
                         received_at,
-                        bytes: [trace.as_bytes(), content].concat(),
+                        body,
+                        size,
                         direction: facts.direction(),
                     };
                     (Some(id.clone()), "quarantined", Disposition::Quarantine(held))
                 }
-                Fate::Drop => (None, "not delivered", Disposition::LogOnly),
+                _ => (None, "not delivered", Disposition::LogOnly),
             };
             if let Some(id) = &queue_id {
                 ids.push(id.clone());
@@ -338,43 +374,42 @@ impl Queue {
                 symbols: group.verdict.symbols,
                 report: group.verdict.report,
                 direction: facts.direction(),
+                body,
             };
             rows.push(Accepted { log, disposition });
         }
-        Ok(Prepared { rows, ids, spooled })
+        Ok(Prepared { rows, ids, stored, queued })
     }
 
-    async fn unspool(&self, ids: &[String]) {
-        for id in ids {
-            let _ = self.spool.remove(id).await;
+    /// Removes bodies stored for a message that was not accepted after all. Each is its own (its trace
+    /// header names its queue id), so nothing else refers to it.
+    async fn forget_bodies(&self, keys: &[BodyKey]) {
+        for key in keys {
+            let _ = self.bodies.delete(key).await;
         }
     }
 
-    /// Delivers a quarantined message after all: its bytes go to the spool and `only` these of its recipients
-    /// (all still held), or every recipient still held, into the queue; returns the new queue id.
+    /// Delivers a quarantined message after all: `only` these of its recipients (all still held), or every
+    /// recipient still held, go into the queue with the held body (the message store has it already);
+    /// returns the new queue id.
     pub async fn release(&self, id: &str, only: Option<Vec<(String, String)>>) -> Result<String, QueueError> {
-        let (held, bytes) = self
-            .store
-            .quarantine_get(id)
-            .await?
-            .ok_or_else(|| moat_store::StoreError::NotFound { what: format!("quarantined message {id}") })?;
+        let not_held = || moat_store::StoreError::NotFound { what: format!("quarantined message {id}") };
+        let held = self.store.quarantine_get(id).await?.ok_or_else(not_held)?;
+        let body = held.body.ok_or_else(not_held)?;
         let queue_id = uuid::Uuid::now_v7().simple().to_string();
-        self.spool.write(&queue_id, [bytes.as_slice(), &[]]).await?;
         let now = crate::now();
         let message = NewQueuedMessage {
             id: queue_id.clone(),
+            body,
             sender: held.sender,
-            size: bytes.len() as u64,
+            size: held.size,
             received_at: now,
             expires_at: now + self.max_age_secs,
             recipients: only.unwrap_or(held.recipients),
             // An admin released it: its bounces are not the sending account's doing.
             account: None,
         };
-        if let Err(e) = self.store.quarantine_release(id, &message, now).await {
-            let _ = self.spool.remove(&queue_id).await;
-            return Err(e.into());
-        }
+        self.store.quarantine_release(id, &message, now).await?;
         self.metrics.queue_messages.inc();
         self.wake.notify_one();
         Ok(queue_id)
@@ -402,13 +437,15 @@ impl Summary {
     }
 }
 
-/// A message spooled and its rows built, not yet committed.
+/// A message stored and its rows built, not yet committed.
 struct Prepared {
     rows: Vec<Accepted>,
     /// Queue ids of the groups delivered or held.
     ids: Vec<String>,
-    /// Queue ids with a spool file (to remove if the commit fails).
-    spooled: Vec<String>,
+    /// Bodies stored for it (to remove if the commit fails).
+    stored: Vec<BodyKey>,
+    /// Groups queued for delivery.
+    queued: usize,
 }
 
 /// Commits accepted messages in groups: whatever arrived while the previous commit was on its way to disk
@@ -448,8 +485,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("moat.db").display());
         let store = Store::open(&url, Durability::Full).await.unwrap();
-        let spool = Spool::open(dir.path().join("spool"), true).unwrap();
-        let queue = Queue::new(store.clone(), spool, "mx.test", std::time::Duration::from_secs(60), Metrics::default());
+        let bodies: Bodies =
+            std::sync::Arc::new(moat_bodies::Filesystem::open(dir.path().join("spool"), true).unwrap());
+        let queue =
+            Queue::new(store.clone(), bodies, "mx.test", std::time::Duration::from_secs(60), Metrics::default());
         let facts = SessionFacts {
             client_ip: [192, 0, 2, 1].into(),
             ptr: None,
