@@ -509,7 +509,7 @@ async fn end_users_cannot_release_what_the_antivirus_held() {
         direction: moat_store::Direction::Inbound,
     };
     let log = NewLogEntry { recipients: "bob@acme.test".into(), tenant: Some(acme.0), ..Default::default() };
-    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }], &[]).await.unwrap();
 
     let mut bob = Browser::new(&world);
     bob.sign_in("bob@acme.test", PASSWORD).await;
@@ -559,7 +559,7 @@ async fn outgoing_mail_held_is_for_the_sending_domains_admins_only() {
         direction: Direction::Outbound,
         ..Default::default()
     };
-    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }], &[]).await.unwrap();
 
     let mut bob = Browser::new(&world);
     bob.sign_in("bob@acme.test", PASSWORD).await;

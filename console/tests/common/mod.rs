@@ -44,5 +44,5 @@ pub async fn hold_for_bob(store: &Store, tenant: TenantId) -> i64 {
         body: Some(body),
         ..Default::default()
     };
-    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap()[0]
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }], &[]).await.unwrap()[0]
 }

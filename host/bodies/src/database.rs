@@ -36,4 +36,8 @@ impl MessageStore for Database {
     fn kind(&self) -> &'static str {
         "database"
     }
+
+    fn stored_with_rows(&self) -> bool {
+        true
+    }
 }

@@ -54,6 +54,13 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
 
     /// "filesystem", "database" or "s3", for logs and the status page.
     fn kind(&self) -> &'static str;
+
+    /// Whether new bodies go into the database with the rows that refer to them, in the accept commit
+    /// (`Store::accept_batch`) instead of through [`MessageStore::write`]: one commit per message instead of
+    /// two, where both are the same database.
+    fn stored_with_rows(&self) -> bool {
+        false
+    }
 }
 
 /// The message store every part of a process shares.

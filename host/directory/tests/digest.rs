@@ -40,7 +40,7 @@ async fn hold_going(store: &Store, tenant: TenantId, id: &str, to: &str, at: i64
         direction,
     };
     let log = NewLogEntry { verdict: "quarantined".into(), delivery_status: "held".into(), ..Default::default() };
-    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }]).await.unwrap();
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }], &[]).await.unwrap();
 }
 
 #[tokio::test]

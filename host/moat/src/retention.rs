@@ -102,7 +102,7 @@ mod tests {
                 disposition: Disposition::Quarantine(held("q-new", now, &keys[3])),
             },
         ];
-        store.accept_batch(&batch).await.unwrap();
+        store.accept_batch(&batch, &[]).await.unwrap();
 
         purge(&store, &bodies, &config, now).await;
 

@@ -69,6 +69,18 @@ impl Store {
     /// Stores a body in the database message store; storing it again only renews its time, so a sweep that
     /// saw it unreferenced and old does not take it from under a new reference.
     pub async fn body_put(&self, key: &BodyKey, bytes: &[u8], now: i64) -> Result<()> {
+        let mut conn = self.writer().acquire().await?;
+        Self::body_insert(&mut conn, key, bytes, now).await
+    }
+
+    /// [`Store::body_put`] inside a transaction: the accept commit stores the database store's bodies with
+    /// the rows that refer to them, one commit for both.
+    pub(crate) async fn body_insert(
+        conn: &mut sqlx::AnyConnection,
+        key: &BodyKey,
+        bytes: &[u8],
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES ($1, $2, $3) \
              ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
@@ -76,7 +88,7 @@ impl Store {
         .bind(key.as_str())
         .bind(bytes)
         .bind(now)
-        .execute(self.writer())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

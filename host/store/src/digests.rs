@@ -123,7 +123,7 @@ mod tests {
                     direction: crate::Direction::Inbound,
                 }),
             };
-            store.accept_batch(&[held("old", 500), held("new", 1500)]).await.unwrap();
+            store.accept_batch(&[held("old", 500), held("new", 1500)], &[]).await.unwrap();
             let since: Vec<String> =
                 store.quarantine_since(crate::DEFAULT_TENANT, 1000).await.unwrap().into_iter().map(|q| q.id).collect();
             assert_eq!(since, ["new"]);

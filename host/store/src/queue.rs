@@ -198,9 +198,12 @@ impl Store {
     /// transaction (what `250` promises): after a storage error (a full disk) the connection may be left
     /// inside a transaction that never ends, and every later "commit" on it would reach nothing — so the
     /// connection is checked after the commit, and replaced whenever anything failed.
-    pub async fn accept_batch(&self, batch: &[Accepted]) -> Result<Vec<i64>> {
+    ///
+    /// `bodies` are the database message store's bodies of these messages, stored in the same commit (other
+    /// message stores have them already; they pass none).
+    pub async fn accept_batch(&self, batch: &[Accepted], bodies: &[(BodyKey, Vec<u8>)]) -> Result<Vec<i64>> {
         let mut conn = self.writer().acquire().await?;
-        let result = Self::accept_in(&mut conn, batch).await;
+        let result = Self::accept_in(&mut conn, batch, bodies).await;
         let clean = self.in_autocommit(&mut conn).await;
         if result.is_err() || !clean {
             conn.close_on_drop();
@@ -211,8 +214,16 @@ impl Store {
         }
     }
 
-    async fn accept_in(conn: &mut sqlx::AnyConnection, batch: &[Accepted]) -> Result<Vec<i64>> {
+    async fn accept_in(
+        conn: &mut sqlx::AnyConnection,
+        batch: &[Accepted],
+        bodies: &[(BodyKey, Vec<u8>)],
+    ) -> Result<Vec<i64>> {
         let mut tx = conn.begin().await?;
+        let now = crate::unix_now();
+        for (key, bytes) in bodies {
+            Self::body_insert(&mut tx, key, bytes, now).await?;
+        }
         let mut log_ids = Vec::with_capacity(batch.len());
         for accepted in batch {
             let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
@@ -557,13 +568,21 @@ impl Store {
         Ok(Settled::Recorded(message, status))
     }
 
-    /// Records `rows` (a bounce) and drops the finished message `original`, in one commit. False, and nothing
-    /// written, when `original` is already gone.
-    pub async fn queue_replace(&self, original: &str, rows: &[Accepted]) -> Result<bool> {
+    /// Records `rows` (a bounce, with its body when the database stores bodies) and drops the finished
+    /// message `original`, in one commit. False, and nothing written, when `original` is already gone.
+    pub async fn queue_replace(
+        &self,
+        original: &str,
+        rows: &[Accepted],
+        bodies: &[(BodyKey, Vec<u8>)],
+    ) -> Result<bool> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         if !Self::queue_delete_rows(&mut tx, original).await? {
             return Ok(false);
+        }
+        for (key, bytes) in bodies {
+            Self::body_insert(&mut tx, key, bytes, crate::unix_now()).await?;
         }
         for accepted in rows {
             let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
@@ -696,7 +715,7 @@ mod tests {
                 (0..5).map(|n| to_routes(&format!("b{n}"), &[("bob@busy.test", "busy.test")])).collect();
             burst.push(to_routes("mixed", &[("ann@busy.test", "busy.test"), ("cy@calm.test", "calm.test")]));
             burst.push(to_routes("calm", &[("dee@calm.test", "calm.test")]));
-            store.accept_batch(&burst).await.unwrap();
+            store.accept_batch(&burst, &[]).await.unwrap();
 
             let in_use = HashMap::from([("busy.test".to_owned(), 2)]);
             let request = ClaimRequest { route_slots: &in_use, ..claim(100, 700) };
@@ -742,7 +761,7 @@ mod tests {
             };
             let rejected = Accepted { log: log_entry(), disposition: Disposition::LogOnly };
             let quarantined = Accepted { log: log_entry(), disposition: Disposition::Quarantine(held) };
-            let ids = store.accept_batch(&[rejected, quarantined]).await.unwrap();
+            let ids = store.accept_batch(&[rejected, quarantined], &[]).await.unwrap();
             assert_eq!(ids.len(), 2);
             assert_eq!(store.queue_status().await.unwrap().messages, 0, "nothing queued");
             let listed = store.quarantine_list(Some(crate::DEFAULT_TENANT), 10).await.unwrap();
@@ -793,7 +812,7 @@ mod tests {
                 ],
                 account: Some("smtp-abc@sender.example".into()),
             };
-            let log_id = store.accept_batch(&[queued(log_entry(), message)]).await.unwrap()[0];
+            let log_id = store.accept_batch(&[queued(log_entry(), message)], &[]).await.unwrap()[0];
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus { messages: 1, recipients: 2 });
             let (tenant_1, tenant_2) = (Some(crate::TenantId(1)), Some(crate::TenantId(2)));
             assert_eq!(store.queue_status_of(tenant_1, None).await.unwrap().messages, 1, "tenant 1's mail");
@@ -847,8 +866,8 @@ mod tests {
     #[tokio::test]
     async fn leases_are_taken_over_after_expiry_and_a_late_settle_is_refused() {
         for (store, _dir) in stores().await {
-            store.accept_batch(&[to_routes("m1", &[("bob@a.test", "a.test")])]).await.unwrap();
-            store.accept_batch(&[to_routes("m2", &[("ann@b.test", "b.test")])]).await.unwrap();
+            store.accept_batch(&[to_routes("m1", &[("bob@a.test", "a.test")])], &[]).await.unwrap();
+            store.accept_batch(&[to_routes("m2", &[("ann@b.test", "b.test")])], &[]).await.unwrap();
             let by = |owner, now, until| ClaimRequest { owner, ..claim(now, until) };
             let a = store.queue_claim_due(&by("node-a", 100, 160)).await.unwrap();
             assert_eq!(a.len(), 2, "node A claims both");

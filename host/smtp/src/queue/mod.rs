@@ -104,6 +104,8 @@ impl LogVerdict {
 /// One accepted message waiting for the committer: its rows, one per group of recipients.
 struct Commit {
     rows: Vec<Accepted>,
+    /// Bodies stored in the same commit (the database message store).
+    bodies: Vec<(BodyKey, Vec<u8>)>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -200,7 +202,7 @@ impl Queue {
     ) -> Result<Vec<String>, QueueError> {
         let prepared = self.prepare(facts, sender, body, groups, summary).await?;
         tracing::Span::current().record("queue_id", prepared.ids.join(",").as_str());
-        if let Err(err) = self.commit(prepared.rows).await {
+        if let Err(err) = self.commit(prepared.rows, prepared.with_rows).await {
             // No 250 goes out, so the sender keeps the message; its bodies must not linger.
             self.forget_bodies(&prepared.stored).await;
             return Err(err);
@@ -219,7 +221,7 @@ impl Queue {
         let group = Judged::unfiltered(None, vec![(to.to_owned(), route)]);
         let summary = self.summary(body);
         let prepared = self.prepare(&facts, "", body, vec![group], summary).await?;
-        match self.store.queue_replace(original, &prepared.rows).await {
+        match self.store.queue_replace(original, &prepared.rows, &prepared.with_rows).await {
             Ok(true) => {
                 self.queued(prepared.queued);
                 Ok(true)
@@ -280,7 +282,7 @@ impl Queue {
         let message_id = summary.message_id.map(|s| s.chars().take(500).collect::<String>());
         let mut rows = Vec::with_capacity(groups.len());
         let mut ids = Vec::new();
-        let (mut stored, mut queued) = (Vec::new(), 0);
+        let (mut stored, mut with_rows, mut queued) = (Vec::new(), Vec::new(), 0);
         for group in groups {
             let id = uuid::Uuid::now_v7().simple().to_string();
             let trace = Trace {
@@ -307,9 +309,15 @@ impl Queue {
             };
             let content = marked.as_deref().unwrap_or(body);
             let size = (trace.len() + content.len()) as u64;
+            let parts = [trace.as_bytes(), content];
             let body = match group.fate {
                 Fate::Drop => None,
-                _ => match moat_bodies::put(self.bodies.as_ref(), &[trace.as_bytes(), content]).await {
+                _ if self.bodies.stored_with_rows() => {
+                    let key = BodyKey::of(&parts);
+                    with_rows.push((key.clone(), parts.concat()));
+                    Some(key)
+                }
+                _ => match moat_bodies::put(self.bodies.as_ref(), &parts).await {
                     Ok(key) => {
                         stored.push(key.clone());
                         Some(key)
@@ -378,7 +386,7 @@ impl Queue {
             };
             rows.push(Accepted { log, disposition });
         }
-        Ok(Prepared { rows, ids, stored, queued })
+        Ok(Prepared { rows, ids, stored, with_rows, queued })
     }
 
     /// Removes bodies stored for a message that was not accepted after all. Each is its own (its trace
@@ -415,10 +423,10 @@ impl Queue {
         Ok(queue_id)
     }
 
-    async fn commit(&self, rows: Vec<Accepted>) -> Result<(), QueueError> {
+    async fn commit(&self, rows: Vec<Accepted>, bodies: Vec<(BodyKey, Vec<u8>)>) -> Result<(), QueueError> {
         let (done, committed) = oneshot::channel();
         let gone = || QueueError::Commit("the committer has stopped".into());
-        self.commits.send(Commit { rows, done }).await.map_err(|_| gone())?;
+        self.commits.send(Commit { rows, bodies, done }).await.map_err(|_| gone())?;
         committed.await.map_err(|_| gone())?.map_err(QueueError::Commit)
     }
 }
@@ -444,6 +452,8 @@ struct Prepared {
     ids: Vec<String>,
     /// Bodies stored for it (to remove if the commit fails).
     stored: Vec<BodyKey>,
+    /// Bodies the commit stores with the rows (the database message store).
+    with_rows: Vec<(BodyKey, Vec<u8>)>,
     /// Groups queued for delivery.
     queued: usize,
 }
@@ -459,13 +469,14 @@ async fn commit_in_groups(store: Store, mut pending: mpsc::Receiver<Commit>) {
                 Err(_) => break,
             }
         }
-        let mut rows = Vec::new();
+        let (mut rows, mut bodies) = (Vec::new(), Vec::new());
         let mut waiters = Vec::with_capacity(group.len());
         for commit in group {
             rows.extend(commit.rows);
+            bodies.extend(commit.bodies);
             waiters.push(commit.done);
         }
-        let result = store.accept_batch(&rows).await.map(|_| ()).map_err(|e| e.to_string());
+        let result = store.accept_batch(&rows, &bodies).await.map(|_| ()).map_err(|e| e.to_string());
         if waiters.len() > 1 {
             tracing::debug!(messages = waiters.len(), "group commit");
         }
