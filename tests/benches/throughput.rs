@@ -18,14 +18,17 @@
 //!
 //! `cargo bench -p moat-tests --bench throughput` (env: MOAT_BENCH_MESSAGES, default 2000;
 //! MOAT_BENCH_CLIENTS, default "1,8,32"; MOAT_BENCH_CHAINS, default "none,default,outbound";
-//! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows).
+//! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows; MOAT_BENCH_BIN runs another build of `moat`, for A/B runs).
 
 use moat_tests::corpus;
 use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+/// The `moat` under test; `MOAT_BENCH_BIN` names another build (an A/B run against an older commit's).
+fn bin() -> String {
+    std::env::var("MOAT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_moat-e2e").to_owned())
+}
 /// Messages per client connection (one SMTP session each).
 const PER_CONNECTION: usize = 100;
 
@@ -176,7 +179,7 @@ struct Figures {
 async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) -> Figures {
     let sink = Sink::start().await;
     let no_limit = "{ messages_per_hour = 0, recipients_per_hour = 0, messages_per_day = 0, recipients_per_day = 0 }";
-    let moat = Moat::builder(BIN, row.backend)
+    let moat = Moat::builder(&bin(), row.backend)
         .set("spool", "fsync", if row.fsync { "true" } else { "false" })
         .set("smtp", "max_connections_per_ip", "1000")
         .set("smtp", "connection_rate_per_ip", "0")

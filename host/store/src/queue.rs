@@ -316,7 +316,7 @@ impl Store {
         exclude("message_id", claim.in_flight.len(), &mut sql);
         // A window wider than the claim, so one route's backlog at the head leaves room for other routes.
         sql.push_str(&format!(" ORDER BY next_attempt_at, message_id LIMIT $2{skip_locked}"));
-        let window = (claim.messages * 16).max(256) as i64;
+        let window = (claim.messages * 4).max(64) as i64;
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         // Only numbered placeholders are formatted in; every route and id is bound.
@@ -359,7 +359,11 @@ impl Store {
             }
             let ids = crate::mailboxes::id_list(recipients.iter().map(|r| r.id));
             // Only ids (integers) are formatted in.
-            let lease = format!("UPDATE queue_recipients SET lease_owner = $1, lease_until = $2 WHERE id IN ({ids})");
+            // The next attempt moves to the lease's end too: rows being delivered leave the range every claim
+            // scans (due, oldest first), and come back into it exactly when the lease expires.
+            let lease = format!(
+                "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN ({ids})"
+            );
             sqlx::query(sqlx::AssertSqlSafe(lease)).bind(claim.owner).bind(claim.lease_until).execute(&mut *tx).await?;
             if let Some(mut message) = Self::queue_message_row(&mut tx, &id).await? {
                 message.recipients = recipients;
@@ -372,12 +376,14 @@ impl Store {
 
     /// Renews `owner`'s leases until `until`: the heartbeat of work in progress. Returns how many.
     pub async fn queue_renew_leases(&self, owner: &str, until: i64) -> Result<u64> {
-        let done =
-            sqlx::query("UPDATE queue_recipients SET lease_until = $2 WHERE lease_owner = $1 AND status = 'queued'")
-                .bind(owner)
-                .bind(until)
-                .execute(self.writer())
-                .await?;
+        let done = sqlx::query(
+            "UPDATE queue_recipients SET lease_until = $2, next_attempt_at = $2 \
+                 WHERE lease_owner = $1 AND status = 'queued'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(self.writer())
+        .await?;
         Ok(done.rows_affected())
     }
 

@@ -162,8 +162,12 @@ impl Queue {
         Ok(self.bodies.get(key).await?)
     }
 
-    /// A finished message's body goes unless something still needs it (a kept copy, a held copy).
+    /// A finished message's body goes unless something still needs it. While copies are kept its log row
+    /// does, for `keep_copies`: the hourly sweep takes it after that, so nothing is asked here.
     pub(crate) async fn finish(&self, key: &BodyKey) {
+        if !self.keep_copies.is_zero() {
+            return;
+        }
         let now = crate::now();
         if let Err(e) = moat_bodies::release(&self.store, self.bodies.as_ref(), key, self.keep_copies, now).await {
             // The next sweep removes it.
