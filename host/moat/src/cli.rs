@@ -35,6 +35,9 @@ enum Command {
     /// The delivery queue.
     #[command(subcommand)]
     Queue(commands::queue::QueueCommand),
+    /// The nodes sharing this database (several `moat serve` on one PostgreSQL).
+    #[command(subcommand)]
+    Node(commands::node::NodeCommand),
     /// The email log.
     #[command(subcommand)]
     Log(commands::log::LogCommand),
@@ -149,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mailbox(c) => c.run(&config).await,
         Command::Alias(c) => c.run(&config).await,
         Command::Queue(c) => c.run(&config).await,
+        Command::Node(c) => c.run(&config).await,
         Command::Log(c) => c.run(&config).await,
         Command::Plugin(c) => c.run(&config).await,
         Command::Chain(c) => c.run(&config).await,

@@ -136,6 +136,19 @@ async fn three_nodes_deliver_every_acknowledged_message_when_one_is_killed() {
         log.lines().filter(|l| l.contains("bounced")).take(3).collect::<Vec<_>>().join("\n")
     );
     assert!(a.admin(&["queue", "list"]).contains("The queue is empty."), "nothing left behind");
+
+    // The killed node is listed as not responding until an operator forgets it.
+    let nodes = eventually(10, "c stops answering", || async {
+        let nodes = a.admin(&["node", "list"]);
+        nodes.lines().any(|l| l.starts_with("c\tnot responding")).then_some(nodes)
+    })
+    .await;
+    assert!(
+        nodes.lines().any(|l| l.starts_with("a\talive")) && nodes.lines().any(|l| l.starts_with("b\talive")),
+        "{nodes}"
+    );
+    a.admin(&["node", "forget", "c"]);
+    assert!(!a.admin(&["node", "list"]).contains("c\t"), "forgotten");
 }
 
 /// A node frozen (SIGSTOP) in the middle of a delivery: once its lease expires another node takes the

@@ -9,6 +9,7 @@ pub mod ldap;
 pub mod list;
 pub mod log;
 pub mod mailbox;
+pub mod node;
 pub mod outbound;
 pub mod plugin;
 mod plugin_new;
