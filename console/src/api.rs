@@ -15,6 +15,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
         .route("/nodes", get(nodes))
+        .route("/queue", get(queue))
+        .route("/queue/{id}", get(queued).delete(delete_queued))
+        .route("/queue/{id}/retry", post(retry_queued))
         .route("/domains", get(domains).post(create_domain))
         .route("/domains/{name}", get(domain).delete(delete_domain))
         .route("/domains/{name}/configuration", get(configuration))
@@ -75,6 +78,36 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
 
 async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {
     Ok(Json(ops::status(&access, &state).await?))
+}
+
+async fn queue(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::QueuedView>>, AppError> {
+    Ok(Json(ops::queue(&access, &state).await?))
+}
+
+async fn queued(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ops::QueuedView>, AppError> {
+    Ok(Json(ops::queued(&access, &state, &id).await?))
+}
+
+async fn retry_queued(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let due = ops::queue_retry(&access, &state, &id).await?;
+    Ok(Json(serde_json::json!({ "due_now": due })))
+}
+
+async fn delete_queued(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    ops::queue_delete(&access, &state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn nodes(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::NodeView>>, AppError> {
@@ -552,6 +585,9 @@ pub async fn openapi() -> Json<serde_json::Value> {
         "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
         "paths": {
             "/api/v1/status": { "get": op("Licenses, counts, today's messages by verdict and the queue") },
+            "/api/v1/queue": { "get": op("The delivery queue the caller may see, oldest first (at most 500): recipients, attempts, next attempt, last reply, the node delivering") },
+            "/api/v1/queue/{id}": { "get": op("One queued message"), "delete": op("Drop a queued message without delivering it (204)") },
+            "/api/v1/queue/{id}/retry": { "post": op("Make a queued message's waiting recipients due now → {due_now}") },
             "/api/v1/nodes": { "get": op("The nodes sharing the database: name, version, started, last heartbeat, alive, recipients delivering now (platform operators)") },
             "/api/v1/domains": {
                 "get": op("The domains the caller administers, with downstream hosts"),

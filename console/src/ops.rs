@@ -247,6 +247,113 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
     })
 }
 
+/// A queued message as the queue page shows it.
+#[derive(Serialize, Debug, Clone)]
+pub struct QueuedView {
+    pub id: String,
+    pub received_at: i64,
+    /// Empty for the null sender `<>` (a bounce, a notice).
+    pub sender: String,
+    pub size: u64,
+    pub recipients: Vec<QueuedRecipientView>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct QueuedRecipientView {
+    pub address: String,
+    /// "queued", "delivered" or "failed".
+    pub status: &'static str,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_reply: Option<String>,
+    /// The node delivering it right now.
+    pub delivering_node: Option<String>,
+}
+
+/// The most queued messages one page or answer lists.
+const QUEUE_PAGE: i64 = 500;
+
+/// The queue as the caller may see it, oldest first: all of it, its tenant's, or its domains'.
+pub async fn queue(access: &Access, state: &AppState) -> Result<Vec<QueuedView>, AppError> {
+    admin_only(access)?;
+    let messages = match access.role() {
+        Some(Role::Platform) => state.store.queue_list(None, None, QUEUE_PAGE).await?,
+        Some(Role::Tenant(t)) => state.store.queue_list(Some(t), None, QUEUE_PAGE).await?,
+        _ => {
+            let ids: Vec<DomainId> = visible_domains(access, state).await?.into_iter().map(|d| d.id).collect();
+            state.store.queue_list(access.tenant(), Some(&ids), QUEUE_PAGE).await?
+        }
+    };
+    let now = crate::now();
+    Ok(messages.into_iter().map(|m| queued_view(m, now)).collect())
+}
+
+fn queued_view(m: moat_store::QueuedMessage, now: i64) -> QueuedView {
+    use moat_store::RecipientStatus;
+    QueuedView {
+        id: m.id,
+        received_at: m.received_at,
+        sender: m.sender,
+        size: m.size,
+        recipients: m
+            .recipients
+            .into_iter()
+            .map(|r| QueuedRecipientView {
+                status: match r.status {
+                    RecipientStatus::Queued => "queued",
+                    RecipientStatus::Delivered => "delivered",
+                    RecipientStatus::Failed => "failed",
+                },
+                // A lease past its time belongs to nobody: another node may take it now.
+                delivering_node: r
+                    .lease_owner
+                    .filter(|_| r.status == RecipientStatus::Queued && r.next_attempt_at > now),
+                address: r.address,
+                attempts: r.attempts,
+                next_attempt_at: r.next_attempt_at,
+                last_reply: r.last_reply,
+            })
+            .collect(),
+    }
+}
+
+/// A queued message the caller may act on: its log row must be the caller's (another's is "not found").
+async fn visible_queued(access: &Access, state: &AppState, id: &str) -> Result<moat_store::QueuedMessage, AppError> {
+    let message = state.store.queue_get(id).await?.ok_or(AppError::NotFound)?;
+    if access.role() != Some(Role::Platform) {
+        let log_id = message.log_id.ok_or(AppError::NotFound)?;
+        visible_log_entry(access, state, log_id).await?;
+    }
+    Ok(message)
+}
+
+/// One queued message the caller may see.
+pub async fn queued(access: &Access, state: &AppState, id: &str) -> Result<QueuedView, AppError> {
+    admin_only(access)?;
+    Ok(queued_view(visible_queued(access, state, id).await?, crate::now()))
+}
+
+/// "Retry now": the message's waiting recipients are due at once (a node picks them up within its poll
+/// interval); recipients a node is delivering right now are left to it. Returns how many were made due.
+pub async fn queue_retry(access: &Access, state: &AppState, id: &str) -> Result<u64, AppError> {
+    admin_only(access)?;
+    visible_queued(access, state, id).await?;
+    Ok(state.store.queue_retry(id, crate::now()).await?)
+}
+
+/// Drops a message from the queue without delivering it (its body goes with the next sweep).
+pub async fn queue_delete(access: &Access, state: &AppState, id: &str) -> Result<(), AppError> {
+    admin_only(access)?;
+    visible_queued(access, state, id).await?;
+    state.store.queue_delete(id).await.map_err(|e| match e {
+        // Delivered or deleted meanwhile.
+        moat_store::StoreError::NotFound { .. } => AppError::NotFound,
+        e => e.into(),
+    })?;
+    tracing::info!(queue_id = id, "deleted from the queue in the console");
+    Ok(())
+}
+
 /// Every node that runs on this database, and what each is delivering: the platform's operators only (a
 /// tenant's admins have no business with the machines).
 pub async fn nodes(access: &Access, state: &AppState) -> Result<Vec<NodeView>, AppError> {

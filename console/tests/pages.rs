@@ -711,3 +711,100 @@ async fn admins_manage_their_domains_smtp_credentials_and_dkim_keys() {
     let forged = admin.post("/domains/acme.test/dkim/rotate", &[("csrf", "0".repeat(64).as_str())]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF");
 }
+
+/// The queue page: each admin sees the queue of what they administer, retries a message now (its next attempt
+/// moves up) and deletes one after confirming; another tenant's message is "not found" for both actions.
+#[tokio::test]
+async fn admins_see_retry_and_delete_their_own_queued_mail() {
+    use moat_store::{Accepted, Disposition, NewLogEntry, NewQueuedMessage};
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    let later = moat_store::unix_now() + 3600;
+    let queued = |id: &str, to: &str, tenant: moat_store::TenantId| {
+        let route = to.rsplit_once('@').unwrap().1.to_owned();
+        let message = NewQueuedMessage {
+            id: id.into(),
+            body: moat_store::BodyKey::of(&[id.as_bytes()]),
+            sender: "ann@sender.test".into(),
+            size: 10,
+            received_at: 100,
+            expires_at: later + 86_400,
+            recipients: vec![(to.to_owned(), route)],
+            account: None,
+        };
+        let log = NewLogEntry {
+            queue_id: Some(id.into()),
+            recipients: to.into(),
+            tenant: Some(tenant.0),
+            ..Default::default()
+        };
+        Accepted { log, disposition: Disposition::Queue(message) }
+    };
+    store
+        .accept_batch(&[queued("acme1", "bob@acme.test", acme), queued("other1", "eve@other.test", other)], &[])
+        .await
+        .unwrap();
+    // Both wait an hour for their next attempt, as after a failed one.
+    let claim = moat_store::ClaimRequest {
+        now: moat_store::unix_now(),
+        owner: "gone-node",
+        lease_until: later,
+        messages: 10,
+        in_flight: &[],
+        route_slots: &Default::default(),
+        free_per_route: 8,
+    };
+    let claimed = store.queue_claim_due(&claim).await.unwrap();
+    for m in &claimed {
+        let waiting = moat_store::AttemptResult {
+            recipient_id: m.recipients[0].id,
+            status: moat_store::RecipientStatus::Queued,
+            next_attempt_at: later,
+            reply: "451 4.3.0 try later".into(),
+            attempted: true,
+        };
+        store.queue_settle(&m.id, "gone-node", &[waiting], 100).await.unwrap();
+    }
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/queue").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("bob@acme.test") && page.body.contains("451 4.3.0 try later"), "{}", page.body);
+    assert!(!page.body.contains("eve@other.test"), "another tenant's mail is not listed");
+    let token = page.csrf();
+    for path in ["/queue/other1/retry", "/queue/other1/delete"] {
+        let page = admin.post(path, &[("csrf", &token), ("confirm", "yes")]).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(admin.get("/queue/other1/delete").await.status, StatusCode::NOT_FOUND);
+    assert!(store.queue_get("other1").await.unwrap().is_some(), "untouched");
+
+    let page = admin.post("/queue/acme1/retry", &[("csrf", &token)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let due = store.queue_get("acme1").await.unwrap().unwrap().recipients[0].next_attempt_at;
+    assert!(due <= moat_store::unix_now(), "due now, not in an hour");
+    let done = admin.get(page.location.as_deref().unwrap()).await;
+    assert!(done.body.contains("1 recipient(s) due now"), "{}", done.body);
+
+    let confirm = admin.get("/queue/acme1/delete").await;
+    assert!(
+        confirm.body.contains("never be delivered to") && confirm.body.contains("bob@acme.test"),
+        "{}",
+        confirm.body
+    );
+    let page = admin.post("/queue/acme1/delete", &[("csrf", &token)]).await;
+    assert_eq!(page.location.as_deref(), Some("/queue/acme1/delete"), "no confirmation: nothing deleted");
+    assert!(store.queue_get("acme1").await.unwrap().is_some());
+    admin.post("/queue/acme1/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+    assert!(store.queue_get("acme1").await.unwrap().is_none());
+
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    assert!(root.get("/queue").await.body.contains("eve@other.test"), "the platform's operators see it all");
+    let mut delegate = Browser::new(&world);
+    delegate.sign_in("delegate", PASSWORD).await;
+    assert!(delegate.get("/queue").await.body.contains("The queue is empty."), "acme.test's mail is gone");
+}

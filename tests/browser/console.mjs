@@ -137,6 +137,12 @@ try {
   assert.equal(await page.locator('#classified').textContent(), 'spam');
   await shot(page, 'log');
 
+  // The queue, from the navigation: what waits (here nothing: the sink took every message).
+  await page.getByRole('link', { name: 'Queue', exact: true }).click();
+  await page.waitForURL(/\/queue$/);
+  assert.equal(await page.locator('#queue, #queue-empty').count(), 1);
+  await shot(page, 'queue');
+
   // Three new mailboxes: three more licenses in use.
   assert.equal(await licensesInUse(page), before + 3);
   await shot(page, 'status-after');

@@ -12,6 +12,7 @@ mod log;
 mod login;
 mod outbound;
 mod quarantine;
+mod queue;
 mod status;
 mod trust;
 mod users;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(branding::routes())
         .merge(account::routes())
         .merge(quarantine::routes())
+        .merge(queue::routes())
         .merge(trust::routes())
         .fallback(not_found)
 }
@@ -155,6 +157,7 @@ fn navigation(access: &Access, lang: Language) -> Markup {
             }
             a href="/quarantine" { (t("Quarantine")) }
             a href="/log" { (t("Email log")) }
+            a href="/queue" { (t("Queue")) }
         } @else {
             a href="/quarantine" { (t("Quarantine")) }
             a href="/lists" { (t("Trust lists")) }

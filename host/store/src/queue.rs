@@ -134,6 +134,8 @@ pub struct QueuedRecipient {
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_reply: Option<String>,
+    /// The node delivering it now (its lease may have expired: then nobody is).
+    pub lease_owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +172,7 @@ fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
         attempts: r.get("attempts"),
         next_attempt_at: r.get("next_attempt_at"),
         last_reply: r.get("last_reply"),
+        lease_owner: r.get("lease_owner"),
     }
 }
 
@@ -348,7 +351,7 @@ impl Store {
         let mut claimed = Vec::with_capacity(chosen.len());
         for (id, routes) in chosen {
             let sql = format!(
-                "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
+                "SELECT id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner FROM queue_recipients \
                  WHERE message_id = $2 AND {CLAIMABLE} ORDER BY id{skip_locked}"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now).bind(&id).fetch_all(&mut *tx).await?;
@@ -444,7 +447,7 @@ impl Store {
             return Ok(None);
         };
         let rows = sqlx::query(
-            "SELECT id, address, route, status, attempts, next_attempt_at, last_reply FROM queue_recipients \
+            "SELECT id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner FROM queue_recipients \
              WHERE message_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -454,10 +457,22 @@ impl Store {
         Ok(Some(message))
     }
 
-    /// Every queued message, oldest first, with its recipients.
-    pub async fn queue_list(&self) -> Result<Vec<QueuedMessage>> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM queue_messages ORDER BY received_at, id").fetch_all(self.pool()).await?;
+    /// Queued messages, oldest first, with their recipients, at most `limit`: every one, or one tenant's (by
+    /// its log row) and, given, only some of its domains' — what a tenant's or a domain's admin may see.
+    pub async fn queue_list(
+        &self,
+        tenant: Option<crate::TenantId>,
+        domains: Option<&[crate::DomainId]>,
+        limit: i64,
+    ) -> Result<Vec<QueuedMessage>> {
+        let mut sql = String::from("SELECT m.id FROM queue_messages m");
+        Self::queue_scope(&mut sql, tenant, domains);
+        sql.push_str(" ORDER BY m.received_at, m.id LIMIT $2");
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.map_or(0, |t| t.0))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         let mut messages = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(message) = self.queue_get(&id).await? {
@@ -465,6 +480,36 @@ impl Store {
             }
         }
         Ok(messages)
+    }
+
+    /// Appends to a query over `queue_messages m` the condition that keeps one tenant's messages (`$1`, by
+    /// their log rows) and, given, only some of its domains'; with no tenant, `$1 = 0` keeps every message.
+    fn queue_scope(sql: &mut String, tenant: Option<crate::TenantId>, domains: Option<&[crate::DomainId]>) {
+        if tenant.is_none() {
+            sql.push_str(" WHERE $1 = 0");
+            return;
+        }
+        sql.push_str(" JOIN message_log l ON l.id = m.log_id WHERE l.tenant_id = $1");
+        if let Some(domains) = domains {
+            let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+            let ids = if ids.is_empty() { "0".to_owned() } else { ids };
+            // Only integer ids are formatted in.
+            sql.push_str(&format!(" AND l.id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"));
+        }
+    }
+
+    /// Makes a message's waiting recipients due now ("retry now"), unless a node is delivering them. Returns
+    /// how many.
+    pub async fn queue_retry(&self, id: &str, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE queue_recipients SET next_attempt_at = $2 \
+             WHERE message_id = $1 AND status = 'queued' AND (lease_owner IS NULL OR lease_until <= $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn queue_status(&self) -> Result<QueueStatus> {
@@ -479,23 +524,11 @@ impl Store {
         domains: Option<&[crate::DomainId]>,
     ) -> Result<QueueStatus> {
         let mut sql = String::from(
-            "SELECT COUNT(DISTINCT r.message_id) AS messages, COUNT(*) AS recipients FROM queue_recipients r",
+            "SELECT COUNT(DISTINCT r.message_id) AS messages, COUNT(*) AS recipients \
+             FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id",
         );
-        if tenant.is_some() {
-            sql.push_str(
-                " JOIN queue_messages m ON m.id = r.message_id JOIN message_log l ON l.id = m.log_id \
-                 WHERE r.status = 'queued' AND l.tenant_id = $1",
-            );
-            if let Some(domains) = domains {
-                let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
-                let ids = if ids.is_empty() { "0".to_owned() } else { ids };
-                sql.push_str(&format!(
-                    " AND l.id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"
-                ));
-            }
-        } else {
-            sql.push_str(" WHERE r.status = 'queued' AND $1 = 0");
-        }
+        Self::queue_scope(&mut sql, tenant, domains);
+        sql.push_str(" AND r.status = 'queued'");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.map_or(0, |t| t.0)).fetch_one(self.pool()).await?;
         Ok(QueueStatus {
             messages: row.get::<i64, _>("messages") as u64,

@@ -20,7 +20,7 @@ impl QueueCommand {
         let store = open_store(config).await?;
         match self {
             QueueCommand::List => {
-                let messages = store.queue_list().await?;
+                let messages = store.queue_list(None, None, i64::MAX).await?;
                 if messages.is_empty() {
                     println!("The queue is empty.");
                 }

@@ -101,7 +101,7 @@ async fn pipelined_transaction_is_answered_in_order_and_queued() {
     let got = codes(&out);
     assert_eq!(got[1..7], ["250 EHLO", "250 2.1.0", "550 5.1.1", "550 5.7.1", "250 2.1.5", "354 Start"], "{out}");
     assert!(got[7].starts_with("250 2.0.0"), "{out}");
-    let queued = h.ctx.queue.store().queue_list().await.unwrap();
+    let queued = h.ctx.queue.store().queue_list(None, None, i64::MAX).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].recipients[0].address, "bob@example.com");
     let body = h.ctx.queue.body(queued[0].body.as_ref().unwrap()).await.unwrap().unwrap();
@@ -154,7 +154,7 @@ async fn oversized_messages_get_552_and_nothing_is_queued() {
         "{out}"
     );
     assert_eq!(h.ctx.metrics.rejected.get(), 1);
-    assert!(h.ctx.queue.store().queue_list().await.unwrap().is_empty());
+    assert!(h.ctx.queue.store().queue_list(None, None, i64::MAX).await.unwrap().is_empty());
     let log = h.ctx.queue.store().log_tail(0, 10).await.unwrap();
     assert!(log[0].verdict.starts_with("rejected: 552"), "{log:?}");
 }
@@ -175,7 +175,7 @@ async fn bdat_chunks_make_one_message_and_oversized_chunks_are_refused() {
     assert_eq!(got[5], "250 2.0.0", "{out}");
     assert!(out.contains("250 2.0.0 OK queued as "), "{out}");
     assert_eq!(got[6..], ["250 2.1.0", "250 2.1.5", "250 2.0.0", "552 5.3.4", "221 2.0.0"], "{out}");
-    let queued = h.ctx.queue.store().queue_list().await.unwrap();
+    let queued = h.ctx.queue.store().queue_list(None, None, i64::MAX).await.unwrap();
     assert_eq!(queued.len(), 1);
     let body = h.ctx.queue.body(queued[0].body.as_ref().unwrap()).await.unwrap().unwrap();
     assert!(body.ends_with(b"Subject: x\r\n\r\nhi\r\n"));
@@ -318,7 +318,7 @@ async fn submission_needs_auth_and_sends_only_as_the_accounts_domains() {
         ],
         "{out}"
     );
-    let queued = h.ctx.queue.store().queue_list().await.unwrap();
+    let queued = h.ctx.queue.store().queue_list(None, None, i64::MAX).await.unwrap();
     assert_eq!(queued.len(), 1, "only the message from the account's own domain");
 }
 

@@ -528,7 +528,7 @@ mod tests {
         for t in tasks {
             assert!(ids.insert(t.await.unwrap()));
         }
-        let queued = store.queue_list().await.unwrap();
+        let queued = store.queue_list(None, None, i64::MAX).await.unwrap();
         assert_eq!(queued.len(), 40);
         assert!(queued.iter().all(|m| ids.contains(&m.id)));
         assert_eq!(store.log_tail(0, 100).await.unwrap().len(), 40);
