@@ -414,6 +414,27 @@ static SPANISH: &[(&str, &str)] = &[
     ("Queue", "Cola"),
     ("recipients waiting", "destinatarios en espera"),
     ("Nodes", "Nodos"),
+    ("Finish the set-up", "Termine la configuración"),
+    (
+        "[console] mx_hosts is not set: domains are told to point their MX records at this server's host name.",
+        "[console] mx_hosts no está definido: a los dominios se les indica apuntar sus registros MX al nombre de este servidor.",
+    ),
+    (
+        "[console] ip_ranges is not set: the SPF record and the downstream allow lists name no address of Moat's.",
+        "[console] ip_ranges no está definido: el registro SPF y las listas de permitidos de los servidores no nombran ninguna dirección de Moat.",
+    ),
+    (
+        "[console] public_url is not set: welcome messages send users to the console's listen address.",
+        "[console] public_url no está definido: los mensajes de bienvenida envían a los usuarios a la dirección de escucha de la consola.",
+    ),
+    (
+        "[server] hostname is not a fully qualified name: greetings, Received: headers and bounces carry it.",
+        "[server] hostname no es un nombre completo: lo llevan los saludos, las cabeceras Received: y los rebotes.",
+    ),
+    (
+        "No account exists yet. Make the first one on the server, then sign in with it:",
+        "Todavía no existe ninguna cuenta. Cree la primera en el servidor y entre con ella:",
+    ),
     ("The queue is empty.", "La cola está vacía."),
     ("Recipients", "Destinatarios"),
     ("attempts", "intentos"),

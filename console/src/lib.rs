@@ -39,6 +39,21 @@ pub struct Publishing {
     /// Its submission ports: STARTTLS (587), and TLS from the first byte (465).
     pub submission_ports: Vec<u16>,
     pub submission_tls_ports: Vec<u16>,
+    /// What the operator has not configured yet and customers would be told wrongly (the status page warns).
+    pub gaps: Vec<SetupGap>,
+}
+
+/// A setting whose default is only right on a test machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupGap {
+    /// `[console] mx_hosts`: domains are told to publish this server's host name.
+    MxHosts,
+    /// `[console] ip_ranges`: the SPF record and allow lists name no address.
+    IpRanges,
+    /// `[console] public_url`: welcome messages point at the console's listen address.
+    PublicUrl,
+    /// `[server] hostname` is not a fully qualified name (greetings, `Received:`, bounces carry it).
+    Hostname,
 }
 
 /// What every handler shares.

@@ -808,3 +808,34 @@ async fn admins_see_retry_and_delete_their_own_queued_mail() {
     delegate.sign_in("delegate", PASSWORD).await;
     assert!(delegate.get("/queue").await.body.contains("The queue is empty."), "acme.test's mail is gone");
 }
+
+/// First run: with no account, the sign-in page says how to make one on the server (never offering to make
+/// it here). The platform's operators are told which settings still have test-machine defaults; a tenant's
+/// admins are not.
+#[tokio::test]
+async fn a_fresh_install_says_how_to_begin_and_what_is_left_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Store::open(&format!("sqlite://{}", dir.path().join("m.db").display()), Durability::None).await.unwrap();
+    let directory = moat_directory::Directory::new(store.clone());
+    let fresh = World { state: AppState::new(store.clone(), directory, common::bodies(&store)), _dir: dir };
+    let page = Browser::new(&fresh).get("/login").await;
+    assert!(page.body.contains("No account exists yet") && page.body.contains("moat admin add root"), "{}", page.body);
+    assert!(!page.body.contains("name=\"new_admin\""), "no account is made from this page");
+
+    let mut world = world().await;
+    assert!(!Browser::new(&world).get("/login").await.body.contains("No account exists yet"), "accounts exist");
+    world.state.publishing.gaps = vec![moat_console::SetupGap::MxHosts, moat_console::SetupGap::PublicUrl];
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let status = root.get("/").await;
+    assert!(
+        status.body.contains("Finish the set-up") && status.body.contains("mx_hosts is not set"),
+        "{}",
+        status.body
+    );
+    assert!(status.body.contains("public_url is not set") && !status.body.contains("ip_ranges is not set"));
+    let mut tenant_admin = Browser::new(&world);
+    tenant_admin.sign_in("acme-admin", PASSWORD).await;
+    assert!(!tenant_admin.get("/").await.body.contains("Finish the set-up"), "the operator's business only");
+}

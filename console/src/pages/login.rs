@@ -37,11 +37,20 @@ fn bare(lang: Language, title: &str, body: Markup) -> String {
     .into_string()
 }
 
-fn login_page(state: &AppState, lang: Language, error: Option<&str>, status: StatusCode) -> Response {
+async fn login_page(state: &AppState, lang: Language, error: Option<&str>, status: StatusCode) -> Response {
     let t = |s| tr(lang, s);
     let token = session::random_token();
+    // A fresh install has no account to sign in with: say how to make one (it is made on the server, never
+    // from this page, which anyone who reaches it could use).
+    let first_run = state.store.admin_list().await.is_ok_and(|admins| admins.is_empty());
     let body = html! {
         (notice(None, error))
+        @if first_run {
+            section #first-run {
+                p { (t("No account exists yet. Make the first one on the server, then sign in with it:")) }
+                pre { code { "echo 'A_long.passw0rd' | moat admin add root --password-stdin --email you@example.com" } }
+            }
+        }
         form method="post" action="/login" {
             input type="hidden" name="csrf" value=(token);
             input type="hidden" name="lang" value=(lang.code());
@@ -56,7 +65,7 @@ fn login_page(state: &AppState, lang: Language, error: Option<&str>, status: Sta
 }
 
 async fn login_form(State(state): State<AppState>, Query(q): Query<LangQuery>) -> Response {
-    login_page(&state, Language::parse(q.lang.as_deref().unwrap_or("en")), None, StatusCode::OK)
+    login_page(&state, Language::parse(q.lang.as_deref().unwrap_or("en")), None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -77,12 +86,14 @@ async fn login(
     let lang = Language::parse(&form.lang);
     let t = |s| tr(lang, s);
     if !session::cookie(&headers, LOGIN_COOKIE).is_some_and(|c| session::same(&c, &form.csrf)) {
-        return Ok(login_page(&state, lang, Some(t("The form expired; please sign in again.")), StatusCode::FORBIDDEN));
+        return Ok(
+            login_page(&state, lang, Some(t("The form expired; please sign in again.")), StatusCode::FORBIDDEN).await
+        );
     }
     let now = crate::now();
     if let Some(wait) = throttle::locked(&state.store, &ip, &form.name, now).await? {
         let message = AppError::Throttled((wait + 59) / 60).to_string();
-        return Ok(login_page(&state, lang, Some(&message), StatusCode::TOO_MANY_REQUESTS));
+        return Ok(login_page(&state, lang, Some(&message), StatusCode::TOO_MANY_REQUESTS).await);
     }
     let name = form.name.trim();
     let (principal, hash, totp) = match state.store.admin_by_name(name).await? {
@@ -101,7 +112,7 @@ async fn login(
         throttle::failed(&state.store, &ip, name, now).await?;
         tracing::info!(%ip, account = name, "console sign-in refused");
         let message = t("Wrong name or password.");
-        return Ok(login_page(&state, lang, Some(message), StatusCode::UNAUTHORIZED));
+        return Ok(login_page(&state, lang, Some(message), StatusCode::UNAUTHORIZED).await);
     };
     throttle::succeeded(&state.store, &ip, name, now).await?;
     let cookie = session::open(&state, principal, totp.is_some()).await?;

@@ -12,6 +12,24 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use maud::html;
 
+/// What each unset setting means for customers, in the words the status page uses.
+fn gap_text(gap: crate::SetupGap) -> &'static str {
+    match gap {
+        crate::SetupGap::MxHosts => {
+            "[console] mx_hosts is not set: domains are told to point their MX records at this server's host name."
+        }
+        crate::SetupGap::IpRanges => {
+            "[console] ip_ranges is not set: the SPF record and the downstream allow lists name no address of Moat's."
+        }
+        crate::SetupGap::PublicUrl => {
+            "[console] public_url is not set: welcome messages send users to the console's listen address."
+        }
+        crate::SetupGap::Hostname => {
+            "[server] hostname is not a fully qualified name: greetings, Received: headers and bounces carry it."
+        }
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(status))
 }
@@ -28,7 +46,15 @@ async fn status(State(state): State<AppState>, signed: Signed) -> PageResult {
     };
     let unlimited = t("unlimited");
     let max = status.today.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let platform = signed.access.role() == Some(moat_store::Role::Platform);
+    let gaps = if platform { state.publishing.gaps.as_slice() } else { &[] };
     let body = html! {
+        @if !gaps.is_empty() {
+            section #setup-gaps.warning {
+                h2 { (t("Finish the set-up")) }
+                ul { @for gap in gaps { li { (t(gap_text(*gap))) } } }
+            }
+        }
         section.cards {
             div.card #licenses-pool { h2 { (t("Licenses in the pool")) } p.big { (status.licenses.pool.map_or(unlimited.to_owned(), |p| p.to_string())) } }
             div.card #licenses-used { h2 { (t("Licenses in use")) } p.big { (status.licenses.used) } }

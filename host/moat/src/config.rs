@@ -330,6 +330,25 @@ impl Config {
         Ok(())
     }
 
+    /// The settings whose defaults only fit a test machine, for the console's status page to point out.
+    pub fn setup_gaps(&self) -> Vec<moat_console::SetupGap> {
+        use moat_console::SetupGap;
+        let mut gaps = Vec::new();
+        if self.console.mx_hosts.is_empty() {
+            gaps.push(SetupGap::MxHosts);
+        }
+        if self.console.ip_ranges.is_empty() {
+            gaps.push(SetupGap::IpRanges);
+        }
+        if self.console.public_url.is_none() {
+            gaps.push(SetupGap::PublicUrl);
+        }
+        if !self.server.hostname.contains('.') {
+            gaps.push(SetupGap::Hostname);
+        }
+        gaps
+    }
+
     /// This node's name among the nodes sharing the database.
     pub fn node(&self) -> &str {
         self.cluster.node.as_deref().unwrap_or(&self.server.hostname)
@@ -395,6 +414,15 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite://./moat-data/moat.db");
         assert!(c.spool.fsync);
         assert_eq!(c.delivery.max_age, std::time::Duration::from_secs(5 * 86400));
+        use moat_console::SetupGap;
+        let gaps = c.setup_gaps();
+        assert!([SetupGap::MxHosts, SetupGap::IpRanges, SetupGap::PublicUrl].iter().all(|g| gaps.contains(g)));
+        let set = Config::parse(
+            "[server]\nhostname = \"mx1.example.com\"\n[console]\nmx_hosts = [\"mx1.example.com\"]\n\
+             ip_ranges = [\"192.0.2.0/28\"]\npublic_url = \"https://console.example.com/\"\n",
+        )
+        .unwrap();
+        assert!(set.setup_gaps().is_empty(), "{:?}", set.setup_gaps());
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         smart_host: config.console.smart_host.clone().unwrap_or_else(|| hostname.clone()),
         submission_ports,
         submission_tls_ports,
+        gaps: config.setup_gaps(),
     };
     let mut state = moat_console::AppState::new(store.clone(), directory, bodies)
         .with_gateway(Arc::new(gateway))
@@ -188,6 +189,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }));
 
+    if store.admin_list().await?.is_empty() {
+        println!(
+            "No console account exists yet. Make the first one:\n  \
+             echo 'A_long.passw0rd' | moat admin add root --password-stdin --email you@example.com"
+        );
+    }
     let domains = store.domain_list(None).await?;
     if domains.is_empty() {
         println!(
