@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
         .route("/nodes", get(nodes))
+        .route("/tenants", get(tenants))
         .route("/queue", get(queue))
         .route("/queue/{id}", get(queued).delete(delete_queued))
         .route("/queue/{id}/retry", post(retry_queued))
@@ -108,6 +109,13 @@ async fn delete_queued(
 ) -> Result<StatusCode, AppError> {
     ops::queue_delete(&access, &state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tenants(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ops::TenantOverview>>, AppError> {
+    Ok(Json(ops::tenants_overview(&access, &state).await?))
 }
 
 async fn nodes(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::NodeView>>, AppError> {
@@ -585,6 +593,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
         "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
         "paths": {
             "/api/v1/status": { "get": op("Licenses, counts, today's messages by verdict and the queue") },
+            "/api/v1/tenants": { "get": op("Every customer at a glance: licenses, domains, users, today's messages by verdict, held, queued (platform operators)") },
             "/api/v1/queue": { "get": op("The delivery queue the caller may see, oldest first (at most 500): recipients, attempts, next attempt, last reply, the node delivering") },
             "/api/v1/queue/{id}": { "get": op("One queued message"), "delete": op("Drop a queued message without delivering it (204)") },
             "/api/v1/queue/{id}/retry": { "post": op("Make a queued message's waiting recipients due now → {due_now}") },

@@ -414,6 +414,12 @@ static SPANISH: &[(&str, &str)] = &[
     ("Queue", "Cola"),
     ("recipients waiting", "destinatarios en espera"),
     ("Nodes", "Nodos"),
+    ("Customers", "Clientes"),
+    ("Customer", "Cliente"),
+    ("Held", "Retenidos"),
+    ("none", "ninguno"),
+    ("No domains yet.", "Todavía no hay dominios."),
+    ("All customers", "Todos los clientes"),
     ("Finish the set-up", "Termine la configuración"),
     (
         "[console] mx_hosts is not set: domains are told to point their MX records at this server's host name.",

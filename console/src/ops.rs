@@ -247,6 +247,83 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
     })
 }
 
+/// One customer at a glance, for the MSP overview: licenses, domains, users, today's mail by verdict, what
+/// is held and what waits.
+#[derive(Serialize, Debug, Clone)]
+pub struct TenantOverview {
+    pub name: String,
+    pub licenses: Licenses,
+    pub domains: usize,
+    pub users: i64,
+    /// Messages logged since midnight (UTC), by verdict.
+    pub today: Vec<(String, i64)>,
+    pub held: i64,
+    pub queued: u64,
+}
+
+/// One domain of a customer, for the overview's drill-down.
+#[derive(Serialize, Debug, Clone)]
+pub struct DomainOverview {
+    pub name: String,
+    pub users: i64,
+    pub today: i64,
+    pub held: i64,
+}
+
+/// Every customer at a glance: the platform's operators only.
+pub async fn tenants_overview(access: &Access, state: &AppState) -> Result<Vec<TenantOverview>, AppError> {
+    if access.role() != Some(Role::Platform) {
+        return Err(not_for_this_role());
+    }
+    let mut overview = Vec::new();
+    for tenant in state.store.tenant_list().await? {
+        overview.push(tenant_overview(state, tenant.id, tenant.name).await?);
+    }
+    Ok(overview)
+}
+
+async fn tenant_overview(state: &AppState, id: TenantId, name: String) -> Result<TenantOverview, AppError> {
+    let usage = state.directory.license_usage(id).await?;
+    let domains = state.store.domain_list(Some(id)).await?;
+    let ids: Vec<DomainId> = domains.iter().map(|d| d.id).collect();
+    let since = today_start(crate::now());
+    Ok(TenantOverview {
+        name,
+        licenses: Licenses { pool: usage.pool, used: usage.used, available: usage.available() },
+        domains: domains.len(),
+        users: state.store.mailbox_count(&ids).await?,
+        today: state.store.log_verdict_counts(since, Some(id), None).await?,
+        held: state.store.quarantine_count(id, None).await?,
+        queued: state.store.queue_status_of(Some(id), None).await?.messages,
+    })
+}
+
+/// One customer and its domains (the overview's drill-down): the platform's operators only.
+pub async fn tenant_detail(
+    access: &Access,
+    state: &AppState,
+    name: &str,
+) -> Result<(TenantOverview, Vec<DomainOverview>), AppError> {
+    if access.role() != Some(Role::Platform) {
+        return Err(not_for_this_role());
+    }
+    let tenant = state.store.tenant_by_name(name).await?.ok_or(AppError::NotFound)?;
+    let overview = tenant_overview(state, tenant.id, tenant.name).await?;
+    let since = today_start(crate::now());
+    let mut domains = Vec::new();
+    for domain in state.store.domain_list(Some(tenant.id)).await? {
+        let one = [domain.id];
+        let today = state.store.log_verdict_counts(since, Some(tenant.id), Some(&one)).await?;
+        domains.push(DomainOverview {
+            users: state.store.mailbox_count(&one).await?,
+            today: today.iter().map(|(_, n)| n).sum(),
+            held: state.store.quarantine_count(tenant.id, Some(&one)).await?,
+            name: domain.name,
+        });
+    }
+    Ok((overview, domains))
+}
+
 /// A queued message as the queue page shows it.
 #[derive(Serialize, Debug, Clone)]
 pub struct QueuedView {

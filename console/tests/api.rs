@@ -144,6 +144,7 @@ async fn the_openapi_document_lists_the_routes() {
         ("/api/v1/status", "get"),
         ("/api/v1/nodes", "get"),
         ("/api/v1/queue", "get"),
+        ("/api/v1/tenants", "get"),
         ("/api/v1/queue/{id}", "get"),
         ("/api/v1/queue/{id}", "delete"),
         ("/api/v1/queue/{id}/retry", "post"),
@@ -527,4 +528,16 @@ async fn the_queue_routes_keep_to_the_callers_scope() {
     assert_eq!((status, retried["due_now"].as_u64()), (StatusCode::OK, Some(1)));
     assert_eq!(send(&world, "DELETE", "/api/v1/queue/q-acme", &world.acme, None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(get(&world, "/api/v1/queue/q-acme", Some(&world.acme)).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_customer_overview_is_for_the_platforms_operators() {
+    let world = world().await;
+    let (status, tenants) = get(&world, "/api/v1/tenants", Some(&world.root)).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = tenants.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"acme") && names.contains(&"other"), "{tenants}");
+    for token in [&world.acme, &world.delegate, &world.other] {
+        assert_eq!(get(&world, "/api/v1/tenants", Some(token)).await.0, StatusCode::FORBIDDEN);
+    }
 }

@@ -839,3 +839,33 @@ async fn a_fresh_install_says_how_to_begin_and_what_is_left_to_set() {
     tenant_admin.sign_in("acme-admin", PASSWORD).await;
     assert!(!tenant_admin.get("/").await.body.contains("Finish the set-up"), "the operator's business only");
 }
+
+/// The MSP overview: the platform's operators see every customer with its licenses, users, held mail and
+/// queue, and drill down to its domains; a tenant's admin may not see it (403), nor any other customer's.
+#[tokio::test]
+async fn the_msp_overview_lists_every_customer_for_the_operators_only() {
+    let world = world().await;
+    common::hold_for_bob(&world.state.store, world.state.store.tenant_by_name("acme").await.unwrap().unwrap().id).await;
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let page = root.get("/tenants").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = |name: &str| {
+        let at = page.body.find(&format!(">{name}</a>")).unwrap_or_else(|| panic!("{name} listed: {}", page.body));
+        page.body[at..at + page.body[at..].find("</tr>").unwrap()].to_owned()
+    };
+    let acme = row("acme");
+    assert!(acme.contains("<td class=\"count\">2</td>"), "two domains: {acme}");
+    assert!(acme.contains("<td class=\"count\">1</td>"), "one held message: {acme}");
+    assert!(row("other").contains("<td class=\"count\">0</td>"), "nothing held for other");
+    let detail = root.get("/tenants/acme").await;
+    assert!(detail.body.contains("acme.test") && detail.body.contains("acme2.test"), "{}", detail.body);
+    assert!(!detail.body.contains("other.test"));
+    assert_eq!(root.get("/tenants/nobody").await.status, StatusCode::NOT_FOUND);
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    assert_eq!(admin.get("/tenants").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin.get("/tenants/other").await.status, StatusCode::FORBIDDEN);
+    assert!(!admin.get("/").await.body.contains("href=\"/tenants\""), "not in a tenant admin's navigation");
+}

@@ -14,6 +14,7 @@ mod outbound;
 mod quarantine;
 mod queue;
 mod status;
+mod tenants;
 mod trust;
 mod users;
 
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(quarantine::routes())
         .merge(queue::routes())
+        .merge(tenants::routes())
         .merge(trust::routes())
         .fallback(not_found)
 }
@@ -147,6 +149,9 @@ fn navigation(access: &Access, lang: Language) -> Markup {
     html! {
         @if access.admin().is_some() {
             a href="/" { (t("Status")) }
+            @if access.role() == Some(moat_store::Role::Platform) {
+                a href="/tenants" { (t("Customers")) }
+            }
             a href="/domains" { (t("Domains")) }
             a href="/users" { (t("Users")) }
             @if access.manages_tenant() {

@@ -96,6 +96,21 @@ impl Store {
         Ok(())
     }
 
+    /// How many messages are held (not released) for one tenant, and given, with a recipient in one of
+    /// `domains` (by the domains recorded with their log rows).
+    pub async fn quarantine_count(&self, tenant: TenantId, domains: Option<&[crate::DomainId]>) -> Result<i64> {
+        let mut sql = String::from("SELECT COUNT(*) FROM quarantine WHERE released_at IS NULL AND tenant_id = $1");
+        if let Some(domains) = domains {
+            let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+            let ids = if ids.is_empty() { "0".to_owned() } else { ids };
+            // Only integer ids are formatted in.
+            sql.push_str(&format!(
+                " AND log_id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"
+            ));
+        }
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant.0).fetch_one(self.pool()).await?)
+    }
+
     /// The newest held messages of a tenant (all tenants with `None`), not yet released.
     pub async fn quarantine_list(&self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Quarantined>> {
         let sql = format!(
