@@ -56,9 +56,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// The whole message is in: queue it (spool + fsync + commit) and only then say `250`.
     pub(super) async fn message_complete(&mut self, body: Vec<u8>) {
-        let Some(transaction) = self.transaction.take() else {
+        let Some(mut transaction) = self.transaction.take() else {
             return self.reply(reply::NEED_MAIL);
         };
+        self.log_refused_recipients(&transaction.sender, std::mem::take(&mut transaction.refused)).await;
         if self.role == Role::Submission {
             return self.submit(transaction, body).await;
         }
@@ -94,9 +95,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if !ends_message {
             return;
         }
-        let Some(t) = self.transaction.take() else {
+        let Some(mut t) = self.transaction.take() else {
             return;
         };
+        self.log_refused_recipients(&t.sender, std::mem::take(&mut t.refused)).await;
         self.ctx.metrics.rejected.inc();
         let recipients = t.recipients.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ");
         self.log_refused(&t.sender, &recipients, &reply).await;

@@ -12,6 +12,7 @@ pub mod listener;
 mod mail;
 mod rcpt;
 mod received;
+mod refused;
 mod shaping;
 mod submit;
 pub mod tagging;
@@ -52,6 +53,8 @@ struct Transaction {
     groups: Vec<judge::Group>,
     /// On a submission listener: what the account has sent so far, read at the first recipient.
     sending: Option<crate::outbound::senders::Sending>,
+    /// Recipients refused so far, logged when the transaction ends.
+    refused: Vec<refused::RefusedRecipient>,
 }
 
 enum Input {
@@ -172,6 +175,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 }
             };
             if n == 0 {
+                self.end_transaction().await;
                 return Ok(Ending::Closed);
             }
             let mut bytes = buf[..n].iter();
@@ -209,6 +213,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                                 Next::Sasl(step) => Some(Input::Sasl { step, line: Vec::new() }),
                                 Next::StartTls => {
                                     // Bytes pipelined after STARTTLS are dropped (CVE-2011-0411 command injection).
+                                    self.end_transaction().await;
                                     self.flush().await?;
                                     return Ok(Ending::StartTls(self.stream));
                                 }
@@ -291,15 +296,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     async fn handle(&mut self, request: Request<String>) -> Next {
         match request {
-            Request::Ehlo { host } => self.ehlo(host, true),
-            Request::Helo { host } => self.ehlo(host, false),
+            Request::Ehlo { host } => {
+                self.end_transaction().await;
+                self.ehlo(host, true)
+            }
+            Request::Helo { host } => {
+                self.end_transaction().await;
+                self.ehlo(host, false)
+            }
             Request::Mail { from } => self.mail(from),
             Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => self.data(),
             Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last),
             Request::StartTls => self.starttls(),
             Request::Rset => {
-                self.transaction = None;
+                self.end_transaction().await;
                 self.reply(reply::RESET_OK);
                 Next::Continue
             }
@@ -330,6 +341,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Sends what is pending and ends the connection cleanly (inside TLS: with its close_notify).
     async fn close(mut self) -> std::io::Result<Ending<T>> {
+        self.end_transaction().await;
         self.flush().await?;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.shutdown()).await;
         Ok(Ending::Closed)

@@ -27,6 +27,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 if !transaction.recipients.iter().any(|(a, _)| *a == address) {
                     if let Err(refusal) = self.judge_recipient(&recipient, &address).await {
                         self.ctx.metrics.refused_recipients.inc();
+                        self.note_refused(&address, &refusal, Some(recipient.tenant)).await;
                         // A filter's tempfail (greylisting) is not the client's error: it must not count
                         // towards closing the session.
                         if refusal.code / 100 == 4 {
@@ -46,24 +47,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             Err(RecipientError::UnknownUser(_)) => reply::UNKNOWN_USER,
             Err(RecipientError::Temporary(e)) => {
                 tracing::error!("directory lookup failed: {e}");
-                self.reply(reply::TEMP_DIRECTORY);
-                return Next::Continue;
+                return self.defer_recipient(&to.address, reply::TEMP_DIRECTORY).await;
             }
             // Not the client's error either: neither counts towards closing the session.
             Err(RecipientError::Unverified(why)) => {
                 tracing::warn!(rcpt = %to.address, "recipient callout failed: {why}");
-                self.reply(reply::TEMP_UNVERIFIED);
-                return Next::Continue;
+                return self.defer_recipient(&to.address, reply::TEMP_UNVERIFIED).await;
             }
             Err(RecipientError::SignupRefused(why)) => {
                 tracing::warn!(rcpt = %to.address, "sign-up refused: {why}");
-                self.reply(reply::TEMP_SIGNUP);
-                return Next::Continue;
+                return self.defer_recipient(&to.address, reply::TEMP_SIGNUP).await;
             }
         };
         tracing::info!(rcpt = %to.address, reply = %refusal, "recipient refused");
         self.ctx.metrics.refused_recipients.inc();
+        self.note_refused(&to.address, &refusal, None).await;
         self.refuse_next(refusal)
+    }
+
+    /// A recipient that cannot be accepted now (the sender retries): answered and logged, not counted as
+    /// the client's error.
+    async fn defer_recipient(&mut self, address: &str, reply: crate::reply::Reply) -> Next {
+        self.note_refused(address, &reply, None).await;
+        self.reply(reply);
+        Next::Continue
     }
 
     /// RCPT TO on a submission listener: the relay. Any domain; a protected domain's address must exist
@@ -80,6 +87,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 if let Some(sender) = &self.sender {
                     self.ctx.senders.bounced(&sender.account, 1).await;
                 }
+                self.note_refused(&address, &reply::UNKNOWN_USER, None).await;
                 return self.refuse_next(reply::UNKNOWN_USER);
             }
             Err(e) => {
@@ -103,6 +111,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             Ok(sending) => sending,
             Err(refusal) => {
                 tracing::info!(account = %sender.account, %refusal, "sending limit");
+                let tenant = Some(sender.tenant);
+                self.note_refused(&address, &refusal, tenant).await;
                 self.reply(refusal);
                 return Next::Continue;
             }

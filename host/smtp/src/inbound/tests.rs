@@ -334,3 +334,38 @@ async fn failed_authentications_lock_the_client_out() {
         "{out}"
     );
 }
+
+/// "Why did it not reach me?": recipients refused at RCPT are in the email log, one row per tenant and
+/// reply, written when the transaction ends (after DATA, at RSET, or when the client goes away) — the
+/// unknown user with the protected domain's tenant (so its admins see it), the relay attempt with none.
+#[tokio::test]
+async fn recipients_refused_at_rcpt_are_logged_when_the_transaction_ends() {
+    let h = harness(SessionConfig::default()).await;
+    converse(
+        &h,
+        b"EHLO c\r\nMAIL FROM:<a@sender.example>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<ghost@example.com>\r\n\
+          RCPT TO:<x@gmail.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nSubject: hi\r\n\r\nx\r\n.\r\n\
+          MAIL FROM:<b@sender.example>\r\nRCPT TO:<later@example.com>\r\nRSET\r\n\
+          MAIL FROM:<c@sender.example>\r\nRCPT TO:<gone@example.com>\r\n",
+    )
+    .await;
+    let rows = h.ctx.queue.store().log_tail(0, 20).await.unwrap();
+    let refused: Vec<(&str, &str, Option<i64>)> = rows
+        .iter()
+        .filter(|r| r.verdict.contains("at RCPT"))
+        .map(|r| (r.recipients.as_str(), r.verdict.as_str(), r.tenant))
+        .collect();
+    let tenant = Some(moat_store::DEFAULT_TENANT.0);
+    const UNKNOWN: &str = "rejected at RCPT: 550 5.1.1 Recipient address rejected: user unknown";
+    assert_eq!(
+        refused,
+        [
+            ("x@gmail.com", "rejected at RCPT: 550 5.7.1 Relay access denied", None),
+            ("nobody@example.com, ghost@example.com", UNKNOWN, tenant),
+            ("later@example.com", UNKNOWN, tenant),
+            ("gone@example.com", UNKNOWN, tenant),
+        ],
+        "{rows:#?}"
+    );
+    assert!(rows.iter().any(|r| r.recipients == "bob@example.com" && r.verdict == "accepted"), "the message itself");
+}
