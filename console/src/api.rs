@@ -16,6 +16,8 @@ pub fn routes() -> Router<AppState> {
         .route("/status", get(status))
         .route("/nodes", get(nodes))
         .route("/tenants", get(tenants))
+        .route("/tokens", get(tokens).post(create_token))
+        .route("/tokens/{id}", delete(revoke_token))
         .route("/queue", get(queue))
         .route("/queue/{id}", get(queued).delete(delete_queued))
         .route("/queue/{id}/retry", post(retry_queued))
@@ -108,6 +110,36 @@ async fn delete_queued(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     ops::queue_delete(&access, &state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tokens(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<moat_store::ApiToken>>, AppError> {
+    Ok(Json(ops::api_tokens(&access, &state).await?))
+}
+
+#[derive(Deserialize)]
+struct TokenLabel {
+    label: String,
+}
+
+async fn create_token(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(body): Json<TokenLabel>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let token = ops::api_token_create(&access, &state, &body.label).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "token": token }))))
+}
+
+async fn revoke_token(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    ops::api_token_revoke(&access, &state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -593,6 +625,11 @@ pub async fn openapi() -> Json<serde_json::Value> {
         "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
         "paths": {
             "/api/v1/status": { "get": op("Licenses, counts, today's messages by verdict and the queue") },
+            "/api/v1/tokens": {
+                "get": op("The caller's own API tokens: id, label, made, last used (never their values)"),
+                "post": op("Make a token for the caller: {\"label\"} → 201 {token}, shown this once")
+            },
+            "/api/v1/tokens/{id}": { "delete": op("Revoke one of the caller's tokens (204)") },
             "/api/v1/tenants": { "get": op("Every customer at a glance: licenses, domains, users, today's messages by verdict, held, queued (platform operators)") },
             "/api/v1/queue": { "get": op("The delivery queue the caller may see, oldest first (at most 500): recipients, attempts, next attempt, last reply, the node delivering") },
             "/api/v1/queue/{id}": { "get": op("One queued message"), "delete": op("Drop a queued message without delivering it (204)") },

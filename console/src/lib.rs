@@ -7,6 +7,9 @@
 //! every form, login throttling and an optional TOTP second factor; the API uses bearer tokens. Every store
 //! access goes through `moat-store`'s repositories; no SQL here.
 
+// The OpenAPI document is one `serde_json::json!` literal, deeper than the default macro recursion.
+#![recursion_limit = "256"]
+
 mod access;
 mod api;
 mod auth;

@@ -247,6 +247,35 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
     })
 }
 
+/// The caller's own REST API tokens (labels and use; their values were shown once, when made).
+pub async fn api_tokens(access: &Access, state: &AppState) -> Result<Vec<moat_store::ApiToken>, AppError> {
+    let admin = access.admin().ok_or_else(not_for_this_role)?;
+    Ok(state.store.api_token_list(admin.id).await?)
+}
+
+/// Makes a REST API token for the caller; its value is returned this once (only its SHA-256 is kept).
+pub async fn api_token_create(access: &Access, state: &AppState, label: &str) -> Result<String, AppError> {
+    let admin = access.admin().ok_or_else(not_for_this_role)?;
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Err(AppError::BadRequest("a token's label is 1 to 64 characters (what uses it, say)".into()));
+    }
+    let (token, digest) = moat_directory::generate_token();
+    state.store.api_token_add(admin.id, label, &digest, crate::now()).await?;
+    tracing::info!(admin = %admin.name, label, "API token made in the console");
+    Ok(token)
+}
+
+/// Revokes one of the caller's tokens (another's is "not found").
+pub async fn api_token_revoke(access: &Access, state: &AppState, id: i64) -> Result<(), AppError> {
+    let admin = access.admin().ok_or_else(not_for_this_role)?;
+    if !state.store.api_token_revoke(admin.id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(admin = %admin.name, token = id, "API token revoked in the console");
+    Ok(())
+}
+
 /// One customer at a glance, for the MSP overview: licenses, domains, users, today's mail by verdict, what
 /// is held and what waits.
 #[derive(Serialize, Debug, Clone)]

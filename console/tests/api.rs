@@ -145,6 +145,9 @@ async fn the_openapi_document_lists_the_routes() {
         ("/api/v1/nodes", "get"),
         ("/api/v1/queue", "get"),
         ("/api/v1/tenants", "get"),
+        ("/api/v1/tokens", "get"),
+        ("/api/v1/tokens", "post"),
+        ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/queue/{id}", "get"),
         ("/api/v1/queue/{id}", "delete"),
         ("/api/v1/queue/{id}/retry", "post"),
@@ -540,4 +543,23 @@ async fn the_customer_overview_is_for_the_platforms_operators() {
     for token in [&world.acme, &world.delegate, &world.other] {
         assert_eq!(get(&world, "/api/v1/tenants", Some(token)).await.0, StatusCode::FORBIDDEN);
     }
+}
+
+/// Tokens over the API: each admin lists, makes and revokes only its own; a revoked token is refused.
+#[tokio::test]
+async fn api_tokens_are_each_admins_own() {
+    let world = world().await;
+    let (status, made) =
+        send(&world, "POST", "/api/v1/tokens", &world.acme, Some(serde_json::json!({"label": "ci"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let token = made["token"].as_str().unwrap().to_owned();
+    let (_, listed) = get(&world, "/api/v1/tokens", Some(&token)).await;
+    let ci = listed.as_array().unwrap().iter().find(|t| t["name"] == "ci").expect("listed").clone();
+    assert!(ci.get("token").is_none() && ci.get("token_sha256").is_none(), "never the value: {ci}");
+    let (_, others) = get(&world, "/api/v1/tokens", Some(&world.other)).await;
+    assert!(others.as_array().unwrap().iter().all(|t| t["name"] != "ci"), "{others}");
+    let path = format!("/api/v1/tokens/{}", ci["id"]);
+    assert_eq!(send(&world, "DELETE", &path, &world.other, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&world, "DELETE", &path, &world.acme, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(get(&world, "/api/v1/tokens", Some(&token)).await.0, StatusCode::UNAUTHORIZED);
 }

@@ -869,3 +869,55 @@ async fn the_msp_overview_lists_every_customer_for_the_operators_only() {
     assert_eq!(admin.get("/tenants/other").await.status, StatusCode::FORBIDDEN);
     assert!(!admin.get("/").await.body.contains("href=\"/tenants\""), "not in a tenant admin's navigation");
 }
+
+/// API tokens in the console: made with a label (the value shown once, on the answer, not in the URL or a
+/// later page), listed with their use, revoked after a confirmation; a token revoked no longer opens the API,
+/// and another admin's token cannot be revoked (404).
+#[tokio::test]
+async fn admins_make_list_and_revoke_their_api_tokens() {
+    let world = world().await;
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/account/tokens").await;
+    assert!(page.body.contains("You have no API tokens."), "{}", page.body);
+    let token = page.csrf();
+    let made = admin.post("/account/tokens", &[("csrf", &token), ("label", "billing script")]).await;
+    assert_eq!(made.status, StatusCode::OK, "shown on the answer itself, no redirect");
+    let at = made.body.find("<code>moat_").expect("the token is shown") + 6;
+    let value = made.body[at..at + 69].to_owned();
+    let again = admin.get("/account/tokens").await;
+    assert!(again.body.contains("billing script") && !again.body.contains(&value), "listed, never shown again");
+
+    let call = |token: String| {
+        let state = world.state.clone();
+        async move {
+            let request = axum::http::Request::get("/api/v1/domains")
+                .header("Authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            app(state).oneshot(request).await.unwrap().status()
+        }
+    };
+    assert_eq!(call(value.clone()).await, StatusCode::OK, "the token opens the API");
+    let admin_id = world.state.store.admin_by_name("acme-admin").await.unwrap().unwrap().id;
+    let id = world.state.store.api_token_list(admin_id).await.unwrap()[0].id;
+    assert!(admin.get("/account/tokens").await.body.contains(&format!("/account/tokens/{id}/revoke")));
+
+    let mut other = Browser::new(&world);
+    other.sign_in("root", PASSWORD).await;
+    assert_eq!(other.get(&format!("/account/tokens/{id}/revoke")).await.status, StatusCode::NOT_FOUND);
+    let other_token = other.get("/account/tokens").await.csrf();
+    let refused =
+        other.post(&format!("/account/tokens/{id}/revoke"), &[("csrf", &other_token), ("confirm", "yes")]).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "not root's token");
+
+    let confirm = admin.get(&format!("/account/tokens/{id}/revoke")).await;
+    assert!(confirm.body.contains("billing script") && confirm.body.contains("cannot be undone"), "{}", confirm.body);
+    let page = admin.post(&format!("/account/tokens/{id}/revoke"), &[("csrf", &token)]).await;
+    assert_eq!(page.location, Some(format!("/account/tokens/{id}/revoke")), "no confirmation: nothing revoked");
+    assert_eq!(call(value.clone()).await, StatusCode::OK);
+    admin.post(&format!("/account/tokens/{id}/revoke"), &[("csrf", &token), ("confirm", "yes")]).await;
+    assert_eq!(call(value).await, StatusCode::UNAUTHORIZED, "revoked");
+    let blank = admin.post("/account/tokens", &[("csrf", &token), ("label", "   ")]).await;
+    assert!(blank.body.contains("1 to 64 characters"), "{}", blank.body);
+}

@@ -1,5 +1,5 @@
 //! The signed-in account's own settings: password, language, notification address and (admins) the TOTP
-//! second factor.
+//! second factor and a link to their API tokens.
 
 use super::{PageResult, csrf, done, frame, notice};
 use crate::access::Account;
@@ -54,6 +54,9 @@ async fn render(
     };
     let body = html! {
         (notice(done_message, error))
+        @if admin.is_some() {
+            p { a href="/account/tokens" { (t("API tokens")) } }
+        }
         h2 { (t("Password")) }
         form #password method="post" action="/account/password" {
             (csrf(signed))

@@ -15,6 +15,7 @@ mod quarantine;
 mod queue;
 mod status;
 mod tenants;
+mod tokens;
 mod trust;
 mod users;
 
@@ -47,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .merge(quarantine::routes())
         .merge(queue::routes())
         .merge(tenants::routes())
+        .merge(tokens::routes())
         .merge(trust::routes())
         .fallback(not_found)
 }

@@ -228,6 +228,35 @@ impl Store {
         Ok(())
     }
 
+    /// An account's tokens, newest first (never the tokens themselves: only their digests are kept).
+    pub async fn api_token_list(&self, admin: AdminId) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE admin_id = $1 ORDER BY id DESC",
+        )
+        .bind(admin.0)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiToken {
+                id: r.get("id"),
+                name: r.get("name"),
+                created_at: r.get("created_at"),
+                last_used_at: r.get("last_used_at"),
+            })
+            .collect())
+    }
+
+    /// Revokes one of `admin`'s tokens; false when it has no such token.
+    pub async fn api_token_revoke(&self, admin: AdminId, id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND admin_id = $2")
+            .bind(id)
+            .bind(admin.0)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The account a token (by its SHA-256) belongs to, noting its use.
     pub async fn api_token_admin(&self, token_sha256: &str, now: i64) -> Result<Option<Admin>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -245,6 +274,15 @@ impl Store {
             .await?;
         admin_of(&row).map(Some)
     }
+}
+
+/// A REST API token as its owner sees it: its label and use, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod sending;
 mod sessions;
 mod tenants;
 
-pub use admins::{Admin, AdminId, Delegation, Role};
+pub use admins::{Admin, AdminId, ApiToken, Delegation, Role};
 pub use bodies::{BodyKey, LegacyBody};
 pub use branding::{Branding, EVERY_DOMAIN};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
