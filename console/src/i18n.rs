@@ -415,6 +415,12 @@ static SPANISH: &[(&str, &str)] = &[
     ("recipients waiting", "destinatarios en espera"),
     ("Nodes", "Nodos"),
     ("Customers", "Clientes"),
+    ("(no subject)", "(sin asunto)"),
+    ("Attachments", "Adjuntos"),
+    ("bytes", "bytes"),
+    ("Links in this message (not followed)", "Enlaces del mensaje (no se siguen)"),
+    ("Back to the quarantine", "Volver a la cuarentena"),
+    ("Held message", "Mensaje retenido"),
     ("API tokens", "Tokens de API"),
     (
         "A token lets a script use the REST API as you: send it as Authorization: Bearer TOKEN.",

@@ -18,6 +18,7 @@ mod gateway;
 mod i18n;
 mod ops;
 mod pages;
+mod preview;
 mod session;
 mod throttle;
 pub mod totp;

@@ -1381,6 +1381,29 @@ pub async fn release(access: &Access, state: &AppState, user: Option<&str>, id: 
     gateway(state)?.release(id, recipients).await.map_err(AppError::BadRequest)
 }
 
+/// A held message shown safely (`preview`): to its own recipients, and to admins who may view emails (a
+/// domain admin needs the delegated permission, as in the email log).
+pub async fn held_preview(
+    access: &Access,
+    state: &AppState,
+    user: Option<&str>,
+    id: &str,
+) -> Result<(moat_store::Quarantined, crate::preview::Preview), AppError> {
+    let (held, _) = held_recipients(access, state, user, id).await?;
+    if access.admin().is_some() && !access.delegation().view_emails {
+        return Err(AppError::Forbidden("you may not view emails".into()));
+    }
+    let bytes = match &held.body {
+        Some(key) => state.bodies.get(key).await.unwrap_or_else(|e| {
+            tracing::warn!("cannot read a held message's body: {e}");
+            None
+        }),
+        None => None,
+    };
+    let preview = bytes.map(|b| crate::preview::of(&b)).unwrap_or_default();
+    Ok((held, preview))
+}
+
 /// Deletes a held message for the recipients the caller acts for (the whole message once nobody's is left).
 pub async fn delete_held(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<(), AppError> {
     let (_, recipients) = held_recipients(access, state, user, id).await?;

@@ -921,3 +921,64 @@ async fn admins_make_list_and_revoke_their_api_tokens() {
     let blank = admin.post("/account/tokens", &[("csrf", &token), ("label", "   ")]).await;
     assert!(blank.body.contains("1 to 64 characters"), "{}", blank.body);
 }
+
+/// A held message opened from the quarantine: shown safely (sanitized HTML: no script, no image, no live
+/// link — the targets listed as text; attachments by name and type), to its recipient and to admins who may
+/// view emails; a domain admin without that permission, and another tenant's admin, may not open it.
+#[tokio::test]
+async fn a_held_message_is_previewed_safely_and_only_by_whom_may_see_it() {
+    use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined};
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let raw = "From: Bank <alerts@bank.test>\r\nTo: bob@acme.test\r\nSubject: Verify your account\r\nMIME-Version: 1.0\r\n\
+               Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+               <p>Dear customer, <a href=\"https://evil.test/login\">verify here</a><img src=\"https://tracker.test/p.gif\">\
+               <script>alert(1)</script></p>\r\n--b\r\nContent-Type: text/html\r\n\
+               Content-Disposition: attachment; filename=\"login.html\"\r\n\r\n<form>x</form>\r\n--b--\r\n";
+    let (body, size) = common::stored(store, raw.as_bytes()).await;
+    let held = NewQuarantined {
+        id: "phish1".into(),
+        tenant: acme,
+        sender: "alerts@bank.test".into(),
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        subject: Some("Verify your account".into()),
+        score: 12.0,
+        reason: "PHISH_PASSWORD_FORM".into(),
+        received_at: 100,
+        body: body.clone(),
+        size,
+        direction: moat_store::Direction::Inbound,
+    };
+    let log = NewLogEntry {
+        recipients: "bob@acme.test".into(),
+        tenant: Some(acme.0),
+        body: Some(body),
+        ..Default::default()
+    };
+    store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }], &[]).await.unwrap();
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    assert!(admin.get("/quarantine").await.body.contains("href=\"/quarantine/phish1\""), "the subject opens it");
+    let page = admin.get("/quarantine/phish1").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let shown = &page.body[page.body.find("id=\"preview\"").expect("the message is shown")..];
+    let shown = &shown[..shown.find("</div>").unwrap()];
+    assert!(shown.contains("Dear customer") && shown.contains("verify here"), "{shown}");
+    for gone in ["<script", "<img", "tracker.test", "href"] {
+        assert!(!shown.contains(gone), "{gone} in {shown}");
+    }
+    assert!(page.body.contains("<code>https://evil.test/login</code>"), "the link's target, as text");
+    assert!(page.body.contains("login.html") && page.body.contains("text/html"), "the attachment by name and type");
+
+    let mut plain = Browser::new(&world);
+    plain.sign_in("plain-delegate", PASSWORD).await;
+    assert_eq!(plain.get("/quarantine/phish1").await.status, StatusCode::FORBIDDEN, "no view-emails permission");
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    let hash = moat_directory::hash_password(PASSWORD).unwrap();
+    store.admin_add("other-admin", &hash, Role::Tenant(other), 0).await.unwrap();
+    let mut outsider = Browser::new(&world);
+    outsider.sign_in("other-admin", PASSWORD).await;
+    assert_eq!(outsider.get("/quarantine/phish1").await.status, StatusCode::NOT_FOUND);
+}

@@ -12,7 +12,10 @@ use maud::html;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/quarantine", get(page)).route("/quarantine/act", post(act))
+    Router::new()
+        .route("/quarantine", get(page))
+        .route("/quarantine/act", post(act))
+        .route("/quarantine/{id}", get(preview))
 }
 
 #[derive(Deserialize, Default)]
@@ -56,7 +59,7 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
                     td { (time(m.received_at)) }
                     td { (m.sender) }
                     td { (m.recipients.iter().map(|r| r.0.as_str()).collect::<Vec<_>>().join(", ")) }
-                    td { (m.subject.clone().unwrap_or_default()) }
+                    td { a href=(preview_link(&m.id, user.as_deref())) { (m.subject.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| t("(no subject)").to_owned())) } }
                     td { (format!("{:.1}", m.score)) }
                     td { (m.reason) }
                     td { form.inline method="post" action="/quarantine/act" {
@@ -78,6 +81,64 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
         }
     };
     Ok(frame(&signed, t("Quarantine"), body))
+}
+
+fn preview_link(id: &str, user: Option<&str>) -> String {
+    match user {
+        Some(u) => format!("/quarantine/{}?user={}", url_encode(id), url_encode(u)),
+        None => format!("/quarantine/{}", url_encode(id)),
+    }
+}
+
+/// One held message, shown safely: who it is from and for, why it is held, its text and its HTML sanitized
+/// (no images, no live links: their targets are listed as text), what it carries; release or delete.
+async fn preview(
+    State(state): State<AppState>,
+    signed: Signed,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<Q>,
+) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let user = filled(&q.user);
+    let (held, preview) = ops::held_preview(&signed.access, &state, user.as_deref(), &id).await?;
+    let end_user = matches!(signed.access.account, crate::access::Account::User { .. });
+    let body = html! {
+        dl.facts {
+            dt { (t("From")) } dd { (preview.from) " <" (held.sender) ">" }
+            dt { (t("To")) } dd { (preview.to) }
+            dt { (t("Subject")) } dd { (preview.subject) }
+            dt { (t("Received")) } dd { (time(held.received_at)) }
+            dt { (t("Score")) } dd { (format!("{:.1}", held.score)) }
+            dt { (t("Reason")) } dd { (held.reason) }
+        }
+        @if !preview.attachments.is_empty() {
+            h2 { (t("Attachments")) }
+            ul #attachments { @for a in &preview.attachments { li { (a.name) " · " (a.content_type) " · " (a.size) " " (t("bytes")) } } }
+        }
+        @if !preview.links.is_empty() {
+            h2 { (t("Links in this message (not followed)")) }
+            ul #links { @for link in &preview.links { li { code { (link) } } } }
+        }
+        @if let Some(html) = &preview.html {
+            h2 { (t("Message")) }
+            // Sanitized by ammonia (`preview.rs`): no script, style, image, form or link target survives.
+            div #preview.preview { (maud::PreEscaped(html)) }
+        } @else if let Some(text) = &preview.text {
+            h2 { (t("Message")) }
+            pre #preview.preview { (text) }
+        }
+        form method="post" action="/quarantine/act" {
+            (csrf(&signed))
+            input type="hidden" name="id" value=(held.id);
+            input type="hidden" name="user" value=(user.clone().unwrap_or_default());
+            @if !held.held_by_antivirus() || !end_user {
+                button type="submit" name="action" value="release" { (t("Release")) } " "
+            }
+            button.danger type="submit" name="action" value="delete" { (t("Delete")) }
+        }
+        p { a href=(user.as_deref().map(|u| format!("/quarantine?user={}", url_encode(u))).unwrap_or_else(|| "/quarantine".into())) { (t("Back to the quarantine")) } }
+    };
+    Ok(frame(&signed, t("Held message"), body))
 }
 
 #[derive(Deserialize)]
