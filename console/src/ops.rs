@@ -7,15 +7,59 @@ use moat_directory::{DomainSpec, ImportRequest, Language, ListScope, Listing};
 use moat_store::{Delegation, Domain, DomainId, Role, TenantId};
 use serde::{Deserialize, Serialize};
 
+/// Messages of one hour or day by verdict class (`clean`, `tagged`, `quarantined`, `rejected`,
+/// `deferred`, `accepted` — unfiltered —, `other`).
+#[derive(Serialize, Debug, Clone)]
+pub struct VerdictBucket {
+    pub start: i64,
+    pub counts: Vec<(String, i64)>,
+}
+
+/// The class a logged verdict falls in ("rejected at RCPT: 550 …" is `rejected`).
+pub fn verdict_class(verdict: &str) -> &'static str {
+    let word = verdict.split([':', ' ']).next().unwrap_or_default();
+    crate::pages::chart_classes().iter().find(|class| **class == word).copied().unwrap_or("other")
+}
+
+/// Counts by verdict, summed by class, in the classes' order.
+fn by_class(counts: impl IntoIterator<Item = (String, i64)>) -> Vec<(String, i64)> {
+    let mut classes: Vec<(String, i64)> = Vec::new();
+    for (verdict, n) in counts {
+        let class = verdict_class(&verdict);
+        match classes.iter_mut().find(|(c, _)| c == class) {
+            Some(slot) => slot.1 += n,
+            None => classes.push((class.to_owned(), n)),
+        }
+    }
+    let order = crate::pages::chart_classes();
+    classes.sort_by_key(|(c, _)| order.iter().position(|o| o == c));
+    classes
+}
+
+/// A histogram as buckets from `since`, every bucket present (empty ones too).
+fn buckets(since: i64, size: i64, count: usize, rows: Vec<(i64, String, i64)>) -> Vec<VerdictBucket> {
+    (0..count as i64)
+        .map(|i| {
+            let start = since + i * size;
+            let rows = rows.iter().filter(|(b, _, _)| *b == start).map(|(_, v, n)| (v.clone(), *n));
+            VerdictBucket { start, counts: by_class(rows) }
+        })
+        .collect()
+}
+
 #[derive(Serialize, Debug, Clone)]
 pub struct Status {
     pub tenants: usize,
     pub domains: usize,
     pub mailboxes: usize,
     pub licenses: Licenses,
-    /// Messages logged since midnight (UTC), by verdict.
+    /// Messages logged since midnight (UTC), by verdict class.
     pub today: Vec<(String, i64)>,
     pub queue: QueueSize,
+    /// The last 24 hours, hour by hour (the current hour last).
+    pub hourly: Vec<VerdictBucket>,
+    /// The last 30 days, day by day (today last).
+    pub daily: Vec<VerdictBucket>,
 }
 
 /// A node sharing the database, as the status page shows it.
@@ -225,12 +269,21 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
     let domains = visible_domains(access, state).await?;
     let ids: Vec<DomainId> = domains.iter().map(|d| d.id).collect();
     let mailboxes = state.store.mailbox_count(&ids).await? as usize;
-    let since = today_start(crate::now());
-    let today = match access.role() {
-        Some(Role::Platform) => state.store.log_verdict_counts(since, None, None).await?,
-        Some(Role::Tenant(t)) => state.store.log_verdict_counts(since, Some(t), None).await?,
-        _ => state.store.log_verdict_counts(since, access.tenant(), Some(&ids)).await?,
+    let now = crate::now();
+    let since = today_start(now);
+    // Each admin counts the mail of what they see: all of it, their tenant's, or their domains'.
+    let (tenant, scope) = match access.role() {
+        Some(Role::Platform) => (None, None),
+        Some(Role::Tenant(t)) => (Some(t), None),
+        _ => (access.tenant(), Some(ids.as_slice())),
     };
+    let today = by_class(state.store.log_verdict_counts(since, tenant, scope).await?);
+    const HOUR: i64 = 3600;
+    const DAY: i64 = 86_400;
+    let hours_since = now - now.rem_euclid(HOUR) - 23 * HOUR;
+    let hourly = state.store.log_verdict_histogram(hours_since, HOUR, tenant, scope).await?;
+    let days_since = since - 29 * DAY;
+    let daily = state.store.log_verdict_histogram(days_since, DAY, tenant, scope).await?;
     // Each admin sees the queue of what they see: all of it, their tenant's, or their domains'.
     let queue = match access.role() {
         Some(Role::Platform) => state.store.queue_status().await?,
@@ -244,6 +297,8 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
         licenses,
         today,
         queue: QueueSize { messages: queue.messages, recipients: queue.recipients },
+        hourly: buckets(hours_since, HOUR, 24, hourly),
+        daily: buckets(days_since, DAY, 30, daily),
     })
 }
 
@@ -321,7 +376,7 @@ async fn tenant_overview(state: &AppState, id: TenantId, name: String) -> Result
         licenses: Licenses { pool: usage.pool, used: usage.used, available: usage.available() },
         domains: domains.len(),
         users: state.store.mailbox_count(&ids).await?,
-        today: state.store.log_verdict_counts(since, Some(id), None).await?,
+        today: by_class(state.store.log_verdict_counts(since, Some(id), None).await?),
         held: state.store.quarantine_count(id, None).await?,
         queued: state.store.queue_status_of(Some(id), None).await?.messages,
     })

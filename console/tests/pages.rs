@@ -982,3 +982,46 @@ async fn a_held_message_is_previewed_safely_and_only_by_whom_may_see_it() {
     outsider.sign_in("other-admin", PASSWORD).await;
     assert_eq!(outsider.get("/quarantine/phish1").await.status, StatusCode::NOT_FOUND);
 }
+
+/// The status charts: the last 24 hours and 30 days of mail by verdict, drawn on the server as SVG, counted
+/// for what the admin administers only, and without Moat's own notices.
+#[tokio::test]
+async fn status_charts_count_the_admins_own_mail_by_verdict() {
+    use moat_store::NewLogEntry;
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    let now = moat_store::unix_now();
+    let row = |tenant: moat_store::TenantId, verdict: &str, sender: &str, ip: &str| NewLogEntry {
+        received_at: now,
+        tenant: Some(tenant.0),
+        verdict: verdict.into(),
+        sender: sender.into(),
+        client_ip: ip.into(),
+        recipients: "bob@acme.test".into(),
+        ..Default::default()
+    };
+    for entry in [
+        row(acme, "clean", "a@x.test", "192.0.2.1"),
+        row(acme, "clean", "b@x.test", "192.0.2.1"),
+        row(acme, "rejected at RCPT: 550 5.1.1 user unknown", "c@x.test", "192.0.2.1"),
+        row(acme, "accepted", "", "127.0.0.1"),
+        row(other, "clean", "d@x.test", "192.0.2.1"),
+    ] {
+        store.log_add(&entry).await.unwrap();
+    }
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/").await;
+    let hourly = &page.body[page.body.find("id=\"chart-hourly\"").expect("the hourly chart")..];
+    let hourly = &hourly[..hourly.find("</figure>").unwrap()];
+    assert!(hourly.contains("<svg") && hourly.contains(": 2 clean</title>"), "{hourly}");
+    assert!(hourly.contains(": 1 rejected</title>"), "a refusal at RCPT is a rejection: {hourly}");
+    assert!(!hourly.contains("accepted"), "Moat's own notice is not mail the customer got: {hourly}");
+    assert_eq!(hourly.matches("<rect").count(), 2, "two classes in one hour: {hourly}");
+    assert!(page.body.contains("id=\"chart-daily\""));
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    assert!(root.get("/").await.body.contains(": 3 clean</title>"), "the operator counts every tenant's");
+}

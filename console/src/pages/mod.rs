@@ -4,6 +4,7 @@
 mod account;
 mod admins;
 mod branding;
+mod chart;
 mod directory;
 mod domains;
 mod filtering;
@@ -51,6 +52,11 @@ pub fn routes() -> Router<AppState> {
         .merge(tokens::routes())
         .merge(trust::routes())
         .fallback(not_found)
+}
+
+/// The verdict classes the charts know, in stacking order.
+pub fn chart_classes() -> [&'static str; 7] {
+    chart::CLASSES.map(|(class, _)| class)
 }
 
 /// A page nobody has: the console's own 404, not an empty answer.

@@ -12,6 +12,11 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use maud::html;
 
+/// A verdict class's name as a `'static` text the translation table knows.
+fn class_name(class: &str) -> &'static str {
+    super::chart_classes().into_iter().find(|c| *c == class).unwrap_or("other")
+}
+
 /// What each unset setting means for customers, in the words the status page uses.
 fn gap_text(gap: crate::SetupGap) -> &'static str {
     match gap {
@@ -71,13 +76,21 @@ async fn status(State(state): State<AppState>, signed: Signed) -> PageResult {
                 table.chart aria-label=(t("Messages today by verdict")) {
                     @for (verdict, count) in &status.today {
                         tr {
-                            th scope="row" { (verdict) }
+                            th scope="row" { (t(class_name(verdict))) }
                             td { div.bar style=(format!("width: {}%", count * 100 / max)) {} }
                             td.count { (count) }
                         }
                     }
                 }
             }
+        }
+        section #last-24-hours {
+            h2 { (t("Last 24 hours")) }
+            (super::chart::stacked_bars("chart-hourly", &status.hourly, 4, |at| super::quarantine::time(at)[11..].to_owned(), t))
+        }
+        section #last-30-days {
+            h2 { (t("Last 30 days")) }
+            (super::chart::stacked_bars("chart-daily", &status.daily, 5, |at| super::quarantine::time(at)[5..10].to_owned(), t))
         }
         @if !nodes.is_empty() {
             section #nodes {

@@ -156,6 +156,9 @@ const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, send
                            message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
                            classified, direction, body";
 
+/// Moat's own messages (notices, bounces: the null sender, from this host) are not mail the customers got.
+const NOT_OWN_MAIL: &str = "NOT (sender = '' AND client_ip = '127.0.0.1')";
+
 /// `text` as a LIKE pattern matching it literally (with `ESCAPE '\\'`).
 fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
@@ -259,14 +262,39 @@ impl Store {
         tenant: Option<crate::TenantId>,
         domains: Option<&[crate::DomainId]>,
     ) -> Result<Vec<(String, i64)>> {
-        let mut sql = String::from(
-            "SELECT verdict, COUNT(*) AS n FROM message_log WHERE received_at >= $1 AND ($2 = 0 OR tenant_id = $2)",
+        let mut sql = format!(
+            "SELECT verdict, COUNT(*) AS n FROM message_log WHERE received_at >= $1 AND ($2 = 0 OR tenant_id = $2) \
+             AND {NOT_OWN_MAIL}"
         );
         for_domains(&mut sql, domains);
         sql.push_str(" GROUP BY verdict ORDER BY verdict");
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since).bind(tenant.map_or(0, |t| t.0));
         let rows = query.fetch_all(self.pool()).await?;
         Ok(rows.iter().map(|r| (r.get("verdict"), r.get("n"))).collect())
+    }
+
+    /// Messages logged since `since` by verdict in buckets of `bucket` seconds (aligned to the epoch), in
+    /// the same scopes as [`Store::log_verdict_counts`]: `(bucket start, verdict, count)`, oldest first.
+    pub async fn log_verdict_histogram(
+        &self,
+        since: i64,
+        bucket: i64,
+        tenant: Option<crate::TenantId>,
+        domains: Option<&[crate::DomainId]>,
+    ) -> Result<Vec<(i64, String, i64)>> {
+        let mut sql = format!(
+            "SELECT (received_at / $3) * $3 AS bucket, verdict, COUNT(*) AS n FROM message_log \
+             WHERE received_at >= $1 AND ($2 = 0 OR tenant_id = $2) AND {NOT_OWN_MAIL}"
+        );
+        for_domains(&mut sql, domains);
+        sql.push_str(" GROUP BY bucket, verdict ORDER BY bucket, verdict");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .bind(tenant.map_or(0, |t| t.0))
+            .bind(bucket.max(1))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(|r| (r.get("bucket"), r.get("verdict"), r.get("n"))).collect())
     }
 
     /// The rows `query` asks for, newest first (the console's email log).
@@ -431,6 +459,35 @@ mod tests {
 
             assert_eq!(store.log_purge(250).await.unwrap(), 2);
             assert_eq!(ids(store.log_recent(&LogQuery { limit: 10, ..LogQuery::default() }).await.unwrap()), [hello]);
+        }
+    }
+
+    /// The status charts' data: verdicts per hour (or day), Moat's own notices left out.
+    #[tokio::test]
+    async fn verdicts_are_counted_per_bucket_without_moats_own_mail() {
+        for (store, _dir) in stores().await {
+            let row = |at: i64, verdict: &str, sender: &str, ip: &str| NewLogEntry {
+                received_at: at,
+                verdict: verdict.into(),
+                sender: sender.into(),
+                client_ip: ip.into(),
+                ..Default::default()
+            };
+            for entry in [
+                row(7200, "clean", "a@x.test", "192.0.2.1"),
+                row(7300, "clean", "b@x.test", "192.0.2.1"),
+                row(7400, "quarantined", "c@x.test", "192.0.2.1"),
+                row(10_900, "clean", "d@x.test", "192.0.2.1"),
+                row(10_950, "accepted", "", "127.0.0.1"),
+            ] {
+                store.log_add(&entry).await.unwrap();
+            }
+            let hours = store.log_verdict_histogram(3600, 3600, None, None).await.unwrap();
+            let expected = [(7200, "clean", 2), (7200, "quarantined", 1), (10_800, "clean", 1)];
+            let got: Vec<(i64, &str, i64)> = hours.iter().map(|(b, v, n)| (*b, v.as_str(), *n)).collect();
+            assert_eq!(got, expected, "the notice from this host with the null sender is not counted");
+            let counts = store.log_verdict_counts(0, None, None).await.unwrap();
+            assert!(counts.iter().all(|(v, _)| v != "accepted"), "{counts:?}");
         }
     }
 }
