@@ -64,6 +64,8 @@ pub struct Signed {
     pub csrf: String,
     pub session_hash: String,
     pub language: Language,
+    /// The page asked for, so the navigation can mark where the admin is.
+    pub path: String,
 }
 
 impl Signed {
@@ -124,7 +126,8 @@ impl FromRequestParts<AppState> for Signed {
             },
         };
         let language = Language::parse(access.language());
-        Ok(Signed { access, csrf: session.csrf_token, session_hash, language })
+        let path = parts.uri.path().to_owned();
+        Ok(Signed { access, csrf: session.csrf_token, session_hash, language, path })
     }
 }
 

@@ -1025,3 +1025,18 @@ async fn status_charts_count_the_admins_own_mail_by_verdict() {
     root.sign_in("root", PASSWORD).await;
     assert!(root.get("/").await.body.contains(": 3 clean</title>"), "the operator counts every tenant's");
 }
+
+/// The navigation marks the section the admin is in (a domain's page is in Domains), and only that one.
+#[tokio::test]
+async fn the_navigation_marks_where_the_admin_is() {
+    let world = world().await;
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    for (path, section) in
+        [("/", "/"), ("/domains/acme.test", "/domains"), ("/queue", "/queue"), ("/account/tokens", "/account")]
+    {
+        let page = root.get(path).await;
+        assert_eq!(page.body.matches("aria-current=\"page\"").count(), 1, "{path}: {}", page.body);
+        assert!(page.body.contains(&format!("href=\"{section}\" aria-current=\"page\"")), "{path} is in {section}");
+    }
+}

@@ -128,7 +128,7 @@ pub fn frame(signed: &Signed, title: &str, body: Markup) -> Response {
             body {
                 header {
                     a.brand href="/" { img src="/logo" alt="" height="28"; span { "Moat" } }
-                    nav { (navigation(access, lang)) }
+                    nav { (navigation(access, lang, &signed.path)) }
                     form.signout method="post" action="/logout" {
                         input type="hidden" name="csrf" value=(signed.csrf);
                         span.who { (account_name(access)) }
@@ -152,30 +152,36 @@ pub fn account_name(access: &Access) -> String {
     }
 }
 
-fn navigation(access: &Access, lang: Language) -> Markup {
+fn navigation(access: &Access, lang: Language, path: &str) -> Markup {
     let t = |s| tr(lang, s);
+    // The section a path belongs to: its first segment ("/domains/acme.test" is in "/domains").
+    let section = format!("/{}", path.trim_start_matches('/').split('/').next().unwrap_or_default());
+    let link = |href: &'static str, label: &'static str| {
+        let here = section == href;
+        html! { a href=(href) aria-current=[here.then_some("page")] { (t(label)) } }
+    };
     html! {
         @if access.admin().is_some() {
-            a href="/" { (t("Status")) }
+            (link("/", "Status"))
             @if access.role() == Some(moat_store::Role::Platform) {
-                a href="/tenants" { (t("Customers")) }
+                (link("/tenants", "Customers"))
             }
-            a href="/domains" { (t("Domains")) }
-            a href="/users" { (t("Users")) }
+            (link("/domains", "Domains"))
+            (link("/users", "Users"))
             @if access.manages_tenant() {
-                a href="/import" { (t("Import")) }
-                a href="/admins" { (t("Domain admins")) }
-                a href="/filtering" { (t("Filtering")) }
-                a href="/branding" { (t("Customization")) }
+                (link("/import", "Import"))
+                (link("/admins", "Domain admins"))
+                (link("/filtering", "Filtering"))
+                (link("/branding", "Customization"))
             }
-            a href="/quarantine" { (t("Quarantine")) }
-            a href="/log" { (t("Email log")) }
-            a href="/queue" { (t("Queue")) }
+            (link("/quarantine", "Quarantine"))
+            (link("/log", "Email log"))
+            (link("/queue", "Queue"))
         } @else {
-            a href="/quarantine" { (t("Quarantine")) }
-            a href="/lists" { (t("Trust lists")) }
+            (link("/quarantine", "Quarantine"))
+            (link("/lists", "Trust lists"))
         }
-        a href="/account" { (t("Account")) }
+        (link("/account", "Account"))
     }
 }
 
