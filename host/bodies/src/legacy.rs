@@ -16,7 +16,8 @@ pub async fn adopt_legacy_spool(spool: &Path, store: &Store, bodies: &dyn Messag
             _ => read_if_there(&spool.join("msg").join(&id)).await?,
         };
         let Some(bytes) = bytes else {
-            tracing::warn!(id = %id, "an older install's queued message has no spool file: it cannot be delivered");
+            // On a cluster, another node's old spool may hold it: that node adopts it when it starts.
+            tracing::warn!(id = %id, "an older install's queued message has no spool file on this node");
             continue;
         };
         let key = put(bodies, &[&bytes]).await?;

@@ -1,5 +1,5 @@
-//! `moat serve`: opens the store, the message store and TLS, binds the listeners, runs the queue manager, and shuts down
-//! cleanly on SIGINT/SIGTERM.
+//! `moat serve`: opens the store, the message store and TLS, binds the listeners, runs the queue manager, and
+//! shuts down cleanly on SIGINT/SIGTERM.
 
 use crate::config::Config;
 use anyhow::Context;
