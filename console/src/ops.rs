@@ -15,10 +15,13 @@ pub struct VerdictBucket {
     pub counts: Vec<(String, i64)>,
 }
 
+/// The classes logged verdicts fall in, in the order charts stack them.
+pub const VERDICT_CLASSES: [&str; 7] = ["clean", "tagged", "quarantined", "rejected", "deferred", "accepted", "other"];
+
 /// The class a logged verdict falls in ("rejected at RCPT: 550 …" is `rejected`).
 pub fn verdict_class(verdict: &str) -> &'static str {
     let word = verdict.split([':', ' ']).next().unwrap_or_default();
-    crate::pages::chart_classes().iter().find(|class| **class == word).copied().unwrap_or("other")
+    VERDICT_CLASSES.into_iter().find(|class| *class == word).unwrap_or("other")
 }
 
 /// Counts by verdict, summed by class, in the classes' order.
@@ -31,8 +34,7 @@ fn by_class(counts: impl IntoIterator<Item = (String, i64)>) -> Vec<(String, i64
             None => classes.push((class.to_owned(), n)),
         }
     }
-    let order = crate::pages::chart_classes();
-    classes.sort_by_key(|(c, _)| order.iter().position(|o| o == c));
+    classes.sort_by_key(|(c, _)| VERDICT_CLASSES.iter().position(|o| o == c));
     classes
 }
 

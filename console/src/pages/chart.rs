@@ -1,19 +1,21 @@
 //! Charts drawn on the server as SVG (no JavaScript, no build step): messages by verdict, stacked per hour or
 //! per day.
 
-use crate::ops::VerdictBucket;
+use crate::ops::{VERDICT_CLASSES, VerdictBucket};
 use maud::{Markup, html};
 
-/// The classes verdicts fall in, in the order bars stack them, with their colours.
-pub const CLASSES: [(&str, &str); 7] = [
-    ("clean", "#2da44e"),
-    ("tagged", "#bf8700"),
-    ("quarantined", "#cf222e"),
-    ("rejected", "#82071e"),
-    ("deferred", "#8250df"),
-    ("accepted", "#57606a"),
-    ("other", "#afb8c1"),
-];
+/// Each verdict class's colour (`ops::VERDICT_CLASSES`).
+fn colour(class: &str) -> &'static str {
+    match class {
+        "clean" => "#2da44e",
+        "tagged" => "#bf8700",
+        "quarantined" => "#cf222e",
+        "rejected" => "#82071e",
+        "deferred" => "#8250df",
+        "accepted" => "#57606a",
+        _ => "#afb8c1",
+    }
+}
 
 const HEIGHT: f64 = 120.0;
 const BAR: f64 = 18.0;
@@ -31,9 +33,9 @@ pub fn stacked_bars(
     let total = |b: &VerdictBucket| b.counts.iter().map(|(_, n)| n).sum::<i64>();
     let max = buckets.iter().map(total).max().unwrap_or(0).max(1) as f64;
     let width = buckets.len() as f64 * (BAR + GAP);
-    let present: Vec<&(&str, &str)> = CLASSES
-        .iter()
-        .filter(|(class, _)| buckets.iter().any(|b| b.counts.iter().any(|(c, n)| c == class && *n > 0)))
+    let present: Vec<&str> = VERDICT_CLASSES
+        .into_iter()
+        .filter(|class| buckets.iter().any(|b| b.counts.iter().any(|(c, n)| c == class && *n > 0)))
         .collect();
     html! {
         figure.chart-svg id=(id) {
@@ -42,12 +44,12 @@ pub fn stacked_bars(
                 @for (i, bucket) in buckets.iter().enumerate() {
                     @let x = i as f64 * (BAR + GAP);
                     @let mut y = HEIGHT;
-                    @for (class, colour) in CLASSES {
+                    @for class in VERDICT_CLASSES {
                         @let n = bucket.counts.iter().find(|(c, _)| c == class).map_or(0, |(_, n)| *n);
                         @if n > 0 {
                             @let h = (n as f64 / max * HEIGHT).max(1.0);
                             @let top = { y -= h; y };
-                            rect x=(x) y=(format!("{top:.1}")) width=(BAR) height=(format!("{h:.1}")) fill=(colour) {
+                            rect x=(x) y=(format!("{top:.1}")) width=(BAR) height=(format!("{h:.1}")) fill=(colour(class)) {
                                 title { (label(bucket.start)) ": " (n) " " (t(class)) }
                             }
                         }
@@ -58,8 +60,8 @@ pub fn stacked_bars(
                 }
             }
             figcaption {
-                @for (class, colour) in present {
-                    span.legend { span.swatch style=(format!("background:{colour}")) {} " " (t(class)) } " "
+                @for class in present {
+                    span.legend { span.swatch style=(format!("background:{}", colour(class))) {} " " (t(class)) } " "
                 }
             }
         }

@@ -54,11 +54,6 @@ pub fn routes() -> Router<AppState> {
         .fallback(not_found)
 }
 
-/// The verdict classes the charts know, in stacking order.
-pub fn chart_classes() -> [&'static str; 7] {
-    chart::CLASSES.map(|(class, _)| class)
-}
-
 /// A page nobody has: the console's own 404, not an empty answer.
 async fn not_found() -> Failure {
     Failure(AppError::NotFound)

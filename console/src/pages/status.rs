@@ -14,7 +14,7 @@ use maud::html;
 
 /// A verdict class's name as a `'static` text the translation table knows.
 fn class_name(class: &str) -> &'static str {
-    super::chart_classes().into_iter().find(|c| *c == class).unwrap_or("other")
+    ops::VERDICT_CLASSES.into_iter().find(|c| *c == class).unwrap_or("other")
 }
 
 /// What each unset setting means for customers, in the words the status page uses.

@@ -27,11 +27,20 @@ async fn check(store: &dyn MessageStore) {
 #[tokio::test]
 async fn the_filesystem_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-    std::fs::write(dir.path().join("tmp/half"), b"cut short").unwrap();
     let store = Filesystem::open(dir.path(), true).unwrap();
-    assert!(!dir.path().join("tmp/half").exists(), "temp files of a stop go at open");
     check(&store).await;
+
+    // A temp file a crash left: a second process opening the store (a CLI command) must not take a live
+    // write's temp file from under it; the sweep's listing removes it once it is old.
+    let half = dir.path().join("tmp/half");
+    std::fs::write(&half, b"cut short").unwrap();
+    Filesystem::open(dir.path(), true).unwrap();
+    assert!(half.exists(), "opening removes nothing");
+    let now = moat_store::unix_now();
+    store.stored_before(now - 3600).await.unwrap();
+    assert!(half.exists(), "younger than the cutoff");
+    store.stored_before(now + 5).await.unwrap();
+    assert!(!half.exists(), "a stale temp file goes with the sweep");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Bodies as files under the data dir: `bodies/AB/ABCD…` (256 fan-out directories keep each one small),
 //! written to `tmp/`, fsync'd, renamed into place, and the directory fsync'd so the rename survives a crash.
+//! A sweep's listing also removes temp files a crash left behind.
 
 use crate::{BodyKey, MessageStore, Result};
 use std::io::Write;
@@ -13,21 +14,34 @@ pub struct Filesystem {
 }
 
 impl Filesystem {
-    /// Opens (creating) the store under `dir`; temp files a stop left behind go. `fsync = false` is only for
-    /// benchmarks that measure its cost.
+    /// Opens (creating) the store under `dir`, its 256 fan-out directories made once here rather than on every
+    /// write. Several processes open it at once (the server, a CLI command), so nothing is removed here: temp
+    /// files a crash left go with the sweep. `fsync = false` is only for benchmarks that measure its cost.
     pub fn open(dir: impl Into<PathBuf>, fsync: bool) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(dir.join("bodies"))?;
-        let tmp = dir.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        for fan in 0..=255u8 {
+            std::fs::create_dir_all(dir.join("bodies").join(format!("{fan:02x}")))?;
         }
-        std::fs::create_dir_all(&tmp)?;
         Ok(Self { dir, fsync })
     }
 
     fn path(&self, key: &BodyKey) -> PathBuf {
         self.dir.join("bodies").join(&key.as_str()[..2]).join(key.as_str())
+    }
+
+    /// Removes temp files older than `cutoff`: writes a crash cut short (a live write takes milliseconds).
+    fn remove_stale_temp_files(tmp: &Path, cutoff: SystemTime) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(tmp)? {
+            let entry = entry?;
+            if entry.metadata()?.modified()? < cutoff {
+                match std::fs::remove_file(entry.path()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -40,12 +54,8 @@ impl MessageStore for Filesystem {
         let fsync = self.fsync;
         let parts: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            if let Ok(file) = std::fs::File::options().write(true).open(&dest) {
-                // Already stored (the same bytes): renewing its time is all a sweep needs to see.
-                return file.set_modified(SystemTime::now());
-            }
-            let parent = dest.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(parent)?;
+            // The same key is the same bytes: renaming over an existing body replaces it with itself, and its
+            // fresh time is what a sweep must see.
             let written = (|| {
                 let mut file = std::fs::File::create(&tmp)?;
                 for part in &parts {
@@ -62,7 +72,7 @@ impl MessageStore for Filesystem {
                 return written;
             }
             if fsync {
-                std::fs::File::open(parent)?.sync_all()?;
+                std::fs::File::open(dest.parent().unwrap_or(Path::new(".")))?.sync_all()?;
             }
             Ok(())
         })
@@ -86,9 +96,10 @@ impl MessageStore for Filesystem {
     }
 
     async fn stored_before(&self, cutoff: i64) -> Result<Vec<BodyKey>> {
-        let root = self.dir.join("bodies");
+        let (root, tmp) = (self.dir.join("bodies"), self.dir.join("tmp"));
         let cutoff = UNIX_EPOCH + Duration::from_secs(cutoff.max(0) as u64);
         Ok(tokio::task::spawn_blocking(move || -> std::io::Result<Vec<BodyKey>> {
+            Self::remove_stale_temp_files(&tmp, cutoff)?;
             let mut keys = Vec::new();
             for fan in std::fs::read_dir(&root)? {
                 for entry in std::fs::read_dir(fan?.path())? {

@@ -34,7 +34,6 @@ fn default_region() -> String {
 pub struct S3 {
     client: AmazonS3,
     prefix: String,
-    bucket: String,
 }
 
 impl S3 {
@@ -54,16 +53,11 @@ impl S3 {
         }
         let prefix = settings.prefix.trim_matches('/');
         let prefix = if prefix.is_empty() { "bodies".to_owned() } else { format!("{prefix}/bodies") };
-        Ok(Self { client: builder.build()?, prefix, bucket: settings.bucket.clone() })
+        Ok(Self { client: builder.build()?, prefix })
     }
 
     fn path(&self, key: &BodyKey) -> Path {
         Path::from(format!("{}/{}/{}", self.prefix, &key.as_str()[..2], key.as_str()))
-    }
-
-    /// The bucket, for messages.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
     }
 }
 

@@ -73,14 +73,17 @@ impl Store {
         Self::body_insert(&mut conn, key, bytes, now).await
     }
 
-    /// [`Store::body_put`] inside a transaction: the accept commit stores the database store's bodies with
-    /// the rows that refer to them, one commit for both.
-    pub(crate) async fn body_insert(
-        conn: &mut sqlx::AnyConnection,
-        key: &BodyKey,
-        bytes: &[u8],
-        now: i64,
-    ) -> Result<()> {
+    /// The database store's bodies of messages being committed, inside that commit (one commit for both).
+    pub(crate) async fn bodies_insert(tx: &mut sqlx::AnyConnection, bodies: &[(BodyKey, Vec<u8>)]) -> Result<()> {
+        let now = crate::unix_now();
+        for (key, bytes) in bodies {
+            Self::body_insert(tx, key, bytes, now).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::body_put`] inside a transaction.
+    async fn body_insert(conn: &mut sqlx::AnyConnection, key: &BodyKey, bytes: &[u8], now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES ($1, $2, $3) \
              ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",

@@ -223,10 +223,7 @@ impl Store {
         bodies: &[(BodyKey, Vec<u8>)],
     ) -> Result<Vec<i64>> {
         let mut tx = conn.begin().await?;
-        let now = crate::unix_now();
-        for (key, bytes) in bodies {
-            Self::body_insert(&mut tx, key, bytes, now).await?;
-        }
+        Self::bodies_insert(&mut tx, bodies).await?;
         let mut log_ids = Vec::with_capacity(batch.len());
         for accepted in batch {
             let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
@@ -377,17 +374,25 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Renews `owner`'s leases until `until`: the heartbeat of work in progress. Returns how many.
-    pub async fn queue_renew_leases(&self, owner: &str, until: i64) -> Result<u64> {
-        let done = sqlx::query(
+    /// Renews `owner`'s leases on the messages it is delivering now (`messages`) until `until`: the heartbeat
+    /// of work in progress. A lease its owner holds on anything else (a round whose settle failed) is left to
+    /// expire, so another claim retries that work. Returns how many recipients.
+    pub async fn queue_renew_leases(&self, owner: &str, messages: &[String], until: i64) -> Result<u64> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let list: Vec<String> = (3..messages.len() + 3).map(|n| format!("${n}")).collect();
+        let sql = format!(
             "UPDATE queue_recipients SET lease_until = $2, next_attempt_at = $2 \
-                 WHERE lease_owner = $1 AND status = 'queued'",
-        )
-        .bind(owner)
-        .bind(until)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected())
+             WHERE lease_owner = $1 AND status = 'queued' AND message_id IN ({})",
+            list.join(", ")
+        );
+        // Only numbered placeholders are formatted in; every id is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(until);
+        for id in messages {
+            query = query.bind(id);
+        }
+        Ok(query.execute(self.writer()).await?.rows_affected())
     }
 
     /// At a node's start: its own leases (work a crash or stop interrupted) are given up and due now, and so
@@ -620,9 +625,7 @@ impl Store {
         if !Self::queue_delete_rows(&mut tx, original).await? {
             return Ok(false);
         }
-        for (key, bytes) in bodies {
-            Self::body_insert(&mut tx, key, bytes, crate::unix_now()).await?;
-        }
+        Self::bodies_insert(&mut tx, bodies).await?;
         for accepted in rows {
             let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
             if let Disposition::Queue(message) = &accepted.disposition {
@@ -913,7 +916,10 @@ mod tests {
             assert!(store.queue_claim_due(&by("node-b", 150, 210)).await.unwrap().is_empty(), "A's leases are live");
             assert_eq!(store.queue_leases(150).await.unwrap(), [("node-a".to_owned(), 2)]);
 
-            assert_eq!(store.queue_renew_leases("node-a", 400).await.unwrap(), 2, "A's heartbeat renews both");
+            let both = ["m1".to_owned(), "m2".to_owned()];
+            assert_eq!(store.queue_renew_leases("node-a", &both, 400).await.unwrap(), 2, "A's heartbeat renews both");
+            let other = ["m9".to_owned()];
+            assert_eq!(store.queue_renew_leases("node-a", &other, 400).await.unwrap(), 0, "only what is in flight");
             assert!(store.queue_claim_due(&by("node-b", 200, 260)).await.unwrap().is_empty(), "renewed: still A's");
 
             let b = store.queue_claim_due(&by("node-b", 401, 460)).await.unwrap();

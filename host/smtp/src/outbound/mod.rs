@@ -101,8 +101,9 @@ impl QueueManager {
         Ok(())
     }
 
-    /// Renews this node's leases until `shutdown` turns true: the heartbeat of deliveries in progress (a slow
-    /// server may take the whole `data_timeout`).
+    /// Renews the leases of the deliveries in progress until `shutdown` turns true (a slow server may take the
+    /// whole `data_timeout`); nothing else this node holds, so a round whose settle failed is retried once its
+    /// lease expires.
     pub async fn renew_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             tokio::select! {
@@ -110,7 +111,8 @@ impl QueueManager {
                 _ = shutdown.changed() => break,
             }
             let until = self.leases.until(now());
-            if let Err(e) = self.queue.store().queue_renew_leases(&self.leases.owner, until).await {
+            let in_flight: Vec<String> = self.in_flight.lock().expect("in-flight set").iter().cloned().collect();
+            if let Err(e) = self.queue.store().queue_renew_leases(&self.leases.owner, &in_flight, until).await {
                 tracing::warn!("cannot renew delivery leases: {e}");
             }
         }

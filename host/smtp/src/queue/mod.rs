@@ -153,10 +153,6 @@ impl Queue {
         self
     }
 
-    pub fn bodies(&self) -> &Bodies {
-        &self.bodies
-    }
-
     /// A message's body: queued, held, or a kept copy.
     pub async fn body(&self, key: &BodyKey) -> Result<Option<Vec<u8>>, QueueError> {
         Ok(self.bodies.get(key).await?)
