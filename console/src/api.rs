@@ -22,7 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/queue/{id}", get(queued).delete(delete_queued))
         .route("/queue/{id}/retry", post(retry_queued))
         .route("/domains", get(domains).post(create_domain))
-        .route("/domains/{name}", get(domain).delete(delete_domain))
+        .route("/domains/{name}", get(domain).put(edit_domain).delete(delete_domain))
         .route("/domains/{name}/configuration", get(configuration))
         .route("/domains/{name}/test-smtp", post(test_smtp))
         .route("/domains/{name}/signup", put(set_signup))
@@ -36,9 +36,13 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{name}/ldap/sync", post(sync_ldap))
         .route("/mx/{name}", get(mx))
         .route("/domain-admins", post(create_domain_admin))
+        .route("/admins", get(admins))
+        .route("/admins/{name}", get(admin).put(edit_admin).delete(remove_admin))
+        .route("/admins/{name}/password", post(reset_admin_password))
         .route("/users", get(users).post(create_user))
         .route("/users/export.csv", get(export_users))
-        .route("/users/{address}", delete(delete_user))
+        .route("/users/{address}", get(user).put(edit_user).delete(delete_user))
+        .route("/users/{address}/password", post(reset_user_password))
         .route("/aliases", post(create_alias))
         .route("/aliases/{address}", delete(delete_alias))
         .route("/imports", post(start_import))
@@ -172,6 +176,15 @@ async fn create_domain(
     Json(request): Json<NewDomain>,
 ) -> Result<(StatusCode, Json<DomainView>), AppError> {
     Ok((StatusCode::CREATED, Json(ops::create_domain(&access, &state, request).await?)))
+}
+
+async fn edit_domain(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(change): Json<ops::DomainChange>,
+) -> Result<Json<DomainView>, AppError> {
+    Ok(Json(ops::edit_domain(&access, &state, &name, change).await?))
 }
 
 async fn set_signup(
@@ -380,6 +393,95 @@ async fn delete_user(
     Path(address): Path<String>,
 ) -> Result<StatusCode, AppError> {
     ops::delete_user(&access, &state, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn user(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Json<ops::UserDetail>, AppError> {
+    Ok(Json(ops::user(&access, &state, &address).await?))
+}
+
+async fn edit_user(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Json(change): Json<ops::UserChange>,
+) -> Result<Json<ops::UserDetail>, AppError> {
+    Ok(Json(ops::edit_user(&access, &state, &address, change).await?))
+}
+
+/// A password reset: the new password, or none to have one generated (answered once).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PasswordReset {
+    password: Option<String>,
+    /// Admins only: also turn the second factor off.
+    #[serde(default)]
+    totp_off: bool,
+}
+
+#[derive(serde::Serialize)]
+struct PasswordAnswer {
+    /// The generated password, when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated_password: Option<String>,
+}
+
+async fn reset_user_password(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    body: Option<Json<PasswordReset>>,
+) -> Result<Json<PasswordAnswer>, AppError> {
+    let reset = body.map(|Json(b)| b).unwrap_or_default();
+    if reset.totp_off {
+        return Err(AppError::BadRequest("users have no second factor".into()));
+    }
+    let generated_password = ops::reset_user_password(&access, &state, &address, reset.password).await?;
+    Ok(Json(PasswordAnswer { generated_password }))
+}
+
+async fn admins(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::AdminView>>, AppError> {
+    Ok(Json(ops::admins(&access, &state).await?))
+}
+
+async fn admin(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ops::AdminView>, AppError> {
+    Ok(Json(ops::admin(&access, &state, &name).await?))
+}
+
+async fn edit_admin(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(change): Json<ops::AdminChange>,
+) -> Result<Json<ops::AdminView>, AppError> {
+    Ok(Json(ops::edit_admin(&access, &state, &name, change).await?))
+}
+
+async fn reset_admin_password(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Option<Json<PasswordReset>>,
+) -> Result<Json<PasswordAnswer>, AppError> {
+    let reset = body.map(|Json(b)| b).unwrap_or_default();
+    let generated_password = ops::reset_admin_password(&access, &state, &name, reset.password, reset.totp_off).await?;
+    Ok(Json(PasswordAnswer { generated_password }))
+}
+
+async fn remove_admin(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, AppError> {
+    ops::remove_admin(&access, &state, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -106,11 +106,14 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
         | DirectoryError::Downstream { .. }
         | DirectoryError::NoDownstream(_)
         | DirectoryError::Ldap(_)
+        | DirectoryError::FullName(_)
         | DirectoryError::SignupCheck { .. } => StatusCode::BAD_REQUEST,
         DirectoryError::UnknownDomain(_) | DirectoryError::UnknownTenant(_) | DirectoryError::UnknownMailbox(_) => {
             StatusCode::NOT_FOUND
         }
         DirectoryError::MaxUsers { .. }
+        | DirectoryError::MaxUsersBelowUsers { .. }
+        | DirectoryError::AddressTaken(_)
         | DirectoryError::LicensesExhausted { .. }
         | DirectoryError::ShadowedByAliasDomain { .. }
         | DirectoryError::NotAvailable(_)

@@ -533,6 +533,48 @@ static SPANISH: &[(&str, &str)] = &[
     ("Settings saved.", "Ajustes guardados."),
     ("Entry added.", "Entrada añadida."),
     ("Entry removed.", "Entrada quitada."),
+    // Editing domains, users and admins.
+    ("Role", "Rol"),
+    ("all of the tenant's", "todos los del cliente"),
+    ("Admins", "Administradores"),
+    ("on", "activado"),
+    ("off", "desactivado"),
+    ("Details", "Datos"),
+    ("Reset password", "Restablecer la contraseña"),
+    ("New password (empty: generated)", "Nueva contraseña (vacía: generada)"),
+    ("Also turn the second factor off (a lost phone)", "Desactivar también el segundo factor (un teléfono perdido)"),
+    ("Remove admin", "Eliminar administrador"),
+    (
+        "can no longer sign in; its sessions and API tokens end. Its domains and users stay. This cannot be undone.",
+        "ya no podrá iniciar sesión; sus sesiones y tokens de API terminan. Sus dominios y usuarios se quedan. No se puede deshacer.",
+    ),
+    ("Mail to", "El correo a"),
+    ("no longer reaches", "deja de llegar a"),
+    ("and is refused from then on.", "y se rechaza desde entonces."),
+    ("Delete user", "Eliminar usuario"),
+    ("Deleting this user also deletes", "Al eliminar este usuario también se eliminan"),
+    ("no aliases", "ningún alias"),
+    ("its aliases", "sus alias"),
+    (
+        "Mail for it is refused from then on; mail already held stays in the quarantine for admins. This cannot be undone.",
+        "Su correo se rechaza desde entonces; el ya retenido sigue en la cuarentena para los administradores. No se puede deshacer.",
+    ),
+    (
+        "Password reset. Copy the new password now: it is not shown again.",
+        "Contraseña restablecida. Copie ahora la nueva contraseña: no se vuelve a mostrar.",
+    ),
+    ("Password reset.", "Contraseña restablecida."),
+    ("Edit domain", "Editar dominio"),
+    (
+        "Max users is a whole number, or empty for no limit",
+        "El máximo de usuarios es un número entero, o vacío sin límite",
+    ),
+    ("Domain saved.", "Dominio guardado."),
+    ("User saved.", "Usuario guardado."),
+    ("Admin saved.", "Administrador guardado."),
+    ("Admin removed:", "Administrador eliminado:"),
+    ("Domain admin", "Administrador de dominio"),
+    ("Tenant admin", "Administrador de cliente"),
 ];
 
 #[cfg(test)]

@@ -183,11 +183,10 @@ async fn send(
     token: &str,
     json: Option<serde_json::Value>,
 ) -> (StatusCode, serde_json::Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Authorization", format!("Bearer {token}"))
-        .header("Content-Type", "application/json");
+    let mut request = Request::builder().method(method).uri(path).header("Authorization", format!("Bearer {token}"));
+    if json.is_some() {
+        request = request.header("Content-Type", "application/json");
+    }
     let body = json.map_or_else(Body::empty, |j| Body::from(j.to_string()));
     let response = app(world.state.clone()).oneshot(request.body(body).unwrap()).await.unwrap();
     let status = response.status();
@@ -562,4 +561,91 @@ async fn api_tokens_are_each_admins_own() {
     assert_eq!(send(&world, "DELETE", &path, &world.other, None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(send(&world, "DELETE", &path, &world.acme, None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(get(&world, "/api/v1/tokens", Some(&token)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Domains, users and admins are edited through the API by the roles that edit them in the console, with the
+/// same validation; what is not the caller's is "not found".
+#[tokio::test]
+async fn domains_users_and_admins_are_edited_within_the_callers_scope() {
+    let world = world().await;
+    let change = json!({ "contact_email": "it@acme.test", "max_users": 4, "language": "es",
+                         "downstream": ["mx2.acme.test:2525:5"] });
+    let (status, body) = send(&world, "PUT", "/api/v1/domains/acme.test", &world.acme, Some(change.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["max_users"].as_i64(), body["language"].as_str()), (Some(4), Some("es")));
+    assert_eq!(body["downstream"], json!([{ "host": "mx2.acme.test", "port": 2525, "priority": 5 }]));
+    let (status, body) =
+        send(&world, "PUT", "/api/v1/domains/acme.test", &world.acme, Some(json!({ "downstream": [] }))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("downstream host"), "{body}");
+    for (token, status) in [(&world.delegate, StatusCode::FORBIDDEN), (&world.other, StatusCode::NOT_FOUND)] {
+        let (got, _) = send(&world, "PUT", "/api/v1/domains/acme.test", token, Some(change.clone())).await;
+        assert_eq!(got, status);
+    }
+
+    let (status, body) = send(
+        &world,
+        "PUT",
+        "/api/v1/users/bob@acme.test",
+        &world.delegate,
+        Some(json!({ "full_name": "Bob Jones", "language": "es" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({ "address": "bob@acme.test", "full_name": "Bob Jones", "language": "es", "aliases": ["info@acme.test"] })
+    );
+    let (status, body) = send(&world, "POST", "/api/v1/users/bob@acme.test/password", &world.delegate, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let generated = body["generated_password"].as_str().expect("a generated password, once");
+    let mailbox = world.state.directory.mailbox("bob@acme.test").await.unwrap();
+    let (hash, _) = world.state.store.mailbox_credentials(mailbox.id).await.unwrap();
+    assert!(moat_directory::verify_password(generated, &hash.unwrap()));
+    let (status, body) = send(
+        &world,
+        "POST",
+        "/api/v1/users/bob@acme.test/password",
+        &world.delegate,
+        Some(json!({ "password": "Chosen_pass9" })),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})), "a chosen password is not echoed");
+    for path in ["/api/v1/users/bob@acme2.test", "/api/v1/users/bob@other.test"] {
+        assert_eq!(get(&world, path, Some(&world.delegate)).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    let (status, body) = get(&world, "/api/v1/admins", Some(&world.acme)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect::<Vec<_>>(), ["delegate"]);
+    let (_, body) = get(&world, "/api/v1/admins", Some(&world.root)).await;
+    let names: Vec<&str> = body.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["acme-admin", "other-admin", "delegate"], "tenant admins first");
+    let (status, body) = send(
+        &world,
+        "PUT",
+        "/api/v1/admins/delegate",
+        &world.acme,
+        Some(json!({ "domains": ["acme.test", "acme2.test"], "view_headers": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["domains"].clone(), body["view_headers"].clone(), body["open_panels"].clone()),
+        (json!(["acme.test", "acme2.test"]), json!(true), json!(false))
+    );
+    assert_eq!(get(&world, "/api/v1/admins/delegate", Some(&world.other)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&world, "/api/v1/admins/acme-admin", Some(&world.acme)).await.0,
+        StatusCode::NOT_FOUND,
+        "not itself"
+    );
+    assert_eq!(get(&world, "/api/v1/admins", Some(&world.delegate)).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = send(&world, "POST", "/api/v1/admins/delegate/password", &world.acme, None).await;
+    assert!(status == StatusCode::OK && body["generated_password"].is_string(), "{body}");
+    let (status, _) = get(&world, "/api/v1/domains", Some(&world.delegate)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a reset ends the admin's API tokens");
+    assert_eq!(send(&world, "DELETE", "/api/v1/admins/delegate", &world.other, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&world, "DELETE", "/api/v1/admins/delegate", &world.acme, None).await.0, StatusCode::NO_CONTENT);
+    assert!(world.state.store.admin_by_name("delegate").await.unwrap().is_none());
 }

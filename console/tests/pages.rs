@@ -1040,3 +1040,175 @@ async fn the_navigation_marks_where_the_admin_is() {
         assert!(page.body.contains(&format!("href=\"{section}\" aria-current=\"page\"")), "{path} is in {section}");
     }
 }
+
+/// A domain's settings are edited after creation by the directory's rules; a refused edit shows the reason
+/// and changes nothing; a domain admin may not, another tenant's admin cannot even see the form.
+#[tokio::test]
+async fn a_domain_is_edited_by_its_tenants_admins_only() {
+    let world = world().await;
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let form = admin.get("/domains/acme.test/edit").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("mx.acme.test:25:10"), "today's hosts filled in: {}", form.body);
+    let token = form.csrf();
+    let edit = |contact: &'static str, max: &'static str, downstream: &'static str| {
+        [("contact_email", contact), ("max_users", max), ("language", "es"), ("downstream", downstream)]
+    };
+    let mut fields = vec![("csrf", token.as_str())];
+    fields.extend(edit("it@acme.test", "5", "mx2.acme.test:2525:20\nmx3.acme.test"));
+    let page = admin.post("/domains/acme.test/edit", &fields).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let domain = world.state.store.domain_by_name("acme.test").await.unwrap().unwrap();
+    assert_eq!(
+        (domain.contact_email.as_deref(), domain.max_users, domain.language.as_str()),
+        (Some("it@acme.test"), Some(5), "es")
+    );
+    let hosts = world.state.store.downstream_hosts(domain.id).await.unwrap();
+    let hosts: Vec<String> = hosts.iter().map(|h| format!("{}:{}:{}", h.host, h.port, h.priority)).collect();
+    assert_eq!(hosts, ["mx3.acme.test:25:10", "mx2.acme.test:2525:20"]);
+
+    for (refused, why) in [
+        (edit("", "", ""), "needs at least one downstream host"),
+        (edit("", "0", "mx.acme.test"), "has 1 users: its maximum cannot be 0"),
+        (edit("", "many", "mx.acme.test"), "whole number"),
+        (edit("not an address", "", "mx.acme.test"), "not an address"),
+    ] {
+        let mut fields = vec![("csrf", token.as_str())];
+        fields.extend(refused);
+        let page = admin.post("/domains/acme.test/edit", &fields).await;
+        assert!(page.status.is_client_error() && page.body.contains(why), "{why}: {}", page.body);
+    }
+    assert_eq!(
+        world.state.store.domain_by_name("acme.test").await.unwrap().unwrap(),
+        domain,
+        "refusals change nothing"
+    );
+
+    let mut delegate = Browser::new(&world);
+    delegate.sign_in("delegate", PASSWORD).await;
+    assert_eq!(delegate.get("/domains/acme.test/edit").await.status, StatusCode::FORBIDDEN);
+    assert!(!delegate.get("/domains/acme.test").await.body.contains("/edit"), "no edit link for a domain admin");
+    assert_eq!(admin.get("/domains/other.test/edit").await.status, StatusCode::NOT_FOUND);
+    let page = admin.post("/domains/other.test/edit", &[("csrf", &token), ("downstream", "mx.evil.test")]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "another tenant's domain");
+}
+
+/// A user's page: name and language saved, a password reset (a generated one shown once, on the answer,
+/// ending the user's sessions), deletion after a confirmation naming its aliases.
+#[tokio::test]
+async fn a_user_is_edited_reset_and_deleted_from_its_page() {
+    let world = world().await;
+    let mut bob = Browser::new(&world);
+    bob.sign_in("bob@acme.test", PASSWORD).await;
+    assert_eq!(bob.get("/quarantine").await.status, StatusCode::OK);
+    let mut admin = Browser::new(&world);
+    admin.sign_in("delegate", PASSWORD).await;
+    let page = admin.get("/users/bob@acme.test").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = page.csrf();
+    let page = admin
+        .post("/users/bob@acme.test", &[("csrf", &token), ("full_name", "Robert Smith"), ("language", "es")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let mailbox = world.state.directory.mailbox("bob@acme.test").await.unwrap();
+    assert_eq!(mailbox.full_name.as_deref(), Some("Robert Smith"));
+    assert_eq!(world.state.store.mailbox_credentials(mailbox.id).await.unwrap().1.as_deref(), Some("es"));
+    let page = admin.post("/users/bob@acme.test", &[("csrf", &token), ("full_name", "Evil\u{7}Bell")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+
+    let page = admin.post("/users/bob@acme.test/password", &[("csrf", &token), ("password", "")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let at = page.body.find("<pre><code>").expect("the generated password, shown once") + 11;
+    let generated = page.body[at..].split('<').next().unwrap().to_owned();
+    assert!(page.set_cookies.is_empty() && page.location.is_none(), "not in a redirect");
+    assert_eq!(bob.get("/quarantine").await.status, StatusCode::SEE_OTHER, "the user's session ended");
+    assert_eq!(
+        Browser::new(&world).sign_in("bob@acme.test", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED,
+        "old password refused"
+    );
+    assert_eq!(Browser::new(&world).sign_in("bob@acme.test", &generated).await.status, StatusCode::SEE_OTHER);
+    let page = admin.post("/users/bob@acme.test/password", &[("csrf", &token), ("password", "short")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(admin.get("/users/bob@acme2.test").await.status, StatusCode::NOT_FOUND, "not the delegate's domain");
+    assert_eq!(admin.get("/users/nobody@acme.test").await.status, StatusCode::NOT_FOUND);
+    world.state.directory.add_alias("robert@acme.test", "bob@acme.test").await.unwrap();
+    let confirm = admin.get("/users/bob@acme.test/delete").await;
+    assert!(confirm.body.contains("robert@acme.test") && confirm.body.contains("cannot be undone"), "{}", confirm.body);
+    let page = admin.post("/users/bob@acme.test/delete", &[("csrf", &token)]).await;
+    assert_eq!(page.location.as_deref(), Some("/users/bob%40acme.test/delete"), "no confirmation: nothing deleted");
+    assert!(world.state.directory.mailbox("bob@acme.test").await.is_ok());
+    let confirm = admin.get("/users/alias/delete?address=robert@acme.test").await;
+    assert!(confirm.body.contains("no longer reaches") && confirm.body.contains("bob@acme.test"), "{}", confirm.body);
+    admin.post("/users/alias/delete", &[("csrf", &token), ("address", "robert@acme.test"), ("confirm", "yes")]).await;
+    assert!(world.state.directory.resolve("robert@acme.test").await.is_err(), "alias deleted once confirmed");
+    let page = admin.post("/users/bob@acme.test/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(world.state.directory.mailbox("bob@acme.test").await.is_err());
+}
+
+/// Admins below the signed-in one: a tenant admin manages its domain admins (domains, permissions, email,
+/// password, removal), the platform also the tenants' admins; nobody manages itself or anyone above here.
+#[tokio::test]
+async fn admins_edit_reset_and_remove_the_admins_below_them() {
+    let world = world().await;
+    let mut tenant = Browser::new(&world);
+    tenant.sign_in("acme-admin", PASSWORD).await;
+    let list = tenant.get("/admins").await;
+    assert!(list.body.contains("/admins/delegate") && list.body.contains("/admins/plain-delegate"), "{}", list.body);
+    assert!(!list.body.contains("/admins/root") && !list.body.contains("/admins/acme-admin"), "{}", list.body);
+    for (path, status) in [
+        ("/admins/root", StatusCode::NOT_FOUND),
+        ("/admins/acme-admin", StatusCode::NOT_FOUND),
+        ("/admins/delegate", StatusCode::OK),
+    ] {
+        assert_eq!(tenant.get(path).await.status, status, "{path}");
+    }
+    let token = list.csrf();
+    let page = tenant
+        .post(
+            "/admins/delegate",
+            &[
+                ("csrf", &token),
+                ("email", "d@acme.test"),
+                ("domains", "acme.test"),
+                ("domains", "acme2.test"),
+                ("view_emails", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let delegate = world.state.store.admin_by_name("delegate").await.unwrap().unwrap();
+    assert_eq!(world.state.store.admin_domains(delegate.id).await.unwrap().len(), 2);
+    assert_eq!(delegate.delegation, Delegation { open_panels: false, view_emails: true, view_headers: false });
+    assert_eq!(delegate.email.as_deref(), Some("d@acme.test"));
+    let page = tenant.post("/admins/delegate", &[("csrf", &token), ("domains", "other.test")]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "another tenant's domain cannot be given");
+    let page = tenant.post("/admins/delegate", &[("csrf", &token)]).await;
+    assert!(page.status == StatusCode::BAD_REQUEST && page.body.contains("at least one domain"), "{}", page.body);
+
+    let mut signed_delegate = Browser::new(&world);
+    signed_delegate.sign_in("delegate", PASSWORD).await;
+    assert_eq!(signed_delegate.get("/admins/plain-delegate").await.status, StatusCode::FORBIDDEN);
+    let page = tenant.post("/admins/delegate/password", &[("csrf", &token), ("password", "Another_pass2")]).await;
+    assert!(page.status == StatusCode::OK && page.body.contains("Password reset."), "{}", page.body);
+    assert_eq!(signed_delegate.get("/users").await.status, StatusCode::SEE_OTHER, "its sessions ended");
+    assert_eq!(Browser::new(&world).sign_in("delegate", "Another_pass2").await.status, StatusCode::SEE_OTHER);
+
+    let confirm = tenant.get("/admins/plain-delegate/delete").await;
+    assert!(confirm.body.contains("can no longer sign in"), "{}", confirm.body);
+    tenant.post("/admins/plain-delegate/delete", &[("csrf", &token)]).await;
+    assert!(world.state.store.admin_by_name("plain-delegate").await.unwrap().is_some(), "not without confirmation");
+    tenant.post("/admins/plain-delegate/delete", &[("csrf", &token), ("confirm", "yes")]).await;
+    assert!(world.state.store.admin_by_name("plain-delegate").await.unwrap().is_none());
+
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let list = root.get("/admins").await;
+    assert!(list.body.contains("/admins/acme-admin") && !list.body.contains("/admins/root"), "{}", list.body);
+    let token = list.csrf();
+    let page = root.post("/admins/acme-admin", &[("csrf", &token), ("domains", "acme.test")]).await;
+    assert!(page.body.contains("whole tenant"), "a tenant admin has no domain list: {}", page.body);
+}

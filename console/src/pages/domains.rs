@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{name}", get(show))
         .route("/domains/{name}/test-smtp", post(test_smtp))
         .route("/domains/{name}/signup", post(signup))
+        .route("/domains/{name}/edit", get(edit_form).post(edit))
         .route("/domains/{name}/delete", get(confirm_delete).post(delete))
 }
 
@@ -241,6 +242,9 @@ pub(super) async fn domain_page(
             dt { (t("Max users")) } dd { (view.max_users.map(|m| m.to_string()).unwrap_or_else(|| t("unlimited").into())) }
             dt { (t("Language")) } dd { (language_name(Language::parse(&view.language))) }
         }
+        @if signed.access.manages_tenant() {
+            p { a.button href=(format!("/domains/{}/edit", url_encode(&view.name))) { (t("Edit domain")) } }
+        }
         @if view.alias_of.is_none() {
             h2 { (t("Downstream hosts")) }
             table #downstream {
@@ -323,6 +327,102 @@ async fn signup(
                 domain_page(&state, &signed, &name, None, Some(&e.message_in(signed.language)), None).await?;
             *page.status_mut() = e.status();
             Ok(page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    contact_email: Option<String>,
+    max_users: Option<String>,
+    language: Option<String>,
+    #[serde(default)]
+    downstream: String,
+}
+
+async fn edit_form(State(state): State<AppState>, signed: Signed, Path(name): Path<String>) -> PageResult {
+    crate::ops::tenant_admin_only(&signed.access)?;
+    let view = ops::domain(&signed.access, &state, &name).await?;
+    let form = EditForm {
+        csrf: String::new(),
+        contact_email: view.contact_email.clone(),
+        max_users: view.max_users.map(|m| m.to_string()),
+        language: Some(view.language.clone()),
+        downstream: view
+            .downstream
+            .iter()
+            .map(|h| format!("{}:{}:{}", h.host, h.port, h.priority))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Ok(edit_page(&signed, &view, &form, None, StatusCode::OK))
+}
+
+fn edit_page(
+    signed: &Signed,
+    view: &ops::DomainView,
+    f: &EditForm,
+    error: Option<&str>,
+    status: StatusCode,
+) -> axum::response::Response {
+    let t = |s| tr(signed.language, s);
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    let back = format!("/domains/{}", url_encode(&view.name));
+    let body = html! {
+        (notice(None, error))
+        form #edit-domain method="post" action=(format!("{back}/edit")) {
+            (csrf(signed))
+            label { (t("Contact email")) input name="contact_email" type="email" value=(value(&f.contact_email)); }
+            @if view.alias_of.is_none() {
+                label { (t("Max users")) input name="max_users" type="number" min="0" value=(value(&f.max_users)) placeholder=(t("unlimited")); }
+            }
+            label { (t("Language")) select name="language" {
+                @for l in Language::ALL { option value=(l.code()) selected[f.language.as_deref() == Some(l.code())] { (language_name(l)) } }
+            } }
+            @if view.alias_of.is_none() {
+                label { (t("Downstream hosts (HOST:PORT:PRIORITY, one per line)")) textarea name="downstream" rows="3" required { (f.downstream) } }
+            }
+            button type="submit" { (t("Save")) }
+            " " a href=(back) { (t("Cancel")) }
+        }
+    };
+    let mut response = frame(signed, &format!("{} {}", t("Edit domain"), view.name), body);
+    *response.status_mut() = status;
+    response
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<EditForm>,
+) -> PageResult {
+    signed.check(&form.csrf)?;
+    let t = |s| tr(signed.language, s);
+    let view = ops::domain(&signed.access, &state, &name).await?;
+    let max_users = match filled(&form.max_users) {
+        None => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                let error = format!("{}: {m:?}", t("Max users is a whole number, or empty for no limit"));
+                return Ok(edit_page(&signed, &view, &form, Some(&error), StatusCode::BAD_REQUEST));
+            }
+        },
+    };
+    let change = ops::DomainChange {
+        contact_email: filled(&form.contact_email),
+        max_users,
+        language: filled(&form.language),
+        downstream: form.downstream.lines().map(str::to_owned).collect(),
+    };
+    match ops::edit_domain(&signed.access, &state, &name, change).await {
+        Ok(view) => Ok(done(&format!("/domains/{}", url_encode(&view.name)), t("Domain saved."))),
+        Err(e @ (AppError::Directory(_) | AppError::BadRequest(_))) => {
+            Ok(edit_page(&signed, &view, &form, Some(&e.message_in(signed.language)), e.status()))
         }
         Err(e) => Err(e.into()),
     }

@@ -165,7 +165,7 @@ fn navigation(access: &Access, lang: Language, path: &str) -> Markup {
             (link("/users", "Users"))
             @if access.manages_tenant() {
                 (link("/import", "Import"))
-                (link("/admins", "Domain admins"))
+                (link("/admins", "Admins"))
                 (link("/filtering", "Filtering"))
                 (link("/branding", "Customization"))
             }
@@ -203,6 +203,20 @@ pub fn confirmation(signed: &Signed, page: Confirmation<'_>) -> Response {
         }
     };
     frame(signed, page.title, body)
+}
+
+/// The answer to a password reset: a generated password, shown on this page only (pages are `no-store`).
+pub fn new_password_shown(lang: Language, generated: Option<&str>) -> Markup {
+    let t = |s| tr(lang, s);
+    html! {
+        @match generated {
+            Some(password) => section #new-password {
+                p.done role="status" { (t("Password reset. Copy the new password now: it is not shown again.")) }
+                pre { code { (password) } }
+            },
+            None => p.done role="status" { (t("Password reset.")) },
+        }
+    }
 }
 
 /// The hidden CSRF field every form carries.

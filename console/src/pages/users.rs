@@ -1,4 +1,5 @@
-//! Users: search, create (with a generated password when none is given), aliases, delete, export as CSV.
+//! Users: search, create (with a generated password when none is given), aliases, export as CSV; a user's
+//! page to edit its name and language, reset its password and delete it (after a confirmation).
 
 use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
 use crate::AppState;
@@ -6,9 +7,9 @@ use crate::i18n::tr;
 use crate::ops::{self, NewUser};
 use crate::session::Signed;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use maud::html;
 use moat_directory::Language;
@@ -21,9 +22,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", get(list).post(create))
         .route("/users/alias", post(create_alias))
-        .route("/users/delete", post(delete))
-        .route("/users/alias/delete", post(delete_alias))
+        .route("/users/alias/delete", get(confirm_delete_alias).post(delete_alias))
         .route("/users/export.csv", get(export))
+        .route("/users/{address}", get(show).post(edit))
+        .route("/users/{address}/password", post(reset_password))
+        .route("/users/{address}/delete", get(confirm_delete).post(delete))
 }
 
 #[derive(Deserialize, Default)]
@@ -73,18 +76,15 @@ async fn render(
             tbody {
                 @for u in users.iter().take(PAGE as usize) {
                     tr {
-                        td { @if panels { a href=(format!("/quarantine?user={}", url_encode(&u.address))) { (u.address) } } @else { (u.address) } }
+                        td { a href=(format!("/users/{}", url_encode(&u.address))) { (u.address) } }
                         td { (u.full_name.clone().unwrap_or_default()) }
                         td { @for a in &u.aliases {
-                            form.inline method="post" action="/users/alias/delete" {
-                                (csrf(signed)) input type="hidden" name="address" value=(a);
-                                (a) " " button.small type="submit" title=(t("Delete alias")) { "×" }
-                            }
+                            (a) " " a.small href=(format!("/users/alias/delete?address={}", url_encode(a))) title=(t("Delete alias")) aria-label=(format!("{} {a}", t("Delete alias"))) { "×" } br;
                         } }
-                        td { form.inline method="post" action="/users/delete" {
-                            (csrf(signed)) input type="hidden" name="address" value=(u.address);
-                            button.danger.small type="submit" { (t("Delete")) }
-                        } }
+                        td.actions {
+                            @if panels { a href=(format!("/quarantine?user={}", url_encode(&u.address))) { (t("Quarantine")) } " " }
+                            a.danger href=(format!("/users/{}/delete", url_encode(&u.address))) { (t("Delete")) }
+                        }
                     }
                 }
             }
@@ -174,21 +174,192 @@ async fn create_alias(State(state): State<AppState>, signed: Signed, Form(form):
 }
 
 #[derive(Deserialize)]
-struct AddressForm {
-    csrf: String,
+struct AddressQuery {
     address: String,
 }
 
-async fn delete(State(state): State<AppState>, signed: Signed, Form(form): Form<AddressForm>) -> PageResult {
-    signed.check(&form.csrf)?;
-    ops::delete_user(&signed.access, &state, &form.address).await?;
-    Ok(done("/users", &format!("{} {}", tr(signed.language, "User deleted"), form.address)))
+async fn confirm_delete_alias(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<AddressQuery>,
+) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let mailbox = ops::alias_target(&signed.access, &state, &q.address).await?;
+    let warning = html! {
+        (t("Mail to")) " " strong { (q.address) } " " (t("no longer reaches")) " " (mailbox) " " (t("and is refused from then on."))
+    };
+    Ok(super::confirmation(
+        &signed,
+        super::Confirmation {
+            title: &format!("{} {}", t("Delete alias"), q.address),
+            warning,
+            action: "/users/alias/delete".into(),
+            fields: &[("address", &q.address)],
+            button: t("Delete alias"),
+            back: format!("/users/{}", url_encode(&mailbox)),
+        },
+    ))
 }
 
-async fn delete_alias(State(state): State<AppState>, signed: Signed, Form(form): Form<AddressForm>) -> PageResult {
+#[derive(Deserialize)]
+struct DeleteAliasForm {
+    csrf: String,
+    address: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn delete_alias(State(state): State<AppState>, signed: Signed, Form(form): Form<DeleteAliasForm>) -> PageResult {
     signed.check(&form.csrf)?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(Redirect::to(&format!("/users/alias/delete?address={}", url_encode(&form.address))).into_response());
+    }
     ops::delete_alias(&signed.access, &state, &form.address).await?;
     Ok(done("/users", &format!("{} {}", tr(signed.language, "Alias deleted"), form.address)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(address): Path<String>,
+    Query(q): Query<super::domains::Done>,
+) -> PageResult {
+    let user = ops::user(&signed.access, &state, &address).await?;
+    Ok(user_page(&signed, &user, notice(q.done.as_deref(), None), StatusCode::OK))
+}
+
+fn user_page(
+    signed: &Signed,
+    user: &ops::UserDetail,
+    above: maud::Markup,
+    status: StatusCode,
+) -> axum::response::Response {
+    let t = |s| tr(signed.language, s);
+    let here = format!("/users/{}", url_encode(&user.address));
+    let body = html! {
+        (above)
+        @if !user.aliases.is_empty() {
+            p { (t("Aliases")) ": " @for (i, a) in user.aliases.iter().enumerate() {
+                @if i > 0 { ", " } (a) " " a.small href=(format!("/users/alias/delete?address={}", url_encode(a))) title=(t("Delete alias")) aria-label=(format!("{} {a}", t("Delete alias"))) { "×" }
+            } }
+        }
+        @if signed.access.delegation().open_panels {
+            p { a href=(format!("/quarantine?user={}", url_encode(&user.address))) { (t("Quarantine")) } " · "
+                a href=(format!("/lists?owner={}", url_encode(&user.address))) { (t("Trust lists")) } }
+        }
+        h2 { (t("Details")) }
+        form #edit-user method="post" action=(here) {
+            (csrf(signed))
+            label { (t("Full name")) input name="full_name" maxlength="200" value=(user.full_name.clone().unwrap_or_default()); }
+            label { (t("Language")) select name="language" {
+                option value="" { (t("The domain's")) }
+                @for l in Language::ALL { option value=(l.code()) selected[user.language.as_deref() == Some(l.code())] { (super::domains::language_name(l)) } }
+            } }
+            button type="submit" { (t("Save")) }
+        }
+        h2 { (t("Reset password")) }
+        form #reset-password method="post" action=(format!("{here}/password")) {
+            (csrf(signed))
+            label { (t("New password (empty: generated)")) input name="password" type="password" autocomplete="new-password"; }
+            button type="submit" { (t("Reset password")) }
+        }
+        p { a.button.danger href=(format!("{here}/delete")) { (t("Delete user")) } }
+    };
+    let mut response = frame(signed, &user.address, body);
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(Deserialize)]
+struct EditForm {
+    csrf: String,
+    full_name: Option<String>,
+    language: Option<String>,
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(address): Path<String>,
+    Form(form): Form<EditForm>,
+) -> PageResult {
+    signed.check(&form.csrf)?;
+    let change = ops::UserChange { full_name: filled(&form.full_name), language: filled(&form.language) };
+    match ops::edit_user(&signed.access, &state, &address, change).await {
+        Ok(user) => Ok(done(&format!("/users/{}", url_encode(&user.address)), tr(signed.language, "User saved."))),
+        Err(e @ crate::AppError::Directory(_)) => {
+            let user = ops::user(&signed.access, &state, &address).await?;
+            Ok(user_page(&signed, &user, notice(None, Some(&e.message_in(signed.language))), e.status()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    password: Option<String>,
+}
+
+/// A generated password is on this answer only (pages are `no-store`), never in a URL or a banner id.
+async fn reset_password(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(address): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> PageResult {
+    signed.check(&form.csrf)?;
+    let user = ops::user(&signed.access, &state, &address).await?;
+    let (above, status) = match ops::reset_user_password(&signed.access, &state, &address, filled(&form.password)).await
+    {
+        Ok(generated) => (super::new_password_shown(signed.language, generated.as_deref()), StatusCode::OK),
+        Err(e @ crate::AppError::Password(_)) => (notice(None, Some(&e.message_in(signed.language))), e.status()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(user_page(&signed, &user, above, status))
+}
+
+async fn confirm_delete(State(state): State<AppState>, signed: Signed, Path(address): Path<String>) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let user = ops::user(&signed.access, &state, &address).await?;
+    let warning = html! {
+        (t("Deleting this user also deletes"))
+        @if user.aliases.is_empty() { " " (t("no aliases")) } @else { " " (t("its aliases")) " " strong { (user.aliases.join(", ")) } }
+        ". " (t("Mail for it is refused from then on; mail already held stays in the quarantine for admins. This cannot be undone."))
+    };
+    let here = format!("/users/{}", url_encode(&user.address));
+    Ok(super::confirmation(
+        &signed,
+        super::Confirmation {
+            title: &format!("{} {}", t("Delete user"), user.address),
+            warning,
+            action: format!("{here}/delete"),
+            fields: &[],
+            button: t("Delete user"),
+            back: here,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(address): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> PageResult {
+    signed.check(&form.csrf)?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(Redirect::to(&format!("/users/{}/delete", url_encode(&address))).into_response());
+    }
+    ops::delete_user(&signed.access, &state, &address).await?;
+    Ok(done("/users", &format!("{} {}", tr(signed.language, "User deleted"), address)))
 }
 
 async fn export(State(state): State<AppState>, signed: Signed, Query(search): Query<Search>) -> PageResult {

@@ -76,6 +76,17 @@ pub struct DomainSpec {
     pub downstream: Vec<DownstreamHost>,
 }
 
+/// What an admin may change on an existing domain: the rest of [`DomainSpec`] (name, tenant, primary) stays.
+#[derive(Debug, Clone, Default)]
+pub struct DomainSettings {
+    pub contact_email: Option<String>,
+    pub max_users: Option<i64>,
+    /// A language code; English when it is not one Moat speaks.
+    pub language: String,
+    /// Replaces the downstream hosts; a primary domain needs at least one, an alias domain has none.
+    pub downstream: Vec<DownstreamHost>,
+}
+
 use moat_store::unix_now as now;
 
 impl Directory {
@@ -299,6 +310,42 @@ impl Directory {
         Ok(self.store.domain_add(&new, now()).await?)
     }
 
+    /// Changes a domain's contact, user limit, language and downstream hosts, by the rules [`Self::add_domain`]
+    /// applies to a new one; a limit below the users it has already is refused (nobody is removed by it).
+    pub async fn edit_domain(&self, name: &str, settings: &DomainSettings) -> Result<(), DirectoryError> {
+        let domain = self.domain(name).await?;
+        if let Some(primary) = domain.alias_of {
+            if !settings.downstream.is_empty() || settings.max_users.is_some() {
+                let primary = self.store.domain_by_id(primary).await?.map(|d| d.name).unwrap_or_default();
+                return Err(DirectoryError::OnAliasDomain {
+                    domain: domain.name,
+                    primary,
+                    what: "downstream hosts and user limits",
+                });
+            }
+        } else if settings.downstream.is_empty() {
+            return Err(DirectoryError::NoDownstream(domain.name));
+        }
+        if let Some(max) = settings.max_users {
+            let users = self.store.mailbox_count(&[domain.id]).await?;
+            if max < 0 || users > max {
+                return Err(DirectoryError::MaxUsersBelowUsers { domain: domain.name, max, users });
+            }
+        }
+        let contact = match settings.contact_email.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => Some(Address::parse_mailbox(c)?.to_string()),
+            None => None,
+        };
+        let language = crate::Language::parse(&settings.language);
+        let stored = moat_store::DomainSettings {
+            contact_email: contact.as_deref(),
+            max_users: settings.max_users,
+            language: language.code(),
+            downstream: &settings.downstream,
+        };
+        Ok(self.store.domain_update(domain.id, &stored).await?)
+    }
+
     /// Sets (or with `None` clears) where an admin's notices go. The address is checked like a mailbox's:
     /// it will be written into `RCPT TO:` and `To:`.
     pub async fn set_notification_address(
@@ -315,8 +362,33 @@ impl Directory {
         Ok(self.store.domain_remove(&domain.name).await?)
     }
 
+    /// The user (mailbox) at `address`; an alias or unknown address is [`DirectoryError::UnknownMailbox`].
+    pub async fn mailbox(&self, address: &str) -> Result<Mailbox, DirectoryError> {
+        let parsed = Address::parse(address)?;
+        let domain = self.domain(parsed.domain()).await?;
+        self.store
+            .mailbox_find(domain.id, parsed.local())
+            .await?
+            .ok_or_else(|| DirectoryError::UnknownMailbox(parsed.to_string()))
+    }
+
+    /// Changes a user's full name and language (`None`: the domain's).
+    pub async fn edit_mailbox(
+        &self,
+        address: &str,
+        full_name: Option<&str>,
+        language: Option<crate::Language>,
+    ) -> Result<Mailbox, DirectoryError> {
+        let mailbox = self.mailbox(address).await?;
+        let full_name = full_name_of(full_name)?;
+        self.store.mailbox_set_name(mailbox.id, full_name).await?;
+        self.store.mailbox_set_language(mailbox.id, language.map(crate::Language::code)).await?;
+        Ok(Mailbox { full_name: full_name.map(str::to_owned), ..mailbox })
+    }
+
     pub async fn add_mailbox(&self, address: &str, full_name: Option<&str>) -> Result<MailboxId, DirectoryError> {
         let address = Address::parse_mailbox(address)?;
+        let full_name = full_name_of(full_name)?;
         let domain = self.domain(address.domain()).await?;
         if let Some(primary) = domain.alias_of {
             let primary = self.store.domain_by_id(primary).await?.map(|d| d.name).unwrap_or_default();
@@ -329,7 +401,7 @@ impl Directory {
             }
         }
         self.check_licenses(&domain, 1).await?;
-        Ok(self.store.mailbox_add(domain.id, address.local(), full_name, now()).await?)
+        self.store.mailbox_add(domain.id, address.local(), full_name, now()).await.map_err(taken(&address))
     }
 
     pub async fn remove_mailbox(&self, address: &str) -> Result<(), DirectoryError> {
@@ -361,13 +433,35 @@ impl Directory {
         let aliases = self.store.mailbox_alias_count(target.id).await?;
         let more = crate::licenses_for(aliases + 1) - crate::licenses_for(aliases);
         self.check_licenses(&target_domain, more).await?;
-        Ok(self.store.alias_add(alias_domain.id, alias.local(), target.id, now()).await?)
+        self.store.alias_add(alias_domain.id, alias.local(), target.id, now()).await.map_err(taken(&alias))?;
+        Ok(())
     }
 
     pub async fn remove_alias(&self, alias: &str) -> Result<(), DirectoryError> {
         let alias = Address::parse(alias)?;
         let domain = self.domain(alias.domain()).await?;
         Ok(self.store.alias_remove(domain.id, alias.local()).await?)
+    }
+}
+
+/// A user's full name as admins type it: trimmed, empty is none; it reaches `To:` lines of notices and the
+/// export, so no control characters, and at most [`FULL_NAME_MAX`] characters.
+fn full_name_of(raw: Option<&str>) -> Result<Option<&str>, DirectoryError> {
+    match raw.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) if name.chars().count() > FULL_NAME_MAX || name.chars().any(char::is_control) => {
+            Err(DirectoryError::FullName(name.chars().take(40).filter(|c| !c.is_control()).collect()))
+        }
+        name => Ok(name),
+    }
+}
+
+pub const FULL_NAME_MAX: usize = 200;
+
+/// The store knows a clash by local part only; the admin is told the whole address.
+fn taken(address: &Address) -> impl FnOnce(StoreError) -> DirectoryError + '_ {
+    move |e| match e {
+        StoreError::Duplicate { .. } => DirectoryError::AddressTaken(address.to_string()),
+        e => e.into(),
     }
 }
 
@@ -497,7 +591,9 @@ pub(crate) mod tests {
         let err = d.add_mailbox("x%y@example.com", None).await.unwrap_err();
         assert!(matches!(err, DirectoryError::Address(_)), "{err}");
         let err = d.add_mailbox("bob@example.com", None).await.unwrap_err();
-        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(err.to_string(), "bob@example.com already exists (as a user or an alias)");
+        let err = d.add_alias("sales@other.org", "bob@example.com").await.unwrap_err();
+        assert_eq!(err.to_string(), "sales@other.org already exists (as a user or an alias)");
         let err = d.add_alias("bob@example.net", "bob@example.com").await.unwrap_err();
         assert!(matches!(err, DirectoryError::ShadowedByAliasDomain { .. }), "{err}");
         let nested =
@@ -507,6 +603,36 @@ pub(crate) mod tests {
         d.add_mailbox("dave@example.com", None).await.unwrap();
         let err = d.add_mailbox("erin@example.com", None).await.unwrap_err();
         assert!(matches!(err, DirectoryError::MaxUsers { max: 3, .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_domains_settings_are_edited_by_the_rules_of_a_new_one() {
+        let (d, _dir) = directory().await;
+        let hosts = vec![crate::parse_downstream("mx2.example.com:2525:20").unwrap()];
+        let settings = |max_users, downstream: &Vec<DownstreamHost>| DomainSettings {
+            contact_email: Some(" Admin@Example.com ".into()),
+            max_users,
+            language: "es".into(),
+            downstream: downstream.clone(),
+        };
+        d.edit_domain("EXAMPLE.com", &settings(Some(5), &hosts)).await.unwrap();
+        let domain = d.domain("example.com").await.unwrap();
+        assert_eq!(
+            (domain.contact_email.as_deref(), domain.max_users, domain.language.as_str()),
+            (Some("admin@example.com"), Some(5), "es")
+        );
+        assert_eq!(d.store().downstream_hosts(domain.id).await.unwrap(), hosts, "hosts replaced");
+        let err = d.edit_domain("example.com", &settings(None, &Vec::new())).await.unwrap_err();
+        assert!(matches!(err, DirectoryError::NoDownstream(_)), "{err}");
+        d.add_mailbox("carol@example.com", None).await.unwrap();
+        let err = d.edit_domain("example.com", &settings(Some(1), &hosts)).await.unwrap_err();
+        assert_eq!(err.to_string(), "example.com has 2 users: its maximum cannot be 1 (remove users first)");
+        let err = d.edit_domain("example.net", &settings(None, &hosts)).await.unwrap_err();
+        assert!(matches!(err, DirectoryError::OnAliasDomain { .. }), "{err}");
+        d.edit_domain("example.net", &settings(None, &Vec::new())).await.unwrap();
+        let bad = DomainSettings { contact_email: Some("not an address".into()), ..settings(None, &hosts) };
+        assert!(matches!(d.edit_domain("example.com", &bad).await, Err(DirectoryError::Address(_))));
+        assert_eq!(d.domain("example.com").await.unwrap().max_users, Some(5), "a refused edit changes nothing");
     }
 
     #[tokio::test]

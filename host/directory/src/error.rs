@@ -17,6 +17,8 @@ pub enum DirectoryError {
     OnAliasDomain { domain: String, primary: String, what: &'static str },
     #[error("{domain} already has its maximum of {max} users")]
     MaxUsers { domain: String, max: i64 },
+    #[error("{domain} has {users} users: its maximum cannot be {max} (remove users first)")]
+    MaxUsersBelowUsers { domain: String, max: i64, users: i64 },
     #[error("{address} is already delivered to {existing} through alias domain {alias_domain}")]
     ShadowedByAliasDomain { address: String, existing: String, alias_domain: String },
     #[error(
@@ -24,6 +26,10 @@ pub enum DirectoryError {
          add licenses with `moat tenant licenses {tenant} N`"
     )]
     LicensesExhausted { tenant: String, pool: i64, used: i64 },
+    #[error("{0} already exists (as a user or an alias)")]
+    AddressTaken(String),
+    #[error("full name {0:?}…: at most 200 characters, without control characters")]
+    FullName(String),
     #[error("mailbox {0} does not exist")]
     UnknownMailbox(String),
     #[error("{0} needs at least one downstream host (HOST[:PORT[:PRIORITY]]) to deliver its mail to")]

@@ -21,7 +21,7 @@ mod welcome;
 
 pub use address::{Address, AddressError, normalize_domain};
 pub use digest::HeldSummary;
-pub use directory::{Directory, DomainSpec, Recipient, RecipientError};
+pub use directory::{Directory, DomainSettings, DomainSpec, Recipient, RecipientError};
 pub use downstream::parse_downstream;
 pub use error::DirectoryError;
 pub use import::{ImportError, ImportRequest, parse_import};

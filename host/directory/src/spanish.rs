@@ -79,6 +79,7 @@ impl Localized for DirectoryError {
                     "mailboxes" => "los buzones",
                     "sign-up settings" => "el modo de alta",
                     "SMTP credentials" => "las credenciales SMTP",
+                    "downstream hosts and user limits" => "los servidores de destino y el límite de usuarios",
                     other => other,
                 };
                 format!("{domain} es un dominio alias de {primary}: {what} pertenecen a {primary}")
@@ -91,6 +92,13 @@ impl Localized for DirectoryError {
                 "el cliente {tenant} no tiene licencias libres ({used} de {pool} en uso; cada una cubre un buzón y \
                  5 de sus alias): añada licencias con `moat tenant licenses {tenant} N`"
             ),
+            DirectoryError::MaxUsersBelowUsers { domain, max, users } => {
+                format!("{domain} tiene {users} usuarios: su máximo no puede ser {max} (elimine usuarios antes)")
+            }
+            DirectoryError::FullName(n) => {
+                format!("nombre completo {n:?}…: como máximo 200 caracteres, sin caracteres de control")
+            }
+            DirectoryError::AddressTaken(a) => format!("{a} ya existe (como usuario o como alias)"),
             DirectoryError::UnknownMailbox(m) => format!("el buzón {m} no existe"),
             DirectoryError::NoDownstream(domain) => {
                 format!(

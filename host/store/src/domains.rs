@@ -74,6 +74,16 @@ pub struct NewDomain<'a> {
     pub downstream: &'a [DownstreamHost],
 }
 
+/// What an admin may change on a domain after it exists (its name, tenant and primary stay).
+#[derive(Debug, Clone)]
+pub struct DomainSettings<'a> {
+    pub contact_email: Option<&'a str>,
+    pub max_users: Option<i64>,
+    pub language: &'a str,
+    /// Replaces the domain's downstream hosts (empty for an alias domain).
+    pub downstream: &'a [DownstreamHost],
+}
+
 /// `SELECT` of every domain column, followed by the given clause.
 macro_rules! select_domains {
     ($clause:literal) => {
@@ -100,6 +110,20 @@ fn domain_from_row(r: &AnyRow) -> Domain {
     }
 }
 
+async fn insert_downstream(conn: &mut sqlx::AnyConnection, domain: DomainId, hosts: &[DownstreamHost]) -> Result<()> {
+    for host in hosts {
+        sqlx::query("INSERT INTO downstream_hosts (domain_id, host, port, priority) VALUES ($1, $2, $3, $4)")
+            .bind(domain.0)
+            .bind(&host.host)
+            .bind(i64::from(host.port))
+            .bind(i64::from(host.priority))
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::on_unique(|| format!("downstream host {}:{}", host.host, host.port)))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Adds a domain and its downstream hosts in one transaction.
     pub async fn domain_add(&self, new: &NewDomain<'_>, now: i64) -> Result<DomainId> {
@@ -119,18 +143,28 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::on_unique(|| format!("domain {}", new.name)))?;
-        for host in new.downstream {
-            sqlx::query("INSERT INTO downstream_hosts (domain_id, host, port, priority) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(&host.host)
-                .bind(i64::from(host.port))
-                .bind(i64::from(host.priority))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::on_unique(|| format!("downstream host {}:{}", host.host, host.port)))?;
-        }
+        insert_downstream(&mut tx, DomainId(id), new.downstream).await?;
         tx.commit().await?;
         Ok(DomainId(id))
+    }
+
+    /// Changes a domain's settings and replaces its downstream hosts, in one transaction.
+    pub async fn domain_update(&self, id: DomainId, settings: &DomainSettings<'_>) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query("UPDATE domains SET contact_email = $2, max_users = $3, language = $4 WHERE id = $1")
+            .bind(id.0)
+            .bind(settings.contact_email)
+            .bind(settings.max_users)
+            .bind(settings.language)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: format!("domain #{}", id.0) });
+        }
+        sqlx::query("DELETE FROM downstream_hosts WHERE domain_id = $1").bind(id.0).execute(&mut *tx).await?;
+        insert_downstream(&mut tx, id, settings.downstream).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
@@ -152,7 +186,6 @@ impl Store {
         Ok(rows.iter().map(domain_from_row).collect())
     }
 
-    /// Removes a domain with its downstream hosts, mailboxes, aliases and alias domains.
     /// Removes a domain with everything that is its own: its alias domains, users, aliases and branding (a
     /// later owner of the same name must not inherit a welcome text or logo).
     pub async fn domain_remove(&self, name: &str) -> Result<()> {
@@ -172,7 +205,6 @@ impl Store {
         Ok(())
     }
 
-    /// Downstream hosts of a domain, lowest priority value first.
     pub async fn domain_set_signup(&self, id: DomainId, signup: Signup) -> Result<()> {
         let done = sqlx::query("UPDATE domains SET signup = $1 WHERE id = $2")
             .bind(signup.as_str())
@@ -185,6 +217,7 @@ impl Store {
         Ok(())
     }
 
+    /// Downstream hosts of a domain, lowest priority value first.
     pub async fn downstream_hosts(&self, domain: DomainId) -> Result<Vec<DownstreamHost>> {
         let rows =
             sqlx::query("SELECT host, port, priority FROM downstream_hosts WHERE domain_id = $1 ORDER BY priority, id")

@@ -31,7 +31,7 @@ pub use bodies::{BodyKey, LegacyBody};
 pub use branding::{Branding, EVERY_DOMAIN};
 pub use chains::{ChainGeneration, ChainScope, ChainVersion};
 pub use digests::DigestDue;
-pub use domains::{Domain, DomainId, DownstreamHost, NewDomain, Signup};
+pub use domains::{Domain, DomainId, DomainSettings, DownstreamHost, NewDomain, Signup};
 pub use error::StoreError;
 pub use failures::Failures;
 pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};

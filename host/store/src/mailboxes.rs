@@ -187,7 +187,6 @@ impl Store {
         Ok(())
     }
 
-    /// Sets an end user's language (`None`: the domain's).
     pub async fn mailbox_set_name(&self, mailbox: MailboxId, full_name: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE mailboxes SET full_name = $2 WHERE id = $1")
             .bind(mailbox.0)
@@ -197,6 +196,7 @@ impl Store {
         Ok(())
     }
 
+    /// Sets an end user's language (`None`: the domain's).
     pub async fn mailbox_set_language(&self, mailbox: MailboxId, language: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE mailboxes SET language = $2 WHERE id = $1")
             .bind(mailbox.0)

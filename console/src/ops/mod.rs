@@ -1,6 +1,13 @@
 //! The console's operations, each with its access check, shared by the REST API and the pages so both do
 //! exactly the same thing.
 
+mod accounts;
+
+pub use accounts::{
+    AdminChange, AdminView, UserChange, UserDetail, admin, admins, delegable_domains, edit_admin, edit_user,
+    remove_admin, reset_admin_password, reset_user_password, user,
+};
+
 use crate::access::Access;
 use crate::{AppError, AppState};
 use moat_directory::{DomainSpec, ImportRequest, Language, ListScope, Listing};
@@ -753,6 +760,45 @@ pub async fn create_domain(access: &Access, state: &AppState, request: NewDomain
     domain_view(state, domain).await
 }
 
+/// A change to a domain's settings, as its edit form and `PUT /api/v1/domains/{name}` send it: every field
+/// is written (absent contact or limit: none).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DomainChange {
+    pub contact_email: Option<String>,
+    pub max_users: Option<i64>,
+    /// A language code; the domain's current one when absent.
+    pub language: Option<String>,
+    /// `HOST[:PORT[:PRIORITY]]`, replacing the downstream hosts (none on an alias domain).
+    #[serde(default)]
+    pub downstream: Vec<String>,
+}
+
+pub async fn edit_domain(
+    access: &Access,
+    state: &AppState,
+    name: &str,
+    change: DomainChange,
+) -> Result<DomainView, AppError> {
+    tenant_admin_only(access)?;
+    let domain = visible_domain(access, state, name).await?;
+    let downstream = change
+        .downstream
+        .iter()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| moat_directory::parse_downstream(d.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = moat_directory::DomainSettings {
+        contact_email: change.contact_email,
+        max_users: change.max_users,
+        language: change.language.unwrap_or_else(|| domain.language.clone()),
+        downstream,
+    };
+    state.directory.edit_domain(&domain.name, &settings).await?;
+    let domain = state.store.domain_by_id(domain.id).await?.ok_or(AppError::NotFound)?;
+    domain_view(state, domain).await
+}
+
 async fn create_domain_admin(
     state: &AppState,
     tenant: TenantId,
@@ -864,18 +910,7 @@ pub async fn create_user(access: &Access, state: &AppState, request: NewUser) ->
     for alias in &request.aliases {
         visible_domain(access, state, domain_of(alias)?).await?;
     }
-    let (password, generated) = match request.password.filter(|p| !p.is_empty()) {
-        Some(p) => (p, false),
-        None => (moat_directory::generate_password(), true),
-    };
-    let hash = if generated {
-        moat_directory::hash_generated_password(&password)
-    } else {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || moat_directory::hash_password(&password))
-            .await
-            .map_err(|e| AppError::Unavailable(e.to_string()))??
-    };
+    let password = accounts::Password::new(request.password).await?;
     let directory = &state.directory;
     let id = directory.add_mailbox(&request.address, request.full_name.as_deref().filter(|n| !n.is_empty())).await?;
     for (made, alias) in request.aliases.iter().enumerate() {
@@ -888,21 +923,21 @@ pub async fn create_user(access: &Access, state: &AppState, request: NewUser) ->
             return Err(e.into());
         }
     }
-    state.store.mailbox_set_password(id, &hash).await?;
+    state.store.mailbox_set_password(id, &password.hash).await?;
     if let Some(language) = request.language.as_deref().filter(|l| !l.is_empty()) {
         state.store.mailbox_set_language(id, Some(Language::parse(language).code())).await?;
     }
     let address = request.address.trim().to_ascii_lowercase();
     let full_name = request.full_name.as_deref().filter(|n| !n.is_empty());
     // The user exists now; a welcome that cannot be sent is logged, not a failure of the creation.
-    if let Err(e) = directory.welcome(&address, full_name, generated.then_some(password.as_str())).await {
+    if let Err(e) = directory.welcome(&address, full_name, password.generated.as_deref()).await {
         tracing::warn!(%address, "no welcome message: {e}");
     }
     Ok(UserView {
         address,
         full_name: request.full_name.clone(),
         aliases: request.aliases.iter().map(|a| a.trim().to_ascii_lowercase()).collect(),
-        generated_password: generated.then_some(password),
+        generated_password: password.generated,
     })
 }
 
@@ -919,6 +954,15 @@ pub async fn create_alias(access: &Access, state: &AppState, alias: &str, mailbo
     visible_domain(access, state, domain_of(mailbox)?).await?;
     state.directory.add_alias(alias, mailbox).await?;
     Ok(())
+}
+
+/// The mailbox an alias of the caller's delivers to.
+pub async fn alias_target(access: &Access, state: &AppState, alias: &str) -> Result<String, AppError> {
+    admin_only(access)?;
+    let domain = visible_domain(access, state, domain_of(alias)?).await?;
+    let alias = moat_directory::Address::parse(alias).map_err(|_| AppError::NotFound)?;
+    let target = state.store.alias_target(domain.id, alias.local()).await?.ok_or(AppError::NotFound)?;
+    Ok(state.store.mailbox_by_id(target).await?.ok_or(AppError::NotFound)?.address)
 }
 
 pub async fn delete_alias(access: &Access, state: &AppState, alias: &str) -> Result<(), AppError> {
