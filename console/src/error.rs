@@ -122,11 +122,18 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
     }
 }
 
+/// Every API error's body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person to read (in English).
+    pub error: String,
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.public_message();
-        let mut response = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+        let mut response = (status, axum::Json(ErrorBody { error: message })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }

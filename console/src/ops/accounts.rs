@@ -35,7 +35,7 @@ impl Password {
 }
 
 /// A user as its edit page and `GET /api/v1/users/{address}` show it.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct UserDetail {
     pub address: String,
     pub full_name: Option<String>,
@@ -45,7 +45,7 @@ pub struct UserDetail {
 }
 
 /// A change to a user: `PUT /api/v1/users/{address}` and the user's page.
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     pub full_name: Option<String>,
@@ -93,7 +93,7 @@ pub async fn reset_user_password(
 }
 
 /// An admin account as the Admins page and `GET /api/v1/admins` show it.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct AdminView {
     pub name: String,
     /// `tenant` or `domain`.
@@ -110,7 +110,7 @@ pub struct AdminView {
 }
 
 /// A change to an admin account: `PUT /api/v1/admins/{name}` and its page.
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AdminChange {
     pub email: Option<String>,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// Messages of one hour or day by verdict class (`clean`, `tagged`, `quarantined`, `rejected`,
 /// `deferred`, `accepted` — unfiltered —, `other`).
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct VerdictBucket {
     pub start: i64,
     pub counts: Vec<(String, i64)>,
@@ -56,7 +56,7 @@ fn buckets(since: i64, size: i64, count: usize, rows: Vec<(i64, String, i64)>) -
         .collect()
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct Status {
     pub tenants: usize,
     pub domains: usize,
@@ -72,7 +72,7 @@ pub struct Status {
 }
 
 /// A node sharing the database, as the status page shows it.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct NodeView {
     pub name: String,
     pub version: String,
@@ -84,7 +84,7 @@ pub struct NodeView {
     pub delivering: u64,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct QueueSize {
     pub messages: u64,
     pub recipients: u64,
@@ -92,14 +92,14 @@ pub struct QueueSize {
 
 /// The license pool of the tenants the caller administers; `pool` and `available` are null when any of them
 /// has no limit.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct Licenses {
     pub pool: Option<i64>,
     pub used: i64,
     pub available: Option<i64>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct DomainView {
     pub name: String,
     pub tenant: String,
@@ -112,7 +112,7 @@ pub struct DomainView {
     pub signup: String,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Downstream {
     pub host: String,
     pub port: u16,
@@ -120,7 +120,7 @@ pub struct Downstream {
 }
 
 /// A new domain, as the console's form and automation send it.
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewDomain {
     pub name: String,
@@ -137,7 +137,7 @@ pub struct NewDomain {
     pub admin: Option<NewDomainAdmin>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewDomainAdmin {
     pub name: String,
@@ -152,7 +152,7 @@ pub struct NewDomainAdmin {
 }
 
 /// A new user: a mailbox, its console password and language, and its aliases (all made, or none).
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub address: String,
@@ -164,7 +164,7 @@ pub struct NewUser {
     pub aliases: Vec<String>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct UserView {
     pub address: String,
     pub full_name: Option<String>,
@@ -175,7 +175,7 @@ pub struct UserView {
 }
 
 /// What a domain publishes to use Moat (the configuration information page).
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct Configuration {
     pub domain: String,
     pub mx: Vec<String>,
@@ -189,7 +189,7 @@ pub struct Configuration {
     pub dkim: Vec<DkimRecordView>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct DkimRecordView {
     pub selector: String,
     pub algorithm: String,
@@ -201,7 +201,7 @@ pub struct DkimRecordView {
 }
 
 /// An SMTP credential as admins see it (never its secret, which is shown once at creation).
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct SmtpCredentialView {
     pub username: String,
     pub domain: String,
@@ -217,7 +217,7 @@ pub struct SmtpCredentialView {
     pub secret: Option<String>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct SmtpTest {
     pub host: String,
     pub port: u16,
@@ -342,7 +342,7 @@ pub async fn api_token_revoke(access: &Access, state: &AppState, id: i64) -> Res
 
 /// One customer at a glance, for the MSP overview: licenses, domains, users, today's mail by verdict, what
 /// is held and what waits.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct TenantOverview {
     pub name: String,
     pub licenses: Licenses,
@@ -355,7 +355,7 @@ pub struct TenantOverview {
 }
 
 /// One domain of a customer, for the overview's drill-down.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct DomainOverview {
     pub name: String,
     pub users: i64,
@@ -418,7 +418,7 @@ pub async fn tenant_detail(
 }
 
 /// A queued message as the queue page shows it.
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct QueuedView {
     pub id: String,
     pub received_at: i64,
@@ -428,7 +428,7 @@ pub struct QueuedView {
     pub recipients: Vec<QueuedRecipientView>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
 pub struct QueuedRecipientView {
     pub address: String,
     /// "queued", "delivered" or "failed".
@@ -574,7 +574,7 @@ pub async fn domain_view(state: &AppState, domain: Domain) -> Result<DomainView,
 }
 
 /// A sign-up mode change, as the console's form and automation send it.
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct SignupChange {
     /// `manual`, `smtp` or `ldap`.
@@ -604,7 +604,7 @@ pub async fn set_signup(
 
 /// A directory's settings as the API and the console take them: the scope (a domain, or without one the
 /// tenant's every domain) and the settings, the bind password included (never given back).
-#[derive(Deserialize, Debug)]
+#[derive(utoipa::ToSchema, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct LdapChange {
     /// Set for one domain; left out, for every domain of the caller's tenant (`tenant` for a platform admin).
@@ -762,7 +762,7 @@ pub async fn create_domain(access: &Access, state: &AppState, request: NewDomain
 
 /// A change to a domain's settings, as its edit form and `PUT /api/v1/domains/{name}` send it: every field
 /// is written (absent contact or limit: none).
-#[derive(Deserialize, Debug, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DomainChange {
     pub contact_email: Option<String>,
@@ -844,7 +844,7 @@ pub async fn add_domain_admin(
 }
 
 /// What deleting a domain takes with it, for the confirmation an admin sees first.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct DomainRemoval {
     pub name: String,
     pub mailboxes: usize,
@@ -1296,7 +1296,7 @@ async fn held_recipients(
 }
 
 /// What the email log is searched for.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 pub struct LogSearch {
     /// Sender, recipient, subject or client IP containing this text.
     #[serde(default)]
@@ -1436,7 +1436,7 @@ pub async fn classify(
 }
 
 /// What of a logged message to allow or deny for the recipients' domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogParty {
     Sender,

@@ -278,6 +278,7 @@ impl Store {
 
 /// A REST API token as its owner sees it: its label and use, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,

@@ -30,6 +30,7 @@ impl ImportStatus {
 
 /// A line that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportLineError {
     pub line: usize,
     pub reason: String,

@@ -22,17 +22,21 @@ pub enum LdapScope {
 
 /// What the admin's checks found.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LdapCheck {
     /// The connection and bind: `None` if they worked, else why not.
     pub connection_error: Option<String>,
-    /// The user checked for: (primary, name), or why not.
+    /// The user checked for: (primary, name), or why not (`{"Ok": [primary, name]}` or `{"Err": why}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub user: Option<Result<(String, Option<String>), String>>,
-    /// The alias checked for: its primary address, or why not.
+    /// The alias checked for: its primary address, or why not (`{"Ok": primary}` or `{"Err": why}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub alias: Option<Result<String, String>>,
 }
 
 /// What a synchronization changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncReport {
     pub added: Vec<String>,
     pub renamed: Vec<String>,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The kind of directory, for its attribute names and filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ServerType {
     #[default]
     ActiveDirectory,
@@ -17,6 +18,7 @@ pub enum ServerType {
 /// Where users are searched below the base DN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SearchScope {
     /// The entries right below the base DN.
     OneLevel,
@@ -27,6 +29,7 @@ pub enum SearchScope {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LdapSettings {
     pub server_type: ServerType,
     /// `ldap://dc1.example.com:389` (with `starttls` or in the clear) or `ldaps://dc1.example.com:636`.

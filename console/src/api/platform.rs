@@ -1,0 +1,36 @@
+//! The installation at a glance: status, the nodes sharing the database, the MSP's customers.
+
+use crate::auth::Caller;
+use crate::ops;
+use crate::{AppError, AppState};
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(nodes)).routes(routes!(tenants))
+}
+
+/// Licenses, counts, today's messages by verdict and the queue, within what the caller administers.
+#[utoipa::path(get, path = "/status", tag = "platform", responses((status = 200, body = ops::Status)))]
+async fn status(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<ops::Status>, AppError> {
+    Ok(Json(ops::status(&access, &state).await?))
+}
+
+/// The nodes sharing the database: name, version, started, last heartbeat, alive, recipients being delivered
+/// now (platform operators).
+#[utoipa::path(get, path = "/nodes", tag = "platform", responses((status = 200, body = Vec<ops::NodeView>)))]
+async fn nodes(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::NodeView>>, AppError> {
+    Ok(Json(ops::nodes(&access, &state).await?))
+}
+
+/// Every customer at a glance: licenses, domains, users, today's messages by verdict, held, queued (platform
+/// operators).
+#[utoipa::path(get, path = "/tenants", tag = "platform", responses((status = 200, body = Vec<ops::TenantOverview>)))]
+async fn tenants(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ops::TenantOverview>>, AppError> {
+    Ok(Json(ops::tenants_overview(&access, &state).await?))
+}
