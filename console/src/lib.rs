@@ -10,6 +10,7 @@
 mod access;
 mod api;
 mod auth;
+mod dates;
 mod error;
 mod gateway;
 mod i18n;

@@ -514,16 +514,29 @@ async fn end_users_cannot_release_what_the_antivirus_held() {
     let mut bob = Browser::new(&world);
     bob.sign_in("bob@acme.test", PASSWORD).await;
     let page = bob.get("/quarantine").await;
-    assert!(page.body.contains("Invoice") && !page.body.contains("value=\"release\""), "{}", page.body);
+    assert!(page.body.contains("Invoice") && !page.body.contains("value=\"release:av1\""), "{}", page.body);
     let token = page.csrf();
-    let page = bob.post("/quarantine/act", &[("csrf", &token), ("id", "av1"), ("action", "release")]).await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    let page = bob.post("/quarantine/act", &[("csrf", &token), ("action", "release:av1")]).await;
+    let banner = bob.get(page.location.as_deref().unwrap()).await;
+    assert!(
+        banner.body.contains("Messages released: 0") && banner.body.contains("only an administrator"),
+        "{}",
+        banner.body
+    );
+    let page = bob.post("/quarantine/act", &[("csrf", &token), ("action", "release-allow"), ("ids", "av1")]).await;
+    let banner = bob.get(page.location.as_deref().unwrap()).await;
+    assert!(banner.body.contains("only an administrator"), "ticked, it is refused the same: {}", banner.body);
     assert!(store.quarantine_get("av1").await.unwrap().unwrap().released_at.is_none());
+    assert!(world.state.directory.list_entries("acme", None).await.unwrap().is_empty(), "and its sender not allowed");
 
     let mut admin = Browser::new(&world);
     admin.sign_in("acme-admin", PASSWORD).await;
     let page = admin.get("/quarantine").await;
-    assert!(page.body.contains("Held by the antivirus") && page.body.contains("value=\"release\""), "{}", page.body);
+    assert!(
+        page.body.contains("Held by the antivirus") && page.body.contains("value=\"release:av1\""),
+        "{}",
+        page.body
+    );
 }
 
 /// Attack: an end user reaches outgoing mail held by the outbound chain (sent by a colleague, to them and to
@@ -566,8 +579,9 @@ async fn outgoing_mail_held_is_for_the_sending_domains_admins_only() {
     let page = bob.get("/quarantine").await;
     assert!(!page.body.contains("Quarterly figures"), "{}", page.body);
     let token = page.csrf();
-    let page = bob.post("/quarantine/act", &[("csrf", &token), ("id", "out1"), ("action", "release")]).await;
-    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+    let page = bob.post("/quarantine/act", &[("csrf", &token), ("action", "release:out1")]).await;
+    let banner = bob.get(page.location.as_deref().unwrap()).await;
+    assert!(banner.body.contains("Messages released: 0. Not done: not found"), "{}", banner.body);
 
     let mut admin = Browser::new(&world);
     admin.sign_in("acme-admin", PASSWORD).await;
@@ -1211,4 +1225,61 @@ async fn admins_edit_reset_and_remove_the_admins_below_them() {
     let token = list.csrf();
     let page = root.post("/admins/acme-admin", &[("csrf", &token), ("domains", "acme.test")]).await;
     assert!(page.body.contains("whole tenant"), "a tenant admin has no domain list: {}", page.body);
+}
+
+/// The quarantine is searched by text and by day, and ticked messages are acted on at once; each is checked
+/// on its own (a message not the caller's is refused, the others done).
+#[tokio::test]
+async fn the_quarantine_is_searched_and_ticked_messages_deleted_at_once() {
+    use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined};
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let day = 1_795_046_400; // 2026-11-19 00:00 UTC
+    for (id, subject, at, to) in [
+        ("m1", "Cheap pills", day + 3600, "bob@acme.test"),
+        ("m2", "Cheap watches", day - 3600, "bob@acme.test"),
+        ("m3", "Invoice 42", day + 7200, "bob@acme.test"),
+        ("m4", "Cheap loans", day + 60, "bob@acme2.test"),
+    ] {
+        let held = NewQuarantined {
+            id: id.into(),
+            tenant: acme,
+            sender: "promo@spam.test".into(),
+            recipients: vec![(to.into(), to.split('@').nth(1).unwrap().into())],
+            subject: Some(subject.into()),
+            score: 9.0,
+            reason: "score 9.0".into(),
+            received_at: at,
+            body: common::stored(store, subject.as_bytes()).await.0,
+            size: 1,
+            direction: moat_store::Direction::Inbound,
+        };
+        let log = NewLogEntry { recipients: to.into(), tenant: Some(acme.0), ..Default::default() };
+        store.accept_batch(&[Accepted { log, disposition: Disposition::Quarantine(held) }], &[]).await.unwrap();
+    }
+    let mut delegate = Browser::new(&world);
+    delegate.sign_in("delegate", PASSWORD).await;
+    let listed = |page: &Page| {
+        ["m1", "m2", "m3", "m4"]
+            .into_iter()
+            .filter(|id| page.body.contains(&format!("value=\"{id}\"")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(&delegate.get("/quarantine").await), ["m1", "m2", "m3"], "acme2.test is not the delegate's");
+    assert_eq!(listed(&delegate.get("/quarantine?q=cheap").await), ["m1", "m2"]);
+    assert_eq!(listed(&delegate.get("/quarantine?q=cheap&from=2026-11-19&to=2026-11-19").await), ["m1"]);
+    assert_eq!(listed(&delegate.get("/quarantine?to=2026-11-18").await), ["m2"]);
+    let page = delegate.get("/quarantine?from=2026-02-30").await;
+    assert!(page.body.contains("is not a date") && listed(&page).is_empty(), "{}", page.body);
+
+    let token = delegate.get("/quarantine").await.csrf();
+    let form = [("csrf", token.as_str()), ("action", "delete"), ("ids", "m1"), ("ids", "m3"), ("ids", "m4")];
+    let page = delegate.post("/quarantine/act", &form).await;
+    let banner = delegate.get(page.location.as_deref().unwrap()).await;
+    assert!(banner.body.contains("Messages deleted: 2. Not done: not found"), "{}", banner.body);
+    assert_eq!(listed(&banner), ["m2"]);
+    assert!(store.quarantine_get("m4").await.unwrap().unwrap().released_at.is_none(), "another's message stays");
+    let page = delegate.post("/quarantine/act", &[("csrf", &token), ("action", "delete")]).await;
+    assert!(delegate.get(page.location.as_deref().unwrap()).await.body.contains("Select messages first."));
 }

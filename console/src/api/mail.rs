@@ -90,15 +90,16 @@ struct HeldView {
     received_at: i64,
 }
 
-/// Held messages of the caller's domains, newest first.
-#[utoipa::path(get, path = "/quarantine", tag = "quarantine", params(HeldQuery),
-    responses((status = 200, body = Vec<HeldView>)))]
+/// Held messages of the caller's domains, newest first (at most 500).
+#[utoipa::path(get, path = "/quarantine", tag = "quarantine", params(HeldQuery, ops::HeldFilter),
+    responses((status = 200, body = Vec<HeldView>), (status = 400, body = ErrorBody)))]
 async fn quarantine(
     Caller(access): Caller,
     State(state): State<AppState>,
     Query(query): Query<HeldQuery>,
+    Query(filter): Query<ops::HeldFilter>,
 ) -> Result<Json<Vec<HeldView>>, AppError> {
-    let held = ops::quarantine(&access, &state, query.user.as_deref()).await?;
+    let held = ops::quarantine(&access, &state, query.user.as_deref(), &filter).await?;
     Ok(Json(
         held.into_iter()
             .map(|m| HeldView {
@@ -115,22 +116,40 @@ async fn quarantine(
     ))
 }
 
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReleaseQuery {
+    /// Also allow the sender from then on (the user's list, or the domain's).
+    #[serde(default)]
+    allow_sender: bool,
+}
+
 #[derive(Serialize, ToSchema)]
 struct Released {
     /// The message's id in the delivery queue.
     queue_id: String,
+    /// Whose allow list the sender went on (`allow_sender`): a user's address or a domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_on: Option<String>,
 }
 
 /// Release a held message into the delivery queue (to the caller's recipients of it).
-#[utoipa::path(post, path = "/quarantine/{id}/release", tag = "quarantine", params(HeldQuery),
-    responses((status = 200, body = Released)))]
+#[utoipa::path(post, path = "/quarantine/{id}/release", tag = "quarantine", params(HeldQuery, ReleaseQuery),
+    responses((status = 200, body = Released), (status = 400, body = ErrorBody)))]
 async fn release(
     Caller(access): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<HeldQuery>,
+    Query(release): Query<ReleaseQuery>,
 ) -> Result<Json<Released>, AppError> {
-    Ok(Json(Released { queue_id: ops::release(&access, &state, query.user.as_deref(), &id).await? }))
+    let user = query.user.as_deref();
+    Ok(Json(if release.allow_sender {
+        let (queue_id, owner) = ops::release_and_allow(&access, &state, user, &id).await?;
+        Released { queue_id, allowed_on: Some(owner) }
+    } else {
+        Released { queue_id: ops::release(&access, &state, user, &id).await?, allowed_on: None }
+    }))
 }
 
 /// Delete a held message.
@@ -173,6 +192,9 @@ struct LogView {
     headers: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<String>,
+    /// Each filter layer's findings and every delivery attempt (the one-entry route only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journey: Option<ops::Journey>,
 }
 
 impl From<&moat_store::LogEntry> for LogView {
@@ -197,6 +219,7 @@ impl From<&moat_store::LogEntry> for LogView {
             direction: e.direction.as_str(),
             headers: None,
             text: None,
+            journey: None,
         }
     }
 }
@@ -210,24 +233,39 @@ struct LogQuery {
     verdict: Option<String>,
     /// `inbound` or `outbound`.
     direction: Option<String>,
+    /// Only this one of the caller's domains.
+    domain: Option<String>,
+    /// Received on or after this day (`YYYY-MM-DD`, UTC).
+    from: Option<String>,
+    /// Received on or before this day.
+    to: Option<String>,
     /// At most this many (1–1,000; 100 when left out).
     limit: Option<i64>,
 }
 
 /// The email log of the caller's domains, newest first.
-#[utoipa::path(get, path = "/log", tag = "email log", params(LogQuery), responses((status = 200, body = Vec<LogView>)))]
+#[utoipa::path(get, path = "/log", tag = "email log", params(LogQuery),
+    responses((status = 200, body = Vec<LogView>), (status = 400, body = ErrorBody)))]
 async fn log(
     Caller(access): Caller,
     State(state): State<AppState>,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Vec<LogView>>, AppError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let search = ops::LogSearch { q: query.q, verdict: query.verdict, direction: query.direction };
+    let search = ops::LogSearch {
+        q: query.q,
+        verdict: query.verdict,
+        direction: query.direction,
+        domain: query.domain,
+        from: query.from,
+        to: query.to,
+    };
     let entries = ops::log(&access, &state, &search, limit).await?;
     Ok(Json(entries.iter().map(LogView::from).collect()))
 }
 
-/// One logged message, with its headers and text while Moat has it, as the caller's permissions allow.
+/// One logged message and its journey (each layer's findings, every delivery attempt), with its headers and
+/// text while Moat has it, as the caller's permissions allow.
 #[utoipa::path(get, path = "/log/{id}", tag = "email log", responses((status = 200, body = LogView)))]
 async fn log_entry(
     Caller(access): Caller,
@@ -236,6 +274,7 @@ async fn log_entry(
 ) -> Result<Json<LogView>, AppError> {
     let (entry, bytes) = ops::log_entry(&access, &state, id).await?;
     let mut view = LogView::from(&entry);
+    view.journey = Some(ops::log_journey(&access, &state, id).await?);
     if let Some(bytes) = bytes {
         let (headers, text) = ops::headers_and_text(&bytes);
         let delegation = access.delegation();

@@ -1231,10 +1231,59 @@ pub async fn quarantine(
     access: &Access,
     state: &AppState,
     user: Option<&str>,
+    filter: &HeldFilter,
 ) -> Result<Vec<moat_store::Quarantined>, AppError> {
     let mine = HeldFor::caller(access, state, user).await?;
-    let held = state.store.quarantine_list(access.tenant(), SHOWN).await?;
+    let (since, until) =
+        crate::dates::period(filter.from.as_deref(), filter.to.as_deref()).map_err(AppError::BadRequest)?;
+    let search = moat_store::HeldSearch { tenant: access.tenant(), text: filter.q.clone(), since, until, limit: SHOWN };
+    let held = state.store.quarantine_search(&search).await?;
     Ok(held.into_iter().filter(|q| !mine.recipients_of(q).is_empty()).collect())
+}
+
+/// What the quarantine is searched for.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeldFilter {
+    /// Sender, recipient or subject containing this text.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Received on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Received on or before this day.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// Releases a held message and allows its sender from then on: on the user's own list (an end user, or an
+/// admin in a user's panel), else on the list of the first of the caller's domains it was held for. Returns
+/// the queue id and whose list the sender went on.
+pub async fn release_and_allow(
+    access: &Access,
+    state: &AppState,
+    user: Option<&str>,
+    id: &str,
+) -> Result<(String, String), AppError> {
+    let (held, recipients) = held_recipients(access, state, user, id).await?;
+    if held.direction == moat_store::Direction::Outbound {
+        return Err(AppError::BadRequest("a sender is allowed for incoming mail only".into()));
+    }
+    if held.sender.is_empty() {
+        return Err(AppError::BadRequest("a message without a sender (a bounce) cannot be allowed by sender".into()));
+    }
+    let owner = match (&access.account, user) {
+        (crate::access::Account::User { mailbox, .. }, _) => mailbox.address.clone(),
+        (_, Some(user)) => user.to_ascii_lowercase(),
+        (_, None) => recipients
+            .first()
+            .and_then(|(address, _)| address.rsplit_once('@'))
+            .map(|(_, domain)| domain.to_ascii_lowercase())
+            .ok_or(AppError::NotFound)?,
+    };
+    let queue_id = release(access, state, user, id).await?;
+    list_add(access, state, Some(&owner), Listing::Allow, &held.sender).await?;
+    Ok((queue_id, owner))
 }
 
 /// Whose held mail a caller acts on: some addresses (an end user's own, or one user's panel), or every
@@ -1307,6 +1356,15 @@ pub struct LogSearch {
     /// Only `inbound` or only `outbound` mail.
     #[serde(default)]
     pub direction: Option<String>,
+    /// Only mail for (or, outgoing, from) this one of the caller's domains.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Received on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Received on or before this day.
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 /// The email log the caller may read, newest first: every message (platform), its tenant's, or those to
@@ -1331,6 +1389,8 @@ pub async fn log(
         limit,
         ..Default::default()
     };
+    (query.since, query.until) =
+        crate::dates::period(search.from.as_deref(), search.to.as_deref()).map_err(AppError::BadRequest)?;
     match access.role() {
         Some(Role::Platform) => {}
         Some(Role::Tenant(t)) => query.tenant = Some(t),
@@ -1338,6 +1398,9 @@ pub async fn log(
             query.tenant = access.tenant();
             query.domains = Some(visible_domains(access, state).await?.into_iter().map(|d| d.id).collect());
         }
+    }
+    if let Some(name) = search.domain.as_deref().filter(|d| !d.trim().is_empty()) {
+        query.domains = Some(vec![visible_domain(access, state, name).await?.id]);
     }
     Ok(state.store.log_recent(&query).await?)
 }
@@ -1371,6 +1434,47 @@ async fn logged_message(state: &AppState, entry: &moat_store::LogEntry) -> Resul
 
 /// One log entry the caller may read, with the message's bytes when Moat still has them and the caller may
 /// see them (the delegated "view emails" or "view headers" permission).
+/// A logged message's way through Moat: each filter layer's finding, and every delivery attempt.
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone, Default)]
+pub struct Journey {
+    pub layers: Vec<LayerView>,
+    pub attempts: Vec<moat_store::DeliveryAttempt>,
+}
+
+/// What one layer of the chain found, as the log's report keeps it.
+#[derive(utoipa::ToSchema, Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(default)]
+pub struct LayerView {
+    pub plugin: String,
+    /// `connect`, `mail-from`, `rcpt-to` or `message`.
+    pub stage: String,
+    /// Run for its findings only: its action does not count.
+    pub shadow: bool,
+    pub symbols: Vec<SymbolView>,
+    /// `reject`, `quarantine`, … when the layer decided more than a score.
+    pub action: Option<String>,
+    /// Why the layer failed (a trap, a timeout, an open circuit breaker).
+    pub failure: Option<String>,
+    /// Time the layer took, in microseconds.
+    pub micros: u64,
+}
+
+#[derive(utoipa::ToSchema, Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(default)]
+pub struct SymbolView {
+    pub name: String,
+    pub score: f64,
+    pub reason: String,
+}
+
+/// The journey of a logged message the caller may see. The layers are read from the report the gateway
+/// stored with the row (a report it cannot read shows no layers rather than failing the page).
+pub async fn log_journey(access: &Access, state: &AppState, id: i64) -> Result<Journey, AppError> {
+    let entry = visible_log_entry(access, state, id).await?;
+    let layers = entry.report.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default();
+    Ok(Journey { layers, attempts: state.store.log_attempts(entry.id).await? })
+}
+
 pub async fn log_entry(
     access: &Access,
     state: &AppState,

@@ -1,5 +1,6 @@
-//! The email log: what arrived for the caller's domains and what became of it, searchable. Opening a
-//! message shows its verdict and lets the admin allow or deny its sender or client IP for the domain and
+//! The email log: what arrived for the caller's domains and what became of it, searchable by text, verdict,
+//! direction, domain and day. Opening a message shows its journey (each filter layer's findings with their
+//! scores and reasons, every delivery attempt with the downstream's reply) and lets the admin allow or deny its sender or client IP for the domain and
 //! classify it as valid or spam (the tenant's filters learn it). Its headers and text need the delegated
 //! "view headers" / "view emails" permissions (platform and tenant admins have both), and only while Moat
 //! still has the message (quarantine, queue, or a kept copy).
@@ -33,10 +34,17 @@ const VERDICTS: [&str; 7] = ["clean", "tagged", "quarantined", "rejected", "temp
 
 async fn list(State(state): State<AppState>, signed: Signed, Query(search): Query<LogSearch>) -> PageResult {
     let t = |s| tr(signed.language, s);
-    let entries = ops::log(&signed.access, &state, &search, SHOWN).await?;
+    let (entries, error) = match ops::log(&signed.access, &state, &search, SHOWN).await {
+        Ok(entries) => (entries, None),
+        Err(e @ AppError::BadRequest(_)) => (Vec::new(), Some(e.message_in(signed.language))),
+        Err(e) => return Err(e.into()),
+    };
+    let domains = ops::visible_domains(&signed.access, &state).await?;
     let verdict = search.verdict.as_deref().unwrap_or("");
     let direction = search.direction.as_deref().unwrap_or("");
+    let domain = search.domain.as_deref().unwrap_or("");
     let body = html! {
+        (notice(None, error.as_deref()))
         form.search method="get" action="/log" {
             input name="q" type="search" value=(search.q.as_deref().unwrap_or("")) placeholder=(t("Sender, recipient, subject or IP")) aria-label=(t("Search"));
             select name="verdict" aria-label=(t("Verdict")) {
@@ -47,6 +55,12 @@ async fn list(State(state): State<AppState>, signed: Signed, Query(search): Quer
                 option value="" { (t("Both directions")) }
                 @for d in ["inbound", "outbound"] { option value=(d) selected[direction == d] { (t(d)) } }
             }
+            select name="domain" aria-label=(t("Domain")) {
+                option value="" { (t("All domains")) }
+                @for d in &domains { option value=(d.name) selected[domain == d.name] { (d.name) } }
+            }
+            label { (t("From")) " " input name="from" type="date" value=(search.from.as_deref().unwrap_or("")); }
+            label { (t("To")) " " input name="to" type="date" value=(search.to.as_deref().unwrap_or("")); }
             button type="submit" { (t("Search")) }
         }
         @if entries.is_empty() { p { (t("No messages found.")) } }
@@ -54,7 +68,7 @@ async fn list(State(state): State<AppState>, signed: Signed, Query(search): Quer
             table #log {
                 thead { tr { th { (t("Received")) } th { (t("Direction")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Verdict")) } th { (t("Score")) } th { (t("Delivery")) } th { (t("Classified")) } } }
                 tbody { @for e in &entries { tr {
-                    td { a href=(format!("/log/{}", e.id)) { (super::quarantine::time(e.received_at)) } }
+                    td { a href=(format!("/log/{}", e.id)) { (crate::dates::shown(e.received_at)) } }
                     td { (t(e.direction.as_str())) }
                     td { (e.sender) } td { (e.recipients) } td { (e.subject.clone().unwrap_or_default()) }
                     td { (e.verdict) } td { (e.score.map(|s| format!("{s:.1}")).unwrap_or_default()) } td { (e.delivery_status) }
@@ -80,20 +94,58 @@ async fn show(
 ) -> PageResult {
     let t = |s| tr(signed.language, s);
     let (entry, bytes) = ops::log_entry(&signed.access, &state, id).await?;
+    let journey = ops::log_journey(&signed.access, &state, id).await?;
     let delegation = signed.access.delegation();
     let (headers, text) = bytes.as_deref().map(ops::headers_and_text).unwrap_or_default();
     let body = html! {
         (notice(q.done.as_deref(), None))
         dl #log-entry {
-            dt { (t("Received")) } dd { (super::quarantine::time(entry.received_at)) }
+            dt { (t("Received")) } dd { (crate::dates::shown(entry.received_at)) }
             dt { (t("Client")) } dd { (entry.client_ip) " (" (entry.helo) ")" }
             dt { (t("From")) } dd { (entry.sender) }
             dt { (t("To")) } dd { (entry.recipients) }
             dt { (t("Subject")) } dd { (entry.subject.clone().unwrap_or_default()) }
             dt { (t("Verdict")) } dd #verdict { (entry.verdict) @if let Some(s) = entry.score { " (" (format!("{s:.1}")) ")" } }
-            dt { (t("Symbols")) } dd { (entry.symbols.clone().unwrap_or_default()) }
             dt { (t("Delivery")) } dd { (entry.delivery_status) " " (entry.last_reply.clone().unwrap_or_default()) }
             dt { (t("Classified")) } dd #classified { @if let Some(c) = entry.classified { (t(c.as_str())) } @else { "—" } }
+        }
+        h2 { (t("Filtering")) }
+        @if journey.layers.is_empty() {
+            p { (t("Symbols")) ": " (entry.symbols.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "—".into())) }
+        } @else {
+            table #layers.stack {
+                thead { tr { th { (t("Layer")) } th { (t("Stage")) } th { (t("Findings")) } th { (t("Decision")) } th { (t("Time")) } } }
+                tbody { @for layer in &journey.layers { tr {
+                    td data-label=(t("Layer")) { (layer.plugin) @if layer.shadow { " " small { "(" (t("shadow")) ")" } } }
+                    td data-label=(t("Stage")) { (layer.stage) }
+                    td data-label=(t("Findings")) {
+                        @if layer.symbols.is_empty() { "—" }
+                        @for symbol in &layer.symbols {
+                            div { code { (symbol.name) } " " (format!("{:+.1}", symbol.score)) @if !symbol.reason.is_empty() { ": " (symbol.reason) } }
+                        }
+                    }
+                    td data-label=(t("Decision")) {
+                        @if let Some(failure) = &layer.failure { span.failed { (t("failed")) ": " (failure) } }
+                        @else { (layer.action.clone().unwrap_or_else(|| t("score only").into())) }
+                    }
+                    td data-label=(t("Time")) { (format!("{:.1} ms", layer.micros as f64 / 1000.0)) }
+                } } }
+            }
+        }
+        h2 { (t("Delivery attempts")) }
+        @if journey.attempts.is_empty() {
+            p #attempts-none { (t("No delivery attempt (yet).")) }
+        } @else {
+            table #attempts.stack {
+                thead { tr { th { (t("When")) } th { (t("Recipient")) } th { (t("Node")) } th { (t("Result")) } th { (t("Reply")) } } }
+                tbody { @for a in &journey.attempts { tr {
+                    td data-label=(t("When")) { (crate::dates::shown(a.attempted_at)) }
+                    td data-label=(t("Recipient")) { (a.recipient) }
+                    td data-label=(t("Node")) { (a.node) }
+                    td data-label=(t("Result")) { (t(match a.status.as_str() { "delivered" => "delivered", "failed" => "failed", _ => "to be retried" })) }
+                    td.reason data-label=(t("Reply")) { (a.reply) }
+                } } }
+            }
         }
         form.inline method="post" action=(format!("/log/{id}/list")) {
             (csrf(&signed))

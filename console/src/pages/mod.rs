@@ -59,6 +59,9 @@ async fn not_found() -> Failure {
     Failure(AppError::NotFound)
 }
 
+/// Messages one bulk action acts on at most (a page lists 500).
+pub const BULK_MAX: usize = 500;
+
 /// A numeric id in a page's path: anything else is "not found", never a raw parse error.
 pub struct Id(pub i64);
 

@@ -46,7 +46,7 @@ pub fn section(signed: &Signed, config: &Configuration, credentials: &[SmtpCrede
                 tbody { @for c in credentials { tr {
                     td { code { (c.username) } }
                     td { (c.label) }
-                    td { (c.last_used_at.map(super::quarantine::time).unwrap_or_else(|| t("never").into())) }
+                    td { (c.last_used_at.map(crate::dates::shown).unwrap_or_else(|| t("never").into())) }
                     td { (c.sent_today.0) " / " (c.sent_today.1) }
                     td { @match &c.suspended { Some(why) => { span.failed { (t("Suspended")) ": " (why) } } None => { (t("Active")) } } }
                     td {

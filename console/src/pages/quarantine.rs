@@ -1,5 +1,6 @@
 //! Quarantine: held messages an admin's domains (or one user's, from a user's panel) or an end user's own
-//! received; release (into the delivery queue) or delete.
+//! received, searched by text and date; release (into the delivery queue), release and allow the sender, or
+//! delete — one message, or the ticked ones at once.
 
 use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
 use crate::i18n::tr;
@@ -22,61 +23,71 @@ pub fn routes() -> Router<AppState> {
 struct Q {
     user: Option<String>,
     done: Option<String>,
-}
-
-pub fn time(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+    #[serde(flatten)]
+    filter: ops::HeldFilter,
 }
 
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
     let t = |s| tr(signed.language, s);
     let user = filled(&q.user);
-    let held = ops::quarantine(&signed.access, &state, user.as_deref()).await?;
+    let (held, error) = match ops::quarantine(&signed.access, &state, user.as_deref(), &q.filter).await {
+        Ok(held) => (held, None),
+        Err(e @ AppError::BadRequest(_)) => (Vec::new(), Some(e.message_in(signed.language))),
+        Err(e) => return Err(e.into()),
+    };
     let end_user = matches!(signed.access.account, crate::access::Account::User { .. });
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let body = html! {
-        (notice(q.done.as_deref(), None))
+        (notice(q.done.as_deref(), error.as_deref()))
         @if let Some(u) = &user {
             p { (t("Panel of")) " " strong { (u) } " · " a href=(format!("/lists?owner={}", url_encode(u))) { (t("Trust lists")) } }
+        }
+        form.search method="get" action="/quarantine" {
+            @if let Some(u) = &user { input type="hidden" name="user" value=(u); }
+            input name="q" type="search" value=(value(&q.filter.q)) placeholder=(t("Sender, recipient or subject")) aria-label=(t("Search"));
+            label { (t("From")) " " input name="from" type="date" value=(value(&q.filter.from)); }
+            label { (t("To")) " " input name="to" type="date" value=(value(&q.filter.to)); }
+            button type="submit" { (t("Search")) }
         }
         @if held.is_empty() {
             p #quarantine-empty { (t("No messages in quarantine.")) }
         } @else {
-            table #quarantine {
-                thead { tr { th { (t("Received")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Score")) } th { (t("Reason")) } th {} } }
-                tbody { @for m in &held { tr {
-                    td { (time(m.received_at)) }
-                    td { (m.sender) }
-                    td { (m.recipients.iter().map(|r| r.0.as_str()).collect::<Vec<_>>().join(", ")) }
-                    td { a href=(preview_link(&m.id, user.as_deref())) { (m.subject.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| t("(no subject)").to_owned())) } }
-                    td { (format!("{:.1}", m.score)) }
-                    td { (m.reason) }
-                    td { form.inline method="post" action="/quarantine/act" {
-                        (csrf(&signed))
-                        input type="hidden" name="id" value=(m.id);
-                        input type="hidden" name="user" value=(user.clone().unwrap_or_default());
-                        @if !m.held_by_antivirus() {
-                            button type="submit" name="action" value="release" { (t("Release")) }
-                            " "
-                        } @else if !end_user {
-                            span.warning { (t("Held by the antivirus: release only if you are sure it is safe.")) } " "
-                            button type="submit" name="action" value="release" { (t("Release")) }
-                            " "
+            form #held method="post" action="/quarantine/act" {
+                (csrf(&signed))
+                input type="hidden" name="user" value=(user.clone().unwrap_or_default());
+                p.bulk {
+                    (t("Selected:")) " "
+                    button type="submit" name="action" value="release" { (t("Release")) } " "
+                    button type="submit" name="action" value="release-allow" { (t("Release and allow sender")) } " "
+                    button.danger type="submit" name="action" value="delete" { (t("Delete")) }
+                }
+                table #quarantine.stack {
+                    thead { tr { th { span.visually-hidden { (t("Select")) } } th { (t("Received")) } th { (t("From")) } th { (t("To")) } th { (t("Subject")) } th { (t("Score")) } th { (t("Reason")) } th {} } }
+                    tbody { @for m in &held {
+                        @let releasable = !m.held_by_antivirus() || !end_user;
+                        tr {
+                            td { input type="checkbox" name="ids" value=(m.id) aria-label=(format!("{} {}", t("Select"), m.subject.clone().unwrap_or_default())); }
+                            td data-label=(t("Received")) { (crate::dates::shown(m.received_at)) }
+                            td data-label=(t("From")) { (m.sender) }
+                            td data-label=(t("To")) { (m.recipients.iter().map(|r| r.0.as_str()).collect::<Vec<_>>().join(", ")) }
+                            td data-label=(t("Subject")) { a href=(preview_link(&m.id, user.as_deref())) { (m.subject.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| t("(no subject)").to_owned())) } }
+                            td data-label=(t("Score")) { (format!("{:.1}", m.score)) }
+                            td.reason data-label=(t("Reason")) { (m.reason) }
+                            td.actions {
+                                @if m.held_by_antivirus() && !end_user {
+                                    span.warning { (t("Held by the antivirus: release only if you are sure it is safe.")) } " "
+                                }
+                                @if releasable {
+                                    button type="submit" name="action" value=(format!("release:{}", m.id)) { (t("Release")) } " "
+                                    @if !m.sender.is_empty() && m.direction == moat_store::Direction::Inbound {
+                                        button type="submit" name="action" value=(format!("release-allow:{}", m.id)) { (t("Release and allow sender")) } " "
+                                    }
+                                }
+                                button.danger type="submit" name="action" value=(format!("delete:{}", m.id)) { (t("Delete")) }
+                            }
                         }
-                        button.danger type="submit" name="action" value="delete" { (t("Delete")) }
                     } }
-                } } }
+                }
             }
         }
     };
@@ -107,7 +118,7 @@ async fn preview(
             dt { (t("From")) } dd { (preview.from) " <" (held.sender) ">" }
             dt { (t("To")) } dd { (preview.to) }
             dt { (t("Subject")) } dd { (preview.subject) }
-            dt { (t("Received")) } dd { (time(held.received_at)) }
+            dt { (t("Received")) } dd { (crate::dates::shown(held.received_at)) }
             dt { (t("Score")) } dd { (format!("{:.1}", held.score)) }
             dt { (t("Reason")) } dd { (held.reason) }
         }
@@ -129,50 +140,60 @@ async fn preview(
         }
         form method="post" action="/quarantine/act" {
             (csrf(&signed))
-            input type="hidden" name="id" value=(held.id);
             input type="hidden" name="user" value=(user.clone().unwrap_or_default());
             @if !held.held_by_antivirus() || !end_user {
-                button type="submit" name="action" value="release" { (t("Release")) } " "
+                button type="submit" name="action" value=(format!("release:{}", held.id)) { (t("Release")) } " "
+                @if !held.sender.is_empty() && held.direction == moat_store::Direction::Inbound {
+                    button type="submit" name="action" value=(format!("release-allow:{}", held.id)) { (t("Release and allow sender")) } " "
+                }
             }
-            button.danger type="submit" name="action" value="delete" { (t("Delete")) }
+            button.danger type="submit" name="action" value=(format!("delete:{}", held.id)) { (t("Delete")) }
         }
         p { a href=(user.as_deref().map(|u| format!("/quarantine?user={}", url_encode(u))).unwrap_or_else(|| "/quarantine".into())) { (t("Back to the quarantine")) } }
     };
     Ok(frame(&signed, t("Held message"), body))
 }
 
-#[derive(Deserialize)]
-struct ActForm {
-    csrf: String,
-    id: String,
-    action: String,
-    user: Option<String>,
-}
-
-async fn act(State(state): State<AppState>, signed: Signed, Form(form): Form<ActForm>) -> PageResult {
-    signed.check(&form.csrf)?;
+/// The quarantine's one form: `action` is `VERB:ID` for one message's button, or `VERB` for the ticked `ids`
+/// (read by hand: `ids` repeats). Each message is acted on by itself; the banner says what was done and what
+/// was refused, and why.
+async fn act(State(state): State<AppState>, signed: Signed, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    signed.check(&get("csrf").unwrap_or_default())?;
     let t = |s| tr(signed.language, s);
-    let user = filled(&form.user);
+    let user = filled(&get("user"));
     let back =
         user.as_deref().map(|u| format!("/quarantine?user={}", url_encode(u))).unwrap_or_else(|| "/quarantine".into());
-    match form.action.as_str() {
-        "release" => {
-            ops::release(&signed.access, &state, user.as_deref(), &form.id).await?;
-            Ok(done(&back, t("Message released.")))
-        }
-        "delete" => {
-            ops::delete_held(&signed.access, &state, user.as_deref(), &form.id).await?;
-            Ok(done(&back, t("Message deleted.")))
-        }
-        _ => Err(AppError::BadRequest("unknown action".into()).into()),
+    let action = get("action").unwrap_or_default();
+    let (verb, ids): (&str, Vec<String>) = match action.split_once(':') {
+        Some((verb, id)) => (verb, vec![id.to_owned()]),
+        None => (action.as_str(), pairs.iter().filter(|(n, _)| n == "ids").map(|(_, v)| v.clone()).collect()),
+    };
+    if ids.is_empty() {
+        return Ok(done(&back, t("Select messages first.")));
     }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_are_shown_as_utc_dates() {
-        assert_eq!(super::time(0), "1970-01-01 00:00");
-        assert_eq!(super::time(1_795_000_000), "2026-11-18 11:06");
+    let (mut acted, mut refused) = (0, Vec::new());
+    for id in ids.iter().take(super::BULK_MAX) {
+        let outcome = match verb {
+            "release" => ops::release(&signed.access, &state, user.as_deref(), id).await.map(drop),
+            "release-allow" => ops::release_and_allow(&signed.access, &state, user.as_deref(), id).await.map(drop),
+            "delete" => ops::delete_held(&signed.access, &state, user.as_deref(), id).await,
+            _ => return Err(AppError::BadRequest("unknown action".into()).into()),
+        };
+        match outcome {
+            Ok(()) => acted += 1,
+            Err(e) => refused.push(e.message_in(signed.language)),
+        }
     }
+    let did = match verb {
+        "delete" => t("Messages deleted:"),
+        "release-allow" => t("Messages released and senders allowed:"),
+        _ => t("Messages released:"),
+    };
+    let mut message = format!("{did} {acted}");
+    if !refused.is_empty() {
+        refused.dedup();
+        message.push_str(&format!(". {} {}", t("Not done:"), refused.join("; ")));
+    }
+    Ok(done(&back, &message))
 }

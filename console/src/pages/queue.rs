@@ -27,7 +27,7 @@ struct Q {
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
     let t = |s| tr(signed.language, s);
     let queued = ops::queue(&signed.access, &state).await?;
-    let time = super::quarantine::time;
+    let time = crate::dates::shown;
     let body = html! {
         (notice(q.done.as_deref(), None))
         @if queued.is_empty() {

@@ -86,11 +86,11 @@ async fn status(State(state): State<AppState>, signed: Signed) -> PageResult {
         }
         section #last-24-hours {
             h2 { (t("Last 24 hours")) }
-            (super::chart::stacked_bars("chart-hourly", &status.hourly, 4, |at| super::quarantine::time(at)[11..].to_owned(), t))
+            (super::chart::stacked_bars("chart-hourly", &status.hourly, 4, |at| crate::dates::shown(at)[11..].to_owned(), t))
         }
         section #last-30-days {
             h2 { (t("Last 30 days")) }
-            (super::chart::stacked_bars("chart-daily", &status.daily, 5, |at| super::quarantine::time(at)[5..10].to_owned(), t))
+            (super::chart::stacked_bars("chart-daily", &status.daily, 5, |at| crate::dates::shown(at)[5..10].to_owned(), t))
         }
         @if !nodes.is_empty() {
             section #nodes {
@@ -104,8 +104,8 @@ async fn status(State(state): State<AppState>, signed: Signed) -> PageResult {
                         @for node in &nodes {
                             tr {
                                 td { (node.name) } td { (node.version) }
-                                td { (super::quarantine::time(node.started_at)) }
-                                td { (super::quarantine::time(node.heartbeat_at)) }
+                                td { (crate::dates::shown(node.started_at)) }
+                                td { (crate::dates::shown(node.heartbeat_at)) }
                                 td { @if node.alive { (t("alive")) } @else { strong { (t("not responding")) } } }
                                 td.count { (node.delivering) }
                             }

@@ -30,7 +30,7 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
 async fn render(state: &AppState, signed: &Signed, above: Markup) -> PageResult {
     let t = |s| tr(signed.language, s);
     let tokens = ops::api_tokens(&signed.access, state).await?;
-    let time = super::quarantine::time;
+    let time = crate::dates::shown;
     let body = html! {
         (above)
         p { (t("A token lets a script use the REST API as you: send it as Authorization: Bearer TOKEN.")) }

@@ -38,11 +38,11 @@ pub use import_jobs::{ImportJob, ImportLineError, ImportStatus};
 pub use kv::{KvEntry, KvVersion};
 pub use ldap::StoredLdap;
 pub use mailboxes::{Alias, ImportedUser, Mailbox, MailboxId};
-pub use message_log::{Classification, Direction, LogEntry, LogQuery, NewLogEntry};
+pub use message_log::{Classification, DeliveryAttempt, Direction, LogEntry, LogQuery, NewLogEntry};
 pub use nodes::Node;
 pub use outbound::{CredentialId, DkimAlgorithm, DkimKey, SmtpCredential};
 pub use plugins::{NewPlugin, PluginInfo};
-pub use quarantine::{NewQuarantined, Quarantined};
+pub use quarantine::{HeldSearch, NewQuarantined, Quarantined};
 pub use queue::{
     Accepted, AttemptResult, ClaimRequest, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
     QueuedRecipient, RecipientStatus, Settled,

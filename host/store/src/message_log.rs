@@ -86,6 +86,20 @@ pub struct LogEntry {
     pub body: Option<crate::BodyKey>,
 }
 
+/// One try at delivering a logged message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryAttempt {
+    pub recipient: String,
+    pub attempted_at: i64,
+    /// The node that tried.
+    pub node: String,
+    /// What became of the recipient: `delivered`, `queued` (to be retried) or `failed`.
+    pub status: String,
+    /// The downstream's reply, or why no host could be reached.
+    pub reply: String,
+}
+
 /// What an admin says a logged message was, taught to the tenant's filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Classification {
@@ -123,6 +137,10 @@ pub struct LogQuery {
     pub verdict: Option<String>,
     /// Only inbound or only outbound mail.
     pub direction: Option<Direction>,
+    /// Only rows received at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Only rows received before this time.
+    pub until: Option<i64>,
     pub limit: i64,
 }
 
@@ -160,7 +178,7 @@ const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, send
 const NOT_OWN_MAIL: &str = "NOT (sender = '' AND client_ip = '127.0.0.1')";
 
 /// `text` as a LIKE pattern matching it literally (with `ESCAPE '\\'`).
-fn like_escaped(text: &str) -> String {
+pub(crate) fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
@@ -319,6 +337,13 @@ impl Store {
             sql.push_str(&format!(" AND direction = ${}", texts.len() + 3));
             texts.push(direction.as_str().to_owned());
         }
+        // Times are integers formatted in, like ids: nothing typed reaches the SQL text.
+        if let Some(since) = query.since {
+            sql.push_str(&format!(" AND received_at >= {since}"));
+        }
+        if let Some(until) = query.until {
+            sql.push_str(&format!(" AND received_at < {until}"));
+        }
         sql.push_str(" ORDER BY id DESC LIMIT $2");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(query.tenant.map_or(0, |t| t.0)).bind(query.limit);
         for p in &texts {
@@ -340,15 +365,36 @@ impl Store {
     /// Removes log rows received before `before`; returns how many.
     pub async fn log_purge(&self, before: i64) -> Result<u64> {
         let mut tx = self.writer().begin().await?;
-        sqlx::query(
-            "DELETE FROM message_log_domains WHERE log_id IN (SELECT id FROM message_log WHERE received_at < $1)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
+        for table in ["message_log_domains", "delivery_attempts"] {
+            // The table names are this code's own.
+            let sql =
+                format!("DELETE FROM {table} WHERE log_id IN (SELECT id FROM message_log WHERE received_at < $1)");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?;
+        }
         let done = sqlx::query("DELETE FROM message_log WHERE received_at < $1").bind(before).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    /// Every delivery attempt of a logged message, oldest first.
+    pub async fn log_attempts(&self, log_id: i64) -> Result<Vec<DeliveryAttempt>> {
+        let rows = sqlx::query(
+            "SELECT recipient, attempted_at, node, status, reply FROM delivery_attempts WHERE log_id = $1 \
+             ORDER BY attempted_at, id",
+        )
+        .bind(log_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DeliveryAttempt {
+                recipient: r.get("recipient"),
+                attempted_at: r.get("attempted_at"),
+                node: r.get("node"),
+                status: r.get("status"),
+                reply: r.get("reply"),
+            })
+            .collect())
     }
 
     pub async fn log_get(&self, id: i64) -> Result<Option<LogEntry>> {

@@ -20,6 +20,20 @@ pub struct NewQuarantined {
     pub direction: Direction,
 }
 
+/// Which held messages to list.
+#[derive(Debug, Clone, Default)]
+pub struct HeldSearch {
+    /// One tenant's; `None`: every tenant's.
+    pub tenant: Option<TenantId>,
+    /// Sender, recipients or subject containing this text (case-insensitive, literally).
+    pub text: Option<String>,
+    /// Received at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Received before this time.
+    pub until: Option<i64>,
+    pub limit: i64,
+}
+
 /// A quarantined message without its bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quarantined {
@@ -113,13 +127,33 @@ impl Store {
 
     /// The newest held messages of a tenant (all tenants with `None`), not yet released.
     pub async fn quarantine_list(&self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Quarantined>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM quarantine WHERE released_at IS NULL AND ($1 IS NULL OR tenant_id = $1) \
-             ORDER BY received_at DESC, id DESC LIMIT $2"
-        );
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.map(|t| t.0)).bind(limit).fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(from_row).collect())
+        self.quarantine_search(&HeldSearch { tenant, limit, ..HeldSearch::default() }).await
+    }
+
+    /// The newest held messages `search` asks for, not yet released.
+    pub async fn quarantine_search(&self, search: &HeldSearch) -> Result<Vec<Quarantined>> {
+        let mut sql =
+            format!("SELECT {COLUMNS} FROM quarantine WHERE released_at IS NULL AND ($1 IS NULL OR tenant_id = $1)");
+        let text = search.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        if text.is_some() {
+            sql.push_str(
+                " AND (LOWER(sender) LIKE $3 ESCAPE '\\' OR LOWER(recipients) LIKE $3 ESCAPE '\\' \
+                 OR LOWER(COALESCE(subject, '')) LIKE $3 ESCAPE '\\')",
+            );
+        }
+        // Times are integers formatted in: nothing typed reaches the SQL text.
+        if let Some(since) = search.since {
+            sql.push_str(&format!(" AND received_at >= {since}"));
+        }
+        if let Some(until) = search.until {
+            sql.push_str(&format!(" AND received_at < {until}"));
+        }
+        sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT $2");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(search.tenant.map(|t| t.0)).bind(search.limit);
+        if let Some(text) = text {
+            query = query.bind(format!("%{}%", crate::message_log::like_escaped(&text.to_lowercase())));
+        }
+        Ok(query.fetch_all(self.pool()).await?.iter().map(from_row).collect())
     }
 
     /// A held message (who it is for, why it is held, where its bytes are).

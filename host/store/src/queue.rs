@@ -592,6 +592,7 @@ impl Store {
         };
         let status = DeliveryStatus::of(&message.recipients);
         if let Some(log_id) = message.log_id {
+            Self::attempts_insert(&mut tx, log_id, &message, owner, results, now).await?;
             let last_reply = results.last().map(|r| r.reply.as_str());
             sqlx::query(
                 "UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id = $3",
@@ -610,6 +611,38 @@ impl Store {
         }
         tx.commit().await?;
         Ok(Settled::Recorded(message, status))
+    }
+
+    /// Records the attempts of one settle for the message's tracking page, in one statement.
+    async fn attempts_insert(
+        conn: &mut sqlx::AnyConnection,
+        log_id: i64,
+        message: &QueuedMessage,
+        node: &str,
+        results: &[AttemptResult],
+        now: i64,
+    ) -> Result<()> {
+        let attempts: Vec<(&str, &AttemptResult)> = results
+            .iter()
+            .filter(|r| r.attempted)
+            .filter_map(|r| message.recipients.iter().find(|q| q.id == r.recipient_id).map(|q| (q.address.as_str(), r)))
+            .collect();
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<String> = (0..attempts.len())
+            .map(|i| format!("($1, ${}, $2, $3, ${}, ${})", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
+            .collect();
+        let sql = format!(
+            "INSERT INTO delivery_attempts (log_id, recipient, attempted_at, node, status, reply) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(log_id).bind(now).bind(node);
+        for (address, r) in attempts {
+            query = query.bind(address).bind(r.status.as_str()).bind(&r.reply);
+        }
+        query.execute(&mut *conn).await?;
+        Ok(())
     }
 
     /// Records `rows` (a bounce, with its body when the database stores bodies) and drops the finished
@@ -811,6 +844,18 @@ mod tests {
             assert_eq!(listed[0].recipients, [("bob@example.com".to_string(), "example.com".to_string())]);
             assert_eq!(listed[0].score, 11.5);
             assert!(store.quarantine_list(Some(crate::TenantId(2)), 10).await.unwrap().is_empty(), "other tenant");
+            let found = |text: &str, since, until| {
+                let search =
+                    crate::HeldSearch { text: Some(text.into()), since, until, limit: 10, ..Default::default() };
+                let store = store.clone();
+                async move { store.quarantine_search(&search).await.unwrap().len() }
+            };
+            assert_eq!(found("WIN", None, None).await, 1, "subject, any case");
+            assert_eq!(found("@sender.example", None, None).await, 1, "sender");
+            assert_eq!(found("bob@example.com", Some(100), Some(101)).await, 1, "recipient, within the day");
+            assert_eq!(found("", Some(101), None).await, 0, "received before");
+            assert_eq!(found("", None, Some(100)).await, 0, "received after");
+            assert_eq!(found("%", None, None).await, 0, "LIKE wildcards are literal");
             let held = store.quarantine_get("h1").await.unwrap().unwrap();
             assert_eq!(held.body, Some(BodyKey::of(&[b"Subject: Win\r\n\r\nx\r\n"])));
 
@@ -899,6 +944,27 @@ mod tests {
             let log = &store.log_tail(0, 1).await.unwrap()[0];
             assert_eq!((log.delivery_status.as_str(), log.last_reply.as_deref()), ("delivered", Some("250 at last")));
             assert_eq!(store.queue_status().await.unwrap(), QueueStatus::default());
+            let journey: Vec<_> = store
+                .log_attempts(log_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.recipient, a.attempted_at, a.node, a.status, a.reply))
+                .collect();
+            let at = |who: &str, when, status: &str, reply: &str| {
+                (who.to_owned(), when, "node-a".to_owned(), status.to_owned(), reply.to_owned())
+            };
+            assert_eq!(
+                journey,
+                [
+                    at("bob@example.com", 101, "delivered", "250 ok"),
+                    at("carol@example.com", 101, "queued", "451 later"),
+                    at("carol@example.com", 401, "delivered", "250 at last"),
+                ],
+                "every attempt is kept for the message's tracking"
+            );
+            store.log_purge(i64::MAX).await.unwrap();
+            assert!(store.log_attempts(log_id).await.unwrap().is_empty(), "and purged with its log row");
         }
     }
 

@@ -169,6 +169,22 @@ async fn the_console_drives_the_running_gateway(backend: Backend) {
     assert!(released.text().contains("Hello"));
     let (status, _) = moat.console_send("POST", &format!("/api/v1/quarantine/{id}/release"), &ops, None).await;
     assert_eq!(status, 404, "released once");
+
+    // Released and its sender allowed for the domain, found first by a search of the quarantine.
+    let message = "From: b@partner.test\r\nTo: zed@acme.test\r\nSubject: hold me too\r\n\r\nInvoice\r\n";
+    moat_tests::send(moat.smtp(), "b@partner.test", &["zed@acme.test"], message).await.unwrap();
+    let held = moat_tests::eventually(20, "the second message is held", || async {
+        let (_, held) = moat.console_send("GET", "/api/v1/quarantine?q=PARTNER.test", &ops, None).await;
+        held.as_array().filter(|h| h.len() == 1).cloned()
+    })
+    .await;
+    let id = held[0]["id"].as_str().unwrap();
+    let path = format!("/api/v1/quarantine/{id}/release?allow_sender=true");
+    let (status, released) = moat.console_send("POST", &path, &ops, None).await;
+    assert_eq!((status, released["allowed_on"].as_str()), (200, Some("acme.test")), "{released}");
+    assert!(mail_to("zed@acme.test", "hold me too").await.text().contains("Invoice"));
+    let lists = moat.admin(&["list", "show", "--tenant", "acme"]);
+    assert!(lists.contains("allow\t@acme.test|sender|b@partner.test"), "{lists}");
 }
 
 /// The email log with the running gateway: a delivered message stays readable (the spool's kept copy), an
@@ -193,6 +209,23 @@ async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backen
     let (_, opened) = moat.console_send("GET", &format!("/api/v1/log/{id}"), &ops, None).await;
     assert!(opened["headers"].as_str().unwrap().contains("Subject: Cheap watches today"), "{opened}");
     assert_eq!(opened["text"].as_str().unwrap().trim(), "Buy now", "{opened}");
+    // Its journey: every layer of the chain with its findings, and the delivery attempt with the sink's reply.
+    let layers = opened["journey"]["layers"].as_array().expect("the layers");
+    let plugins: Vec<&str> = layers.iter().map(|l| l["plugin"].as_str().unwrap()).collect();
+    for plugin in ["reputation", "authentication", "antivirus", "rules", "bayes"] {
+        assert!(plugins.contains(&plugin), "{plugin} in {plugins:?}");
+    }
+    let attempts = opened["journey"]["attempts"].as_array().expect("the attempts");
+    assert_eq!(attempts.len(), 1, "{opened}");
+    assert_eq!(
+        (attempts[0]["recipient"].as_str(), attempts[0]["status"].as_str()),
+        (Some("ann@acme.test"), Some("delivered"))
+    );
+    assert!(attempts[0]["reply"].as_str().unwrap().starts_with("250"), "{}", attempts[0]);
+    let (_, window) = moat.console_send("GET", "/api/v1/log?from=2000-01-01&to=2000-01-02", &ops, None).await;
+    assert_eq!(window, serde_json::json!([]), "nothing was received in 2000");
+    let (status, _) = moat.console_send("GET", "/api/v1/log?from=yesterday", &ops, None).await;
+    assert_eq!(status, 400);
 
     // Classified as spam: the tenant's classifier has learned one spam message.
     let file = moat.write_file("watches.eml", message.as_bytes());
