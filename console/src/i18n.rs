@@ -599,6 +599,25 @@ static SPANISH: &[(&str, &str)] = &[
     ("Result", "Resultado"),
     ("Reply", "Respuesta"),
     ("to be retried", "se reintentará"),
+    // Alerts; the chain's saved versions.
+    ("No alerts.", "No hay alertas."),
+    ("Alerts", "Alertas"),
+    ("Kind", "Tipo"),
+    ("What happened", "Qué ocurrió"),
+    ("A filter keeps failing", "Un filtro falla una y otra vez"),
+    ("Sending suspended", "Envío suspendido"),
+    ("Sign-ins locked", "Inicios de sesión bloqueados"),
+    ("Other", "Otra"),
+    ("Remove", "Quitar"),
+    ("Saved versions", "Versiones guardadas"),
+    ("No version saved here yet.", "Aún no se ha guardado ninguna versión aquí."),
+    ("Saved", "Guardada"),
+    ("By", "Por"),
+    ("Filters", "Filtros"),
+    ("(the default chain)", "(la cadena predeterminada)"),
+    ("live", "en uso"),
+    ("Restore", "Restaurar"),
+    ("restored as version", "restaurada como versión"),
 ];
 
 #[cfg(test)]

@@ -317,6 +317,10 @@ async fn every_route_for_every_role() {
     // (method, path, body, [platform, tenant acme, domain admin of acme.test, tenant other])
     let cases: Vec<(&str, &str, Option<serde_json::Value>, [S; 4])> = vec![
         ("GET", "/api/v1/status", None, [OK, OK, OK, OK]),
+        ("GET", "/api/v1/alerts", None, [OK, OK, NO, OK]),
+        ("GET", "/api/v1/admins", None, [OK, OK, NO, OK]),
+        ("GET", "/api/v1/users/bob@acme.test", None, [OK, OK, OK, NONE]),
+        ("PUT", "/api/v1/users/bob@acme2.test", Some(json!({"full_name": "B"})), [OK, OK, NONE, NONE]),
         ("GET", "/api/v1/domains", None, [OK, OK, OK, OK]),
         ("GET", "/api/v1/domains/acme.test", None, [OK, OK, OK, NONE]),
         ("GET", "/api/v1/domains/acme2.test", None, [OK, OK, NONE, NONE]),

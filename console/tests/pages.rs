@@ -268,6 +268,10 @@ async fn every_page_for_every_role() {
         ("/lists?owner=bob@other.test", [OK, NONE, NONE, OK]),
         ("/account", [OK, OK, OK, OK]),
         ("/log", [OK, OK, OK, NO]),
+        ("/alerts", [OK, OK, NO, NO]),
+        ("/admins/delegate", [OK, OK, NO, NO]),
+        ("/users/bob@acme.test", [OK, OK, OK, NO]),
+        ("/domains/acme.test/edit", [OK, OK, NO, NO]),
     ];
     for (role, name) in ["root", "acme-admin", "delegate", "bob@acme.test"].iter().enumerate() {
         let mut browser = Browser::new(&world);
@@ -1282,4 +1286,31 @@ async fn the_quarantine_is_searched_and_ticked_messages_deleted_at_once() {
     assert!(store.quarantine_get("m4").await.unwrap().unwrap().released_at.is_none(), "another's message stays");
     let page = delegate.post("/quarantine/act", &[("csrf", &token), ("action", "delete")]).await;
     assert!(delegate.get(page.location.as_deref().unwrap()).await.body.contains("Select messages first."));
+}
+
+/// Alerts are shown to the tenant they concern (every one, with the tenant's name, to the platform's
+/// operators), in words an admin reads.
+#[tokio::test]
+async fn alerts_are_shown_to_the_tenant_they_concern() {
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    let other = store.tenant_by_name("other").await.unwrap().unwrap().id;
+    store.alert_add(Some(acme), "plugin-tripped", "plugin bayes failed too often in a row", 100).await.unwrap();
+    store.alert_add(Some(other), "smtp-auth-locked", "smtp-x@other.test locked after 5 failures", 200).await.unwrap();
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let page = admin.get("/alerts").await;
+    assert!(page.body.contains("A filter keeps failing") && page.body.contains("plugin bayes failed"), "{}", page.body);
+    assert!(!page.body.contains("smtp-x@other.test"), "another tenant's alert: {}", page.body);
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let page = root.get("/alerts").await;
+    assert!(
+        page.body.contains("smtp-x@other.test") && page.body.contains("<td data-label=\"Tenant\">other</td>"),
+        "{}",
+        page.body
+    );
+    let newest = page.body.find("smtp-x@other.test").unwrap();
+    assert!(newest < page.body.find("plugin bayes").unwrap(), "newest first");
 }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(status)).routes(routes!(nodes)).routes(routes!(tenants))
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(nodes)).routes(routes!(tenants)).routes(routes!(alerts))
 }
 
 /// Licenses, counts, today's messages by verdict and the queue, within what the caller administers.
@@ -33,4 +33,11 @@ async fn tenants(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ops::TenantOverview>>, AppError> {
     Ok(Json(ops::tenants_overview(&access, &state).await?))
+}
+
+/// The newest alerts (at most 200): a failing filter skipped, a credential suspended, sign-ins locked — the
+/// caller's tenant's, or every one for the platform's operators.
+#[utoipa::path(get, path = "/alerts", tag = "platform", responses((status = 200, body = Vec<ops::AlertView>)))]
+async fn alerts(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::AlertView>>, AppError> {
+    Ok(Json(ops::alerts(&access, &state).await?))
 }

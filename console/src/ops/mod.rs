@@ -312,6 +312,43 @@ pub async fn status(access: &Access, state: &AppState) -> Result<Status, AppErro
 }
 
 /// The caller's own REST API tokens (labels and use; their values were shown once, when made).
+/// Something Moat needs an admin to know.
+#[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
+pub struct AlertView {
+    pub at: i64,
+    /// The tenant's name; none for the operator's own.
+    pub tenant: Option<String>,
+    /// `plugin-tripped`, `sender-suspended`, `smtp-auth-locked`, …
+    pub kind: String,
+    pub text: String,
+}
+
+/// The newest alerts (at most 200): a tenant admin's tenant's, or every one for the platform's operators.
+pub async fn alerts(access: &Access, state: &AppState) -> Result<Vec<AlertView>, AppError> {
+    tenant_admin_only(access)?;
+    let tenants = state.store.tenant_list().await?;
+    let rows = state.store.alerts(access.tenant(), 200).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(tenant, kind, text, at)| AlertView {
+            at,
+            tenant: tenant.and_then(|t| tenants.iter().find(|x| x.id == t)).map(|t| t.name.clone()),
+            kind,
+            text,
+        })
+        .collect())
+}
+
+/// An alert kind in words (the console translates them).
+pub fn alert_kind_name(kind: &str) -> &'static str {
+    match kind {
+        "plugin-tripped" => "A filter keeps failing",
+        "sender-suspended" => "Sending suspended",
+        "smtp-auth-locked" => "Sign-ins locked",
+        _ => "Other",
+    }
+}
+
 pub async fn api_tokens(access: &Access, state: &AppState) -> Result<Vec<moat_store::ApiToken>, AppError> {
     let admin = access.admin().ok_or_else(not_for_this_role)?;
     Ok(state.store.api_token_list(admin.id).await?)

@@ -1,5 +1,5 @@
-//! Filtering: the tenant's chain as an ordered list (enable, shadow, fail policy, configuration), its
-//! thresholds, and the upload of a custom WebAssembly filter. Changes are checked by the gateway exactly as
+//! Filtering: the tenant's chain as an ordered list (enable, shadow, fail policy, configuration, removal),
+//! its thresholds, its saved versions (each restorable), and the upload of a custom WebAssembly filter. Changes are checked by the gateway exactly as
 //! `moat chain set` checks them, and running servers switch to the saved chain atomically.
 
 use super::{PageResult, csrf, done, filled, frame, multipart_fields, notice};
@@ -16,7 +16,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/filtering", get(page).post(save)).route("/filtering/upload", post(upload))
+    Router::new()
+        .route("/filtering", get(page).post(save))
+        .route("/filtering/upload", post(upload))
+        .route("/filtering/restore", post(restore))
 }
 
 #[derive(Deserialize, Default)]
@@ -100,6 +103,8 @@ async fn render(
         .unwrap_or_else(|| serde_json::json!({"tag": 5.0, "quarantine": 10.0, "reject": 15.0}));
     let entries = chain.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
     let tenant_name = tenant.as_ref().map(|x| x.1.clone()).unwrap_or_default();
+    let scope = tenant.as_ref().map_or(ChainScope::Default, |x| ChainScope::Tenant(x.0));
+    let history = state.store.chain_history(direction, scope).await?;
     let num = |k: &str| thresholds.get(k).and_then(Value::as_f64).unwrap_or(0.0).to_string();
     let body = html! {
         (notice(done_message, error))
@@ -132,7 +137,7 @@ async fn render(
                 label { (t("Reject at")) input name="reject" type="number" step="0.1" value=(num("reject")); }
             }
             table #chain-entries {
-                thead { tr { th { (t("Order")) } th { (t("Filter")) } th { (t("Version")) } th { (t("Enabled")) } th { (t("Shadow")) } th { (t("On failure")) } th { (t("Configuration (JSON)")) } } }
+                thead { tr { th { (t("Order")) } th { (t("Filter")) } th { (t("Version")) } th { (t("Enabled")) } th { (t("Shadow")) } th { (t("On failure")) } th { (t("Configuration (JSON)")) } th { (t("Remove")) } } }
                 tbody {
                     @for (i, e) in entries.iter().enumerate() {
                         @let flag = |k: &str, default: bool| e.get(k).and_then(Value::as_bool).unwrap_or(default);
@@ -148,11 +153,38 @@ async fn render(
                                 option value="closed" selected[fail == "closed"] { (t("closed: retry later")) }
                             } }
                             td { textarea name=(format!("config{i}")) rows="2" cols="40" { (e.get("config").map(Value::to_string).unwrap_or_else(|| "{}".into())) } }
+                            td { input type="checkbox" name=(format!("remove{i}")) aria-label=(format!("{} {}", t("Remove"), e.get("plugin").and_then(Value::as_str).unwrap_or("?"))); }
                         }
                     }
                 }
             }
             button type="submit" { (t("Save chain")) }
+        }
+        h2 { (t("Saved versions")) }
+        @if history.is_empty() {
+            p #history-none { (t("No version saved here yet.")) }
+        } @else {
+            table #chain-history {
+                thead { tr { th { (t("Version")) } th { (t("Saved")) } th { (t("By")) } th { (t("Filters")) } th {} } }
+                tbody { @for (i, v) in history.iter().enumerate() { tr {
+                    td { (v.id) }
+                    td { (crate::dates::shown(v.created_at)) }
+                    td { (v.created_by) }
+                    td { (filters_of(v.spec.as_deref()).unwrap_or_else(|| t("(the default chain)").into())) }
+                    td {
+                        @if i == 0 { (t("live")) }
+                        @else if v.spec.is_some() {
+                            form.inline method="post" action="/filtering/restore" {
+                                (csrf(signed))
+                                input type="hidden" name="tenant" value=(tenant_name);
+                                input type="hidden" name="direction" value=(direction.as_str());
+                                input type="hidden" name="version" value=(v.id);
+                                button type="submit" { (t("Restore")) }
+                            }
+                        }
+                    }
+                } } }
+            }
         }
         h2 { (t("Upload a custom filter")) }
         form #upload method="post" action="/filtering/upload" enctype="multipart/form-data" {
@@ -211,7 +243,9 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             let config = get(&format!("config{i}")).unwrap_or_else(|| "{}".into());
             e["config"] = serde_json::from_str(&config)
                 .map_err(|err| format!("{plugin}: the configuration is not JSON: {err}"))?;
-            ordered.push((order, i, e));
+            if get(&format!("remove{i}")).is_none() {
+                ordered.push((order, i, e));
+            }
         }
         ordered.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         chain["entry"] = Value::Array(ordered.into_iter().map(|(_, _, e)| e).collect());
@@ -227,6 +261,56 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
         }
         Err(e) => {
             render(&state, &signed, requested, direction, None, Some(&e.message_in(signed.language)), e.status()).await
+        }
+    }
+}
+
+/// The filters of a saved chain, in order ("rules, bayes"); `None` for a version that cleared the scope.
+fn filters_of(spec: Option<&str>) -> Option<String> {
+    let chain: Value = serde_json::from_str(spec?).ok()?;
+    let names: Vec<&str> = chain
+        .get("entry")
+        .and_then(Value::as_array)
+        .map(|entries| entries.iter().map(|e| e.get("plugin").and_then(Value::as_str).unwrap_or("?")).collect())
+        .unwrap_or_default();
+    Some(if names.is_empty() { "—".into() } else { names.join(", ") })
+}
+
+#[derive(Deserialize)]
+struct RestoreForm {
+    csrf: String,
+    tenant: Option<String>,
+    direction: Option<String>,
+    version: i64,
+}
+
+/// Saves an earlier version again, as the newest (checked like any save: a filter it names may be gone).
+async fn restore(State(state): State<AppState>, signed: Signed, Form(form): Form<RestoreForm>) -> PageResult {
+    signed.check(&form.csrf)?;
+    let t = |s| tr(signed.language, s);
+    let direction = direction_of(form.direction.as_deref());
+    let tenant = tenant_of(&state, &signed, form.tenant.clone()).await?;
+    let scope = tenant.as_ref().map_or(ChainScope::Default, |x| ChainScope::Tenant(x.0));
+    let version = state
+        .store
+        .chain_history(direction, scope)
+        .await?
+        .into_iter()
+        .find(|v| v.id == form.version)
+        .ok_or(AppError::NotFound)?;
+    let chain: Value = version
+        .spec
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| AppError::BadRequest("that version holds no chain".into()))?;
+    match save_chain(&state, &signed, direction, tenant.as_ref().map(|x| x.0), chain).await {
+        Ok(saved) => {
+            let message = format!("{} {} {} {saved}", t("Version"), form.version, t("restored as version"));
+            Ok(done(&page_url(form.tenant.as_deref(), direction), &message))
+        }
+        Err(e) => {
+            let refusal = e.message_in(signed.language);
+            render(&state, &signed, form.tenant, direction, None, Some(&refusal), e.status()).await
         }
     }
 }

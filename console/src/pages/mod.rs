@@ -3,6 +3,7 @@
 
 mod account;
 mod admins;
+mod alerts;
 mod branding;
 mod chart;
 mod directory;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(import::routes())
         .merge(admins::routes())
+        .merge(alerts::routes())
         .merge(filtering::routes())
         .merge(branding::routes())
         .merge(account::routes())
@@ -175,6 +177,9 @@ fn navigation(access: &Access, lang: Language, path: &str) -> Markup {
             (link("/quarantine", "Quarantine"))
             (link("/log", "Email log"))
             (link("/queue", "Queue"))
+            @if access.manages_tenant() {
+                (link("/alerts", "Alerts"))
+            }
         } @else {
             (link("/quarantine", "Quarantine"))
             (link("/lists", "Trust lists"))

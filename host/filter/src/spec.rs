@@ -78,7 +78,9 @@ pub struct EntrySpec {
 pub enum SpecError {
     #[error("{0}")]
     Syntax(String),
-    #[error("thresholds must rise: tag {tag} ≤ quarantine {quarantine} ≤ reject {reject}")]
+    #[error(
+        "thresholds must rise (tag ≤ quarantine ≤ reject, all finite), but tag is {tag}, quarantine {quarantine} and reject {reject}"
+    )]
     Thresholds { tag: f64, quarantine: f64, reject: f64 },
     #[error("entry {index} ({plugin}): fuel must be between 1 and {MAX_FUEL}")]
     Fuel { index: usize, plugin: String },
@@ -266,7 +268,10 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let err = |t: &str| ChainSpec::from_toml(t).unwrap_err().to_string();
-        assert!(err("thresholds = { tag = 9.0, quarantine = 8.0, reject = 20.0 }").starts_with("thresholds must rise"));
+        assert_eq!(
+            err("thresholds = { tag = 9.0, quarantine = 8.0, reject = 20.0 }"),
+            "thresholds must rise (tag ≤ quarantine ≤ reject, all finite), but tag is 9, quarantine 8 and reject 20"
+        );
         assert!(err("[[entry]]\nplugin = \"x\"\nshadw = true").contains("unknown field `shadw`"));
         assert_eq!(err("[[entry]]\nplugin = \"x\"\nfuel = 0"), "entry 1 (x): fuel must be between 1 and 2000000000");
         assert_eq!(

@@ -137,12 +137,20 @@ impl Store {
         Ok(())
     }
 
-    /// The newest alerts: (tenant, kind, text, time).
-    pub async fn alerts(&self, limit: i64) -> Result<Vec<(Option<TenantId>, String, String, i64)>> {
-        let rows = sqlx::query("SELECT tenant_id, kind, text, created_at FROM alerts ORDER BY id DESC LIMIT $1")
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+    /// The newest alerts, of one tenant or (`None`) of all and the operator's own: (tenant, kind, text, time).
+    pub async fn alerts(
+        &self,
+        tenant: Option<TenantId>,
+        limit: i64,
+    ) -> Result<Vec<(Option<TenantId>, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, kind, text, created_at FROM alerts WHERE ($1 = 0 OR tenant_id = $1) \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(tenant.map_or(0, |t| t.0))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .iter()
             .map(|r| {

@@ -2,7 +2,7 @@ use super::{open_store, time};
 use crate::config::Config;
 
 pub async fn show(config: &Config, limit: i64) -> anyhow::Result<()> {
-    let alerts = open_store(config).await?.alerts(limit).await?;
+    let alerts = open_store(config).await?.alerts(None, limit).await?;
     if alerts.is_empty() {
         println!("No alerts.");
     }
