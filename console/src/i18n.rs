@@ -618,6 +618,18 @@ static SPANISH: &[(&str, &str)] = &[
     ("live", "en uso"),
     ("Restore", "Restaurar"),
     ("restored as version", "restaurada como versión"),
+    ("every tenant", "todos los clientes"),
+    ("tenant", "cliente"),
+    (
+        "The most specific list decides: a user's, then its domain's, its tenant's, then every tenant's.",
+        "Decide la lista más específica: la del usuario, después la de su dominio, la de su cliente y la de todos los clientes.",
+    ),
+    ("Every tenant", "Todos los clientes"),
+    ("A user's own lists open from the user's page.", "Las listas de un usuario se abren desde su página."),
+    (
+        "only the platform's operators keep the global lists",
+        "solo los operadores de la plataforma llevan las listas globales",
+    ),
 ];
 
 #[cfg(test)]

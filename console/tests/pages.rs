@@ -263,7 +263,12 @@ async fn every_page_for_every_role() {
         ("/quarantine", [OK, OK, OK, OK]),
         ("/quarantine?user=bob@acme.test", [OK, OK, OK, OK]),
         ("/quarantine?user=bob@acme2.test", [OK, OK, NONE, OK]),
-        ("/lists", [S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST, OK]),
+        ("/lists", [OK, OK, OK, OK]),
+        ("/lists?owner=*", [OK, NO, NO, OK]),
+        ("/lists?owner=tenant:acme", [OK, OK, NO, OK]),
+        ("/lists?owner=tenant:other", [OK, NONE, NO, OK]),
+        ("/lists?owner=acme.test", [OK, OK, OK, OK]),
+        ("/lists?owner=acme2.test", [OK, OK, NONE, OK]),
         ("/lists?owner=bob@acme.test", [OK, OK, OK, OK]),
         ("/lists?owner=bob@other.test", [OK, NONE, NONE, OK]),
         ("/account", [OK, OK, OK, OK]),
@@ -1313,4 +1318,35 @@ async fn alerts_are_shown_to_the_tenant_they_concern() {
     );
     let newest = page.body.find("smtp-x@other.test").unwrap();
     assert!(newest < page.body.find("plugin bayes").unwrap(), "newest first");
+}
+
+/// Admins reach every level of lists they keep from the navigation: the operator's (every tenant), a tenant's
+/// own level, each domain's; entries go where the `lists` filter reads them.
+#[tokio::test]
+async fn admins_keep_the_tenant_and_global_lists() {
+    let world = world().await;
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let index = root.get("/lists").await;
+    for owner in ["owner=%2A", "owner=tenant%3Aacme", "owner=tenant%3Aother", "owner=acme.test"] {
+        assert!(index.body.contains(owner), "{owner}: {}", index.body);
+    }
+    let token = index.csrf();
+    root.post("/lists", &[("csrf", &token), ("owner", "*"), ("list", "deny"), ("value", "spammer.test")]).await;
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let index = admin.get("/lists").await;
+    assert!(!index.body.contains("owner=%2A") && !index.body.contains("tenant%3Aother"), "{}", index.body);
+    let token = index.csrf();
+    let page = admin
+        .post("/lists", &[("csrf", &token), ("owner", "tenant:acme"), ("list", "allow"), ("value", "partner.test")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.post("/lists", &[("csrf", &token), ("owner", "*"), ("list", "allow"), ("value", "x.test")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "only the platform keeps the global lists");
+    let tenant = world.state.directory.list_entries("acme", Some(&moat_directory::ListScope::Tenant)).await.unwrap();
+    assert_eq!(tenant.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["*|domain|partner.test"]);
+    let global = world.state.directory.list_entries("*", None).await.unwrap();
+    assert_eq!(global.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["*|domain|spammer.test"]);
+    assert!(admin.get("/lists?owner=tenant:acme").await.body.contains("partner.test"));
 }

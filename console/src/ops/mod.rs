@@ -1653,6 +1653,13 @@ pub async fn delete_held(access: &Access, state: &AppState, user: Option<&str>, 
 }
 
 /// The trust-list scope a caller may edit: an end user its own address only.
+/// The owner of the operator's lists, which apply to every tenant (the least specific level).
+pub const GLOBAL_LISTS: &str = "*";
+/// The prefix of a tenant-wide list's owner (`tenant:acme`).
+pub const TENANT_LISTS: &str = "tenant:";
+
+/// Whose lists `requested` names: a user's address, a domain, `tenant:NAME` (the tenant's own level) or `*`
+/// (the operator's); an end user's are always its own.
 pub async fn list_scope(
     access: &Access,
     state: &AppState,
@@ -1666,10 +1673,21 @@ pub async fn list_scope(
             Ok((tenant.name, ListScope::User(mailbox.address.clone())))
         }
         Account::Admin { .. } => {
-            let requested = requested
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .ok_or_else(|| AppError::BadRequest("say whose list: a user's address or a domain".into()))?;
+            let requested = requested.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| {
+                AppError::BadRequest("say whose list: a user's address, a domain, tenant:NAME or *".into())
+            })?;
+            if requested == GLOBAL_LISTS {
+                if !access.is_platform() {
+                    return Err(AppError::Forbidden("only the platform's operators keep the global lists".into()));
+                }
+                return Ok((GLOBAL_LISTS.to_owned(), ListScope::Tenant));
+            }
+            if let Some(name) = requested.strip_prefix(TENANT_LISTS) {
+                tenant_admin_only(access)?;
+                let tenant = acting_tenant(access, state, Some(name.to_owned())).await?.ok_or(AppError::NotFound)?;
+                state.store.tenant_by_name(&tenant).await?.ok_or(AppError::NotFound)?;
+                return Ok((tenant, ListScope::Tenant));
+            }
             let (domain_name, scope) = match requested.split_once('@') {
                 Some((_, d)) => (d.to_owned(), ListScope::User(requested.to_ascii_lowercase())),
                 None => (requested.to_owned(), ListScope::Domain(requested.to_ascii_lowercase())),

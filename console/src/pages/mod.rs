@@ -177,6 +177,7 @@ fn navigation(access: &Access, lang: Language, path: &str) -> Markup {
             (link("/quarantine", "Quarantine"))
             (link("/log", "Email log"))
             (link("/queue", "Queue"))
+            (link("/lists", "Trust lists"))
             @if access.manages_tenant() {
                 (link("/alerts", "Alerts"))
             }

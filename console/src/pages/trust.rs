@@ -1,5 +1,6 @@
-//! Trust lists: an end user's own allow and deny lists of senders (and, from a user's panel or for a whole
-//! domain, an admin's), as the `lists` filter reads them.
+//! Trust lists: an end user's own allow and deny lists of senders, and an admin's at each level it keeps — a
+//! user's (from its panel), a domain's, the tenant's, every tenant's (the operator) — as the `lists` filter
+//! reads them.
 
 use super::{PageResult, csrf, done, filled, frame, notice, url_encode};
 use crate::i18n::tr;
@@ -26,12 +27,16 @@ struct Q {
 async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>) -> PageResult {
     let t = |s| tr(signed.language, s);
     let owner = owner_of(&signed, &q.owner);
+    if owner.is_none() && signed.access.admin().is_some() {
+        return index(&state, &signed).await;
+    }
     may_open(&signed, &owner)?;
     let (tenant, scope) = ops::list_scope(&signed.access, &state, owner.as_deref()).await?;
     let entries = state.directory.list_entries(&tenant, Some(&scope)).await?;
     let whose = match &scope {
         ListScope::User(u) | ListScope::Domain(u) => u.clone(),
-        ListScope::Tenant => tenant.clone(),
+        ListScope::Tenant if tenant == ops::GLOBAL_LISTS => t("every tenant").to_owned(),
+        ListScope::Tenant => format!("{} {tenant}", t("tenant")),
     };
     let body = html! {
         (notice(q.done.as_deref(), None))
@@ -60,14 +65,45 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
     Ok(frame(&signed, &format!("{} · {whose}", t("Trust lists")), body))
 }
 
+/// An admin's way into the lists it keeps: the operator's (platform), each tenant's own level, each domain's.
+async fn index(state: &AppState, signed: &Signed) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let domains = ops::visible_domains(&signed.access, state).await?;
+    let tenants: Vec<String> = if signed.access.manages_tenant() {
+        state
+            .store
+            .tenant_list()
+            .await?
+            .into_iter()
+            .filter(|x| signed.access.sees_tenant(x.id))
+            .map(|x| x.name)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let link = |owner: &str| format!("/lists?owner={}", url_encode(owner));
+    let body = html! {
+        p { (t("Mail from senders on the allow list skips the spam filters; mail from senders on the deny list is refused.")) " "
+            (t("The most specific list decides: a user's, then its domain's, its tenant's, then every tenant's.")) }
+        ul #list-owners {
+            @if signed.access.is_platform() { li { a href=(link(ops::GLOBAL_LISTS)) { (t("Every tenant")) } } }
+            @for name in &tenants { li { a href=(link(&format!("{}{name}", ops::TENANT_LISTS))) { (t("Tenant")) " " (name) } } }
+            @for d in &domains { li { a href=(link(&d.name)) { (t("Domain")) " " (d.name) } } }
+        }
+        p.hint { (t("A user's own lists open from the user's page.")) }
+    };
+    Ok(frame(signed, t("Trust lists"), body))
+}
+
 /// Whose lists an admin asked for; an end user's are always its own.
 fn owner_of(signed: &Signed, requested: &Option<String>) -> Option<String> {
     signed.access.admin().and_then(|_| filled(requested))
 }
 
-/// An admin opens another's lists only with the panel permission (an end user's are always its own).
+/// An admin opens a user's lists only with the panel permission (an end user's are always its own).
 fn may_open(signed: &Signed, owner: &Option<String>) -> Result<(), AppError> {
-    if owner.is_some() && signed.access.admin().is_some() && !signed.access.delegation().open_panels {
+    let a_users = owner.as_deref().is_some_and(|o| o.contains('@'));
+    if a_users && signed.access.admin().is_some() && !signed.access.delegation().open_panels {
         return Err(AppError::Forbidden(tr(signed.language, "you may not open users' panels").into()));
     }
     Ok(())
