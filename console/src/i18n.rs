@@ -627,6 +627,46 @@ static SPANISH: &[(&str, &str)] = &[
     ("Every tenant", "Todos los clientes"),
     ("A user's own lists open from the user's page.", "Las listas de un usuario se abren desde su página."),
     (
+        "Moat no longer holds this message, so its filters cannot learn it",
+        "Moat ya no tiene este mensaje, así que sus filtros no pueden aprenderlo",
+    ),
+    ("a domain admin needs at least one domain", "un administrador de dominio necesita al menos un dominio"),
+    (
+        "a domain admin's domains belong to one tenant",
+        "los dominios de un administrador de dominio son de un solo cliente",
+    ),
+    (
+        "a message without a sender (a bounce) cannot be allowed by sender",
+        "un mensaje sin remitente (un rebote) no puede permitirse por remitente",
+    ),
+    ("a sender is allowed for incoming mail only", "un remitente solo se permite para el correo entrante"),
+    (
+        "a token's label is 1 to 64 characters (what uses it, say)",
+        "la etiqueta de un token tiene de 1 a 64 caracteres (qué lo usa, por ejemplo)",
+    ),
+    (
+        "say whose list: a user's address, a domain, tenant:NAME or *",
+        "indique de quién es la lista: la dirección de un usuario, un dominio, tenant:NOMBRE o *",
+    ),
+    ("that version holds no chain", "esa versión no contiene ninguna cadena"),
+    ("users have no second factor", "los usuarios no tienen segundo factor"),
+    ("you may not view emails", "no puede ver los correos"),
+    // Store-written verdicts and delivery states not named above.
+    ("held", "retenido"),
+    ("bounced", "rebotado"),
+    ("partially delivered", "entregado en parte"),
+    ("not delivered", "no entregado"),
+    ("not accepted", "no aceptado"),
+    ("queued (released)", "en cola (liberado)"),
+    ("rejected at RCPT", "rechazado en RCPT"),
+    ("deferred at RCPT", "aplazado en RCPT"),
+    // Names that stay as they are.
+    ("Active Directory", "Active Directory"),
+    ("Lotus Domino", "Lotus Domino"),
+    ("Full name, email, password", "Nombre completo, correo, contraseña"),
+    ("Full name, email", "Nombre completo, correo"),
+    ("Full name, email, password, alias1, alias2, …", "Nombre completo, correo, contraseña, alias1, alias2, …"),
+    (
         "only the platform's operators keep the global lists",
         "solo los operadores de la plataforma llevan las listas globales",
     ),

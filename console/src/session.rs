@@ -95,6 +95,11 @@ impl IntoResponse for ToLogin {
     }
 }
 
+/// Where the signed-in account's language is left for the page's error answer, which is rendered without it
+/// (`?` turns any failure into a `Failure`): the pages' middleware puts one in each request.
+#[derive(Clone, Default)]
+pub struct LanguageSlot(pub std::sync::Arc<std::sync::OnceLock<Language>>);
+
 async fn session_of(parts: &Parts, state: &AppState) -> Option<(String, Session)> {
     let id = cookie(&parts.headers, SESSION_COOKIE)?;
     let hash = token_digest(&id);
@@ -126,6 +131,9 @@ impl FromRequestParts<AppState> for Signed {
             },
         };
         let language = Language::parse(access.language());
+        if let Some(slot) = parts.extensions.get::<LanguageSlot>() {
+            let _ = slot.0.set(language);
+        }
         let path = parts.uri.path().to_owned();
         Ok(Signed { access, csrf: session.csrf_token, session_hash, language, path })
     }

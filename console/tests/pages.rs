@@ -1350,3 +1350,228 @@ async fn admins_keep_the_tenant_and_global_lists() {
     assert_eq!(global.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["*|domain|spammer.test"]);
     assert!(admin.get("/lists?owner=tenant:acme").await.body.contains("partner.test"));
 }
+
+/// The English words of the console's own texts that Spanish does not share: read from the translation
+/// table (its English sides, less every word of its Spanish sides), and the words the store writes for
+/// verdicts and delivery states. Any of them on a page shown to a Spanish speaker is a text left untranslated.
+fn english_only_words() -> std::collections::HashSet<String> {
+    let table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/i18n.rs")).unwrap();
+    let table = &table[table.find("static SPANISH").unwrap()..table.find("#[cfg(test)]").unwrap()];
+    let literals: Vec<&str> = table.split('"').skip(1).step_by(2).collect();
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphabetic() && c != '\'').filter(|w| w.len() > 2).map(str::to_lowercase).collect()
+    };
+    let (mut english, mut spanish) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    for pair in literals.chunks(2) {
+        english.extend(words(pair[0]));
+        spanish.extend(words(pair.get(1).copied().unwrap_or_default()));
+    }
+    for state in ["clean", "tagged", "quarantined", "rejected", "deferred", "delivered", "queued", "failed", "held"] {
+        english.insert(state.into());
+    }
+    english.retain(|w| !spanish.contains(w));
+    english
+}
+
+/// What a person sees of a page: its text and the labels, placeholders and titles of its controls — less
+/// what is data, not the console's words: message text and headers (`pre`), records and names (`code`).
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        for data in ["pre", "code"] {
+            if rest[open..].starts_with(&format!("<{data}")) {
+                let end = rest[open..].find(&format!("</{data}>")).map_or(rest.len(), |e| open + e);
+                rest = &rest[end..];
+                break;
+            }
+        }
+        let Some(open) = rest.find('<') else { break };
+        out.push(' ');
+        let Some(close) = rest[open..].find('>') else { break };
+        let tag = &rest[open..open + close];
+        for attribute in ["placeholder=\"", "aria-label=\"", "title=\""] {
+            if let Some(at) = tag.find(attribute) {
+                let value = &tag[at + attribute.len()..];
+                out.push_str(&value[..value.find('"').unwrap_or(value.len())]);
+                out.push(' ');
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">")
+}
+
+/// Every page, for every role, shown to Spanish speakers, with rows in every table: no English word of the
+/// console's own is left on them (user data here is written without English words).
+#[tokio::test]
+async fn every_page_shown_to_a_spanish_speaker_is_in_spanish() {
+    use moat_store::{Accepted, Disposition, NewLogEntry, NewQuarantined, NewQueuedMessage};
+    let world = world().await;
+    let store = &world.state.store;
+    let acme = store.tenant_by_name("acme").await.unwrap().unwrap().id;
+    for name in ["root", "acme-admin", "delegate"] {
+        let admin = store.admin_by_name(name).await.unwrap().unwrap();
+        store.admin_set_language(admin.id, "es").await.unwrap();
+    }
+    let bob = world.state.directory.mailbox("bob@acme.test").await.unwrap();
+    store.mailbox_set_language(bob.id, Some("es")).await.unwrap();
+    world.state.directory.add_alias("roberto@acme.test", "bob@acme.test").await.unwrap();
+    let now = moat_store::unix_now();
+    let (body, size) = common::stored(store, b"Subject: Oferta\r\n\r\nHola\r\n").await;
+    let held = NewQuarantined {
+        id: "q-es".into(),
+        tenant: acme,
+        sender: "ventas@promo.test".into(),
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        subject: Some("Oferta".into()),
+        score: 12.0,
+        reason: "BAYES_SPAM".into(),
+        received_at: now,
+        body: body.clone(),
+        size,
+        direction: moat_store::Direction::Inbound,
+    };
+    let log = |verdict: &str, status: &str| NewLogEntry {
+        received_at: now,
+        client_ip: "192.0.2.9".into(),
+        helo: "promo.test".into(),
+        sender: "ventas@promo.test".into(),
+        recipients: "bob@acme.test".into(),
+        subject: Some("Oferta".into()),
+        verdict: verdict.into(),
+        delivery_status: status.into(),
+        tenant: Some(acme.0),
+        score: Some(1.0),
+        symbols: Some("BAYES_HAM".into()),
+        ..Default::default()
+    };
+    let queued = NewQueuedMessage {
+        id: "queued-es".into(),
+        body,
+        sender: "ventas@promo.test".into(),
+        size,
+        received_at: now,
+        expires_at: now + 86_400,
+        recipients: vec![("bob@acme.test".into(), "acme.test".into())],
+        account: None,
+    };
+    let rows = [
+        Accepted { log: log("quarantined", "held"), disposition: Disposition::Quarantine(held) },
+        Accepted { log: log("clean", "queued"), disposition: Disposition::Queue(queued) },
+        Accepted { log: log("rejected", "rejected"), disposition: Disposition::LogOnly },
+        Accepted { log: log("tagged", "delivered"), disposition: Disposition::LogOnly },
+    ];
+    let ids = store.accept_batch(&rows, &[]).await.unwrap();
+    store.alert_add(Some(acme), "plugin-tripped", "bayes", now).await.unwrap();
+    store
+        .chain_save(
+            moat_store::Direction::Inbound,
+            moat_store::ChainScope::Tenant(acme),
+            Some("{\"entry\":[{\"plugin\":\"rules\"}]}"),
+            "console:root",
+            now,
+        )
+        .await
+        .unwrap();
+
+    let mut admin = Browser::new(&world);
+    admin.sign_in("acme-admin", PASSWORD).await;
+    let token = admin.get("/import").await.csrf();
+    let boundary = "Frontera";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"domain\"\r\n\r\nacme.test\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.csv\"\r\n\r\nAna, ana\r\nMal, mal dir\r\n\
+         --{boundary}--\r\n"
+    );
+    let request =
+        Request::post("/import").header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+    let page = admin.send(request, Body::from(form)).await;
+    let job = page.location.clone().unwrap_or_default();
+    assert!(job.starts_with("/import/"), "{}: {}", page.status, page.body);
+    let token = admin.get("/account/tokens").await.csrf();
+    admin.post("/account/tokens", &[("csrf", &token), ("label", "guion")]).await;
+
+    let log_id = ids[0];
+    let every = [
+        "/",
+        "/tenants",
+        "/tenants/acme",
+        "/domains",
+        "/domains/acme.test",
+        "/domains/acme.test/edit",
+        "/domains/acme.test/delete",
+        "/domains/acme.test/directory",
+        "/users",
+        "/users/bob@acme.test",
+        "/users/bob@acme.test/delete",
+        "/users/alias/delete?address=roberto@acme.test",
+        "/import",
+        &job,
+        "/admins",
+        "/admins/delegate",
+        "/admins/delegate/delete",
+        "/filtering",
+        "/filtering?direction=outbound",
+        "/branding",
+        "/quarantine",
+        "/quarantine/q-es",
+        "/log",
+        &format!("/log/{log_id}"),
+        "/queue",
+        "/queue/queued-es/delete",
+        "/alerts",
+        "/lists",
+        "/lists?owner=acme.test",
+        "/lists?owner=tenant:acme",
+        "/lists?owner=*",
+        "/account",
+        "/account/tokens",
+        "/no-such-page",
+        "/log/abc",
+    ];
+    let mut english = english_only_words();
+    // Data: the tenants' names.
+    for name in ["default", "other"] {
+        english.remove(name);
+    }
+    let mut leaks = Vec::new();
+    for (role, name) in ["root", "acme-admin", "delegate", "bob@acme.test"].iter().enumerate() {
+        let mut browser = Browser::new(&world);
+        browser.sign_in(name, PASSWORD).await;
+        let mut pages: Vec<String> = every.iter().map(|p| p.to_string()).collect();
+        if role == 0 {
+            pages.push("/filtering?tenant=acme".into());
+        }
+        for path in &pages {
+            let page = browser.get(path).await;
+            if page.status.is_redirection() {
+                continue;
+            }
+            assert!(
+                page.body.contains("lang=\"es\"") || !page.body.contains("<html lang"),
+                "{path} as {name}: not Spanish"
+            );
+            for word in visible_text(&page.body).split_whitespace() {
+                let bare = word.trim_matches(|c: char| !c.is_alphabetic());
+                if bare.chars().all(char::is_alphabetic) && english.contains(&bare.to_lowercase()) {
+                    leaks.push(format!("{path} as {name}: {bare:?}"));
+                }
+            }
+        }
+    }
+    let mut signed_out = Browser::new(&world);
+    for path in ["/login?lang=es"] {
+        for word in visible_text(&signed_out.get(path).await.body).split_whitespace() {
+            let bare = word.trim_matches(|c: char| !c.is_alphabetic());
+            if bare.chars().all(char::is_alphabetic) && english.contains(&bare.to_lowercase()) {
+                leaks.push(format!("{path}: {bare:?}"));
+            }
+        }
+    }
+    leaks.dedup();
+    assert!(leaks.is_empty(), "English on Spanish pages ({}):\n{}", leaks.len(), leaks.join("\n"));
+}

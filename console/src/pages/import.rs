@@ -41,7 +41,7 @@ async fn render(
     let body = html! {
         (notice(done_message, error))
         p { (t("One user per line, in one of these formats:")) }
-        pre { "Full name, email, password\nFull name, email\nFull name, email, password, alias1, alias2, …" }
+        pre { (t("Full name, email, password")) "\n" (t("Full name, email")) "\n" (t("Full name, email, password, alias1, alias2, …")) }
         p { (t("Write every address with its domain and leave Domain empty, or every address without it and choose the domain. Missing passwords are generated. Importing the same file again changes nothing.")) }
         form #import method="post" action="/import" enctype="multipart/form-data" {
             (csrf(signed))

@@ -71,7 +71,7 @@ async fn list(State(state): State<AppState>, signed: Signed, Query(search): Quer
                     td { a href=(format!("/log/{}", e.id)) { (crate::dates::shown(e.received_at)) } }
                     td { (t(e.direction.as_str())) }
                     td { (e.sender) } td { (e.recipients) } td { (e.subject.clone().unwrap_or_default()) }
-                    td { (e.verdict) } td { (e.score.map(|s| format!("{s:.1}")).unwrap_or_default()) } td { (e.delivery_status) }
+                    td { (super::said(signed.language, &e.verdict)) } td { (e.score.map(|s| format!("{s:.1}")).unwrap_or_default()) } td { (super::said(signed.language, &e.delivery_status)) }
                     td { @if let Some(c) = e.classified { (t(c.as_str())) } }
                 } } }
             }
@@ -105,8 +105,8 @@ async fn show(
             dt { (t("From")) } dd { (entry.sender) }
             dt { (t("To")) } dd { (entry.recipients) }
             dt { (t("Subject")) } dd { (entry.subject.clone().unwrap_or_default()) }
-            dt { (t("Verdict")) } dd #verdict { (entry.verdict) @if let Some(s) = entry.score { " (" (format!("{s:.1}")) ")" } }
-            dt { (t("Delivery")) } dd { (entry.delivery_status) " " (entry.last_reply.clone().unwrap_or_default()) }
+            dt { (t("Verdict")) } dd #verdict { (super::said(signed.language, &entry.verdict)) @if let Some(s) = entry.score { " (" (format!("{s:.1}")) ")" } }
+            dt { (t("Delivery")) } dd { (super::said(signed.language, &entry.delivery_status)) " " (entry.last_reply.clone().unwrap_or_default()) }
             dt { (t("Classified")) } dd #classified { @if let Some(c) = entry.classified { (t(c.as_str())) } @else { "—" } }
         }
         h2 { (t("Filtering")) }

@@ -26,6 +26,7 @@ use crate::i18n::tr;
 use crate::session::Signed;
 use crate::{AppError, AppState};
 use axum::Router;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -54,10 +55,13 @@ pub fn routes() -> Router<AppState> {
         .merge(tokens::routes())
         .merge(trust::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(localize_failures))
 }
 
-/// A page nobody has: the console's own 404, not an empty answer.
-async fn not_found() -> Failure {
+/// A page nobody has: the console's own 404, not an empty answer (in the account's language when signed in).
+async fn not_found(State(state): State<AppState>, request: axum::extract::Request) -> Failure {
+    let (mut parts, _) = request.into_parts();
+    let _ = <Signed as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await;
     Failure(AppError::NotFound)
 }
 
@@ -93,12 +97,40 @@ impl<E: Into<AppError>> From<E> for Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        let message = self.0.public_message();
-        let page = html! {
-            (DOCTYPE)
-            html { (head("Moat")) body { main { p.error role="alert" { (message) } p { a href="/" { "Moat" } } } } }
-        };
-        (status, Html(page.into_string())).into_response()
+        let error = std::sync::Arc::new(self.0);
+        let mut response = (status, Html(failure_page(&error, Language::English))).into_response();
+        response.extensions_mut().insert(Failed(error));
+        response
+    }
+}
+
+/// A failure on its way out, for [`localize_failures`] to say in the account's language.
+#[derive(Clone)]
+struct Failed(std::sync::Arc<AppError>);
+
+fn failure_page(error: &AppError, language: Language) -> String {
+    let page = html! {
+        (DOCTYPE)
+        html lang=(language.code()) {
+            (head("Moat"))
+            body { main { p.error role="alert" { (error.message_in(language)) } p { a href="/" { "Moat" } } } }
+        }
+    };
+    page.into_string()
+}
+
+/// Renders a page's failure in the language of the account that met it: the handler's `Signed` leaves the
+/// language in the request's [`LanguageSlot`].
+pub async fn localize_failures(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let slot = crate::session::LanguageSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let Some(Failed(error)) = response.extensions_mut().remove::<Failed>() else { return response };
+    match slot.0.get() {
+        Some(&language) if language != Language::English => {
+            (response.status(), Html(failure_page(&error, language))).into_response()
+        }
+        _ => response,
     }
 }
 
@@ -226,6 +258,13 @@ pub fn new_password_shown(lang: Language, generated: Option<&str>) -> Markup {
             None => p.done role="status" { (t("Password reset.")) },
         }
     }
+}
+
+/// A word the store wrote — a verdict, a delivery state — in the account's language, with what follows it
+/// kept as is (`rejected: 550 5.7.1 …` → `rechazado: 550 5.7.1 …`: the reply is the remote server's).
+pub fn said(lang: Language, text: &str) -> String {
+    let (head, rest) = text.split_at(text.find(':').unwrap_or(text.len()));
+    format!("{}{rest}", crate::i18n::tr_text(lang, head))
 }
 
 /// The hidden CSRF field every form carries.

@@ -19,12 +19,12 @@ fn count(n: Option<i64>, unlimited: &str) -> String {
 }
 
 /// Today's verdicts, compactly: "clean 120 · quarantined 3".
-fn verdicts(today: &[(String, i64)], t: impl Fn(&'static str) -> &'static str) -> Markup {
+fn verdicts(today: &[(String, i64)], lang: moat_directory::Language) -> Markup {
     html! {
-        @if today.is_empty() { (t("none")) }
+        @if today.is_empty() { (tr(lang, "none")) }
         @for (i, (verdict, n)) in today.iter().enumerate() {
             @if i > 0 { " · " }
-            (verdict) " " strong { (n) }
+            (super::said(lang, verdict)) " " strong { (n) }
         }
     }
 }
@@ -45,7 +45,7 @@ async fn overview(State(state): State<AppState>, signed: Signed) -> PageResult {
                 td.count { (count(tenant.licenses.available, unlimited)) }
                 td.count { (tenant.domains) }
                 td.count { (tenant.users) }
-                td { (verdicts(&tenant.today, t)) }
+                td { (verdicts(&tenant.today, signed.language)) }
                 td.count { (tenant.held) }
                 td.count { (tenant.queued) }
             } } }
@@ -65,7 +65,7 @@ async fn detail(State(state): State<AppState>, signed: Signed, Path(name): Path<
             div.card { h2 { (t("Held")) } p.big { (tenant.held) } }
             div.card { h2 { (t("Queue")) } p.big { (tenant.queued) } }
         }
-        p { (t("Messages today")) ": " (verdicts(&tenant.today, t)) }
+        p { (t("Messages today")) ": " (verdicts(&tenant.today, signed.language)) }
         @if domains.is_empty() {
             p { (t("No domains yet.")) }
         } @else {
