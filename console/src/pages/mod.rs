@@ -163,7 +163,7 @@ pub fn frame(signed: &Signed, title: &str, body: Markup) -> Response {
                     nav { (navigation(access, lang, &signed.path)) }
                     form.signout method="post" action="/logout" {
                         input type="hidden" name="csrf" value=(signed.csrf);
-                        span.who { (account_name(access)) }
+                        span.who { a href="/account" aria-current=[signed.path.starts_with("/account").then_some("page")] title=(t("Account")) { (account_name(access)) } }
                         button type="submit" { (t("Sign out")) }
                     }
                 }
@@ -217,7 +217,6 @@ fn navigation(access: &Access, lang: Language, path: &str) -> Markup {
             (link("/quarantine", "Quarantine"))
             (link("/lists", "Trust lists"))
         }
-        (link("/account", "Account"))
     }
 }
 
