@@ -625,6 +625,7 @@ static SPANISH: &[(&str, &str)] = &[
         "Decide la lista más específica: la del usuario, después la de su dominio, la de su cliente y la de todos los clientes.",
     ),
     ("Every tenant", "Todos los clientes"),
+    ("the default tenant", "el cliente predeterminado"),
     ("A user's own lists open from the user's page.", "Las listas de un usuario se abren desde su página."),
     (
         "Moat no longer holds this message, so its filters cannot learn it",

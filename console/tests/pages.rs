@@ -868,6 +868,15 @@ async fn a_fresh_install_says_how_to_begin_and_what_is_left_to_set() {
 #[tokio::test]
 async fn the_msp_overview_lists_every_customer_for_the_operators_only() {
     let world = world().await;
+    let mut operator = Browser::new(&world);
+    operator.sign_in("root", PASSWORD).await;
+    for page in ["/domains", "/import", "/filtering"] {
+        let body = operator.get(page).await.body;
+        assert!(
+            body.contains("<select name=\"tenant\">") && body.contains("<option value=\"acme\">acme</option>"),
+            "{page}: the tenant is chosen from a list, not typed: {body}"
+        );
+    }
     common::hold_for_bob(&world.state.store, world.state.store.tenant_by_name("acme").await.unwrap().unwrap().id).await;
     let mut root = Browser::new(&world);
     root.sign_in("root", PASSWORD).await;

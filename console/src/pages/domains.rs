@@ -69,6 +69,10 @@ async fn page(
 ) -> PageResult {
     let t = |s| tr(signed.language, s);
     let domains = ops::domains(&signed.access, state).await?;
+    let tenants = match signed.access.is_platform() {
+        true => Some(super::tenant_select(state, signed.language, form.tenant.as_deref(), "the default tenant").await?),
+        false => None,
+    };
     let body = html! {
         (notice(done_message, error))
         table #domains {
@@ -88,7 +92,7 @@ async fn page(
         }
         @if signed.access.manages_tenant() {
             h2 { (t("New domain")) }
-            (new_domain_form(signed, form, &domains.iter().filter(|d| d.alias_of.is_none()).map(|d| d.name.clone()).collect::<Vec<_>>()))
+            (new_domain_form(signed, form, &domains.iter().filter(|d| d.alias_of.is_none()).map(|d| d.name.clone()).collect::<Vec<_>>(), tenants))
         }
     };
     let mut response = frame(signed, t("Domains"), body);
@@ -96,7 +100,7 @@ async fn page(
     Ok(response)
 }
 
-fn new_domain_form(signed: &Signed, f: &DomainForm, primaries: &[String]) -> Markup {
+fn new_domain_form(signed: &Signed, f: &DomainForm, primaries: &[String], tenants: Option<Markup>) -> Markup {
     let t = |s| tr(signed.language, s);
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     html! {
@@ -108,9 +112,7 @@ fn new_domain_form(signed: &Signed, f: &DomainForm, primaries: &[String]) -> Mar
                 option value="" { "—" }
                 @for p in primaries { option value=(p) selected[f.alias_of.as_deref() == Some(p)] { (p) } }
             }
-            @if signed.access.is_platform() {
-                label { (t("Tenant")) input name="tenant" value=(value(&f.tenant)) placeholder="default"; }
-            }
+            @if let Some(tenants) = tenants { (tenants) }
             label { (t("Contact email")) input name="contact_email" type="email" value=(value(&f.contact_email)); }
             label { (t("Max users")) input name="max_users" type="number" min="0" value=(value(&f.max_users)); }
             label { (t("Language")) select name="language" {

@@ -123,7 +123,7 @@ async fn render(
         @if signed.access.is_platform() {
             form.search method="get" action="/filtering" {
                 input type="hidden" name="direction" value=(direction.as_str());
-                label { (t("Tenant")) input name="tenant" value=(tenant_name) placeholder=(t("default chain")); }
+                (super::tenant_select(state, signed.language, Some(&tenant_name), "default chain").await?)
                 button type="submit" { (t("Show")) }
             }
         }

@@ -38,6 +38,10 @@ async fn render(
     let t = |s| tr(signed.language, s);
     let jobs = ops::import_jobs(&signed.access, state).await?;
     let domains = ops::visible_domains(&signed.access, state).await?;
+    let tenants = match signed.access.is_platform() {
+        true => Some(super::tenant_select(state, signed.language, None, "the default tenant").await?),
+        false => None,
+    };
     let body = html! {
         (notice(done_message, error))
         p { (t("One user per line, in one of these formats:")) }
@@ -50,9 +54,7 @@ async fn render(
                 option value="" { (t("None: addresses have their domain")) }
                 @for d in domains.iter().filter(|d| d.alias_of.is_none()) { option value=(d.name) { (d.name) } }
             } }
-            @if signed.access.is_platform() {
-                label { (t("Tenant")) input name="tenant" placeholder="default"; }
-            }
+            @if let Some(tenants) = tenants { (tenants) }
             button type="submit" { (t("Import")) }
         }
         h2 { (t("Imports")) }

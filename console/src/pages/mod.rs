@@ -266,6 +266,22 @@ pub fn said(lang: Language, text: &str) -> String {
     format!("{}{rest}", crate::i18n::tr_text(lang, head))
 }
 
+/// A platform operator's choice of tenant, by name (`empty`: what an empty choice means on this form).
+pub async fn tenant_select(
+    state: &AppState,
+    lang: Language,
+    selected: Option<&str>,
+    empty: &'static str,
+) -> Result<Markup, AppError> {
+    let tenants = state.store.tenant_list().await?;
+    Ok(html! {
+        label { (tr(lang, "Tenant")) select name="tenant" {
+            option value="" { (tr(lang, empty)) }
+            @for tenant in &tenants { option value=(tenant.name) selected[selected == Some(tenant.name.as_str())] { (tenant.name) } }
+        } }
+    })
+}
+
 /// The hidden CSRF field every form carries.
 pub fn csrf(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }
