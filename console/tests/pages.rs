@@ -1584,3 +1584,35 @@ async fn every_page_shown_to_a_spanish_speaker_is_in_spanish() {
     leaks.dedup();
     assert!(leaks.is_empty(), "English on Spanish pages ({}):\n{}", leaks.len(), leaks.join("\n"));
 }
+
+/// The Filtering page says what each filter of the chain does and how to configure it, in the plugin's own
+/// words (its `moat:about` section, stored when it was registered).
+#[tokio::test]
+async fn the_filtering_page_shows_each_filters_own_description() {
+    let world = world().await;
+    let store = &world.state.store;
+    let plugin = moat_store::NewPlugin {
+        owner: None,
+        name: "watchlist",
+        version: "1.0.0",
+        sha256: "ab",
+        wit_version: "0.2.0",
+        bytes: b"\0asm",
+        uploaded_by: "root",
+        summary: Some("Scores mail from watched senders."),
+        configuration_help: Some("watch: addresses to score"),
+    };
+    store.plugin_add(&plugin, 1).await.unwrap();
+    let chain = r#"{"entry":[{"plugin":"watchlist","version":"1.0.0"},{"plugin":"quiet"}]}"#;
+    store
+        .chain_save(moat_store::Direction::Inbound, moat_store::ChainScope::Default, Some(chain), "root", 1)
+        .await
+        .unwrap();
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let page = root.get("/filtering").await;
+    let about = &page.body[page.body.find("id=\"filter-about\"").expect("the filters' descriptions")..];
+    assert!(about.contains("<dt>watchlist</dt><dd>Scores mail from watched senders.<details>"), "{about}");
+    assert!(about.contains("<pre>watch: addresses to score</pre>"), "{about}");
+    assert!(about.contains("<dt>quiet</dt><dd><span class=\"hint\">This filter does not describe itself."), "{about}");
+}

@@ -92,6 +92,39 @@ pub trait Filter {
     fn learn(_message: &Message, _label: Label) {}
 }
 
+/// Describes the plugin to the admins who add it to a chain: a one-line summary, then help on its
+/// configuration (its fields and defaults, plain text). Moat reads it from the component when the plugin is
+/// registered and shows it on the console's Filtering page and in `moat plugin list`; the plugin does not
+/// run for it.
+///
+/// ```ignore
+/// moat_sdk::describe!(
+///     summary = "Scores mail from senders on a watch list.",
+///     configuration = "watch: addresses to score (default none)\nscore: the score each adds (default 3.0)",
+/// );
+/// ```
+#[macro_export]
+macro_rules! describe {
+    (summary = $summary:literal, configuration = $configuration:literal $(,)?) => {
+        const _: () = {
+            const TEXT: &str = concat!($summary, "\n", $configuration);
+            // A custom section of the component (`moat:about`): data, never code.
+            #[used]
+            #[unsafe(link_section = "moat:about")]
+            static ABOUT: [u8; TEXT.len()] = {
+                let text = TEXT.as_bytes();
+                let mut bytes = [0u8; TEXT.len()];
+                let mut i = 0;
+                while i < text.len() {
+                    bytes[i] = text[i];
+                    i += 1;
+                }
+                bytes
+            };
+        };
+    };
+}
+
 /// Exports a [`Filter`] implementation as the component's `filter` world.
 #[macro_export]
 macro_rules! export_filter {

@@ -105,6 +105,13 @@ async fn render(
     let tenant_name = tenant.as_ref().map(|x| x.1.clone()).unwrap_or_default();
     let scope = tenant.as_ref().map_or(ChainScope::Default, |x| ChainScope::Tenant(x.0));
     let history = state.store.chain_history(direction, scope).await?;
+    let plugins: Vec<moat_store::PluginInfo> = state
+        .store
+        .plugin_list()
+        .await?
+        .into_iter()
+        .filter(|p| p.owner.is_none() || p.owner == tenant.as_ref().map(|x| x.0))
+        .collect();
     let num = |k: &str| thresholds.get(k).and_then(Value::as_f64).unwrap_or(0.0).to_string();
     let body = html! {
         (notice(done_message, error))
@@ -159,6 +166,24 @@ async fn render(
                 }
             }
             button type="submit" { (t("Save chain")) }
+        }
+        h2 { (t("About these filters")) }
+        dl #filter-about {
+            @for e in &entries {
+                @let name = e.get("plugin").and_then(Value::as_str).unwrap_or("?");
+                @let version = e.get("version").and_then(Value::as_str);
+                @let about = about_of(&plugins, name, version);
+                dt { (name) }
+                dd {
+                    @match about {
+                        Some((summary, help)) => {
+                            (summary)
+                            @if !help.is_empty() { details { summary { (t("Configuration")) } pre { (help) } } }
+                        }
+                        None => span.hint { (t("This filter does not describe itself.")) },
+                    }
+                }
+            }
         }
         h2 { (t("Saved versions")) }
         @if history.is_empty() {
@@ -263,6 +288,15 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             render(&state, &signed, requested, direction, None, Some(&e.message_in(signed.language)), e.status()).await
         }
     }
+}
+
+/// What a chain entry's plugin says about itself (summary, configuration help): the registered version the
+/// entry names, else the newest of that name the chain may use.
+fn about_of(plugins: &[moat_store::PluginInfo], name: &str, version: Option<&str>) -> Option<(String, String)> {
+    let of_name = || plugins.iter().filter(|p| p.name == name);
+    // `plugin_list` is oldest first: the newest is the last of its name.
+    let plugin = version.and_then(|v| of_name().find(|p| p.version == v)).or_else(|| of_name().next_back())?;
+    Some((plugin.summary.clone()?, plugin.configuration_help.clone().unwrap_or_default()))
 }
 
 /// The filters of a saved chain, in order ("rules, bayes"); `None` for a version that cleared the scope.

@@ -6,7 +6,12 @@
 //! `{"score": 8.0, "protected": ["example.com"], "keywords": ["invoice", "wire transfer"]}`
 //! — `protected` adds domains to those of the recipients; `keywords` replaces the built-in list.
 
-use moat_sdk::{Filter, Message, Verdict, export_filter, host};
+use moat_sdk::{Filter, Message, Verdict, describe, export_filter, host};
+
+describe!(
+    summary = "Invoices and payment requests from a domain that imitates one of the recipients' domains.",
+    configuration = "score: the score of a match (default 8.0)\nprotected: domains to protect besides the recipients' own\nkeywords: the words that make a message a payment request (replaces the built-in list)",
+);
 
 struct LookalikeInvoices;
 

@@ -79,6 +79,8 @@ impl Registry {
             wit_version: plugin.wit_version(),
             bytes,
             uploaded_by,
+            summary: plugin.about().map(|a| a.summary.as_str()),
+            configuration_help: plugin.about().map(|a| a.configuration.as_str()),
         };
         store.plugin_add(&new, crate::now()).await?;
         Ok(plugin.sha256().to_owned())

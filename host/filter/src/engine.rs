@@ -130,7 +130,8 @@ impl FilterEngine {
         let linker = self.linker(&component).map_err(not_a_filter)?;
         let pre = linker.instantiate_pre(&component).map_err(not_a_filter)?;
         let pre = FilterPre::new(pre).map_err(not_a_filter)?;
-        Ok(Plugin::new(name.into(), sha256, pre, self.engine.clone(), self.limits, self.budget.clone()))
+        let about = crate::about::read(bytes);
+        Ok(Plugin::new(name.into(), sha256, pre, self.engine.clone(), self.limits, self.budget.clone(), about))
     }
 
     fn compile(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {

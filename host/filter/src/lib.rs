@@ -3,6 +3,7 @@
 //! in a fresh, bounded store per message: a fuel budget per call, a memory cap, no WASI filesystem, sockets
 //! or environment. A trap, a timeout or running out of memory becomes a [`Failure`], never a crash.
 
+mod about;
 mod bindings;
 mod breaker;
 mod chain;
@@ -16,6 +17,7 @@ pub mod test_guests;
 mod warm;
 mod wit;
 
+pub use about::{PluginAbout, SECTION as ABOUT_SECTION, read as read_about};
 pub use breaker::{Breaker, TenantBreakers};
 pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
 pub use engine::{FilterEngine, Limits, LoadError};

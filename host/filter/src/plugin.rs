@@ -18,6 +18,8 @@ pub struct Plugin {
     engine: Engine,
     limits: Limits,
     budget: Arc<crate::host::MemoryBudget>,
+    /// What the plugin says about itself (its `moat:about` section), if anything.
+    about: Option<crate::PluginAbout>,
     /// Per stage (connect, mail, rcpt, message): the plugin answered that it does not implement the hook.
     /// Learned at the first call, so later ones cost nothing.
     unused: [std::sync::atomic::AtomicBool; 4],
@@ -148,12 +150,18 @@ impl Plugin {
         engine: Engine,
         limits: Limits,
         budget: Arc<crate::host::MemoryBudget>,
+        about: Option<crate::PluginAbout>,
     ) -> Self {
-        Self { name, sha256, pre, engine, limits, budget, unused: Default::default() }
+        Self { name, sha256, pre, engine, limits, budget, about, unused: Default::default() }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What the plugin says about itself: a summary and help on its configuration (SDK `describe!`).
+    pub fn about(&self) -> Option<&crate::PluginAbout> {
+        self.about.as_ref()
     }
 
     /// The `moat:filter` version the plugin was built against.

@@ -95,6 +95,17 @@ mod tests {
         assert_eq!(names, ["antivirus", "phishing", "rules", "bayes"], "nothing judges the customer's own server");
     }
 
+    /// Each built-in describes itself (SDK `describe!`): the custom section survives the build and the
+    /// componentization, and the host reads it from the component's bytes.
+    #[test]
+    fn every_builtin_says_what_it_does_and_how_to_configure_it() {
+        for (name, _, bytes) in BUILTIN {
+            let about = moat_filter::read_about(bytes).unwrap_or_else(|| panic!("{name} has no moat:about section"));
+            assert!(about.summary.len() > 20 && about.summary.ends_with('.'), "{name}: {:?}", about.summary);
+            assert!(!about.configuration.is_empty(), "{name}: no configuration help");
+        }
+    }
+
     #[tokio::test]
     async fn a_default_chain_moat_saved_follows_upgrades_and_an_admins_stays() {
         let dir = tempfile::tempdir().unwrap();

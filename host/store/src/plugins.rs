@@ -13,6 +13,9 @@ pub struct NewPlugin<'a> {
     pub wit_version: &'a str,
     pub bytes: &'a [u8],
     pub uploaded_by: &'a str,
+    /// What the plugin says it does (one line), and help on its configuration (its `moat:about` section).
+    pub summary: Option<&'a str>,
+    pub configuration_help: Option<&'a str>,
 }
 
 /// A registered plugin, without its bytes.
@@ -26,14 +29,17 @@ pub struct PluginInfo {
     pub size: u64,
     pub uploaded_by: String,
     pub uploaded_at: i64,
+    /// What the plugin says it does (one line), and help on its configuration (its `moat:about` section).
+    pub summary: Option<String>,
+    pub configuration_help: Option<String>,
 }
 
 impl Store {
     /// Registers a plugin version. Versions are immutable: old ones stay for rollback until removed.
     pub async fn plugin_add(&self, p: &NewPlugin<'_>, now: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO plugins (name, version, sha256, wit_version, bytes, uploaded_by, uploaded_at, tenant_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO plugins (name, version, sha256, wit_version, bytes, uploaded_by, uploaded_at, tenant_id, summary, \
+             configuration_help) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(p.name)
         .bind(p.version)
@@ -43,6 +49,8 @@ impl Store {
         .bind(p.uploaded_by)
         .bind(now)
         .bind(p.owner.map(|t| t.0))
+        .bind(p.summary)
+        .bind(p.configuration_help)
         .execute(self.writer())
         .await
         .map_err(StoreError::on_unique(|| format!("plugin {} version {}", p.name, p.version)))?;
@@ -52,8 +60,8 @@ impl Store {
     /// Every registered plugin, oldest first per name: the operator's and every tenant's.
     pub async fn plugin_list(&self) -> Result<Vec<PluginInfo>> {
         let rows = sqlx::query(
-            "SELECT name, version, sha256, wit_version, LENGTH(bytes) AS size, uploaded_by, uploaded_at, tenant_id \
-             FROM plugins ORDER BY name, uploaded_at, id",
+            "SELECT name, version, sha256, wit_version, LENGTH(bytes) AS size, uploaded_by, uploaded_at, tenant_id, \
+             summary, configuration_help FROM plugins ORDER BY name, uploaded_at, id",
         )
         .fetch_all(self.pool())
         .await?;
@@ -68,6 +76,8 @@ impl Store {
                 size: r.get::<i64, _>("size") as u64,
                 uploaded_by: r.get("uploaded_by"),
                 uploaded_at: r.get("uploaded_at"),
+                summary: r.get("summary"),
+                configuration_help: r.get("configuration_help"),
             })
             .collect())
     }
@@ -124,6 +134,8 @@ mod tests {
                 wit_version: "0.1.0",
                 bytes,
                 uploaded_by: "admin",
+                summary: Some("Finds look-alikes."),
+                configuration_help: Some("protected: domains"),
             };
             store.plugin_add(&v("1.0.0", b"\0asm one"), 1).await.unwrap();
             store.plugin_add(&v("1.1.0", b"\0asm two!"), 2).await.unwrap();
@@ -133,6 +145,10 @@ mod tests {
             assert_eq!(
                 list.iter().map(|p| (p.version.as_str(), p.size)).collect::<Vec<_>>(),
                 [("1.0.0", 8), ("1.1.0", 9)]
+            );
+            assert_eq!(
+                (list[0].summary.as_deref(), list[0].configuration_help.as_deref()),
+                (Some("Finds look-alikes."), Some("protected: domains"))
             );
             assert_eq!(store.plugin_bytes(None, "lookalike", "1.0.0").await.unwrap().unwrap(), b"\0asm one");
 

@@ -401,6 +401,10 @@ fn verdict(config: &Config, findings: &Findings) -> Verdict {
     verdict
 }
 
+moat_sdk::describe!(
+    summary = "Antivirus: viruses (ClamAV hash and body signatures, EICAR), dangerous attachments and archives too deep or too big to scan.",
+    configuration = "virus, dangerous, unscannable, encrypted: what each finding does: \"reject\", \"quarantine\" or \"score\" (defaults: reject, quarantine, quarantine, score)\nsignatures, hashes: extra ClamAV .ndb body signatures and .hdb hashes (moat antivirus load adds databases)\nallowed_extensions: attachment extensions never counted as dangerous\nmax_scan_bytes: larger messages are not scanned (AV_UNSCANNED)\nlimits: {depth, members, ratio, expanded_bytes} of archives",
+);
 moat_sdk::export_filter!(Antivirus);
 
 #[cfg(test)]

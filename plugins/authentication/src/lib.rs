@@ -153,6 +153,10 @@ impl Filter for AuthenticationLayer {
     }
 }
 
+moat_sdk::describe!(
+    summary = "Authentication: scores the SPF, DKIM and DMARC results and honours the sender domain's DMARC policy.",
+    configuration = "honour_dmarc: false only scores a DMARC failure, true (default) also rejects or quarantines as the policy says\nscores: {SYMBOL: score} to change a symbol's score (SPF_FAIL, DKIM_FAIL, DMARC_FAIL, …)",
+);
 moat_sdk::export_filter!(AuthenticationLayer);
 
 #[cfg(test)]

@@ -73,6 +73,11 @@ impl Filter for Bayes {
     }
 }
 
+moat_sdk::describe!(
+    summary =
+        "Bayesian classifier: learns each tenant's spam and valid mail from admins' classifications and scores by it.",
+    configuration = "min_spam, min_ham: messages of each class learned before it scores (default 200 each)\nautolearn: learn from mail it is very sure of (default false)",
+);
 moat_sdk::export_filter!(Bayes);
 
 #[cfg(test)]

@@ -124,6 +124,10 @@ impl Filter for Lists {
     }
 }
 
+moat_sdk::describe!(
+    summary = "Trust lists: allow and deny senders, sender domains, client IPs and networks, per user, domain, tenant or for every tenant.",
+    configuration = "deny: what a deny entry does: \"reject\" (default) or \"quarantine\"\nEntries are kept in the console (Trust lists) or with moat list.",
+);
 moat_sdk::export_filter!(Lists);
 
 #[cfg(test)]

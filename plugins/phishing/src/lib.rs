@@ -356,6 +356,10 @@ impl Filter for Phishing {
     }
 }
 
+moat_sdk::describe!(
+    summary = "Phishing: deceptive links, look-alikes of your domains and of much-phished brands, password forms, data: pages, shorteners.",
+    configuration = "protected: more domains whose look-alikes count (your own are always protected)\nblocklist: domains that hold a message when linked\nshorteners: more URL shortener domains\nblocklisted: \"quarantine\" (default), \"reject\" or \"score\"\nscores: {SYMBOL: score} to change a symbol's score",
+);
 moat_sdk::export_filter!(Phishing);
 
 #[cfg(test)]

@@ -246,6 +246,11 @@ impl Filter for Reputation {
     }
 }
 
+moat_sdk::describe!(
+    summary =
+        "Client reputation: DNS block and allow lists, greylisting, rate limits and the verdicts its past mail earned.",
+    configuration = "dnsbl, dnswl: [{zone, weight}] lists to ask (grant the zones with dns = [...] on the entry)\nreject_at: summed DNSBL weight that refuses the client (unset: only scored)\ngreylisting: {delay, retry_window, pass_days, skip_domains} (absent: none)\nrate: {messages_per_ip, messages_per_network} per minute (0: no limit)\nlocal: {enabled, half_life_days, min_messages} for the reputation of past verdicts",
+);
 moat_sdk::export_filter!(Reputation);
 
 #[cfg(test)]

@@ -126,6 +126,11 @@ impl Filter for RulesFilter {
     }
 }
 
+moat_sdk::describe!(
+    summary =
+        "Rules: your own conditions on headers, body, sender, recipients, client, size and attachments, without code.",
+    configuration = "rule: a list of {name, score, action, when, add_header}: action is \"score\" (default), \"quarantine\", \"reject\" or \"accept\"; when is {field, equals|contains|regex|greater|less} combined with all, any and not\ngtube: what the GTUBE test string does: \"reject\" (default), \"quarantine\" or \"off\"",
+);
 moat_sdk::export_filter!(RulesFilter);
 
 #[cfg(test)]

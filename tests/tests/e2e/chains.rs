@@ -347,6 +347,10 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
     moat.protect("example.com", &[downstream], &["bob"]);
     let plugins = moat.admin(&["plugin", "list"]);
     assert!(plugins.contains("bayes\t0.1.0+") && plugins.contains("lists\t0.1.0+"), "built-ins registered: {plugins}");
+    // Each built-in says what it does (its `moat:about` section, read when registered).
+    for summary in ["\tRules: your own conditions", "\tBayesian classifier:", "\tAntivirus:", "\tPhishing:"] {
+        assert!(plugins.contains(summary), "{summary} in {plugins}");
+    }
     let chain = moat.admin(&["chain", "show"]);
     assert!(chain.find("plugin = \"lists\"") < chain.find("plugin = \"bayes\""), "lists first: {chain}");
 

@@ -28,6 +28,10 @@ async fn the_lookalike_invoice_example_from_build_to_live() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("lookalike-invoices: Invoices and payment requests from a domain that imitates"),
+        "{stdout}"
+    );
     assert!(stdout.contains("lookalike-invoice.eml: continue  score 8.00"), "{stdout}");
     assert!(stdout.contains("LOOKALIKE_INVOICE"), "{stdout}");
     assert!(stdout.contains("partner-invoice.eml: continue  score 0.00"), "{stdout}");

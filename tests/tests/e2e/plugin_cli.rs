@@ -144,4 +144,5 @@ fn a_new_plugin_project_builds_tests_and_runs() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("sample.eml: continue  score 2.00") && stdout.contains("URGENT_SUBJECT"), "{stdout}");
+    assert!(stdout.contains("urgent_words: urgent-words: scores messages whose subject"), "its description: {stdout}");
 }

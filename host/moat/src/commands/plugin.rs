@@ -115,6 +115,10 @@ impl PluginCommand {
                         p.uploaded_by,
                         super::time(p.uploaded_at)
                     );
+                    // What the plugin says it does (SDK `describe!`), under its line.
+                    if let Some(summary) = &p.summary {
+                        println!("\t{summary}");
+                    }
                 }
                 Ok(())
             }
@@ -241,6 +245,11 @@ fn test(
     let name = plugin.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
     let engine = FilterEngine::new(None, Limits { fuel, ..Limits::default() })?;
     let plugin = engine.load(&name, &bytes)?;
+    // What admins will read about it (SDK `describe!`), or that it says nothing.
+    match plugin.about() {
+        Some(about) => println!("{name}: {}", about.summary),
+        None => println!("{name}: no description (add moat_sdk::describe! to the plugin)"),
+    }
     match plugin.configure(config).result {
         Ok(Ok(())) => {}
         Ok(Err(refusal)) => anyhow::bail!("{name} refused its configuration: {refusal}"),
