@@ -107,6 +107,8 @@ fn directory_status(e: &DirectoryError) -> StatusCode {
         | DirectoryError::NoDownstream(_)
         | DirectoryError::Ldap(_)
         | DirectoryError::FullName(_)
+        | DirectoryError::TenantName(_)
+        | DirectoryError::LicensePool(_)
         | DirectoryError::SignupCheck { .. } => StatusCode::BAD_REQUEST,
         DirectoryError::UnknownDomain(_) | DirectoryError::UnknownTenant(_) | DirectoryError::UnknownMailbox(_) => {
             StatusCode::NOT_FOUND

@@ -576,6 +576,48 @@ async fn the_customer_overview_is_for_the_platforms_operators() {
     for token in [&world.acme, &world.delegate, &world.other] {
         assert_eq!(get(&world, "/api/v1/tenants", Some(token)).await.0, StatusCode::FORBIDDEN);
     }
+
+    // A new customer with its pool and first admin; its pool changed; another admin; refusals.
+    let new = json!({"name": "beta", "licenses": 3, "admin": {"name": "beta-admin", "password": "Beta_pass.2026"}});
+    assert_eq!(send(&world, "POST", "/api/v1/tenants", &world.root, Some(new.clone())).await.0, StatusCode::CREATED);
+    let beta = world.state.store.tenant_by_name("beta").await.unwrap().expect("made");
+    assert_eq!(world.state.store.tenant_licenses(beta.id).await.unwrap(), Some(3));
+    let admin = world.state.store.admin_by_name("beta-admin").await.unwrap().expect("its admin");
+    assert_eq!(admin.role, moat_store::Role::Tenant(beta.id));
+    let (status, body) = send(&world, "POST", "/api/v1/tenants", &world.root, Some(new)).await;
+    assert!(status == StatusCode::BAD_REQUEST && body["error"].as_str().unwrap().contains("exists already"), "{body}");
+    let bad = json!({"name": "no spaces please"});
+    assert_eq!(send(&world, "POST", "/api/v1/tenants", &world.root, Some(bad)).await.0, StatusCode::BAD_REQUEST);
+    let weak = json!({"name": "gamma", "admin": {"name": "gamma-admin", "password": "x"}});
+    assert_eq!(send(&world, "POST", "/api/v1/tenants", &world.root, Some(weak)).await.0, StatusCode::BAD_REQUEST);
+    assert!(world.state.store.tenant_by_name("gamma").await.unwrap().is_none(), "a refused admin leaves no tenant");
+    let (status, pool) =
+        send(&world, "PUT", "/api/v1/tenants/beta/licenses", &world.root, Some(json!({"licenses": null}))).await;
+    assert_eq!((status, pool), (StatusCode::OK, json!({"licenses": null, "used": 0})));
+    let (status, _) =
+        send(&world, "PUT", "/api/v1/tenants/beta/licenses", &world.root, Some(json!({"licenses": -1}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(&world, "PUT", "/api/v1/tenants/nobody/licenses", &world.root, Some(json!({"licenses": 1}))).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let more = json!({"name": "beta-ops", "password": "Beta_pass.2027", "email": "ops@beta.test"});
+    assert_eq!(
+        send(&world, "POST", "/api/v1/tenants/beta/admins", &world.root, Some(more.clone())).await.0,
+        StatusCode::CREATED
+    );
+    for token in [&world.acme, &world.other] {
+        assert_eq!(
+            send(&world, "POST", "/api/v1/tenants/beta/admins", token, Some(more.clone())).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let pool = json!({"licenses": 1000});
+        assert_eq!(
+            send(&world, "PUT", "/api/v1/tenants/acme/licenses", token, Some(pool)).await.0,
+            StatusCode::FORBIDDEN,
+            "a tenant never sets its own pool"
+        );
+    }
 }
 
 /// Tokens over the API: each admin lists, makes and revokes only its own; a revoked token is refused.

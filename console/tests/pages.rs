@@ -1616,3 +1616,40 @@ async fn the_filtering_page_shows_each_filters_own_description() {
     assert!(about.contains("<pre>watch: addresses to score</pre>"), "{about}");
     assert!(about.contains("<dt>quiet</dt><dd><span class=\"hint\">This filter does not describe itself."), "{about}");
 }
+
+/// The platform's operators make a customer with its license pool and first admin, change its pool and add
+/// another admin from the Customers pages; a refusal shows the form again with the reason.
+#[tokio::test]
+async fn customers_are_made_and_their_pools_changed_in_the_console() {
+    let world = world().await;
+    let mut root = Browser::new(&world);
+    root.sign_in("root", PASSWORD).await;
+    let token = root.get("/tenants").await.csrf();
+    let form = [
+        ("csrf", token.as_str()),
+        ("name", "beta"),
+        ("licenses", "5"),
+        ("admin_name", "beta-admin"),
+        ("admin_password", "Beta_pass.2026"),
+    ];
+    let page = root.post("/tenants", &form).await;
+    assert_eq!(page.location.as_deref().map(|l| l.starts_with("/tenants/beta?done=")), Some(true), "{}", page.body);
+    let beta = world.state.store.tenant_by_name("beta").await.unwrap().unwrap();
+    assert_eq!(world.state.store.tenant_licenses(beta.id).await.unwrap(), Some(5));
+    assert_eq!(Browser::new(&world).sign_in("beta-admin", "Beta_pass.2026").await.status, StatusCode::SEE_OTHER);
+    let page = root.post("/tenants", &[("csrf", &token), ("name", "bad name!")]).await;
+    assert!(page.status == StatusCode::BAD_REQUEST && page.body.contains("tenant names hold"), "{}", page.body);
+    let page = root.post("/tenants/beta/licenses", &[("csrf", &token), ("licenses", "")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(world.state.store.tenant_licenses(beta.id).await.unwrap(), None, "empty: unlimited");
+    let page = root
+        .post("/tenants/beta/admins", &[("csrf", &token), ("name", "beta-ops"), ("password", "Beta_pass.2027")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(root.get("/tenants/beta").await.body.contains("id=\"licenses\""));
+    let mut tenant = Browser::new(&world);
+    tenant.sign_in("acme-admin", PASSWORD).await;
+    let token = tenant.get("/users").await.csrf();
+    let page = tenant.post("/tenants/acme/licenses", &[("csrf", &token), ("licenses", "999")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "a tenant never sets its own pool");
+}

@@ -4,12 +4,19 @@ use crate::auth::Caller;
 use crate::ops;
 use crate::{AppError, AppState};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(status)).routes(routes!(nodes)).routes(routes!(tenants)).routes(routes!(alerts))
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(nodes))
+        .routes(routes!(tenants, create_tenant))
+        .routes(routes!(set_licenses))
+        .routes(routes!(add_tenant_admin))
+        .routes(routes!(alerts))
 }
 
 /// Licenses, counts, today's messages by verdict and the queue, within what the caller administers.
@@ -40,4 +47,41 @@ async fn tenants(
 #[utoipa::path(get, path = "/alerts", tag = "platform", responses((status = 200, body = Vec<ops::AlertView>)))]
 async fn alerts(Caller(access): Caller, State(state): State<AppState>) -> Result<Json<Vec<ops::AlertView>>, AppError> {
     Ok(Json(ops::alerts(&access, &state).await?))
+}
+
+/// Add a customer (tenant) with its license pool and, optionally, its first tenant admin.
+#[utoipa::path(post, path = "/tenants", tag = "platform", request_body = ops::NewTenant,
+    responses((status = 201), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn create_tenant(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Json(request): Json<ops::NewTenant>,
+) -> Result<StatusCode, AppError> {
+    ops::create_tenant(&access, &state, request).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Set a customer's license pool (`{"licenses": null}`: unlimited); answers the pool and what is in use.
+#[utoipa::path(put, path = "/tenants/{name}/licenses", tag = "platform", request_body = ops::LicensePool,
+    responses((status = 200, body = ops::LicensePool), (status = 400, body = crate::error::ErrorBody)))]
+async fn set_licenses(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(pool): Json<ops::LicensePool>,
+) -> Result<Json<ops::LicensePool>, AppError> {
+    Ok(Json(ops::set_tenant_licenses(&access, &state, &name, pool.licenses).await?))
+}
+
+/// Add a tenant admin to a customer.
+#[utoipa::path(post, path = "/tenants/{name}/admins", tag = "platform", request_body = ops::NewTenantAdmin,
+    responses((status = 201), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn add_tenant_admin(
+    Caller(access): Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(admin): Json<ops::NewTenantAdmin>,
+) -> Result<StatusCode, AppError> {
+    ops::add_tenant_admin(&access, &state, &name, admin).await?;
+    Ok(StatusCode::CREATED)
 }

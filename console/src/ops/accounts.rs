@@ -20,17 +20,22 @@ impl Password {
     /// Checks and hashes `given` (off the async workers: argon2 is slow on purpose), or generates one.
     pub async fn new(given: Option<String>) -> Result<Self, AppError> {
         match given.filter(|p| !p.is_empty()) {
-            Some(password) => {
-                let hash = tokio::task::spawn_blocking(move || moat_directory::hash_password(&password))
-                    .await
-                    .map_err(|e| AppError::Unavailable(e.to_string()))??;
-                Ok(Self { hash, generated: None })
-            }
+            Some(password) => Ok(Self { hash: Self::chosen(password).await?, generated: None }),
             None => {
                 let password = moat_directory::generate_password();
                 Ok(Self { hash: moat_directory::hash_generated_password(&password), generated: Some(password) })
             }
         }
+    }
+}
+
+impl Password {
+    /// The hash of a password someone chose (checked against the policy: an empty one is refused).
+    pub async fn chosen(password: String) -> Result<String, AppError> {
+        tokio::task::spawn_blocking(move || moat_directory::hash_password(&password))
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?
+            .map_err(AppError::from)
     }
 }
 

@@ -2,11 +2,13 @@
 //! exactly the same thing.
 
 mod accounts;
+mod tenants;
 
 pub use accounts::{
     AdminChange, AdminView, UserChange, UserDetail, admin, admins, delegable_domains, edit_admin, edit_user,
     remove_admin, reset_admin_password, reset_user_password, user,
 };
+pub use tenants::{LicensePool, NewTenant, NewTenantAdmin, add_tenant_admin, create_tenant, set_tenant_licenses};
 
 use crate::access::Access;
 use crate::{AppError, AppState};
@@ -843,16 +845,36 @@ async fn create_domain_admin(
     domains: &[DomainId],
     delegation: Delegation,
 ) -> Result<(), AppError> {
-    let name = admin.name.trim();
+    let account = NewAccount { name: &admin.name, password: &admin.password, email: admin.email.as_deref() };
+    create_admin(state, Role::Domain(tenant), account, Some((domains, delegation))).await
+}
+
+/// An admin account as a form or a request gives it.
+pub(crate) struct NewAccount<'a> {
+    pub name: &'a str,
+    pub password: &'a str,
+    pub email: Option<&'a str>,
+}
+
+/// Makes an admin account of `role`, with a domain admin's domains and permissions.
+pub(crate) async fn create_admin(
+    state: &AppState,
+    role: Role,
+    account: NewAccount<'_>,
+    delegated: Option<(&[DomainId], Delegation)>,
+) -> Result<(), AppError> {
+    let name = account.name.trim();
     moat_directory::check_account_name(name).map_err(AppError::BadRequest)?;
     // Checked before the account is made, so a bad address leaves nothing half-made.
-    if let Some(email) = admin.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+    if let Some(email) = account.email.map(str::trim).filter(|e| !e.is_empty()) {
         moat_directory::Address::parse_mailbox(email).map_err(moat_directory::DirectoryError::from)?;
     }
-    let hash = moat_directory::hash_password(&admin.password)?;
-    let id = state.store.admin_add(name, &hash, Role::Domain(tenant), crate::now()).await?;
-    state.store.admin_delegate(id, domains, delegation).await?;
-    state.directory.set_notification_address(id, admin.email.as_deref()).await?;
+    let hash = accounts::Password::chosen(account.password.to_owned()).await?;
+    let id = state.store.admin_add(name, &hash, role, crate::now()).await?;
+    if let Some((domains, delegation)) = delegated {
+        state.store.admin_delegate(id, domains, delegation).await?;
+    }
+    state.directory.set_notification_address(id, account.email).await?;
     Ok(())
 }
 

@@ -9,6 +9,10 @@ pub enum DirectoryError {
     Address(#[from] AddressError),
     #[error("domain {0} is not protected by Moat (add it first with `moat domain add {0}`)")]
     UnknownDomain(String),
+    #[error("tenant names hold 1 to 64 letters, digits and - _ . (got {0:?})")]
+    TenantName(String),
+    #[error("a license pool is a number of 0 or more, or unlimited (got {0})")]
+    LicensePool(i64),
     #[error("tenant {0} does not exist")]
     UnknownTenant(String),
     #[error("{alias} cannot be an alias of {primary}, which is itself an alias domain")]

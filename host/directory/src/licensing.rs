@@ -32,6 +32,33 @@ impl LicenseUsage {
 const EXHAUSTION_NOTICE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Directory {
+    /// Adds a tenant (a customer of an MSP): 1 to 64 letters, digits and `- _ .`.
+    pub async fn add_tenant(&self, name: &str) -> Result<TenantId, DirectoryError> {
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid {
+            return Err(DirectoryError::TenantName(name.chars().take(64).collect()));
+        }
+        Ok(self.store().tenant_add(name, moat_store::unix_now()).await?)
+    }
+
+    /// Sets a tenant's license pool (`None`: unlimited); a pool below what is in use is allowed (nobody is
+    /// removed: new users wait for licenses). Returns the usage after the change.
+    pub async fn set_tenant_licenses(&self, name: &str, pool: Option<i64>) -> Result<LicenseUsage, DirectoryError> {
+        if let Some(n) = pool.filter(|n| *n < 0) {
+            return Err(DirectoryError::LicensePool(n));
+        }
+        let tenant = self
+            .store()
+            .tenant_by_name(name.trim())
+            .await?
+            .ok_or_else(|| DirectoryError::UnknownTenant(name.trim().to_owned()))?;
+        self.store().tenant_set_licenses(tenant.id, pool).await?;
+        self.license_usage(tenant.id).await
+    }
+
     pub async fn license_usage(&self, tenant: TenantId) -> Result<LicenseUsage, DirectoryError> {
         let pool = self.store().tenant_licenses(tenant).await?;
         let used = self.store().tenant_alias_counts(tenant).await?.into_iter().map(licenses_for).sum();

@@ -69,6 +69,12 @@ impl Localized for DirectoryError {
                 format!("Moat no protege el dominio {d} (añádalo antes con `moat domain add {d}`)")
             }
             DirectoryError::UnknownTenant(t) => format!("el cliente {t} no existe"),
+            DirectoryError::TenantName(t) => {
+                format!("los nombres de cliente tienen de 1 a 64 letras, dígitos y - _ . (no {t:?})")
+            }
+            DirectoryError::LicensePool(n) => {
+                format!("un conjunto de licencias es un número de 0 o más, o ilimitado (no {n})")
+            }
             DirectoryError::NotAvailable(name) => format!("{name} no está disponible"),
             DirectoryError::Ldap(_) | DirectoryError::Dkim(_) => return None,
             DirectoryError::NestedAliasDomain { alias, primary } => {

@@ -19,6 +19,14 @@ async fn accounts_and_tokens_open_the_rest_api(backend: Backend) {
     moat.admin(&["tenant", "add", "acme"]);
     moat.admin(&["domain", "add", "acme.test", "--downstream", "mx.acme.test", "--tenant", "acme"]);
     moat.admin(&["domain", "add", "example.com", "--downstream", "mx.example.com"]);
+    // The CLI and the console refuse the same names and pools: the directory decides for both.
+    let refused = moat.cli(&["tenant", "add", "no spaces"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("tenant names hold 1 to 64 letters"), "{refused:?}");
+    let refused = moat.cli(&["tenant", "licenses", "acme", "--", "-3"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("a license pool is a number of 0 or more"),
+        "{refused:?}"
+    );
 
     let weak = moat.cli_with_input(&["admin", "add", "root", "--password-stdin"], "short\n");
     assert_eq!(weak.status.code(), Some(1));

@@ -18,13 +18,7 @@ impl TenantCommand {
         let store = open_store(config).await?;
         match self {
             TenantCommand::Add { name } => {
-                let valid = !name.is_empty()
-                    && name.len() <= 64
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-                if !valid {
-                    anyhow::bail!("tenant names hold 1 to 64 letters, digits and - _ . (got {name:?})");
-                }
-                store.tenant_add(&name, moat_store::unix_now()).await?;
+                moat_directory::Directory::new(store).add_tenant(&name).await?;
                 println!("Added tenant {name}. Give it domains with: moat domain add DOMAIN --tenant {name} …");
             }
             TenantCommand::List => {
@@ -36,15 +30,13 @@ impl TenantCommand {
                 }
             }
             TenantCommand::Licenses { name, licenses } => {
-                let tenant = store.tenant_by_name(&name).await?.ok_or_else(|| anyhow::anyhow!("no tenant {name}"))?;
                 let pool = match licenses.as_str() {
                     "unlimited" => None,
-                    n => Some(n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    n => Some(n.parse::<i64>().map_err(|_| {
                         anyhow::anyhow!("licenses must be a number of 0 or more, or `unlimited` (got {n:?})")
                     })?),
                 };
-                store.tenant_set_licenses(tenant.id, pool).await?;
-                let usage = moat_directory::Directory::new(store).license_usage(tenant.id).await?;
+                let usage = moat_directory::Directory::new(store).set_tenant_licenses(&name, pool).await?;
                 let pool = usage.pool.map_or("unlimited".to_string(), |p| p.to_string());
                 println!("Tenant {name}: {} license(s) in use of {pool}.", usage.used);
             }
