@@ -625,6 +625,11 @@ static SPANISH: &[(&str, &str)] = &[
     ("the default tenant", "el cliente predeterminado"),
     ("About these filters", "Acerca de estos filtros"),
     ("New customer", "Nuevo cliente"),
+    (
+        "These held messages are deleted and can never be released:",
+        "Estos mensajes retenidos se eliminan y ya no podrán liberarse:",
+    ),
+    ("Delete held messages", "Eliminar mensajes retenidos"),
     ("Licenses (empty: unlimited)", "Licencias (vacío: ilimitadas)"),
     ("Tenant admin (optional)", "Administrador del cliente (opcional)"),
     ("Create customer", "Crear cliente"),

@@ -1293,7 +1293,22 @@ async fn the_quarantine_is_searched_and_ticked_messages_deleted_at_once() {
 
     let token = delegate.get("/quarantine").await.csrf();
     let form = [("csrf", token.as_str()), ("action", "delete"), ("ids", "m1"), ("ids", "m3"), ("ids", "m4")];
-    let page = delegate.post("/quarantine/act", &form).await;
+    let confirm = delegate.post("/quarantine/act", &form).await;
+    assert_eq!(confirm.status, StatusCode::OK, "a deletion is confirmed first");
+    assert!(
+        confirm.body.contains("can never be released") && confirm.body.contains("<li>Cheap pills</li>"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm.body.contains("<li>Invoice 42</li>") && !confirm.body.contains("Cheap loans"),
+        "not another's: {}",
+        confirm.body
+    );
+    assert!(store.quarantine_get("m1").await.unwrap().unwrap().released_at.is_none(), "nothing deleted yet");
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let page = delegate.post("/quarantine/act", &confirmed).await;
     let banner = delegate.get(page.location.as_deref().unwrap()).await;
     assert!(banner.body.contains("Messages deleted: 2. Not done: not found"), "{}", banner.body);
     assert_eq!(listed(&banner), ["m2"]);

@@ -1669,6 +1669,16 @@ pub async fn held_preview(
 }
 
 /// Deletes a held message for the recipients the caller acts for (the whole message once nobody's is left).
+/// A held message the caller acts on (for the confirmation of a deletion).
+pub async fn held(
+    access: &Access,
+    state: &AppState,
+    user: Option<&str>,
+    id: &str,
+) -> Result<moat_store::Quarantined, AppError> {
+    Ok(held_recipients(access, state, user, id).await?.0)
+}
+
 pub async fn delete_held(access: &Access, state: &AppState, user: Option<&str>, id: &str) -> Result<(), AppError> {
     let (_, recipients) = held_recipients(access, state, user, id).await?;
     Ok(state.store.quarantine_drop_recipients(id, &recipients, crate::now()).await?)

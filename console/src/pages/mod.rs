@@ -233,7 +233,7 @@ pub struct Confirmation<'a> {
 
 pub fn confirmation(signed: &Signed, page: Confirmation<'_>) -> Response {
     let body = html! {
-        p.warning { (page.warning) }
+        div.warning { (page.warning) }
         form method="post" action=(page.action) {
             (csrf(signed))
             @for (name, value) in page.fields { input type="hidden" name=(name) value=(value); }

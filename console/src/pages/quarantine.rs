@@ -154,6 +154,42 @@ async fn preview(
     Ok(frame(&signed, t("Held message"), body))
 }
 
+/// Deleted held mail can never be released: the admin or user sees which messages go, and confirms.
+async fn confirm_delete(
+    state: &AppState,
+    signed: &Signed,
+    user: Option<&str>,
+    ids: &[String],
+    back: String,
+) -> PageResult {
+    let t = |s| tr(signed.language, s);
+    let mut subjects = Vec::new();
+    for id in ids.iter().take(super::BULK_MAX) {
+        // One that is not the caller's is named by nothing here, and refused again when confirmed.
+        if let Ok(held) = ops::held(&signed.access, state, user, id).await {
+            subjects.push(held.subject.filter(|s| !s.is_empty()).unwrap_or_else(|| t("(no subject)").to_owned()));
+        }
+    }
+    let warning = html! {
+        (t("These held messages are deleted and can never be released:")) " " strong { (subjects.len()) }
+        ul { @for subject in subjects.iter().take(20) { li { (subject) } } @if subjects.len() > 20 { li { "…" } } }
+    };
+    let mut fields: Vec<(&str, &str)> = ids.iter().map(|id| ("ids", id.as_str())).collect();
+    fields.push(("action", "delete"));
+    fields.push(("user", user.unwrap_or_default()));
+    Ok(super::confirmation(
+        signed,
+        super::Confirmation {
+            title: t("Delete held messages"),
+            warning,
+            action: "/quarantine/act".into(),
+            fields: &fields,
+            button: t("Delete"),
+            back,
+        },
+    ))
+}
+
 /// The quarantine's one form: `action` is `VERB:ID` for one message's button, or `VERB` for the ticked `ids`
 /// (read by hand: `ids` repeats). Each message is acted on by itself; the banner says what was done and what
 /// was refused, and why.
@@ -171,6 +207,9 @@ async fn act(State(state): State<AppState>, signed: Signed, Form(pairs): Form<Ve
     };
     if ids.is_empty() {
         return Ok(done(&back, t("Select messages first.")));
+    }
+    if verb == "delete" && get("confirm").as_deref() != Some("yes") {
+        return confirm_delete(&state, &signed, user.as_deref(), &ids, back).await;
     }
     let (mut acted, mut refused) = (0, Vec::new());
     for id in ids.iter().take(super::BULK_MAX) {
