@@ -232,21 +232,14 @@ async fn confirm_delete(State(state): State<AppState>, signed: Signed, Path(name
     ))
 }
 
-#[derive(serde::Deserialize)]
-struct DeleteForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
 async fn delete(
     State(state): State<AppState>,
     signed: Signed,
     Path(name): Path<String>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<super::ConfirmedForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
-    if form.confirm.as_deref() != Some("yes") {
+    if !form.confirmed() {
         return Ok(Redirect::to(&format!("/admins/{}/delete", url_encode(&name))).into_response());
     }
     ops::remove_admin(&signed.access, &state, &name).await?;

@@ -457,21 +457,14 @@ async fn confirm_delete(State(state): State<AppState>, signed: Signed, Path(name
     ))
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
 async fn delete(
     State(state): State<AppState>,
     signed: Signed,
     Path(name): Path<String>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<super::ConfirmedForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
-    if form.confirm.as_deref() != Some("yes") {
+    if !form.confirmed() {
         // Only the confirmation page's form deletes.
         return Ok(axum::response::Redirect::to(&format!("/domains/{}/delete", url_encode(&name))).into_response());
     }

@@ -347,6 +347,21 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// A destructive action's form: only the confirmation page's (with `confirm=yes`) acts; anything else is
+/// sent to that page first.
+#[derive(serde::Deserialize)]
+pub struct ConfirmedForm {
+    pub csrf: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+impl ConfirmedForm {
+    pub fn confirmed(&self) -> bool {
+        self.confirm.as_deref() == Some("yes")
+    }
+}
+
 /// A form whose only field is its CSRF token (a button).
 #[derive(serde::Deserialize)]
 pub struct CsrfOnly {

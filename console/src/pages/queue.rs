@@ -64,18 +64,11 @@ async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<Q>)
     Ok(frame(&signed, t("Queue"), body))
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
 async fn retry(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<super::ConfirmedForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
     let t = |s| tr(signed.language, s);
@@ -115,10 +108,10 @@ async fn delete(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<super::ConfirmedForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
-    if form.confirm.as_deref() != Some("yes") {
+    if !form.confirmed() {
         return Ok(Redirect::to(&format!("/queue/{}/delete", url_encode(&id))).into_response());
     }
     ops::queue_delete(&signed.access, &state, &id).await?;

@@ -98,16 +98,14 @@ async fn confirm_revoke(State(state): State<AppState>, signed: Signed, Id(id): I
     ))
 }
 
-#[derive(Deserialize)]
-struct RevokeForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
-async fn revoke(State(state): State<AppState>, signed: Signed, Id(id): Id, Form(form): Form<RevokeForm>) -> PageResult {
+async fn revoke(
+    State(state): State<AppState>,
+    signed: Signed,
+    Id(id): Id,
+    Form(form): Form<super::ConfirmedForm>,
+) -> PageResult {
     signed.check(&form.csrf)?;
-    if form.confirm.as_deref() != Some("yes") {
+    if !form.confirmed() {
         return Ok(Redirect::to(&format!("/account/tokens/{id}/revoke")).into_response());
     }
     ops::api_token_revoke(&signed.access, &state, id).await?;

@@ -341,21 +341,14 @@ async fn confirm_delete(State(state): State<AppState>, signed: Signed, Path(addr
     ))
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
 async fn delete(
     State(state): State<AppState>,
     signed: Signed,
     Path(address): Path<String>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<super::ConfirmedForm>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
-    if form.confirm.as_deref() != Some("yes") {
+    if !form.confirmed() {
         return Ok(Redirect::to(&format!("/users/{}/delete", url_encode(&address))).into_response());
     }
     ops::delete_user(&signed.access, &state, &address).await?;
