@@ -21,12 +21,17 @@ pub fn day_start(text: &str) -> Option<i64> {
     (civil(days) == (y, m, d)).then_some(days * 86_400)
 }
 
+/// A typed day that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a date (YYYY-MM-DD)")]
+pub struct NotADate(String);
+
 /// `[from, to]` as typed in a search (either may be empty), as `[since, until)` in Unix seconds: the `to` day
 /// is included whole.
-pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), String> {
+pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), NotADate> {
     let day = |text: Option<&str>| match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
-        Some(t) => day_start(t).map(Some).ok_or_else(|| format!("{t:?} is not a date (YYYY-MM-DD)")),
+        Some(t) => day_start(t).map(Some).ok_or_else(|| NotADate(t.to_owned())),
     };
     Ok((day(from)?, day(to)?.map(|t| t + 86_400)))
 }
@@ -73,7 +78,7 @@ mod tests {
             assert_eq!(day_start(wrong), None, "{wrong}");
         }
         assert_eq!(period(Some("2026-11-18"), Some("2026-11-18")), Ok((Some(1_794_960_000), Some(1_795_046_400))));
-        assert!(period(Some("soon"), None).unwrap_err().contains("not a date"));
+        assert!(period(Some("soon"), None).unwrap_err().to_string().contains("not a date"));
         assert_eq!(period(None, Some(" ")), Ok((None, None)));
     }
 }

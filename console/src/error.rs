@@ -29,6 +29,15 @@ pub enum AppError {
     Directory(#[from] DirectoryError),
 }
 
+impl From<crate::GatewayError> for AppError {
+    fn from(e: crate::GatewayError) -> Self {
+        match e {
+            crate::GatewayError::Refused(why) => AppError::BadRequest(why),
+            crate::GatewayError::Unavailable(why) => AppError::Unavailable(why),
+        }
+    }
+}
+
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {

@@ -9,6 +9,23 @@ use std::pin::Pin;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Why the gateway did not do what the console asked.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request refused, in words for the admin: a chain that does not check, an upload that is not a
+    /// filter, a message no longer held, filters that could not learn, an MX lookup that failed.
+    #[error("{0}")]
+    Refused(String),
+    /// What this gateway cannot do at all now (no DNS resolver configured, a worker that died).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A downstream host that gave no usable SMTP greeting, and why (for the operator's eyes only).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoGreeting(pub String);
+
 /// An uploaded plugin the gateway compiled and registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredPlugin {
@@ -31,11 +48,15 @@ pub struct Lesson {
 pub trait Gateway: Send + Sync {
     /// Queues a quarantined message for delivery to `recipients` (address, route), which must still be held;
     /// returns the queue id.
-    fn release(&self, quarantine_id: &str, recipients: Vec<(String, String)>) -> BoxFuture<'_, Result<String, String>>;
+    fn release(
+        &self,
+        quarantine_id: &str,
+        recipients: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<String, GatewayError>>;
     /// The domain's MX hosts (`host`, preference), best first.
-    fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, String>>;
+    fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, GatewayError>>;
     /// Connects to a downstream host and greets it; returns what it answered.
-    fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, String>>;
+    fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, NoGreeting>>;
     /// Validates a WebAssembly component against Moat's WIT world and stores it as a plugin of `owner`'s
     /// chains (`None`: the operator's, usable in every chain). Built-in names are refused.
     fn register_plugin(
@@ -44,9 +65,9 @@ pub trait Gateway: Send + Sync {
         name: &str,
         version: &str,
         wasm: Vec<u8>,
-    ) -> BoxFuture<'_, Result<RegisteredPlugin, String>>;
+    ) -> BoxFuture<'_, Result<RegisteredPlugin, GatewayError>>;
     /// Teaches the tenant's live chain a classified message; fails naming the plugins that could not learn it.
-    fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>>;
+    fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), GatewayError>>;
     /// Checks a chain (JSON, as stored) the way `moat chain set` does and saves it as the `direction` chain
     /// of a tenant (`None`: the default chain); returns the saved version.
     fn save_chain(
@@ -55,5 +76,5 @@ pub trait Gateway: Send + Sync {
         tenant: Option<TenantId>,
         json: String,
         by: String,
-    ) -> BoxFuture<'_, Result<i64, String>>;
+    ) -> BoxFuture<'_, Result<i64, GatewayError>>;
 }

@@ -22,7 +22,7 @@ mod throttle;
 pub mod totp;
 
 pub use error::AppError;
-pub use gateway::{BoxFuture, Gateway, Lesson, RegisteredPlugin};
+pub use gateway::{BoxFuture, Gateway, GatewayError, Lesson, NoGreeting, RegisteredPlugin};
 
 use axum::Router;
 use moat_directory::Directory;

@@ -864,7 +864,7 @@ pub(crate) async fn create_admin(
     delegated: Option<(&[DomainId], Delegation)>,
 ) -> Result<(), AppError> {
     let name = account.name.trim();
-    moat_directory::check_account_name(name).map_err(AppError::BadRequest)?;
+    moat_directory::check_account_name(name).map_err(|e| AppError::BadRequest(e.to_string()))?;
     // Checked before the account is made, so a bad address leaves nothing half-made.
     if let Some(email) = account.email.map(str::trim).filter(|e| !e.is_empty()) {
         moat_directory::Address::parse_mailbox(email).map_err(moat_directory::DirectoryError::from)?;
@@ -1227,7 +1227,7 @@ pub fn gateway(state: &AppState) -> Result<&dyn crate::Gateway, AppError> {
 pub async fn mx_downstream(access: &Access, state: &AppState, name: &str) -> Result<Vec<Downstream>, AppError> {
     admin_only(access)?;
     let name = moat_directory::normalize_domain(name).map_err(moat_directory::DirectoryError::from)?;
-    let hosts = gateway(state)?.mx_hosts(&name).await.map_err(AppError::BadRequest)?;
+    let hosts = gateway(state)?.mx_hosts(&name).await?;
     let ours: Vec<String> =
         state.publishing.mx_hosts.iter().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).collect();
     Ok(hosts
@@ -1250,7 +1250,7 @@ pub async fn test_smtp(access: &Access, state: &AppState, name: &str) -> Result<
         let result = gateway.test_smtp(&host.host, host.port).await;
         let ok = result.is_ok();
         let answer = match result {
-            Ok(text) | Err(text) if operator => text,
+            Ok(text) | Err(crate::NoGreeting(text)) if operator => text,
             Ok(_) => "SMTP greeting received".to_owned(),
             Err(_) => {
                 "No SMTP greeting: the host could not be reached, or is not an SMTP server accepting Moat".to_owned()
@@ -1293,8 +1293,8 @@ pub async fn quarantine(
     filter: &HeldFilter,
 ) -> Result<Vec<moat_store::Quarantined>, AppError> {
     let mine = HeldFor::caller(access, state, user).await?;
-    let (since, until) =
-        crate::dates::period(filter.from.as_deref(), filter.to.as_deref()).map_err(AppError::BadRequest)?;
+    let (since, until) = crate::dates::period(filter.from.as_deref(), filter.to.as_deref())
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let search = moat_store::HeldSearch { tenant: access.tenant(), text: filter.q.clone(), since, until, limit: SHOWN };
     let held = state.store.quarantine_search(&search).await?;
     Ok(held.into_iter().filter(|q| !mine.recipients_of(q).is_empty()).collect())
@@ -1448,8 +1448,8 @@ pub async fn log(
         limit,
         ..Default::default()
     };
-    (query.since, query.until) =
-        crate::dates::period(search.from.as_deref(), search.to.as_deref()).map_err(AppError::BadRequest)?;
+    (query.since, query.until) = crate::dates::period(search.from.as_deref(), search.to.as_deref())
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
     match access.role() {
         Some(Role::Platform) => {}
         Some(Role::Tenant(t)) => query.tenant = Some(t),
@@ -1593,7 +1593,7 @@ pub async fn classify(
         message,
         classification,
     };
-    gateway(state)?.learn(lesson).await.map_err(AppError::BadRequest)?;
+    gateway(state)?.learn(lesson).await?;
     state.store.log_classify(id, classification).await?;
     Ok(moat_store::LogEntry { classified: Some(classification), ..entry })
 }
@@ -1642,7 +1642,7 @@ pub async fn release(access: &Access, state: &AppState, user: Option<&str>, id: 
             "the antivirus held this message: only an administrator can release it".into(),
         ));
     }
-    gateway(state)?.release(id, recipients).await.map_err(AppError::BadRequest)
+    Ok(gateway(state)?.release(id, recipients).await?)
 }
 
 /// A held message shown safely (`preview`): to its own recipients, and to admins who may view emails (a

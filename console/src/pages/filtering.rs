@@ -239,7 +239,7 @@ async fn save_chain(
     crate::ops::gateway(state)?
         .save_chain(direction, tenant, chain.to_string(), format!("console:{by}"))
         .await
-        .map_err(AppError::BadRequest)
+        .map_err(AppError::from)
 }
 
 async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
@@ -362,13 +362,14 @@ async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) 
     };
     let name = fields.get("name").map(|s| s.trim().to_owned()).unwrap_or_default();
     let version = fields.get("version").map(|s| s.trim().to_owned()).unwrap_or_default();
-    let registered = match crate::ops::gateway(&state)?
-        .register_plugin(tenant.as_ref().map(|x| x.0), &name, &version, wasm)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return render(&state, &signed, requested, direction, None, Some(&e), StatusCode::BAD_REQUEST).await,
-    };
+    let registered =
+        match crate::ops::gateway(&state)?.register_plugin(tenant.as_ref().map(|x| x.0), &name, &version, wasm).await {
+            Ok(p) => p,
+            Err(e) => {
+                let (refusal, status) = (e.to_string(), AppError::from(e).status());
+                return render(&state, &signed, requested, direction, None, Some(&refusal), status).await;
+            }
+        };
     if fields.contains_key("append") {
         let (mut chain, _) = live_chain(&state, direction, tenant.as_ref().map(|x| x.0)).await?;
         let entry = serde_json::json!({ "plugin": registered.name, "version": registered.version });

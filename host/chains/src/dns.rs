@@ -12,6 +12,24 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::runtime::Handle;
 
+/// Why the server's resolver could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverSetupError {
+    #[error("no system DNS resolver: {0}")]
+    NoSystemResolver(String),
+    #[error("cannot set up the DNS resolver: {0}")]
+    Build(String),
+}
+
+/// Why a domain's MX records could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MxLookupError {
+    #[error("the MX lookup of {0} timed out")]
+    Timeout(String),
+    #[error("the MX lookup of {domain} failed: {reason}")]
+    Failed { domain: String, reason: String },
+}
+
 /// A DNSBL answer that takes longer than this is treated as unknown.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 /// What a lookup may wait while the resolver is known to be failing (see [`Outage`]).
@@ -61,18 +79,18 @@ pub struct HickoryDns {
 
 impl HickoryDns {
     /// See [`resolver_config`]. Must be created inside the Tokio runtime the resolver runs on.
-    pub fn new(nameserver: Option<SocketAddr>) -> Result<Self, String> {
+    pub fn new(nameserver: Option<SocketAddr>) -> Result<Self, ResolverSetupError> {
         Ok(Self { resolver: tokio_resolver(nameserver)?, runtime: Handle::current(), outage: Outage::default() })
     }
 
     /// A domain's MX hosts and preferences, best first (for the console's Get SMTP).
-    pub async fn mx(&self, domain: &str) -> Result<Vec<(String, u16)>, String> {
+    pub async fn mx(&self, domain: &str) -> Result<Vec<(String, u16)>, MxLookupError> {
         let lookup = self.resolver.lookup(domain, RecordType::MX);
         let answer = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
-            Err(_) => return Err(format!("the MX lookup of {domain} timed out")),
+            Err(_) => return Err(MxLookupError::Timeout(domain.to_owned())),
             Ok(Ok(answer)) => answer,
             Ok(Err(NetError::Dns(DnsError::NoRecordsFound(_)))) => return Ok(Vec::new()),
-            Ok(Err(e)) => return Err(format!("the MX lookup of {domain} failed: {e}")),
+            Ok(Err(e)) => return Err(MxLookupError::Failed { domain: domain.to_owned(), reason: e.to_string() }),
         };
         let mut hosts: Vec<(String, u16)> = answer
             .answers()
@@ -91,17 +109,17 @@ impl HickoryDns {
 
 /// The resolver of `[dns]` for the server's own lookups (delivery's MX and host addresses): see
 /// [`resolver_config`].
-pub fn tokio_resolver(nameserver: Option<SocketAddr>) -> Result<TokioResolver, String> {
+pub fn tokio_resolver(nameserver: Option<SocketAddr>) -> Result<TokioResolver, ResolverSetupError> {
     let (config, options) = resolver_config(nameserver)?;
     TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(options)
         .build()
-        .map_err(|e| format!("cannot set up the DNS resolver: {e}"))
+        .map_err(|e| ResolverSetupError::Build(e.to_string()))
 }
 
 /// Where the server's lookups go: `nameserver` when configured (a local caching resolver, or a test server),
 /// else the system's resolvers.
-pub fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(ResolverConfig, ResolverOpts), String> {
+pub fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(ResolverConfig, ResolverOpts), ResolverSetupError> {
     match nameserver {
         Some(addr) => {
             let mut server = NameServerConfig::udp_and_tcp(addr.ip());
@@ -112,7 +130,7 @@ pub fn resolver_config(nameserver: Option<SocketAddr>) -> Result<(ResolverConfig
         }
         None => hickory_resolver::system_conf::read_system_conf()
             .map(|(config, options)| (config, fail_fast(options)))
-            .map_err(|e| format!("no system DNS resolver: {e}")),
+            .map_err(|e| ResolverSetupError::NoSystemResolver(e.to_string())),
     }
 }
 

@@ -11,7 +11,7 @@ mod live;
 mod registry;
 mod save;
 
-pub use dns::{HickoryDns, Outage, resolver_config, tokio_resolver};
+pub use dns::{HickoryDns, MxLookupError, Outage, ResolverSetupError, resolver_config, tokio_resolver};
 pub use error::ChainError;
 pub use kv::StoreKv;
 pub use live::{Chains, Selected};

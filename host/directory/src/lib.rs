@@ -34,7 +34,7 @@ pub use notices::{Language, Notice, Notification, Notifier};
 pub use outbound::{AuthFailure, DkimRecord, Sender, SigningKey};
 pub use sealed::{KEY_FILE, Keyring, SealError};
 pub use secrets::{
-    DUMMY_HASH, PasswordError, check_account_name, check_password, generate_password, generate_token,
+    BadAccountName, DUMMY_HASH, PasswordError, check_account_name, check_password, generate_password, generate_token,
     hash_generated_password, hash_password, token_digest, verify_password,
 };
 pub use signup::{Callout, CalloutAnswer};

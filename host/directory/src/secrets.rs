@@ -46,11 +46,16 @@ pub fn check_password(password: &str) -> Result<(), PasswordError> {
     Ok(())
 }
 
+/// A console account name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account names hold 1 to 64 letters, digits and - _ . @ (got {0:?})")]
+pub struct BadAccountName(pub String);
+
 /// Console account names: 1 to 64 letters, digits and `- _ . @` (an address works as a name).
-pub fn check_account_name(name: &str) -> Result<(), String> {
+pub fn check_account_name(name: &str) -> Result<(), BadAccountName> {
     let valid =
         !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
-    if valid { Ok(()) } else { Err(format!("account names hold 1 to 64 letters, digits and - _ . @ (got {name:?})")) }
+    if valid { Ok(()) } else { Err(BadAccountName(name.chars().take(64).collect())) }
 }
 
 /// An argon2id hash (PHC string, salted) of a password that meets the policy.

@@ -127,8 +127,17 @@ pub struct StaticDns {
     answers: HashMap<(String, RecordKind), Vec<String>>,
 }
 
+/// A line of a fixed-answers file that is not `NAME KIND VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StaticDnsError {
+    #[error("line {0}: expected NAME KIND VALUE, e.g. 2.0.0.127.bl.example A 127.0.0.2")]
+    Fields(usize),
+    #[error("line {line}: unknown record kind {kind:?} (A, AAAA, TXT or PTR)")]
+    Kind { line: usize, kind: String },
+}
+
 impl StaticDns {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, StaticDnsError> {
         let mut answers: HashMap<_, Vec<String>> = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -137,10 +146,10 @@ impl StaticDns {
             }
             let mut fields = line.splitn(3, char::is_whitespace);
             let (Some(name), Some(kind), Some(value)) = (fields.next(), fields.next(), fields.next()) else {
-                return Err(format!("line {}: expected NAME KIND VALUE, e.g. 2.0.0.127.bl.example A 127.0.0.2", n + 1));
+                return Err(StaticDnsError::Fields(n + 1));
             };
-            let kind = RecordKind::parse(kind)
-                .ok_or_else(|| format!("line {}: unknown record kind {kind:?} (A, AAAA, TXT or PTR)", n + 1))?;
+            let kind =
+                RecordKind::parse(kind).ok_or_else(|| StaticDnsError::Kind { line: n + 1, kind: kind.to_owned() })?;
             answers.entry((normalize_name(name), kind)).or_default().push(value.trim().trim_matches('"').to_owned());
         }
         Ok(Self { answers })
@@ -360,7 +369,7 @@ mod tests {
         assert_eq!(dns.lookup("example.com", RecordKind::Txt).unwrap(), ["v=spf1 -all"]);
         assert!(dns.lookup("1.0.0.127.bl.example", RecordKind::A).unwrap().is_empty());
         assert_eq!(
-            StaticDns::parse("x.example MX 10 mx").unwrap_err(),
+            StaticDns::parse("x.example MX 10 mx").unwrap_err().to_string(),
             "line 1: unknown record kind \"MX\" (A, AAAA, TXT or PTR)"
         );
     }

@@ -23,7 +23,7 @@ pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome,
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{
     Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryBudget, MemoryKv, RecordKind, Resolver,
-    StaticDns, counter_value, kv_namespace, shared_kv_namespace,
+    StaticDns, StaticDnsError, counter_value, kv_namespace, shared_kv_namespace,
 };
 pub use message::{
     AuthResult, Authentication, ConnectionFacts, Content, Direction, MessageFacts, ParsedMessage, RecipientFacts,

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use moat_chains::{Chains, HickoryDns};
-use moat_console::{BoxFuture, Gateway, Lesson, RegisteredPlugin};
+use moat_console::{BoxFuture, Gateway, GatewayError, Lesson, NoGreeting, RegisteredPlugin};
 use moat_filter::{ChainSpec, ConnectionFacts, Label, MessageFacts, ParsedMessage, RecipientFacts};
 use moat_smtp::Queue;
 use moat_store::{ChainScope, Classification, Store, TenantId};
@@ -19,27 +19,35 @@ pub struct ConsoleGateway {
 }
 
 impl Gateway for ConsoleGateway {
-    fn release(&self, quarantine_id: &str, recipients: Vec<(String, String)>) -> BoxFuture<'_, Result<String, String>> {
+    fn release(
+        &self,
+        quarantine_id: &str,
+        recipients: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<String, GatewayError>> {
         let id = quarantine_id.to_owned();
-        Box::pin(async move { self.queue.release(&id, Some(recipients)).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            self.queue.release(&id, Some(recipients)).await.map_err(|e| GatewayError::Refused(e.to_string()))
+        })
     }
 
-    fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, String>> {
+    fn mx_hosts(&self, domain: &str) -> BoxFuture<'_, Result<Vec<(String, u16)>, GatewayError>> {
         let domain = domain.to_owned();
         Box::pin(async move {
             match &self.dns {
-                Some(dns) => dns.mx(&domain).await,
-                None => Err("no DNS resolver is configured".into()),
+                Some(dns) => dns.mx(&domain).await.map_err(|e| GatewayError::Refused(e.to_string())),
+                None => Err(GatewayError::Unavailable("no DNS resolver is configured".into())),
             }
         })
     }
 
-    fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, String>> {
+    fn test_smtp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<String, NoGreeting>> {
         let host = host.to_owned();
         Box::pin(async move {
             let helo = &self.config.server.hostname;
             let destinations = self.config.destinations();
-            moat_smtp::outbound::probe::greet(&host, port, helo, Duration::from_secs(10), &destinations).await
+            moat_smtp::outbound::probe::greet(&host, port, helo, Duration::from_secs(10), &destinations)
+                .await
+                .map_err(|e| NoGreeting(e.to_string()))
         })
     }
 
@@ -49,7 +57,7 @@ impl Gateway for ConsoleGateway {
         name: &str,
         version: &str,
         wasm: Vec<u8>,
-    ) -> BoxFuture<'_, Result<RegisteredPlugin, String>> {
+    ) -> BoxFuture<'_, Result<RegisteredPlugin, GatewayError>> {
         let (name, version) = (name.to_owned(), version.to_owned());
         Box::pin(async move {
             crate::commands::plugin::register(
@@ -62,12 +70,12 @@ impl Gateway for ConsoleGateway {
                 "console",
             )
             .await
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| GatewayError::Refused(format!("{e:#}")))?;
             Ok(RegisteredPlugin { name, version })
         })
     }
 
-    fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), String>> {
+    fn learn(&self, lesson: Lesson) -> BoxFuture<'_, Result<(), GatewayError>> {
         Box::pin(async move {
             let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
             let first_domain = lesson.recipients.first().map(|r| domain_of(r)).unwrap_or_default();
@@ -94,13 +102,13 @@ impl Gateway for ConsoleGateway {
             let message = ParsedMessage::parse(lesson.message, facts);
             let failed = tokio::task::spawn_blocking(move || selected.chain.learn(&message, label))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
             if failed.is_empty() {
                 return Ok(());
             }
             let names: Vec<String> = failed.iter().map(|(plugin, why)| format!("{plugin} ({why})")).collect();
             tracing::warn!(failed = ?names, "learning a classified message failed");
-            Err(format!("these filters could not learn the message: {}", names.join(", ")))
+            Err(GatewayError::Refused(format!("these filters could not learn the message: {}", names.join(", "))))
         })
     }
 
@@ -110,11 +118,15 @@ impl Gateway for ConsoleGateway {
         tenant: Option<TenantId>,
         json: String,
         by: String,
-    ) -> BoxFuture<'_, Result<i64, String>> {
+    ) -> BoxFuture<'_, Result<i64, GatewayError>> {
         Box::pin(async move {
-            let spec = ChainSpec::from_json(&json).map_err(|e| format!("{e:#}"))?;
+            let spec = ChainSpec::from_json(&json).map_err(|e| GatewayError::Refused(format!("{e:#}")))?;
             let scope = tenant.map_or(ChainScope::Default, ChainScope::Tenant);
-            let (id, _) = self.filters.save(direction, scope, spec, &by).await.map_err(|e| e.to_string())?;
+            let (id, _) = self
+                .filters
+                .save(direction, scope, spec, &by)
+                .await
+                .map_err(|e| GatewayError::Refused(e.to_string()))?;
             Ok(id)
         })
     }

@@ -116,12 +116,42 @@ impl Default for SubmissionConfig {
     }
 }
 
+/// A setting of `[smtp]`, `[submission]` or `[delivery]` that cannot work, in the words of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("submission.listen and submission.listen_tls must not share an address")]
+    SubmissionListenersShared,
+    #[error("smtp.listen must name at least one address")]
+    NoListener,
+    #[error("smtp.tls_certificate and smtp.tls_key go together: set both or neither")]
+    HalfTls,
+    #[error("smtp.max_message_size must be at least 1024, max_recipients and max_errors at least 1")]
+    SessionLimits,
+    #[error("delivery.retry_intervals must list at least one interval")]
+    NoRetryInterval,
+    #[error("delivery.concurrency and delivery.per_destination must be at least 1")]
+    Concurrency,
+    #[error("delivery.relay: bad port in {0:?}")]
+    RelayPort(String),
+}
+
+/// Why a part of the SMTP server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Resolver(#[from] moat_chains::ResolverSetupError),
+    #[error("cannot set up the DNS resolver for SPF/DKIM/DMARC: {0}")]
+    Authenticator(String),
+}
+
 impl SubmissionConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         // Port 0 (any free port, as tests bind) never clashes.
         let overlap = self.listen.iter().any(|a| a.port() != 0 && self.listen_tls.contains(a));
         if overlap {
-            return Err("submission.listen and submission.listen_tls must not share an address".into());
+            return Err(ConfigError::SubmissionListenersShared);
         }
         Ok(())
     }
@@ -197,15 +227,15 @@ impl Default for DeliveryConfig {
 }
 
 impl SessionConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listen.is_empty() {
-            return Err("smtp.listen must name at least one address".into());
+            return Err(ConfigError::NoListener);
         }
         if self.tls_certificate.is_some() != self.tls_key.is_some() {
-            return Err("smtp.tls_certificate and smtp.tls_key go together: set both or neither".into());
+            return Err(ConfigError::HalfTls);
         }
         if self.max_message_size < 1024 || self.max_recipients == 0 || self.max_errors == 0 {
-            return Err("smtp.max_message_size must be at least 1024, max_recipients and max_errors at least 1".into());
+            return Err(ConfigError::SessionLimits);
         }
         Ok(())
     }
@@ -227,12 +257,12 @@ impl DeliveryConfig {
         self.retry_intervals.get(i).copied().unwrap_or(Duration::from_secs(300))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.retry_intervals.is_empty() {
-            return Err("delivery.retry_intervals must list at least one interval".into());
+            return Err(ConfigError::NoRetryInterval);
         }
         if self.concurrency == 0 || self.per_destination == 0 {
-            return Err("delivery.concurrency and delivery.per_destination must be at least 1".into());
+            return Err(ConfigError::Concurrency);
         }
         Ok(())
     }

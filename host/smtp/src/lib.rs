@@ -10,7 +10,7 @@ pub mod queue;
 pub mod reply;
 pub mod tls;
 
-pub use config::{DeliveryConfig, SendingLimits, SessionConfig, SubmissionConfig};
+pub use config::{ConfigError, DeliveryConfig, SendingLimits, SessionConfig, SetupError, SubmissionConfig};
 pub use inbound::listener::{Listener, SmtpContext};
 pub use metrics::Metrics;
 pub use outbound::QueueManager;

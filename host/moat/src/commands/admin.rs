@@ -44,7 +44,7 @@ impl AdminCommand {
         let store = open_store(config).await?;
         match self {
             AdminCommand::Add { name, password_stdin: _, tenant, email } => {
-                moat_directory::check_account_name(&name).map_err(anyhow::Error::msg)?;
+                moat_directory::check_account_name(&name)?;
                 // Checked before anything is written: an account without its address is half a command.
                 if let Some(email) = &email {
                     moat_directory::Address::parse_mailbox(email).with_context(|| format!("bad --email {email}"))?;

@@ -117,7 +117,7 @@ impl LdapCommand {
                 let queue = super::queue(config, directory.store())?;
                 let notifications: Vec<_> = told.0.lock().expect("notices lock").drain(..).collect();
                 for notification in notifications {
-                    moat_smtp::queue::notices::queue_one(&queue, &notification).await.map_err(anyhow::Error::msg)?;
+                    moat_smtp::queue::notices::queue_one(&queue, &notification).await?;
                 }
                 println!(
                     "Synchronized: {} new, {} renamed, {} aliases added, {} no longer in the directory{}.",

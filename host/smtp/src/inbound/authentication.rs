@@ -45,10 +45,10 @@ pub struct Envelope<'a> {
 
 impl Authenticator {
     /// Asks `nameserver` (else the system's resolvers); `hostname` names Moat in the header.
-    pub fn new(nameserver: Option<SocketAddr>, hostname: &str) -> Result<Self, String> {
+    pub fn new(nameserver: Option<SocketAddr>, hostname: &str) -> Result<Self, crate::SetupError> {
         let (config, options) = resolver_config(nameserver)?;
-        let inner = MessageAuthenticator::new(config, options)
-            .map_err(|e| format!("cannot set up the DNS resolver for SPF/DKIM/DMARC: {e}"))?;
+        let inner =
+            MessageAuthenticator::new(config, options).map_err(|e| crate::SetupError::Authenticator(e.to_string()))?;
         Ok(Self { inner, hostname: hostname.to_owned(), outage: Outage::default() })
     }
 

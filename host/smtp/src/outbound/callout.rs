@@ -33,7 +33,11 @@ enum HostAnswer {
 }
 
 impl SmtpCallout {
-    pub fn new(store: Store, helo: &str, destinations: super::networks::Destinations) -> Result<Self, String> {
+    pub fn new(
+        store: Store,
+        helo: &str,
+        destinations: super::networks::Destinations,
+    ) -> Result<Self, crate::SetupError> {
         // Callouts ask protected domains' own servers, never MX hosts.
         let router = Router::new(store, None, destinations, 25)?;
         Ok(Self { router, helo: helo.to_owned(), timeout: TIMEOUT })
@@ -42,7 +46,7 @@ impl SmtpCallout {
     async fn ask_host(&self, host: &str, port: u16, address: &Address) -> HostAnswer {
         let addrs = match self.router.destinations().addresses(host, port, false).await {
             Ok(addrs) => addrs,
-            Err(why) => return HostAnswer::Next(why),
+            Err(why) => return HostAnswer::Next(why.to_string()),
         };
         let mut last = HostAnswer::Next(format!("{host} has no address"));
         for addr in addrs {

@@ -50,7 +50,7 @@ impl Transaction<'_> {
             .destinations
             .addresses(&target.host, target.port, target.operators)
             .await
-            .map_err(|why| Attempt::Host(Failure::temporary(why)))?;
+            .map_err(|why| Attempt::Host(Failure::temporary(why.to_string())))?;
         let mut last = Failure::temporary(format!("{} has no address", target.host));
         for addr in addrs {
             match SmtpClient::connect(addr, self.connect_timeout).await {

@@ -67,7 +67,7 @@ impl QueueManager {
         destinations: networks::Destinations,
         metrics: Metrics,
         senders: Arc<senders::Senders>,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, crate::SetupError> {
         config.validate()?;
         let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations, config.mx_port)?;
         Ok(Arc::new(Self {

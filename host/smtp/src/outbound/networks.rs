@@ -12,11 +12,36 @@ pub struct Network {
     prefix: u8,
 }
 
-impl FromStr for Network {
-    type Err = String;
+/// A network that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a network (write it as 192.0.2.0/24 or 2001:db8::/32)")]
+pub struct NotANetwork(String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a network (write it as 192.0.2.0/24 or 2001:db8::/32)");
+/// Why Moat will not connect to a host or an address for a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    #[error("cannot resolve {host}: {reason}")]
+    Unresolved { host: String, reason: String },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("not connecting to {host}: {why}")]
+    Refused { host: String, why: Refusal },
+}
+
+/// Why the destination policy refuses an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0} is one of Moat's own listeners")]
+    OwnListener(SocketAddr),
+    #[error("{addr} is in {network}, a network the operator does not allow (delivery.denied_networks)")]
+    DeniedNetwork { addr: SocketAddr, network: Network },
+}
+
+impl FromStr for Network {
+    type Err = NotANetwork;
+
+    fn from_str(s: &str) -> Result<Self, NotANetwork> {
+        let bad = || NotANetwork(s.to_owned());
         let (addr, prefix) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
         let base: IpAddr = addr.parse().map_err(|_| bad())?;
         let max = if base.is_ipv4() { 32 } else { 128 };
@@ -113,20 +138,19 @@ impl Destinations {
     /// relay, any address). `Err` says why there is none: the name does not resolve, or the policy refuses
     /// every address it has. Every connection Moat makes for a tenant (delivery, callout, Test SMTP) resolves
     /// its host here.
-    pub async fn addresses(&self, host: &str, port: u16, exempt: bool) -> Result<Vec<SocketAddr>, String> {
+    pub async fn addresses(&self, host: &str, port: u16, exempt: bool) -> Result<Vec<SocketAddr>, Unreachable> {
+        let unresolved =
+            |e: &dyn std::fmt::Display| Unreachable::Unresolved { host: host.to_owned(), reason: e.to_string() };
         let resolved: Vec<SocketAddr> = match (host.parse::<IpAddr>(), self.resolver()) {
             (Ok(ip), _) => vec![SocketAddr::new(ip, port)],
             (Err(_), Some(resolver)) => resolver
                 .lookup_ip(format!("{}.", host.trim_end_matches('.')))
                 .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .map_err(|e| unresolved(&e))?
                 .iter()
                 .map(|ip| SocketAddr::new(ip, port))
                 .collect(),
-            (Err(_), None) => tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .collect(),
+            (Err(_), None) => tokio::net::lookup_host((host, port)).await.map_err(|e| unresolved(&e))?.collect(),
         };
         let mut refused = None;
         let permitted: Vec<SocketAddr> = resolved
@@ -135,24 +159,24 @@ impl Destinations {
             .collect();
         match (permitted.is_empty(), refused) {
             (false, _) => Ok(permitted),
-            (true, Some(why)) => Err(format!("not connecting to {host}: {why}")),
-            (true, None) => Err(format!("{host} has no address")),
+            (true, Some(why)) => Err(Unreachable::Refused { host: host.to_owned(), why }),
+            (true, None) => Err(Unreachable::NoAddress(host.to_owned())),
         }
     }
 
     /// `Ok` when Moat may connect to `addr` on a tenant's behalf; `Err` says why not.
-    pub fn permits(&self, addr: SocketAddr) -> Result<(), String> {
+    pub fn permits(&self, addr: SocketAddr) -> Result<(), Refusal> {
         let ip = addr.ip().to_canonical();
         let is_own = self.own.iter().any(|own| {
             own.port() == addr.port()
                 && (own.ip().to_canonical() == ip || own.ip().is_unspecified() && ip.is_loopback())
         });
         if is_own {
-            return Err(format!("{addr} is one of Moat's own listeners"));
+            return Err(Refusal::OwnListener(addr));
         }
         match self.denied.iter().find(|n| n.contains(ip)) {
             Some(network) if !self.allowed.iter().any(|n| n.contains(ip)) => {
-                Err(format!("{addr} is in {network}, a network the operator does not allow (delivery.denied_networks)"))
+                Err(Refusal::DeniedNetwork { addr, network: *network })
             }
             _ => Ok(()),
         }

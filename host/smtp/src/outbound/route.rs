@@ -29,11 +29,16 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(store: Store, relay: Option<&str>, destinations: Destinations, mx_port: u16) -> Result<Self, String> {
+    pub fn new(
+        store: Store,
+        relay: Option<&str>,
+        destinations: Destinations,
+        mx_port: u16,
+    ) -> Result<Self, crate::SetupError> {
         let relay = match relay {
             Some(spec) => {
                 let (host, port) = spec.rsplit_once(':').unwrap_or((spec, "25"));
-                let port = port.parse().map_err(|_| format!("delivery.relay: bad port in {spec:?}"))?;
+                let port = port.parse().map_err(|_| crate::ConfigError::RelayPort(spec.to_owned()))?;
                 Some(Target { host: host.trim_matches(['[', ']']).to_owned(), port, operators: true })
             }
             None => None,

@@ -52,11 +52,11 @@ pub fn message(hostname: &str, notification: &Notification) -> Vec<u8> {
 }
 
 /// Queues one notification as mail (what the outbox does; for a process without one, such as the CLI).
-pub async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String, String> {
+pub async fn queue_one(queue: &Queue, notification: &Notification) -> Result<String, super::QueueError> {
     let route = notification.to.domain().to_owned();
     // The null sender: a notification that cannot be delivered is not bounced back to anyone.
     let envelope = Envelope { sender: String::new(), recipients: vec![(notification.to.to_string(), route)] };
     let facts = queue.own_facts();
     let bytes = message(queue.hostname(), notification);
-    queue.accept(&facts, &envelope, &bytes).await.map_err(|e| e.to_string())
+    queue.accept(&facts, &envelope, &bytes).await
 }
