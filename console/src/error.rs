@@ -64,19 +64,18 @@ impl AppError {
             return crate::i18n::tr_text(language, &self.public_message());
         }
         if let Some(what) = self.duplicate() {
-            return match language {
-                moat_directory::Language::Spanish => format!("no está disponible: {what}"),
-                _ => format!("{what} is not available"),
-            };
+            return moat_i18n::fill(language, "{what} is not available", &[("what", what)]);
         }
         match self {
             AppError::Directory(e) => e.in_language(language),
             AppError::Import(e) => e.in_language(language),
             AppError::Password(e) => e.in_language(language),
             AppError::Store(e) => e.in_language(language),
-            AppError::Throttled(minutes) if language == moat_directory::Language::Spanish => {
-                format!("demasiados intentos fallidos: vuelva a intentarlo en {minutes} minutos")
-            }
+            AppError::Throttled(minutes) => moat_i18n::fill(
+                language,
+                "too many failed sign-ins: try again in {minutes} minutes",
+                &[("minutes", &minutes.to_string())],
+            ),
             _ => crate::i18n::tr_text(language, &self.public_message()),
         }
     }

@@ -1379,16 +1379,13 @@ async fn admins_keep_the_tenant_and_global_lists() {
 /// table (its English sides, less every word of its Spanish sides), and the words the store writes for
 /// verdicts and delivery states. Any of them on a page shown to a Spanish speaker is a text left untranslated.
 fn english_only_words() -> std::collections::HashSet<String> {
-    let table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/i18n.rs")).unwrap();
-    let table = &table[table.find("static SPANISH").unwrap()..table.find("#[cfg(test)]").unwrap()];
-    let literals: Vec<&str> = table.split('"').skip(1).step_by(2).collect();
     let words = |text: &str| -> Vec<String> {
         text.split(|c: char| !c.is_alphabetic() && c != '\'').filter(|w| w.len() > 2).map(str::to_lowercase).collect()
     };
     let (mut english, mut spanish) = (std::collections::HashSet::new(), std::collections::HashSet::new());
-    for pair in literals.chunks(2) {
-        english.extend(words(pair[0]));
-        spanish.extend(words(pair.get(1).copied().unwrap_or_default()));
+    for (en, es) in moat_i18n::english_texts() {
+        english.extend(words(en));
+        spanish.extend(words(es));
     }
     for state in ["clean", "tagged", "quarantined", "rejected", "deferred", "delivered", "queued", "failed", "held"] {
         english.insert(state.into());

@@ -16,6 +16,7 @@ use crate::{
     Address, Directory, DirectoryError, Language, Localized, Notice, check_password, generate_password,
     hash_generated_password, hash_password, licenses_for, normalize_domain,
 };
+use moat_i18n::fill;
 use moat_store::{
     AdminId, Domain, DomainId, ImportJob, ImportLineError, ImportStatus, ImportedUser, MailboxId, TenantId,
 };
@@ -101,10 +102,7 @@ pub fn parse_import(
         let record = match reader.records().next() {
             Some(Ok(r)) => r,
             Some(Err(e)) => {
-                let reason = match language {
-                    Language::Spanish => format!("ilegible: {e}"),
-                    Language::English => format!("not readable: {e}"),
-                };
+                let reason = fill(language, "not readable: {why}", &[("why", &e.to_string())]);
                 errors.push(ImportLineError { line, reason });
                 continue;
             }
@@ -118,10 +116,7 @@ pub fn parse_import(
             continue;
         }
         let Some(address) = fields.get(1).filter(|a| !a.is_empty()) else {
-            let reason = match language {
-                Language::Spanish => "se esperaba: nombre completo, email[, contraseña[, alias…]]",
-                Language::English => "expected: full name, email[, password[, aliases…]]",
-            };
+            let reason = moat_i18n::text(language, "expected: full name, email[, password[, aliases…]]");
             errors.push(ImportLineError { line, reason: reason.into() });
             continue;
         };
@@ -233,16 +228,14 @@ impl Snapshot {
     }
 
     fn domain(&self, name: &str) -> Result<&Domain, String> {
-        self.domains.get(name).ok_or_else(|| {
-            self.say(format!("{name} is not one of this tenant's domains"), || {
-                format!("{name} no es uno de los dominios de este cliente")
-            })
-        })
+        self.domains
+            .get(name)
+            .ok_or_else(|| self.say("{domain} is not one of this tenant's domains", &[("domain", name)]))
     }
 
-    /// `english`, or in Spanish when the importer speaks it.
-    fn say(&self, english: String, spanish: impl FnOnce() -> String) -> String {
-        if self.language == Language::Spanish { spanish() } else { english }
+    /// A reason, in the importer's language.
+    fn say(&self, template: &'static str, values: &[(&str, &str)]) -> String {
+        fill(self.language, template, values)
     }
 
     /// Checks a line against the directory and the lines before it; on success the snapshot counts it in.
@@ -253,14 +246,14 @@ impl Snapshot {
             let primary = self.domains.values().find(|d| d.id == primary).map(|d| d.name.clone());
             let primary = primary.unwrap_or_default();
             return Err(self.say(
-                format!("{} is an alias domain of {primary}: mailboxes belong to {primary}", domain.name),
-                || format!("{} es un dominio alias de {primary}: los buzones pertenecen a {primary}", domain.name),
+                "{domain} is an alias domain of {primary}: mailboxes belong to {primary}",
+                &[("domain", &domain.name), ("primary", &primary)],
             ));
         }
         let existing = match self.holders.get(&address.to_string()) {
             Some(Holder::Mailbox(id)) => Some(*id),
             Some(Holder::AliasOf(_)) => {
-                return Err(self.say(format!("{address} is already an alias"), || format!("{address} ya es un alias")));
+                return Err(self.say("{address} is already an alias", &[("address", &address.to_string())]));
             }
             None => None,
         };
@@ -272,9 +265,9 @@ impl Snapshot {
             match self.holders.get(&alias.to_string()) {
                 Some(Holder::AliasOf(id)) if Some(*id) == existing => continue,
                 Some(_) => {
-                    return Err(self.say(format!("alias {alias} already belongs to another user"), || {
-                        format!("el alias {alias} ya pertenece a otro usuario")
-                    }));
+                    return Err(
+                        self.say("alias {alias} already belongs to another user", &[("alias", &alias.to_string())])
+                    );
                 }
                 None => {}
             }
@@ -286,8 +279,8 @@ impl Snapshot {
                 let shadowed = format!("{}@{}", alias.local(), primary.unwrap_or_default());
                 if self.holders.contains_key(&shadowed) {
                     return Err(self.say(
-                        format!("alias {alias} is already delivered to {shadowed} through its alias domain"),
-                        || format!("el alias {alias} ya se entrega a {shadowed} a través de su dominio alias"),
+                        "alias {alias} is already delivered to {shadowed} through its alias domain",
+                        &[("alias", &alias.to_string()), ("shadowed", &shadowed.to_string())],
                     ));
                 }
             }
@@ -306,17 +299,19 @@ impl Snapshot {
                 directory.notify_exhausted(&domain, &self.tenant_name, pool, self.used);
             }
             let used = self.used;
-            return Err(self.say(format!("no license left ({used} of {pool} in use)"), || {
-                format!("no quedan licencias ({used} de {pool} en uso)")
-            }));
+            return Err(self.say(
+                "no license left ({used} of {pool} in use)",
+                &[("used", &used.to_string()), ("pool", &pool.to_string())],
+            ));
         }
         if existing.is_none()
             && let Some(max) = domain.max_users
             && self.users_in.get(&domain.id).copied().unwrap_or(0) >= max
         {
-            return Err(self.say(format!("{} already has its maximum of {max} users", domain.name), || {
-                format!("{} ya tiene su máximo de {max} usuarios", domain.name)
-            }));
+            return Err(self.say(
+                "{domain} already has its maximum of {max} users",
+                &[("domain", &domain.name), ("max", &max.to_string())],
+            ));
         }
         let password = match (&line.password, existing) {
             (_, Some(_)) => Secret::None,

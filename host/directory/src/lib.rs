@@ -30,7 +30,8 @@ pub use ldap::{
     addresses as ldap_addresses,
 };
 pub use licensing::{ALIASES_PER_LICENSE, LicenseUsage, licenses_for};
-pub use notices::{Language, Notice, Notification, Notifier};
+pub use moat_i18n::{Language, Localized};
+pub use notices::{Notice, Notification, Notifier};
 pub use outbound::{AuthFailure, DkimRecord, Sender, SigningKey};
 pub use sealed::{KEY_FILE, Keyring, SealError};
 pub use secrets::{
@@ -38,5 +39,4 @@ pub use secrets::{
     hash_generated_password, hash_password, token_digest, verify_password,
 };
 pub use signup::{Callout, CalloutAnswer};
-pub use spanish::Localized;
 pub use trust::{LISTS_PLUGIN, ListEntry, ListScope, Listing, list_key, lists_namespace, networks};

@@ -1,35 +1,10 @@
 //! What Moat tells admins by email (a full license pool, an import's result), in the recipient's language.
 //! The directory decides when; whoever runs it ([`Notifier`]) queues the mail.
 
+use crate::Language;
+use moat_i18n::{fill, text};
 use moat_store::ImportLineError;
 use std::fmt::Write;
-
-/// The languages of the console and of notifications.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum Language {
-    #[default]
-    English,
-    Spanish,
-}
-
-impl Language {
-    /// `en`, `es` (and regional forms such as `es-MX`); anything else is English.
-    pub fn parse(code: &str) -> Self {
-        match code.trim().get(..2).map(str::to_ascii_lowercase).as_deref() {
-            Some("es") => Language::Spanish,
-            _ => Language::English,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::English => "en",
-            Language::Spanish => "es",
-        }
-    }
-
-    pub const ALL: [Language; 2] = [Language::English, Language::Spanish];
-}
 
 /// Something an admin should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,44 +45,35 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
 
 impl Notification {
     pub fn subject(&self) -> String {
-        let es = self.language == Language::Spanish;
+        let lang = self.language;
         match &self.notice {
-            Notice::LicensesExhausted { tenant, .. } if es => format!("Moat: sin licencias libres ({tenant})"),
-            Notice::LicensesExhausted { tenant, .. } => format!("Moat: no licenses left ({tenant})"),
-            Notice::ImportFinished { file_name, .. } if es => format!("Moat: importación de {file_name} terminada"),
-            Notice::ImportFinished { file_name, .. } => format!("Moat: import of {file_name} finished"),
-            Notice::Welcome { .. } if es => "Bienvenido a la protección de correo".into(),
-            Notice::Welcome { .. } => "Welcome to your email protection".into(),
-            Notice::QuarantineDigest { items, .. } if es => format!("Moat: {} mensaje(s) en cuarentena", items.len()),
-            Notice::QuarantineDigest { items, .. } => format!("Moat: {} message(s) held in quarantine", items.len()),
-            Notice::DirectorySync { scope, .. } if es => format!("Moat: sincronización con el directorio ({scope})"),
-            Notice::DirectorySync { scope, .. } => format!("Moat: directory synchronization ({scope})"),
+            Notice::LicensesExhausted { tenant, .. } => {
+                fill(lang, "Moat: no licenses left ({tenant})", &[("tenant", tenant)])
+            }
+            Notice::ImportFinished { file_name, .. } => {
+                fill(lang, "Moat: import of {file} finished", &[("file", file_name)])
+            }
+            Notice::Welcome { .. } => text(lang, "Welcome to your email protection").to_owned(),
+            Notice::QuarantineDigest { items, .. } => {
+                fill(lang, "Moat: {count} message(s) held in quarantine", &[("count", &items.len().to_string())])
+            }
+            Notice::DirectorySync { scope, .. } => {
+                fill(lang, "Moat: directory synchronization ({scope})", &[("scope", scope)])
+            }
         }
     }
 
     pub fn text(&self) -> String {
-        let es = self.language == Language::Spanish;
+        let lang = self.language;
         let mut out = String::new();
         match &self.notice {
             Notice::Welcome { name, address, password, console, template } => {
-                let password = match (password, es) {
-                    (Some(p), _) => p.clone(),
-                    (None, true) => "(la que le dio su administrador)".into(),
-                    (None, false) => "(the one your administrator gave you)".into(),
-                };
-                let default = if es {
-                    "Hola {name}:\n\nSu correo pasa ahora por un filtro que lo protege del spam, los virus y el \
-                     phishing. En la consola puede ver los mensajes retenidos en cuarentena, liberarlos y decidir qué \
-                     remitentes se aceptan o se bloquean siempre.\n\n  Consola: {console}\n  Usuario: {address}\n  \
-                     Contraseña: {password}\n"
-                } else {
-                    "Hello {name},\n\nYour email now goes through a filter that protects you from spam, viruses and \
-                     phishing. In the console you can see messages held in quarantine, release them, and choose senders \
-                     to always accept or block.\n\n  Console: {console}\n  User: {address}\n  Password: {password}\n"
-                };
-                let text = template.as_deref().unwrap_or(default);
+                let password =
+                    password.clone().unwrap_or_else(|| text(lang, "(the one your administrator gave you)").to_owned());
+                // The admin's own template is in the admin's words; the standard one in the user's language.
+                let template = template.clone().unwrap_or_else(|| text(lang, WELCOME).to_owned());
                 out.push_str(
-                    &text
+                    &template
                         .replace("{name}", name)
                         .replace("{address}", address)
                         .replace("{password}", &password)
@@ -127,94 +93,50 @@ impl Notification {
                 let _ = writeln!(
                     out,
                     "{}\n",
-                    if es {
-                        format!("Moat sincronizó los usuarios de {scope} con su directorio.")
-                    } else {
-                        format!("Moat synchronized the users of {scope} with your directory.")
-                    }
+                    fill(lang, "Moat synchronized the users of {scope} with your directory.", &[("scope", scope)])
                 );
-                list(&mut out, if es { "Usuarios nuevos" } else { "New users" }, added);
-                list(&mut out, if es { "Nombres cambiados" } else { "Names changed" }, renamed);
-                let gone = match (es, removed) {
-                    (true, true) => "Usuarios que dejaron el directorio, eliminados",
-                    (true, false) => "Usuarios que ya no están en el directorio (no se eliminaron)",
-                    (false, true) => "Users who left the directory, removed",
-                    (false, false) => "Users no longer in the directory (not removed)",
+                list(&mut out, text(lang, "New users"), added);
+                list(&mut out, text(lang, "Names changed"), renamed);
+                let gone = if *removed {
+                    "Users who left the directory, removed"
+                } else {
+                    "Users no longer in the directory (not removed)"
                 };
-                list(&mut out, gone, departed);
+                list(&mut out, text(lang, gone), departed);
             }
             Notice::QuarantineDigest { console, items } => {
-                let _ = writeln!(
-                    out,
-                    "{}\n",
-                    if es {
-                        "Estos mensajes para usted se retuvieron en cuarentena como posible spam. Si alguno es \
-                         legítimo, libérelo en la consola; los demás se borrarán solos."
-                    } else {
-                        "These messages for you were held in quarantine as likely spam. If one is legitimate, \
-                         release it in the console; the others will be deleted in time."
-                    }
-                );
+                let _ = writeln!(out, "{}\n", text(lang, DIGEST));
                 for item in items {
                     let _ = writeln!(out, "  {}  {}", item.received, item.sender);
-                    let _ = writeln!(
-                        out,
-                        "      {}  ({} {})",
-                        item.subject,
-                        if es { "puntuación" } else { "score" },
-                        item.score
-                    );
+                    let _ = writeln!(out, "      {}  ({} {})", item.subject, text(lang, "score"), item.score);
                 }
-                let _ =
-                    writeln!(out, "\n{}: {}quarantine", if es { "Consola" } else { "Console" }, console_base(console));
+                let _ = writeln!(out, "\n{}: {}quarantine", text(lang, "Console"), console_base(console));
             }
             Notice::LicensesExhausted { tenant, domain, pool, used } => {
-                if es {
-                    let _ = writeln!(
-                        out,
-                        "No se pudo crear un usuario en {domain}: las licencias de {tenant} están agotadas \
-                         ({used} de {pool} en uso).\n\nCada licencia cubre un buzón y hasta 5 alias. Pida más \
-                         licencias a su proveedor o elimine usuarios que ya no necesite."
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "A user could not be created in {domain}: {tenant} has no license left ({used} of {pool} \
-                         in use).\n\nEach license covers one mailbox and up to 5 of its aliases. Ask your provider \
-                         for more licenses, or delete users you no longer need."
-                    );
-                }
+                let values = [
+                    ("domain", domain.as_str()),
+                    ("tenant", tenant),
+                    ("used", &used.to_string()),
+                    ("pool", &pool.to_string()),
+                ];
+                let _ = writeln!(out, "{}", fill(lang, LICENSES_EXHAUSTED, &values));
             }
             Notice::ImportFinished { file_name, imported, unchanged, errors, generated } => {
-                let failed = errors.len();
-                if es {
-                    let _ = writeln!(
-                        out,
-                        "Importación de {file_name}: {imported} importados, {unchanged} ya existían, {failed} con \
-                         errores."
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "Import of {file_name}: {imported} imported, {unchanged} already there, {failed} with errors."
-                    );
-                }
+                let values = [
+                    ("file", file_name.as_str()),
+                    ("imported", &imported.to_string()),
+                    ("unchanged", &unchanged.to_string()),
+                    ("failed", &errors.len().to_string()),
+                ];
+                let _ = writeln!(out, "{}", fill(lang, IMPORT_FINISHED, &values));
                 if !errors.is_empty() {
-                    let _ = writeln!(out, "\n{}", if es { "Líneas no importadas:" } else { "Lines not imported:" });
+                    let _ = writeln!(out, "\n{}", text(lang, "Lines not imported:"));
                     for e in errors {
-                        let _ = writeln!(out, "  {} {}: {}", if es { "línea" } else { "line" }, e.line, e.reason);
+                        let _ = writeln!(out, "  {} {}: {}", text(lang, "line"), e.line, e.reason);
                     }
                 }
                 if !generated.is_empty() {
-                    let _ = writeln!(
-                        out,
-                        "\n{}",
-                        if es {
-                            "Contraseñas generadas (entréguelas a cada usuario; podrán cambiarlas en la consola):"
-                        } else {
-                            "Generated passwords (give each to its user; they can change it in the console):"
-                        }
-                    );
+                    let _ = writeln!(out, "\n{}", text(lang, GENERATED_PASSWORDS));
                     for (address, password) in generated {
                         let _ = writeln!(out, "  {address}  {password}");
                     }
@@ -224,6 +146,19 @@ impl Notification {
         out
     }
 }
+
+/// The standard welcome (an admin may write their own, with the same `{name}`s).
+const WELCOME: &str = "Hello {name},\n\nYour email now goes through a filter that protects you from spam, viruses and \
+                       phishing. In the console you can see messages held in quarantine, release them, and choose \
+                       senders to always accept or block.\n\n  Console: {console}\n  User: {address}\n  Password: \
+                       {password}\n";
+const DIGEST: &str = "These messages for you were held in quarantine as likely spam. If one is legitimate, release it \
+                      in the console; the others will be deleted in time.";
+const LICENSES_EXHAUSTED: &str = "A user could not be created in {domain}: {tenant} has no license left ({used} of \
+                                  {pool} in use).\n\nEach license covers one mailbox and up to 5 of its aliases. Ask \
+                                  your provider for more licenses, or delete users you no longer need.";
+const IMPORT_FINISHED: &str = "Import of {file}: {imported} imported, {unchanged} already there, {failed} with errors.";
+const GENERATED_PASSWORDS: &str = "Generated passwords (give each to its user; they can change it in the console):";
 
 /// `console` with exactly one trailing slash.
 fn console_base(console: &str) -> String {
@@ -267,6 +202,38 @@ mod tests {
         assert_eq!(held.subject(), "Moat: 1 mensaje(s) en cuarentena");
         assert!(held.text().contains("deals@spam.test") && held.text().contains("Cheap watches  (puntuación 12.0)"));
         assert!(held.text().ends_with("Consola: https://console.test/quarantine\n"), "{}", held.text());
+        let standard = Notice::Welcome {
+            name: "Ann".into(),
+            address: "ann@acme.test".into(),
+            password: None,
+            console: "https://console.test/".into(),
+            template: None,
+        };
+        let hola = Notification { notice: standard, ..es.clone() }.text();
+        assert!(
+            hola.starts_with("Hola Ann:") && hola.contains("Contraseña: (la que le dio su administrador)"),
+            "{hola}"
+        );
+        let import = Notice::ImportFinished {
+            file_name: "team.csv".into(),
+            imported: 2,
+            unchanged: 0,
+            errors: vec![ImportLineError { line: 3, reason: "no es una dirección".into() }],
+            generated: vec![("zed@acme.test".into(), "Xy12".into())],
+        };
+        let report = Notification { notice: import, ..es.clone() };
+        assert_eq!(report.subject(), "Moat: importación de team.csv terminada");
+        let text = report.text();
+        assert!(
+            text.starts_with("Importación de team.csv: 2 importados")
+                && text.contains("  línea 3: no es una dirección"),
+            "{text}"
+        );
+        assert!(text.contains("Contraseñas generadas"), "{text}");
+        // Every fixed text of a notice is in the table: a miss would silently mail English.
+        for template in [WELCOME, DIGEST, LICENSES_EXHAUSTED, IMPORT_FINISHED, GENERATED_PASSWORDS] {
+            assert!(moat_i18n::translated(template), "no Spanish for {template:?}");
+        }
         let note = Notification { notice: welcome, ..en };
         assert_eq!(
             note.text(),

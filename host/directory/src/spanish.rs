@@ -1,20 +1,8 @@
-//! The directory's refusals in Spanish, for admins whose console speaks it. The English text is each
-//! error's `Display`; [`Localized::in_language`] gives either.
+//! The directory's refusals in Spanish, for admins whose console speaks it: each typed refusal implements
+//! `moat_i18n::Localized` (its English is its `Display`).
 
-use crate::{AddressError, DirectoryError, ImportError, Language, PasswordError};
-use moat_store::StoreError;
-
-pub trait Localized: std::fmt::Display {
-    /// The Spanish text, when there is one.
-    fn spanish(&self) -> Option<String>;
-
-    fn in_language(&self, language: Language) -> String {
-        match language {
-            Language::Spanish => self.spanish().unwrap_or_else(|| self.to_string()),
-            Language::English => self.to_string(),
-        }
-    }
-}
+use crate::{AddressError, DirectoryError, ImportError, PasswordError};
+use moat_i18n::Localized;
 
 impl Localized for AddressError {
     fn spanish(&self) -> Option<String> {
@@ -48,16 +36,6 @@ impl Localized for PasswordError {
                 "esta contraseña está entre las más comunes, que se prueban primero: elija otra".into()
             }
         })
-    }
-}
-
-impl Localized for StoreError {
-    fn spanish(&self) -> Option<String> {
-        match self {
-            StoreError::Duplicate { what } => Some(format!("ya existe: {what}")),
-            StoreError::NotFound { what } => Some(format!("no existe: {what}")),
-            _ => None,
-        }
     }
 }
 
@@ -142,6 +120,8 @@ impl Localized for ImportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Language;
+    use moat_store::StoreError;
 
     #[test]
     fn refusals_speak_the_admins_language() {

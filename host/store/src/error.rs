@@ -31,3 +31,13 @@ impl StoreError {
         }
     }
 }
+
+impl moat_i18n::Localized for StoreError {
+    fn spanish(&self) -> Option<String> {
+        match self {
+            StoreError::Duplicate { what } => Some(format!("ya existe: {what}")),
+            StoreError::NotFound { what } => Some(format!("no existe: {what}")),
+            _ => None,
+        }
+    }
+}
