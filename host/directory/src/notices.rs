@@ -71,14 +71,10 @@ impl Notification {
                 let password =
                     password.clone().unwrap_or_else(|| text(lang, "(the one your administrator gave you)").to_owned());
                 // The admin's own template is in the admin's words; the standard one in the user's language.
-                let template = template.clone().unwrap_or_else(|| text(lang, WELCOME).to_owned());
-                out.push_str(
-                    &template
-                        .replace("{name}", name)
-                        .replace("{address}", address)
-                        .replace("{password}", &password)
-                        .replace("{console}", console),
-                );
+                let template = template.as_deref().unwrap_or_else(|| text(lang, WELCOME));
+                let values =
+                    [("name", name.as_str()), ("address", address), ("password", &password), ("console", console)];
+                out.push_str(&moat_i18n::substitute(template, &values));
             }
             Notice::DirectorySync { scope, added, renamed, departed, removed } => {
                 let list = |out: &mut String, title: &str, items: &[String]| {
@@ -234,6 +230,14 @@ mod tests {
         for template in [WELCOME, DIGEST, LICENSES_EXHAUSTED, IMPORT_FINISHED, GENERATED_PASSWORDS] {
             assert!(moat_i18n::translated(template), "no Spanish for {template:?}");
         }
+        let sly = Notice::Welcome {
+            name: "{password}".into(),
+            address: "ann@acme.test".into(),
+            password: Some("Secret1".into()),
+            console: "https://console.test/".into(),
+            template: Some("Hi {name}".into()),
+        };
+        assert_eq!(Notification { notice: sly, ..en.clone() }.text(), "Hi {password}", "a name is not a template");
         let note = Notification { notice: welcome, ..en };
         assert_eq!(
             note.text(),

@@ -61,9 +61,33 @@ pub fn text_of(language: Language, english: &str) -> String {
 
 /// A template of the table (`{name}`s and all) in `language`, its `{name}`s filled with `values`.
 pub fn fill(language: Language, template: &'static str, values: &[(&str, &str)]) -> String {
-    values
-        .iter()
-        .fold(text(language, template).to_owned(), |out, (name, value)| out.replace(&format!("{{{name}}}"), value))
+    substitute(text(language, template), values)
+}
+
+/// `template` with each `{name}` of `values` replaced, in one pass: a value is never read as a template (an
+/// import's file name `{imported}.csv`, a user named `{password}`), and an unknown `{…}` stays as written.
+pub fn substitute(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let known = after.find('}').and_then(|close| {
+            values.iter().find(|(name, _)| *name == &after[..close]).map(|(_, value)| (value, close))
+        });
+        match known {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether the table has the Spanish of `english` (tests check every text the code shows).
@@ -820,6 +844,16 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         let twice: Vec<&str> = SPANISH.iter().map(|(en, _)| *en).filter(|en| !seen.insert(*en)).collect();
         assert!(twice.is_empty(), "translated twice: {twice:?}");
+    }
+
+    #[test]
+    fn values_are_never_read_as_templates() {
+        let filled = substitute(
+            "{who} sent {file}: {count} {unknown}",
+            &[("file", "{count}.csv"), ("who", "{file}"), ("count", "2")],
+        );
+        assert_eq!(filled, "{file} sent {count}.csv: 2 {unknown}");
+        assert_eq!(substitute("a { b } c {", &[("b", "x")]), "a { b } c {", "stray braces stay");
     }
 
     #[test]
