@@ -326,7 +326,10 @@ async fn end_users_keep_their_own_trust_lists() {
     assert_eq!(entries[0].key, "bob@acme.test|sender|spammer@bad.test");
     let page = bob.post("/lists", &[("csrf", &token), ("list", "allow"), ("value", "not a thing")]).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    bob.post("/lists/remove", &[("csrf", &token), ("value", "spammer@bad.test")]).await;
+    let confirm = bob.post("/lists/remove", &[("csrf", &token), ("value", "spammer@bad.test")]).await;
+    assert!(confirm.body.contains("leaves this list") && confirm.body.contains("spammer@bad.test"), "{}", confirm.body);
+    assert_eq!(world.state.directory.list_entries("acme", None).await.unwrap().len(), 1, "not removed unconfirmed");
+    bob.post("/lists/remove", &[("csrf", &token), ("value", "spammer@bad.test"), ("confirm", "yes")]).await;
     assert!(world.state.directory.list_entries("acme", None).await.unwrap().is_empty());
 }
 

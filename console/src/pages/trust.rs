@@ -116,6 +116,9 @@ struct EntryForm {
     #[serde(default)]
     list: String,
     value: String,
+    /// Removing: only the confirmation page's form (`yes`) removes.
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 fn back(owner: &Option<String>) -> String {
@@ -136,9 +139,27 @@ async fn add(State(state): State<AppState>, signed: Signed, Form(form): Form<Ent
 
 async fn remove(State(state): State<AppState>, signed: Signed, Form(form): Form<EntryForm>) -> PageResult {
     signed.check(&form.csrf)?;
+    let t = |s| tr(signed.language, s);
     let owner = owner_of(&signed, &form.owner);
     may_open(&signed, &owner)?;
     let (tenant, scope) = ops::list_scope(&signed.access, &state, owner.as_deref()).await?;
+    if form.confirm.as_deref() != Some("yes") {
+        let warning = html! {
+            strong { (form.value) } " " (t("leaves this list: its mail is judged by the filters again (or by a less specific list)."))
+        };
+        let fields = [("owner", owner.as_deref().unwrap_or_default()), ("value", form.value.as_str())];
+        return Ok(super::confirmation(
+            &signed,
+            super::Confirmation {
+                title: t("Remove a list entry"),
+                warning,
+                action: "/lists/remove".into(),
+                fields: &fields,
+                button: t("Remove"),
+                back: back(&form.owner),
+            },
+        ));
+    }
     state.directory.list_remove(&tenant, &scope, &form.value).await?;
     Ok(done(&back(&form.owner), tr(signed.language, "Entry removed.")))
 }

@@ -826,6 +826,12 @@ static SPANISH: &[(&str, &str)] = &[
         "too many failed sign-ins: try again in {minutes} minutes",
         "demasiados intentos fallidos: vuelva a intentarlo en {minutes} minutos",
     ),
+    // Removing a trust-list entry.
+    (
+        "leaves this list: its mail is judged by the filters again (or by a less specific list).",
+        "sale de esta lista: su correo vuelve a juzgarse por los filtros (o por una lista menos específica).",
+    ),
+    ("Remove a list entry", "Quitar una entrada de la lista"),
 ];
 
 #[cfg(test)]
