@@ -1,6 +1,7 @@
 //! The end-to-end harness: a real `moat` process on loopback with its own data dir and database, a real
 //! downstream SMTP server to deliver to, and real SMTP clients.
 
+mod closed;
 pub mod corpus;
 mod dns;
 pub mod ldap;
@@ -9,6 +10,7 @@ mod moto;
 mod sink;
 mod tmpfs;
 
+pub use closed::ClosedPort;
 pub use dns::TestDns;
 pub use moat::{Backend, Moat, MoatBuilder};
 pub use moto::Moto;

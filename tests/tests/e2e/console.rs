@@ -149,7 +149,8 @@ async fn the_console_drives_the_running_gateway(backend: Backend) {
     let (_, tests) = moat.console_send("POST", "/api/v1/domains/acme.test/test-smtp", &ops, None).await;
     assert_eq!(tests[0]["ok"], true, "{tests}");
     assert_eq!(tests[0]["answer"], "SMTP greeting received", "{tests}");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = moat_tests::ClosedPort::new();
+    let closed = down.addr.port();
     let body = serde_json::json!({"name": "down.test", "downstream": [format!("127.0.0.1:{closed}:10")]});
     assert_eq!(moat.console_send("POST", "/api/v1/domains", &ops, Some(body)).await.0, 201);
     let (_, tests) = moat.console_send("POST", "/api/v1/domains/down.test/test-smtp", &ops, None).await;

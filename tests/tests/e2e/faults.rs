@@ -198,7 +198,8 @@ async fn slow_clients_are_cut_off_within_the_limits() {
         .start()
         .await
         .unwrap();
-    moat.protect("example.com", &[format!("127.0.0.1:{}:10", free_port())], &["bob"]);
+    let down = moat_tests::ClosedPort::new();
+    moat.protect("example.com", &[format!("127.0.0.1:{}:10", down.addr.port())], &["bob"]);
     for preamble in ["", "EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n"] {
         let mut stream = tokio::net::TcpStream::connect(moat.smtp()).await.unwrap();
         stream.write_all(preamble.as_bytes()).await.unwrap();
@@ -241,10 +242,6 @@ async fn a_client_that_never_reads_is_cut_off() {
     .await;
     assert!(cut.is_ok(), "the server kept a session whose client never reads");
     assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A memory-hungry plugin under 48 concurrent clients drove the server to 911 MB: each instance had its own
@@ -292,7 +289,8 @@ async fn plugin_memory_stays_within_the_process_budget() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_ends_quietly_on_a_closed_pipe_and_the_gauge_follows_deletes() {
     let moat = Moat::builder(BIN, Backend::Sqlite).start().await.unwrap();
-    moat.protect("example.com", &[format!("127.0.0.1:{}:10", free_port())], &["bob"]);
+    let down = moat_tests::ClosedPort::new();
+    moat.protect("example.com", &[format!("127.0.0.1:{}:10", down.addr.port())], &["bob"]);
     for n in 0..30 {
         let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], &message(n, 10)).await.unwrap();
         assert!(reply.starts_with("250"), "{reply}");

@@ -90,7 +90,8 @@ async fn checks_and_sign_up_on_the_first_message(backend: Backend) {
     assert!(!ok && text.contains("refused the bind DN or password"), "{text}");
     let refused = moat.cli(&["domain", "signup", "acme.test", "ldap"]);
     assert!(!refused.status.success(), "sign-up is not turned on while the directory does not answer");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = moat_tests::ClosedPort::new();
+    let closed = down.addr;
     assert!(set(&moat, &settings(&format!("ldap://{closed}"), ""), BIND_PASSWORD).status.success());
     let (ok, text) = check(&moat, &[]);
     assert!(!ok && text.contains("cannot be reached"), "{text}");

@@ -301,7 +301,8 @@ async fn pipelined_session(backend: Backend) {
 }
 
 async fn failover_to_the_next_downstream_by_priority(backend: Backend) {
-    let (dead, sink) = (free_port(), Sink::start().await);
+    let down = moat_tests::ClosedPort::new();
+    let (dead, sink) = (down.addr, Sink::start().await);
     let Some(moat) = start(backend, |b| b).await else {
         return;
     };
@@ -359,7 +360,8 @@ async fn connections_per_client_ip_are_limited(backend: Backend) {
 }
 
 async fn mail_that_outlives_max_age_bounces_with_4_4_7(backend: Backend) {
-    let (dead, sink) = (free_port(), Sink::start().await);
+    let down = moat_tests::ClosedPort::new();
+    let (dead, sink) = (down.addr, Sink::start().await);
     let Some(moat) = start(backend, |b| b.set("delivery", "max_age", "\"2s\"")).await else { return };
     moat.protect("example.com", &[downstream(dead, 10)], &["bob"]);
     moat.protect("sender.test", &[downstream(sink.addr, 10)], &["alice"]);
