@@ -29,6 +29,19 @@ pub enum AppError {
     Directory(#[from] DirectoryError),
 }
 
+/// A typed value the caller wrote wrong (a name, a date) is a bad request, in its own words.
+impl From<moat_directory::BadAccountName> for AppError {
+    fn from(e: moat_directory::BadAccountName) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
+impl From<crate::dates::NotADate> for AppError {
+    fn from(e: crate::dates::NotADate) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
 impl From<crate::GatewayError> for AppError {
     fn from(e: crate::GatewayError) -> Self {
         match e {

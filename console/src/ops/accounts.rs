@@ -148,9 +148,10 @@ async fn managed_admin(access: &Access, state: &AppState, name: &str) -> Result<
     if manages(access, &admin) { Ok(admin) } else { Err(AppError::NotFound) }
 }
 
-async fn admin_view(state: &AppState, admin: Admin) -> Result<AdminView, AppError> {
+/// `tenants`: every tenant, read once by the caller (a page lists many admins).
+async fn admin_view(state: &AppState, admin: Admin, tenants: &[moat_store::Tenant]) -> Result<AdminView, AppError> {
     let tenant_id = admin.role.tenant();
-    let tenant = state.store.tenant_list().await?.into_iter().find(|t| Some(t.id) == tenant_id);
+    let tenant = tenants.iter().find(|t| Some(t.id) == tenant_id);
     let domains = match admin.role {
         Role::Domain(tenant) => {
             let ids = state.store.admin_domains(admin.id).await?;
@@ -168,7 +169,7 @@ async fn admin_view(state: &AppState, admin: Admin) -> Result<AdminView, AppErro
     Ok(AdminView {
         name: admin.name,
         role: if matches!(admin.role, Role::Domain(_)) { "domain" } else { "tenant" },
-        tenant: tenant.map(|t| t.name).unwrap_or_default(),
+        tenant: tenant.map(|t| t.name.clone()).unwrap_or_default(),
         domains,
         open_panels: admin.delegation.open_panels,
         view_emails: admin.delegation.view_emails,
@@ -181,9 +182,10 @@ async fn admin_view(state: &AppState, admin: Admin) -> Result<AdminView, AppErro
 /// The admin accounts the caller manages, tenant admins first, by name.
 pub async fn admins(access: &Access, state: &AppState) -> Result<Vec<AdminView>, AppError> {
     tenant_admin_only(access)?;
+    let tenants = state.store.tenant_list().await?;
     let mut out = Vec::new();
     for admin in state.store.admin_list().await?.into_iter().filter(|a| manages(access, a)) {
-        out.push(admin_view(state, admin).await?);
+        out.push(admin_view(state, admin, &tenants).await?);
     }
     out.sort_by(|a, b| (b.role, &a.name).cmp(&(a.role, &b.name)));
     Ok(out)
@@ -191,7 +193,7 @@ pub async fn admins(access: &Access, state: &AppState) -> Result<Vec<AdminView>,
 
 pub async fn admin(access: &Access, state: &AppState, name: &str) -> Result<AdminView, AppError> {
     let admin = managed_admin(access, state, name).await?;
-    admin_view(state, admin).await
+    admin_view(state, admin, &state.store.tenant_list().await?).await
 }
 
 pub async fn edit_admin(

@@ -864,7 +864,7 @@ pub(crate) async fn create_admin(
     delegated: Option<(&[DomainId], Delegation)>,
 ) -> Result<(), AppError> {
     let name = account.name.trim();
-    moat_directory::check_account_name(name).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    moat_directory::check_account_name(name)?;
     // Checked before the account is made, so a bad address leaves nothing half-made.
     if let Some(email) = account.email.map(str::trim).filter(|e| !e.is_empty()) {
         moat_directory::Address::parse_mailbox(email).map_err(moat_directory::DirectoryError::from)?;
@@ -1293,8 +1293,7 @@ pub async fn quarantine(
     filter: &HeldFilter,
 ) -> Result<Vec<moat_store::Quarantined>, AppError> {
     let mine = HeldFor::caller(access, state, user).await?;
-    let (since, until) = crate::dates::period(filter.from.as_deref(), filter.to.as_deref())
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let (since, until) = crate::dates::period(filter.from.as_deref(), filter.to.as_deref())?;
     let search = moat_store::HeldSearch { tenant: access.tenant(), text: filter.q.clone(), since, until, limit: SHOWN };
     let held = state.store.quarantine_search(&search).await?;
     Ok(held.into_iter().filter(|q| !mine.recipients_of(q).is_empty()).collect())
@@ -1448,8 +1447,7 @@ pub async fn log(
         limit,
         ..Default::default()
     };
-    (query.since, query.until) = crate::dates::period(search.from.as_deref(), search.to.as_deref())
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    (query.since, query.until) = crate::dates::period(search.from.as_deref(), search.to.as_deref())?;
     match access.role() {
         Some(Role::Platform) => {}
         Some(Role::Tenant(t)) => query.tenant = Some(t),

@@ -47,7 +47,7 @@ fn platform_only(access: &Access) -> Result<(), AppError> {
 pub async fn create_tenant(access: &Access, state: &AppState, request: NewTenant) -> Result<(), AppError> {
     platform_only(access)?;
     if let Some(admin) = &request.admin {
-        moat_directory::check_account_name(admin.name.trim()).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        moat_directory::check_account_name(admin.name.trim())?;
         moat_directory::check_password(&admin.password)?;
         if state.store.admin_by_name(admin.name.trim()).await?.is_some() {
             return Err(AppError::BadRequest(format!("an account named {} exists already", admin.name.trim())));

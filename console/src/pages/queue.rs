@@ -68,7 +68,7 @@ async fn retry(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<super::ConfirmedForm>,
+    Form(form): Form<super::CsrfOnly>,
 ) -> PageResult {
     signed.check(&form.csrf)?;
     let t = |s| tr(signed.language, s);

@@ -177,6 +177,17 @@ const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, send
 /// Moat's own messages (notices, bounces: the null sender, from this host) are not mail the customers got.
 const NOT_OWN_MAIL: &str = "NOT (sender = '' AND client_ip = '127.0.0.1')";
 
+/// Appends "received in `[since, until)`" to `sql`. The times are integers formatted in, like ids: nothing
+/// typed reaches the SQL text.
+pub(crate) fn received_within(sql: &mut String, since: Option<i64>, until: Option<i64>) {
+    if let Some(since) = since {
+        sql.push_str(&format!(" AND received_at >= {since}"));
+    }
+    if let Some(until) = until {
+        sql.push_str(&format!(" AND received_at < {until}"));
+    }
+}
+
 /// `text` as a LIKE pattern matching it literally (with `ESCAPE '\\'`).
 pub(crate) fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
@@ -337,13 +348,7 @@ impl Store {
             sql.push_str(&format!(" AND direction = ${}", texts.len() + 3));
             texts.push(direction.as_str().to_owned());
         }
-        // Times are integers formatted in, like ids: nothing typed reaches the SQL text.
-        if let Some(since) = query.since {
-            sql.push_str(&format!(" AND received_at >= {since}"));
-        }
-        if let Some(until) = query.until {
-            sql.push_str(&format!(" AND received_at < {until}"));
-        }
+        received_within(&mut sql, query.since, query.until);
         sql.push_str(" ORDER BY id DESC LIMIT $2");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(query.tenant.map_or(0, |t| t.0)).bind(query.limit);
         for p in &texts {

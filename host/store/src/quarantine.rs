@@ -141,13 +141,7 @@ impl Store {
                  OR LOWER(COALESCE(subject, '')) LIKE $3 ESCAPE '\\')",
             );
         }
-        // Times are integers formatted in: nothing typed reaches the SQL text.
-        if let Some(since) = search.since {
-            sql.push_str(&format!(" AND received_at >= {since}"));
-        }
-        if let Some(until) = search.until {
-            sql.push_str(&format!(" AND received_at < {until}"));
-        }
+        crate::message_log::received_within(&mut sql, search.since, search.until);
         sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT $2");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(search.tenant.map(|t| t.0)).bind(search.limit);
         if let Some(text) = text {
