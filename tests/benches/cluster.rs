@@ -6,7 +6,7 @@
 //! statements and transactions PostgreSQL ran per message (`pg_stat_statements`, `pg_stat_database`).
 //!
 //! `source scripts/postgres.sh && cargo bench -p moat-tests --bench cluster` (env: MOAT_BENCH_MESSAGES,
-//! default 2000; MOAT_BENCH_CLIENTS, default 24; MOAT_BENCH_NODES, default "1,2,3"). The test server runs with
+//! default 2000; MOAT_BENCH_CLIENTS, default 24; MOAT_BENCH_NODES, default "1,2,3"; MOAT_BENCH_STATEMENTS=1 lists each statement's calls per message). The test server runs with
 //! `fsync=off`, so the figures leave out PostgreSQL's own disk flushes.
 
 use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
@@ -155,10 +155,35 @@ async fn once(nodes: usize, clients: usize, messages: usize) -> Figures {
     // The bench's own reads: the counters (two statements, their transactions) and the queue polls.
     let statements = statements - statements_before - 2 - polls;
     let transactions = transactions - transactions_before - 2 - polls;
+    if std::env::var_os("MOAT_BENCH_STATEMENTS").is_some() {
+        print_statements(&db, messages).await;
+    }
     latencies.sort();
     let p99 = latencies[((latencies.len() as f64 * 0.99) as usize).min(latencies.len() - 1)];
     db.close().await;
     Figures { accept_time, p99, drained_after, moat_cpu, postgres_cpu, statements, transactions }
+}
+
+/// Which statements a message costs (`MOAT_BENCH_STATEMENTS=1`): calls per message of each statement run at
+/// least once per ten messages, warm-up included, most frequent first.
+async fn print_statements(db: &sqlx::AnyPool, messages: usize) {
+    let rows = sqlx::query(
+        "SELECT calls::BIGINT AS calls, query FROM pg_stat_statements \
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    eprintln!("| calls/msg | statement |\n|---|---|");
+    for row in rows {
+        let calls: i64 = row.get("calls");
+        if calls as usize * 10 < messages {
+            break;
+        }
+        let query: String = row.get("query");
+        let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("| {:.2} | {} |", calls as f64 / messages as f64, query.chars().take(150).collect::<String>());
+    }
 }
 
 /// CPU of every PostgreSQL process on the machine (the test server: its backends live as long as the

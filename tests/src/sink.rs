@@ -31,6 +31,9 @@ pub struct SinkBehaviour {
     pub only: Option<Vec<String>>,
     /// Never answers the final dot of a message (a server stuck filtering it); nothing is recorded.
     pub stall_at_data: bool,
+    /// Closes the connection right after accepting a message, without a word (a server whose idle timeout
+    /// ends a connection its client meant to reuse).
+    pub close_after_message: bool,
 }
 
 #[derive(Clone)]
@@ -40,13 +43,16 @@ pub struct Sink {
     behaviour: Arc<Mutex<SinkBehaviour>>,
     sessions: Arc<Sessions>,
     task: Arc<tokio::task::JoinHandle<()>>,
+    /// Turns true when the sink stops: its open sessions end too.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
-/// Connections open now, and the most ever open at once.
+/// Connections open now, the most ever open at once, and how many there were.
 #[derive(Default)]
 struct Sessions {
     open: AtomicUsize,
     peak: AtomicUsize,
+    total: AtomicUsize,
 }
 
 /// Counts a connection as open until dropped.
@@ -56,6 +62,7 @@ impl OpenSession {
     fn new(sessions: Arc<Sessions>) -> Self {
         let open = sessions.open.fetch_add(1, Ordering::SeqCst) + 1;
         sessions.peak.fetch_max(open, Ordering::SeqCst);
+        sessions.total.fetch_add(1, Ordering::SeqCst);
         Self(sessions)
     }
 }
@@ -79,23 +86,31 @@ impl Sink {
         let behaviour: Arc<Mutex<SinkBehaviour>> = Arc::default();
         let sessions: Arc<Sessions> = Arc::default();
         let acceptor = acceptor();
-        let (r, b, counted) = (received.clone(), behaviour.clone(), sessions.clone());
+        let (stopped, _) = tokio::sync::watch::channel(false);
+        let (r, b, counted, stop) = (received.clone(), behaviour.clone(), sessions.clone(), stopped.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (r, b, acceptor) = (r.clone(), b.clone(), acceptor.clone());
                 let open = OpenSession::new(counted.clone());
+                let mut stopping = stop.subscribe();
                 tokio::spawn(async move {
                     let _open = open;
-                    let mut reader = BufReader::new(stream);
-                    if converse(&mut reader, &r, &b, false).await.is_some()
-                        && let Ok(stream) = acceptor.accept(reader.into_inner()).await
-                    {
-                        converse(&mut BufReader::new(stream), &r, &b, true).await;
+                    let session = async {
+                        let mut reader = BufReader::new(stream);
+                        if converse(&mut reader, &r, &b, false).await.is_some()
+                            && let Ok(stream) = acceptor.accept(reader.into_inner()).await
+                        {
+                            converse(&mut BufReader::new(stream), &r, &b, true).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = session => {}
+                        _ = stopping.wait_for(|stopped| *stopped) => {}
                     }
                 });
             }
         });
-        Self { addr, received, behaviour, sessions, task: Arc::new(task) }
+        Self { addr, received, behaviour, sessions, task: Arc::new(task), stopped }
     }
 
     pub fn set(&self, behaviour: SinkBehaviour) {
@@ -111,9 +126,16 @@ impl Sink {
         self.sessions.peak.load(Ordering::SeqCst)
     }
 
-    /// Stops listening (the port is free again once the listener is dropped).
+    /// How many SMTP sessions (connections) this sink has had.
+    pub fn sessions(&self) -> usize {
+        self.sessions.total.load(Ordering::SeqCst)
+    }
+
+    /// Stops listening and ends the sessions open now, as a server that goes down (the port is free again
+    /// once the listener is dropped).
     pub fn stop(&self) {
         self.task.abort();
+        self.stopped.send_replace(true);
     }
 }
 
@@ -188,6 +210,10 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 std::future::pending::<()>().await;
             }
             received.lock().unwrap().push(Received { from: from.clone(), to: to.clone(), data, tls });
+            if b.close_after_message {
+                s.get_mut().write_all(b"250 2.0.0 stored by sink\r\n").await.ok()?;
+                return None;
+            }
             "250 2.0.0 stored by sink\r\n".into()
         } else if upper.starts_with("QUIT") {
             let _ = s.get_mut().write_all(b"221 bye\r\n").await;

@@ -176,6 +176,11 @@ pub struct DeliveryConfig {
     /// server may be filtering it; giving up earlier only makes duplicates).
     #[serde(with = "humantime_serde")]
     pub data_timeout: Duration,
+    /// `keep_connections = "2s"` — how long a connection to a downstream host stays open after a delivery,
+    /// for the next message to the same host (no new TCP connection, TLS handshake or EHLO); `"0s"` closes
+    /// each after its message. Reused for at most 5 minutes.
+    #[serde(with = "humantime_serde")]
+    pub keep_connections: Duration,
     /// `retry_intervals = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]` — waits between attempts; the last
     /// one repeats until `max_age`.
     #[serde(deserialize_with = "durations")]
@@ -215,6 +220,7 @@ impl Default for DeliveryConfig {
             connect_timeout: Duration::from_secs(30),
             command_timeout: m(5),
             data_timeout: m(10),
+            keep_connections: Duration::from_secs(2),
             retry_intervals: vec![m(1), m(5), m(15), m(30), m(60), m(120), m(240)],
             max_age: Duration::from_secs(5 * 86400),
             poll_interval: Duration::from_secs(5),

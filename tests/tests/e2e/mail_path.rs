@@ -378,3 +378,38 @@ async fn mail_that_outlives_max_age_bounces_with_4_4_7(backend: Backend) {
     assert!(metrics.contains("moat_recipients_bounced_total 1"), "{metrics}");
     assert!(metrics.contains("moat_recipients_deferred_total"), "{metrics}");
 }
+
+/// Deliveries to one downstream host share a connection (one TLS handshake for many messages), and a kept
+/// connection the server closed while idle costs nothing: the message goes out on a new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_reuse_the_downstream_connection_until_the_server_closes_it() {
+    let sink = Sink::start().await;
+    let moat = start(Backend::Sqlite, |b| b.set("delivery", "keep_connections", "\"30s\"")).await.unwrap();
+    moat.protect("example.com", &[downstream(sink.addr, 10)], &["bob"]);
+    let deliver = |n: usize| {
+        let (moat, sink) = (&moat, &sink);
+        async move {
+            let body = format!("Subject: reuse {n}\r\n\r\nx\r\n");
+            let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], &body).await.unwrap();
+            assert!(reply.starts_with("250"), "{reply}");
+            eventually(20, "delivery", || async { (sink.received().len() > n).then_some(()) }).await;
+        }
+    };
+    for n in 0..3 {
+        deliver(n).await;
+    }
+    assert_eq!(sink.sessions(), 1, "three messages, one connection");
+    assert!(sink.received().iter().all(|r| r.tls), "over the connection's TLS");
+
+    sink.set(SinkBehaviour { close_after_message: true, ..SinkBehaviour::default() });
+    for n in 3..6 {
+        deliver(n).await;
+    }
+    // The 4th went out on the kept connection (then closed); the 5th and 6th found theirs closed and opened one.
+    assert_eq!(sink.sessions(), 3);
+    let subjects: Vec<String> = sink.received().iter().map(|r| r.text()).collect();
+    for n in 0..6 {
+        assert_eq!(subjects.iter().filter(|s| s.contains(&format!("Subject: reuse {n}\r\n"))).count(), 1, "{n}");
+    }
+    assert!(!moat.admin(&["log", "tail"]).contains("deferred"), "no attempt failed");
+}

@@ -1,6 +1,8 @@
-//! One SMTP transaction with one downstream host: greeting, EHLO, opportunistic STARTTLS, MAIL, RCPT per
-//! recipient, DATA. Replies are kept per recipient for the queue and the log.
+//! One SMTP transaction with one downstream host: on a kept connection, or a new one (greeting, EHLO,
+//! opportunistic STARTTLS); then MAIL, RCPT per recipient, DATA. Replies are kept per recipient for the queue
+//! and the log.
 
+use super::connections::{Connections, Destination, Kept, Session};
 use super::route::Target;
 use super::status::{Failure, reply_text};
 use mail_send::SmtpClient;
@@ -31,21 +33,38 @@ pub struct Transaction<'a> {
 }
 
 impl Transaction<'_> {
-    /// Runs the transaction against `target`. `Err` is a failure of the whole host (try the next one);
-    /// `Ok` holds one outcome per recipient, in order.
-    pub async fn run(&self, target: &Target) -> Result<Vec<RecipientOutcome>, Failure> {
+    /// Runs the transaction against `target`, on a connection `connections` kept open if there is one. `Err`
+    /// is a failure of the whole host (try the next one); `Ok` holds one outcome per recipient, in order.
+    pub async fn run(&self, target: &Target, connections: &Connections) -> Result<Vec<RecipientOutcome>, Failure> {
         self.checked_arguments().map_err(Attempt::into_failure)?;
-        match self.attempt(target, true).await {
+        let to = Destination { host: target.host.to_ascii_lowercase(), port: target.port, operators: target.operators };
+        while let Some(mut kept) = connections.take(&to) {
+            match self.envelope_on(&mut kept.session, Connection::Kept).await {
+                Ok(outcomes) => {
+                    connections.keep(to, kept);
+                    return Ok(outcomes);
+                }
+                // Closed by the server while idle: nothing of this message was sent, a fresh one takes it.
+                Err(Attempt::Stale) => continue,
+                Err(other) => return Err(other.into_failure()),
+            }
+        }
+        let mut kept = match self.open(target, true).await {
             // A host whose TLS is broken still gets its mail, in plain text as before STARTTLS existed.
             Err(Attempt::TlsFailed(f)) => {
                 tracing::warn!(host = %target.host, "STARTTLS failed ({}), retrying without TLS", f.text);
-                self.attempt(target, false).await.map_err(Attempt::into_failure)
+                self.open(target, false).await
             }
-            other => other.map_err(Attempt::into_failure),
+            other => other,
         }
+        .map_err(Attempt::into_failure)?;
+        let outcomes = self.envelope_on(&mut kept.session, Connection::New).await.map_err(Attempt::into_failure)?;
+        connections.keep(to, kept);
+        Ok(outcomes)
     }
 
-    async fn attempt(&self, target: &Target, try_tls: bool) -> Result<Vec<RecipientOutcome>, Attempt> {
+    /// A new session with `target`, greeted, introduced and (when offered and `try_tls`) under TLS.
+    async fn open(&self, target: &Target, try_tls: bool) -> Result<Kept, Attempt> {
         let addrs = self
             .destinations
             .addresses(&target.host, target.port, target.operators)
@@ -56,7 +75,9 @@ impl Transaction<'_> {
             match SmtpClient::connect(addr, self.connect_timeout).await {
                 Ok(mut client) => {
                     client.timeout = self.command_timeout;
-                    return self.converse(client, target, try_tls).await;
+                    let opened = std::time::Instant::now();
+                    let session = self.introduce(client, target, try_tls).await?;
+                    return Ok(Kept { session, opened });
                 }
                 Err(e) => last = Failure::from_client(&e),
             }
@@ -77,12 +98,12 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    async fn converse(
+    async fn introduce(
         &self,
         mut client: SmtpClient<TcpStream>,
         target: &Target,
         try_tls: bool,
-    ) -> Result<Vec<RecipientOutcome>, Attempt> {
+    ) -> Result<Session, Attempt> {
         let host_failure = |e: mail_send::Error| Attempt::Host(Failure::from_client(&e));
         let greeting = tokio::time::timeout(self.command_timeout, client.read())
             .await
@@ -98,17 +119,32 @@ impl Transaction<'_> {
                 .await
                 .map_err(|e| Attempt::TlsFailed(Failure::from_client(&e)))?;
             tls.ehlo(self.helo).await.map_err(host_failure)?;
-            return self.envelope(&mut tls).await;
+            return Ok(Session::Tls(tls));
         }
-        self.envelope(&mut client).await
+        Ok(Session::Plain(client))
     }
 
+    async fn envelope_on(&self, session: &mut Session, connection: Connection) -> Result<Vec<RecipientOutcome>, Attempt> {
+        match session {
+            Session::Plain(client) => self.envelope(client, connection).await,
+            Session::Tls(client) => self.envelope(client, connection).await,
+        }
+    }
+
+    /// One mail transaction on an introduced session, which is left between transactions on `Ok` (after the
+    /// reply to the message, or a `RSET` when every recipient was refused).
     async fn envelope<T: AsyncRead + AsyncWrite + Unpin>(
         &self,
         client: &mut SmtpClient<T>,
+        connection: Connection,
     ) -> Result<Vec<RecipientOutcome>, Attempt> {
         let host_failure = |e: mail_send::Error| Attempt::Host(Failure::from_client(&e));
-        let reply = client.cmd(format!("MAIL FROM:<{}>\r\n", self.sender)).await.map_err(host_failure)?;
+        let reply = match client.cmd(format!("MAIL FROM:<{}>\r\n", self.sender)).await {
+            Err(_) if connection == Connection::Kept => return Err(Attempt::Stale),
+            // 421: the server is closing the channel (an idle timeout it announces).
+            Ok(reply) if reply.code == 421 && connection == Connection::Kept => return Err(Attempt::Stale),
+            reply => reply.map_err(host_failure)?,
+        };
         if reply.code != 250 {
             return Err(Attempt::Host(Failure::from_reply(&reply)));
         }
@@ -135,7 +171,6 @@ impl Transaction<'_> {
             .await
             .map_err(|_| Attempt::Host(Failure::timeout("timed out waiting for the reply to the message")))?
             .map_err(host_failure)?;
-        let _ = client.cmd("QUIT\r\n").await;
         let data = if positive(&reply) { Ok(reply_text(&reply)) } else { Err(Failure::from_reply(&reply)) };
         Ok(outcomes
             .into_iter()
@@ -146,6 +181,14 @@ impl Transaction<'_> {
             })
             .collect())
     }
+}
+
+/// Whether a session was opened for this transaction or kept from an earlier one (which the server may have
+/// closed meanwhile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    New,
+    Kept,
 }
 
 /// Sends the message dot-stuffed and terminated, byte for byte: a final CRLF is added only when the
@@ -183,12 +226,15 @@ fn positive(reply: &Response<String>) -> bool {
 enum Attempt {
     Host(Failure),
     TlsFailed(Failure),
+    /// A kept connection that failed its first command: the server closed it while it was idle.
+    Stale,
 }
 
 impl Attempt {
     fn into_failure(self) -> Failure {
         match self {
             Attempt::Host(f) | Attempt::TlsFailed(f) => f,
+            Attempt::Stale => Failure::temporary("connection closed by the server"),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod callout;
 mod client;
+mod connections;
 pub mod dkim;
 pub mod networks;
 pub mod probe;
@@ -51,6 +52,7 @@ pub struct QueueManager {
     router: Router,
     limits: route_limits::RouteLimits,
     tls: tokio_rustls::TlsConnector,
+    connections: connections::Connections,
     metrics: Metrics,
     in_flight: Mutex<HashSet<String>>,
     /// Told of outgoing mail's bounces (the compromised-account guard).
@@ -73,6 +75,7 @@ impl QueueManager {
         Ok(Arc::new(Self {
             queue,
             limits: route_limits::RouteLimits::new(config.per_destination),
+            connections: connections::Connections::new(config.keep_connections),
             config,
             leases,
             router,
@@ -169,12 +172,14 @@ impl QueueManager {
                     Err(e) => tracing::error!("cannot read the queue: {e}"),
                 }
             }
+            self.connections.sweep();
             tokio::select! {
                 _ = self.queue.wake().notified() => {}
                 _ = tokio::time::sleep(self.config.poll_interval) => self.count_queue().await,
                 _ = shutdown.changed() => {}
             }
         }
+        self.connections.close_all().await;
     }
 
     /// Sets the queue gauge from the store: `moat queue delete` and other nodes change the queue too.
@@ -303,7 +308,7 @@ impl QueueManager {
         };
         let mut last = Failure::temporary("no host tried");
         for target in &targets {
-            match transaction.run(target).await {
+            match transaction.run(target, &self.connections).await {
                 Ok(outcomes) => {
                     tracing::info!(host = %target.host, port = target.port, "delivered to downstream");
                     return outcomes;
