@@ -119,7 +119,7 @@ impl Transaction<'_> {
                 .await
                 .map_err(|e| Attempt::TlsFailed(Failure::from_client(&e)))?;
             tls.ehlo(self.helo).await.map_err(host_failure)?;
-            return Ok(Session::Tls(tls));
+            return Ok(Session::Tls(Box::new(tls)));
         }
         Ok(Session::Plain(client))
     }
@@ -127,7 +127,7 @@ impl Transaction<'_> {
     async fn envelope_on(&self, session: &mut Session, connection: Connection) -> Result<Vec<RecipientOutcome>, Attempt> {
         match session {
             Session::Plain(client) => self.envelope(client, connection).await,
-            Session::Tls(client) => self.envelope(client, connection).await,
+            Session::Tls(client) => self.envelope(client.as_mut(), connection).await,
         }
     }
 

@@ -21,7 +21,7 @@ const QUIT_WAIT: Duration = Duration::from_secs(5);
 /// An open SMTP session between transactions.
 pub(super) enum Session {
     Plain(SmtpClient<TcpStream>),
-    Tls(SmtpClient<TlsStream<TcpStream>>),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
 }
 
 impl Session {
