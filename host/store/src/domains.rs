@@ -224,14 +224,33 @@ impl Store {
                 .bind(domain.0)
                 .fetch_all(self.pool())
                 .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DownstreamHost {
-                host: r.get("host"),
-                port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(25),
-                priority: u32::try_from(r.get::<i64, _>("priority")).unwrap_or(u32::MAX),
-            })
-            .collect())
+        Ok(rows.iter().map(downstream_host).collect())
+    }
+
+    /// Where mail for the domain `name` goes, in one query: `None` when Moat does not protect it, else its
+    /// downstream hosts (an alias domain's are its primary's), lowest priority value first; maybe none.
+    pub async fn route_hosts(&self, name: &str) -> Result<Option<Vec<DownstreamHost>>> {
+        let rows = sqlx::query(
+            "SELECT h.host, h.port, h.priority FROM domains d \
+             LEFT JOIN downstream_hosts h ON h.domain_id = COALESCE(d.alias_of, d.id) \
+             WHERE d.name = $1 ORDER BY h.priority, h.id",
+        )
+        .bind(name)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let hosts = rows.iter().filter(|r| r.get::<Option<String>, _>("host").is_some()).map(downstream_host);
+        Ok(Some(hosts.collect()))
+    }
+}
+
+fn downstream_host(r: &sqlx::any::AnyRow) -> DownstreamHost {
+    DownstreamHost {
+        host: r.get("host"),
+        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(25),
+        priority: u32::try_from(r.get::<i64, _>("priority")).unwrap_or(u32::MAX),
     }
 }
 
@@ -270,6 +289,24 @@ mod tests {
             store.domain_set_signup(id, Signup::Smtp).await.unwrap();
             assert_eq!(store.domain_by_id(id).await.unwrap().unwrap().signup, Signup::Smtp);
             assert!(store.domain_set_signup(DomainId(id.0 + 100), Signup::Smtp).await.is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_route_is_its_domains_hosts_its_primarys_for_an_alias_or_unknown() {
+        for (store, _dir) in stores().await {
+            let hosts = [
+                DownstreamHost { host: "backup.example.com".into(), port: 25, priority: 20 },
+                DownstreamHost { host: "10.0.0.5".into(), port: 2525, priority: 10 },
+            ];
+            let primary = store.domain_add(&example("example.com", &hosts), 100).await.unwrap();
+            store.domain_add(&NewDomain { alias_of: Some(primary), ..example("example.net", &[]) }, 100).await.unwrap();
+            store.domain_add(&example("empty.test", &[]), 100).await.unwrap();
+            let by_priority = Some(vec![hosts[1].clone(), hosts[0].clone()]);
+            assert_eq!(store.route_hosts("example.com").await.unwrap(), by_priority);
+            assert_eq!(store.route_hosts("example.net").await.unwrap(), by_priority, "an alias: its primary's");
+            assert_eq!(store.route_hosts("empty.test").await.unwrap(), Some(vec![]), "protected, no host yet");
+            assert_eq!(store.route_hosts("elsewhere.test").await.unwrap(), None, "not protected");
         }
     }
 

@@ -45,7 +45,7 @@ pub use plugins::{NewPlugin, PluginInfo};
 pub use quarantine::{HeldSearch, NewQuarantined, Quarantined};
 pub use queue::{
     Accepted, AttemptResult, ClaimRequest, DeliveryStatus, Disposition, NewQueuedMessage, QueueStatus, QueuedMessage,
-    QueuedRecipient, RecipientStatus, Settled,
+    QueuedRecipient, RecipientStatus, Round, Settled,
 };
 pub use sending::{SendingScope, Sent};
 pub use sessions::{Principal, Session};

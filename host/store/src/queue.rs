@@ -61,12 +61,20 @@ pub struct ClaimRequest<'a> {
     pub free_per_route: usize,
 }
 
-/// What became of a delivery round's record: see [`Store::queue_settle`].
+/// One delivery round to record: the message, and what became of the recipients it tried (or postponed).
+/// See [`Store::queue_settle_rounds`].
+#[derive(Debug, Clone, Copy)]
+pub struct Round<'a> {
+    pub message_id: &'a str,
+    pub results: &'a [AttemptResult],
+}
+
+/// What became of a delivery round's record: see [`Store::queue_settle_rounds`].
 #[derive(Debug, Clone)]
 pub enum Settled {
     /// Recorded: the message as it now stands (gone from the queue unless deferred or awaiting its bounce).
     Recorded(QueuedMessage, DeliveryStatus),
-    /// The message is no longer queued (deleted, or finished by another node).
+    /// A round with nothing to record (a start finishing what a stop left) for a message no longer queued.
     Gone,
     /// Some recipient is no longer leased to the caller: another node took the work over; nothing written.
     LeaseLost,
@@ -162,6 +170,26 @@ pub struct QueueStatus {
 
 /// A recipient some node may claim now: waiting, due, and leased to nobody (or its lease expired).
 const CLAIMABLE: &str = "status = 'queued' AND next_attempt_at <= $1 AND (lease_owner IS NULL OR lease_until <= $1)";
+
+/// A `queue_messages` row, without its recipients.
+fn message_from_row(r: &AnyRow) -> QueuedMessage {
+    QueuedMessage {
+        id: r.get("id"),
+        body: crate::bodies::key_column(r, "body"),
+        sender: r.get("sender"),
+        size: r.get::<i64, _>("size") as u64,
+        received_at: r.get("received_at"),
+        expires_at: r.get("expires_at"),
+        log_id: r.get("log_id"),
+        recipients: Vec::new(),
+        account: r.get("account"),
+    }
+}
+
+/// `$start, $start+1, …`: `count` numbered placeholders for an `IN` list.
+fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
 
 fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
     QueuedRecipient {
@@ -345,30 +373,48 @@ impl Store {
             }
         }
 
+        if chosen.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = chosen.iter().map(|(id, _)| id.as_str()).collect();
+        let mut messages = Self::queue_message_rows(&mut tx, &ids, false).await?;
+        // Only numbered placeholders are formatted in; every id is bound.
+        let sql = format!(
+            "SELECT id, message_id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner \
+             FROM queue_recipients WHERE message_id IN ({}) AND {CLAIMABLE} ORDER BY id{skip_locked}",
+            placeholders(2, ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         let mut claimed = Vec::with_capacity(chosen.len());
-        for (id, routes) in chosen {
-            let sql = format!(
-                "SELECT id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner FROM queue_recipients \
-                 WHERE message_id = $2 AND {CLAIMABLE} ORDER BY id{skip_locked}"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now).bind(&id).fetch_all(&mut *tx).await?;
-            let recipients: Vec<QueuedRecipient> =
-                rows.iter().map(recipient_from_row).filter(|r| routes.contains(&r.route)).collect();
-            if recipients.is_empty() {
-                continue;
+        for (id, routes) in &chosen {
+            let recipients: Vec<QueuedRecipient> = rows
+                .iter()
+                .filter(|r| r.get::<&str, _>("message_id") == id.as_str())
+                .map(recipient_from_row)
+                .filter(|r| routes.contains(&r.route))
+                .collect();
+            if let Some(mut message) = messages.remove(id.as_str())
+                && !recipients.is_empty()
+            {
+                message.recipients = recipients;
+                claimed.push(message);
             }
-            let ids = crate::mailboxes::id_list(recipients.iter().map(|r| r.id));
+        }
+        let leased = claimed.iter().flat_map(|m| m.recipients.iter().map(|r| r.id));
+        let leased = crate::mailboxes::id_list(leased);
+        if !leased.is_empty() {
             // Only ids (integers) are formatted in.
             // The next attempt moves to the lease's end too: rows being delivered leave the range every claim
             // scans (due, oldest first), and come back into it exactly when the lease expires.
             let lease = format!(
-                "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN ({ids})"
+                "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN ({leased})"
             );
             sqlx::query(sqlx::AssertSqlSafe(lease)).bind(claim.owner).bind(claim.lease_until).execute(&mut *tx).await?;
-            if let Some(mut message) = Self::queue_message_row(&mut tx, &id).await? {
-                message.recipients = recipients;
-                claimed.push(message);
-            }
         }
         tx.commit().await?;
         Ok(claimed)
@@ -428,17 +474,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
-        Ok(row.map(|r| QueuedMessage {
-            id: r.get("id"),
-            body: crate::bodies::key_column(&r, "body"),
-            sender: r.get("sender"),
-            size: r.get::<i64, _>("size") as u64,
-            received_at: r.get("received_at"),
-            expires_at: r.get("expires_at"),
-            log_id: r.get("log_id"),
-            recipients: Vec::new(),
-            account: r.get("account"),
-        }))
+        Ok(row.as_ref().map(message_from_row))
     }
 
     /// A queued message with all its recipients, whatever their status.
@@ -541,14 +577,7 @@ impl Store {
         })
     }
 
-    /// Records one delivery round for a message in one transaction: each recipient's outcome, the log row's
-    /// delivery status and last reply, and, when every recipient is delivered, the message's removal from the
-    /// queue. A finished message with failed recipients stays until [`Store::queue_delete`], so its bounce can be
-    /// queued first.
-    ///
-    /// Fenced: every recipient of `results` must still be leased to `owner`. A node whose lease expired and
-    /// was taken over (it froze, or the database was out of reach) writes nothing: the round belongs to the
-    /// node that holds the work now.
+    /// Records one delivery round: see [`Store::queue_settle_rounds`].
     pub async fn queue_settle(
         &self,
         message_id: &str,
@@ -556,92 +585,204 @@ impl Store {
         results: &[AttemptResult],
         now: i64,
     ) -> Result<Settled> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if self.backend() == Backend::Postgres {
-            // Rounds of one message on several nodes (one route each) settle one after the other, so the last
-            // one sees every recipient final and finishes the message.
-            sqlx::query("SELECT id FROM queue_messages WHERE id = $1 FOR UPDATE")
-                .bind(message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        }
-        for r in results {
-            let done = sqlx::query(
-                "UPDATE queue_recipients SET status = $1, attempts = attempts + $7, next_attempt_at = $2, \
-                 last_reply = $3, updated_at = $4, lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $5 AND message_id = $6 AND lease_owner = $8",
-            )
-            .bind(r.status.as_str())
-            .bind(r.next_attempt_at)
-            .bind(&r.reply)
-            .bind(now)
-            .bind(r.recipient_id)
-            .bind(message_id)
-            .bind(i64::from(r.attempted))
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(Settled::LeaseLost);
-            }
-        }
-        let Some(message) = Self::queue_message_with_recipients(&mut tx, message_id).await? else {
-            return Ok(Settled::Gone);
-        };
-        let status = DeliveryStatus::of(&message.recipients);
-        if let Some(log_id) = message.log_id {
-            Self::attempts_insert(&mut tx, log_id, &message, owner, results, now).await?;
-            let last_reply = results.last().map(|r| r.reply.as_str());
-            sqlx::query(
-                "UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id = $3",
-            )
-            .bind(status.as_str())
-            .bind(last_reply)
-            .bind(log_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // A message that needs a bounce stays until the bounce replaces it in one commit (`queue_replace`);
-        // recovery finds it by its recipients, none of which waits.
-        let needs_bounce = status.needs_bounce() && !message.sender.is_empty();
-        if status != DeliveryStatus::Deferred && !needs_bounce {
-            Self::queue_delete_rows(&mut tx, message_id).await?;
-        }
-        tx.commit().await?;
-        Ok(Settled::Recorded(message, status))
+        let mut settled = self.queue_settle_rounds(owner, &[Round { message_id, results }], now).await?;
+        Ok(settled.pop().expect("one answer per round"))
     }
 
-    /// Records the attempts of one settle for the message's tracking page, in one statement.
+    /// Records delivery rounds of several messages in one commit, one answer per round in order: each
+    /// recipient's new status, attempt count, next attempt, reply, the attempts for the message's tracking
+    /// page, the message's delivery status and last reply in the log, and, when every recipient of a message
+    /// is delivered, its removal from the queue. A finished message with failed recipients stays until
+    /// [`Store::queue_replace`], so its bounce can be queued first. A batch costs the same statements as one
+    /// round: rows are read, updated and deleted by lists, not one statement per message.
+    ///
+    /// Fenced: every recipient of a round's results must still be leased to `owner`. A node whose lease
+    /// expired and was taken over (it froze, or the database was out of reach), or whose message was
+    /// finished or deleted meanwhile, writes nothing for that round ([`Settled::LeaseLost`]): the round
+    /// belongs to the node that holds the work now. The batch's other rounds are recorded.
+    pub async fn queue_settle_rounds(&self, owner: &str, rounds: &[Round<'_>], now: i64) -> Result<Vec<Settled>> {
+        if rounds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let postgres = self.backend() == Backend::Postgres;
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let mut ids: Vec<&str> = rounds.iter().map(|r| r.message_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // On PostgreSQL the rows are locked in id order: rounds of one message on several nodes (one route
+        // each) settle one after the other, so the last one sees every recipient final and finishes it.
+        let mut messages = Self::queue_message_rows(&mut tx, &ids, postgres).await?;
+
+        let results: Vec<i64> = rounds
+            .iter()
+            .filter(|r| messages.contains_key(r.message_id))
+            .flat_map(|r| r.results.iter().map(|a| a.recipient_id))
+            .collect();
+        let leased: std::collections::HashSet<i64> = if results.is_empty() {
+            Default::default()
+        } else {
+            // Only ids (integers) are formatted in.
+            let sql = format!(
+                "SELECT id FROM queue_recipients WHERE lease_owner = $1 AND id IN ({}){}",
+                crate::mailboxes::id_list(results.iter().copied()),
+                if postgres { " FOR UPDATE" } else { "" }
+            );
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(owner).fetch_all(&mut *tx).await?.into_iter().collect()
+        };
+        let recorded: Vec<bool> = rounds
+            .iter()
+            .map(|r| messages.contains_key(r.message_id) && r.results.iter().all(|a| leased.contains(&a.recipient_id)))
+            .collect();
+
+        // One update per distinct outcome: a round's recipients mostly share theirs.
+        let mut outcomes: std::collections::BTreeMap<(&str, i64, &str, bool), Vec<i64>> = Default::default();
+        for (round, _) in rounds.iter().zip(&recorded).filter(|(_, ok)| **ok) {
+            for a in round.results {
+                let key = (a.status.as_str(), a.next_attempt_at, a.reply.as_str(), a.attempted);
+                outcomes.entry(key).or_default().push(a.recipient_id);
+            }
+        }
+        for ((status, next_attempt_at, reply, attempted), recipients) in outcomes {
+            // Only ids (integers) are formatted in.
+            let sql = format!(
+                "UPDATE queue_recipients SET status = $1, attempts = attempts + $2, next_attempt_at = $3, \
+                 last_reply = $4, updated_at = $5, lease_owner = NULL, lease_until = NULL WHERE id IN ({})",
+                crate::mailboxes::id_list(recipients.into_iter())
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(status)
+                .bind(i64::from(attempted))
+                .bind(next_attempt_at)
+                .bind(reply)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        let settling: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| rounds.iter().zip(&recorded).any(|(r, ok)| *ok && r.message_id == *id))
+            .collect();
+        let recipients = Self::queue_recipients_of(&mut tx, &settling).await?;
+        let mut answers = Vec::with_capacity(rounds.len());
+        let (mut attempts, mut logged, mut finished) = (Vec::new(), std::collections::BTreeMap::new(), Vec::new());
+        for (round, ok) in rounds.iter().zip(&recorded) {
+            if !ok && !round.results.is_empty() {
+                answers.push(Settled::LeaseLost);
+                continue;
+            }
+            let Some(message) = messages.get_mut(round.message_id) else {
+                answers.push(Settled::Gone);
+                continue;
+            };
+            message.recipients = recipients.get(round.message_id).cloned().unwrap_or_default();
+            let status = DeliveryStatus::of(&message.recipients);
+            if let Some(log_id) = message.log_id {
+                for a in round.results.iter().filter(|a| a.attempted) {
+                    if let Some(q) = message.recipients.iter().find(|q| q.id == a.recipient_id) {
+                        attempts.push((log_id, q.address.clone(), a));
+                    }
+                }
+                let last_reply = round.results.last().map(|a| a.reply.as_str());
+                logged.entry((status.as_str(), last_reply)).or_insert_with(Vec::new).push(log_id);
+            }
+            // A message that needs a bounce stays until the bounce replaces it in one commit (`queue_replace`);
+            // recovery finds it by its recipients, none of which waits.
+            let needs_bounce = status.needs_bounce() && !message.sender.is_empty();
+            if status != DeliveryStatus::Deferred && !needs_bounce {
+                finished.push(round.message_id);
+            }
+            answers.push(Settled::Recorded(message.clone(), status));
+        }
+        Self::attempts_insert(&mut tx, &attempts, owner, now).await?;
+        for ((status, last_reply), log_ids) in logged {
+            // Only ids (integers) are formatted in.
+            let sql = format!(
+                "UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id IN ({})",
+                crate::mailboxes::id_list(log_ids.into_iter())
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(last_reply).execute(&mut *tx).await?;
+        }
+        finished.dedup();
+        Self::queue_delete_messages(&mut tx, &finished).await?;
+        tx.commit().await?;
+        Ok(answers)
+    }
+
+    /// The queue rows of `ids` (without their recipients), by id; locked on PostgreSQL when `lock`.
+    async fn queue_message_rows(
+        conn: &mut sqlx::AnyConnection,
+        ids: &[&str],
+        lock: bool,
+    ) -> Result<std::collections::HashMap<String, QueuedMessage>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        // Only numbered placeholders are formatted in; every id is bound.
+        let sql = format!(
+            "SELECT id, sender, size, received_at, expires_at, log_id, account, body FROM queue_messages \
+             WHERE id IN ({}) ORDER BY id{}",
+            placeholders(1, ids.len()),
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
+        Ok(rows.iter().map(message_from_row).map(|m| (m.id.clone(), m)).collect())
+    }
+
+    /// Every recipient of the messages `ids`, whatever their status, by message, in order.
+    async fn queue_recipients_of(
+        conn: &mut sqlx::AnyConnection,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<QueuedRecipient>>> {
+        let mut by_message: std::collections::HashMap<String, Vec<QueuedRecipient>> = Default::default();
+        if ids.is_empty() {
+            return Ok(by_message);
+        }
+        // Only numbered placeholders are formatted in; every id is bound.
+        let sql = format!(
+            "SELECT id, message_id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner \
+             FROM queue_recipients WHERE message_id IN ({}) ORDER BY id",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            by_message.entry(row.get("message_id")).or_default().push(recipient_from_row(&row));
+        }
+        Ok(by_message)
+    }
+
+    /// Records attempts for the messages' tracking pages: (log row, recipient, outcome).
     async fn attempts_insert(
         conn: &mut sqlx::AnyConnection,
-        log_id: i64,
-        message: &QueuedMessage,
+        attempts: &[(i64, String, &AttemptResult)],
         node: &str,
-        results: &[AttemptResult],
         now: i64,
     ) -> Result<()> {
-        let attempts: Vec<(&str, &AttemptResult)> = results
-            .iter()
-            .filter(|r| r.attempted)
-            .filter_map(|r| message.recipients.iter().find(|q| q.id == r.recipient_id).map(|q| (q.address.as_str(), r)))
-            .collect();
-        if attempts.is_empty() {
-            return Ok(());
+        // Bounded so a statement stays well inside every backend's limit on bound values.
+        for chunk in attempts.chunks(1000) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, $1, $2, ${}, ${})", 3 + 4 * i, 4 + 4 * i, 5 + 4 * i, 6 + 4 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO delivery_attempts (log_id, recipient, attempted_at, node, status, reply) VALUES {}",
+                values.join(", ")
+            );
+            // Only numbered placeholders are formatted in; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(node);
+            for (log_id, address, a) in chunk {
+                query = query.bind(*log_id).bind(address.as_str()).bind(a.status.as_str()).bind(a.reply.as_str());
+            }
+            query.execute(&mut *conn).await?;
         }
-        let values: Vec<String> = (0..attempts.len())
-            .map(|i| format!("($1, ${}, $2, $3, ${}, ${})", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
-            .collect();
-        let sql = format!(
-            "INSERT INTO delivery_attempts (log_id, recipient, attempted_at, node, status, reply) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(log_id).bind(now).bind(node);
-        for (address, r) in attempts {
-            query = query.bind(address).bind(r.status.as_str()).bind(&r.reply);
-        }
-        query.execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -706,9 +847,25 @@ impl Store {
     }
 
     async fn queue_delete_rows(conn: &mut sqlx::AnyConnection, id: &str) -> Result<bool> {
-        sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
-        let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1").bind(id).execute(&mut *conn).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(Self::queue_delete_messages(conn, &[id]).await? > 0)
+    }
+
+    /// Drops messages and their recipients from the queue; returns how many messages were there.
+    async fn queue_delete_messages(conn: &mut sqlx::AnyConnection, ids: &[&str]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut dropped = 0;
+        for (table, column) in [("queue_recipients", "message_id"), ("queue_messages", "id")] {
+            // Only fixed names and numbered placeholders are formatted in; every id is bound.
+            let sql = format!("DELETE FROM {table} WHERE {column} IN ({})", placeholders(1, ids.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                query = query.bind(*id);
+            }
+            dropped = query.execute(&mut *conn).await?.rows_affected();
+        }
+        Ok(dropped)
     }
 }
 
@@ -746,6 +903,11 @@ mod tests {
             Settled::Recorded(message, status) => (message, status),
             other => panic!("not recorded: {other:?}"),
         }
+    }
+
+    fn outcome(recipient_id: i64, status: RecipientStatus, reply: &str) -> AttemptResult {
+        let next_attempt_at = if status == RecipientStatus::Queued { 1000 } else { 0 };
+        AttemptResult { recipient_id, status, next_attempt_at, reply: reply.into(), attempted: true }
     }
 
     fn queued(log: NewLogEntry, message: NewQueuedMessage) -> Accepted {
@@ -965,6 +1127,59 @@ mod tests {
             );
             store.log_purge(i64::MAX).await.unwrap();
             assert!(store.log_attempts(log_id).await.unwrap().is_empty(), "and purged with its log row");
+        }
+    }
+
+    /// Rounds recorded together each get their own answer: one whose lease was taken over, or whose message
+    /// was deleted meanwhile, writes nothing, and the others are recorded as if alone.
+    #[tokio::test]
+    async fn rounds_recorded_together_are_each_fenced_and_answered() {
+        for (store, _dir) in stores().await {
+            for (id, rcpt) in [("m1", "bob@a.test"), ("m2", "ann@a.test"), ("m3", "cy@a.test"), ("m4", "di@a.test")] {
+                store.accept_batch(&[to_routes(id, &[(rcpt, "a.test")])], &[]).await.unwrap();
+            }
+            let by = |owner, now, until| ClaimRequest { owner, ..claim(now, until) };
+            let a = store.queue_claim_due(&by("node-a", 100, 160)).await.unwrap();
+            assert_eq!(a.len(), 4, "node A claims all four in one claim");
+            let of = |id: &str| a.iter().find(|m| m.id == id).unwrap().recipients[0].id;
+            // A renews m1 and m2 only: m3's lease expires and node B takes it over; m4 is deleted by an admin.
+            let renewed = ["m1".to_owned(), "m2".to_owned()];
+            assert_eq!(store.queue_renew_leases("node-a", &renewed, 400).await.unwrap(), 2);
+            let b = store.queue_claim_due(&by("node-b", 170, 230)).await.unwrap();
+            assert_eq!(b.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m3", "m4"]);
+            let b3 = b[0].recipients[0].id;
+            store
+                .queue_settle("m3", "node-b", &[outcome(b3, RecipientStatus::Queued, "451 from B")], 171)
+                .await
+                .unwrap();
+            store.queue_delete("m4").await.unwrap();
+
+            let r1 = [outcome(of("m1"), RecipientStatus::Delivered, "250 one")];
+            let r2 = [outcome(of("m2"), RecipientStatus::Queued, "451 two")];
+            let r3 = [outcome(b3, RecipientStatus::Delivered, "250 late")];
+            let r4 = [outcome(of("m4"), RecipientStatus::Delivered, "250 deleted")];
+            let rounds = [
+                Round { message_id: "m1", results: &r1 },
+                Round { message_id: "m2", results: &r2 },
+                Round { message_id: "m3", results: &r3 },
+                Round { message_id: "m4", results: &r4 },
+                Round { message_id: "m4", results: &[] },
+            ];
+            let answers = store.queue_settle_rounds("node-a", &rounds, 172).await.unwrap();
+            assert!(matches!(answers[0], Settled::Recorded(_, DeliveryStatus::Delivered)), "{:?}", answers[0]);
+            assert!(matches!(answers[1], Settled::Recorded(_, DeliveryStatus::Deferred)), "{:?}", answers[1]);
+            assert!(matches!(answers[2], Settled::LeaseLost), "m3 is B's: {:?}", answers[2]);
+            assert!(matches!(answers[3], Settled::LeaseLost), "m4 was deleted: {:?}", answers[3]);
+            assert!(matches!(answers[4], Settled::Gone), "nothing to record, and gone: {:?}", answers[4]);
+            assert!(store.queue_get("m1").await.unwrap().is_none(), "delivered: gone from the queue");
+            let m2 = store.queue_get("m2").await.unwrap().unwrap();
+            assert_eq!((m2.recipients[0].attempts, m2.recipients[0].last_reply.as_deref()), (1, Some("451 two")));
+            let m3 = store.queue_get("m3").await.unwrap().unwrap();
+            assert_eq!(m3.recipients[0].last_reply.as_deref(), Some("451 from B"), "B's round stands");
+            let statuses: Vec<String> =
+                store.log_tail(0, 10).await.unwrap().into_iter().map(|l| l.delivery_status).collect();
+            assert_eq!(statuses.iter().filter(|s| *s == "delivered").count(), 1, "{statuses:?}");
+            assert_eq!(statuses.iter().filter(|s| *s == "deferred").count(), 2, "m2 and m3: {statuses:?}");
         }
     }
 

@@ -124,7 +124,11 @@ impl Transaction<'_> {
         Ok(Session::Plain(client))
     }
 
-    async fn envelope_on(&self, session: &mut Session, connection: Connection) -> Result<Vec<RecipientOutcome>, Attempt> {
+    async fn envelope_on(
+        &self,
+        session: &mut Session,
+        connection: Connection,
+    ) -> Result<Vec<RecipientOutcome>, Attempt> {
         match session {
             Session::Plain(client) => self.envelope(client, connection).await,
             Session::Tls(client) => self.envelope(client.as_mut(), connection).await,

@@ -10,6 +10,7 @@ pub mod probe;
 mod route;
 mod route_limits;
 pub mod senders;
+mod settler;
 pub mod status;
 
 use crate::queue::dsn::Bounce;
@@ -53,6 +54,7 @@ pub struct QueueManager {
     limits: route_limits::RouteLimits,
     tls: tokio_rustls::TlsConnector,
     connections: connections::Connections,
+    settler: settler::Settler,
     metrics: Metrics,
     in_flight: Mutex<HashSet<String>>,
     /// Told of outgoing mail's bounces (the compromised-account guard).
@@ -72,10 +74,12 @@ impl QueueManager {
     ) -> Result<Arc<Self>, crate::SetupError> {
         config.validate()?;
         let router = Router::new(queue.store().clone(), config.relay.as_deref(), destinations, config.mx_port)?;
+        let settler = settler::Settler::start(queue.store().clone(), leases.owner.clone());
         Ok(Arc::new(Self {
             queue,
             limits: route_limits::RouteLimits::new(config.per_destination),
             connections: connections::Connections::new(config.keep_connections),
+            settler,
             config,
             leases,
             router,
@@ -330,8 +334,7 @@ impl QueueManager {
     /// the message as this round read it (empty when unreadable), so a bounce does not read it again. A round
     /// whose lease another node took over is not recorded: that node's round counts.
     async fn settle(&self, claimed: &QueuedMessage, results: &[AttemptResult], body: &[u8]) {
-        let store = self.queue.store();
-        let (message, status) = match store.queue_settle(&claimed.id, &self.leases.owner, results, now()).await {
+        let (message, status) = match self.settler.settle(&claimed.id, results.to_vec()).await {
             Ok(Settled::Recorded(message, status)) => (message, status),
             Ok(Settled::Gone) => return,
             Ok(Settled::LeaseLost) => {

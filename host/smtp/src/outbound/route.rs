@@ -58,15 +58,8 @@ impl Router {
 
     /// The hosts to try for `route`, best first.
     pub async fn targets(&self, route: &str) -> Result<Vec<Target>, Failure> {
-        let domain =
-            self.store.domain_by_name(route).await.map_err(|e| Failure::temporary(format!("store error: {e}")))?;
-        if let Some(domain) = domain {
-            // Mail for an alias domain goes to its primary's hosts.
-            let hosts = self
-                .store
-                .downstream_hosts(domain.alias_of.unwrap_or(domain.id))
-                .await
-                .map_err(|e| Failure::temporary(format!("store error: {e}")))?;
+        let hosts = self.store.route_hosts(route).await.map_err(|e| Failure::temporary(format!("store error: {e}")))?;
+        if let Some(hosts) = hosts {
             if hosts.is_empty() {
                 return Err(Failure::temporary(format!("no downstream host configured for {route}")));
             }
