@@ -209,26 +209,46 @@ impl Findings {
     }
 }
 
-/// Whether `host` imitates a brand, and how: only the unmistakable ways (homoglyphs, a hyphen, the brand's
-/// domain before another one). Typos and the brand's name among other words are left out: real domains of
-/// every kind are one letter from a short brand name, and brands' own partners carry their names.
-fn imitates_brand(host: &str) -> Option<String> {
-    BRANDS.iter().find_map(|brand| {
+/// The names a message's domains are compared with: the protected domains and the brands, each prepared once.
+struct Originals {
+    protected: Vec<lookalike::Name>,
+    brands: Vec<(&'static str, lookalike::Name)>,
+}
+
+impl Originals {
+    fn new(protected: &BTreeSet<String>) -> Self {
+        Self {
+            protected: protected.iter().map(|d| lookalike::Name::new(d)).collect(),
+            brands: BRANDS.iter().map(|b| (*b, lookalike::Name::new(b))).collect(),
+        }
+    }
+
+    /// How `host` imitates a protected domain, for each one it does.
+    fn protected_imitated_by(&self, host: &lookalike::Name) -> Vec<String> {
+        self.protected.iter().filter_map(|p| lookalike::imitation(host, p, false)).map(|(_, why)| why).collect()
+    }
+
+    /// Whether `host` imitates a brand, and how: only the unmistakable ways (homoglyphs, a hyphen, the brand's
+    /// domain before another one). Typos and the brand's name among other words are left out: real domains of
+    /// every kind are one letter from a short brand name, and brands' own partners carry their names.
+    fn brand_imitated_by(&self, host: &str, name: &lookalike::Name) -> Option<String> {
         // The brand's own country sites (yahoo.com.au, amazon.com.br) are its, not an imitation.
         let country = host
             .strip_suffix(|c: char| c.is_ascii_lowercase())
-            .and_then(|h| h.strip_suffix(|c: char| c.is_ascii_lowercase()));
-        if country.and_then(|h| h.strip_suffix('.')).is_some_and(|h| h == *brand || h.ends_with(&format!(".{brand}"))) {
-            return None;
-        }
-        let why = lookalike::imitates(host, brand)?;
-        let sure =
-            why.starts_with("letters that look like") || why.contains("with a hyphen") || why.contains("followed by");
-        sure.then(|| format!("{host}: {why}"))
-    })
+            .and_then(|h| h.strip_suffix(|c: char| c.is_ascii_lowercase()))
+            .and_then(|h| h.strip_suffix('.'));
+        self.brands.iter().find_map(|(brand, original)| {
+            if country.is_some_and(|h| h == *brand || h.ends_with(&format!(".{brand}"))) {
+                return None;
+            }
+            let (_, why) = lookalike::imitation(name, original, true)?;
+            Some(format!("{host}: {why}"))
+        })
+    }
 }
 
-fn check_link(link: &Link, config: &Config, protected: &BTreeSet<String>, findings: &mut Findings) {
+/// What a link shows of itself: a bare IP address, a host hidden after `user@`, text naming another domain.
+fn check_link(link: &Link, findings: &mut Findings) {
     let host = &link.host;
     if host.parse::<std::net::IpAddr>().is_ok() {
         findings.add("PHISH_IP_URL", link.url.clone());
@@ -241,16 +261,20 @@ fn check_link(link: &Link, config: &Config, protected: &BTreeSet<String>, findin
     {
         findings.add("PHISH_DISPLAY_MISMATCH", format!("shows {shown}, goes to {host}"));
     }
+}
+
+/// Where links go, once per host however many links go there: a shortener, a look-alike of a protected
+/// domain or of a brand.
+fn check_host(host: &str, config: &Config, originals: &Originals, findings: &mut Findings) {
     let registered = lookalike::registered(host);
     if SHORTENERS.contains(&registered.as_str()) || config.shorteners.iter().any(|s| with_parents(host).contains(s)) {
-        findings.add("PHISH_SHORTENER", host.clone());
+        findings.add("PHISH_SHORTENER", host.to_owned());
     }
-    for domain in protected {
-        if let Some(why) = lookalike::imitates(host, domain) {
-            findings.add("PHISH_LOOKALIKE", format!("{host}: {why}"));
-        }
+    let name = lookalike::Name::new(host);
+    for why in originals.protected_imitated_by(&name) {
+        findings.add("PHISH_LOOKALIKE", format!("{host}: {why}"));
     }
-    if let Some(why) = imitates_brand(host) {
+    if let Some(why) = originals.brand_imitated_by(host, &name) {
         findings.add("PHISH_BRAND_LOOKALIKE", why);
     }
 }
@@ -301,22 +325,25 @@ impl Filter for Phishing {
         let mut protected: BTreeSet<String> = config.protected.iter().cloned().collect();
         protected.extend(message.recipients().iter().map(|r| lookalike::registered(&r.domain.to_ascii_lowercase())));
 
+        let originals = Originals::new(&protected);
         let mut findings = Findings::default();
         for link in &links {
-            check_link(link, &config, &protected, &mut findings);
+            check_link(link, &mut findings);
+        }
+        let hosts: BTreeSet<&str> = links.iter().map(|l| l.host.as_str()).collect();
+        for host in &hosts {
+            check_host(host, &config, &originals, &mut findings);
         }
         if let Some(from) = from_domain(message) {
-            for domain in &protected {
-                if let Some(why) = lookalike::imitates(&from, domain) {
-                    findings.add("PHISH_LOOKALIKE_SENDER", format!("{from}: {why}"));
-                }
+            let name = lookalike::Name::new(&from);
+            for why in originals.protected_imitated_by(&name) {
+                findings.add("PHISH_LOOKALIKE_SENDER", format!("{from}: {why}"));
             }
-            if let Some(why) = imitates_brand(&from) {
+            if let Some(why) = originals.brand_imitated_by(&from, &name) {
                 findings.add("PHISH_BRAND_LOOKALIKE", format!("sender {why}"));
             }
         }
         check_html(message, &mut findings);
-        let hosts: BTreeSet<&str> = links.iter().map(|l| l.host.as_str()).collect();
         let mut keys: Vec<String> = Vec::new();
         for host in &hosts {
             for domain in with_parents(host) {
@@ -428,6 +455,10 @@ mod tests {
         let v = host.on_message::<Phishing>(&html("a@shop.test", body));
         assert!(matches!(v.action(), Action::Reject { code: 550, .. }), "{v:?}");
         assert!(v.find_symbol("PHISH_BLOCKLISTED").unwrap().reason.contains("bad.test (phishing kit seen"));
+    }
+
+    fn imitates_brand(host: &str) -> Option<String> {
+        Originals::new(&BTreeSet::new()).brand_imitated_by(host, &lookalike::Name::new(host))
     }
 
     #[test]

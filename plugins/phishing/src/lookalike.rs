@@ -149,43 +149,107 @@ fn brand(domain: &str) -> String {
     registered.split('.').next().unwrap_or("").to_owned()
 }
 
-/// Why `candidate` passes for `protected` without being it, if it does.
-pub fn imitates(candidate: &str, protected: &str) -> Option<String> {
-    let (candidate, protected) = (candidate.to_lowercase(), protected.to_lowercase());
-    if candidate == protected || candidate.ends_with(&format!(".{protected}")) {
+/// A domain prepared for comparisons: what [`imitates`] reads of it, computed once however many names it
+/// is compared with (a message's links meet a hundred brands).
+pub struct Name {
+    /// Lower case, as written (punycode kept).
+    written: String,
+    /// Punycode labels decoded: what a reader sees.
+    shown: String,
+    registered: String,
+    shown_registered: String,
+    /// The recognisable name of what is shown, and its skeleton.
+    brand: String,
+    brand_skeleton: String,
+    /// The skeleton of what is shown's registered domain.
+    registered_skeleton: String,
+}
+
+impl Name {
+    pub fn new(domain: &str) -> Self {
+        let written = domain.to_lowercase();
+        let shown = unicode(&written);
+        let brand = brand(&shown);
+        let shown_registered = registered(&shown);
+        Self {
+            registered: registered(&written),
+            registered_skeleton: skeleton(&shown_registered),
+            brand_skeleton: skeleton(&brand),
+            shown_registered,
+            brand,
+            written,
+            shown,
+        }
+    }
+}
+
+/// How one domain passes for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imitation {
+    /// `example.com.evil.test`
+    FollowedBy,
+    /// Confusable letters: `examp1e.com`, Cyrillic `е`, `rn` for `m`.
+    Homoglyphs,
+    /// `ex-ample.com`
+    Hyphen,
+    /// `exmaple.com`
+    Typo,
+    /// `example-billing.com`
+    ExtraWords,
+}
+
+impl Imitation {
+    /// The unmistakable ways: a real domain of someone else never looks like this by chance (a typo or an
+    /// extra word does: many real names are one letter from a short brand, and partners carry its name).
+    pub fn unmistakable(self) -> bool {
+        matches!(self, Imitation::FollowedBy | Imitation::Homoglyphs | Imitation::Hyphen)
+    }
+}
+
+/// Why `candidate` passes for `protected` without being it, if it does, and how (for the symbol's reason).
+/// With `unmistakable_only`, typos and extra words are not looked for.
+pub fn imitation(candidate: &Name, protected: &Name, unmistakable_only: bool) -> Option<(Imitation, String)> {
+    let (c, p) = (candidate, protected);
+    if c.written == p.written || c.written.ends_with(&format!(".{}", p.written)) {
         return None;
     }
-    let shown = unicode(&candidate);
-    let punycode = if shown != candidate { format!(" (shown as {shown})") } else { String::new() };
-    if candidate.starts_with(&format!("{protected}.")) {
-        return Some(format!("{protected} followed by another domain"));
+    let punycode = if c.shown != c.written { format!(" (shown as {})", c.shown) } else { String::new() };
+    if c.written.starts_with(&format!("{}.", p.written)) {
+        return Some((Imitation::FollowedBy, format!("{} followed by another domain", p.written)));
     }
-    let (theirs, ours) = (brand(&shown), brand(&protected));
+    let ours = &p.brand;
     if ours.len() < 3 {
         return None;
     }
-    if registered(&shown) != registered(&candidate)
-        && skeleton(&registered(&shown)) == skeleton(&registered(&protected))
-        || skeleton(&theirs) == skeleton(&ours) && theirs != ours
+    if c.shown_registered != c.registered && c.registered_skeleton == p.registered_skeleton
+        || c.brand_skeleton == p.brand_skeleton && c.brand != *ours
     {
-        return Some(format!("letters that look like {ours}{punycode}"));
+        return Some((Imitation::Homoglyphs, format!("letters that look like {ours}{punycode}")));
     }
-    if theirs == ours {
+    if c.brand == *ours {
         return None;
     }
-    if theirs.replace('-', "") == ours.replace('-', "") {
-        return Some(format!("{ours} with a hyphen{punycode}"));
+    if c.brand.replace('-', "") == ours.replace('-', "") {
+        return Some((Imitation::Hyphen, format!("{ours} with a hyphen{punycode}")));
+    }
+    if unmistakable_only {
+        return None;
     }
     // Short names are one typo from many real words; long ones tolerate two.
     let typos = if ours.len() >= 8 { 2 } else { 1 };
-    if ours.len() >= 5 && distance(&skeleton(&theirs), &skeleton(&ours)) <= typos {
-        return Some(format!("a typo away from {ours}{punycode}"));
+    if ours.len() >= 5 && distance(&c.brand_skeleton, &p.brand_skeleton) <= typos {
+        return Some((Imitation::Typo, format!("a typo away from {ours}{punycode}")));
     }
     // The same name under another ending (example.net for example.com) is usually the same owner: not flagged.
-    if ours.len() >= 6 && theirs.len() > ours.len() && theirs.split('-').any(|part| part == ours) {
-        return Some(format!("{ours} with extra words{punycode}"));
+    if ours.len() >= 6 && c.brand.len() > ours.len() && c.brand.split('-').any(|part| part == ours) {
+        return Some((Imitation::ExtraWords, format!("{ours} with extra words{punycode}")));
     }
     None
+}
+
+/// Why `candidate` passes for `protected` without being it, if it does.
+pub fn imitates(candidate: &str, protected: &str) -> Option<String> {
+    imitation(&Name::new(candidate), &Name::new(protected), false).map(|(_, why)| why)
 }
 
 #[cfg(test)]
