@@ -84,6 +84,7 @@ pub struct Store {
     /// instead of sleeping in SQLite's busy handler. PostgreSQL: the same pool as reads.
     writer: AnyPool,
     backend: Backend,
+    durability: Durability,
 }
 
 impl Store {
@@ -116,8 +117,15 @@ impl Store {
             }
         };
         // `probe`: SQLite's writer connection, the only one a failed write can leave inside a transaction the
-        // database holds open; the readers need only sqlx's own count checked, which costs nothing.
+        // database holds open; the readers need only sqlx's own count checked, which costs nothing. The probe
+        // also sets the durability back (queue bookkeeping lowers it for its own transactions: see
+        // `Store::begin_bookkeeping`).
+        let probe_sql: &'static str = match durability {
+            Durability::Full => "PRAGMA synchronous = FULL; BEGIN; ROLLBACK",
+            Durability::None => "PRAGMA synchronous = OFF; BEGIN; ROLLBACK",
+        };
         let connect = |max: u32, probe: bool| {
+            let probe = probe.then_some(probe_sql);
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
@@ -145,12 +153,27 @@ impl Store {
             Backend::Sqlite => connect(1, true).await.map_err(connect_error)?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Self { pool, writer, backend })
+        Ok(Self { pool, writer, backend, durability })
     }
 
     /// Whether `conn` is outside any transaction, as sqlx counts it and (SQLite) as the database says.
     pub(crate) async fn in_autocommit(&self, conn: &mut sqlx::AnyConnection) -> bool {
-        clean(conn, self.backend == Backend::Sqlite).await
+        clean(conn, (self.backend == Backend::Sqlite).then_some("BEGIN; ROLLBACK")).await
+    }
+
+    /// Begins a transaction of the queue's own bookkeeping (claims, delivery rounds), which need not wait for
+    /// the disk: on SQLite its commit is not fsync'd (`synchronous = NORMAL` for it; the next accepted
+    /// message's commit flushes it with its own, and a crash before that only repeats a delivery, which
+    /// at-least-once allows). What Moat acknowledges with `250` is always committed with a flush.
+    pub(crate) async fn begin_bookkeeping<'c>(
+        &self,
+        conn: &'c mut sqlx::AnyConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
+        use sqlx::Connection;
+        Ok(match (self.backend, self.durability) {
+            (Backend::Sqlite, Durability::Full) => conn.begin_with("PRAGMA synchronous = NORMAL; BEGIN").await?,
+            _ => conn.begin().await?,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -173,14 +196,16 @@ impl Store {
 
 /// See [`Store::in_autocommit`]. SQLite answers a `BEGIN` inside a transaction with an error, so a `BEGIN`
 /// and `ROLLBACK` (`probe`) tell whether it is in autocommit mode; PostgreSQL reports a failed commit itself.
-async fn clean(conn: &mut sqlx::AnyConnection, probe: bool) -> bool {
+async fn clean(conn: &mut sqlx::AnyConnection, probe: Option<&'static str>) -> bool {
     use sqlx::Connection;
     if conn.is_in_transaction() {
         tracing::warn!("a database connection was left inside a transaction: replacing it");
         return false;
     }
     // One round trip to the connection's worker thread for both statements; a BEGIN refused stops the batch.
-    if probe && sqlx::raw_sql("BEGIN; ROLLBACK").execute(&mut *conn).await.is_err() {
+    if let Some(probe) = probe
+        && sqlx::raw_sql(probe).execute(&mut *conn).await.is_err()
+    {
         tracing::warn!("a SQLite connection was left inside a transaction: replacing it");
         return false;
     }
@@ -265,6 +290,28 @@ mod tests {
     fn redact_hides_password_only() {
         assert_eq!(redact("postgres://moat:secret@db:5432/moat"), "postgres://moat:***@db:5432/moat");
         assert_eq!(redact("sqlite://./moat-data/moat.db"), "sqlite://./moat-data/moat.db");
+    }
+
+    async fn synchronous(conn: &mut sqlx::AnyConnection) -> i64 {
+        use sqlx::Row;
+        sqlx::query("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap().get::<i64, _>(0)
+    }
+
+    /// Queue bookkeeping commits without a flush; whatever takes the writer next is back at full durability.
+    #[tokio::test]
+    async fn the_writer_is_back_at_full_durability_after_bookkeeping() {
+        use sqlx::Acquire;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&format!("sqlite://{}", dir.path().join("m.db").display()), Durability::Full).await.unwrap();
+        let mut conn = store.writer().acquire().await.unwrap();
+        assert_eq!(synchronous(&mut conn).await, 2, "FULL");
+        let mut tx = store.begin_bookkeeping(&mut conn).await.unwrap();
+        assert_eq!(synchronous(tx.acquire().await.unwrap()).await, 1, "NORMAL inside the bookkeeping");
+        tx.commit().await.unwrap();
+        drop(conn);
+        let mut conn = store.writer().acquire().await.unwrap();
+        assert_eq!(synchronous(&mut conn).await, 2, "FULL again for the next writer");
     }
 
     #[tokio::test]

@@ -346,7 +346,7 @@ impl Store {
         sql.push_str(&format!(" ORDER BY next_attempt_at, message_id LIMIT $2{skip_locked}"));
         let window = (claim.messages * 4).max(64) as i64;
         let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
+        let mut tx = self.begin_bookkeeping(&mut conn).await?;
         // Only numbered placeholders are formatted in; every route and id is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now).bind(window);
         for value in full.iter().copied().chain(claim.in_flight.iter().map(String::as_str)) {
@@ -606,7 +606,7 @@ impl Store {
         }
         let postgres = self.backend() == Backend::Postgres;
         let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
+        let mut tx = self.begin_bookkeeping(&mut conn).await?;
         let mut ids: Vec<&str> = rounds.iter().map(|r| r.message_id).collect();
         ids.sort_unstable();
         ids.dedup();

@@ -3,6 +3,7 @@
 
 pub(crate) mod dsn;
 pub mod notices;
+mod recent;
 
 use crate::{Metrics, inbound::Trace};
 use moat_bodies::{Bodies, BodyKey};
@@ -123,6 +124,7 @@ pub struct Queue {
     wake: Arc<Notify>,
     metrics: Metrics,
     commits: mpsc::Sender<Commit>,
+    recent: Arc<recent::RecentBodies>,
 }
 
 impl Queue {
@@ -139,6 +141,7 @@ impl Queue {
             wake: Arc::new(Notify::new()),
             metrics,
             commits,
+            recent: Arc::default(),
         }
     }
 
@@ -155,12 +158,16 @@ impl Queue {
 
     /// A message's body: queued, held, or a kept copy.
     pub async fn body(&self, key: &BodyKey) -> Result<Option<Vec<u8>>, QueueError> {
+        if let Some(body) = self.recent.take(key) {
+            return Ok(Some(body));
+        }
         Ok(self.bodies.get(key).await?)
     }
 
     /// A finished message's body goes unless something still needs it. While copies are kept its log row
     /// does, for `keep_copies`: the hourly sweep takes it after that, so nothing is asked here.
     pub(crate) async fn finish(&self, key: &BodyKey) {
+        self.recent.forget(key);
         if !self.keep_copies.is_zero() {
             return;
         }
@@ -207,6 +214,9 @@ impl Queue {
             self.forget_bodies(&prepared.stored).await;
             return Err(err);
         }
+        for (key, body) in prepared.to_deliver {
+            self.recent.keep(key, body);
+        }
         self.queued(prepared.queued);
         tracing::info!(from = %sender, size = body.len(), "accepted");
         Ok(prepared.ids)
@@ -223,6 +233,9 @@ impl Queue {
         let prepared = self.prepare(&facts, "", body, vec![group], summary).await?;
         match self.store.queue_replace(original, &prepared.rows, &prepared.with_rows).await {
             Ok(true) => {
+                for (key, body) in prepared.to_deliver {
+                    self.recent.keep(key, body);
+                }
                 self.queued(prepared.queued);
                 Ok(true)
             }
@@ -282,7 +295,7 @@ impl Queue {
         let message_id = summary.message_id.map(|s| s.chars().take(500).collect::<String>());
         let mut rows = Vec::with_capacity(groups.len());
         let mut ids = Vec::new();
-        let (mut stored, mut with_rows, mut queued) = (Vec::new(), Vec::new(), 0);
+        let (mut stored, mut with_rows, mut queued, mut to_deliver) = (Vec::new(), Vec::new(), 0, Vec::new());
         for group in groups {
             let id = uuid::Uuid::now_v7().simple().to_string();
             let trace = Trace {
@@ -331,6 +344,7 @@ impl Queue {
             let (queue_id, delivery_status, disposition) = match (group.fate, body.clone()) {
                 (Fate::Deliver { .. }, Some(body)) => {
                     queued += 1;
+                    to_deliver.push((body.clone(), parts.concat()));
                     let message = NewQueuedMessage {
                         id: id.clone(),
                         body,
@@ -386,7 +400,7 @@ impl Queue {
             };
             rows.push(Accepted { log, disposition });
         }
-        Ok(Prepared { rows, ids, stored, with_rows, queued })
+        Ok(Prepared { rows, ids, stored, with_rows, queued, to_deliver })
     }
 
     /// Removes bodies stored for a message that was not accepted after all. Each is its own (its trace
@@ -456,6 +470,8 @@ struct Prepared {
     with_rows: Vec<(BodyKey, Vec<u8>)>,
     /// Groups queued for delivery.
     queued: usize,
+    /// The bodies those groups deliver, for their first delivery (see [`recent`]).
+    to_deliver: Vec<(BodyKey, Vec<u8>)>,
 }
 
 /// Commits accepted messages in groups: whatever arrived while the previous commit was on its way to disk
