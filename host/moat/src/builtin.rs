@@ -13,7 +13,8 @@ const BUILTIN_UPLOADER: &str = "moat (built-in)";
 /// The built-ins in chain order, with what each entry grants and whether the outbound chain has it. Lists
 /// first (an allow or deny decides before any scoring); antivirus runs even after an allow (`always`), stays
 /// warm (`warm`: its compiled signature database is kept between messages) and fails closed: a message it
-/// could not finish scanning is answered `451` (the sender retries), never delivered as clean. Outgoing mail
+/// could not finish scanning is answered `451` (the sender retries), never delivered as clean. Phishing
+/// stays warm too: its brand table, prepared for comparison, is kept between messages. Outgoing mail
 /// comes from the customer's own server: nothing judges its client (lists, reputation, SPF/DKIM/DMARC), only
 /// what it carries.
 const DEFAULT_ORDER: &[(&str, &str, bool)] = &[
@@ -21,7 +22,7 @@ const DEFAULT_ORDER: &[(&str, &str, bool)] = &[
     ("reputation", "kv = true\nlearn_verdicts = true\n", false),
     ("antivirus", "kv = true\nalways = true\nwarm = true\nfail = \"closed\"\nfuel = 2000000000\n", true),
     ("authentication", "", false),
-    ("phishing", "kv = true\n", true),
+    ("phishing", "kv = true\nwarm = true\n", true),
     ("rules", "", true),
     ("bayes", "kv = true\n", true),
 ];

@@ -212,15 +212,19 @@ impl Findings {
 /// The names a message's domains are compared with: the protected domains and the brands, each prepared once.
 struct Originals {
     protected: Vec<lookalike::Name>,
-    brands: Vec<(&'static str, lookalike::Name)>,
+    brands: &'static [(&'static str, lookalike::Name)],
+}
+
+/// The brands prepared once per instance (the default chain keeps this layer's instances warm, so once per
+/// few thousand messages rather than per message).
+fn brands() -> &'static [(&'static str, lookalike::Name)] {
+    static BRAND_NAMES: std::sync::OnceLock<Vec<(&'static str, lookalike::Name)>> = std::sync::OnceLock::new();
+    BRAND_NAMES.get_or_init(|| BRANDS.iter().map(|b| (*b, lookalike::Name::new(b))).collect())
 }
 
 impl Originals {
     fn new(protected: &BTreeSet<String>) -> Self {
-        Self {
-            protected: protected.iter().map(|d| lookalike::Name::new(d)).collect(),
-            brands: BRANDS.iter().map(|b| (*b, lookalike::Name::new(b))).collect(),
-        }
+        Self { protected: protected.iter().map(|d| lookalike::Name::new(d)).collect(), brands: brands() }
     }
 
     /// How `host` imitates a protected domain, for each one it does.
@@ -238,7 +242,7 @@ impl Originals {
             .and_then(|h| h.strip_suffix(|c: char| c.is_ascii_lowercase()))
             .and_then(|h| h.strip_suffix('.'));
         self.brands.iter().find_map(|(brand, original)| {
-            if country.is_some_and(|h| h == *brand || h.ends_with(&format!(".{brand}"))) {
+            if country.is_some_and(|h| h == *brand || lookalike::is_under(h, brand)) {
                 return None;
             }
             let (_, why) = lookalike::imitation(name, original, true)?;

@@ -158,9 +158,10 @@ pub struct Name {
     shown: String,
     registered: String,
     shown_registered: String,
-    /// The recognisable name of what is shown, and its skeleton.
+    /// The recognisable name of what is shown, its skeleton, and without hyphens.
     brand: String,
     brand_skeleton: String,
+    brand_unhyphenated: String,
     /// The skeleton of what is shown's registered domain.
     registered_skeleton: String,
 }
@@ -175,6 +176,7 @@ impl Name {
             registered: registered(&written),
             registered_skeleton: skeleton(&shown_registered),
             brand_skeleton: skeleton(&brand),
+            brand_unhyphenated: brand.replace('-', ""),
             shown_registered,
             brand,
             written,
@@ -210,11 +212,11 @@ impl Imitation {
 /// With `unmistakable_only`, typos and extra words are not looked for.
 pub fn imitation(candidate: &Name, protected: &Name, unmistakable_only: bool) -> Option<(Imitation, String)> {
     let (c, p) = (candidate, protected);
-    if c.written == p.written || c.written.ends_with(&format!(".{}", p.written)) {
+    if c.written == p.written || is_under(&c.written, &p.written) {
         return None;
     }
-    let punycode = if c.shown != c.written { format!(" (shown as {})", c.shown) } else { String::new() };
-    if c.written.starts_with(&format!("{}.", p.written)) {
+    let punycode = || if c.shown != c.written { format!(" (shown as {})", c.shown) } else { String::new() };
+    if c.written.strip_prefix(p.written.as_str()).is_some_and(|rest| rest.starts_with('.')) {
         return Some((Imitation::FollowedBy, format!("{} followed by another domain", p.written)));
     }
     let ours = &p.brand;
@@ -224,13 +226,13 @@ pub fn imitation(candidate: &Name, protected: &Name, unmistakable_only: bool) ->
     if c.shown_registered != c.registered && c.registered_skeleton == p.registered_skeleton
         || c.brand_skeleton == p.brand_skeleton && c.brand != *ours
     {
-        return Some((Imitation::Homoglyphs, format!("letters that look like {ours}{punycode}")));
+        return Some((Imitation::Homoglyphs, format!("letters that look like {ours}{}", punycode())));
     }
     if c.brand == *ours {
         return None;
     }
-    if c.brand.replace('-', "") == ours.replace('-', "") {
-        return Some((Imitation::Hyphen, format!("{ours} with a hyphen{punycode}")));
+    if c.brand_unhyphenated == p.brand_unhyphenated {
+        return Some((Imitation::Hyphen, format!("{ours} with a hyphen{}", punycode())));
     }
     if unmistakable_only {
         return None;
@@ -238,13 +240,18 @@ pub fn imitation(candidate: &Name, protected: &Name, unmistakable_only: bool) ->
     // Short names are one typo from many real words; long ones tolerate two.
     let typos = if ours.len() >= 8 { 2 } else { 1 };
     if ours.len() >= 5 && distance(&c.brand_skeleton, &p.brand_skeleton) <= typos {
-        return Some((Imitation::Typo, format!("a typo away from {ours}{punycode}")));
+        return Some((Imitation::Typo, format!("a typo away from {ours}{}", punycode())));
     }
     // The same name under another ending (example.net for example.com) is usually the same owner: not flagged.
     if ours.len() >= 6 && c.brand.len() > ours.len() && c.brand.split('-').any(|part| part == ours) {
-        return Some((Imitation::ExtraWords, format!("{ours} with extra words{punycode}")));
+        return Some((Imitation::ExtraWords, format!("{ours} with extra words{}", punycode())));
     }
     None
+}
+
+/// Whether `name` is a subdomain of `parent` (`mail.example.com` of `example.com`).
+pub fn is_under(name: &str, parent: &str) -> bool {
+    name.strip_suffix(parent).is_some_and(|rest| rest.ends_with('.'))
 }
 
 /// Why `candidate` passes for `protected` without being it, if it does.

@@ -38,12 +38,20 @@ fn url_end(text: &str) -> usize {
 
 /// URLs written out in plain text.
 pub fn in_text(text: &str) -> Vec<Link> {
+    const STARTS: [&str; 3] = ["http://", "https://", "www."];
     let lower = text.to_ascii_lowercase();
     let mut links = Vec::new();
     let mut at = 0;
+    // Where each way a URL starts is next found; searched again only once passed, so a text with many links
+    // is read once per pattern rather than once per link.
+    let mut next: [Option<usize>; 3] = STARTS.map(|p| lower.find(p));
     while at < lower.len() {
-        let next = ["http://", "https://", "www."].iter().filter_map(|p| lower[at..].find(p).map(|i| at + i)).min();
-        let Some(start) = next else { break };
+        for (found, pattern) in next.iter_mut().zip(STARTS) {
+            if found.is_some_and(|f| f < at) {
+                *found = lower[at..].find(pattern).map(|i| at + i);
+            }
+        }
+        let Some(start) = next.iter().flatten().min().copied() else { break };
         // `www.` inside an http URL already taken is skipped by moving past each URL.
         let end = start + url_end(&text[start..]);
         let url = text[start..end].trim_end_matches(['.', ',', ')', ';', ':', '!', '?']);
@@ -148,5 +156,25 @@ mod tests {
         assert_eq!(html[0].shown.as_deref(), Some("https://www.bank.test"));
         assert_eq!(html.len(), 2, "{html:?}");
         assert_eq!(html[1].host, "bank.test");
+    }
+
+    #[test]
+    fn every_link_of_a_long_text_is_found_in_order() {
+        let text: String = (0..300)
+            .map(|i| match i % 3 {
+                0 => format!("read http://a{i}.test/x and "),
+                1 => format!("see https://www.b{i}.test/y or "),
+                _ => format!("visit www.c{i}.test, "),
+            })
+            .collect();
+        let hosts: Vec<String> = in_text(&text).into_iter().map(|l| l.host).collect();
+        let expected: Vec<String> = (0..300)
+            .map(|i| match i % 3 {
+                0 => format!("a{i}.test"),
+                1 => format!("www.b{i}.test"),
+                _ => format!("www.c{i}.test"),
+            })
+            .collect();
+        assert_eq!(hosts, expected, "each once: a www. inside an https link is not a link of its own");
     }
 }
