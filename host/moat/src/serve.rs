@@ -151,6 +151,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tasks.push(tokio::spawn(crate::directory_sync::run(directory.clone(), stopped.clone())));
     let retention = crate::retention::run(store.clone(), bodies.clone(), config.retention.clone(), stopped.clone());
     tasks.push(tokio::spawn(retention));
+    tasks.push(tokio::spawn(checkpoints(store.clone(), stopped.clone())));
     let console = TcpListener::bind(config.console.listen)
         .await
         .with_context(|| format!("cannot listen on {} (console)", config.console.listen))?;
@@ -231,5 +232,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Checkpoints SQLite's write-ahead log every second until `stop` turns true, so commits never pay for one
+/// (see [`Store::checkpoint`]).
+async fn checkpoints(store: Store, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!("cannot checkpoint the database's write-ahead log: {e}");
+        }
     }
 }
