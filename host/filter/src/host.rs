@@ -237,11 +237,13 @@ pub struct MemoryBudget {
     limit: usize,
     used: std::sync::atomic::AtomicUsize,
     peak: std::sync::atomic::AtomicUsize,
+    /// What idle warm instances hold of `used`: at most a quarter of the limit, so calls always find the rest.
+    idle: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryBudget {
     pub fn new(limit: usize) -> Self {
-        Self { limit, used: Default::default(), peak: Default::default() }
+        Self { limit, used: Default::default(), peak: Default::default(), idle: Default::default() }
     }
 
     /// Takes `bytes` from the budget, if that many are left.
@@ -260,6 +262,22 @@ impl MemoryBudget {
 
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Counts `bytes` an instance holds as idle (kept warm), if idle instances stay within a quarter of the
+    /// limit; false (nothing counted) otherwise: the instance is to be dropped, its memory given back.
+    pub(crate) fn keep_idle(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
+                idle.checked_add(bytes).filter(|total| *total <= self.limit / 4)
+            })
+            .is_ok()
+    }
+
+    /// An idle instance is in use again, or gone.
+    pub(crate) fn end_idle(&self, bytes: usize) {
+        self.idle.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Bytes held by live instances now.

@@ -39,17 +39,28 @@ impl Warm {
     pub(crate) fn take(&self) -> Option<Instance> {
         let instance = self.idle.lock().expect("warm instances lock").pop()?;
         IDLE.fetch_sub(1, Ordering::Relaxed);
+        end_idle(&instance);
         Some(instance)
     }
 
-    /// Keeps an instance whose call succeeded, if there is room; otherwise it is dropped.
+    /// Keeps an instance whose call succeeded, if there is room (a few per entry and in the process, and
+    /// idle memory within its share of the plugin memory budget: an instance that grew on a large message is
+    /// dropped, its memory given back); otherwise it is dropped.
     pub(crate) fn give_back(&self, instance: Instance) {
+        let limiter = &instance.store.data().limiter;
         let mut idle = self.idle.lock().expect("warm instances lock");
-        if idle.len() < PER_ENTRY && IDLE.fetch_add(1, Ordering::Relaxed) < IN_ALL {
-            idle.push(instance);
-        } else if idle.len() < PER_ENTRY {
-            IDLE.fetch_sub(1, Ordering::Relaxed);
+        if idle.len() >= PER_ENTRY {
+            return;
         }
+        if IDLE.fetch_add(1, Ordering::Relaxed) >= IN_ALL {
+            IDLE.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        if !limiter.budget.keep_idle(limiter.reserved) {
+            IDLE.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        idle.push(instance);
     }
 
     /// Idle instances in this process, for tests and metrics.
@@ -58,9 +69,16 @@ impl Warm {
     }
 }
 
+fn end_idle(instance: &Instance) {
+    let limiter = &instance.store.data().limiter;
+    limiter.budget.end_idle(limiter.reserved);
+}
+
 impl Drop for Warm {
     fn drop(&mut self) {
-        let idle = self.idle.get_mut().map_or(0, |i| i.len());
-        IDLE.fetch_sub(idle, Ordering::Relaxed);
+        if let Ok(idle) = self.idle.get_mut() {
+            IDLE.fetch_sub(idle.len(), Ordering::Relaxed);
+            idle.iter().for_each(end_idle);
+        }
     }
 }

@@ -274,6 +274,25 @@ fn a_warm_entry_keeps_its_instance_and_replaces_a_failed_one() {
     assert!(built.entries[0].call.warm.is_some() && built.entries[1].call.warm.is_none());
 }
 
+/// Idle warm instances hold at most a quarter of the plugin memory budget: one that grew on a large message
+/// is dropped after its call, and its memory goes back to the budget.
+#[test]
+fn a_warm_instance_that_grew_past_its_share_of_the_budget_is_not_kept() {
+    let limits = Limits { memory_bytes: 32 << 20, memory_budget_bytes: 40 << 20, ..Limits::default() };
+    let e = FilterEngine::new(None, limits).unwrap();
+    let counter = plugin(&e, "counter");
+    let warm = moat_filter::CallSetup { warm: Some(Default::default()), ..counter.setup("{}") };
+    let seen = |subject: &str| {
+        let run = counter.on_message(&message(&format!("Subject: {subject}\r\n\r\nx\r\n")), &warm);
+        run.result.map(|v| v.symbols[0].score).unwrap()
+    };
+    assert_eq!([seen("a"), seen("b")], [1.0, 2.0], "small: kept");
+    assert_eq!(seen("grow"), 3.0);
+    assert!(e.memory_budget().used() == 0, "grown past 10 MiB (a quarter of 40): dropped, its memory given back");
+    assert_eq!(seen("c"), 1.0, "a fresh instance");
+    assert!(e.memory_budget().used() > 0, "which is kept again");
+}
+
 /// Plugins of both WIT versions run side by side: a 0.1.0 component (built before the direction existed)
 /// still loads and sees the message; a 0.2.0 one is told which way the message goes.
 #[test]

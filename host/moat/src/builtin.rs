@@ -13,18 +13,19 @@ const BUILTIN_UPLOADER: &str = "moat (built-in)";
 /// The built-ins in chain order, with what each entry grants and whether the outbound chain has it. Lists
 /// first (an allow or deny decides before any scoring); antivirus runs even after an allow (`always`), stays
 /// warm (`warm`: its compiled signature database is kept between messages) and fails closed: a message it
-/// could not finish scanning is answered `451` (the sender retries), never delivered as clean. Phishing
-/// stays warm too: its brand table, prepared for comparison, is kept between messages. Outgoing mail
+/// could not finish scanning is answered `451` (the sender retries), never delivered as clean. Every
+/// built-in is warm: Moat's own code keeps nothing of a message between calls, and a kept instance saves its
+/// instantiation and fresh memory (and the phishing layer's prepared brand table) on every message. Outgoing mail
 /// comes from the customer's own server: nothing judges its client (lists, reputation, SPF/DKIM/DMARC), only
 /// what it carries.
 const DEFAULT_ORDER: &[(&str, &str, bool)] = &[
-    ("lists", "kv = true\n", false),
-    ("reputation", "kv = true\nlearn_verdicts = true\n", false),
+    ("lists", "kv = true\nwarm = true\n", false),
+    ("reputation", "kv = true\nlearn_verdicts = true\nwarm = true\n", false),
     ("antivirus", "kv = true\nalways = true\nwarm = true\nfail = \"closed\"\nfuel = 2000000000\n", true),
-    ("authentication", "", false),
+    ("authentication", "warm = true\n", false),
     ("phishing", "kv = true\nwarm = true\n", true),
-    ("rules", "", true),
-    ("bayes", "kv = true\n", true),
+    ("rules", "warm = true\n", true),
+    ("bayes", "kv = true\nwarm = true\n", true),
 ];
 
 /// The version a built-in is registered under: its crate's version and the start of its sha256, so a
