@@ -3,6 +3,7 @@
 //! `outbound` (the queue manager delivering to the customer's downstream hosts with retries).
 
 pub mod config;
+mod groups;
 pub mod inbound;
 pub mod metrics;
 pub mod outbound;

@@ -38,14 +38,7 @@ impl Settler {
 }
 
 async fn record_in_groups(store: Store, owner: String, mut pending: mpsc::Receiver<Request>) {
-    while let Some(first) = pending.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match pending.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = crate::groups::next_group(&mut pending, MAX_GROUP).await {
         let rounds: Vec<Round> =
             group.iter().map(|r| Round { message_id: &r.message_id, results: &r.results }).collect();
         let recorded = store.queue_settle_rounds(&owner, &rounds, crate::now()).await;

@@ -477,14 +477,7 @@ struct Prepared {
 /// Commits accepted messages in groups: whatever arrived while the previous commit was on its way to disk
 /// goes in the next transaction, so concurrent sessions share one fsync instead of queueing for one each.
 async fn commit_in_groups(store: Store, mut pending: mpsc::Receiver<Commit>) {
-    while let Some(first) = pending.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_COMMIT {
-            match pending.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = crate::groups::next_group(&mut pending, MAX_GROUP_COMMIT).await {
         let (mut rows, mut bodies) = (Vec::new(), Vec::new());
         let mut waiters = Vec::with_capacity(group.len());
         for commit in group {
