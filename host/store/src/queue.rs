@@ -624,8 +624,10 @@ impl Store {
         } else {
             // Only ids (integers) are formatted in.
             let sql = format!(
-                "SELECT id FROM queue_recipients WHERE lease_owner = $1 AND id IN ({}){}",
+                "SELECT id FROM queue_recipients WHERE lease_owner = $1 AND id IN ({}) ORDER BY id{}",
                 crate::mailboxes::id_list(results.iter().copied()),
+                // Locked in id order, as the messages were: two writers locking the same rows take them in the
+                // same order and never wait on each other in a circle.
                 if postgres { " FOR UPDATE" } else { "" }
             );
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(owner).fetch_all(&mut *tx).await?.into_iter().collect()
