@@ -593,8 +593,9 @@ impl Store {
     /// recipient's new status, attempt count, next attempt, reply, the attempts for the message's tracking
     /// page, the message's delivery status and last reply in the log, and, when every recipient of a message
     /// is delivered, its removal from the queue. A finished message with failed recipients stays until
-    /// [`Store::queue_replace`], so its bounce can be queued first. A batch costs the same statements as one
-    /// round: rows are read, updated and deleted by lists, not one statement per message.
+    /// [`Store::queue_replace`], so its bounce can be queued first. Rows are read, updated and deleted by
+    /// lists: a group costs a fixed set of statements plus one update per distinct outcome and per distinct
+    /// log status, not a set per message.
     ///
     /// Fenced: every recipient of a round's results must still be leased to `owner`. A node whose lease
     /// expired and was taken over (it froze, or the database was out of reach), or whose message was
