@@ -124,3 +124,48 @@ impl Connections {
         now.duration_since(entry.since) < self.keep_for && now.duration_since(entry.kept.opened) < LIFETIME
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn session() -> Session {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        Session::Plain(SmtpClient { stream, timeout: Duration::from_secs(1) })
+    }
+
+    fn to(host: &str, operators: bool) -> Destination {
+        Destination { host: host.into(), port: 25, operators }
+    }
+
+    /// A connection the operator's relay route opened (exempt from the destination policy) never carries a
+    /// tenant's route to the same host and port, nor one to another host.
+    #[tokio::test]
+    async fn a_kept_connection_serves_only_its_own_destination_under_its_own_policy() {
+        let connections = Connections::new(Duration::from_secs(30));
+        connections.keep(to("relay.test", true), Kept { session: session().await, opened: Instant::now() });
+        assert!(connections.take(&to("relay.test", false)).is_none(), "a tenant's route: not the operator's");
+        assert!(connections.take(&to("other.test", true)).is_none());
+        assert!(connections.take(&to("relay.test", true)).is_some());
+        assert!(connections.take(&to("relay.test", true)).is_none(), "one delivery at a time");
+    }
+
+    #[tokio::test]
+    async fn idle_or_old_connections_are_not_reused() {
+        let connections = Connections::new(Duration::from_millis(50));
+        connections.keep(to("a.test", false), Kept { session: session().await, opened: Instant::now() });
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(connections.take(&to("a.test", false)).is_none(), "idle past keep_for");
+        // (A machine up for less than the lifetime cannot date a connection that far back.)
+        if let Some(old) = Instant::now().checked_sub(LIFETIME) {
+            let connections = Connections::new(Duration::from_secs(30));
+            connections.keep(to("a.test", false), Kept { session: session().await, opened: old });
+            let taken = connections.take(&to("a.test", false));
+            assert!(taken.is_none(), "open longer than the lifetime: closed, not kept");
+        }
+        let connections = Connections::new(Duration::ZERO);
+        connections.keep(to("a.test", false), Kept { session: session().await, opened: Instant::now() });
+        assert!(connections.take(&to("a.test", false)).is_none(), "keep_connections = 0s: none kept");
+    }
+}
