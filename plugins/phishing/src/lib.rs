@@ -229,13 +229,14 @@ impl Originals {
 
     /// How `host` imitates a protected domain, for each one it does.
     fn protected_imitated_by(&self, host: &lookalike::Name) -> Vec<String> {
-        self.protected.iter().filter_map(|p| lookalike::imitation(host, p, false)).map(|(_, why)| why).collect()
+        self.protected.iter().filter_map(|p| lookalike::imitation(host, p, lookalike::Ways::All)).collect()
     }
 
     /// Whether `host` imitates a brand, and how: only the unmistakable ways (homoglyphs, a hyphen, the brand's
     /// domain before another one). Typos and the brand's name among other words are left out: real domains of
     /// every kind are one letter from a short brand name, and brands' own partners carry their names.
-    fn brand_imitated_by(&self, host: &str, name: &lookalike::Name) -> Option<String> {
+    fn brand_imitated_by(&self, name: &lookalike::Name) -> Option<String> {
+        let host = name.written();
         // The brand's own country sites (yahoo.com.au, amazon.com.br) are its, not an imitation.
         let country = host
             .strip_suffix(|c: char| c.is_ascii_lowercase())
@@ -245,7 +246,7 @@ impl Originals {
             if country.is_some_and(|h| h == *brand || lookalike::is_under(h, brand)) {
                 return None;
             }
-            let (_, why) = lookalike::imitation(name, original, true)?;
+            let why = lookalike::imitation(name, original, lookalike::Ways::Unmistakable)?;
             Some(format!("{host}: {why}"))
         })
     }
@@ -278,7 +279,7 @@ fn check_host(host: &str, config: &Config, originals: &Originals, findings: &mut
     for why in originals.protected_imitated_by(&name) {
         findings.add("PHISH_LOOKALIKE", format!("{host}: {why}"));
     }
-    if let Some(why) = originals.brand_imitated_by(host, &name) {
+    if let Some(why) = originals.brand_imitated_by(&name) {
         findings.add("PHISH_BRAND_LOOKALIKE", why);
     }
 }
@@ -343,7 +344,7 @@ impl Filter for Phishing {
             for why in originals.protected_imitated_by(&name) {
                 findings.add("PHISH_LOOKALIKE_SENDER", format!("{from}: {why}"));
             }
-            if let Some(why) = originals.brand_imitated_by(&from, &name) {
+            if let Some(why) = originals.brand_imitated_by(&name) {
                 findings.add("PHISH_BRAND_LOOKALIKE", format!("sender {why}"));
             }
         }
@@ -462,7 +463,7 @@ mod tests {
     }
 
     fn imitates_brand(host: &str) -> Option<String> {
-        Originals::new(&BTreeSet::new()).brand_imitated_by(host, &lookalike::Name::new(host))
+        Originals::new(&BTreeSet::new()).brand_imitated_by(&lookalike::Name::new(host))
     }
 
     #[test]

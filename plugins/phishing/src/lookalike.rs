@@ -167,6 +167,11 @@ pub struct Name {
 }
 
 impl Name {
+    /// The domain as written, lower case.
+    pub fn written(&self) -> &str {
+        &self.written
+    }
+
     pub fn new(domain: &str) -> Self {
         let written = domain.to_lowercase();
         let shown = unicode(&written);
@@ -185,39 +190,25 @@ impl Name {
     }
 }
 
-/// How one domain passes for another.
+/// Which ways of passing for a name are looked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Imitation {
-    /// `example.com.evil.test`
-    FollowedBy,
-    /// Confusable letters: `examp1e.com`, Cyrillic `е`, `rn` for `m`.
-    Homoglyphs,
-    /// `ex-ample.com`
-    Hyphen,
-    /// `exmaple.com`
-    Typo,
-    /// `example-billing.com`
-    ExtraWords,
+pub enum Ways {
+    /// Homoglyphs, a hyphen, the name before another domain, typos and the name among other words.
+    All,
+    /// Only the ways a real domain of someone else never looks by chance (a typo or an extra word does: many
+    /// real names are one letter from a short brand, and partners carry its name).
+    Unmistakable,
 }
 
-impl Imitation {
-    /// The unmistakable ways: a real domain of someone else never looks like this by chance (a typo or an
-    /// extra word does: many real names are one letter from a short brand, and partners carry its name).
-    pub fn unmistakable(self) -> bool {
-        matches!(self, Imitation::FollowedBy | Imitation::Homoglyphs | Imitation::Hyphen)
-    }
-}
-
-/// Why `candidate` passes for `protected` without being it, if it does, and how (for the symbol's reason).
-/// With `unmistakable_only`, typos and extra words are not looked for.
-pub fn imitation(candidate: &Name, protected: &Name, unmistakable_only: bool) -> Option<(Imitation, String)> {
+/// How `candidate` passes for `protected` without being it, if it does in one of `ways` (the symbol's reason).
+pub fn imitation(candidate: &Name, protected: &Name, ways: Ways) -> Option<String> {
     let (c, p) = (candidate, protected);
     if c.written == p.written || is_under(&c.written, &p.written) {
         return None;
     }
     let punycode = || if c.shown != c.written { format!(" (shown as {})", c.shown) } else { String::new() };
     if c.written.strip_prefix(p.written.as_str()).is_some_and(|rest| rest.starts_with('.')) {
-        return Some((Imitation::FollowedBy, format!("{} followed by another domain", p.written)));
+        return Some(format!("{} followed by another domain", p.written));
     }
     let ours = &p.brand;
     if ours.len() < 3 {
@@ -226,25 +217,25 @@ pub fn imitation(candidate: &Name, protected: &Name, unmistakable_only: bool) ->
     if c.shown_registered != c.registered && c.registered_skeleton == p.registered_skeleton
         || c.brand_skeleton == p.brand_skeleton && c.brand != *ours
     {
-        return Some((Imitation::Homoglyphs, format!("letters that look like {ours}{}", punycode())));
+        return Some(format!("letters that look like {ours}{}", punycode()));
     }
     if c.brand == *ours {
         return None;
     }
     if c.brand_unhyphenated == p.brand_unhyphenated {
-        return Some((Imitation::Hyphen, format!("{ours} with a hyphen{}", punycode())));
+        return Some(format!("{ours} with a hyphen{}", punycode()));
     }
-    if unmistakable_only {
+    if ways == Ways::Unmistakable {
         return None;
     }
     // Short names are one typo from many real words; long ones tolerate two.
     let typos = if ours.len() >= 8 { 2 } else { 1 };
     if ours.len() >= 5 && distance(&c.brand_skeleton, &p.brand_skeleton) <= typos {
-        return Some((Imitation::Typo, format!("a typo away from {ours}{}", punycode())));
+        return Some(format!("a typo away from {ours}{}", punycode()));
     }
     // The same name under another ending (example.net for example.com) is usually the same owner: not flagged.
     if ours.len() >= 6 && c.brand.len() > ours.len() && c.brand.split('-').any(|part| part == ours) {
-        return Some((Imitation::ExtraWords, format!("{ours} with extra words{}", punycode())));
+        return Some(format!("{ours} with extra words{}", punycode()));
     }
     None
 }
@@ -254,14 +245,13 @@ pub fn is_under(name: &str, parent: &str) -> bool {
     name.strip_suffix(parent).is_some_and(|rest| rest.ends_with('.'))
 }
 
-/// Why `candidate` passes for `protected` without being it, if it does.
-pub fn imitates(candidate: &str, protected: &str) -> Option<String> {
-    imitation(&Name::new(candidate), &Name::new(protected), false).map(|(_, why)| why)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn imitates(candidate: &str, protected: &str) -> Option<String> {
+        imitation(&Name::new(candidate), &Name::new(protected), Ways::All)
+    }
 
     #[test]
     fn punycode_decodes_as_rfc_3492_says() {
