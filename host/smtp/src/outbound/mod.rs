@@ -103,7 +103,7 @@ impl QueueManager {
         for message in store.queue_finished().await? {
             let body = self.body_of(&message).await.unwrap_or_default();
             tracing::info!(queue_id = %message.id, "finishing a message the last stop left without its bounce");
-            self.settle(&message, &[], &body).await;
+            self.settle(&message, Vec::new(), &body).await;
         }
         Ok(())
     }
@@ -252,7 +252,7 @@ impl QueueManager {
                 }
             }
         }
-        self.settle(&message, &results, body.as_deref().unwrap_or_default()).await;
+        self.settle(&message, results, body.as_deref().unwrap_or_default()).await;
     }
 
     /// Turns one recipient's outcome into its next state: delivered, retried after backoff, or failed (for
@@ -333,8 +333,11 @@ impl QueueManager {
     /// Records the round; once no recipient waits, bounces the failed ones and drops the message. `body` is
     /// the message as this round read it (empty when unreadable), so a bounce does not read it again. A round
     /// whose lease another node took over is not recorded: that node's round counts.
-    async fn settle(&self, claimed: &QueuedMessage, results: &[AttemptResult], body: &[u8]) {
-        let (message, status) = match self.settler.settle(&claimed.id, results.to_vec()).await {
+    async fn settle(&self, claimed: &QueuedMessage, results: Vec<AttemptResult>, body: &[u8]) {
+        // Recipients refused for good (not expired): what a spammer with a stolen account collects.
+        let refused =
+            results.iter().filter(|r| r.status == RecipientStatus::Failed && r.reply.starts_with('5')).count() as u64;
+        let (message, status) = match self.settler.settle(&claimed.id, results).await {
             Ok(Settled::Recorded(message, status)) => (message, status),
             Ok(Settled::Gone) => return,
             Ok(Settled::LeaseLost) => {
@@ -343,13 +346,10 @@ impl QueueManager {
             }
             Err(e) => return tracing::error!("cannot record the delivery round: {e}"),
         };
-        if let Some(account) = &message.account {
-            // Recipients refused for good (not expired): what a spammer with a stolen account collects.
-            let refused = results.iter().filter(|r| r.status == RecipientStatus::Failed && r.reply.starts_with('5'));
-            let n = refused.count() as u64;
-            if n > 0 {
-                self.senders.bounced(account, n).await;
-            }
+        if let Some(account) = &message.account
+            && refused > 0
+        {
+            self.senders.bounced(account, refused).await;
         }
         if status == DeliveryStatus::Deferred {
             return;
