@@ -16,6 +16,7 @@
 
 pub mod html;
 pub mod lookalike;
+pub mod lure;
 pub mod urls;
 
 use moat_sdk::{Filter, Message, Verdict, host};
@@ -37,6 +38,9 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("PHISH_DATA_URL", 6.0, "a link carries a whole page (data:) instead of going somewhere"),
     // Honest senders send their users to their site to sign in; only phish asks for a password in the mail.
     ("PHISH_PASSWORD_FORM", 10.0, "the message, or an HTML attachment, asks for a password"),
+    // Either half is common in honest mail (a bank's own notice; a newsletter's tracking links); together
+    // they are a credential phish, which reaches quarantine with the weakest of the others (a shortener).
+    ("PHISH_CREDENTIAL_LURE", 9.0, "wording that asks to act on an account or its password, with a link or sender that deceives"),
 ];
 
 /// The registered domains of the brands phishing imitates most (the big webmail, cloud, payment, shop,
@@ -313,6 +317,26 @@ fn check_html(message: &Message, findings: &mut Findings) {
     }
 }
 
+/// Credential wording ([`lure`]) in a message that already shows a deception: only then is its text read.
+fn check_lure(message: &Message, findings: &mut Findings) {
+    if findings.0.is_empty() {
+        return;
+    }
+    let mut text = message.subject().unwrap_or_default();
+    for part in message.text_parts() {
+        text.push('\n');
+        text.push_str(&part);
+    }
+    for part in message.html_parts() {
+        text.push('\n');
+        text.push_str(&lure::visible_text(&part));
+    }
+    if let Some(phrase) = lure::in_text(&text) {
+        let with: Vec<&str> = findings.0.keys().copied().collect();
+        findings.add("PHISH_CREDENTIAL_LURE", format!("\"{phrase}\" with {}", with.join(", ")));
+    }
+}
+
 struct Phishing;
 
 impl Filter for Phishing {
@@ -349,6 +373,7 @@ impl Filter for Phishing {
             }
         }
         check_html(message, &mut findings);
+        check_lure(message, &mut findings);
         let mut keys: Vec<String> = Vec::new();
         for host in &hosts {
             for domain in with_parents(host) {

@@ -1,0 +1,147 @@
+//! Wording that asks the reader to act on an account or its credentials: "verify your account", "your
+//! password expires", "su cuenta ha sido suspendida". Honest services write such things too, with links to
+//! their own site, so the layer counts this wording only together with a link or sender that deceives
+//! (`lib.rs`): the two together are what a credential phish is.
+
+use std::sync::OnceLock;
+
+/// Phrases, English and Spanish. A phrase is slots of words in order; a slot lists its alternatives with `|`,
+/// and `*` stands for any one word or none ("account has been suspended", "verify your PayPal account").
+/// Words are what the text splits into at anything but a letter or digit ("sign-in" is `sign in`).
+const PHRASES: &[&str] = &[
+    "verify|confirm|validate|reactivate|unlock|restore|reconfirm your * account|identity|password|credentials|login|mailbox",
+    "update|verify|confirm your * billing|payment|card|banking",
+    "enter|reenter your * password|credentials|pin",
+    "account has|have|is|was|will * suspended|locked|limited|disabled|deactivated|closed|terminated|restricted|blocked|compromised|frozen",
+    "unusual|suspicious|unauthorized|unrecognized sign|login|logon|activity|access|transaction|attempt",
+    "password will|has|is * expire|expired|expires|expiring",
+    "password expires|expired|expiring",
+    "mailbox|inbox is|has * full|exceeded|reached",
+    "mailbox|inbox|email quota|storage",
+    "verifique|verificar|confirme|confirmar|actualice|actualizar|valide|validar|reactive|reactivar su|tu|sus|tus * cuenta|identidad|contraseña|datos",
+    "cuenta ha|será|fue|está|sera|esta * suspendida|bloqueada|cerrada|desactivada|limitada|restringida",
+    "contraseña caduca|caducará|caducara|expira|expirará|expirara|caducado|expirado",
+    "actividad inusual|sospechosa",
+    "buzón|buzon está|esta|ha * lleno|excedido",
+];
+
+/// How much of a message's text is read: phish says it early, and the search stays bounded.
+const MAX_TEXT_BYTES: usize = 200_000;
+
+/// One slot of a phrase: the words it accepts, or any one word or none.
+enum Slot {
+    Any,
+    OneOf(Vec<&'static str>),
+}
+
+struct Phrase {
+    slots: Vec<Slot>,
+}
+
+fn phrases() -> &'static [Phrase] {
+    static PREPARED: OnceLock<Vec<Phrase>> = OnceLock::new();
+    PREPARED.get_or_init(|| {
+        PHRASES
+            .iter()
+            .map(|text| Phrase {
+                slots: text
+                    .split(' ')
+                    .map(|slot| if slot == "*" { Slot::Any } else { Slot::OneOf(slot.split('|').collect()) })
+                    .collect(),
+            })
+            .collect()
+    })
+}
+
+/// How many words from the start of `words` the `slots` match, if they do.
+fn matches(slots: &[Slot], words: &[String]) -> Option<usize> {
+    match slots.split_first() {
+        None => Some(0),
+        Some((Slot::Any, rest)) => matches(rest, words)
+            .or_else(|| if words.is_empty() { None } else { matches(rest, &words[1..]).map(|n| n + 1) }),
+        Some((Slot::OneOf(accepted), rest)) => {
+            if words.first().is_some_and(|w| accepted.contains(&w.as_str())) {
+                matches(rest, &words[1..]).map(|n| n + 1)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The words of `text`, lower-cased, up to [`MAX_TEXT_BYTES`].
+fn words(text: &str) -> Vec<String> {
+    let end = text.floor_char_boundary(MAX_TEXT_BYTES);
+    text[..end].split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// The first phrase `text` uses that asks for action on an account or its credentials, as the text wrote it.
+pub fn in_text(text: &str) -> Option<String> {
+    let words = words(text);
+    for start in 0..words.len() {
+        for phrase in phrases() {
+            let Some(Slot::OneOf(first)) = phrase.slots.first() else { continue };
+            if !first.contains(&words[start].as_str()) {
+                continue;
+            }
+            if let Some(n) = matches(&phrase.slots, &words[start..]) {
+                return Some(words[start..start + n].join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// The text a reader sees of an HTML part: tags dropped, a few entities decoded.
+pub fn visible_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = &html[..html.floor_char_boundary(MAX_TEXT_BYTES)];
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        match rest[open..].find('>') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&nbsp;", " ").replace("&amp;", "&").replace("&#39;", "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_requests_are_found_in_either_language_and_ordinary_account_talk_is_not() {
+        for (text, phrase) in [
+            ("Please verify your PayPal account within 24 hours.", "verify your paypal account"),
+            ("Your account has been suspended.", "account has been suspended"),
+            ("We noticed unusual sign-in activity", "unusual sign"),
+            ("Your password will expire today", "password will expire"),
+            ("Your mailbox is full.", "mailbox is full"),
+            ("Update your billing details to keep watching", "update your billing"),
+            ("Por favor, verifique su cuenta hoy.", "verifique su cuenta"),
+            ("Su cuenta ha sido suspendida", "cuenta ha sido suspendida"),
+        ] {
+            assert_eq!(in_text(text).as_deref(), Some(phrase), "{text}");
+        }
+        for text in [
+            "Manage your account settings or unsubscribe.",
+            "Update your email preferences here.",
+            "Thanks for creating an account with us.",
+            "The password for the wifi is on the whiteboard.",
+        ] {
+            assert_eq!(in_text(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_visible_text_of_html_is_what_is_read() {
+        let html = "<p>Your <b>account</b> has&nbsp;been <span>locked</span></p><a href=\"x\">here";
+        assert_eq!(in_text(&visible_text(html)).as_deref(), Some("account has been locked"));
+    }
+}
