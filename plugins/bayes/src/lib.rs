@@ -2,7 +2,8 @@
 //! SpamBayes and SpamAssassin's BAYES rules) over body words and bigrams, subject words, sender and URL
 //! domains and a few structural tokens. Token counts live in the host's key-value store, per tenant; it learns
 //! from `learn` (an admin's classification, or `moat learn`) and, when enabled, from its own very confident
-//! verdicts. Until it has learned `min_spam` spam and `min_ham` ham messages it says nothing.
+//! verdicts. A message taught again as the other class moves there (the classify buttons), and one taught the
+//! same class twice counts once. Until it has learned `min_spam` spam and `min_ham` ham messages it says nothing.
 //!
 //! Configuration (JSON, every key optional):
 //! `{"min_spam": 200, "min_ham": 200, "autolearn": false}`
@@ -58,16 +59,17 @@ impl Filter for Bayes {
         let reason = format!("spam probability {p:.4} from {used} tokens");
         if config.autolearn {
             if p >= 0.9999 {
-                let _ = model::learn(&tokens, Label::Spam);
+                let _ = model::autolearn(&tokens, Label::Spam);
             } else if p <= 0.0001 {
-                let _ = model::learn(&tokens, Label::Ham);
+                let _ = model::autolearn(&tokens, Label::Ham);
             }
         }
         Verdict::pass().symbol(name, score, &reason)
     }
 
     fn learn(message: &Message, label: Label) {
-        if let Err(e) = model::learn(&tokens::of(message), label) {
+        let message_id = message.header("Message-ID").join(" ");
+        if let Err(e) = model::learn(&message_id, &tokens::of(message), label).map(drop) {
             host::log(host::Level::Warn, &format!("cannot learn: {e:?}"));
         }
     }
@@ -88,7 +90,7 @@ mod tests {
     fn spam(i: usize) -> TestMessage {
         TestMessage::from_eml(
             format!(
-                "From: deals{i}@promo{i}.test\r\nSubject: Cheap meds and casino bonus {i}\r\n\r\n\
+                "From: deals{i}@promo{i}.test\r\nMessage-ID: <{i}@promo.test>\r\nSubject: Cheap meds and casino bonus {i}\r\n\r\n\
                  Click here http://pills.example/buy for cheap viagra, casino bonus, free money now {i}\r\n"
             )
             .as_bytes(),
@@ -98,7 +100,7 @@ mod tests {
     fn ham(i: usize) -> TestMessage {
         TestMessage::from_eml(
             format!(
-                "From: colleague{i}@example.com\r\nSubject: Minutes of the project meeting {i}\r\n\r\n\
+                "From: colleague{i}@example.com\r\nMessage-ID: <{i}@example.com>\r\nSubject: Minutes of the project meeting {i}\r\n\r\n\
                  Attached are the minutes; the release review moves to Thursday. Regards {i}\r\n"
             )
             .as_bytes(),
@@ -153,6 +155,33 @@ mod tests {
         host.on_message::<Bayes>(&spam(100));
         let after = host.kv("n:spam").map(|v| i64::from_le_bytes(v.try_into().unwrap()));
         assert_eq!(after, before.map(|n| n + 1));
+    }
+
+    fn counter(host: &MockHost, key: &str) -> i64 {
+        host.kv(key).map_or(0, |v| i64::from_le_bytes(v.try_into().unwrap()))
+    }
+
+    #[test]
+    fn a_message_taught_again_moves_between_the_classes_and_counts_once() {
+        let mut host = MockHost::new().config(r#"{"min_spam": 1, "min_ham": 1}"#);
+        // Packed counters: spam in the low 32 bits, ham in the high ones. Only spam(1) has "viagra".
+        host.learn::<Bayes>(&ham(1), Label::Ham);
+
+        host.learn::<Bayes>(&spam(1), Label::Ham);
+        host.learn::<Bayes>(&spam(1), Label::Ham);
+        assert_eq!((counter(&host, "n:spam"), counter(&host, "n:ham")), (0, 2), "taught twice, counted once");
+        assert_eq!(counter(&host, "t:viagra"), 1 << 32);
+        let as_ham = host.on_message::<Bayes>(&spam(2)).score();
+
+        host.learn::<Bayes>(&spam(1), Label::Spam);
+        assert_eq!((counter(&host, "n:spam"), counter(&host, "n:ham")), (1, 1), "moved, not added");
+        assert_eq!(counter(&host, "t:viagra"), 1, "one spam, no ham");
+        let as_spam = host.on_message::<Bayes>(&spam(2)).score();
+        assert!(as_spam > as_ham, "moving it to spam raises a similar message's score: {as_ham} -> {as_spam}");
+
+        host.learn::<Bayes>(&spam(1), Label::Ham);
+        assert_eq!((counter(&host, "n:spam"), counter(&host, "n:ham")), (0, 2), "and back");
+        assert_eq!(host.on_message::<Bayes>(&spam(2)).score(), as_ham, "the same counts, the same verdict");
     }
 
     #[test]

@@ -93,8 +93,59 @@ fn chi2q(x2: f64, v: usize) -> f64 {
     sum.min(1.0)
 }
 
-/// Counts the message's tokens (`keys` as [`Counts::load`] takes them) for `label`, in one host call.
-pub fn learn(keys: &[String], label: Label) -> Result<(), HostError> {
+/// What a message was last taught as, kept per message (`m:DIGEST`, a counter: 1 spam, 2 ham) so that a
+/// second lesson moves it between the classes instead of counting it twice: an admin who marks a message spam
+/// and then valid leaves it counted once, as valid. Written in the same call as the counts it describes, so the
+/// two never disagree. Autolearning keeps no record (it would be one key per message scored); a message it
+/// learned and an admin then classifies is counted in both classes, as before.
+const SPAM_RECORD: i64 = 1;
+const HAM_RECORD: i64 = 2;
+
+/// The message's digest: a 64-bit FNV-1a of its Message-ID and its token keys. The same message gives the same
+/// tokens; a tokenizer that changed gives another digest, so a lesson never subtracts tokens it did not add.
+/// Messages without a Message-ID whose tokens are all alike count as one, as SpamAssassin's record does.
+fn digest(message_id: &str, keys: &[String]) -> u64 {
+    std::iter::once(message_id).chain(keys.iter().map(String::as_str)).fold(0xcbf2_9ce4_8422_2325, |h, key| {
+        key.bytes().chain([0]).fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
+/// What a lesson did to the counts.
+#[derive(Debug, PartialEq)]
+pub enum Lesson {
+    Counted,
+    /// It had been taught the other class, and now counts as this one.
+    Moved,
+    /// It had been taught this class already.
+    AlreadyKnown,
+}
+
+/// Counts the message's tokens (`keys` as [`Counts::load`] takes them) for `label`, in one host call; a
+/// message taught the other class before is moved, one taught this class is left as it is.
+pub fn learn(message_id: &str, keys: &[String], label: Label) -> Result<Lesson, HostError> {
+    let record = format!("m:{:016x}", digest(message_id, &keys[2..]));
+    let before = host::kv_get_counters(std::slice::from_ref(&record))?.first().copied().unwrap_or(0);
+    let (record_value, delta, total, other_delta, other_total) = match label {
+        Label::Spam => (SPAM_RECORD, 1, "n:spam", 1 << 32, "n:ham"),
+        _ => (HAM_RECORD, 1 << 32, "n:ham", 1, "n:spam"),
+    };
+    if before == record_value {
+        return Ok(Lesson::AlreadyKnown);
+    }
+    let moved = before != 0;
+    let token_delta = if moved { delta - other_delta } else { delta };
+    let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), token_delta)).collect();
+    deltas.push((total.to_string(), 1));
+    if moved {
+        deltas.push((other_total.to_string(), -1));
+    }
+    deltas.push((record, record_value - before));
+    host::kv_incr_many(&deltas)?;
+    Ok(if moved { Lesson::Moved } else { Lesson::Counted })
+}
+
+/// Counts the message for `label` without a record (autolearning: see [`SPAM_RECORD`]).
+pub fn autolearn(keys: &[String], label: Label) -> Result<(), HostError> {
     let (delta, total) = if label == Label::Spam { (1, "n:spam") } else { (1 << 32, "n:ham") };
     let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), delta)).collect();
     deltas.push((total.to_string(), 1));
