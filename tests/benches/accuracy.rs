@@ -14,6 +14,9 @@
 //! A message counts as detected when its outcome is anything but `clean` (tagged or worse): spam recall is the
 //! share of spam detected, false positives the share of ham detected, for easy and hard ham separately.
 //! Messages are assigned to folds by their position in each group's sorted file list (`index % 5`).
+//! Each protocol also gives the threshold-free (1 − ROC area) of the chain's score, as the TREC spam tracks
+//! report it, and the chronological split is run again with each layer off in turn (ablation), so what every
+//! layer is worth is visible.
 
 use moat_tests::corpus::{files, link_dir};
 use std::path::{Path, PathBuf};
@@ -29,16 +32,46 @@ fn moat(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Share of lines of `moat scan --json` output whose action is not `clean`.
-fn detected(scan: &str) -> (usize, usize) {
-    let rows: Vec<serde_json::Value> = scan.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    (rows.iter().filter(|r| r["action"] != "clean").count(), rows.len())
+/// One message as `moat scan --json` judged it.
+struct Scored {
+    score: f64,
+    detected: bool,
+}
+
+fn scored(scan: &str) -> Vec<Scored> {
+    scan.lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).unwrap();
+            Scored { score: row["score"].as_f64().unwrap(), detected: row["action"] != "clean" }
+        })
+        .collect()
+}
+
+/// How many were detected (any action but `clean`), of how many.
+fn detected(rows: &[Scored]) -> (usize, usize) {
+    (rows.iter().filter(|r| r.detected).count(), rows.len())
+}
+
+/// (1 − ROC area) in percent: the share of (spam, ham) pairs the score puts in the wrong order, a tie counting
+/// half — how well the score separates the classes whatever the thresholds.
+fn one_minus_roca(spam: &[&Scored], ham: &[&Scored]) -> f64 {
+    let mut ham: Vec<f64> = ham.iter().map(|h| h.score).collect();
+    ham.sort_by(f64::total_cmp);
+    let wrong: f64 = spam
+        .iter()
+        .map(|s| {
+            let below = ham.partition_point(|h| *h < s.score);
+            let tied = ham.partition_point(|h| *h <= s.score) - below;
+            (ham.len() - below - tied) as f64 + tied as f64 / 2.0
+        })
+        .sum();
+    100.0 * wrong / (spam.len() * ham.len()).max(1) as f64
 }
 
 struct Fold {
-    recall: (usize, usize),
-    easy_fp: (usize, usize),
-    hard_fp: (usize, usize),
+    spam: Vec<Scored>,
+    easy: Vec<Scored>,
+    hard: Vec<Scored>,
     learn_secs: f64,
     scan_per_sec: f64,
 }
@@ -58,7 +91,8 @@ fn fresh() -> tempfile::TempDir {
     dir
 }
 
-/// The chronological split: learn spam-1 + easy-ham-1, judge spam-2, easy-ham-2 and hard-ham-1.
+/// The chronological split: learn spam-1 + easy-ham-1, judge spam-2, easy-ham-2 and hard-ham-1; then again with
+/// each layer of the chain off in turn.
 fn chronological(data: &Path) {
     let dir = fresh();
     let d = dir.path();
@@ -68,20 +102,52 @@ fn chronological(data: &Path) {
     let started = Instant::now();
     moat(d, &["learn", "--spam", spam_dir.to_str().unwrap(), "--ham", ham_dir.to_str().unwrap()]);
     let learn_secs = started.elapsed().as_secs_f64();
-    let scan = |name: &str, group: &str| {
-        let test = files(data, &[group]);
-        let dir = link_dir(&d.join(name), &test.iter().collect::<Vec<_>>());
-        detected(&moat(d, &["scan", "--json", dir.to_str().unwrap()]))
+    let tests: Vec<PathBuf> = [("test-spam", "spam-2"), ("test-easy", "easy-ham-2"), ("test-hard", "hard-ham-1")]
+        .iter()
+        .map(|(name, group)| link_dir(&d.join(name), &files(data, &[group]).iter().collect::<Vec<_>>()))
+        .collect();
+    let judge = || -> Vec<Vec<Scored>> {
+        tests.iter().map(|dir| scored(&moat(d, &["scan", "--json", dir.to_str().unwrap()]))).collect()
     };
-    let (recall, easy, hard) =
-        (scan("test-spam", "spam-2"), scan("test-easy", "easy-ham-2"), scan("test-hard", "hard-ham-1"));
-    let all_ham = (easy.0 + hard.0, easy.1 + hard.1);
+    let row = |label: &str, groups: &[Vec<Scored>]| {
+        let (spam, easy, hard) = (&groups[0], &groups[1], &groups[2]);
+        let ham: Vec<&Scored> = easy.iter().chain(hard).collect();
+        let (e, h) = (detected(easy), detected(hard));
+        println!(
+            "| {label} | {} | {} | {} | {} | {:.3} |",
+            pct(detected(spam)),
+            pct(e),
+            pct(h),
+            pct((e.0 + h.0, e.1 + h.1)),
+            one_minus_roca(&spam.iter().collect::<Vec<_>>(), &ham)
+        );
+    };
+    let header = |first: &str| {
+        println!(
+            "| {first} | spam recall (spam-2) | false positives, easy-ham-2 | false positives, hard-ham-1 | \
+             false positives, all ham | (1-ROCA)% |"
+        );
+        println!("|---|---|---|---|---|---|");
+    };
     println!("\nChronological split (train spam-1 + easy-ham-1; learn {learn_secs:.1} s):\n");
-    println!(
-        "| spam recall (spam-2) | false positives, easy-ham-2 | false positives, hard-ham-1 | false positives, all ham |"
-    );
-    println!("|---|---|---|---|");
-    println!("| {} | {} | {} | {} |", pct(recall), pct(easy), pct(hard), pct(all_ham));
+    header("chain");
+    row("every layer", &judge());
+
+    // Ablation: each layer off in turn, the same training.
+    let chain: toml::Table = toml::from_str(&moat(d, &["chain", "show"])).unwrap();
+    let entries = chain["entry"].as_array().unwrap().len();
+    println!("\nEach layer off in turn (same split and training):\n");
+    header("without");
+    let file = d.join("ablated.toml");
+    for i in 0..entries {
+        let mut ablated = chain.clone();
+        let entry = &mut ablated.get_mut("entry").and_then(toml::Value::as_array_mut).unwrap()[i];
+        let name = entry["plugin"].as_str().unwrap().to_owned();
+        entry.as_table_mut().unwrap().insert("enabled".into(), toml::Value::Boolean(false));
+        std::fs::write(&file, toml::to_string(&ablated).unwrap()).unwrap();
+        moat(d, &["chain", "set", file.to_str().unwrap()]);
+        row(&name, &judge());
+    }
 }
 
 fn main() {
@@ -124,18 +190,18 @@ fn main() {
         let scanned = spam_test.len() + easy_test.len() + hard_test.len();
         let scan_per_sec = scanned as f64 / started.elapsed().as_secs_f64();
         let result = Fold {
-            recall: detected(&spam_out),
-            easy_fp: detected(&easy_out),
-            hard_fp: detected(&hard_out),
+            spam: scored(&spam_out),
+            easy: scored(&easy_out),
+            hard: scored(&hard_out),
             learn_secs,
             scan_per_sec,
         };
         eprintln!(
             "fold {}: recall {} easy FP {} hard FP {}",
             fold + 1,
-            pct(result.recall),
-            pct(result.easy_fp),
-            pct(result.hard_fp)
+            pct(detected(&result.spam)),
+            pct(detected(&result.easy)),
+            pct(detected(&result.hard))
         );
         results.push(result);
         last = Some(dir);
@@ -166,22 +232,30 @@ fn main() {
         println!(
             "| {} | {} | {} | {} | {:.1} | {:.0} |",
             i + 1,
-            pct(r.recall),
-            pct(r.easy_fp),
-            pct(r.hard_fp),
+            pct(detected(&r.spam)),
+            pct(detected(&r.easy)),
+            pct(detected(&r.hard)),
             r.learn_secs,
             r.scan_per_sec
         );
     }
-    let sum = |f: fn(&Fold) -> (usize, usize)| results.iter().map(f).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    let sum = |f: fn(&Fold) -> &[Scored]| {
+        results.iter().map(|r| detected(f(r))).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    };
     let n = results.len() as f64;
     println!(
         "| all | {} | {} | {} | {:.1} | {:.0} |",
-        pct(sum(|r| r.recall)),
-        pct(sum(|r| r.easy_fp)),
-        pct(sum(|r| r.hard_fp)),
+        pct(sum(|r| &r.spam[..])),
+        pct(sum(|r| &r.easy[..])),
+        pct(sum(|r| &r.hard[..])),
         results.iter().map(|r| r.learn_secs).sum::<f64>() / n,
         results.iter().map(|r| r.scan_per_sec).sum::<f64>() / n
+    );
+    let spam_scores: Vec<&Scored> = results.iter().flat_map(|r| &r.spam).collect();
+    let ham_scores: Vec<&Scored> = results.iter().flat_map(|r| r.easy.iter().chain(&r.hard)).collect();
+    println!(
+        "\n(1-ROCA)% of the score over the five folds' test messages: {:.3}",
+        one_minus_roca(&spam_scores, &ham_scores)
     );
     println!(
         "\n`moat scan` of all {} messages in one process (warm compile cache, {} cores): {throughput:.0} msgs/s \

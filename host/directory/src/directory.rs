@@ -180,7 +180,8 @@ impl Directory {
             Err(err) => return Err(RecipientError::Syntax(err)),
         };
         let temporary = RecipientError::Temporary;
-        let Some(domain) = self.store.domain_by_name(address.domain()).await.map_err(temporary)? else {
+        let found = self.store.domain_and_mailbox(address.domain(), address.local()).await.map_err(temporary)?;
+        let Some((domain, direct)) = found else {
             return Err(RecipientError::RelayDenied(address.to_string()));
         };
         if !address.has_plain_local_part() {
@@ -195,7 +196,10 @@ impl Directory {
                 .map_err(temporary)?
                 .ok_or_else(|| RecipientError::UnknownUser(address.to_string()))?,
         };
-        let mut mailbox = self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?;
+        let mut mailbox = match direct {
+            Some(mailbox) => Some(mailbox),
+            None => self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?,
+        };
         // Subaddressing (RFC 5233): `ann+news` is ann's unless `ann+news` itself exists. The address is
         // delivered as written; the company's server files it.
         let owner = match address.local().split_once('+') {

@@ -107,6 +107,11 @@ impl FilterEngine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // A developer's switch, not a setting: plugins' compiled functions named in /tmp/perf-PID.map, so a
+        // `perf` profile of the gateway sees inside them (README, Benchmark).
+        if std::env::var_os("MOAT_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         start_epoch_ticker(&engine);
         if let Some(dir) = &cache_dir {

@@ -1,4 +1,4 @@
-use crate::{Result, Store, StoreError, TenantId};
+use crate::{Mailbox, MailboxId, Result, Store, StoreError, TenantId};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
@@ -170,6 +170,31 @@ impl Store {
     pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
         let row = sqlx::query(select_domains!("WHERE name = $1")).bind(name).fetch_optional(self.pool()).await?;
         Ok(row.as_ref().map(domain_from_row))
+    }
+
+    /// The domain `name` and its mailbox `local_part` if it has one, in one query: the question every RCPT asks
+    /// first. An alias domain has no mailboxes of its own (they are its primary's).
+    pub async fn domain_and_mailbox(&self, name: &str, local_part: &str) -> Result<Option<(Domain, Option<Mailbox>)>> {
+        let row = sqlx::query(
+            "SELECT d.id, d.tenant_id, d.name, d.alias_of, d.contact_email, d.max_users, d.language, d.signup, \
+             d.created_at, m.id AS mailbox_id, m.full_name AS mailbox_full_name \
+             FROM domains d LEFT JOIN mailboxes m ON m.domain_id = d.id AND m.local_part = $2 WHERE d.name = $1",
+        )
+        .bind(name)
+        .bind(local_part)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| {
+            let domain = domain_from_row(&r);
+            let mailbox = r.get::<Option<i64>, _>("mailbox_id").map(|id| Mailbox {
+                id: MailboxId(id),
+                domain_id: domain.id,
+                local_part: local_part.to_owned(),
+                full_name: r.get("mailbox_full_name"),
+                address: format!("{local_part}@{}", domain.name),
+            });
+            (domain, mailbox)
+        }))
     }
 
     pub async fn domain_by_id(&self, id: DomainId) -> Result<Option<Domain>> {

@@ -40,7 +40,11 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("PHISH_PASSWORD_FORM", 10.0, "the message, or an HTML attachment, asks for a password"),
     // Either half is common in honest mail (a bank's own notice; a newsletter's tracking links); together
     // they are a credential phish, which reaches quarantine with the weakest of the others (a shortener).
-    ("PHISH_CREDENTIAL_LURE", 9.0, "wording that asks to act on an account or its password, with a link or sender that deceives"),
+    (
+        "PHISH_CREDENTIAL_LURE",
+        9.0,
+        "wording that asks to act on an account or its password, with a link or sender that deceives",
+    ),
 ];
 
 /// The registered domains of the brands phishing imitates most (the big webmail, cloud, payment, shop,
