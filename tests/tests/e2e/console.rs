@@ -252,6 +252,12 @@ async fn the_email_log_opens_classifies_and_lists_delivered_mail(backend: Backen
     assert!(learned(moat.admin(&["scan", "--json", "--tenant", "acme", &file])), "a second click teaches nothing more");
     let (_, rows) = moat.console_send("GET", "/api/v1/log?q=watches", &ops, None).await;
     assert_eq!(rows[0]["classified"], "spam", "{rows}");
+    // Then as valid after all: the message moves to ham, it is not counted in both.
+    let valid = serde_json::json!({"classification": "valid"});
+    let (status, _) = moat.console_send("POST", &format!("/api/v1/log/{id}/classify"), &ops, Some(valid)).await;
+    assert_eq!(status, 200);
+    let scan = moat.admin(&["scan", "--json", "--tenant", "acme", &file]);
+    assert!(scan.contains("learning: 0 spam and 1 ham so far"), "{scan}");
 
     // The client's IP denied for the domain, from the log.
     let deny = serde_json::json!({"list": "deny", "party": "ip"});
