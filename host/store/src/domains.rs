@@ -177,7 +177,8 @@ impl Store {
     pub async fn domain_and_mailbox(&self, name: &str, local_part: &str) -> Result<Option<(Domain, Option<Mailbox>)>> {
         let row = sqlx::query(
             "SELECT d.id, d.tenant_id, d.name, d.alias_of, d.contact_email, d.max_users, d.language, d.signup, \
-             d.created_at, m.id AS mailbox_id, m.full_name AS mailbox_full_name \
+             d.created_at, m.id AS mailbox_id, m.local_part AS mailbox_local_part, m.full_name AS mailbox_full_name, \
+             m.local_part || '@' || d.name AS mailbox_address \
              FROM domains d LEFT JOIN mailboxes m ON m.domain_id = d.id AND m.local_part = $2 WHERE d.name = $1",
         )
         .bind(name)
@@ -189,9 +190,9 @@ impl Store {
             let mailbox = r.get::<Option<i64>, _>("mailbox_id").map(|id| Mailbox {
                 id: MailboxId(id),
                 domain_id: domain.id,
-                local_part: local_part.to_owned(),
+                local_part: r.get("mailbox_local_part"),
                 full_name: r.get("mailbox_full_name"),
-                address: format!("{local_part}@{}", domain.name),
+                address: r.get("mailbox_address"),
             });
             (domain, mailbox)
         }))

@@ -69,7 +69,7 @@ impl Filter for Bayes {
 
     fn learn(message: &Message, label: Label) {
         let message_id = message.header("Message-ID").join(" ");
-        if let Err(e) = model::learn(&message_id, &tokens::of(message), label).map(drop) {
+        if let Err(e) = model::learn(&message_id, &tokens::of(message), label) {
             host::log(host::Level::Warn, &format!("cannot learn: {e:?}"));
         }
     }

@@ -93,13 +93,29 @@ fn chi2q(x2: f64, v: usize) -> f64 {
     sum.min(1.0)
 }
 
-/// What a message was last taught as, kept per message (`m:DIGEST`, a counter: 1 spam, 2 ham) so that a
+/// How a class is counted: its share of a packed token counter (spam in the low 32 bits, ham in the high
+/// ones), the key of its total, and the mark its lessons leave. `None` for a label this classifier does not count.
+struct Class {
+    delta: i64,
+    total: &'static str,
+    mark: i64,
+}
+
+fn class(label: Label) -> Option<Class> {
+    match label {
+        Label::Spam => Some(Class { delta: 1, total: "n:spam", mark: SPAM_MARK }),
+        Label::Ham => Some(Class { delta: 1 << 32, total: "n:ham", mark: HAM_MARK }),
+        _ => None,
+    }
+}
+
+/// What a message was last taught as, kept per message (`m:DIGEST`, a counter: these marks, 0 never) so that a
 /// second lesson moves it between the classes instead of counting it twice: an admin who marks a message spam
 /// and then valid leaves it counted once, as valid. Written in the same call as the counts it describes, so the
 /// two never disagree. Autolearning keeps no record (it would be one key per message scored); a message it
 /// learned and an admin then classifies is counted in both classes, as before.
-const SPAM_RECORD: i64 = 1;
-const HAM_RECORD: i64 = 2;
+const SPAM_MARK: i64 = 1;
+const HAM_MARK: i64 = 2;
 
 /// The message's digest: a 64-bit FNV-1a of its Message-ID and its token keys. The same message gives the same
 /// tokens; a tokenizer that changed gives another digest, so a lesson never subtracts tokens it did not add.
@@ -110,44 +126,38 @@ fn digest(message_id: &str, keys: &[String]) -> u64 {
     })
 }
 
-/// What a lesson did to the counts.
-#[derive(Debug, PartialEq)]
-pub enum Lesson {
-    Counted,
-    /// It had been taught the other class, and now counts as this one.
-    Moved,
-    /// It had been taught this class already.
-    AlreadyKnown,
-}
-
 /// Counts the message's tokens (`keys` as [`Counts::load`] takes them) for `label`, in one host call; a
-/// message taught the other class before is moved, one taught this class is left as it is.
-pub fn learn(message_id: &str, keys: &[String], label: Label) -> Result<Lesson, HostError> {
-    let record = format!("m:{:016x}", digest(message_id, &keys[2..]));
-    let before = host::kv_get_counters(std::slice::from_ref(&record))?.first().copied().unwrap_or(0);
-    let (record_value, delta, total, other_delta, other_total) = match label {
-        Label::Spam => (SPAM_RECORD, 1, "n:spam", 1 << 32, "n:ham"),
-        _ => (HAM_RECORD, 1 << 32, "n:ham", 1, "n:spam"),
-    };
-    if before == record_value {
-        return Ok(Lesson::AlreadyKnown);
+/// message taught the other class before is moved, one taught this class already is left as it is.
+pub fn learn(message_id: &str, keys: &[String], label: Label) -> Result<(), HostError> {
+    let Some(now) = class(label) else { return Ok(()) };
+    let key = format!("m:{:016x}", digest(message_id, &keys[2..]));
+    let before = host::kv_get_counters(std::slice::from_ref(&key))?.first().copied().unwrap_or(0);
+    if before == now.mark {
+        return Ok(());
     }
-    let moved = before != 0;
-    let token_delta = if moved { delta - other_delta } else { delta };
-    let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), token_delta)).collect();
-    deltas.push((total.to_string(), 1));
-    if moved {
-        deltas.push((other_total.to_string(), -1));
-    }
-    deltas.push((record, record_value - before));
-    host::kv_incr_many(&deltas)?;
-    Ok(if moved { Lesson::Moved } else { Lesson::Counted })
+    // A value no lesson writes reads as never taught; the update below sets it right.
+    let earlier = [Label::Spam, Label::Ham].into_iter().filter_map(class).find(|c| c.mark == before);
+    let mut deltas = counted(keys, &now, earlier.as_ref());
+    deltas.push((key, now.mark - before));
+    host::kv_incr_many(&deltas)
 }
 
-/// Counts the message for `label` without a record (autolearning: see [`SPAM_RECORD`]).
+/// Counts the message for `label` without a record (autolearning: see [`SPAM_MARK`]).
 pub fn autolearn(keys: &[String], label: Label) -> Result<(), HostError> {
-    let (delta, total) = if label == Label::Spam { (1, "n:spam") } else { (1 << 32, "n:ham") };
-    let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), delta)).collect();
-    deltas.push((total.to_string(), 1));
-    host::kv_incr_many(&deltas)
+    match class(label) {
+        Some(now) => host::kv_incr_many(&counted(keys, &now, None)),
+        None => Ok(()),
+    }
+}
+
+/// The increments that count `keys` in class `now`, taking them out of `earlier` when the message was counted
+/// there before.
+fn counted(keys: &[String], now: &Class, earlier: Option<&Class>) -> Vec<(String, i64)> {
+    let token_delta = now.delta - earlier.map_or(0, |e| e.delta);
+    let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), token_delta)).collect();
+    deltas.push((now.total.to_owned(), 1));
+    if let Some(earlier) = earlier {
+        deltas.push((earlier.total.to_owned(), -1));
+    }
+    deltas
 }

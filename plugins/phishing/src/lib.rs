@@ -333,7 +333,7 @@ fn check_lure(message: &Message, findings: &mut Findings) {
     }
     for part in message.html_parts() {
         text.push('\n');
-        text.push_str(&lure::visible_text(&part));
+        text.push_str(&urls::visible(&part, " "));
     }
     if let Some(phrase) = lure::in_text(&text) {
         let with: Vec<&str> = findings.0.keys().copied().collect();

@@ -92,25 +92,6 @@ pub fn in_text(text: &str) -> Option<String> {
     None
 }
 
-/// The text a reader sees of an HTML part: tags dropped, a few entities decoded.
-pub fn visible_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len() / 2);
-    let mut rest = &html[..html.floor_char_boundary(MAX_TEXT_BYTES)];
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        out.push(' ');
-        match rest[open..].find('>') {
-            Some(close) => rest = &rest[open + close + 1..],
-            None => {
-                rest = "";
-                break;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("&nbsp;", " ").replace("&amp;", "&").replace("&#39;", "'")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +123,7 @@ mod tests {
     #[test]
     fn the_visible_text_of_html_is_what_is_read() {
         let html = "<p>Your <b>account</b> has&nbsp;been <span>locked</span></p><a href=\"x\">here";
-        assert_eq!(in_text(&visible_text(html)).as_deref(), Some("account has been locked"));
+        let text = crate::urls::visible(html, " ");
+        assert_eq!(in_text(&text).as_deref(), Some("account has been locked"), "{text:?}");
     }
 }

@@ -63,13 +63,16 @@ pub fn in_text(text: &str) -> Vec<Link> {
     links
 }
 
-/// Removes tags and decodes the few entities that matter for reading a link's text.
-fn visible(html: &str) -> String {
+/// What a reader sees of some HTML: tags removed, each replaced by `between_tags` (nothing for a link's text,
+/// where `www.<b>bank</b>.test` reads as one address; a space for reading words), and the few entities that
+/// matter decoded.
+pub fn visible(html: &str, between_tags: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     // Text runs copied whole (a stray `>` outside a tag dropped); a tag runs to its `>`, or to the end.
     while let Some(open) = rest.find('<') {
         rest[..open].split('>').for_each(|piece| out.push_str(piece));
+        out.push_str(between_tags);
         rest = rest[open..].find('>').map_or("", |close| &rest[open + close + 1..]);
     }
     rest.split('>').for_each(|piece| out.push_str(piece));
@@ -155,12 +158,12 @@ pub fn in_html(html: &str) -> Vec<Link> {
         if let Some(href) = attribute(&html[start..tag_end], "href")
             && let Some(host) = host_of(&href)
         {
-            links.push(Link { url: href, host, shown: Some(visible(&html[tag_end + 1..close])) });
+            links.push(Link { url: href, host, shown: Some(visible(&html[tag_end + 1..close], "")) });
         }
         at = close;
     }
     outside.push_str(&html[at.min(html.len())..]);
-    links.extend(in_text(&visible(&outside)));
+    links.extend(in_text(&visible(&outside, "")));
     links
 }
 
