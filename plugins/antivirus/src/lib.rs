@@ -295,7 +295,14 @@ fn body_hits(
     version: Option<&str>,
     findings: &mut Findings,
 ) {
-    let source = version.map(|v| format!("{v}\n{}\n{}", ndb_files.join(","), config.signatures.join("\n")));
+    // What the compiled set is made of, to compile it once per instance rather than per message. Without a
+    // loaded database that is the built-ins and the entry's own signatures; database files listed without a
+    // version (a load under way) are read afresh each time.
+    let source = match version {
+        Some(v) => Some(format!("{v}\n{}\n{}", ndb_files.join(","), config.signatures.join("\n"))),
+        None if ndb_files.is_empty() => Some(format!("\n\n{}", config.signatures.join("\n"))),
+        None => None,
+    };
     let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
     if source.is_none() || compiled.as_ref().map(|(s, _)| s) != source.as_ref() {
         *compiled = None;

@@ -278,7 +278,7 @@ impl BodySignatures {
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
                     // Not a DFA: for a ClamAV database's tens of thousands of anchors a DFA costs ten times the
-                    // memory and build time, and the automaton is built for every message.
+                    // memory and build time, and every new instance builds it again.
                     .kind(Some(AhoCorasickKind::ContiguousNFA))
                     // Dense rows only for the root and its children: with random-looking byte signatures the
                     // second level alone has tens of thousands of states, at 1 KiB each when dense.
