@@ -217,7 +217,9 @@ impl MockHost {
     }
 
     fn call<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        HOST.with(|h| *h.borrow_mut() = Some(self.clone()));
+        // Moved in and back, not cloned: a clone per call made every call cost the whole storage (a trained
+        // classifier's table is hundreds of thousands of keys).
+        HOST.with(|h| *h.borrow_mut() = Some(std::mem::take(self)));
         let result = f();
         if let Some(after) = HOST.with(|h| h.borrow_mut().take()) {
             *self = after;
