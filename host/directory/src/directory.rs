@@ -198,6 +198,10 @@ impl Directory {
         };
         let mut mailbox = match direct {
             Some(mailbox) => Some(mailbox),
+            // The query above already looked for a primary domain's own mailbox: only its aliases are left.
+            None if domain.alias_of.is_none() => {
+                self.alias_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?
+            }
             None => self.find_mailbox(&domain, &primary, address.local()).await.map_err(temporary)?,
         };
         // Subaddressing (RFC 5233): `ann+news` is ann's unless `ann+news` itself exists. The address is
@@ -246,6 +250,16 @@ impl Directory {
         if let Some(mailbox) = self.store.mailbox_find(primary.id, local).await? {
             return Ok(Some(mailbox));
         }
+        self.alias_mailbox(domain, primary, local).await
+    }
+
+    /// The mailbox an alias `local` of `domain` (or, for an alias domain, of its primary) points to.
+    async fn alias_mailbox(
+        &self,
+        domain: &Domain,
+        primary: &Domain,
+        local: &str,
+    ) -> Result<Option<Mailbox>, StoreError> {
         let mut target = self.store.alias_target(domain.id, local).await?;
         if target.is_none() && domain.id != primary.id {
             target = self.store.alias_target(primary.id, local).await?;

@@ -293,9 +293,8 @@ fn check_host(host: &str, config: &Config, originals: &Originals, findings: &mut
 }
 
 /// What the HTML of the message and of its HTML attachments does (see [`html`]).
-fn check_html(message: &Message, findings: &mut Findings) {
-    let mut pages: Vec<(String, String)> =
-        message.html_parts().into_iter().map(|h| ("the message".into(), h)).collect();
+fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings) {
+    let mut pages: Vec<(String, String)> = html_parts.iter().map(|h| ("the message".into(), h.clone())).collect();
     for attachment in message.attachments() {
         let named_html = attachment.name.as_deref().is_some_and(|n| {
             let n = n.to_ascii_lowercase();
@@ -321,19 +320,26 @@ fn check_html(message: &Message, findings: &mut Findings) {
     }
 }
 
+/// The message's text and HTML parts, fetched from the host once per message (each fetch copies them all
+/// into the plugin).
+struct Parts {
+    text: Vec<String>,
+    html: Vec<String>,
+}
+
 /// Credential wording ([`lure`]) in a message that already shows a deception: only then is its text read.
-fn check_lure(message: &Message, findings: &mut Findings) {
+fn check_lure(message: &Message, parts: &Parts, findings: &mut Findings) {
     if findings.0.is_empty() {
         return;
     }
     let mut text = message.subject().unwrap_or_default();
-    for part in message.text_parts() {
+    for part in &parts.text {
         text.push('\n');
-        text.push_str(&part);
+        text.push_str(part);
     }
-    for part in message.html_parts() {
+    for part in &parts.html {
         text.push('\n');
-        text.push_str(&urls::visible(&part, " "));
+        text.push_str(&urls::visible(part, " "));
     }
     if let Some(phrase) = lure::in_text(&text) {
         let with: Vec<&str> = findings.0.keys().copied().collect();
@@ -353,8 +359,9 @@ impl Filter for Phishing {
             Ok(config) => config,
             Err(e) => return Verdict::pass().symbol("PHISHING_CONFIG", 0.0, &e),
         };
-        let mut links: Vec<Link> = message.text_parts().iter().flat_map(|t| urls::in_text(t)).collect();
-        links.extend(message.html_parts().iter().flat_map(|h| urls::in_html(h)));
+        let parts = Parts { text: message.text_parts(), html: message.html_parts() };
+        let mut links: Vec<Link> = parts.text.iter().flat_map(|t| urls::in_text(t)).collect();
+        links.extend(parts.html.iter().flat_map(|h| urls::in_html(h)));
         let mut protected: BTreeSet<String> = config.protected.iter().cloned().collect();
         protected.extend(message.recipients().iter().map(|r| lookalike::registered(&r.domain.to_ascii_lowercase())));
 
@@ -376,8 +383,8 @@ impl Filter for Phishing {
                 findings.add("PHISH_BRAND_LOOKALIKE", format!("sender {why}"));
             }
         }
-        check_html(message, &mut findings);
-        check_lure(message, &mut findings);
+        check_html(message, &parts.html, &mut findings);
+        check_lure(message, &parts, &mut findings);
         let mut keys: Vec<String> = Vec::new();
         for host in &hosts {
             for domain in with_parents(host) {

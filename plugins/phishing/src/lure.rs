@@ -34,20 +34,16 @@ enum Slot {
     OneOf(Vec<&'static str>),
 }
 
-struct Phrase {
-    slots: Vec<Slot>,
-}
-
-fn phrases() -> &'static [Phrase] {
-    static PREPARED: OnceLock<Vec<Phrase>> = OnceLock::new();
+/// [`PHRASES`] as slots, prepared once per instance.
+fn phrases() -> &'static [Vec<Slot>] {
+    static PREPARED: OnceLock<Vec<Vec<Slot>>> = OnceLock::new();
     PREPARED.get_or_init(|| {
         PHRASES
             .iter()
-            .map(|text| Phrase {
-                slots: text
-                    .split(' ')
+            .map(|text| {
+                text.split(' ')
                     .map(|slot| if slot == "*" { Slot::Any } else { Slot::OneOf(slot.split('|').collect()) })
-                    .collect(),
+                    .collect()
             })
             .collect()
     })
@@ -79,12 +75,12 @@ fn words(text: &str) -> Vec<String> {
 pub fn in_text(text: &str) -> Option<String> {
     let words = words(text);
     for start in 0..words.len() {
-        for phrase in phrases() {
-            let Some(Slot::OneOf(first)) = phrase.slots.first() else { continue };
+        for slots in phrases() {
+            let Some(Slot::OneOf(first)) = slots.first() else { continue };
             if !first.contains(&words[start].as_str()) {
                 continue;
             }
-            if let Some(n) = matches(&phrase.slots, &words[start..]) {
+            if let Some(n) = matches(slots, &words[start..]) {
                 return Some(words[start..start + n].join(" "));
             }
         }
