@@ -9,27 +9,32 @@
 /// `href`, `action` and `src` values that are not places but a page in the link (`data:`; an inline image's
 /// `src="data:image/…"` is how many honest newsletters carry their logo).
 pub fn data_urls(html: &str) -> Vec<String> {
+    const ATTRIBUTES: [&str; 4] = ["href", "action", "src", "formaction"];
     let lower = html.to_ascii_lowercase();
-    let mut found = Vec::new();
-    for attribute in ["href", "action", "src", "formaction"] {
-        let mut at = 0;
-        while let Some(i) = lower[at..].find(attribute) {
-            let start = at + i;
-            at = start + attribute.len();
-            let before_ok = start > 0 && lower.as_bytes()[start - 1].is_ascii_whitespace();
-            let rest = lower[at..].trim_start();
-            let Some(value) = rest.strip_prefix('=') else { continue };
-            let value = value.trim_start().trim_start_matches(['"', '\'']).trim_start();
-            let page = value.starts_with("data:text/html") || attribute != "src" && value.starts_with("data:");
-            if before_ok && page {
-                // As written: lower-casing kept every byte where it was.
-                let original = &html[html.len() - value.len()..];
-                let shown: String = original.chars().take(60).take_while(|c| !matches!(c, '"' | '\'' | '>')).collect();
-                found.push(format!("{attribute}={shown}"));
-            }
+    // Found by their `=` (one byte, far faster to find than four words), reported attribute by attribute in
+    // the order of `ATTRIBUTES`, each in the order of the page.
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find('=') {
+        let equals = at + i;
+        at = equals + 1;
+        let name = lower[..equals].trim_end();
+        let Some(which) = ATTRIBUTES.iter().position(|a| {
+            name.strip_suffix(a).is_some_and(|before| before.as_bytes().last().is_some_and(u8::is_ascii_whitespace))
+        }) else {
+            continue;
+        };
+        let attribute = ATTRIBUTES[which];
+        let value = lower[at..].trim_start().trim_start_matches(['"', '\'']).trim_start();
+        if value.starts_with("data:text/html") || attribute != "src" && value.starts_with("data:") {
+            // As written: lower-casing kept every byte where it was.
+            let original = &html[html.len() - value.len()..];
+            let shown: String = original.chars().take(60).take_while(|c| !matches!(c, '"' | '\'' | '>')).collect();
+            found.push((which, format!("{attribute}={shown}")));
         }
     }
-    found
+    found.sort_by_key(|(which, _)| *which);
+    found.into_iter().map(|(_, url)| url).collect()
 }
 
 /// Whether the HTML holds a form with a password field.

@@ -21,6 +21,7 @@ pub mod urls;
 
 use moat_sdk::{Filter, Message, Verdict, host};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use urls::Link;
 
@@ -220,14 +221,14 @@ impl Findings {
 /// The names a message's domains are compared with: the protected domains and the brands, each prepared once.
 struct Originals {
     protected: Vec<lookalike::Name>,
-    brands: &'static [(&'static str, lookalike::Name)],
+    brands: &'static lookalike::Index,
 }
 
-/// The brands prepared once per instance (the default chain keeps this layer's instances warm, so once per
-/// few thousand messages rather than per message).
-fn brands() -> &'static [(&'static str, lookalike::Name)] {
-    static BRAND_NAMES: std::sync::OnceLock<Vec<(&'static str, lookalike::Name)>> = std::sync::OnceLock::new();
-    BRAND_NAMES.get_or_init(|| BRANDS.iter().map(|b| (*b, lookalike::Name::new(b))).collect())
+/// The brands (in the order of [`BRANDS`]) prepared once per instance (the default chain keeps this layer's
+/// instances warm, so once per few thousand messages rather than per message).
+fn brands() -> &'static lookalike::Index {
+    static BRAND_NAMES: std::sync::OnceLock<lookalike::Index> = std::sync::OnceLock::new();
+    BRAND_NAMES.get_or_init(|| lookalike::Index::new(BRANDS.iter().map(|b| lookalike::Name::new(b)).collect()))
 }
 
 impl Originals {
@@ -250,10 +251,12 @@ impl Originals {
             .strip_suffix(|c: char| c.is_ascii_lowercase())
             .and_then(|h| h.strip_suffix(|c: char| c.is_ascii_lowercase()))
             .and_then(|h| h.strip_suffix('.'));
-        self.brands.iter().find_map(|(brand, original)| {
-            if country.is_some_and(|h| h == *brand || lookalike::is_under(h, brand)) {
+        self.brands.unmistakable_candidates(name).into_iter().find_map(|i| {
+            let brand = BRANDS[i];
+            if country.is_some_and(|h| h == brand || lookalike::is_under(h, brand)) {
                 return None;
             }
+            let original = &self.brands.names()[i];
             let why = lookalike::imitation(name, original, lookalike::Ways::Unmistakable)?;
             Some(format!("{host}: {why}"))
         })
@@ -294,7 +297,8 @@ fn check_host(host: &str, config: &Config, originals: &Originals, findings: &mut
 
 /// What the HTML of the message and of its HTML attachments does (see [`html`]).
 fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings) {
-    let mut pages: Vec<(String, String)> = html_parts.iter().map(|h| ("the message".into(), h.clone())).collect();
+    let mut pages: Vec<(String, Cow<'_, str>)> =
+        html_parts.iter().map(|h| ("the message".into(), Cow::Borrowed(h.as_str()))).collect();
     for attachment in message.attachments() {
         let named_html = attachment.name.as_deref().is_some_and(|n| {
             let n = n.to_ascii_lowercase();
@@ -307,7 +311,7 @@ fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings)
             && let Some(bytes) = message.attachment_bytes(attachment.index)
         {
             let name = attachment.name.clone().unwrap_or_else(|| "an attachment".into());
-            pages.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            pages.push((name, Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())));
         }
     }
     for (whose, page) in &pages {

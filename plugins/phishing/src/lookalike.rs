@@ -190,6 +190,50 @@ impl Name {
     }
 }
 
+/// Names prepared to be compared with many candidates in the unmistakable ways: which of them a candidate
+/// can pass for is looked up by what those ways compare (skeletons, the name without hyphens, the name before
+/// another domain) instead of being tried one by one (a message's links meet a hundred brands).
+pub struct Index {
+    names: Vec<Name>,
+    by_key: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl Index {
+    pub fn new(names: Vec<Name>) -> Self {
+        let mut by_key: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            for key in [&n.written, &n.registered_skeleton, &n.brand_skeleton, &n.brand_unhyphenated] {
+                let found = by_key.entry(key.clone()).or_default();
+                if found.last() != Some(&i) {
+                    found.push(i);
+                }
+            }
+        }
+        Self { names, by_key }
+    }
+
+    pub fn names(&self) -> &[Name] {
+        &self.names
+    }
+
+    /// The positions, in order, of the names `candidate` may imitate in the [`Ways::Unmistakable`] ways:
+    /// [`imitation`] finds none in any other.
+    pub fn unmistakable_candidates(&self, candidate: &Name) -> Vec<usize> {
+        let c = candidate;
+        let mut found = Vec::new();
+        let mut look = |key: &str| found.extend(self.by_key.get(key).into_iter().flatten().copied());
+        look(&c.registered_skeleton);
+        look(&c.brand_skeleton);
+        look(&c.brand_unhyphenated);
+        for (dot, _) in c.written.match_indices('.') {
+            look(&c.written[..dot]);
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
 /// Which ways of passing for a name are looked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ways {

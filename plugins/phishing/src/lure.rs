@@ -3,6 +3,7 @@
 //! their own site, so the layer counts this wording only together with a link or sender that deceives
 //! (`lib.rs`): the two together are what a credential phish is.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// Phrases, English and Spanish. A phrase is slots of words in order; a slot lists its alternatives with `|`,
@@ -34,29 +35,45 @@ enum Slot {
     OneOf(Vec<&'static str>),
 }
 
-/// [`PHRASES`] as slots, prepared once per instance.
-fn phrases() -> &'static [Vec<Slot>] {
-    static PREPARED: OnceLock<Vec<Vec<Slot>>> = OnceLock::new();
+/// [`PHRASES`] as slots, and every word a phrase can start with (sorted): prepared once per instance.
+struct Prepared {
+    phrases: Vec<Vec<Slot>>,
+    first_words: Vec<&'static str>,
+}
+
+fn prepared() -> &'static Prepared {
+    static PREPARED: OnceLock<Prepared> = OnceLock::new();
     PREPARED.get_or_init(|| {
-        PHRASES
+        let phrases: Vec<Vec<Slot>> = PHRASES
             .iter()
             .map(|text| {
                 text.split(' ')
                     .map(|slot| if slot == "*" { Slot::Any } else { Slot::OneOf(slot.split('|').collect()) })
                     .collect()
             })
-            .collect()
+            .collect();
+        let mut first_words: Vec<&'static str> = phrases
+            .iter()
+            .filter_map(|slots| match slots.first() {
+                Some(Slot::OneOf(words)) => Some(words.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        first_words.sort_unstable();
+        first_words.dedup();
+        Prepared { phrases, first_words }
     })
 }
 
 /// How many words from the start of `words` the `slots` match, if they do.
-fn matches(slots: &[Slot], words: &[String]) -> Option<usize> {
+fn matches(slots: &[Slot], words: &[Cow<'_, str>]) -> Option<usize> {
     match slots.split_first() {
         None => Some(0),
         Some((Slot::Any, rest)) => matches(rest, words)
             .or_else(|| if words.is_empty() { None } else { matches(rest, &words[1..]).map(|n| n + 1) }),
         Some((Slot::OneOf(accepted), rest)) => {
-            if words.first().is_some_and(|w| accepted.contains(&w.as_str())) {
+            if words.first().is_some_and(|w| accepted.contains(&w.as_ref())) {
                 matches(rest, &words[1..]).map(|n| n + 1)
             } else {
                 None
@@ -65,19 +82,28 @@ fn matches(slots: &[Slot], words: &[String]) -> Option<usize> {
     }
 }
 
-/// The words of `text`, lower-cased, up to [`MAX_TEXT_BYTES`].
-fn words(text: &str) -> Vec<String> {
+/// The words of `text`, lower-cased (borrowed when they already are: most words), up to [`MAX_TEXT_BYTES`].
+fn words(text: &str) -> Vec<Cow<'_, str>> {
     let end = text.floor_char_boundary(MAX_TEXT_BYTES);
-    text[..end].split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    text[..end]
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| if w.chars().any(char::is_uppercase) { Cow::Owned(w.to_lowercase()) } else { Cow::Borrowed(w) })
+        .collect()
 }
 
 /// The first phrase `text` uses that asks for action on an account or its credentials, as the text wrote it.
 pub fn in_text(text: &str) -> Option<String> {
     let words = words(text);
+    let prepared = prepared();
     for start in 0..words.len() {
-        for slots in phrases() {
+        // Most words start no phrase: one binary search rather than every phrase's first slot.
+        if prepared.first_words.binary_search(&words[start].as_ref()).is_err() {
+            continue;
+        }
+        for slots in &prepared.phrases {
             let Some(Slot::OneOf(first)) = slots.first() else { continue };
-            if !first.contains(&words[start].as_str()) {
+            if !first.contains(&words[start].as_ref()) {
                 continue;
             }
             if let Some(n) = matches(slots, &words[start..]) {
