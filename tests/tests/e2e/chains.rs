@@ -399,6 +399,18 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
     assert_eq!(row["action"], "clean");
     assert_eq!(row["symbols"][0], "BAYES_LEARNING");
     assert!(row["details"][0]["reason"].as_str().unwrap().contains("learning: 1 spam and 1 ham so far"), "{row}");
+    // Several files: one row each, in the order given; the rate is reported for the messages after the first,
+    // which loads what the chain keeps in memory.
+    let out = moat.cli(&["scan", &ham, &spam]);
+    let (rows, report) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let sources: Vec<&str> = rows.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(sources, [ham.as_str(), spam.as_str()], "{rows}");
+    assert!(
+        report.contains("scanned 2 message(s)")
+            && report.contains("the rest at")
+            && report.contains("µs CPU per message"),
+        "{report}"
+    );
 
     // The operator's level: a global base for the classifier, a global deny list for every tenant.
     let learned = moat.admin(&["learn", "--global", "--spam", &spam]);
