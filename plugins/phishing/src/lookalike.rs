@@ -306,6 +306,41 @@ mod tests {
     }
 
     #[test]
+    fn the_index_finds_every_name_a_candidate_imitates_unmistakably() {
+        let originals = ["paypal.com", "example.com", "bank-of.test", "apple.com", "live.com", "office.com"];
+        let index = Index::new(originals.iter().map(|o| Name::new(o)).collect());
+        let candidates = [
+            "xn--pypal-4ve.com",       // Cyrillic а
+            "paypa1.com",              // a digit for a letter
+            "pay-pal.com",             // a hyphen
+            "paypal.com.evil.test",    // the name before another domain
+            "exarnple.org",            // letters that read as others
+            "bankof.test",             // without the hyphen
+            "xn--pple-43d.com",        // Cyrillic а in apple
+            "login.paypal.com.x.test", // not the name first: none
+            "live.co",
+            "mail.office.com", // a subdomain: no imitation
+            "paypal.com",
+            "unrelated.test",
+        ];
+        let mut imitating = 0;
+        for candidate in candidates {
+            let c = Name::new(candidate);
+            let brute: Vec<usize> = (0..originals.len())
+                .filter(|&i| imitation(&c, &index.names()[i], Ways::Unmistakable).is_some())
+                .collect();
+            let looked_up: Vec<usize> = index
+                .unmistakable_candidates(&c)
+                .into_iter()
+                .filter(|&i| imitation(&c, &index.names()[i], Ways::Unmistakable).is_some())
+                .collect();
+            assert_eq!(looked_up, brute, "{candidate}");
+            imitating += usize::from(!brute.is_empty());
+        }
+        assert_eq!(imitating, 7, "the first seven candidates imitate a name");
+    }
+
+    #[test]
     fn lookalikes_are_caught_and_real_names_are_not() {
         for (candidate, why) in [
             ("xn--xample-2of.com", "letters that look like example"), // Cyrillic е
