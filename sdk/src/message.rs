@@ -131,12 +131,13 @@ impl<'a> Message<'a> {
         dispatch!(self, m => m.subject(), t => t.subject.clone())
     }
 
-    /// Decoded text/plain parts.
+    /// Decoded text parts; an HTML part with no text alternative is included converted to text (what a reader
+    /// of the message reads).
     pub fn text_parts(&self) -> Vec<String> {
         dispatch!(self, m => m.text_parts(), t => t.text.clone())
     }
 
-    /// Decoded text/html parts.
+    /// Decoded text/html parts as sent (a text-only message has none).
     pub fn html_parts(&self) -> Vec<String> {
         dispatch!(self, m => m.html_parts(), t => t.html.clone())
     }

@@ -54,7 +54,16 @@ impl Mail {
             mail.headers = m.headers().iter().map(|h| headers::field(&raw, h)).collect();
             mail.subject = m.subject().map(str::to_owned);
             mail.text = (0..m.text_body_count()).filter_map(|i| m.body_text(i)).map(|t| t.into_owned()).collect();
-            mail.html = (0..m.html_body_count()).filter_map(|i| m.body_html(i)).map(|t| t.into_owned()).collect();
+            // The HTML parts as sent: mail-parser's `body_html` also turns a text-only message's text into an
+            // HTML part, which filters would read a second time (link and page checks, tag stripping).
+            mail.html = m
+                .html_body
+                .iter()
+                .filter_map(|id| match m.parts.get(*id as usize).map(|p| &p.body) {
+                    Some(mail_parser::PartType::Html(html)) => Some(html.to_string()),
+                    _ => None,
+                })
+                .collect();
             mail.attachments = m
                 .attachments()
                 .map(|part| {
@@ -104,10 +113,13 @@ impl Mail {
         self.subject.as_deref()
     }
 
+    /// The text parts, decoded; an HTML part with no text alternative is here too, converted to text (what a
+    /// reader of the message reads).
     pub fn text_parts(&self) -> &[String] {
         &self.text
     }
 
+    /// The `text/html` parts as sent, decoded (a text-only message has none).
     pub fn html_parts(&self) -> &[String] {
         &self.html
     }
@@ -242,6 +254,17 @@ mod tests {
             }
             assert_eq!((o.offset_start, o.offset_end), (d.offset_start, d.offset_end));
         }
+    }
+
+    #[test]
+    fn html_parts_are_the_html_sent_and_text_parts_what_a_reader_reads() {
+        let text_only = Mail::parse(b"Subject: x\r\n\r\nHello there http://x.test/\r\n".to_vec());
+        assert_eq!(text_only.text_parts(), ["Hello there http://x.test/\r\n"]);
+        assert!(text_only.html_parts().is_empty(), "no HTML made from the text: {:?}", text_only.html_parts());
+        let html_only =
+            Mail::parse(b"Subject: x\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p>\r\n".to_vec());
+        assert_eq!(html_only.html_parts(), ["<p>Hello <b>there</b></p>\r\n"]);
+        assert_eq!(html_only.text_parts(), ["Hello there\n"], "its text as read");
     }
 
     #[test]
