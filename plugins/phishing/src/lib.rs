@@ -224,7 +224,7 @@ struct Originals {
     brands: &'static lookalike::Index,
 }
 
-/// The brands (in the order of [`BRANDS`]) prepared once per instance (the default chain keeps this layer's
+/// The brands prepared once per instance (the default chain keeps this layer's
 /// instances warm, so once per few thousand messages rather than per message).
 fn brands() -> &'static lookalike::Index {
     static BRAND_NAMES: std::sync::OnceLock<lookalike::Index> = std::sync::OnceLock::new();
@@ -251,12 +251,11 @@ impl Originals {
             .strip_suffix(|c: char| c.is_ascii_lowercase())
             .and_then(|h| h.strip_suffix(|c: char| c.is_ascii_lowercase()))
             .and_then(|h| h.strip_suffix('.'));
-        self.brands.unmistakable_candidates(name).into_iter().find_map(|i| {
-            let brand = BRANDS[i];
+        self.brands.unmistakable_candidates(name).find_map(|original| {
+            let brand = original.written();
             if country.is_some_and(|h| h == brand || lookalike::is_under(h, brand)) {
                 return None;
             }
-            let original = &self.brands.names()[i];
             let why = lookalike::imitation(name, original, lookalike::Ways::Unmistakable)?;
             Some(format!("{host}: {why}"))
         })

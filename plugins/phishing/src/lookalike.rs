@@ -212,13 +212,9 @@ impl Index {
         Self { names, by_key }
     }
 
-    pub fn names(&self) -> &[Name] {
-        &self.names
-    }
-
-    /// The positions, in order, of the names `candidate` may imitate in the [`Ways::Unmistakable`] ways:
-    /// [`imitation`] finds none in any other.
-    pub fn unmistakable_candidates(&self, candidate: &Name) -> Vec<usize> {
+    /// The names, in their order, `candidate` may imitate in the [`Ways::Unmistakable`] ways: [`imitation`]
+    /// finds none in any other.
+    pub fn unmistakable_candidates(&self, candidate: &Name) -> impl Iterator<Item = &Name> {
         let c = candidate;
         let mut found = Vec::new();
         let mut look = |key: &str| found.extend(self.by_key.get(key).into_iter().flatten().copied());
@@ -230,7 +226,7 @@ impl Index {
         }
         found.sort_unstable();
         found.dedup();
-        found
+        found.into_iter().map(|i| &self.names[i])
     }
 }
 
@@ -326,14 +322,10 @@ mod tests {
         let mut imitating = 0;
         for candidate in candidates {
             let c = Name::new(candidate);
-            let brute: Vec<usize> = (0..originals.len())
-                .filter(|&i| imitation(&c, &index.names()[i], Ways::Unmistakable).is_some())
-                .collect();
-            let looked_up: Vec<usize> = index
-                .unmistakable_candidates(&c)
-                .into_iter()
-                .filter(|&i| imitation(&c, &index.names()[i], Ways::Unmistakable).is_some())
-                .collect();
+            let imitated = |n: &&Name| imitation(&c, n, Ways::Unmistakable).is_some();
+            let every: Vec<Name> = originals.iter().map(|o| Name::new(o)).collect();
+            let brute: Vec<&str> = every.iter().filter(imitated).map(Name::written).collect();
+            let looked_up: Vec<&str> = index.unmistakable_candidates(&c).filter(imitated).map(Name::written).collect();
             assert_eq!(looked_up, brute, "{candidate}");
             imitating += usize::from(!brute.is_empty());
         }
