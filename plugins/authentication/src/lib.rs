@@ -8,6 +8,12 @@
 //! ```
 //! `honour_dmarc = false` only scores a DMARC failure (`DMARC_FAIL_REJECT` / `DMARC_FAIL_QUARANTINE`).
 //! `scores` overrides the defaults of [`SYMBOLS`].
+//!
+//! Besides the host's results, the layer reads forgery marks in the headers themselves ([`forgery`]): they need no
+//! DNS, so they judge senders that publish nothing, and `moat scan`.
+
+mod date;
+mod forgery;
 
 use moat_sdk::{AuthResult, Filter, Message, Verdict};
 use serde::Deserialize;
@@ -27,7 +33,14 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("DMARC_FAIL", 1.5, "the From domain fails DMARC; its policy asks for nothing"),
     ("DMARC_FAIL_QUARANTINE", 5.0, "the From domain fails DMARC and its policy says quarantine"),
     ("DMARC_FAIL_REJECT", 8.0, "the From domain fails DMARC and its policy says reject"),
+    ("FORGED_OUTLOOK_MSGID", 5.0, "the Message-ID imitates Outlook's but carries no time, as spam software writes it"),
+    ("DATE_IN_FUTURE", 3.0, "the Date is hours after the message arrived"),
+    ("FORGED_FREEMAIL", 3.0, "the From address is at a free mail service whose servers never handled the message"),
 ];
+
+/// How far ahead of its arrival a Date may lie before it counts: a mistaken time zone or a slow clock gives
+/// an hour or two.
+const DATE_SLACK_SECS: i64 = 3 * 3600;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,12 +162,37 @@ impl Filter for AuthenticationLayer {
             }
             _ => {}
         }
-        verdict
+        forgery_marks(&config, verdict, message, &domain, auth.dmarc)
     }
 }
 
+/// The forgery marks of the headers ([`forgery`]), each scored once.
+fn forgery_marks(
+    config: &Config,
+    mut verdict: Verdict,
+    message: &Message,
+    from_domain: &str,
+    dmarc: AuthResult,
+) -> Verdict {
+    let first = |name: &str| message.header(name).into_iter().next();
+    if let Some(id) = first("Message-ID").filter(|id| forgery::forged_outlook_message_id(id)) {
+        verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", id.trim());
+    }
+    let received = message.header("Received");
+    let now = i64::try_from(moat_sdk::host::now_ms() / 1000).unwrap_or(i64::MAX);
+    if let Some(ahead) = first("Date").and_then(|d| forgery::date_ahead(&d, &received, now, DATE_SLACK_SECS)) {
+        verdict = config.symbol(verdict, "DATE_IN_FUTURE", &format!("{:.1} hours", ahead as f64 / 3600.0));
+    }
+    // A From domain that passed DMARC sent the message, whatever its trail says.
+    let client_name = message.connection().ptr;
+    if dmarc != AuthResult::Pass && forgery::freemail_not_relayed(from_domain, &received, client_name.as_deref()) {
+        verdict = config.symbol(verdict, "FORGED_FREEMAIL", from_domain);
+    }
+    verdict
+}
+
 moat_sdk::describe!(
-    summary = "Authentication: scores the SPF, DKIM and DMARC results and honours the sender domain's DMARC policy.",
+    summary = "Authentication: scores the SPF, DKIM and DMARC results, honours the sender domain's DMARC policy, and finds forged headers.",
     configuration = "honour_dmarc: false only scores a DMARC failure, true (default) also rejects or quarantines as the policy says\nscores: {SYMBOL: score} to change a symbol's score (SPF_FAIL, DKIM_FAIL, DMARC_FAIL, …)",
 );
 moat_sdk::export_filter!(AuthenticationLayer);

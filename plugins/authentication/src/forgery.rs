@@ -1,0 +1,137 @@
+//! Headers that claim what the message is not: marks spam software leaves when it imitates real mailers, which
+//! genuine mail does not carry. They need no DNS, so they also judge mail whose sender publishes nothing.
+
+use crate::date;
+
+/// Outlook and Outlook Express write Message-IDs as `<CCCCTTTTTTTT$XXXXXXXX$XXXXXXXX@host>` (hex; newer
+/// versions add a `$` before the `@`), where `TTTTTTTT` is the high half of the Windows time they were written
+/// at. Spam software copies the shape with random digits: a "time" outside 1986–2057 is not Outlook's.
+pub fn forged_outlook_message_id(message_id: &str) -> bool {
+    let id = message_id.trim().trim_start_matches('<');
+    let Some((local, host)) = id.split_once('@') else { return false };
+    let mut groups = local.strip_suffix('$').unwrap_or(local).split('$');
+    let mut hex = |len: usize| groups.next().filter(|g| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (Some(first), Some(_), Some(_)) = (hex(12), hex(8), hex(8)) else { return false };
+    if groups.next().is_some() {
+        return false;
+    }
+    if host.trim_end_matches('>').is_empty() {
+        return false;
+    }
+    let time = u32::from_str_radix(&first[4..], 16).unwrap_or(0);
+    !(0x01B0_0000..0x0200_0000).contains(&time)
+}
+
+/// How far (seconds) the `Date:` lies after the message arrived, when that is more than `slack`: spam
+/// software dates mail ahead so that it sorts first. The arrival is the newest `Received:` date, never later
+/// than `now` (a hop's forged date in the future does not count).
+pub fn date_ahead(date: &str, received: &[String], now: i64, slack: i64) -> Option<i64> {
+    let written = date::parse(date)?;
+    let arrived = received.first().and_then(|r| date::of_received(r)).map_or(now, |r| r.min(now));
+    let ahead = written - arrived;
+    (ahead > slack).then_some(ahead)
+}
+
+/// Free mail services whose users' mail leaves through the service's own servers, with the names those servers
+/// carry. A From address at one of them whose `Received:` trail (and connecting client) never names the service
+/// was not sent from it.
+const FREEMAIL: &[(&[&str], &[&str])] = &[
+    (&["gmail.com", "googlemail.com"], &["google.com", "gmail.com"]),
+    (&["yahoo.*", "ymail.com", "rocketmail.com"], &["yahoo.com", "yahoo.net", "yahoodns.net"]),
+    (&["aol.com", "aim.com"], &["aol.com", "aol.net", "yahoo.com"]),
+    (&["hotmail.*", "outlook.*", "live.*", "msn.com"], &["hotmail.com", "outlook.com", "msn.com", "live.com"]),
+    (&["icloud.com", "me.com", "mac.com"], &["apple.com", "icloud.com", "me.com", "mac.com"]),
+];
+
+/// Whether `from_domain` is a free mail service's whose mail did not come through the service's servers: none
+/// of `received` nor the client's reverse name names one of them as a host.
+pub fn freemail_not_relayed(from_domain: &str, received: &[String], client_name: Option<&str>) -> bool {
+    let Some((_, servers)) = FREEMAIL.iter().find(|(domains, _)| domains.iter().any(|d| belongs(from_domain, d)))
+    else {
+        return false;
+    };
+    !received.iter().map(String::as_str).chain(client_name).any(|text| {
+        let text = text.to_ascii_lowercase();
+        servers.iter().any(|server| names_host(&text, server))
+    })
+}
+
+/// `domain` is `pattern`, or a country site of it when the pattern ends in `.*` (`yahoo.co.uk`, `yahoo.fr` of
+/// `yahoo.*`: one or two short labels after the name).
+fn belongs(domain: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix(".*") {
+        Some(brand) => domain.strip_prefix(brand).and_then(|rest| rest.strip_prefix('.')).is_some_and(|suffix| {
+            let labels: Vec<&str> = suffix.split('.').collect();
+            labels.len() <= 2
+                && labels.iter().all(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()))
+        }),
+        None => domain == pattern,
+    }
+}
+
+/// `text` names a host `server` or inside it (`web1.mail.yahoo.com`), not an address at it (`x@yahoo.com`).
+fn names_host(text: &str, server: &str) -> bool {
+    text.match_indices(server).any(|(at, _)| {
+        let before = text[..at].bytes().next_back();
+        let after = text[at + server.len()..].bytes().next();
+        let host_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
+        !matches!(before, Some(b'@'))
+            && !before.is_some_and(host_char)
+            && !after.is_some_and(|b| host_char(b) || b == b'.')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outlook_message_ids_carry_a_time_and_imitations_do_not() {
+        for genuine in [
+            "<003301c22f43$a756e7c0$0100007f@tuan>",
+            "<000001c23588$26d71750$e3ff8690@example.com>",
+            "<002a01dd8036$0c7e8a40$257b9ec0$@example.com>",
+        ] {
+            assert!(!forged_outlook_message_id(genuine), "{genuine}");
+        }
+        for forged in ["<00000e0836ec$00006b26$0000082f@imail.ru>", "<038a23e58d4c$1476b6e3$3ae26db8@hnwngw>"] {
+            assert!(forged_outlook_message_id(forged), "{forged}");
+        }
+        for other in [
+            "<20020507001621.3CA21294098@xent.com>",
+            "<038a23e58d4c$1476b6e3@x>",
+            "<038a23e58d4c$1476b6e3$3ae26db8>",
+            "",
+        ] {
+            assert!(!forged_outlook_message_id(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_date_ahead_of_the_arrival_is_measured_against_the_newest_hop_or_the_clock() {
+        let received = vec!["from a by b; Fri, 6 Sep 2002 05:00:00 +0000".to_owned()];
+        let now = date::parse("Mon, 30 Nov 2026 00:00:00 +0000").unwrap();
+        assert_eq!(date_ahead("Fri, 6 Sep 2002 10:00:00 +0000", &received, now, 3 * 3600), Some(5 * 3600));
+        assert_eq!(date_ahead("Fri, 6 Sep 2002 07:00:00 +0000", &received, now, 3 * 3600), None);
+        assert_eq!(date_ahead("Fri, 6 Sep 2002 10:00:00 +0200", &received, now, 3 * 3600), None);
+        // A hop dated in the future is not believed: the clock bounds the arrival.
+        let forged_hop = vec!["from a by b; Sat, 30 Nov 2030 00:00:00 +0000".to_owned()];
+        assert!(date_ahead("Sat, 30 Nov 2030 00:00:00 +0000", &forged_hop, now, 3 * 3600).is_some());
+        assert!(date_ahead("Mon, 30 Nov 2026 06:00:00 +0000", &[], now, 3 * 3600).is_some());
+        assert_eq!(date_ahead("not a date", &[], now, 0), None);
+    }
+
+    #[test]
+    fn free_mail_is_believed_when_the_service_handled_it() {
+        let from_yahoo = vec!["from web12.mail.yahoo.com (web12.mail.yahoo.com [216.136.1.1]) by mx.example; Mon, 1 Jan 2024 00:00:00 +0000".to_owned()];
+        assert!(!freemail_not_relayed("yahoo.co.uk", &from_yahoo, None));
+        let forged = vec!["from [203.0.113.9] by mx.example (envelope-from <x@yahoo.com>) for <bob@yahoo.com>; Mon, 1 Jan 2024 00:00:00 +0000".to_owned()];
+        assert!(freemail_not_relayed("yahoo.com", &forged, None), "an address at the service is not its host");
+        assert!(freemail_not_relayed("yahoo.fr", &[], None));
+        assert!(!freemail_not_relayed("hotmail.com", &[], Some("BAY0-OMC1-S1.bay0.hotmail.com")));
+        assert!(freemail_not_relayed("gmail.com", &[], Some("gmail.com.evil.test")));
+        for not_free in ["example.com", "notyahoo.com", "yahoo.com.evil.test", "yahoo.example"] {
+            assert!(!freemail_not_relayed(not_free, &[], None), "{not_free}");
+        }
+    }
+}
