@@ -31,6 +31,30 @@ const BANDS: &[(f64, &str, f64)] = &[
     (0.0, "BAYES_00", -3.0),
 ];
 
+/// The probability, and the tokens that weighed most each way (`subject:free 0.99`), so an admin reading the
+/// log sees why.
+fn explain(judgement: &model::Judgement, keys: &[String]) -> String {
+    let named = |tokens: &[(usize, f64)]| -> String {
+        let names = tokens.iter().map(|&(at, p)| {
+            let token = keys[at].strip_prefix("t:").unwrap_or(&keys[at]);
+            let shown: String = token.chars().take(MAX_SHOWN_CHARS).collect();
+            format!("{shown} {p:.2}")
+        });
+        names.collect::<Vec<_>>().join(", ")
+    };
+    let mut reason = format!("spam probability {:.4} from {} tokens", judgement.probability, judgement.used);
+    if !judgement.spam_like.is_empty() {
+        reason.push_str(&format!("; spam-like: {}", named(&judgement.spam_like)));
+    }
+    if !judgement.ham_like.is_empty() {
+        reason.push_str(&format!("; ham-like: {}", named(&judgement.ham_like)));
+    }
+    reason
+}
+
+/// A token named in a reason is cut to this many characters.
+const MAX_SHOWN_CHARS: usize = 40;
+
 fn band(p: f64) -> (&'static str, f64) {
     BANDS.iter().find(|(low, _, _)| p >= *low).map_or(("BAYES_00", -3.0), |(_, name, score)| (name, *score))
 }
@@ -54,9 +78,10 @@ impl Filter for Bayes {
             );
             return Verdict::pass().symbol("BAYES_LEARNING", 0.0, &reason);
         }
-        let (p, used) = counts.classify();
+        let judgement = counts.classify();
+        let p = judgement.probability;
         let (name, score) = band(p);
-        let reason = format!("spam probability {p:.4} from {used} tokens");
+        let reason = explain(&judgement, &tokens[2..]);
         if config.autolearn {
             if p >= 0.9999 {
                 let _ = model::autolearn(&tokens, Label::Spam);
@@ -122,6 +147,28 @@ mod tests {
         assert!(verdict.symbols()[0].name.starts_with("BAYES_99"), "{verdict:?}");
         let verdict = host.on_message::<Bayes>(&ham(99));
         assert!(verdict.score() < 0.0, "{verdict:?}");
+    }
+
+    #[test]
+    fn the_reason_names_the_tokens_that_weighed_most_each_way() {
+        let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
+        for i in 1..=20 {
+            host.learn::<Bayes>(&spam(i), Label::Spam);
+            host.learn::<Bayes>(&ham(i), Label::Ham);
+        }
+        // A message with words of both: each side names its own.
+        let mixed = TestMessage::from_eml(
+            b"From: someone@elsewhere.test\r\nSubject: Minutes\r\n\r\ncasino bonus viagra; the release review moves\r\n",
+        );
+        let reason = host.on_message::<Bayes>(&mixed).symbols()[0].reason.clone();
+        let (spam_like, ham_like) = reason.split_once("; ham-like: ").expect(&reason);
+        let spam_like = spam_like.split_once("; spam-like: ").expect(&reason).1;
+        let spam_words: &[&str] = &["casino", "bonus", "viagra"];
+        let ham_words: &[&str] = &["minutes", "the", "release", "review", "moves"];
+        for (side, words) in [(spam_like, spam_words), (ham_like, ham_words)] {
+            assert_eq!(side.split(", ").count(), 3, "{reason}");
+            assert!(side.split(", ").all(|t| words.iter().any(|w| t.contains(w))), "{reason}");
+        }
     }
 
     #[test]

@@ -44,41 +44,65 @@ impl Counts {
         Ok(Self { spam_messages, ham_messages, tokens })
     }
 
-    /// The spam probability of the message, and how many tokens decided it.
-    pub fn classify(&self) -> (f64, usize) {
+    /// The spam probability of the message, and which of its tokens decided it.
+    pub fn classify(&self) -> Judgement {
         let (nspam, nham) = (self.spam_messages.max(1) as f64, self.ham_messages.max(1) as f64);
-        let mut probabilities: Vec<f64> = self
+        // (probability, the token's position among the message's tokens)
+        let mut deciding: Vec<(f64, usize)> = self
             .tokens
             .iter()
-            .filter(|(s, h)| s + h > 0)
-            .map(|&(s, h)| {
+            .enumerate()
+            .filter(|(_, (s, h))| s + h > 0)
+            .map(|(at, &(s, h))| {
                 let spam_ratio = s as f64 / nspam;
                 let ham_ratio = h as f64 / nham;
                 let p = spam_ratio / (spam_ratio + ham_ratio);
                 let n = (s + h) as f64;
-                (S * X + n * p) / (S + n)
+                ((S * X + n * p) / (S + n), at)
             })
-            .filter(|p| (p - 0.5).abs() >= MIN_DEVIATION)
+            .filter(|(p, _)| (p - 0.5).abs() >= MIN_DEVIATION)
             .collect();
-        probabilities.sort_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
-        probabilities.truncate(MAX_DISCRIMINATORS);
-        if probabilities.is_empty() {
-            return (0.5, 0);
-        }
-        let n = probabilities.len();
-        // Fisher's method on both tails, in logs so long products do not underflow.
-        let ln_spam: f64 = probabilities.iter().map(|p| (1.0 - p).max(1e-200).ln()).sum();
-        let ln_ham: f64 = probabilities.iter().map(|p| p.max(1e-200).ln()).sum();
-        let s = 1.0 - chi2q(-2.0 * ln_spam, 2 * n);
-        let h = 1.0 - chi2q(-2.0 * ln_ham, 2 * n);
-        if s > 0.99 && h > 0.99 {
-            // Strong evidence both ways saturates both tails (chi-square says "unsure"); Robinson's geometric
-            // means still weigh which side is stronger.
-            let (p, q) = (1.0 - (ln_spam / n as f64).exp(), 1.0 - (ln_ham / n as f64).exp());
-            return ((1.0 + (p - q) / (p + q)) / 2.0, n);
-        }
-        ((1.0 + s - h) / 2.0, n)
+        deciding.sort_by(|(a, _), (b, _)| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
+        deciding.truncate(MAX_DISCRIMINATORS);
+        let strongest = |spam: bool| -> Vec<(usize, f64)> {
+            deciding.iter().filter(|(p, _)| (*p > 0.5) == spam).take(SHOWN).map(|&(p, at)| (at, p)).collect()
+        };
+        let (spam_like, ham_like) = (strongest(true), strongest(false));
+        let n = deciding.len();
+        Judgement { probability: combine(deciding.iter().map(|(p, _)| *p), n), used: n, spam_like, ham_like }
     }
+}
+
+/// How many of the strongest tokens each way a verdict names.
+const SHOWN: usize = 3;
+
+/// What the classifier made of a message.
+pub struct Judgement {
+    pub probability: f64,
+    /// How many tokens decided it.
+    pub used: usize,
+    /// The strongest spam-like tokens (position among the message's tokens, probability), strongest first.
+    pub spam_like: Vec<(usize, f64)>,
+    /// … and ham-like ones.
+    pub ham_like: Vec<(usize, f64)>,
+}
+
+/// Fisher's method on both tails of `n` token probabilities, in logs so long products do not underflow.
+fn combine(probabilities: impl Iterator<Item = f64> + Clone, n: usize) -> f64 {
+    if n == 0 {
+        return 0.5;
+    }
+    let ln_spam: f64 = probabilities.clone().map(|p| (1.0 - p).max(1e-200).ln()).sum();
+    let ln_ham: f64 = probabilities.map(|p| p.max(1e-200).ln()).sum();
+    let s = 1.0 - chi2q(-2.0 * ln_spam, 2 * n);
+    let h = 1.0 - chi2q(-2.0 * ln_ham, 2 * n);
+    if s > 0.99 && h > 0.99 {
+        // Strong evidence both ways saturates both tails (chi-square says "unsure"); Robinson's geometric
+        // means still weigh which side is stronger.
+        let (p, q) = (1.0 - (ln_spam / n as f64).exp(), 1.0 - (ln_ham / n as f64).exp());
+        return (1.0 + (p - q) / (p + q)) / 2.0;
+    }
+    (1.0 + s - h) / 2.0
 }
 
 /// P(chi² ≥ x2) with `v` (even) degrees of freedom.
