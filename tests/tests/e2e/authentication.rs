@@ -69,3 +69,38 @@ async fn authenticated_mail_is_marked_and_dmarc_reject_is_honoured() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(sink.received().len(), 1, "the refused message was not delivered");
 }
+
+/// The headers spam software forges are judged in the gateway too, where the arrival is the clock and the
+/// client's name counts as part of the trail: a forged Outlook Message-ID, a Date years ahead and a Gmail
+/// address that Google's servers never handled add up to a quarantine; Gmail's own mail passes untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_headers_are_judged_over_smtp() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
+    moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
+    assert!(moat.set_chain(CHAIN, &[]).status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    let forged = "From: Jane <jane.doe@gmail.com>\r\nTo: bob@example.com\r\nSubject: Hello\r\n\
+                  Date: 1 Jan 2099 00:00:00 +0000\r\nMessage-ID: <00004a1c33b2$00002f1d$00007e21@gmail.com>\r\n\r\nHi.\r\n";
+    let reply = send(moat.smtp(), "jane.doe@gmail.com", &["bob@example.com"], forged).await.unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let log = moat.admin(&["log", "tail", "-n", "1", "--verbose"]);
+    for symbol in ["FORGED_OUTLOOK_MSGID", "DATE_IN_FUTURE", "FORGED_FREEMAIL"] {
+        assert!(log.contains(symbol), "{symbol} missing: {log}");
+    }
+    assert!(log.contains("quarantined"), "5 + 3 + 3 reaches the quarantine threshold: {log}");
+
+    let genuine = "Received: by mail-lf1-f41.google.com with SMTP id 2adb3069b0e04\r\n\
+                   From: Carl <carl.jones@gmail.com>\r\nTo: bob@example.com\r\nSubject: Lunch\r\n\
+                   Message-ID: <002a01dd8036$0c7e8a40$257b9ec0$@gmail.com>\r\n\r\nFriday?\r\n";
+    let reply = send(moat.smtp(), "carl.jones@gmail.com", &["bob@example.com"], genuine).await.unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = eventually(20, "delivery", || async { sink.received().pop() }).await.text();
+    assert!(got.contains("Subject: Lunch"), "only the genuine message is delivered: {got}");
+    let status = got.lines().find(|l| l.starts_with("X-Moat-Spam-Status:")).unwrap();
+    assert!(status.starts_with("X-Moat-Spam-Status: No"), "{status}");
+    for symbol in ["FORGED_OUTLOOK_MSGID", "DATE_IN_FUTURE", "FORGED_FREEMAIL"] {
+        assert!(!status.contains(symbol), "{symbol} on genuine mail: {status}");
+    }
+}
