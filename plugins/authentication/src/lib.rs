@@ -35,6 +35,7 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("DMARC_FAIL_REJECT", 8.0, "the From domain fails DMARC and its policy says reject"),
     ("FORGED_OUTLOOK_MSGID", 5.0, "the Message-ID imitates Outlook's but carries no time, as spam software writes it"),
     ("DATE_IN_FUTURE", 3.0, "the Date is hours after the message arrived"),
+    ("DATE_MALFORMED", 3.0, "the Date is not written as mailers write it (no time zone, a zone that is none)"),
     ("FORGED_FREEMAIL", 3.0, "the From address is at a free mail service whose servers never handled the message"),
 ];
 
@@ -180,8 +181,14 @@ fn forgery_marks(
     }
     let received = message.header("Received");
     let now = i64::try_from(moat_sdk::host::now_ms() / 1000).unwrap_or(i64::MAX);
-    if let Some(ahead) = first("Date").and_then(|d| forgery::date_ahead(&d, &received, now, DATE_SLACK_SECS)) {
-        verdict = config.symbol(verdict, "DATE_IN_FUTURE", &format!("{:.1} hours", ahead as f64 / 3600.0));
+    if let Some(written) = first("Date") {
+        let parsed = date::parse(&written);
+        if !parsed.is_some_and(|d| d.well_formed) {
+            verdict = config.symbol(verdict, "DATE_MALFORMED", written.trim());
+        }
+        if let Some(ahead) = parsed.and_then(|d| forgery::date_ahead(d.unix, &received, now, DATE_SLACK_SECS)) {
+            verdict = config.symbol(verdict, "DATE_IN_FUTURE", &format!("{:.1} hours", ahead as f64 / 3600.0));
+        }
     }
     // A From domain that passed DMARC sent the message, whatever its trail says.
     let client_name = message.connection().ptr;
