@@ -167,6 +167,11 @@ impl Filter for AuthenticationLayer {
     }
 }
 
+/// A header value as a reason quotes it: the sender wrote it, so only its start.
+fn shown(value: &str) -> String {
+    value.trim().chars().take(80).collect()
+}
+
 /// The forgery marks of the headers ([`forgery`]), each scored once.
 fn forgery_marks(
     config: &Config,
@@ -177,14 +182,14 @@ fn forgery_marks(
 ) -> Verdict {
     let first = |name: &str| message.header(name).into_iter().next();
     if let Some(id) = first("Message-ID").filter(|id| forgery::forged_outlook_message_id(id)) {
-        verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", id.trim());
+        verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", &shown(&id));
     }
     let received = message.header("Received");
     let now = i64::try_from(moat_sdk::host::now_ms() / 1000).unwrap_or(i64::MAX);
     if let Some(written) = first("Date") {
         let parsed = date::parse(&written);
         if !parsed.is_some_and(|d| d.well_formed) {
-            verdict = config.symbol(verdict, "DATE_MALFORMED", written.trim());
+            verdict = config.symbol(verdict, "DATE_MALFORMED", &shown(&written));
         }
         if let Some(ahead) = parsed.and_then(|d| forgery::date_ahead(d.unix, &received, now, DATE_SLACK_SECS)) {
             verdict = config.symbol(verdict, "DATE_IN_FUTURE", &format!("{:.1} hours", ahead as f64 / 3600.0));
