@@ -51,7 +51,7 @@ fn month(word: &str) -> Option<i64> {
 }
 
 /// Seconds east of UTC, if `zone` is one: `±hhmm`, or a name RFC 5322 lists (UT, GMT, the US zones, the
-/// military letters, which it says to read as UTC).
+/// military letters, which it says to read as UTC), or UTC.
 fn zone_offset(zone: &str) -> Option<i64> {
     if let Some(sign @ (b'+' | b'-')) = zone.bytes().next() {
         let digits = &zone[1..];
@@ -62,7 +62,8 @@ fn zone_offset(zone: &str) -> Option<i64> {
         return Some(if sign == b'+' { 1 } else { -1 } * (h * 3600 + m * 60));
     }
     let hours = match zone.to_ascii_uppercase().as_str() {
-        "UT" | "GMT" => 0,
+        // UTC is not among RFC 5322's names, but common mail libraries write it and it is unambiguous.
+        "UT" | "UTC" | "GMT" => 0,
         "EDT" => -4,
         "EST" | "CDT" => -5,
         "CST" | "MDT" => -6,
