@@ -150,6 +150,18 @@ mod tests {
     }
 
     #[test]
+    fn received_fields_count_host_names_not_program_versions() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"Received: from localhost (localhost [127.0.0.1])\r\n\tby dogma.slashnull.org (8.12.5/8.12.5/Submit) id g6N; \
+              Tue, 23 Jul 2002 10:00:00 +0100\r\nFrom: a@example.com\r\nSubject: hi\r\n\r\nhello there\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        assert!(host.kv("t:received:slashnull.org").is_some(), "the receiving host is a token");
+        assert!(host.kv("t:received:12.5/submit").is_none(), "sendmail's version is not a host");
+    }
+
+    #[test]
     fn the_reason_names_the_tokens_that_weighed_most_each_way() {
         let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
         for i in 1..=20 {

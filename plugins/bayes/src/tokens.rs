@@ -155,7 +155,12 @@ pub fn of(message: &Message) -> Vec<String> {
             "received" => {
                 for host in value
                     .split(|c: char| c.is_whitespace() || "()[];".contains(c))
-                    .filter(|w| w.contains('.') && w.chars().any(|c| c.is_ascii_alphabetic()) && !w.contains('@'))
+                    // Host names only: letters, digits, dots and hyphens (`8.12.5/Submit` is a program's version).
+                    .filter(|w| {
+                        w.contains('.')
+                            && w.bytes().any(|b| b.is_ascii_alphabetic())
+                            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    })
                 {
                     let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
                     if labels.len() == 2 {
