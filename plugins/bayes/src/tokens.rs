@@ -141,7 +141,17 @@ pub fn of(message: &Message) -> Vec<String> {
         // Mailing-list headers say which list relayed it, not whether the sender is a spammer: lists relay
         // spam too (on the SpamAssassin corpus, counting them cost a third of the misses).
         let list_header = name.starts_with("list-")
-            || matches!(name.as_str(), "x-mailman-version" | "x-beenthere" | "precedence" | "errors-to" | "sender");
+            || matches!(
+                name.as_str(),
+                "x-mailman-version"
+                    | "x-beenthere"
+                    | "precedence"
+                    | "errors-to"
+                    | "sender"
+                    | "mailing-list"
+                    | "x-mailing-list"
+                    | "x-loop"
+            );
         if !list_header {
             add(&["hdr:", &name], &mut tokens);
         }
