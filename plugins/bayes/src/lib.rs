@@ -162,6 +162,20 @@ mod tests {
     }
 
     #[test]
+    fn the_headers_a_mailing_list_adds_are_not_counted() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"From: a@example.com\r\nSubject: hi\r\nList-Id: <fork.xent.com>\r\nX-Mailing-List: <fork@xent.com>\r\n\
+              Mailing-List: contact fork-help@xent.com\r\nX-Loop: fork@xent.com\r\nX-Mailer: Mutt\r\n\r\nhello there\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        assert!(host.kv("t:hdr:x-mailer").is_some(), "the sender's own headers count");
+        for list in ["list-id", "x-mailing-list", "mailing-list", "x-loop"] {
+            assert!(host.kv(&format!("t:hdr:{list}")).is_none(), "{list} is the list's");
+        }
+    }
+
+    #[test]
     fn the_reason_names_the_tokens_that_weighed_most_each_way() {
         let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
         for i in 1..=20 {
