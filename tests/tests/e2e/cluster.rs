@@ -163,17 +163,21 @@ async fn a_frozen_nodes_lease_is_taken_over_and_its_late_settle_refused() {
     a.protect("acme.test", &[downstream(&sink)], &["bob"]);
     sink.set(SinkBehaviour { stall_at_data: true, ..Default::default() });
     let message = "From: s@sender.test\r\nTo: bob@acme.test\r\nSubject: frozen\r\n\r\nx\r\n";
+    // A claims the message, and its lease starts, only once it has been sent; leases are stamped in whole
+    // seconds, so a 3 s lease ends more than 2 s after the claim: B cannot have it sooner than 2 s from here.
+    // (Counting from the freeze instead failed on a busy machine, where the sink can see A's session a second
+    // after A's claim.)
+    let sent_at = std::time::Instant::now();
     let reply = moat_tests::send(a.smtp(), "s@sender.test", &["bob@acme.test"], message).await.unwrap();
     assert!(reply.starts_with("250"), "{reply}");
     eventually(20, "node A is delivering", || async { (sink.peak_sessions() > 0).then_some(()) }).await;
     a.freeze(true);
-    let frozen_at = std::time::Instant::now();
     sink.set(SinkBehaviour::default());
 
     let b = node("b", Some(&a), "3s").await.unwrap();
     let got = eventually(30, "node B delivers it", || async { sink.received().pop() }).await;
     assert!(got.text().contains("Subject: frozen"));
-    assert!(frozen_at.elapsed() >= Duration::from_secs(2), "not before A's lease expired");
+    assert!(sent_at.elapsed() >= Duration::from_secs(2), "not before A's lease expired");
     eventually(10, "B finished it", || async {
         b.admin(&["queue", "list"]).contains("The queue is empty.").then_some(())
     })
