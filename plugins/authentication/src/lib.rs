@@ -185,8 +185,8 @@ fn forgery_marks(
         verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", &shown(&id));
     }
     let received = message.header("Received");
-    let now = i64::try_from(moat_sdk::host::now_ms() / 1000).unwrap_or(i64::MAX);
     if let Some(written) = first("Date") {
+        let now = i64::try_from(moat_sdk::host::now_ms() / 1000).unwrap_or(i64::MAX);
         let parsed = date::parse(&written);
         if !parsed.is_some_and(|d| d.well_formed) {
             verdict = config.symbol(verdict, "DATE_MALFORMED", &shown(&written));

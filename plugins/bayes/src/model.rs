@@ -47,8 +47,8 @@ impl Counts {
     /// The spam probability of the message, and which of its tokens decided it.
     pub fn classify(&self) -> Judgement {
         let (nspam, nham) = (self.spam_messages.max(1) as f64, self.ham_messages.max(1) as f64);
-        // (probability, the token's position among the message's tokens)
-        let mut deciding: Vec<(f64, usize)> = self
+        // (the token's position among the message's tokens, its probability)
+        let mut deciding: Vec<(usize, f64)> = self
             .tokens
             .iter()
             .enumerate()
@@ -58,18 +58,18 @@ impl Counts {
                 let ham_ratio = h as f64 / nham;
                 let p = spam_ratio / (spam_ratio + ham_ratio);
                 let n = (s + h) as f64;
-                ((S * X + n * p) / (S + n), at)
+                (at, (S * X + n * p) / (S + n))
             })
-            .filter(|(p, _)| (p - 0.5).abs() >= MIN_DEVIATION)
+            .filter(|(_, p)| (p - 0.5).abs() >= MIN_DEVIATION)
             .collect();
-        deciding.sort_by(|(a, _), (b, _)| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
+        deciding.sort_by(|(_, a), (_, b)| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
         deciding.truncate(MAX_DISCRIMINATORS);
         let strongest = |spam: bool| -> Vec<(usize, f64)> {
-            deciding.iter().filter(|(p, _)| (*p > 0.5) == spam).take(SHOWN).map(|&(p, at)| (at, p)).collect()
+            deciding.iter().filter(|(_, p)| (*p > 0.5) == spam).take(SHOWN).copied().collect()
         };
         let (spam_like, ham_like) = (strongest(true), strongest(false));
         let n = deciding.len();
-        Judgement { probability: combine(deciding.iter().map(|(p, _)| *p), n), used: n, spam_like, ham_like }
+        Judgement { probability: combine(deciding.iter().map(|(_, p)| *p), n), used: n, spam_like, ham_like }
     }
 }
 

@@ -224,8 +224,8 @@ struct Originals {
     brands: &'static lookalike::Index,
 }
 
-/// The brands prepared once per instance (the default chain keeps this layer's
-/// instances warm, so once per few thousand messages rather than per message).
+/// The brands prepared once per instance (the default chain keeps this layer's instances warm, so once per few
+/// thousand messages rather than per message).
 fn brands() -> &'static lookalike::Index {
     static BRAND_NAMES: std::sync::OnceLock<lookalike::Index> = std::sync::OnceLock::new();
     BRAND_NAMES.get_or_init(|| lookalike::Index::new(BRANDS.iter().map(|b| lookalike::Name::new(b)).collect()))

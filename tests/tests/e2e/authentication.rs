@@ -20,12 +20,20 @@ fn dkim_key(moat: &Moat) -> Ed25519Key {
     key
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn authenticated_mail_is_marked_and_dmarc_reject_is_honoured() {
+/// Moat protecting bob@example.com, delivering to a sink, with the authentication layer alone as its chain
+/// (live once the reload interval has passed).
+async fn gateway() -> (Sink, Moat) {
     let sink = Sink::start().await;
     let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
     moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
     assert!(moat.set_chain(CHAIN, &[]).status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    (sink, moat)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authenticated_mail_is_marked_and_dmarc_reject_is_honoured() {
+    let (sink, moat) = gateway().await;
     moat.dns.add(
         "sender.test TXT v=spf1 ip4:127.0.0.1 -all\n\
          _dmarc.sender.test TXT v=DMARC1; p=reject\n\
@@ -33,7 +41,6 @@ async fn authenticated_mail_is_marked_and_dmarc_reject_is_honoured() {
          _dmarc.bank.test TXT v=DMARC1; p=reject",
     );
     let key = dkim_key(&moat);
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
 
     let message = "From: Alice <alice@sender.test>\r\nTo: bob@example.com\r\nSubject: Minutes\r\n\r\nAttached.\r\n";
     let signature = DkimSigner::from_key(key)
@@ -75,11 +82,7 @@ async fn authenticated_mail_is_marked_and_dmarc_reject_is_honoured() {
 /// address that Google's servers never handled add up to a quarantine; Gmail's own mail passes untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_headers_are_judged_over_smtp() {
-    let sink = Sink::start().await;
-    let moat = Moat::builder(BIN, Backend::Sqlite).set("filters", "builtin", "true").start().await.unwrap();
-    moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
-    assert!(moat.set_chain(CHAIN, &[]).status.success());
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (sink, moat) = gateway().await;
 
     let forged = "From: Jane <jane.doe@gmail.com>\r\nTo: bob@example.com\r\nSubject: Hello\r\n\
                   Date: 1 Jan 2099 00:00:00 +0000\r\nMessage-ID: <00004a1c33b2$00002f1d$00007e21@gmail.com>\r\n\r\nHi.\r\n";
