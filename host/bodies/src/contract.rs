@@ -32,15 +32,51 @@ async fn the_filesystem_store_keeps_the_contract() {
 
     // A temp file a crash left: a second process opening the store (a CLI command) must not take a live
     // write's temp file from under it; the sweep's listing removes it once it is old.
-    let half = dir.path().join("tmp/half");
+    let half = dir.path().join("bodies/ab/tmp.ab12.77-0");
     std::fs::write(&half, b"cut short").unwrap();
     Filesystem::open(dir.path(), true).unwrap();
     assert!(half.exists(), "opening removes nothing");
     let now = moat_store::unix_now();
-    store.stored_before(now - 3600).await.unwrap();
+    assert!(store.stored_before(now - 3600).await.unwrap().is_empty());
     assert!(half.exists(), "younger than the cutoff");
-    store.stored_before(now + 5).await.unwrap();
+    let listed = store.stored_before(now + 5).await.unwrap();
     assert!(!half.exists(), "a stale temp file goes with the sweep");
+    assert!(listed.iter().all(|k| BodyKey::parse(k.as_str()).is_some()), "a temp file is never listed as a body");
+
+    // An earlier version's crash left its temp file in `tmp/`.
+    std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+    std::fs::write(dir.path().join("tmp/old"), b"cut short").unwrap();
+    store.stored_before(now - 3600).await.unwrap();
+    assert!(!dir.path().join("tmp").exists(), "the old temp directory goes with the sweep");
+}
+
+/// Temp files are written beside their destination, not in one shared directory (whose lock every concurrent
+/// write contended for), and none is left once the write returns.
+#[tokio::test]
+async fn filesystem_writes_leave_no_temp_file_and_no_shared_temp_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Filesystem::open(dir.path(), true).unwrap();
+    let writes = (0..16u8).map(|i| {
+        let store = store.clone();
+        async move {
+            let bytes = [i; 100];
+            let key = BodyKey::of(&[&bytes]);
+            store.write(&key, &[&bytes]).await.unwrap();
+            key
+        }
+    });
+    let keys = futures_util::future::join_all(writes).await;
+    assert!(!dir.path().join("tmp").exists(), "no shared temp directory");
+    let mut names = Vec::new();
+    for fan in std::fs::read_dir(dir.path().join("bodies")).unwrap() {
+        for entry in std::fs::read_dir(fan.unwrap().path()).unwrap() {
+            names.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "each body in place, no temp file left");
 }
 
 #[tokio::test]

@@ -1,11 +1,14 @@
 //! Bodies as files under the data dir: `bodies/AB/ABCD…` (256 fan-out directories keep each one small),
-//! written to `tmp/`, fsync'd, renamed into place, and the directory fsync'd so the rename survives a crash.
-//! A sweep's listing also removes temp files a crash left behind.
+//! written to a temp file beside their place (`bodies/AB/tmp.ABCD….N`), fsync'd, renamed into place, and the
+//! directory fsync'd so the rename survives a crash. The temp file shares the destination's directory because
+//! creating and renaming lock the directories involved: with one `tmp/` for every write, concurrent sessions
+//! spun on that one directory's lock (a sixth of the no-filter relay's CPU at 32 clients, from `perf`); now a
+//! write locks one of 256. A sweep's listing also removes temp files a crash left behind.
 
 use crate::{BodyKey, MessageStore, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Debug, Clone)]
 pub struct Filesystem {
@@ -19,7 +22,6 @@ impl Filesystem {
     /// files a crash left go with the sweep. `fsync = false` is only for benchmarks that measure its cost.
     pub fn open(dir: impl Into<PathBuf>, fsync: bool) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(dir.join("tmp"))?;
         for fan in 0..=255u8 {
             std::fs::create_dir_all(dir.join("bodies").join(format!("{fan:02x}")))?;
         }
@@ -30,27 +32,28 @@ impl Filesystem {
         self.dir.join("bodies").join(&key.as_str()[..2]).join(key.as_str())
     }
 
-    /// Removes temp files older than `cutoff`: writes a crash cut short (a live write takes milliseconds).
-    fn remove_stale_temp_files(tmp: &Path, cutoff: SystemTime) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(tmp)? {
-            let entry = entry?;
-            if entry.metadata()?.modified()? < cutoff {
-                match std::fs::remove_file(entry.path()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
+    /// Where `key` is written before it is renamed into place: unique per write, since two sessions storing
+    /// one key at once must not share a temp file.
+    fn temp_path(&self, key: &BodyKey) -> PathBuf {
+        self.dir.join("bodies").join(&key.as_str()[..2]).join(format!("{TEMP_PREFIX}{key}.{}", uuid_like()))
+    }
+}
+
+/// Names a temp file, which no key can be mistaken for (keys are hex).
+const TEMP_PREFIX: &str = "tmp.";
+
+/// Removes `path`; a file already gone is no error.
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
 #[async_trait::async_trait]
 impl MessageStore for Filesystem {
     async fn write(&self, key: &BodyKey, parts: &[&[u8]]) -> Result<()> {
-        let dest = self.path(key);
-        // Unique per write: two sessions storing one key at once must not share a temp file.
-        let tmp = self.dir.join("tmp").join(format!("{}.{}", key.as_str(), uuid_like()));
+        let (dest, tmp) = (self.path(key), self.temp_path(key));
         let fsync = self.fsync;
         let parts: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -96,17 +99,30 @@ impl MessageStore for Filesystem {
     }
 
     async fn stored_before(&self, cutoff: i64) -> Result<Vec<BodyKey>> {
-        let (root, tmp) = (self.dir.join("bodies"), self.dir.join("tmp"));
+        let (root, old_tmp) = (self.dir.join("bodies"), self.dir.join("tmp"));
         let cutoff = UNIX_EPOCH + Duration::from_secs(cutoff.max(0) as u64);
         Ok(tokio::task::spawn_blocking(move || -> std::io::Result<Vec<BodyKey>> {
-            Self::remove_stale_temp_files(&tmp, cutoff)?;
+            // Earlier versions wrote every temp file to `tmp/`: what a crash left there goes too.
+            if let Ok(entries) = std::fs::read_dir(&old_tmp) {
+                for entry in entries {
+                    remove_if_there(&entry?.path())?;
+                }
+                let _ = std::fs::remove_dir(&old_tmp);
+            }
             let mut keys = Vec::new();
             for fan in std::fs::read_dir(&root)? {
                 for entry in std::fs::read_dir(fan?.path())? {
                     let entry = entry?;
-                    let Some(key) = BodyKey::parse(&entry.file_name().to_string_lossy()) else { continue };
-                    if entry.metadata()?.modified()? < cutoff {
-                        keys.push(key);
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    let temp = name.starts_with(TEMP_PREFIX);
+                    let key = BodyKey::parse(&name);
+                    if (temp || key.is_some()) && entry.metadata()?.modified()? < cutoff {
+                        match key {
+                            Some(key) => keys.push(key),
+                            // A write a crash cut short (a live write takes milliseconds).
+                            None => remove_if_there(&entry.path())?,
+                        }
                     }
                 }
             }

@@ -54,8 +54,12 @@ async fn a_full_disk_loses_nothing_acknowledged() {
         }
     }
     assert!(refused > 0, "the disk was full: some messages must have been refused");
-    let tmp = std::fs::read_dir(moat.data_dir().join("spool/tmp")).unwrap().count();
-    assert_eq!(tmp, 0, "temporary spool files are removed at once, not at the next start");
+    let temp_files = std::fs::read_dir(moat.data_dir().join("spool/bodies"))
+        .unwrap()
+        .flat_map(|fan| std::fs::read_dir(fan.unwrap().path()).unwrap())
+        .filter(|entry| entry.as_ref().unwrap().file_name().to_string_lossy().starts_with("tmp."))
+        .count();
+    assert_eq!(temp_files, 0, "temporary spool files are removed at once, not at the next start");
 
     std::fs::remove_file(filler).unwrap();
     for n in 100..120 {
