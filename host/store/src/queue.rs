@@ -171,6 +171,26 @@ pub struct QueueStatus {
 /// A recipient some node may claim now: waiting, due, and leased to nobody (or its lease expired).
 const CLAIMABLE: &str = "status = 'queued' AND next_attempt_at <= $1 AND (lease_owner IS NULL OR lease_until <= $1)";
 
+/// The claim's first read: due (message, route) pairs, oldest first, `$2` at most, but none of `full_routes`
+/// routes (`$3…`) nor of `in_flight` messages (after them). The index `queue_recipients_due` gives this order
+/// and holds every column read, so a claim costs the same whatever the backlog.
+fn claim_candidates_sql(full_routes: usize, in_flight: usize, backend: Backend) -> String {
+    let mut sql = format!("SELECT message_id, route FROM queue_recipients WHERE {CLAIMABLE}");
+    let mut next = 3;
+    for (column, count) in [("route", full_routes), ("message_id", in_flight)] {
+        if count > 0 {
+            sql.push_str(&format!(" AND {column} NOT IN ({})", placeholders(next, count)));
+            next += count;
+        }
+    }
+    // A window wider than the claim, so one route's backlog at the head leaves room for other routes.
+    sql.push_str(" ORDER BY next_attempt_at, message_id LIMIT $2");
+    if backend == Backend::Postgres {
+        sql.push_str(" FOR UPDATE SKIP LOCKED");
+    }
+    sql
+}
+
 /// A `queue_messages` row, without its recipients.
 fn message_from_row(r: &AnyRow) -> QueuedMessage {
     QueuedMessage {
@@ -331,19 +351,7 @@ impl Store {
         let skip_locked = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let full: Vec<&str> =
             claim.route_slots.iter().filter(|(_, free)| **free == 0).map(|(route, _)| route.as_str()).collect();
-        let mut sql = format!("SELECT message_id, route FROM queue_recipients WHERE {CLAIMABLE}");
-        let mut next = 3;
-        let mut exclude = |column: &str, count: usize, sql: &mut String| {
-            if count > 0 {
-                let list: Vec<String> = (next..next + count).map(|n| format!("${n}")).collect();
-                sql.push_str(&format!(" AND {column} NOT IN ({})", list.join(", ")));
-                next += count;
-            }
-        };
-        exclude("route", full.len(), &mut sql);
-        exclude("message_id", claim.in_flight.len(), &mut sql);
-        // A window wider than the claim, so one route's backlog at the head leaves room for other routes.
-        sql.push_str(&format!(" ORDER BY next_attempt_at, message_id LIMIT $2{skip_locked}"));
+        let sql = claim_candidates_sql(full.len(), claim.in_flight.len(), self.backend());
         let window = (claim.messages * 4).max(64) as i64;
         let mut conn = self.writer().acquire().await?;
         let mut tx = self.begin_bookkeeping(&mut conn).await?;
@@ -899,6 +907,26 @@ mod tests {
             direction: crate::Direction::Inbound,
             body: None,
         }
+    }
+
+    /// The claim must read due recipients in index order: sorting them (SQLite's "TEMP B-TREE") made each claim
+    /// cost in proportion to the backlog, 0.5 ms at 32 clients.
+    #[tokio::test]
+    async fn the_claim_reads_due_recipients_from_its_index_without_sorting() {
+        let (store, _dir) = stores().await.swap_remove(0);
+        let sql = claim_candidates_sql(1, 2, Backend::Sqlite);
+        let plan = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .bind(1000_i64)
+            .bind(96_i64)
+            .bind("full.example")
+            .bind("m1")
+            .bind("m2")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
+        assert!(plan.iter().any(|step| step.contains("COVERING INDEX queue_recipients_due")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
     }
 
     fn recorded(settled: Settled) -> (QueuedMessage, DeliveryStatus) {
