@@ -185,10 +185,14 @@ fn claim_candidates_sql(full_routes: usize, in_flight: usize, backend: Backend) 
     }
     // A window wider than the claim, so one route's backlog at the head leaves room for other routes.
     sql.push_str(" ORDER BY next_attempt_at, message_id LIMIT $2");
-    if backend == Backend::Postgres {
-        sql.push_str(" FOR UPDATE SKIP LOCKED");
-    }
+    sql.push_str(skip_locked(backend));
     sql
+}
+
+/// On PostgreSQL nodes claiming at once skip each other's locked rows instead of waiting for them; SQLite has
+/// one writer.
+fn skip_locked(backend: Backend) -> &'static str {
+    if backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" }
 }
 
 /// A `queue_messages` row, without its recipients.
@@ -348,7 +352,6 @@ impl Store {
         if claim.messages == 0 {
             return Ok(Vec::new());
         }
-        let skip_locked = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let full: Vec<&str> =
             claim.route_slots.iter().filter(|(_, free)| **free == 0).map(|(route, _)| route.as_str()).collect();
         let sql = claim_candidates_sql(full.len(), claim.in_flight.len(), self.backend());
@@ -390,8 +393,9 @@ impl Store {
         // Only numbered placeholders are formatted in; every id is bound.
         let sql = format!(
             "SELECT id, message_id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner \
-             FROM queue_recipients WHERE message_id IN ({}) AND {CLAIMABLE} ORDER BY id{skip_locked}",
-            placeholders(2, ids.len())
+             FROM queue_recipients WHERE message_id IN ({}) AND {CLAIMABLE} ORDER BY id{}",
+            placeholders(2, ids.len()),
+            skip_locked(self.backend())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now);
         for id in &ids {
