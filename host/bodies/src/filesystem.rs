@@ -92,10 +92,8 @@ impl MessageStore for Filesystem {
     }
 
     async fn delete(&self, key: &BodyKey) -> Result<()> {
-        match tokio::fs::remove_file(self.path(key)).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
+        let path = self.path(key);
+        Ok(tokio::task::spawn_blocking(move || remove_if_there(&path)).await??)
     }
 
     async fn stored_before(&self, cutoff: i64) -> Result<Vec<BodyKey>> {
@@ -115,14 +113,15 @@ impl MessageStore for Filesystem {
                     let entry = entry?;
                     let name = entry.file_name();
                     let name = name.to_string_lossy();
-                    let temp = name.starts_with(TEMP_PREFIX);
                     let key = BodyKey::parse(&name);
-                    if (temp || key.is_some()) && entry.metadata()?.modified()? < cutoff {
-                        match key {
-                            Some(key) => keys.push(key),
-                            // A write a crash cut short (a live write takes milliseconds).
-                            None => remove_if_there(&entry.path())?,
-                        }
+                    let ours = key.is_some() || name.starts_with(TEMP_PREFIX);
+                    if !ours || entry.metadata()?.modified()? >= cutoff {
+                        continue;
+                    }
+                    match key {
+                        Some(key) => keys.push(key),
+                        // A write a crash cut short (a live write takes milliseconds).
+                        None => remove_if_there(&entry.path())?,
                     }
                 }
             }
