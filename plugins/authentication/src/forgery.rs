@@ -80,6 +80,71 @@ fn names_host(text: &str, server: &str) -> bool {
     })
 }
 
+/// What a mail program names itself by: `Microsoft Outlook Express 6.00.2600.0000`, `Microsoft Outlook IMO, Build
+/// 9.0.2416`, `Microsoft Office Outlook 12.0`.
+fn names_outlook(mailer: &str) -> bool {
+    (mailer.starts_with("Microsoft Outlook") || mailer.starts_with("Microsoft Office Outlook"))
+        && !mailer.contains("Macintosh")
+}
+
+/// Outlook Express for Windows and Outlook up to 2007 (version 12) hand every message to Windows' MIME library,
+/// which adds `X-MimeOLE`; later Outlooks do not.
+fn outlook_writes_mimeole(mailer: &str) -> bool {
+    if mailer.contains("Express") {
+        return true;
+    }
+    let major = mailer.split(|c: char| !c.is_ascii_digit()).find(|n| !n.is_empty()).and_then(|n| n.parse::<u32>().ok());
+    major.is_some_and(|v| v <= 12)
+}
+
+/// Why a message whose X-Mailer names Outlook was not written by it, if it was not: spam software copies the
+/// name but not what Outlook writes beside it — `X-MimeOLE` (the versions that add it) and a text part with
+/// every HTML one. `top_type` is the message's own Content-Type.
+pub fn forged_outlook_mailer(mailer: &str, has_mimeole: bool, top_type: &str) -> Option<&'static str> {
+    let mailer = mailer.trim();
+    if !names_outlook(mailer) {
+        return None;
+    }
+    if !has_mimeole && outlook_writes_mimeole(mailer) {
+        return Some("no X-MimeOLE");
+    }
+    let kind = top_type.split(';').next().unwrap_or("").trim();
+    kind.eq_ignore_ascii_case("text/html").then_some("HTML with no text part")
+}
+
+/// An X-Mailer that is one random-looking word (`986cKAmXyPznPQV`): spam software varying the header so that
+/// no two copies match. Mail programs name themselves in words with a version; a random string mixes digits
+/// with letters whose case flips again and again.
+pub fn random_mailer(mailer: &str) -> bool {
+    let word = mailer.trim();
+    if word.len() < 10 || !word.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let digits = word.bytes().filter(u8::is_ascii_digit).count();
+    let letters = word.len() - digits;
+    let flips = word
+        .as_bytes()
+        .windows(2)
+        .filter(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_alphabetic())
+        .filter(|w| w[0].is_ascii_uppercase() != w[1].is_ascii_uppercase())
+        .count();
+    digits >= 1 && letters >= 4 && flips >= 3
+}
+
+/// A free mail address whose name holds a run of five or more digits (`pitster262743156@hotmail.com`): the
+/// accounts spam software registers by the thousand.
+pub fn numbered_freemail(address: &str) -> bool {
+    let Some((local, domain)) = address.trim().rsplit_once('@') else { return false };
+    let free = FREEMAIL.iter().any(|(domains, _)| domains.iter().any(|d| belongs(&domain.to_ascii_lowercase(), d)));
+    free && local.as_bytes().split(|b| !b.is_ascii_digit()).any(|run| run.len() >= 5)
+}
+
+/// A To header naming `Undisclosed.Recipients@…` as a mailbox. A mail program hiding its recipients writes an
+/// empty group, `undisclosed-recipients:;`; the dotted mailbox is bulk software's.
+pub fn undisclosed_mailbox(to: &str) -> bool {
+    to.to_ascii_lowercase().contains("undisclosed.recipients@")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +196,70 @@ mod tests {
         assert!(freemail_not_relayed("gmail.com", &[], Some("gmail.com.evil.test")));
         for not_free in ["example.com", "notyahoo.com", "yahoo.com.evil.test", "yahoo.example"] {
             assert!(!freemail_not_relayed(not_free, &[], None), "{not_free}");
+        }
+    }
+
+    #[test]
+    fn outlook_is_believed_with_what_outlook_writes() {
+        let (mimeole, none) = (true, false);
+        assert_eq!(
+            forged_outlook_mailer("Microsoft Outlook Express 6.00.2600.0000", none, "text/plain"),
+            Some("no X-MimeOLE")
+        );
+        assert_eq!(
+            forged_outlook_mailer("Microsoft Outlook IMO, Build 9.0.2416 (9.0.2910.0)", none, "text/plain"),
+            Some("no X-MimeOLE")
+        );
+        assert_eq!(forged_outlook_mailer("Microsoft Office Outlook 12.0", none, "text/plain"), Some("no X-MimeOLE"));
+        assert_eq!(
+            forged_outlook_mailer("Microsoft Outlook Express 6.00.2600.0000", mimeole, "text/html; charset=us-ascii"),
+            Some("HTML with no text part")
+        );
+        for (mailer, has_mimeole, top) in [
+            ("Microsoft Outlook Express 6.00.2600.0000", mimeole, "multipart/alternative; boundary=x"),
+            ("Microsoft Outlook, Build 10.0.2627", mimeole, "text/plain"),
+            // Outlook 2010 and later write no X-MimeOLE.
+            ("Microsoft Outlook 16.0", none, "multipart/alternative"),
+            // Nor does Outlook Express for the Mac, which also sends HTML alone.
+            ("Microsoft Outlook Express Macintosh Edition - 4.5 (0410)", none, "text/html"),
+            ("Mutt/1.4i", none, "text/html"),
+            ("", none, "text/html"),
+        ] {
+            assert_eq!(forged_outlook_mailer(mailer, has_mimeole, top), None, "{mailer}");
+        }
+    }
+
+    #[test]
+    fn a_random_mailer_name_is_told_from_a_program_and_version() {
+        for random in ["986cKAmXyPznPQV", "hZ3RKtcCNAeE2A3jcbd9"] {
+            assert!(random_mailer(random), "{random}");
+        }
+        for program in [
+            "Mutt/1.4i",
+            "QUALCOMM Windows Eudora Version 5.0.2",
+            "OpenCourseWare",
+            "KMail",
+            "Evolution42x",
+            "ABCDEFGH12",
+        ] {
+            assert!(!random_mailer(program), "{program}");
+        }
+    }
+
+    #[test]
+    fn numbered_accounts_count_only_at_free_mail_services() {
+        assert!(numbered_freemail("pitster262743156@hotmail.com"));
+        assert!(numbered_freemail("x12345y@yahoo.co.uk"));
+        for other in ["jane.doe1977@yahoo.com", "orders12345@shop.example", "12345@example.com", "no-at-sign"] {
+            assert!(!numbered_freemail(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn undisclosed_recipients_as_a_mailbox_is_bulk_softwares() {
+        assert!(undisclosed_mailbox("<Undisclosed.Recipients@example.net>"));
+        for group in ["undisclosed-recipients:;", "undisclosed-recipients: ;", "<Undisclosed-Recipient:;>"] {
+            assert!(!undisclosed_mailbox(group), "{group}");
         }
     }
 }

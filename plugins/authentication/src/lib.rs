@@ -37,6 +37,18 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("DATE_IN_FUTURE", 3.0, "the Date is hours after the message arrived"),
     ("DATE_MALFORMED", 3.0, "the Date is not written as mailers write it (no time zone, a zone that is none)"),
     ("FORGED_FREEMAIL", 3.0, "the From address is at a free mail service whose servers never handled the message"),
+    ("FORGED_MUA_OUTLOOK", 3.0, "the X-Mailer names Outlook, but the message lacks what Outlook writes"),
+    ("MAILER_RANDOM", 2.5, "the X-Mailer is a random string, not a mail program"),
+    (
+        "FREEMAIL_NUMBERED",
+        2.0,
+        "the From address is a free mail account named with a long number, as bulk-registered ones are",
+    ),
+    (
+        "TO_UNDISCLOSED_MAILBOX",
+        2.0,
+        "the To header gives \"Undisclosed.Recipients\" as a mailbox, where mail programs write an empty group",
+    ),
 ];
 
 /// How far ahead of its arrival a Date may lie before it counts: a mistaken time zone or a slow clock gives
@@ -88,14 +100,19 @@ impl Config {
     }
 }
 
-/// The domain of the first address in the From header, for the admin's log and the reply text.
-fn from_domain(message: &Message) -> String {
-    let from = message.header("From").into_iter().next().unwrap_or_default();
+/// The address of a From value: inside its angle brackets, or the whole value.
+fn from_address(from: &str) -> String {
     let address = match (from.rfind('<'), from.rfind('>')) {
         (Some(start), Some(end)) if start < end => &from[start + 1..end],
         _ => from.trim(),
     };
-    address.rsplit_once('@').map_or("", |(_, d)| d).trim().to_ascii_lowercase()
+    address.trim().to_owned()
+}
+
+/// The domain of the first address in the From header, for the admin's log and the reply text.
+fn from_domain(message: &Message) -> String {
+    let from = message.header("From").into_iter().next().unwrap_or_default();
+    from_address(&from).rsplit_once('@').map_or("", |(_, d)| d).trim().to_ascii_lowercase()
 }
 
 struct AuthenticationLayer;
@@ -199,6 +216,28 @@ fn forgery_marks(
     let client_name = message.connection().ptr;
     if dmarc != AuthResult::Pass && forgery::freemail_not_relayed(from_domain, &received, client_name.as_deref()) {
         verdict = config.symbol(verdict, "FORGED_FREEMAIL", from_domain);
+    }
+    mailer_marks(config, verdict, message)
+}
+
+/// The marks of bulk software imitating or hiding a mail program ([`forgery`]): its name, the sender's account,
+/// the recipients it hides.
+fn mailer_marks(config: &Config, mut verdict: Verdict, message: &Message) -> Verdict {
+    let first = |name: &str| message.header(name).into_iter().next();
+    if let Some(mailer) = first("X-Mailer") {
+        let top_type = first("Content-Type").unwrap_or_default();
+        if let Some(missing) = forgery::forged_outlook_mailer(&mailer, first("X-MimeOLE").is_some(), &top_type) {
+            verdict = config.symbol(verdict, "FORGED_MUA_OUTLOOK", &format!("{}: {missing}", shown(&mailer)));
+        }
+        if forgery::random_mailer(&mailer) {
+            verdict = config.symbol(verdict, "MAILER_RANDOM", &shown(&mailer));
+        }
+    }
+    if let Some(address) = first("From").map(|from| from_address(&from)).filter(|a| forgery::numbered_freemail(a)) {
+        verdict = config.symbol(verdict, "FREEMAIL_NUMBERED", &shown(&address));
+    }
+    if message.header("To").iter().any(|to| forgery::undisclosed_mailbox(to)) {
+        verdict = config.symbol(verdict, "TO_UNDISCLOSED_MAILBOX", "");
     }
     verdict
 }
