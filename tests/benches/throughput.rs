@@ -18,7 +18,8 @@
 //!
 //! `cargo bench -p moat-tests --bench throughput` (env: MOAT_BENCH_MESSAGES, default 2000;
 //! MOAT_BENCH_CLIENTS, default "1,8,32"; MOAT_BENCH_CHAINS, default "none,default,outbound";
-//! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows; MOAT_BENCH_BIN runs another build of `moat`, for A/B runs).
+//! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows; MOAT_BENCH_BIN runs another build of `moat`, for A/B runs;
+//! MOAT_BENCH_SPOOL_STORE sets `[spool] store`, e.g. "filesystem", to compare message stores).
 
 use moat_tests::corpus;
 use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
@@ -179,7 +180,11 @@ struct Figures {
 async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) -> Figures {
     let sink = Sink::start().await;
     let no_limit = "{ messages_per_hour = 0, recipients_per_hour = 0, messages_per_day = 0, recipients_per_day = 0 }";
-    let moat = Moat::builder(&bin(), row.backend)
+    let mut builder = Moat::builder(&bin(), row.backend);
+    if let Ok(store) = std::env::var("MOAT_BENCH_SPOOL_STORE") {
+        builder = builder.set("spool", "store", &format!("\"{store}\""));
+    }
+    let moat = builder
         .set("spool", "fsync", if row.fsync { "true" } else { "false" })
         .set("smtp", "max_connections_per_ip", "1000")
         .set("smtp", "connection_rate_per_ip", "0")

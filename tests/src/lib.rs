@@ -27,12 +27,14 @@ macro_rules! on_each_backend {
     };
 }
 
-/// Runs each listed `async fn NAME(backend: Backend)` once per message store: `sqlite::NAME` (the filesystem
-/// store), `postgres::NAME` (the database store) and `s3::NAME` (S3-compatible storage, a `moto_server`).
+/// Runs each listed `async fn NAME(backend: Backend)` once per message store: `sqlite::NAME` and
+/// `postgres::NAME` (the database store, on each database), `filesystem::NAME` (SQLite, bodies as files) and
+/// `s3::NAME` (S3-compatible storage, a `moto_server`).
 #[macro_export]
 macro_rules! on_each_message_store {
     ($($name:ident),* $(,)?) => {
         $crate::on_each_backend!($($name),*);
+        mod filesystem { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Filesystem).await } )* }
         mod s3 { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::S3).await } )* }
     };
 }

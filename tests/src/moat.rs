@@ -8,8 +8,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// SQLite, bodies on the filesystem: the single-node default.
+    /// SQLite, bodies in its database: the single-node default.
     Sqlite,
+    /// SQLite, bodies on the filesystem (`[spool] store = "filesystem"`, or an install from when it was the
+    /// default).
+    Filesystem,
     /// PostgreSQL, bodies in the database: the cluster default.
     Postgres,
     /// SQLite, bodies in S3-compatible object storage (a `moto_server` of the test's own).
@@ -20,7 +23,9 @@ impl Backend {
     /// The database URL for a new test, or None when this backend is not available here.
     async fn database_url(self, dir: &Path) -> Option<String> {
         match self {
-            Backend::Sqlite | Backend::S3 => Some(format!("sqlite://{}", dir.join("moat.db").display())),
+            Backend::Sqlite | Backend::Filesystem | Backend::S3 => {
+                Some(format!("sqlite://{}", dir.join("moat.db").display()))
+            }
             Backend::Postgres => {
                 let admin = std::env::var("MOAT_TEST_POSTGRES_URL").ok()?;
                 sqlx::any::install_default_drivers();
@@ -94,7 +99,11 @@ impl MoatBuilder {
                     .set("spool.s3", "secret_access_key", "\"testing\"");
                 Some(moto)
             }
-            _ => None,
+            Backend::Filesystem => {
+                config = config.set("spool", "store", "\"filesystem\"");
+                None
+            }
+            Backend::Sqlite | Backend::Postgres => None,
         };
         if !config.config.get("dns").is_some_and(|f| f.contains_key("nameserver")) {
             config = config.set("dns", "nameserver", &nameserver);

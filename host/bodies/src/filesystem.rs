@@ -28,6 +28,11 @@ impl Filesystem {
         Ok(Self { dir, fsync })
     }
 
+    /// Whether a store was ever opened under `dir`: an install that chose (or defaulted to) this store.
+    pub fn exists_under(dir: &Path) -> bool {
+        dir.join("bodies").is_dir()
+    }
+
     fn path(&self, key: &BodyKey) -> PathBuf {
         self.dir.join("bodies").join(&key.as_str()[..2]).join(key.as_str())
     }

@@ -1,9 +1,9 @@
 //! Where Moat keeps message bodies: a content-addressed [`MessageStore`], each body named by the SHA-256 of
 //! its bytes ([`BodyKey`]) and written durably before the `250` that accepts it.
 //!
-//! Three stores, one contract: the local filesystem (one node, the SQLite default), the database (the
-//! cluster's default: PostgreSQL is the one thing nodes share anyway), and S3-compatible object storage
-//! (large installations). Queued, held and kept messages all live in the one store; nothing is deleted while
+//! Three stores, one contract: the database (the default: a body commits with the rows that refer to it, and
+//! a cluster's PostgreSQL is the one thing nodes share anyway), the local filesystem (one node; SQLite's
+//! default until 2026-12), and S3-compatible object storage (large installations). Queued, held and kept messages all live in the one store; nothing is deleted while
 //! a queue row, a quarantine row or a log row inside the copy-keeping window refers to it ([`sweep`]).
 
 mod database;

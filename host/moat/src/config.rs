@@ -222,9 +222,10 @@ pub struct SpoolConfig {
     /// `fsync = true` — make every accepted message durable before answering `250`. Turning it off is only
     /// for benchmarks measuring what durability costs: a crash can then lose accepted mail.
     pub fsync: bool,
-    /// `store = "filesystem"` — `filesystem` (under `DATA_DIR/spool`: one node), `database` (in the database
-    /// every node shares) or `s3` (S3-compatible object storage, `[spool.s3]`). Default: `filesystem` on
-    /// SQLite, `database` on PostgreSQL.
+    /// `store = "database"` — `database` (in the database, SQLite's or the one every node shares), `filesystem`
+    /// (under `DATA_DIR/spool`: one node) or `s3` (S3-compatible object storage, `[spool.s3]`). Default:
+    /// `database`, except on SQLite where `DATA_DIR/spool/bodies` already exists (an install from when the
+    /// filesystem was SQLite's default keeps its bodies there).
     pub store: Option<BodyStoreKind>,
     /// `[spool.s3]` — `endpoint`, `bucket`, `region`, `prefix`, `access_key_id`, `secret_access_key`.
     pub s3: Option<moat_bodies::S3Settings>,
@@ -354,11 +355,16 @@ impl Config {
         self.cluster.node.as_deref().unwrap_or(&self.server.hostname)
     }
 
+    /// Where the filesystem message store lives, and an older install kept its spool.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.server.data_dir.join("spool")
+    }
+
     /// The message store this configuration names.
     pub fn bodies(&self, store: &moat_store::Store) -> anyhow::Result<moat_bodies::Bodies> {
         Ok(match self.body_store() {
             BodyStoreKind::Filesystem => {
-                let dir = self.server.data_dir.join("spool");
+                let dir = self.spool_dir();
                 let fs = moat_bodies::Filesystem::open(&dir, self.spool.fsync)
                     .with_context(|| format!("cannot open the spool under {}", dir.display()))?;
                 std::sync::Arc::new(fs)
@@ -390,9 +396,18 @@ impl Config {
 
     /// `[spool] store`, or the default for the database: the filesystem for one SQLite node, the shared
     /// database where several nodes share PostgreSQL (a node's own disk would strand its mail).
+    /// The message store `[spool] store` names, or the default: the database, which stores a body and the rows
+    /// that refer to it in one commit (one fsync a message where the filesystem takes three, and no file to
+    /// create and delete per message). An SQLite install that already keeps bodies under `spool/bodies` (the
+    /// default until 2026-12) goes on doing so: they stay readable, and nothing moves.
     pub fn body_store(&self) -> BodyStoreKind {
         let postgres = self.server.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
-        self.spool.store.unwrap_or(if postgres { BodyStoreKind::Database } else { BodyStoreKind::Filesystem })
+        let spool_in_use = || moat_bodies::Filesystem::exists_under(&self.spool_dir());
+        self.spool.store.unwrap_or(if !postgres && spool_in_use() {
+            BodyStoreKind::Filesystem
+        } else {
+            BodyStoreKind::Database
+        })
     }
 
     pub fn database_url(&self) -> String {
@@ -423,6 +438,20 @@ mod tests {
         )
         .unwrap();
         assert!(set.setup_gaps().is_empty(), "{:?}", set.setup_gaps());
+    }
+
+    #[test]
+    fn bodies_go_to_the_database_unless_an_install_already_keeps_them_on_the_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |extra: &str| {
+            Config::parse(&format!("[server]\ndata_dir = {:?}\n{extra}", dir.path().display().to_string())).unwrap()
+        };
+        assert_eq!(config("").body_store(), BodyStoreKind::Database, "a new install");
+        std::fs::create_dir_all(dir.path().join("spool/bodies/ab")).unwrap();
+        assert_eq!(config("").body_store(), BodyStoreKind::Filesystem, "an install from the filesystem default");
+        assert_eq!(config("[spool]\nstore = \"database\"\n").body_store(), BodyStoreKind::Database, "said");
+        let postgres = "database_url = \"postgres://moat@db/moat\"\n";
+        assert_eq!(config(postgres).body_store(), BodyStoreKind::Database, "a cluster shares its database");
     }
 
     #[test]

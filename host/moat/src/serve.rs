@@ -36,7 +36,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let durability = if config.spool.fsync { Durability::Full } else { Durability::None };
     let store = Store::open(&config.database_url(), durability).await?;
     let bodies = config.bodies(&store)?;
-    let adopted = moat_bodies::adopt_legacy_spool(&data_dir.join("spool"), &store, bodies.as_ref())
+    let adopted = moat_bodies::adopt_legacy_spool(&config.spool_dir(), &store, bodies.as_ref())
         .await
         .context("cannot move an older install's spool into the message store")?;
     if adopted > 0 {

@@ -216,9 +216,18 @@ async fn oversized_message_gets_552_and_nothing_is_queued(backend: Backend) {
     assert!(moat.admin(&["log", "tail"]).contains("rejected: 552 5.3.4"));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(sink.received().is_empty());
-    if backend == Backend::Sqlite {
-        let stored = std::fs::read_dir(moat.data_dir().join("spool/bodies")).unwrap().flatten();
-        assert_eq!(stored.flat_map(|fan| std::fs::read_dir(fan.path()).unwrap()).count(), 0, "nothing stored");
+    match backend {
+        Backend::Filesystem => {
+            let stored = std::fs::read_dir(moat.data_dir().join("spool/bodies")).unwrap().flatten();
+            assert_eq!(stored.flat_map(|fan| std::fs::read_dir(fan.path()).unwrap()).count(), 0, "nothing stored");
+        }
+        Backend::Sqlite | Backend::Postgres => {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&moat.database_url).await.unwrap();
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM message_bodies").fetch_one(&pool).await.unwrap();
+            assert_eq!(stored, 0, "nothing stored");
+        }
+        Backend::S3 => {}
     }
 }
 
@@ -412,4 +421,32 @@ async fn deliveries_reuse_the_downstream_connection_until_the_server_closes_it()
         assert_eq!(subjects.iter().filter(|s| s.contains(&format!("Subject: reuse {n}\r\n"))).count(), 1, "{n}");
     }
     assert!(!moat.admin(&["log", "tail"]).contains("deferred"), "no attempt failed");
+}
+
+/// The database holds new installs' bodies; an install from when the filesystem was SQLite's default (its
+/// `spool/bodies` exists) goes on keeping them there, so what it queued and kept stays readable.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_install_with_bodies_on_the_filesystem_keeps_them_there() {
+    let sink = Sink::start().await;
+    sink.set(SinkBehaviour { tempfail: true, ..SinkBehaviour::default() });
+    let older = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(older.path().join("data/spool/bodies")).unwrap();
+    for (root, files_expected) in [(None, false), (Some(older.path()), true)] {
+        let builder = Moat::builder(BIN, Backend::Sqlite);
+        let moat = match root {
+            Some(root) => builder.data_on(root),
+            None => builder,
+        };
+        let moat = moat.start().await.unwrap();
+        moat.protect("example.com", &[downstream(sink.addr, 10)], &["bob"]);
+        let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], "Subject: kept\r\n\r\nx\r\n").await;
+        assert!(reply.unwrap().starts_with("250"));
+
+        let files = std::fs::read_dir(moat.data_dir().join("spool/bodies")).into_iter().flatten().flatten();
+        let files = files.filter_map(|fan| std::fs::read_dir(fan.path()).ok()).flatten().count();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&moat.database_url).await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM message_bodies").fetch_one(&pool).await.unwrap();
+        assert_eq!((files > 0, rows > 0), (files_expected, !files_expected), "files {files}, rows {rows}");
+    }
 }

@@ -336,7 +336,8 @@ async fn the_data_dir_is_private() {
     let mode = |p: PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(dir.clone()), 0o700);
     assert_eq!(mode(dir.join("secret.key")), 0o600);
-    assert_eq!(mode(dir.join("spool")) & 0o077, 0);
+    let database = PathBuf::from(moat.database_url.trim_start_matches("sqlite://"));
+    assert_eq!(mode(database) & 0o077, 0, "the database, which holds the mail too");
     assert_eq!(mode(dir.join("tls")) & 0o077, 0, "the generated TLS key's directory");
     let weak = moat.cli_with_input(&["admin", "add", "lazy", "--password-stdin"], "aaaaaaaa\n");
     assert!(!weak.status.success());
