@@ -3,8 +3,9 @@
 //!
 //! Three stores, one contract: the database (the default: a body commits with the rows that refer to it, and
 //! a cluster's PostgreSQL is the one thing nodes share anyway), the local filesystem (one node; SQLite's
-//! default until 2026-12), and S3-compatible object storage (large installations). Queued, held and kept messages all live in the one store; nothing is deleted while
-//! a queue row, a quarantine row or a log row inside the copy-keeping window refers to it ([`sweep`]).
+//! default until 2026-12), and S3-compatible object storage (large installations). Queued, held and kept
+//! messages all live in the one store; nothing is deleted while a queue row, a quarantine row or a log row
+//! inside the copy-keeping window refers to it ([`sweep`]).
 
 mod database;
 mod filesystem;

@@ -394,8 +394,6 @@ impl Config {
         }
     }
 
-    /// `[spool] store`, or the default for the database: the filesystem for one SQLite node, the shared
-    /// database where several nodes share PostgreSQL (a node's own disk would strand its mail).
     /// The message store `[spool] store` names, or the default: the database, which stores a body and the rows
     /// that refer to it in one commit (one fsync a message where the filesystem takes three, and no file to
     /// create and delete per message). An SQLite install that already keeps bodies under `spool/bodies` (the
