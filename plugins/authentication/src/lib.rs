@@ -109,10 +109,9 @@ fn from_address(from: &str) -> String {
     address.trim().to_owned()
 }
 
-/// The domain of the first address in the From header, for the admin's log and the reply text.
-fn from_domain(message: &Message) -> String {
-    let from = message.header("From").into_iter().next().unwrap_or_default();
-    from_address(&from).rsplit_once('@').map_or("", |(_, d)| d).trim().to_ascii_lowercase()
+/// The domain of an address, for the admin's log and the reply text.
+fn domain_of(address: &str) -> String {
+    address.rsplit_once('@').map_or("", |(_, d)| d).trim().to_ascii_lowercase()
 }
 
 struct AuthenticationLayer;
@@ -151,7 +150,8 @@ impl Filter for AuthenticationLayer {
         if let Some(name) = dkim {
             verdict = config.symbol(verdict, name, "");
         }
-        let domain = from_domain(message);
+        let from = from_address(&message.header("From").into_iter().next().unwrap_or_default());
+        let domain = domain_of(&from);
         let policy = auth.dmarc_policy.as_deref().unwrap_or("none");
         match auth.dmarc {
             AuthResult::Pass => verdict = config.symbol(verdict, "DMARC_PASS", &domain),
@@ -180,7 +180,7 @@ impl Filter for AuthenticationLayer {
             }
             _ => {}
         }
-        forgery_marks(&config, verdict, message, &domain, auth.dmarc)
+        forgery_marks(&config, verdict, message, &from, auth.dmarc)
     }
 }
 
@@ -190,13 +190,7 @@ fn shown(value: &str) -> String {
 }
 
 /// The forgery marks of the headers ([`forgery`]), each scored once.
-fn forgery_marks(
-    config: &Config,
-    mut verdict: Verdict,
-    message: &Message,
-    from_domain: &str,
-    dmarc: AuthResult,
-) -> Verdict {
+fn forgery_marks(config: &Config, mut verdict: Verdict, message: &Message, from: &str, dmarc: AuthResult) -> Verdict {
     let first = |name: &str| message.header(name).into_iter().next();
     if let Some(id) = first("Message-ID").filter(|id| forgery::forged_outlook_message_id(id)) {
         verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", &shown(&id));
@@ -214,15 +208,16 @@ fn forgery_marks(
     }
     // A From domain that passed DMARC sent the message, whatever its trail says.
     let client_name = message.connection().ptr;
-    if dmarc != AuthResult::Pass && forgery::freemail_not_relayed(from_domain, &received, client_name.as_deref()) {
-        verdict = config.symbol(verdict, "FORGED_FREEMAIL", from_domain);
+    let from_domain = domain_of(from);
+    if dmarc != AuthResult::Pass && forgery::freemail_not_relayed(&from_domain, &received, client_name.as_deref()) {
+        verdict = config.symbol(verdict, "FORGED_FREEMAIL", &from_domain);
     }
-    mailer_marks(config, verdict, message)
+    mailer_marks(config, verdict, message, from)
 }
 
 /// The marks of bulk software imitating or hiding a mail program ([`forgery`]): its name, the sender's account,
 /// the recipients it hides.
-fn mailer_marks(config: &Config, mut verdict: Verdict, message: &Message) -> Verdict {
+fn mailer_marks(config: &Config, mut verdict: Verdict, message: &Message, from: &str) -> Verdict {
     let first = |name: &str| message.header(name).into_iter().next();
     if let Some(mailer) = first("X-Mailer") {
         let top_type = first("Content-Type").unwrap_or_default();
@@ -233,8 +228,8 @@ fn mailer_marks(config: &Config, mut verdict: Verdict, message: &Message) -> Ver
             verdict = config.symbol(verdict, "MAILER_RANDOM", &shown(&mailer));
         }
     }
-    if let Some(address) = first("From").map(|from| from_address(&from)).filter(|a| forgery::numbered_freemail(a)) {
-        verdict = config.symbol(verdict, "FREEMAIL_NUMBERED", &shown(&address));
+    if forgery::numbered_freemail(from) {
+        verdict = config.symbol(verdict, "FREEMAIL_NUMBERED", &shown(from));
     }
     if message.header("To").iter().any(|to| forgery::undisclosed_mailbox(to)) {
         verdict = config.symbol(verdict, "TO_UNDISCLOSED_MAILBOX", "");
