@@ -19,7 +19,8 @@
 //! `cargo bench -p moat-tests --bench throughput` (env: MOAT_BENCH_MESSAGES, default 2000;
 //! MOAT_BENCH_CLIENTS, default "1,8,32"; MOAT_BENCH_CHAINS, default "none,default,outbound";
 //! MOAT_TEST_POSTGRES_URL adds PostgreSQL rows; MOAT_BENCH_BIN runs another build of `moat`, for A/B runs;
-//! MOAT_BENCH_SPOOL_STORE sets `[spool] store`, e.g. "filesystem", to compare message stores).
+//! MOAT_BENCH_SPOOL_STORE sets `[spool] store`, e.g. "filesystem", to compare message stores;
+//! MOAT_BENCH_TRACE=FILE appends each message's send time, latency and size).
 
 use moat_tests::corpus;
 use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
@@ -206,7 +207,7 @@ async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) ->
     let pid = moat.pid().expect("moat runs");
     let cpu_before = process_cpu(pid);
     let addr = moat.smtp();
-    let start = Instant::now();
+    let (start, started) = (Instant::now(), std::time::SystemTime::now());
     let mut tasks = Vec::new();
     let clients = row.clients;
     for c in 0..clients {
@@ -223,6 +224,7 @@ async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) ->
                 client.cmd("EHLO bench.test\r\n").await.unwrap();
                 for data in batch {
                     let t = Instant::now();
+                    let sent_at = t - start;
                     // One pipelined round trip for the envelope, one for the data.
                     client
                         .write("MAIL FROM:<load@sender.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
@@ -235,25 +237,42 @@ async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) ->
                     let reply = client.reply().await.unwrap();
                     // A filtered message may be refused (spam, virus): that is an answer, not an error.
                     assert!(reply.starts_with("250") || reply.starts_with("5"), "{reply}");
-                    latencies.push(t.elapsed());
+                    latencies.push((t.elapsed(), sent_at, data.len()));
                 }
                 client.cmd("QUIT\r\n").await.unwrap();
             }
             latencies
         }));
     }
-    let mut latencies = Vec::with_capacity(messages);
+    let mut traced = Vec::with_capacity(messages);
     for t in tasks {
-        latencies.extend(t.await.unwrap());
+        traced.extend(t.await.unwrap());
     }
     let accept_time = start.elapsed();
     queue_empty(&moat).await;
     let drained_after = start.elapsed();
     let cpu = process_cpu(pid) - cpu_before;
+    if let Ok(path) = std::env::var("MOAT_BENCH_TRACE") {
+        write_trace(&path, row, started, &traced);
+    }
+    let mut latencies: Vec<Duration> = traced.iter().map(|(latency, ..)| *latency).collect();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let profile = (row.chain == Chain::Default).then(|| chain_profile(&moat, messages));
     Figures { accept_time, p50: pct(0.50), p99: pct(0.99), drained_after, cpu, profile }
+}
+
+/// Appends each message's row, send time (Unix ms, to line up with moat's log), latency (ms) and size to
+/// `path`: whether a row's tail is a few stalls or spread over the run shows in its time series.
+fn write_trace(path: &str, row: &Row, started: std::time::SystemTime, traced: &[(Duration, Duration, usize)]) {
+    let epoch = started.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("trace file");
+    let label = format!("{:?}/{:?}/{:?}/{}", row.chain, row.mail, row.backend, row.clients);
+    for (latency, sent_at, size) in traced {
+        let (sent, took) = ((epoch + *sent_at).as_secs_f64() * 1000.0, latency.as_secs_f64() * 1000.0);
+        writeln!(out, "{label}\t{sent:.3}\t{took:.3}\t{size}").expect("trace written");
+    }
 }
 
 /// The outbound rows: `clients` customer servers relaying `messages` through the submission listener.
