@@ -44,6 +44,8 @@ pub struct Rules {
     pub rules: Vec<Rule>,
     /// What a message carrying GTUBE, the standard test string of spam filters, gets.
     pub gtube: Gtube,
+    /// Whether bulk mail's phrases are scored (`phrases.rs`); on unless an admin turns them off.
+    pub bulk_phrases: bool,
 }
 
 /// The answer to GTUBE: refused (the default, as SpamAssassin and Rspamd do), held, or not looked for.
@@ -63,6 +65,12 @@ struct RawConfig {
     rule: Vec<RawRule>,
     #[serde(default)]
     gtube: Gtube,
+    #[serde(default = "yes")]
+    bulk_phrases: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -181,6 +189,6 @@ impl Rules {
                 name,
             });
         }
-        Ok(Self { rules, gtube: raw.gtube })
+        Ok(Self { rules, gtube: raw.gtube, bulk_phrases: raw.bulk_phrases })
     }
 }

@@ -25,8 +25,12 @@
 //!
 //! Before any rule, a message carrying GTUBE (the Generic Test for Unsolicited Bulk Email) is refused, as
 //! SpamAssassin and Rspamd do; `gtube = "quarantine"` holds it instead, `gtube = "off"` ignores it.
+//!
+//! After the admin's rules, three or more of bulk mail's phrases add `BULK_PHRASES` (3.0) — removal
+//! instructions, compliance claims, "act now" (`phrases.rs`); `bulk_phrases = false` turns them off.
 
 mod config;
+mod phrases;
 
 use config::{Action, Condition, Gtube, Rules, Test};
 
@@ -34,8 +38,16 @@ use config::{Action, Condition, Gtube, Rules, Test};
 /// check that filtering works end to end.
 const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
-fn carries_gtube(message: &Message) -> bool {
-    message.text_parts().iter().chain(message.html_parts().iter()).any(|part| part.contains(GTUBE))
+fn carries_gtube(body: &[String]) -> bool {
+    body.iter().any(|part| part.contains(GTUBE))
+}
+
+/// The `body` field: the text parts as read, then the HTML parts as sent. Each call copies the message's text
+/// across the sandbox's boundary, so `on_message` takes it once for GTUBE and the phrases.
+fn body(message: &Message) -> Vec<String> {
+    let mut parts = message.text_parts();
+    parts.extend(message.html_parts());
+    parts
 }
 use moat_sdk::{Filter, Message, Verdict, host};
 
@@ -45,11 +57,7 @@ struct RulesFilter;
 fn values(message: &Message, field: &str) -> Vec<String> {
     match field {
         "subject" => message.subject().into_iter().collect(),
-        "body" => {
-            let mut parts = message.text_parts();
-            parts.extend(message.html_parts());
-            parts
-        }
+        "body" => body(message),
         "sender" => vec![message.sender()],
         "sender-domain" => vec![message.sender().rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default()],
         "recipient" => message.recipients().into_iter().map(|r| r.address).collect(),
@@ -98,7 +106,8 @@ impl Filter for RulesFilter {
             Ok(rules) => rules,
             Err(e) => return Verdict::pass().symbol("RULES_CONFIG_ERROR", 0.0, &e),
         };
-        if rules.gtube != Gtube::Off && carries_gtube(message) {
+        let body = body(message);
+        if rules.gtube != Gtube::Off && carries_gtube(&body) {
             let verdict = match rules.gtube {
                 Gtube::Quarantine => Verdict::quarantine(),
                 _ => Verdict::reject(554, "5.7.1", "Message refused: it carries the GTUBE test string"),
@@ -122,6 +131,13 @@ impl Filter for RulesFilter {
                 break;
             }
         }
+        if rules.bulk_phrases {
+            let found = phrases::found(&body, message.subject().as_deref());
+            if found.len() >= phrases::ENOUGH {
+                let reason = format!("{} of bulk mail's phrases: {}", found.len(), found.join(", "));
+                verdict = verdict.symbol(phrases::SYMBOL, phrases::SCORE, &reason);
+            }
+        }
         verdict
     }
 }
@@ -129,7 +145,7 @@ impl Filter for RulesFilter {
 moat_sdk::describe!(
     summary =
         "Rules: your own conditions on headers, body, sender, recipients, client, size and attachments, without code.",
-    configuration = "rule: a list of {name, score, action, when, add_header}: action is \"score\" (default), \"quarantine\", \"reject\" or \"accept\"; when is {field, equals|contains|regex|greater|less} combined with all, any and not\ngtube: what the GTUBE test string does: \"reject\" (default), \"quarantine\" or \"off\"",
+    configuration = "rule: a list of {name, score, action, when, add_header}: action is \"score\" (default), \"quarantine\", \"reject\" or \"accept\"; when is {field, equals|contains|regex|greater|less} combined with all, any and not\ngtube: what the GTUBE test string does: \"reject\" (default), \"quarantine\" or \"off\"\nbulk_phrases: whether three or more of bulk mail's phrases (removal instructions, \"act now\", compliance claims) add BULK_PHRASES, 3.0 (default true)",
 );
 moat_sdk::export_filter!(RulesFilter);
 
