@@ -265,8 +265,8 @@ async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) ->
 /// Appends each message's row, send time (Unix ms, to line up with moat's log), latency (ms) and size to
 /// `path`: whether a row's tail is a few stalls or spread over the run shows in its time series.
 fn write_trace(path: &str, row: &Row, started: std::time::SystemTime, traced: &[(Duration, Duration, usize)]) {
-    let epoch = started.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
     use std::io::Write;
+    let epoch = started.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
     let mut out = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("trace file");
     let label = format!("{:?}/{:?}/{:?}/{}", row.chain, row.mail, row.backend, row.clients);
     for (latency, sent_at, size) in traced {
