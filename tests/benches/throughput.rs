@@ -141,10 +141,10 @@ async fn run() {
         }
     }
     for (clients, mail, profile) in profiles {
-        println!("\nDefault chain, {mail:?} mail, {clients} clients: mean wall-clock µs per call of each entry");
-        println!("| entry | µs |\n|---|---|");
-        for (entry, micros) in profile {
-            println!("| {entry} | {micros:.0} |");
+        println!("\nDefault chain, {mail:?} mail, {clients} clients: mean per call of each entry");
+        println!("| entry | wall-clock µs | fuel (thousands) |\n|---|---|---|");
+        for (entry, Cost { micros, fuel }) in profile {
+            println!("| {entry} | {micros:.0} | {:.0} |", fuel / 1000.0);
         }
     }
 }
@@ -174,8 +174,8 @@ struct Figures {
     p99: Duration,
     drained_after: Duration,
     cpu: Duration,
-    /// Mean µs per call of each chain entry, for a filtered row.
-    profile: Option<BTreeMap<String, f64>>,
+    /// Mean cost per call of each chain entry, for a filtered row.
+    profile: Option<BTreeMap<String, Cost>>,
 }
 
 async fn once(row: &Row, messages: usize, mail: &[Vec<u8>], train: &Training) -> Figures {
@@ -398,20 +398,37 @@ async fn queue_empty(moat: &Moat) {
     }
 }
 
-/// Mean µs per call of each chain entry and stage, from the last `messages` log rows' per-entry reports (a
+/// One entry's mean cost per call. Wall-clock time on a saturated machine holds other threads' turns; fuel
+/// counts the guest's own work only (what a fresh instance builds shows here, not the machine's noise).
+#[derive(Default)]
+struct Cost {
+    micros: f64,
+    fuel: f64,
+}
+
+/// Mean cost per call of each chain entry and stage, from the last `messages` log rows' per-entry reports (a
 /// connect-stage call runs once per session and shows in each of its messages' reports).
-fn chain_profile(moat: &Moat, messages: usize) -> BTreeMap<String, f64> {
+fn chain_profile(moat: &Moat, messages: usize) -> BTreeMap<String, Cost> {
     let log = moat.admin(&["log", "tail", "-n", &messages.to_string(), "--verbose"]);
-    let mut total: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut total: BTreeMap<String, (Cost, usize)> = BTreeMap::new();
     for line in log.lines() {
         // "    NAME (STAGE)…  (fuel F, M µs)"
         let Some((head, timing)) = line.trim_start().rsplit_once("  (fuel ") else { continue };
         let entry = head.split([':', ';']).next().unwrap_or(head).trim().to_owned();
+        let mut figures = timing.split(", ");
+        let fuel: f64 = figures.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
         let micros: f64 =
-            timing.split(", ").nth(1).and_then(|m| m.strip_suffix(" µs)")).and_then(|m| m.parse().ok()).unwrap_or(0.0);
+            figures.next().and_then(|m| m.strip_suffix(" µs)")).and_then(|m| m.parse().ok()).unwrap_or(0.0);
         let slot = total.entry(entry).or_default();
-        slot.0 += micros;
+        slot.0.micros += micros;
+        slot.0.fuel += fuel;
         slot.1 += 1;
     }
-    total.into_iter().map(|(entry, (sum, calls))| (entry, sum / calls.max(1) as f64)).collect()
+    total
+        .into_iter()
+        .map(|(entry, (sum, calls))| {
+            let calls = calls.max(1) as f64;
+            (entry, Cost { micros: sum.micros / calls, fuel: sum.fuel / calls })
+        })
+        .collect()
 }
