@@ -6,14 +6,18 @@
 //! statements and transactions PostgreSQL ran per message (`pg_stat_statements`, `pg_stat_database`).
 //!
 //! `source scripts/postgres.sh && cargo bench -p moat-tests --bench cluster` (env: MOAT_BENCH_MESSAGES,
-//! default 2000; MOAT_BENCH_CLIENTS, default 24; MOAT_BENCH_NODES, default "1,2,3"; MOAT_BENCH_STATEMENTS=1 lists each statement's calls per message). The test server runs with
-//! `fsync=off`, so the figures leave out PostgreSQL's own disk flushes.
+//! default 2000; MOAT_BENCH_CLIENTS, default 24; MOAT_BENCH_NODES, default "1,2,3"; MOAT_BENCH_STATEMENTS=1
+//! lists each statement's calls per message; MOAT_BENCH_BIN runs another build, for A/B runs). The test server
+//! runs with `fsync=off`, so the figures leave out PostgreSQL's own disk flushes.
 
 use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
 use sqlx::Row;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_moat-e2e");
+/// The `moat` under test; `MOAT_BENCH_BIN` names another build (an A/B run against an older commit's).
+fn bin() -> String {
+    std::env::var("MOAT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_moat-e2e").to_owned())
+}
 const PER_CONNECTION: usize = 100;
 
 fn main() {
@@ -65,7 +69,7 @@ struct Figures {
 async fn once(nodes: usize, clients: usize, messages: usize) -> Figures {
     let sink = Sink::start().await;
     let node = |name: String| {
-        Moat::builder(BIN, Backend::Postgres)
+        Moat::builder(&bin(), Backend::Postgres)
             .set("cluster", "node", &format!("{name:?}"))
             .set("smtp", "max_connections_per_ip", "1000")
             .set("smtp", "connection_rate_per_ip", "0")

@@ -74,10 +74,23 @@ impl Store {
     }
 
     /// The database store's bodies of messages being committed, inside that commit (one commit for both).
+    /// One statement for them all (by chunks); a body twice in the group (the same message sent twice) is written
+    /// once: PostgreSQL refuses to update one row twice in one statement.
     pub(crate) async fn bodies_insert(tx: &mut sqlx::AnyConnection, bodies: &[(BodyKey, Vec<u8>)]) -> Result<()> {
         let now = crate::unix_now();
-        for (key, bytes) in bodies {
-            Self::body_insert(tx, key, bytes, now).await?;
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<&(BodyKey, Vec<u8>)> = bodies.iter().filter(|(key, _)| seen.insert(key.as_str())).collect();
+        for chunk in distinct.chunks(crate::queue::ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES {} \
+                 ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
+                crate::queue::value_rows(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, bytes) in chunk {
+                query = query.bind(key.as_str()).bind(bytes.as_slice()).bind(now);
+            }
+            query.execute(&mut *tx).await?;
         }
         Ok(())
     }
