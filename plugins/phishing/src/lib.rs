@@ -1,11 +1,11 @@
 //! The phishing layer: every link of the message (text and HTML) and its From domain are checked for what
 //! phishing looks like — an anchor whose text shows one domain and whose target is another, links to bare
-//! IP addresses or hiding their host behind `user@`, look-alikes of the tenant's protected domains
-//! (punycode homoglyphs, digit swaps, typos, hyphens and other endings) and of the most phished brands
-//! (homoglyphs, hyphens, the brand's name before another domain), URL shorteners, and domains on a blocklist
-//! (the entry's config, the tenant's storage `domain|NAME`, or the operator's shared storage) — and what the
-//! HTML does: links that carry a page (`data:`) and forms asking for a password, in the message or in an HTML
-//! attachment.
+//! IP addresses or hiding their host behind `user@`, images loaded from a bare IP address, look-alikes of the
+//! tenant's protected domains (punycode homoglyphs, digit swaps, typos, hyphens and other endings) and of the
+//! most phished brands (homoglyphs, hyphens, the brand's name before another domain), URL shorteners, and
+//! domains on a blocklist (the entry's config, the tenant's storage `domain|NAME`, or the operator's shared
+//! storage) — and what the HTML does: links that carry a page (`data:`) and forms asking for a password, in the
+//! message or in an HTML attachment.
 //!
 //! Configuration (every key optional):
 //! ```json
@@ -30,6 +30,8 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     // Newsletters link through their mailing service's tracking domain: a mismatch alone is weak evidence.
     ("PHISH_DISPLAY_MISMATCH", 2.0, "a link shows one domain and goes to another"),
     ("PHISH_IP_URL", 2.5, "a link goes to a bare IP address"),
+    // Honest senders serve their pictures from a named host (their own, their mailing service's, a CDN).
+    ("PHISH_IP_IMAGE", 2.5, "an image loads from a bare IP address"),
     ("PHISH_USERINFO_URL", 2.0, "a link hides its real host after user@"),
     ("PHISH_LOOKALIKE", 6.0, "a link goes to a look-alike of a protected domain"),
     ("PHISH_LOOKALIKE_SENDER", 6.0, "the From domain is a look-alike of a protected domain"),
@@ -323,6 +325,16 @@ fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings)
     }
 }
 
+/// Pictures loaded from a bare IP address: the sender has no name for the server they live on, or hides it
+/// from domain blocklists.
+fn check_images(html_parts: &[String], findings: &mut Findings) {
+    for source in html_parts.iter().flat_map(|h| urls::image_sources(h)) {
+        if urls::host_of(&source).is_some_and(|host| host.parse::<std::net::IpAddr>().is_ok()) {
+            findings.add("PHISH_IP_IMAGE", source);
+        }
+    }
+}
+
 /// The message's text and HTML parts, fetched from the host once per message (each fetch copies them all
 /// into the plugin).
 struct Parts {
@@ -388,6 +400,8 @@ impl Filter for Phishing {
         }
         check_html(message, &parts.html, &mut findings);
         check_lure(message, &parts, &mut findings);
+        // After the lure's check: a picture's host deceives no reader about where a click goes.
+        check_images(&parts.html, &mut findings);
         let mut keys: Vec<String> = Vec::new();
         for host in &hosts {
             for domain in with_parents(host) {

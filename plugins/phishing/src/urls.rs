@@ -177,6 +177,24 @@ pub fn in_html(html: &str) -> Vec<Link> {
     links
 }
 
+/// Where each `<img>` of an HTML part loads its picture from (`src`), as written.
+pub fn image_sources(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut sources = Vec::new();
+    let mut at = 0;
+    while let Some(i) = find_tag(&lower[at..], "<img") {
+        let start = at + i;
+        at = start + 4;
+        if !lower[at..].starts_with(|c: char| c.is_whitespace()) {
+            continue;
+        }
+        let Some(end) = lower[start..].find('>').map(|e| start + e) else { break };
+        sources.extend(attribute(&html[start..end], "src"));
+        at = end;
+    }
+    sources
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +204,16 @@ mod tests {
         assert_eq!(decode_entities("a&amp;b&nbsp;c&#46;d & e&amp;amp;"), "a&b c.d & e&amp;");
         assert_eq!(find_tag("x <b> <area> <a href>", "<a"), Some(6));
         assert_eq!(find_tag("<b>", "<a"), None);
+    }
+
+    #[test]
+    fn images_give_their_sources() {
+        let html = r#"<IMG SRC="http://203.0.113.5/a.gif" width=1><img alt=x src='https://cdn.shop.test/logo.png'>
+                      <imgx src="http://192.0.2.1/no"> <img src=data:image/png;base64,iVBOR> <img alt="no source">"#;
+        assert_eq!(
+            image_sources(html),
+            ["http://203.0.113.5/a.gif", "https://cdn.shop.test/logo.png", "data:image/png;base64,iVBOR"]
+        );
     }
 
     #[test]
