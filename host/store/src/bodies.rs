@@ -80,11 +80,11 @@ impl Store {
         let now = crate::unix_now();
         let mut seen = std::collections::HashSet::new();
         let distinct: Vec<&(BodyKey, Vec<u8>)> = bodies.iter().filter(|(key, _)| seen.insert(key.as_str())).collect();
-        for chunk in distinct.chunks(crate::queue::ROWS_PER_INSERT) {
+        for chunk in distinct.chunks(crate::sql::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES {} \
                  ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
-                crate::queue::value_rows(chunk.len(), 3)
+                crate::sql::value_rows(chunk.len(), 3)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (key, bytes) in chunk {

@@ -24,6 +24,7 @@ mod quarantine;
 mod queue;
 mod sending;
 mod sessions;
+mod sql;
 mod tenants;
 
 pub use admins::{Admin, AdminId, ApiToken, Delegation, Role};

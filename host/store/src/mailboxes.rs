@@ -46,11 +46,6 @@ fn mailbox_from_row(r: &AnyRow) -> Mailbox {
     }
 }
 
-/// Row ids for an `IN (…)` list: integers formatted here, so nothing an admin typed reaches the SQL text.
-pub(crate) fn id_list(ids: impl Iterator<Item = i64>) -> String {
-    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
-}
-
 /// `SELECT` of every mailbox column and its address, followed by the given clause.
 macro_rules! select_mailboxes {
     ($clause:literal) => {
@@ -218,7 +213,7 @@ impl Store {
         if domains.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = id_list(domains.iter().map(|d| d.0));
+        let ids = crate::sql::id_list(domains.iter().map(|d| d.0));
         let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         // The query text is bound; the ids are integers (`id_list`).
         let sql = format!(
@@ -283,7 +278,7 @@ impl Store {
         if domains.is_empty() {
             return Ok(0);
         }
-        let ids = id_list(domains.iter().map(|d| d.0));
+        let ids = crate::sql::id_list(domains.iter().map(|d| d.0));
         let sql = format!("SELECT COUNT(*) FROM mailboxes WHERE domain_id IN ({ids})");
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool()).await?)
     }
@@ -293,7 +288,7 @@ impl Store {
         if mailboxes.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = id_list(mailboxes.iter().map(|m| m.0));
+        let ids = crate::sql::id_list(mailboxes.iter().map(|m| m.0));
         let sql = format!(
             "SELECT a.local_part || '@' || ad.name AS address, m.local_part || '@' || md.name AS mailbox \
              FROM aliases a JOIN domains ad ON ad.id = a.domain_id \

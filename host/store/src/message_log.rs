@@ -201,7 +201,7 @@ fn for_domains(sql: &mut String, domains: Option<&[crate::DomainId]>) {
         sql.push_str(" AND 1 = 0");
         return;
     }
-    let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+    let ids = crate::sql::id_list(domains.iter().map(|d| d.0));
     sql.push_str(&format!(" AND id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"));
 }
 

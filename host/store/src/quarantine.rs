@@ -115,7 +115,7 @@ impl Store {
     pub async fn quarantine_count(&self, tenant: TenantId, domains: Option<&[crate::DomainId]>) -> Result<i64> {
         let mut sql = String::from("SELECT COUNT(*) FROM quarantine WHERE released_at IS NULL AND tenant_id = $1");
         if let Some(domains) = domains {
-            let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+            let ids = crate::sql::id_list(domains.iter().map(|d| d.0));
             let ids = if ids.is_empty() { "0".to_owned() } else { ids };
             // Only integer ids are formatted in.
             sql.push_str(&format!(

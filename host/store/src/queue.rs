@@ -1,3 +1,4 @@
+use crate::sql;
 use crate::{Backend, BodyKey, NewLogEntry, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
@@ -179,7 +180,7 @@ fn claim_candidates_sql(full_routes: usize, in_flight: usize, backend: Backend) 
     let mut next = 3;
     for (column, count) in [("route", full_routes), ("message_id", in_flight)] {
         if count > 0 {
-            sql.push_str(&format!(" AND {column} NOT IN ({})", placeholders(next, count)));
+            sql.push_str(&format!(" AND {column} NOT IN ({})", sql::placeholders(next, count)));
             next += count;
         }
     }
@@ -208,25 +209,6 @@ fn message_from_row(r: &AnyRow) -> QueuedMessage {
         recipients: Vec::new(),
         account: r.get("account"),
     }
-}
-
-/// The most rows one multi-row `INSERT` carries: far below both databases' limits on bound parameters
-/// (SQLite 32,766, PostgreSQL 65,535) at eight a row.
-pub(crate) const ROWS_PER_INSERT: usize = 200;
-
-/// `($1, …, $width), ($width+1, …), …`: the `VALUES` rows of a multi-row insert of `rows` rows.
-pub(crate) fn value_rows(rows: usize, width: usize) -> String {
-    value_rows_with(rows, width, |first| format!("({})", placeholders(first, width)))
-}
-
-/// `rows` rows of `width` parameters each, written by `row` from the row's first parameter number.
-fn value_rows_with(rows: usize, width: usize, row: impl Fn(usize) -> String) -> String {
-    (0..rows).map(|i| row(1 + i * width)).collect::<Vec<_>>().join(", ")
-}
-
-/// `$start, $start+1, …`: `count` numbered placeholders for an `IN` list.
-fn placeholders(start: usize, count: usize) -> String {
-    (start..start + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn recipient_from_row(r: &AnyRow) -> QueuedRecipient {
@@ -324,13 +306,13 @@ impl Store {
     }
 
     /// Queues `messages` (each with its log row's id) and their recipients: a statement for all the messages and
-    /// one for all the recipients (by chunks of [`ROWS_PER_INSERT`]), not one per row — on SQLite each statement
-    /// is a round trip to the connection's thread.
+    /// one for all the recipients (by chunks of [`sql::ROWS_PER_INSERT`]), not one per row — on SQLite each
+    /// statement is a round trip to the connection's thread.
     async fn queue_insert(tx: &mut sqlx::AnyConnection, messages: &[(&NewQueuedMessage, i64)]) -> Result<()> {
-        for chunk in messages.chunks(ROWS_PER_INSERT) {
+        for chunk in messages.chunks(sql::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id, account, body) VALUES {}",
-                value_rows(chunk.len(), 8)
+                sql::value_rows(chunk.len(), 8)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (message, log_id) in chunk {
@@ -350,11 +332,11 @@ impl Store {
         }
         let recipients: Vec<(&NewQueuedMessage, &(String, String))> =
             messages.iter().flat_map(|(m, _)| m.recipients.iter().map(move |r| (*m, r))).collect();
-        for chunk in recipients.chunks(ROWS_PER_INSERT) {
+        for chunk in recipients.chunks(sql::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
                  VALUES {}",
-                value_rows_with(chunk.len(), 4, |n| format!(
+                sql::value_rows_with(chunk.len(), 4, |n| format!(
                     "(${}, ${}, ${}, 'queued', ${}, ${})",
                     n,
                     n + 1,
@@ -426,7 +408,7 @@ impl Store {
         let sql = format!(
             "SELECT id, message_id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner \
              FROM queue_recipients WHERE message_id IN ({}) AND {CLAIMABLE} ORDER BY id{}",
-            placeholders(2, ids.len()),
+            sql::placeholders(2, ids.len()),
             skip_locked(self.backend())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now);
@@ -450,7 +432,7 @@ impl Store {
             }
         }
         let leased = claimed.iter().flat_map(|m| m.recipients.iter().map(|r| r.id));
-        let leased = crate::mailboxes::id_list(leased);
+        let leased = sql::id_list(leased);
         if !leased.is_empty() {
             // Only ids (integers) are formatted in.
             // The next attempt moves to the lease's end too: rows being delivered leave the range every claim
@@ -576,7 +558,7 @@ impl Store {
         }
         sql.push_str(" JOIN message_log l ON l.id = m.log_id WHERE l.tenant_id = $1");
         if let Some(domains) = domains {
-            let ids = crate::mailboxes::id_list(domains.iter().map(|d| d.0));
+            let ids = sql::id_list(domains.iter().map(|d| d.0));
             let ids = if ids.is_empty() { "0".to_owned() } else { ids };
             // Only integer ids are formatted in.
             sql.push_str(&format!(" AND l.id IN (SELECT log_id FROM message_log_domains WHERE domain_id IN ({ids}))"));
@@ -670,7 +652,7 @@ impl Store {
             // Only ids (integers) are formatted in.
             let sql = format!(
                 "SELECT id FROM queue_recipients WHERE lease_owner = $1 AND id IN ({}) ORDER BY id{}",
-                crate::mailboxes::id_list(results.iter().copied()),
+                sql::id_list(results.iter().copied()),
                 // Locked in id order, as the messages were: two writers locking the same rows take them in the
                 // same order and never wait on each other in a circle.
                 if postgres { " FOR UPDATE" } else { "" }
@@ -695,7 +677,7 @@ impl Store {
             let sql = format!(
                 "UPDATE queue_recipients SET status = $1, attempts = attempts + $2, next_attempt_at = $3, \
                  last_reply = $4, updated_at = $5, lease_owner = NULL, lease_until = NULL WHERE id IN ({})",
-                crate::mailboxes::id_list(recipients.into_iter())
+                sql::id_list(recipients.into_iter())
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(status)
@@ -748,7 +730,7 @@ impl Store {
             // Only ids (integers) are formatted in.
             let sql = format!(
                 "UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id IN ({})",
-                crate::mailboxes::id_list(log_ids.into_iter())
+                sql::id_list(log_ids.into_iter())
             );
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(last_reply).execute(&mut *tx).await?;
         }
@@ -771,7 +753,7 @@ impl Store {
         let sql = format!(
             "SELECT id, sender, size, received_at, expires_at, log_id, account, body FROM queue_messages \
              WHERE id IN ({}) ORDER BY id{}",
-            placeholders(1, ids.len()),
+            sql::placeholders(1, ids.len()),
             if lock { " FOR UPDATE" } else { "" }
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -795,7 +777,7 @@ impl Store {
         let sql = format!(
             "SELECT id, message_id, address, route, status, attempts, next_attempt_at, last_reply, lease_owner \
              FROM queue_recipients WHERE message_id IN ({}) ORDER BY id",
-            placeholders(1, ids.len())
+            sql::placeholders(1, ids.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in ids {
@@ -907,7 +889,7 @@ impl Store {
         let mut dropped = 0;
         for (table, column) in [("queue_recipients", "message_id"), ("queue_messages", "id")] {
             // Only fixed names and numbered placeholders are formatted in; every id is bound.
-            let sql = format!("DELETE FROM {table} WHERE {column} IN ({})", placeholders(1, ids.len()));
+            let sql = format!("DELETE FROM {table} WHERE {column} IN ({})", sql::placeholders(1, ids.len()));
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in ids {
                 query = query.bind(*id);
@@ -1018,7 +1000,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_larger_than_one_insert_with_a_shared_body_is_queued_whole() {
         for (store, _dir) in stores().await {
-            let n = ROWS_PER_INSERT + 7;
+            let n = sql::ROWS_PER_INSERT + 7;
             let batch: Vec<Accepted> = (0..n)
                 .map(|i| to_routes(&format!("g{i}"), &[("ann@x.test", "x.test"), ("bob@y.test", "y.test")]))
                 .collect();
@@ -1034,7 +1016,7 @@ mod tests {
             assert_eq!(count("SELECT COUNT(*) FROM queue_messages").await.unwrap(), n as i64);
             let queued = count("SELECT COUNT(*) FROM queue_recipients WHERE status = 'queued'").await.unwrap();
             assert_eq!(queued, 2 * n as i64);
-            for i in [0, ROWS_PER_INSERT, n - 1] {
+            for i in [0, sql::ROWS_PER_INSERT, n - 1] {
                 let log_id: i64 = sqlx::query_scalar("SELECT log_id FROM queue_messages WHERE id = $1")
                     .bind(format!("g{i}"))
                     .fetch_one(store.pool())
