@@ -70,17 +70,25 @@ impl Store {
     /// saw it unreferenced and old does not take it from under a new reference.
     pub async fn body_put(&self, key: &BodyKey, bytes: &[u8], now: i64) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
-        Self::body_insert(&mut conn, key, bytes, now).await
+        Self::bodies_upsert(&mut conn, &[(key, bytes)], now).await
     }
 
-    /// The database store's bodies of messages being committed, inside that commit (one commit for both).
-    /// One statement for them all (by chunks); a body twice in the group (the same message sent twice) is written
-    /// once: PostgreSQL refuses to update one row twice in one statement.
+    /// The database store's bodies of messages being committed, inside that commit (one commit for both). A body
+    /// twice in the group (the same message sent twice) is written once: PostgreSQL refuses to update one row
+    /// twice in one statement.
     pub(crate) async fn bodies_insert(tx: &mut sqlx::AnyConnection, bodies: &[(BodyKey, Vec<u8>)]) -> Result<()> {
-        let now = crate::unix_now();
         let mut seen = std::collections::HashSet::new();
-        let distinct: Vec<&(BodyKey, Vec<u8>)> = bodies.iter().filter(|(key, _)| seen.insert(key.as_str())).collect();
-        for chunk in distinct.chunks(crate::sql::ROWS_PER_INSERT) {
+        let distinct: Vec<(&BodyKey, &[u8])> = bodies
+            .iter()
+            .filter(|(key, _)| seen.insert(key.as_str()))
+            .map(|(key, bytes)| (key, bytes.as_slice()))
+            .collect();
+        Self::bodies_upsert(tx, &distinct, crate::unix_now()).await
+    }
+
+    /// Stores `bodies` (distinct keys) or renews their time, one statement for them all (by chunks).
+    async fn bodies_upsert(conn: &mut sqlx::AnyConnection, bodies: &[(&BodyKey, &[u8])], now: i64) -> Result<()> {
+        for chunk in bodies.chunks(crate::sql::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES {} \
                  ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
@@ -88,24 +96,10 @@ impl Store {
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (key, bytes) in chunk {
-                query = query.bind(key.as_str()).bind(bytes.as_slice()).bind(now);
+                query = query.bind(key.as_str()).bind(*bytes).bind(now);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut *conn).await?;
         }
-        Ok(())
-    }
-
-    /// [`Store::body_put`] inside a transaction.
-    async fn body_insert(conn: &mut sqlx::AnyConnection, key: &BodyKey, bytes: &[u8], now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
-        )
-        .bind(key.as_str())
-        .bind(bytes)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
         Ok(())
     }
 

@@ -336,18 +336,17 @@ impl Store {
             let sql = format!(
                 "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
                  VALUES {}",
-                sql::value_rows_with(chunk.len(), 4, |n| format!(
-                    "(${}, ${}, ${}, 'queued', ${}, ${})",
-                    n,
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 3
-                ))
+                sql::value_rows(chunk.len(), 6)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (message, (address, route)) in chunk {
-                query = query.bind(&message.id).bind(address).bind(route).bind(message.received_at);
+                query = query
+                    .bind(&message.id)
+                    .bind(address)
+                    .bind(route)
+                    .bind(RecipientStatus::Queued.as_str())
+                    .bind(message.received_at)
+                    .bind(message.received_at);
             }
             query.execute(&mut *tx).await?;
         }

@@ -7,12 +7,7 @@ pub(crate) const ROWS_PER_INSERT: usize = 200;
 
 /// `($1, …, $width), ($width+1, …), …`: the `VALUES` rows of a multi-row insert of `rows` rows.
 pub(crate) fn value_rows(rows: usize, width: usize) -> String {
-    value_rows_with(rows, width, |first| format!("({})", placeholders(first, width)))
-}
-
-/// `rows` rows of `width` parameters each, written by `row` from the row's first parameter number.
-pub(crate) fn value_rows_with(rows: usize, width: usize, row: impl Fn(usize) -> String) -> String {
-    (0..rows).map(|i| row(1 + i * width)).collect::<Vec<_>>().join(", ")
+    (0..rows).map(|i| format!("({})", placeholders(1 + i * width, width))).collect::<Vec<_>>().join(", ")
 }
 
 /// `$start, $start+1, …`: `count` numbered placeholders for an `IN` list.
@@ -30,10 +25,6 @@ mod tests {
     #[test]
     fn rows_number_their_placeholders_in_order() {
         assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(
-            super::value_rows_with(2, 2, |n| format!("(${n}, 'x', ${})", n + 1)),
-            "($1, 'x', $2), ($3, 'x', $4)"
-        );
         assert_eq!(super::placeholders(3, 2), "$3, $4");
         assert_eq!(super::id_list([7, -1].into_iter()), "7,-1");
     }
