@@ -4,6 +4,10 @@ use moat_store::{
 };
 use thiserror::Error;
 
+/// How stale a node's view of recipients may be after an edit elsewhere (a mailbox removed, an alias
+/// retargeted); a recipient just added is never refused for it (misses always ask the store).
+const DIRECTORY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The directory over the store: resolves recipients and makes validated changes.
 #[derive(Clone, Debug)]
 pub struct Directory {
@@ -22,6 +26,9 @@ pub struct Directory {
     keyring: std::sync::Arc<crate::Keyring>,
     /// Bound directory connections, reused between sign-ups.
     ldap_pool: std::sync::Arc<crate::ldap::ConnectionPool>,
+    /// Recipients found, by normalized address: RCPT asks the store only for addresses not seen since the
+    /// directory last changed.
+    found: std::sync::Arc<moat_store::DirectoryCache<Recipient>>,
 }
 
 /// A recipient Moat accepts mail for, and where that mail goes.
@@ -92,7 +99,6 @@ use moat_store::unix_now as now;
 impl Directory {
     pub fn new(store: Store) -> Self {
         Self {
-            store,
             notifier: None,
             console_url: String::new(),
             callout: None,
@@ -100,6 +106,8 @@ impl Directory {
             exhaustion_told: Default::default(),
             keyring: std::sync::Arc::new(crate::Keyring::ephemeral()),
             ldap_pool: Default::default(),
+            found: std::sync::Arc::new(moat_store::DirectoryCache::new(store.clone(), DIRECTORY_REFRESH)),
+            store,
         }
     }
 
@@ -179,6 +187,18 @@ impl Directory {
             Err(AddressError::IpLiteral(a)) => return Err(RecipientError::RelayDenied(a)),
             Err(err) => return Err(RecipientError::Syntax(err)),
         };
+        let key = address.to_string();
+        let (known, ticket) = self.found.get(&key).await;
+        if let Some(recipient) = known {
+            return Ok(recipient);
+        }
+        let recipient = self.look_up(address).await?;
+        self.found.remember(ticket, &key, recipient.clone());
+        Ok(recipient)
+    }
+
+    /// [`Directory::resolve`] asking the store (and signing the recipient up when the domain does).
+    async fn look_up(&self, address: Address) -> Result<Recipient, RecipientError> {
         let temporary = RecipientError::Temporary;
         let found = self.store.domain_and_mailbox(address.domain(), address.local()).await.map_err(temporary)?;
         let Some((domain, direct)) = found else {
@@ -569,6 +589,21 @@ pub(crate) mod tests {
         for raw in ["alice+news@example.com", "+news@example.com", "bob+x@gmail.com"] {
             assert!(d.resolve(raw).await.is_err(), "{raw}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_found_recipient_is_remembered_until_the_directory_changes() {
+        let (d, _dir) = directory().await;
+        // Another node's (or the console's) directory: the same store, not this directory's memory.
+        let elsewhere = Directory::new(d.store().clone());
+        assert!(d.resolve("bob@example.com").await.is_ok());
+        elsewhere.remove_mailbox("bob@example.com").await.unwrap();
+        assert!(d.resolve("bob@example.com").await.is_ok(), "answered from memory within the refresh");
+        tokio::time::sleep(DIRECTORY_REFRESH + std::time::Duration::from_millis(100)).await;
+        assert!(matches!(d.resolve("bob@example.com").await, Err(RecipientError::UnknownUser(_))));
+        // A miss is never remembered: an address added anywhere is accepted at once.
+        elsewhere.add_mailbox("bob@example.com", None).await.unwrap();
+        assert!(d.resolve("bob@example.com").await.is_ok());
     }
 
     #[tokio::test]

@@ -23,6 +23,8 @@ pub struct Inner {
     pub queue_messages: Gauge,
     /// Times the mail path parsed a message (once per filtered message; the header section of others).
     pub message_parses: Counter,
+    /// Trips of the mail path to a plugin thread (one per recipient with a chain, one per group after DATA).
+    pub filter_runs: Counter,
     /// Delivery rounds not recorded because another node took their lease over (this node froze or lost the
     /// database for longer than a lease).
     pub leases_lost: Counter,
@@ -54,6 +56,11 @@ impl Metrics {
             r.register("smtp_sessions", "Inbound SMTP sessions open now", self.sessions.clone());
             r.register("queue_messages", "Messages waiting in the queue", self.queue_messages.clone());
             r.register("message_parses", "Times the mail path parsed a message", self.message_parses.clone());
+            r.register(
+                "filter_runs",
+                "Times the mail path handed a chain to a plugin thread",
+                self.filter_runs.clone(),
+            );
             r.register(
                 "leases_lost",
                 "Delivery rounds not recorded because another node took their lease over",

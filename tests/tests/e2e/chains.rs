@@ -431,9 +431,11 @@ async fn a_fresh_install_runs_the_builtin_chain_and_learns() {
 }
 
 /// A filtered message is parsed once: SPF/DKIM/DMARC, every tenant's chain and the log read the same parse
-/// (it was parsed four times). The server counts its parses in `moat_message_parses_total`.
+/// (it was parsed four times). The server counts its parses in `moat_message_parses_total`. And its chains
+/// cost one trip to a plugin thread per recipient and one per group after DATA (`moat_filter_runs_total`): a
+/// group's connect and MAIL FROM stages ride with its first recipient's (they were a trip of their own).
 #[tokio::test(flavor = "multi_thread")]
-async fn a_filtered_message_is_parsed_once() {
+async fn a_filtered_message_is_parsed_once_and_judged_in_one_trip_per_recipient_and_group() {
     let sink = Sink::start().await;
     let moat = Moat::builder(BIN, Backend::Sqlite).start().await.unwrap();
     moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob", "carol"]);
@@ -451,17 +453,20 @@ async fn a_filtered_message_is_parsed_once() {
     moat.add_guest("tagger", "1.0.0", &guest("tagger"));
     set_chain(&moat, "[[entry]]\nplugin = \"tagger\"\n");
     reloaded().await;
-    let parses = |text: &str| -> u64 {
+    let counted = |text: &str, name: &str| -> u64 {
         text.lines()
-            .find(|l| l.starts_with("moat_message_parses_total "))
+            .find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')))
             .and_then(|l| l.split(' ').nth(1)?.parse().ok())
             .unwrap()
     };
-    let before = parses(&moat.metrics_text().await);
+    let before = moat.metrics_text().await;
     // Two tenants' groups (default chain for both), DKIM/SPF/DMARC checked, logged: one parse.
     let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com", "dan@beta.test"], SPAM).await.unwrap();
     assert!(reply.starts_with("250"), "{reply}");
-    assert_eq!(parses(&moat.metrics_text().await) - before, 1);
+    let after = moat.metrics_text().await;
+    let added = |name: &str| counted(&after, name) - counted(&before, name);
+    assert_eq!(added("moat_message_parses_total"), 1);
+    assert_eq!(added("moat_filter_runs_total"), 2 + 2, "two recipients, two groups");
     let log = moat.admin(&["log", "tail", "-n", "2"]);
     assert!(log.contains("FREE stuff inside"), "the log's subject came from that parse: {log}");
 }

@@ -16,6 +16,7 @@ use moat_filter::{
     StructureLimits,
 };
 use moat_store::{Direction, TenantId};
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -30,6 +31,8 @@ pub(super) struct Group {
     /// (address, route) pairs and what plugins are told about them.
     recipients: Vec<(String, String)>,
     facts: Vec<RecipientFacts>,
+    /// Connect and MAIL FROM have run (they run with the group's first recipient).
+    envelope_judged: bool,
 }
 
 pub(super) fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
@@ -43,29 +46,34 @@ pub(super) fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
 
 /// Runs `stages` of `chain` on a blocking thread and returns the evaluation.
 pub(super) async fn run_stages(
+    runs: &Counter,
     chain: Arc<Chain>,
     mut eval: Evaluation,
     stages: impl FnOnce(&Chain, &mut Evaluation) + Send + 'static,
 ) -> Evaluation {
-    match tokio::task::spawn_blocking(move || {
+    on_blocking_thread(runs, move || {
         stages(&chain, &mut eval);
         eval
     })
     .await
-    {
-        Ok(eval) => eval,
-        Err(e) => {
-            // A panic in the runtime itself (plugins cannot panic the host): retry later rather than guess.
-            tracing::error!("filter chain task failed: {e}");
-            Evaluation {
-                decided: Some(Outcome::Tempfail {
-                    code: 451,
-                    enhanced: "4.3.0".into(),
-                    text: "Message could not be checked, try again later".into(),
-                }),
-                ..Evaluation::default()
-            }
-        }
+    .unwrap_or_else(not_checked)
+}
+
+/// Runs plugins off the async workers; `None` if the runtime itself failed (plugins cannot panic the host).
+async fn on_blocking_thread<R: Send + 'static>(runs: &Counter, run: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    runs.inc();
+    tokio::task::spawn_blocking(run).await.inspect_err(|e| tracing::error!("filter chain task failed: {e}")).ok()
+}
+
+/// The judgement when the chain could not run at all: retry later rather than guess.
+fn not_checked() -> Evaluation {
+    Evaluation {
+        decided: Some(Outcome::Tempfail {
+            code: 451,
+            enhanced: "4.3.0".into(),
+            text: "Message could not be checked, try again later".into(),
+        }),
+        ..Evaluation::default()
     }
 }
 
@@ -103,47 +111,64 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let index = match position {
             Some(i) => i,
             None => {
-                let mut group = Group {
+                transaction.groups.push(Group {
                     tenant: recipient.tenant,
                     eval: Evaluation::for_tenant(&selected.tenant_name),
                     tenant_name: selected.tenant_name,
-                    chain: selected.chain.clone(),
+                    chain: selected.chain,
                     refused: None,
                     recipients: Vec::new(),
                     facts: Vec::new(),
-                };
-                if !selected.chain.is_empty() {
-                    let (conn, sender) = (conn.clone(), sender.clone());
-                    let eval = group.eval.clone();
-                    group.eval = run_stages(selected.chain, eval, move |chain, eval| {
-                        chain.run(Stage::Connect(&conn), eval);
-                        chain.run(Stage::MailFrom(&conn, &sender), eval);
-                    })
-                    .await;
-                    group.refused = group.eval.refusal().and_then(refusal_reply);
-                    self.alert_trips(recipient.tenant, &group.eval).await;
-                }
-                let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
-                transaction.groups.push(group);
+                    envelope_judged: false,
+                });
                 transaction.groups.len() - 1
             }
         };
-        let transaction = self.transaction.as_mut().expect("RCPT inside a transaction");
         let group = &mut transaction.groups[index];
-        if let Some(refused) = &group.refused {
-            return Err(refused.clone());
-        }
         if !group.chain.is_empty() {
-            let (chain, rcpt) = (group.chain.clone(), facts.clone());
-            let fresh = Evaluation::for_tenant(&group.tenant_name);
-            let verdict =
-                run_stages(chain, fresh, move |chain, eval| chain.run(Stage::Rcpt(&conn, &sender, &rcpt), eval)).await;
-            self.alert_trips(recipient.tenant, &verdict).await;
+            if let Some(refused) = &group.refused {
+                return Err(refused.clone());
+            }
+            // One trip to a blocking thread per recipient: a new group's connect and MAIL FROM stages go
+            // with its first recipient's RCPT stage.
+            let envelope = (!group.envelope_judged).then(|| group.eval.clone());
+            let (chain, rcpt, tenant_name) = (group.chain.clone(), facts.clone(), group.tenant_name.clone());
+            let judged = on_blocking_thread(&self.ctx.metrics.filter_runs, move || {
+                let envelope = envelope.map(|mut eval| {
+                    chain.run(Stage::Connect(&conn), &mut eval);
+                    chain.run(Stage::MailFrom(&conn, &sender), &mut eval);
+                    eval
+                });
+                if envelope.as_ref().is_some_and(|e| e.refusal().is_some()) {
+                    return (envelope, None);
+                }
+                let mut verdict = Evaluation::for_tenant(&tenant_name);
+                chain.run(Stage::Rcpt(&conn, &sender, &rcpt), &mut verdict);
+                (envelope, Some(verdict))
+            })
+            .await;
+            let (envelope, verdict) = match judged {
+                Some(judged) => judged,
+                None if !group.envelope_judged => (Some(not_checked()), None),
+                None => (None, Some(not_checked())),
+            };
+            for eval in envelope.iter().chain(verdict.iter()) {
+                self.alert_trips(recipient.tenant, eval).await;
+            }
+            let group = &mut self.transaction.as_mut().expect("RCPT inside a transaction").groups[index];
+            if let Some(envelope) = envelope {
+                group.envelope_judged = true;
+                group.refused = envelope.refusal().and_then(refusal_reply);
+                group.eval = envelope;
+            }
+            if let Some(refused) = &group.refused {
+                return Err(refused.clone());
+            }
+            let verdict = verdict.expect("the RCPT stage runs unless the envelope was refused");
             if let Some(reply) = verdict.refusal().and_then(refusal_reply) {
                 tracing::info!(rcpt = address, %reply, "recipient refused by filter");
                 return Err(reply);
             }
-            let group = &mut self.transaction.as_mut().expect("RCPT inside a transaction").groups[index];
             // RCPT verdicts count once per group: the first accepted recipient's.
             if group.recipients.is_empty() {
                 group.eval.score += verdict.score;
@@ -229,10 +254,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             let content = content.clone().expect("parsed when any chain filters");
             let message = ParsedMessage::new(content, facts);
             let parsed = message.clone();
-            let eval = run_stages(group.chain.clone(), group.eval, move |chain, eval| {
-                chain.run(Stage::Message(&parsed), eval)
-            })
-            .await;
+            let eval =
+                run_stages(&self.ctx.metrics.filter_runs, group.chain.clone(), group.eval, move |chain, eval| {
+                    chain.run(Stage::Message(&parsed), eval)
+                })
+                .await;
             self.alert_trips(group.tenant, &eval).await;
             let outcome = eval.outcome(&group.chain.thresholds);
             if group.chain.learns_verdicts() {

@@ -7,7 +7,11 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
-use moat_store::{DownstreamHost, Store};
+use moat_store::{DirectoryCache, DownstreamHost, Store};
+use std::time::Duration;
+
+/// How long a delivery may still use a domain's old downstream hosts after an admin changes them.
+const DOWNSTREAM_REFRESH: Duration = Duration::from_secs(1);
 use rand::seq::SliceRandom;
 
 /// One host to try, in order.
@@ -22,6 +26,8 @@ pub struct Target {
 
 pub struct Router {
     store: Store,
+    /// Protected domains' downstream hosts, asked of the store once per directory change, not per delivery.
+    downstream: DirectoryCache<Vec<DownstreamHost>>,
     relay: Option<Target>,
     resolver: Option<TokioResolver>,
     destinations: Destinations,
@@ -49,7 +55,8 @@ impl Router {
             Some(resolver) => Some(resolver.clone()),
             None => TokioResolver::builder_tokio().ok().and_then(|b| b.build().ok()),
         };
-        Ok(Self { store, relay, resolver, destinations, mx_port })
+        let downstream = DirectoryCache::new(store.clone(), DOWNSTREAM_REFRESH);
+        Ok(Self { store, downstream, relay, resolver, destinations, mx_port })
     }
 
     pub fn destinations(&self) -> &Destinations {
@@ -58,8 +65,7 @@ impl Router {
 
     /// The hosts to try for `route`, best first.
     pub async fn targets(&self, route: &str) -> Result<Vec<Target>, Failure> {
-        let hosts = self.store.route_hosts(route).await.map_err(|e| Failure::temporary(format!("store error: {e}")))?;
-        if let Some(hosts) = hosts {
+        if let Some(hosts) = self.downstream_hosts(route).await? {
             if hosts.is_empty() {
                 return Err(Failure::temporary(format!("no downstream host configured for {route}")));
             }
@@ -69,6 +75,19 @@ impl Router {
             return Ok(vec![relay.clone()]);
         }
         self.mx_targets(route).await
+    }
+
+    /// A protected domain's downstream hosts (`None`: not a protected domain).
+    async fn downstream_hosts(&self, route: &str) -> Result<Option<Vec<DownstreamHost>>, Failure> {
+        let (known, ticket) = self.downstream.get(route).await;
+        if known.is_some() {
+            return Ok(known);
+        }
+        let hosts = self.store.route_hosts(route).await.map_err(|e| Failure::temporary(format!("store error: {e}")))?;
+        if let Some(hosts) = &hosts {
+            self.downstream.remember(ticket, route, hosts.clone());
+        }
+        Ok(hosts)
     }
 
     async fn mx_targets(&self, domain: &str) -> Result<Vec<Target>, Failure> {
