@@ -159,7 +159,7 @@ impl Resolver for HickoryDns {
             RecordKind::Ptr => RecordType::PTR,
         };
         let lookup = self.resolver.lookup(name, record_type);
-        match self.runtime.block_on(tokio::time::timeout(within, lookup)) {
+        match crate::slots::without_slot(|| self.runtime.block_on(tokio::time::timeout(within, lookup))) {
             Err(_) => {
                 self.outage.timed_out();
                 Err(Unavailable)

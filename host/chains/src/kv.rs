@@ -156,7 +156,7 @@ impl StoreKv {
     }
 
     fn wait<T>(&self, what: &str, f: impl Future<Output = Result<T, moat_store::StoreError>>) -> Result<T, KvError> {
-        self.runtime.block_on(f).map_err(|e| {
+        crate::slots::without_slot(|| self.runtime.block_on(f)).map_err(|e| {
             tracing::warn!("plugin storage {what} failed: {e}");
             KvError
         })

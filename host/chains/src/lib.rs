@@ -10,11 +10,13 @@ mod kv;
 mod live;
 mod registry;
 mod save;
+mod slots;
 
 pub use dns::{HickoryDns, MxLookupError, Outage, ResolverSetupError, resolver_config, tokio_resolver};
 pub use error::ChainError;
 pub use kv::StoreKv;
 pub use live::{Chains, Selected};
 pub use registry::Registry;
+pub use slots::{RunSlots, Slot};
 
 pub(crate) use moat_store::unix_now as now;

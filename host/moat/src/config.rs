@@ -157,6 +157,9 @@ pub struct FiltersConfig {
     /// `authentication = true` — check SPF, DKIM and DMARC of messages a chain filters, give the results to
     /// the plugins and add an `Authentication-Results` header for the downstream server.
     pub authentication: bool,
+    /// `concurrent_runs = 8` — chain runs using the CPU at once (others wait their turn, on no thread); a
+    /// run's waits on DNS or the store give its turn up. Default: twice the machine's cores.
+    pub concurrent_runs: Option<usize>,
     /// `builtin = true` — register the built-in filter plugins at start and, if no default chain was ever
     /// saved, make them the default chain. `false` starts with an empty registry and unfiltered mail.
     pub builtin: bool,
@@ -173,6 +176,7 @@ impl Default for FiltersConfig {
             memory_budget_mib: limits.memory_budget_bytes >> 20,
             reload_interval: std::time::Duration::from_secs(1),
             authentication: true,
+            concurrent_runs: None,
             builtin: true,
         }
     }
@@ -307,6 +311,9 @@ impl Config {
         }
         if self.filters.fuel_per_byte > 1_000_000 {
             bail!("filters.fuel_per_byte must be at most 1000000");
+        }
+        if self.filters.concurrent_runs.is_some_and(|n| !(1..=1024).contains(&n)) {
+            bail!("filters.concurrent_runs must be between 1 and 1024");
         }
         if self.filters.reload_interval < std::time::Duration::from_millis(100) {
             bail!("filters.reload_interval must be at least 100ms");

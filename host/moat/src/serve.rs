@@ -106,6 +106,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tls: Some(acceptor),
         metrics: metrics.clone(),
         filters: filters.clone(),
+        run_slots: match config.filters.concurrent_runs {
+            Some(count) => moat_chains::RunSlots::new(count),
+            None => moat_chains::RunSlots::for_this_machine(),
+        },
         authenticator,
         dkim: moat_smtp::outbound::dkim::Signer::new(directory.clone()),
         senders,

@@ -6,6 +6,7 @@
 //! Plugins run on blocking threads: a slow filter never stalls the sessions sharing a runtime worker.
 
 use super::Session;
+use crate::SmtpContext;
 use crate::inbound::authentication::{AUTHENTICATION_RESULTS, Envelope};
 use crate::inbound::tagging::STATUS_HEADER;
 use crate::queue::{Fate, Judged, LogVerdict, Summary};
@@ -16,7 +17,6 @@ use moat_filter::{
     StructureLimits,
 };
 use moat_store::{Direction, TenantId};
-use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -46,12 +46,12 @@ pub(super) fn refusal_reply(outcome: &Outcome) -> Option<Reply> {
 
 /// Runs `stages` of `chain` on a blocking thread and returns the evaluation.
 pub(super) async fn run_stages(
-    runs: &Counter,
+    ctx: &SmtpContext,
     chain: Arc<Chain>,
     mut eval: Evaluation,
     stages: impl FnOnce(&Chain, &mut Evaluation) + Send + 'static,
 ) -> Evaluation {
-    on_blocking_thread(runs, move || {
+    on_blocking_thread(ctx, move || {
         stages(&chain, &mut eval);
         eval
     })
@@ -59,10 +59,18 @@ pub(super) async fn run_stages(
     .unwrap_or_else(not_checked)
 }
 
-/// Runs plugins off the async workers; `None` if the runtime itself failed (plugins cannot panic the host).
-async fn on_blocking_thread<R: Send + 'static>(runs: &Counter, run: impl FnOnce() -> R + Send + 'static) -> Option<R> {
-    runs.inc();
-    tokio::task::spawn_blocking(run).await.inspect_err(|e| tracing::error!("filter chain task failed: {e}")).ok()
+/// Runs plugins off the async workers, in turn with the other runs ([`SmtpContext::run_slots`]); `None` if the
+/// runtime itself failed (plugins cannot panic the host).
+async fn on_blocking_thread<R: Send + 'static>(
+    ctx: &SmtpContext,
+    run: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    ctx.metrics.filter_runs.inc();
+    let slot = ctx.run_slots.take().await;
+    tokio::task::spawn_blocking(move || slot.hold(run))
+        .await
+        .inspect_err(|e| tracing::error!("filter chain task failed: {e}"))
+        .ok()
 }
 
 /// The judgement when the chain could not run at all: retry later rather than guess.
@@ -133,7 +141,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             // with its first recipient's RCPT stage.
             let envelope = (!group.envelope_judged).then(|| group.eval.clone());
             let (chain, rcpt, tenant_name) = (group.chain.clone(), facts.clone(), group.tenant_name.clone());
-            let judged = on_blocking_thread(&self.ctx.metrics.filter_runs, move || {
+            let judged = on_blocking_thread(&self.ctx, move || {
                 let envelope = envelope.map(|mut eval| {
                     chain.run(Stage::Connect(&conn), &mut eval);
                     chain.run(Stage::MailFrom(&conn, &sender), &mut eval);
@@ -254,11 +262,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             let content = content.clone().expect("parsed when any chain filters");
             let message = ParsedMessage::new(content, facts);
             let parsed = message.clone();
-            let eval =
-                run_stages(&self.ctx.metrics.filter_runs, group.chain.clone(), group.eval, move |chain, eval| {
-                    chain.run(Stage::Message(&parsed), eval)
-                })
-                .await;
+            let eval = run_stages(&self.ctx, group.chain.clone(), group.eval, move |chain, eval| {
+                chain.run(Stage::Message(&parsed), eval)
+            })
+            .await;
             self.alert_trips(group.tenant, &eval).await;
             let outcome = eval.outcome(&group.chain.thresholds);
             if group.chain.learns_verdicts() {

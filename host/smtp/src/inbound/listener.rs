@@ -24,6 +24,8 @@ pub struct SmtpContext {
     pub metrics: Metrics,
     /// The tenants' filter chains (a tenant without one has the empty chain: delivered as it came).
     pub filters: Arc<moat_chains::Chains>,
+    /// How many chain runs use the CPU at once.
+    pub run_slots: moat_chains::RunSlots,
     /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
     pub authenticator: Option<crate::inbound::authentication::Authenticator>,
     /// Signs outgoing mail with its From domain's DKIM keys.

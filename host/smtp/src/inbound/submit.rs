@@ -105,10 +105,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let message = ParsedMessage::new(content, facts);
         let eval = Evaluation::for_tenant(&selected.tenant_name);
         let chain = selected.chain.clone();
-        let eval = run_stages(&self.ctx.metrics.filter_runs, chain, eval, move |chain, eval| {
-            chain.run(Stage::Message(&message), eval)
-        })
-        .await;
+        let eval =
+            run_stages(&self.ctx, chain, eval, move |chain, eval| chain.run(Stage::Message(&message), eval)).await;
         self.alert_trips(sender.tenant, &eval).await;
         let outcome = eval.outcome(&selected.chain.thresholds);
         let symbols = eval.symbol_names().join(",");

@@ -40,6 +40,7 @@ async fn harness(config: SessionConfig) -> Harness {
         tls: None,
         metrics,
         filters,
+        run_slots: moat_chains::RunSlots::for_this_machine(),
         authenticator: None,
         dkim,
         senders: Arc::new(crate::outbound::senders::Senders::new(store.clone(), Default::default())),

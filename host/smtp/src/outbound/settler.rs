@@ -3,7 +3,18 @@
 //! commit and one set of statements instead of queueing for one each.
 
 use moat_store::{AttemptResult, Round, Settled, Store};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+
+/// Why a round was not recorded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(super) enum SettleError {
+    #[error("the delivery recorder has stopped")]
+    Stopped,
+    /// The group's one failure, told to each of its rounds.
+    #[error("{0}")]
+    Store(Arc<moat_store::StoreError>),
+}
 
 /// The most rounds recorded in one transaction.
 const MAX_GROUP: usize = 64;
@@ -11,7 +22,7 @@ const MAX_GROUP: usize = 64;
 struct Request {
     message_id: String,
     results: Vec<AttemptResult>,
-    done: oneshot::Sender<Result<Settled, String>>,
+    done: oneshot::Sender<Result<Settled, SettleError>>,
 }
 
 #[derive(Clone)]
@@ -28,12 +39,11 @@ impl Settler {
     }
 
     /// Records one round: see [`Store::queue_settle_rounds`].
-    pub async fn settle(&self, message_id: &str, results: Vec<AttemptResult>) -> Result<Settled, String> {
+    pub async fn settle(&self, message_id: &str, results: Vec<AttemptResult>) -> Result<Settled, SettleError> {
         let (done, recorded) = oneshot::channel();
-        let gone = || "the delivery recorder has stopped".to_owned();
         let request = Request { message_id: message_id.to_owned(), results, done };
-        self.requests.send(request).await.map_err(|_| gone())?;
-        recorded.await.map_err(|_| gone())?
+        self.requests.send(request).await.map_err(|_| SettleError::Stopped)?;
+        recorded.await.map_err(|_| SettleError::Stopped)?
     }
 }
 
@@ -52,7 +62,7 @@ async fn record_in_groups(store: Store, owner: String, mut pending: mpsc::Receiv
                 }
             }
             Err(e) => {
-                let e = e.to_string();
+                let e = SettleError::Store(Arc::new(e));
                 for request in group {
                     let _ = request.done.send(Err(e.clone()));
                 }
