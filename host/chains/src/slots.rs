@@ -29,8 +29,8 @@ impl RunSlots {
         Self { semaphore: Arc::new(Semaphore::new(count.max(1))) }
     }
 
-    /// Twice the cores: measured on two cores, four slots cut the default chain's p99 at 32 clients without
-    /// lowering its throughput (README, Benchmark), and a run's host waits give their slot up anyway.
+    /// Twice the cores: on two cores, four slots lowered the default chain's p99 at 32 clients in most runs
+    /// measured, without lowering its throughput (README, Benchmark); a run's host waits give their slot up.
     pub fn for_this_machine() -> Self {
         Self::new(2 * std::thread::available_parallelism().map_or(2, |n| n.get()))
     }

@@ -8,11 +8,11 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 use moat_store::{DirectoryCache, DownstreamHost, Store};
+use rand::seq::SliceRandom;
 use std::time::Duration;
 
 /// How long a delivery may still use a domain's old downstream hosts after an admin changes them.
 const DOWNSTREAM_REFRESH: Duration = Duration::from_secs(1);
-use rand::seq::SliceRandom;
 
 /// One host to try, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
