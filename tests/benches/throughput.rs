@@ -27,9 +27,9 @@ use moat_tests::{Backend, Client, Moat, Sink, process_cpu};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// The `moat` under test; `MOAT_BENCH_BIN` names another build (an A/B run against an older commit's).
+/// The `moat` under test (or `MOAT_BENCH_BIN`'s).
 fn bin() -> String {
-    std::env::var("MOAT_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_moat-e2e").to_owned())
+    moat_tests::bench_binary(env!("CARGO_BIN_EXE_moat-e2e"))
 }
 /// Messages per client connection (one SMTP session each).
 const PER_CONNECTION: usize = 100;

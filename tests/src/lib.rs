@@ -131,6 +131,12 @@ where
     }
 }
 
+/// The `moat` a benchmark runs: `built` (its target's own `CARGO_BIN_EXE_…`), or the build `MOAT_BENCH_BIN`
+/// names, for A/B runs against an older commit's.
+pub fn bench_binary(built: &str) -> String {
+    std::env::var("MOAT_BENCH_BIN").unwrap_or_else(|_| built.to_owned())
+}
+
 /// User + system CPU of a process so far, from `/proc/PID/stat` (fields 14 and 15, in clock ticks).
 pub fn process_cpu(pid: u32) -> std::time::Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -112,13 +112,14 @@ fn decode_entities(text: &str) -> String {
     out
 }
 
-/// Where the next tag named `tag` (`<a`, `</a`: `<` and the rest) starts in `text`, searched by its `<`
-/// (a single byte is found far faster than a string).
+/// Where the next tag named `tag` (`<a`, `</a`: `<` and the rest, in lower case) starts in `text`, written in
+/// any case; searched by its `<` (a single byte is found far faster than a string), so the HTML needs no
+/// lower-case copy.
 fn find_tag(text: &str, tag: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = text[from..].find('<') {
         let at = from + i;
-        if text[at..].starts_with(tag) {
+        if text.as_bytes()[at..].get(..tag.len()).is_some_and(|b| b.eq_ignore_ascii_case(tag.as_bytes())) {
             return Some(at);
         }
         from = at + 1;
@@ -151,20 +152,19 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 /// Every `<a href>` of an HTML part, with its visible text, and URLs written in the HTML's text outside
 /// anchors.
 pub fn in_html(html: &str) -> Vec<Link> {
-    let lower = html.to_ascii_lowercase();
     let mut links = Vec::new();
     let mut outside = String::new();
     let mut at = 0;
-    while let Some(i) = find_tag(&lower[at..], "<a") {
+    while let Some(i) = find_tag(&html[at..], "<a") {
         let start = at + i;
         outside.push_str(&html[at..start]);
         at = start + 2;
-        if !lower[at..].starts_with(|c: char| c.is_whitespace()) {
-            outside.push_str("<a");
+        if !html[at..].starts_with(|c: char| c.is_whitespace()) {
+            outside.push_str(&html[start..at]);
             continue;
         }
-        let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else { break };
-        let close = find_tag(&lower[tag_end..], "</a").map_or(lower.len(), |e| tag_end + e);
+        let Some(tag_end) = html[start..].find('>').map(|e| start + e) else { break };
+        let close = find_tag(&html[tag_end..], "</a").map_or(html.len(), |e| tag_end + e);
         if let Some(href) = attribute(&html[start..tag_end], "href")
             && let Some(host) = host_of(&href)
         {
@@ -179,16 +179,15 @@ pub fn in_html(html: &str) -> Vec<Link> {
 
 /// Where each `<img>` of an HTML part loads its picture from (`src`), as written.
 pub fn image_sources(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
     let mut sources = Vec::new();
     let mut at = 0;
-    while let Some(i) = find_tag(&lower[at..], "<img") {
+    while let Some(i) = find_tag(&html[at..], "<img") {
         let start = at + i;
         at = start + 4;
-        if !lower[at..].starts_with(|c: char| c.is_whitespace()) {
+        if !html[at..].starts_with(|c: char| c.is_whitespace()) {
             continue;
         }
-        let Some(end) = lower[start..].find('>').map(|e| start + e) else { break };
+        let Some(end) = html[start..].find('>').map(|e| start + e) else { break };
         sources.extend(attribute(&html[start..end], "src"));
         at = end;
     }
@@ -204,6 +203,7 @@ mod tests {
         assert_eq!(decode_entities("a&amp;b&nbsp;c&#46;d & e&amp;amp;"), "a&b c.d & e&amp;");
         assert_eq!(find_tag("x <b> <area> <a href>", "<a"), Some(6));
         assert_eq!(find_tag("<b>", "<a"), None);
+        assert_eq!(find_tag("x </A>", "</a"), Some(2), "any case");
     }
 
     #[test]
