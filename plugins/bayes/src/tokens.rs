@@ -65,11 +65,21 @@ fn words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
 /// Drops tags, keeps link targets' domains and the visible text.
 fn strip_html(html: &str, urls: &mut Vec<String>) -> String {
     let mut out = String::with_capacity(html.len() / 2);
+    let rest = each_tag(html, urls, |text| {
+        out.push_str(text);
+        out.push(' ');
+    });
+    out.push_str(rest);
+    out
+}
+
+/// Calls `text` with the text before each tag and keeps each tag's `href=` value; returns what follows the
+/// last tag (from a `<` that never closes on, which is text: "a < b").
+fn each_tag<'a>(html: &'a str, urls: &mut Vec<String>, mut text: impl FnMut(&'a str)) -> &'a str {
     let mut rest = html;
     while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        out.push(' ');
-        let Some(close) = rest[open..].find('>') else { break };
+        text(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else { return &rest[open..] };
         let tag = &rest[open..open + close];
         if let Some(href) = tag.as_bytes().windows(5).position(|w| w.eq_ignore_ascii_case(b"href=")) {
             let value = tag[href + 5..].trim_start_matches(['"', '\'']);
@@ -77,8 +87,26 @@ fn strip_html(html: &str, urls: &mut Vec<String>) -> String {
         }
         rest = &rest[open + close + 1..];
     }
-    out.push_str(rest);
-    out
+    rest
+}
+
+/// The whitespace-separated words of `text` that are URLs: they hold `://` or start with `www.`, in order.
+/// Found by those two strings rather than by visiting every word: most words are no URL.
+fn url_words(text: &str) -> Vec<&str> {
+    let word_at = |at: usize| {
+        let start = text[..at]
+            .rfind(char::is_whitespace)
+            .map_or(0, |ws| ws + text[ws..].chars().next().map_or(1, char::len_utf8));
+        let end = text[at..].find(char::is_whitespace).map_or(text.len(), |ws| at + ws);
+        (start, end)
+    };
+    let mut words: Vec<(usize, usize)> = text.match_indices("://").map(|(at, _)| word_at(at)).collect();
+    words.extend(
+        text.match_indices("www.").map(|(at, _)| word_at(at)).filter(|&(start, _)| text[start..].starts_with("www.")),
+    );
+    words.sort_unstable();
+    words.dedup();
+    words.into_iter().map(|(start, end)| &text[start..end]).collect()
 }
 
 fn url_domain(url: &str) -> Option<String> {
@@ -155,14 +183,16 @@ pub fn of(message: &Message) -> Vec<String> {
         if !list_header {
             add(&["hdr:", &name], &mut tokens);
         }
-        let value = header.value.to_ascii_lowercase();
+        // Lower-cased only for the fields read below: most are not.
+        let value = || header.value.to_ascii_lowercase();
         match name.as_str() {
             "x-mailer" | "user-agent" => {
-                for w in words(&value).take(3) {
+                for w in words(&value()).take(3) {
                     add(&[&name, ":", &w], &mut tokens);
                 }
             }
             "received" => {
+                let value = value();
                 for host in value
                     .split(|c: char| c.is_whitespace() || "()[];".contains(c))
                     // Host names only: letters, digits, dots and hyphens (`8.12.5/Submit` is a program's version).
@@ -179,11 +209,12 @@ pub fn of(message: &Message) -> Vec<String> {
                 }
             }
             "message-id" => {
-                if let Some(domain) = value.rsplit('@').next().map(|d| d.trim_end_matches('>')) {
+                if let Some(domain) = value().rsplit('@').next().map(|d| d.trim_end_matches('>')) {
                     add(&["message-id:", domain], &mut tokens);
                 }
             }
             "content-type" => {
+                let value = value();
                 let kind = value.split(';').next().unwrap_or("").trim();
                 add(&["content-type:", kind], &mut tokens);
                 if let Some(charset) = value.split("charset=").nth(1) {
@@ -192,7 +223,7 @@ pub fn of(message: &Message) -> Vec<String> {
                 }
             }
             "to" | "cc" => {
-                let n = value.matches('@').count();
+                let n = header.value.matches('@').count();
                 let count = match n {
                     0 => "0",
                     1 => "1",
@@ -215,10 +246,14 @@ pub fn of(message: &Message) -> Vec<String> {
         if texts.is_empty() {
             body.push_str(&strip_html(html, &mut urls));
         } else {
-            strip_html(html, &mut urls);
+            // The text parts say what the HTML does: only its links are read.
+            each_tag(html, &mut urls, |_| {});
         }
     }
-    if let Some((cut, _)) = body.char_indices().nth(MAX_BODY_CHARS) {
+    // A body of no more bytes than the limit has no more characters either.
+    if body.len() > MAX_BODY_CHARS
+        && let Some((cut, _)) = body.char_indices().nth(MAX_BODY_CHARS)
+    {
         body.truncate(cut);
     }
     // HTML sent as plain text: its tags are telling, and its words are still words.
@@ -228,8 +263,7 @@ pub fn of(message: &Message) -> Vec<String> {
     } else {
         body
     };
-    // A `:` first: a word's search for `://` costs more to set up than most words are long.
-    for word in body.split_whitespace().filter(|w| w.contains(':') && w.contains("://") || w.starts_with("www.")) {
+    for word in url_words(&body) {
         urls.push(word.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != ':' && c != '.').to_owned());
     }
     for url in &urls {
@@ -266,5 +300,23 @@ mod tests {
         for text in ["a < b and c > d", "<Html> mixed case is not counted", "html and font as words", "<htm", "<"] {
             assert!(!html_in_text(text), "{text}");
         }
+    }
+
+    #[test]
+    fn url_words_are_the_words_holding_a_scheme_or_starting_with_www() {
+        let text = "see http://a.test/x and\u{a0}www.b.test, not awww.c.test; (https://d.test)\twww.e.test/http://f";
+        assert_eq!(url_words(text), ["http://a.test/x", "www.b.test,", "(https://d.test)", "www.e.test/http://f"]);
+        assert_eq!(url_words("www.only.test"), ["www.only.test"]);
+        assert!(url_words("no links here: a.b").is_empty());
+    }
+
+    #[test]
+    fn text_after_a_bracket_that_never_closes_is_kept() {
+        let mut urls = Vec::new();
+        assert_eq!(
+            strip_html("<p>price <a href=\"http://x.test/\">here</a> < 5 dollars", &mut urls),
+            " price  here   < 5 dollars"
+        );
+        assert_eq!(urls, ["http://x.test/"]);
     }
 }

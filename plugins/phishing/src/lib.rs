@@ -19,6 +19,7 @@ pub mod lookalike;
 pub mod lure;
 pub mod urls;
 
+use html::Page;
 use moat_sdk::{Filter, Message, Verdict, host};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -297,9 +298,9 @@ fn check_host(host: &str, config: &Config, originals: &Originals, findings: &mut
 }
 
 /// What the HTML of the message and of its HTML attachments does (see [`html`]).
-fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings) {
-    let mut pages: Vec<(String, Cow<'_, str>)> =
-        html_parts.iter().map(|h| ("the message".into(), Cow::Borrowed(h.as_str()))).collect();
+fn check_html(message: &Message, pages: &[Page], findings: &mut Findings) {
+    let mut read: Vec<(String, Cow<'_, Page>)> =
+        pages.iter().map(|page| ("the message".into(), Cow::Borrowed(page))).collect();
     for attachment in message.attachments() {
         let named_html = attachment.name.as_deref().is_some_and(|n| {
             let n = n.to_ascii_lowercase();
@@ -312,14 +313,14 @@ fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings)
             && let Some(bytes) = message.attachment_bytes(attachment.index)
         {
             let name = attachment.name.clone().unwrap_or_else(|| "an attachment".into());
-            pages.push((name, Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())));
+            read.push((name, Cow::Owned(Page::read(&String::from_utf8_lossy(&bytes)))));
         }
     }
-    for (whose, page) in &pages {
-        for url in html::data_urls(page) {
+    for (whose, page) in &read {
+        for url in &page.data_urls {
             findings.add("PHISH_DATA_URL", format!("{whose}: {url}"));
         }
-        if html::password_form(page) {
+        if page.password_form {
             findings.add("PHISH_PASSWORD_FORM", format!("a password form in {whose}"));
         }
     }
@@ -327,10 +328,10 @@ fn check_html(message: &Message, html_parts: &[String], findings: &mut Findings)
 
 /// Pictures loaded from a bare IP address: the sender has no name for the server they live on, or hides it
 /// from domain blocklists.
-fn check_images(html_parts: &[String], findings: &mut Findings) {
-    for source in html_parts.iter().flat_map(|h| urls::image_sources(h)) {
-        if urls::host_of(&source).is_some_and(|host| host.parse::<std::net::IpAddr>().is_ok()) {
-            findings.add("PHISH_IP_IMAGE", source);
+fn check_images(pages: &[Page], findings: &mut Findings) {
+    for source in pages.iter().flat_map(|page| &page.image_sources) {
+        if urls::host_of(source).is_some_and(|host| host.parse::<std::net::IpAddr>().is_ok()) {
+            findings.add("PHISH_IP_IMAGE", source.clone());
         }
     }
 }
@@ -375,8 +376,9 @@ impl Filter for Phishing {
             Err(e) => return Verdict::pass().symbol("PHISHING_CONFIG", 0.0, &e),
         };
         let parts = Parts { text: message.text_parts(), html: message.html_parts() };
+        let pages: Vec<Page> = parts.html.iter().map(|h| Page::read(h)).collect();
         let mut links: Vec<Link> = parts.text.iter().flat_map(|t| urls::in_text(t)).collect();
-        links.extend(parts.html.iter().flat_map(|h| urls::in_html(h)));
+        links.extend(pages.iter().flat_map(|page| page.links.iter().cloned()));
         let mut protected: BTreeSet<String> = config.protected.iter().cloned().collect();
         protected.extend(message.recipients().iter().map(|r| lookalike::registered(&r.domain.to_ascii_lowercase())));
 
@@ -398,10 +400,10 @@ impl Filter for Phishing {
                 findings.add("PHISH_BRAND_LOOKALIKE", format!("sender {why}"));
             }
         }
-        check_html(message, &parts.html, &mut findings);
+        check_html(message, &pages, &mut findings);
         check_lure(message, &parts, &mut findings);
         // After the lure's check: a picture's host deceives no reader about where a click goes.
-        check_images(&parts.html, &mut findings);
+        check_images(&pages, &mut findings);
         let mut keys: Vec<String> = Vec::new();
         for host in &hosts {
             for domain in with_parents(host) {

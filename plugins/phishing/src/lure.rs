@@ -35,10 +35,12 @@ enum Slot {
     OneOf(Vec<&'static str>),
 }
 
-/// [`PHRASES`] as slots, and every word a phrase can start with (sorted): prepared once per instance.
+/// [`PHRASES`] as slots, every word a phrase can start with (sorted), and the most words a phrase can take:
+/// prepared once per instance.
 struct Prepared {
     phrases: Vec<Vec<Slot>>,
     first_words: Vec<&'static str>,
+    longest: usize,
 }
 
 fn prepared() -> &'static Prepared {
@@ -62,7 +64,9 @@ fn prepared() -> &'static Prepared {
             .collect();
         first_words.sort_unstable();
         first_words.dedup();
-        Prepared { phrases, first_words }
+        // A slot takes one word at most (`*` one or none).
+        let longest = phrases.iter().map(Vec::len).max().unwrap_or(0);
+        Prepared { phrases, first_words, longest }
     })
 }
 
@@ -82,32 +86,37 @@ fn matches(slots: &[Slot], words: &[Cow<'_, str>]) -> Option<usize> {
     }
 }
 
-/// The words of `text`, lower-cased (borrowed when they already are: most words), up to [`MAX_TEXT_BYTES`].
-fn words(text: &str) -> Vec<Cow<'_, str>> {
+/// The words of `text` as written, up to [`MAX_TEXT_BYTES`].
+fn words(text: &str) -> impl Iterator<Item = &str> + Clone {
     let end = text.floor_char_boundary(MAX_TEXT_BYTES);
-    text[..end]
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| if w.chars().any(char::is_uppercase) { Cow::Owned(w.to_lowercase()) } else { Cow::Borrowed(w) })
-        .collect()
+    text[..end].split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+/// A word in lower case, borrowed when it already is (most words).
+fn lower(word: &str) -> Cow<'_, str> {
+    if word.chars().any(char::is_uppercase) { Cow::Owned(word.to_lowercase()) } else { Cow::Borrowed(word) }
 }
 
 /// The first phrase `text` uses that asks for action on an account or its credentials, as the text wrote it.
+/// The text is walked once; only a word that starts a phrase is lower-cased with the few after it.
 pub fn in_text(text: &str) -> Option<String> {
-    let words = words(text);
     let prepared = prepared();
-    for start in 0..words.len() {
+    let mut rest = words(text);
+    while let Some(word) = rest.next() {
         // Most words start no phrase: one binary search rather than every phrase's first slot.
-        if prepared.first_words.binary_search(&words[start].as_ref()).is_err() {
+        let word = lower(word);
+        if prepared.first_words.binary_search(&word.as_ref()).is_err() {
             continue;
         }
+        let window: Vec<Cow<'_, str>> =
+            std::iter::once(word).chain(rest.clone().take(prepared.longest - 1).map(lower)).collect();
         for slots in &prepared.phrases {
             let Some(Slot::OneOf(first)) = slots.first() else { continue };
-            if !first.contains(&words[start].as_ref()) {
+            if !first.contains(&window[0].as_ref()) {
                 continue;
             }
-            if let Some(n) = matches(slots, &words[start..]) {
-                return Some(words[start..start + n].join(" "));
+            if let Some(n) = matches(slots, &window) {
+                return Some(window[..n].join(" "));
             }
         }
     }

@@ -1,5 +1,5 @@
-//! Links in a message: every `http(s)://` or `www.` URL in text, and in HTML every `<a href>` with the
-//! text it shows.
+//! Links written out in text (`http(s)://` or `www.` URLs), their hosts, and what a reader sees of HTML. An
+//! HTML page's anchors are read by [`crate::html::Page`].
 
 /// One link: where it goes and, for an HTML anchor, what it shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ pub fn visible(html: &str, between_tags: &str) -> String {
 }
 
 /// `&amp;`, `&nbsp;` and `&#46;` decoded in one pass (a text is searched for `&` alone, which is fast).
-fn decode_entities(text: &str) -> String {
+pub fn decode_entities(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('&') {
@@ -112,88 +112,6 @@ fn decode_entities(text: &str) -> String {
     out
 }
 
-/// Where the next tag named `tag` (`<a`, `</a`: `<` and the rest, in lower case) starts in `text`, written in
-/// any case; searched by its `<` (a single byte is found far faster than a string), so the HTML needs no
-/// lower-case copy.
-fn find_tag(text: &str, tag: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = text[from..].find('<') {
-        let at = from + i;
-        if text.as_bytes()[at..].get(..tag.len()).is_some_and(|b| b.eq_ignore_ascii_case(tag.as_bytes())) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// The value of attribute `name` in a tag's text.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let lower = tag.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(name) {
-        let at = from + i;
-        let before_ok = at == 0 || lower.as_bytes()[at - 1].is_ascii_whitespace();
-        let rest = lower[at + name.len()..].trim_start();
-        if before_ok && rest.starts_with('=') {
-            let value_at = tag.len() - rest.len() + 1;
-            let value = tag[value_at..].trim_start();
-            let value = match value.chars().next() {
-                Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
-                _ => value.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or(""),
-            };
-            return Some(value.replace("&amp;", "&").trim().to_owned());
-        }
-        from = at + name.len();
-    }
-    None
-}
-
-/// Every `<a href>` of an HTML part, with its visible text, and URLs written in the HTML's text outside
-/// anchors.
-pub fn in_html(html: &str) -> Vec<Link> {
-    let mut links = Vec::new();
-    let mut outside = String::new();
-    let mut at = 0;
-    while let Some(i) = find_tag(&html[at..], "<a") {
-        let start = at + i;
-        outside.push_str(&html[at..start]);
-        at = start + 2;
-        if !html[at..].starts_with(|c: char| c.is_whitespace()) {
-            outside.push_str(&html[start..at]);
-            continue;
-        }
-        let Some(tag_end) = html[start..].find('>').map(|e| start + e) else { break };
-        let close = find_tag(&html[tag_end..], "</a").map_or(html.len(), |e| tag_end + e);
-        if let Some(href) = attribute(&html[start..tag_end], "href")
-            && let Some(host) = host_of(&href)
-        {
-            links.push(Link { url: href, host, shown: Some(visible(&html[tag_end + 1..close], "")) });
-        }
-        at = close;
-    }
-    outside.push_str(&html[at.min(html.len())..]);
-    links.extend(in_text(&visible(&outside, "")));
-    links
-}
-
-/// Where each `<img>` of an HTML part loads its picture from (`src`), as written.
-pub fn image_sources(html: &str) -> Vec<String> {
-    let mut sources = Vec::new();
-    let mut at = 0;
-    while let Some(i) = find_tag(&html[at..], "<img") {
-        let start = at + i;
-        at = start + 4;
-        if !html[at..].starts_with(|c: char| c.is_whitespace()) {
-            continue;
-        }
-        let Some(end) = html[start..].find('>').map(|e| start + e) else { break };
-        sources.extend(attribute(&html[start..end], "src"));
-        at = end;
-    }
-    sources
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,19 +119,6 @@ mod tests {
     #[test]
     fn entities_are_decoded_in_one_pass() {
         assert_eq!(decode_entities("a&amp;b&nbsp;c&#46;d & e&amp;amp;"), "a&b c.d & e&amp;");
-        assert_eq!(find_tag("x <b> <area> <a href>", "<a"), Some(6));
-        assert_eq!(find_tag("<b>", "<a"), None);
-        assert_eq!(find_tag("x </A>", "</a"), Some(2), "any case");
-    }
-
-    #[test]
-    fn images_give_their_sources() {
-        let html = r#"<IMG SRC="http://203.0.113.5/a.gif" width=1><img alt=x src='https://cdn.shop.test/logo.png'>
-                      <imgx src="http://192.0.2.1/no"> <img src=data:image/png;base64,iVBOR> <img alt="no source">"#;
-        assert_eq!(
-            image_sources(html),
-            ["http://203.0.113.5/a.gif", "https://cdn.shop.test/logo.png", "data:image/png;base64,iVBOR"]
-        );
     }
 
     #[test]
@@ -227,18 +132,10 @@ mod tests {
     }
 
     #[test]
-    fn text_and_html_links_are_found() {
+    fn text_links_are_found() {
         let text = in_text("See https://shop.test/sale, or www.shop.test. Call us (http://192.0.2.7/x).");
         let hosts: Vec<&str> = text.iter().map(|l| l.host.as_str()).collect();
         assert_eq!(hosts, ["shop.test", "www.shop.test", "192.0.2.7"]);
-        let html = in_html(
-            "<p>Dear customer,</p><A class=btn HREF='http://evil.test/login'>https://www.<b>bank</b>.test</A> \
-             <a name=top>no link</a> visit https://bank.test/help",
-        );
-        assert_eq!(html[0].host, "evil.test");
-        assert_eq!(html[0].shown.as_deref(), Some("https://www.bank.test"));
-        assert_eq!(html.len(), 2, "{html:?}");
-        assert_eq!(html[1].host, "bank.test");
     }
 
     #[test]
