@@ -1,6 +1,6 @@
-use crate::{Result, Store};
-use sqlx::Row;
+use crate::{Backend, Result, Store};
 use sqlx::any::AnyRow;
+use sqlx::{Acquire, Row};
 
 /// What the email log records when a message is accepted or refused.
 #[derive(Debug, Clone, Default)]
@@ -174,6 +174,21 @@ const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, send
                            message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
                            classified, direction, body";
 
+/// The columns a new log row is written with (`logs_insert`).
+const INSERTED_COLUMNS: usize = 19;
+
+/// The recipients' (or sender's) domains, lower case, each once.
+fn domain_names(addresses: &str) -> Vec<String> {
+    let mut names: Vec<String> = addresses
+        .split(',')
+        .filter_map(|r| r.trim().rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Moat's own messages (notices, bounces: the null sender, from this host) are not mail the customers got.
 const NOT_OWN_MAIL: &str = "NOT (sender = '' AND client_ip = '127.0.0.1')";
 
@@ -206,66 +221,115 @@ fn for_domains(sql: &mut String, domains: Option<&[crate::DomainId]>) {
 }
 
 impl Store {
-    pub(crate) async fn log_insert(conn: &mut sqlx::AnyConnection, e: &NewLogEntry) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO message_log (queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-             subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, direction, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS DOUBLE PRECISION), $15, $16, \
-             $17, $18) \
-             RETURNING id",
-        )
-        .bind(&e.queue_id)
-        .bind(e.received_at)
-        .bind(&e.client_ip)
-        .bind(&e.helo)
-        .bind(i64::from(e.tls))
-        .bind(&e.sender)
-        .bind(&e.recipients)
-        .bind(e.size as i64)
-        .bind(&e.subject)
-        .bind(&e.message_id)
-        .bind(&e.verdict)
-        .bind(&e.delivery_status)
-        .bind(e.tenant)
-        // As text: sqlx's Any driver sends a NULL f64 with another type than a present one, and PostgreSQL
-        // keeps the parameter types of a connection's first preparation, so a score after a NULL would fail.
-        .bind(e.score.map(|s| s.to_string()))
-        .bind(&e.symbols)
-        .bind(&e.report)
-        .bind(e.direction.as_str())
-        .bind(e.body.as_ref().map(|k| k.as_str().to_owned()))
-        .fetch_one(&mut *conn)
-        .await?;
-        // A domain's admins see the mail their domain received, and the mail it sent.
-        let addresses = match e.direction {
-            Direction::Inbound => &e.recipients,
-            Direction::Outbound => &e.sender,
-        };
-        Self::log_domains_insert(conn, id, addresses).await?;
-        Ok(id)
+    /// Inserts `entries` with the protected domains each was for (a domain's admins see the mail their domain
+    /// received, and the mail it sent) and returns their ids, in order. Must run inside the writer's transaction.
+    ///
+    /// The ids are taken ahead — PostgreSQL's identity sequence, or on SQLite the next after the table's
+    /// largest, which is what SQLite would pick (one writer at a time: a writer of another process that slipped
+    /// in between makes this commit fail, never two rows share an id) — so a group commit's rows go as one multi-row insert
+    /// for the rows and one for their domains, not two statements a message: on SQLite every statement is a
+    /// round trip to the connection's thread.
+    pub(crate) async fn logs_insert(
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+        entries: &[&NewLogEntry],
+    ) -> Result<Vec<i64>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = Self::log_ids_ahead(conn, backend, entries.len()).await?;
+        let rows: Vec<(i64, &NewLogEntry)> = ids.iter().copied().zip(entries.iter().copied()).collect();
+        for chunk in rows.chunks(crate::sql::ROWS_PER_INSERT / 2) {
+            // The score as text: sqlx's Any driver sends a NULL f64 with another type than a present one, and
+            // PostgreSQL keeps the parameter types of a connection's first preparation, so a score after a NULL
+            // would fail.
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = |n: usize| format!("${}", i * INSERTED_COLUMNS + n);
+                    let mut row: Vec<String> = (1..=INSERTED_COLUMNS).map(p).collect();
+                    row[14] = format!("CAST({} AS DOUBLE PRECISION)", p(15));
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO message_log (id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
+                 subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, direction, body) \
+                 VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, e) in chunk {
+                query = query
+                    .bind(*id)
+                    .bind(&e.queue_id)
+                    .bind(e.received_at)
+                    .bind(&e.client_ip)
+                    .bind(&e.helo)
+                    .bind(i64::from(e.tls))
+                    .bind(&e.sender)
+                    .bind(&e.recipients)
+                    .bind(e.size as i64)
+                    .bind(&e.subject)
+                    .bind(&e.message_id)
+                    .bind(&e.verdict)
+                    .bind(&e.delivery_status)
+                    .bind(e.tenant)
+                    .bind(e.score.map(|s| s.to_string()))
+                    .bind(&e.symbols)
+                    .bind(&e.report)
+                    .bind(e.direction.as_str())
+                    .bind(e.body.as_ref().map(|k| k.as_str().to_owned()));
+            }
+            query.execute(&mut *conn).await?;
+        }
+        let domains: Vec<(i64, String)> = rows
+            .iter()
+            .flat_map(|(id, e)| {
+                let addresses = match e.direction {
+                    Direction::Inbound => &e.recipients,
+                    Direction::Outbound => &e.sender,
+                };
+                domain_names(addresses).into_iter().map(move |name| (*id, name))
+            })
+            .collect();
+        for chunk in domains.chunks(crate::sql::ROWS_PER_INSERT) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("(CAST(${} AS BIGINT), ${})", 2 * i + 1, 2 * i + 2)).collect();
+            // A domain's row, and its primary's when it is an alias domain.
+            let sql = format!(
+                "WITH logged (log_id, name) AS (VALUES {}) \
+                 INSERT INTO message_log_domains (log_id, domain_id) \
+                 SELECT logged.log_id, domains.id FROM logged JOIN domains ON domains.name = logged.name \
+                 UNION SELECT logged.log_id, domains.alias_of FROM logged JOIN domains ON domains.name = logged.name \
+                 WHERE domains.alias_of IS NOT NULL",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, name) in chunk {
+                query = query.bind(*id).bind(name);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(ids)
     }
 
-    /// Records which protected domains (and their primaries) the row's `addresses` belong to.
-    async fn log_domains_insert(conn: &mut sqlx::AnyConnection, id: i64, addresses: &str) -> Result<()> {
-        let mut names: Vec<String> = addresses
-            .split(',')
-            .filter_map(|r| r.trim().rsplit_once('@'))
-            .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
-            .collect();
-        names.sort();
-        names.dedup();
-        for name in names {
-            sqlx::query(
-                "INSERT INTO message_log_domains (log_id, domain_id) \
-                 SELECT $1, id FROM domains WHERE name = $2 \
-                 UNION SELECT $1, alias_of FROM domains WHERE name = $2 AND alias_of IS NOT NULL",
-            )
-            .bind(id)
-            .bind(&name)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
+    /// `count` ids for new log rows.
+    async fn log_ids_ahead(conn: &mut sqlx::AnyConnection, backend: Backend, count: usize) -> Result<Vec<i64>> {
+        Ok(match backend {
+            Backend::Postgres => {
+                sqlx::query_scalar(
+                    "SELECT nextval(pg_get_serial_sequence('message_log', 'id')) FROM generate_series(1, CAST($1 AS BIGINT))",
+                )
+                .bind(count as i64)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Backend::Sqlite => {
+                let largest: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM message_log").fetch_one(&mut *conn).await?;
+                (largest + 1..=largest + count as i64).collect()
+            }
+        })
     }
 
     /// The protected domains a logged message was for.
@@ -277,10 +341,13 @@ impl Store {
         Ok(ids.into_iter().map(crate::DomainId).collect())
     }
 
-    /// Logs a message that was not queued (refused at DATA, say).
+    /// Logs a message that was not queued (refused at DATA, say): its row and its domains in one commit.
     pub async fn log_add(&self, entry: &NewLogEntry) -> Result<i64> {
         let mut conn = self.writer().acquire().await?;
-        Self::log_insert(&mut conn, entry).await
+        let mut tx = conn.begin().await?;
+        let ids = Self::logs_insert(&mut tx, self.backend(), &[entry]).await?;
+        tx.commit().await?;
+        Ok(ids[0])
     }
 
     /// Messages logged since `since`, counted by verdict: every tenant's (`None`), one tenant's, or only
@@ -467,6 +534,52 @@ mod tests {
             assert!(store.log_recent(&tenant_1).await.unwrap().iter().all(|e| e.tenant == Some(1)));
             assert_eq!(store.log_get(id).await.unwrap().unwrap().recipients, "Ann@Acme.test");
             assert_eq!(store.log_get(id + 1000).await.unwrap(), None);
+        }
+    }
+
+    /// A group's rows go in together: each keeps its own fields and domains (an alias domain's row also counts
+    /// for its primary), and the ids follow the order given and the rows written before.
+    #[tokio::test]
+    async fn a_group_of_rows_is_written_at_once_each_with_its_own_domains() {
+        for (store, _dir) in stores().await {
+            let tenant = store.tenant_add("t", 0).await.unwrap();
+            let domain = |name: &'static str| crate::test_support::plain_domain(tenant, name);
+            let acme = store.domain_add(&domain("acme.test"), 0).await.unwrap();
+            let alias =
+                crate::NewDomain { alias_of: Some(acme), ..crate::test_support::plain_domain(tenant, "acme.example") };
+            let acme_example = store.domain_add(&alias, 0).await.unwrap();
+            let other = store.domain_add(&domain("other.test"), 0).await.unwrap();
+            let before = store.log_add(&NewLogEntry { verdict: "clean".into(), ..Default::default() }).await.unwrap();
+            let row = |recipients: &str, score: Option<f64>| NewLogEntry {
+                recipients: recipients.into(),
+                verdict: "clean".into(),
+                score,
+                ..Default::default()
+            };
+            let rows = [
+                row("ann@acme.example", None),
+                row("bob@other.test, Cy@ACME.test, dee@nowhere.test", Some(2.5)),
+                row("eve@nowhere.test", Some(-1.0)),
+            ];
+            let mut conn = store.writer().acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            let ids = Store::logs_insert(&mut tx, store.backend(), &rows.iter().collect::<Vec<_>>()).await.unwrap();
+            tx.commit().await.unwrap();
+            drop(conn);
+            assert_eq!(ids, [before + 1, before + 2, before + 3]);
+            let mut alias_row = store.log_domains(ids[0]).await.unwrap();
+            alias_row.sort();
+            assert_eq!(alias_row, [acme, acme_example], "an alias domain's mail is its primary's too");
+            let mut two = store.log_domains(ids[1]).await.unwrap();
+            two.sort();
+            assert_eq!(two, [acme, other]);
+            assert!(store.log_domains(ids[2]).await.unwrap().is_empty());
+            for (id, row) in ids.iter().zip(&rows) {
+                let got = store.log_get(*id).await.unwrap().unwrap();
+                assert_eq!((got.recipients.as_str(), got.score), (row.recipients.as_str(), row.score));
+            }
+            let after = store.log_add(&row("ann@acme.test", None)).await.unwrap();
+            assert_eq!(after, before + 4);
         }
     }
 

@@ -254,7 +254,7 @@ impl Store {
     /// message stores have them already; they pass none).
     pub async fn accept_batch(&self, batch: &[Accepted], bodies: &[(BodyKey, Vec<u8>)]) -> Result<Vec<i64>> {
         let mut conn = self.writer().acquire().await?;
-        let result = Self::accept_in(&mut conn, batch, bodies).await;
+        let result = Self::accept_in(&mut conn, self.backend(), batch, bodies).await;
         let clean = self.in_autocommit(&mut conn).await;
         if result.is_err() || !clean {
             conn.close_on_drop();
@@ -267,21 +267,21 @@ impl Store {
 
     async fn accept_in(
         conn: &mut sqlx::AnyConnection,
+        backend: Backend,
         batch: &[Accepted],
         bodies: &[(BodyKey, Vec<u8>)],
     ) -> Result<Vec<i64>> {
         let mut tx = conn.begin().await?;
         Self::bodies_insert(&mut tx, bodies).await?;
-        let mut log_ids = Vec::with_capacity(batch.len());
+        let entries: Vec<&NewLogEntry> = batch.iter().map(|a| &a.log).collect();
+        let log_ids = Self::logs_insert(&mut tx, backend, &entries).await?;
         let mut queued = Vec::with_capacity(batch.len());
-        for accepted in batch {
-            let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
+        for (accepted, &log_id) in batch.iter().zip(&log_ids) {
             match &accepted.disposition {
                 Disposition::Queue(message) => queued.push((message, log_id)),
                 Disposition::Quarantine(held) => Self::quarantine_insert(&mut tx, held, log_id).await?,
                 Disposition::LogOnly => {}
             }
-            log_ids.push(log_id);
         }
         Self::queue_insert(&mut tx, &queued).await?;
         tx.commit().await?;
@@ -828,9 +828,10 @@ impl Store {
             return Ok(false);
         }
         Self::bodies_insert(&mut tx, bodies).await?;
+        let entries: Vec<&NewLogEntry> = rows.iter().map(|a| &a.log).collect();
+        let log_ids = Self::logs_insert(&mut tx, self.backend(), &entries).await?;
         let mut queued = Vec::with_capacity(rows.len());
-        for accepted in rows {
-            let log_id = Self::log_insert(&mut tx, &accepted.log).await?;
+        for (accepted, &log_id) in rows.iter().zip(&log_ids) {
             if let Disposition::Queue(message) = &accepted.disposition {
                 queued.push((message, log_id));
             }
