@@ -93,20 +93,32 @@ fn each_tag<'a>(html: &'a str, urls: &mut Vec<String>, mut text: impl FnMut(&'a 
 /// The whitespace-separated words of `text` that are URLs: they hold `://` or start with `www.`, in order.
 /// Found by those two strings rather than by visiting every word: most words are no URL.
 fn url_words(text: &str) -> Vec<&str> {
-    let word_at = |at: usize| {
-        let start = text[..at]
-            .rfind(char::is_whitespace)
-            .map_or(0, |ws| ws + text[ws..].chars().next().map_or(1, char::len_utf8));
-        let end = text[at..].find(char::is_whitespace).map_or(text.len(), |ws| at + ws);
-        (start, end)
-    };
-    let mut words: Vec<(usize, usize)> = text.match_indices("://").map(|(at, _)| word_at(at)).collect();
-    words.extend(
-        text.match_indices("www.").map(|(at, _)| word_at(at)).filter(|&(start, _)| text[start..].starts_with("www.")),
-    );
+    let mut words = words_holding(text, "://");
+    words.extend(words_holding(text, "www.").into_iter().filter(|&(start, _)| text[start..].starts_with("www.")));
     words.sort_unstable();
     words.dedup();
     words.into_iter().map(|(start, end)| &text[start..end]).collect()
+}
+
+/// The (start, end) of each whitespace-separated word of `text` that holds `mark`. A mark inside the word
+/// just found is passed over, so no stretch of text is searched twice: a message of one long word full of
+/// marks costs what its length does.
+fn words_holding(text: &str, mark: &str) -> Vec<(usize, usize)> {
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut searched_to = 0;
+    for (at, _) in text.match_indices(mark) {
+        if at < searched_to {
+            continue;
+        }
+        // Back to the whitespace before, which is at or after the last word's end.
+        let start = text[searched_to..at].rfind(char::is_whitespace).map_or(searched_to, |ws| {
+            searched_to + ws + text[searched_to + ws..].chars().next().map_or(1, char::len_utf8)
+        });
+        let end = text[at..].find(char::is_whitespace).map_or(text.len(), |ws| at + ws);
+        words.push((start, end));
+        searched_to = end;
+    }
+    words
 }
 
 fn url_domain(url: &str) -> Option<String> {
@@ -307,6 +319,8 @@ mod tests {
         let text = "see http://a.test/x and\u{a0}www.b.test, not awww.c.test; (https://d.test)\twww.e.test/http://f";
         assert_eq!(url_words(text), ["http://a.test/x", "www.b.test,", "(https://d.test)", "www.e.test/http://f"]);
         assert_eq!(url_words("www.only.test"), ["www.only.test"]);
+        assert_eq!(url_words("a http://x.test/?u=http://y.test/www.z b"), ["http://x.test/?u=http://y.test/www.z"]);
+        assert_eq!(words_holding("://://:// x://", "://"), [(0, 9), (10, 14)], "one word however many marks");
         assert!(url_words("no links here: a.b").is_empty());
     }
 
