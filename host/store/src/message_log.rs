@@ -174,8 +174,10 @@ const LOG_COLUMNS: &str = "id, queue_id, received_at, client_ip, helo, tls, send
                            message_id, verdict, delivery_status, last_reply, tenant_id, score, symbols, report, \
                            classified, direction, body";
 
-/// The columns a new log row is written with (`logs_insert`).
+/// The columns a new log row is written with (`logs_insert`), and the place of `score` among them (counted
+/// from 1, as placeholders are).
 const INSERTED_COLUMNS: usize = 19;
+const SCORE_COLUMN: usize = 15;
 
 /// The recipients' (or sender's) domains, lower case, each once.
 fn domain_names(addresses: &str) -> Vec<String> {
@@ -225,10 +227,10 @@ impl Store {
     /// received, and the mail it sent) and returns their ids, in order. Must run inside the writer's transaction.
     ///
     /// The ids are taken ahead — PostgreSQL's identity sequence, or on SQLite the next after the table's
-    /// largest, which is what SQLite would pick (one writer at a time: a writer of another process that slipped
-    /// in between makes this commit fail, never two rows share an id) — so a group commit's rows go as one multi-row insert
-    /// for the rows and one for their domains, not two statements a message: on SQLite every statement is a
-    /// round trip to the connection's thread.
+    /// largest, which is what SQLite would pick (one writer at a time: a writer of another process that
+    /// slipped in between makes this commit fail, never two rows share an id) — so a group commit's rows go
+    /// as one multi-row insert for the rows and one for their domains, not two statements a message: on
+    /// SQLite every statement is a round trip to the connection's thread.
     pub(crate) async fn logs_insert(
         conn: &mut sqlx::AnyConnection,
         backend: Backend,
@@ -247,7 +249,7 @@ impl Store {
                 .map(|i| {
                     let p = |n: usize| format!("${}", i * INSERTED_COLUMNS + n);
                     let mut row: Vec<String> = (1..=INSERTED_COLUMNS).map(p).collect();
-                    row[14] = format!("CAST({} AS DOUBLE PRECISION)", p(15));
+                    row[SCORE_COLUMN - 1] = format!("CAST({} AS DOUBLE PRECISION)", p(SCORE_COLUMN));
                     format!("({})", row.join(", "))
                 })
                 .collect();
