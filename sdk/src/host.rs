@@ -94,37 +94,43 @@ pub fn kv_get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
 }
 
 /// Reads many keys in one host call (a classifier's tokens).
-pub fn kv_get_many(keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
+pub fn kv_get_many(keys: &[impl AsRef<str>]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
     #[cfg(target_arch = "wasm32")]
-    return wit::kv_get_many(keys).map_err(error);
+    return wit::kv_get_many(&borrowed(keys)).map_err(error);
     #[cfg(not(target_arch = "wasm32"))]
-    crate::testing::with_host(|h| keys.iter().map(|k| h.kv_get(k)).collect())
+    crate::testing::with_host(|h| keys.iter().map(|k| h.kv_get(k.as_ref())).collect())
 }
 
 /// Reads keys of the storage the operator shares with every tenant for this plugin (read-only): signature
 /// databases, global lists, a global classifier base. Same grant as the tenant's own storage.
-pub fn kv_get_shared(keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
+pub fn kv_get_shared(keys: &[impl AsRef<str>]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
     #[cfg(target_arch = "wasm32")]
-    return wit::kv_get_shared(keys).map_err(error);
+    return wit::kv_get_shared(&borrowed(keys)).map_err(error);
     #[cfg(not(target_arch = "wasm32"))]
     crate::testing::with_host(|h| h.kv_get_shared(keys))
 }
 
 /// The counters ([`kv_incr`]) of many keys, 0 for a missing one: one flat answer, much cheaper than
 /// [`kv_get_many`] for a classifier's thousand tokens.
-pub fn kv_get_counters(keys: &[String]) -> Result<Vec<i64>, HostError> {
+pub fn kv_get_counters(keys: &[impl AsRef<str>]) -> Result<Vec<i64>, HostError> {
     #[cfg(target_arch = "wasm32")]
-    return wit::kv_get_counters(keys).map_err(error);
+    return wit::kv_get_counters(&borrowed(keys)).map_err(error);
     #[cfg(not(target_arch = "wasm32"))]
-    crate::testing::with_host(|h| keys.iter().map(|k| h.kv_get(k).map(|v| counter(v.as_deref()))).collect())
+    crate::testing::with_host(|h| keys.iter().map(|k| h.kv_get(k.as_ref()).map(|v| counter(v.as_deref()))).collect())
 }
 
 /// [`kv_get_counters`] of the operator's shared storage.
-pub fn kv_get_shared_counters(keys: &[String]) -> Result<Vec<i64>, HostError> {
+pub fn kv_get_shared_counters(keys: &[impl AsRef<str>]) -> Result<Vec<i64>, HostError> {
     #[cfg(target_arch = "wasm32")]
-    return wit::kv_get_shared_counters(keys).map_err(error);
+    return wit::kv_get_shared_counters(&borrowed(keys)).map_err(error);
     #[cfg(not(target_arch = "wasm32"))]
     crate::testing::with_host(|h| Ok(h.kv_get_shared(keys)?.iter().map(|v| counter(v.as_deref())).collect()))
+}
+
+/// The keys as the bindings take them: borrowed, so a caller's keys are never copied into new `String`s.
+#[cfg(target_arch = "wasm32")]
+fn borrowed(keys: &[impl AsRef<str>]) -> Vec<&str> {
+    keys.iter().map(AsRef::as_ref).collect()
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -149,11 +155,11 @@ pub fn kv_incr(key: &str, delta: i64, ttl_seconds: Option<u32>) -> Result<i64, H
 }
 
 /// Adds many deltas in one host call (and one store transaction): what a classifier does when it learns.
-pub fn kv_incr_many(deltas: &[(String, i64)]) -> Result<(), HostError> {
+pub fn kv_incr_many(deltas: &[(impl AsRef<str>, i64)]) -> Result<(), HostError> {
     #[cfg(target_arch = "wasm32")]
-    return wit::kv_incr_many(deltas).map_err(error);
+    return wit::kv_incr_many(&deltas.iter().map(|(k, d)| (k.as_ref(), *d)).collect::<Vec<_>>()).map_err(error);
     #[cfg(not(target_arch = "wasm32"))]
-    crate::testing::with_host(|h| deltas.iter().try_for_each(|(k, d)| h.kv_incr(k, *d, None).map(|_| ())))
+    crate::testing::with_host(|h| deltas.iter().try_for_each(|(k, d)| h.kv_incr(k.as_ref(), *d, None).map(|_| ())))
 }
 
 /// Looks up `name`; allowed only at or below the zones the chain entry grants. A name that does not exist

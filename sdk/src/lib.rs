@@ -37,6 +37,8 @@ pub mod wit {
         pub_export_macro: true,
         export_macro_name: "__export_filter_world",
         default_bindings_module: "moat_sdk::wit",
+        // Keys cross as borrowed strings: a plugin that asks for 1,500 keys need not own 1,500 `String`s.
+        ownership: Borrowing { duplicate_if_necessary: false },
     });
 }
 

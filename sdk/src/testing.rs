@@ -257,9 +257,9 @@ impl MockHost {
         self.call(|| F::learn(&Message::from_test(message), label))
     }
 
-    pub(crate) fn kv_get_shared(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
+    pub(crate) fn kv_get_shared(&mut self, keys: &[impl AsRef<str>]) -> Result<Vec<Option<Vec<u8>>>, HostError> {
         self.kv.as_ref().ok_or(HostError::Denied)?;
-        Ok(keys.iter().map(|k| self.shared_kv.get(k).cloned()).collect())
+        Ok(keys.iter().map(|k| self.shared_kv.get(k.as_ref()).cloned()).collect())
     }
 
     pub(crate) fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, HostError> {

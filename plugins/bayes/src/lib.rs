@@ -35,10 +35,10 @@ const BANDS: &[(f64, &str, f64)] = &[
 
 /// The probability, and the tokens that weighed most each way (`subject:free 0.99`), so an admin reading the
 /// log sees why.
-fn explain(judgement: &model::Judgement, keys: &[String]) -> String {
+fn explain(judgement: &model::Judgement, keys: &[&str]) -> String {
     let named = |tokens: &[(usize, f64)]| -> String {
         let names = tokens.iter().map(|&(at, p)| {
-            let token = keys[at].strip_prefix("t:").unwrap_or(&keys[at]);
+            let token = keys[at].strip_prefix("t:").unwrap_or(keys[at]);
             let shown: String = token.chars().take(MAX_SHOWN_CHARS).collect();
             format!("{shown} {p:.2}")
         });
@@ -68,7 +68,8 @@ impl Filter for Bayes {
 
     fn on_message(message: &Message) -> Verdict {
         let config = Config::parse(&host::config()).unwrap_or_default();
-        let tokens = tokens::of(message);
+        let keys = tokens::of(message);
+        let tokens = keys.all();
         let counts = match model::Counts::load(&tokens) {
             Ok(counts) => counts,
             Err(e) => return Verdict::pass().symbol("BAYES_UNAVAILABLE", 0.0, &format!("token store: {e:?}")),
@@ -96,7 +97,7 @@ impl Filter for Bayes {
 
     fn learn(message: &Message, label: Label) {
         let message_id = message.header("Message-ID").join(" ");
-        if let Err(e) = model::learn(&message_id, &tokens::of(message), label) {
+        if let Err(e) = model::learn(&message_id, &tokens::of(message).all(), label) {
             host::log(host::Level::Warn, &format!("cannot learn: {e:?}"));
         }
     }

@@ -29,7 +29,7 @@ pub struct Counts {
 impl Counts {
     /// One host call for every count the message needs. `keys` are the message's token keys
     /// ([`crate::tokens::of`]) after the two totals, `n:spam` and `n:ham`.
-    pub fn load(keys: &[String]) -> Result<Self, HostError> {
+    pub fn load(keys: &[&str]) -> Result<Self, HostError> {
         let mut values = host::kv_get_counters(keys)?;
         let global_totals = host::kv_get_shared_counters(&keys[..2]).unwrap_or_default();
         if global_totals.into_iter().any(|n| n > 0) {
@@ -144,15 +144,15 @@ const HAM_MARK: i64 = 2;
 /// The message's digest: a 64-bit FNV-1a of its Message-ID and its token keys. The same message gives the same
 /// tokens; a tokenizer that changed gives another digest, so a lesson never subtracts tokens it did not add.
 /// Messages without a Message-ID whose tokens are all alike count as one, as SpamAssassin's record does.
-fn digest(message_id: &str, keys: &[String]) -> u64 {
-    std::iter::once(message_id).chain(keys.iter().map(String::as_str)).fold(0xcbf2_9ce4_8422_2325, |h, key| {
+fn digest(message_id: &str, keys: &[&str]) -> u64 {
+    std::iter::once(message_id).chain(keys.iter().copied()).fold(0xcbf2_9ce4_8422_2325, |h, key| {
         key.bytes().chain([0]).fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     })
 }
 
 /// Counts the message's tokens (`keys` as [`Counts::load`] takes them) for `label`, in one host call; a
 /// message taught the other class before is moved, one taught this class already is left as it is.
-pub fn learn(message_id: &str, keys: &[String], label: Label) -> Result<(), HostError> {
+pub fn learn(message_id: &str, keys: &[&str], label: Label) -> Result<(), HostError> {
     let Some(now) = class(label) else { return Ok(()) };
     let key = format!("m:{:016x}", digest(message_id, &keys[2..]));
     let before = host::kv_get_counters(std::slice::from_ref(&key))?.first().copied().unwrap_or(0);
@@ -162,12 +162,12 @@ pub fn learn(message_id: &str, keys: &[String], label: Label) -> Result<(), Host
     // A value no lesson writes reads as never taught; the update below sets it right.
     let earlier = [Label::Spam, Label::Ham].into_iter().filter_map(class).find(|c| c.mark == before);
     let mut deltas = counted(keys, &now, earlier.as_ref());
-    deltas.push((key, now.mark - before));
+    deltas.push((&key, now.mark - before));
     host::kv_incr_many(&deltas)
 }
 
 /// Counts the message for `label` without a record (autolearning: see [`SPAM_MARK`]).
-pub fn autolearn(keys: &[String], label: Label) -> Result<(), HostError> {
+pub fn autolearn(keys: &[&str], label: Label) -> Result<(), HostError> {
     match class(label) {
         Some(now) => host::kv_incr_many(&counted(keys, &now, None)),
         None => Ok(()),
@@ -176,12 +176,12 @@ pub fn autolearn(keys: &[String], label: Label) -> Result<(), HostError> {
 
 /// The increments that count `keys` in class `now`, taking them out of `earlier` when the message was counted
 /// there before.
-fn counted(keys: &[String], now: &Class, earlier: Option<&Class>) -> Vec<(String, i64)> {
+fn counted<'a>(keys: &[&'a str], now: &Class, earlier: Option<&Class>) -> Vec<(&'a str, i64)> {
     let token_delta = now.delta - earlier.map_or(0, |e| e.delta);
-    let mut deltas: Vec<(String, i64)> = keys[2..].iter().map(|k| (k.clone(), token_delta)).collect();
-    deltas.push((now.total.to_owned(), 1));
+    let mut deltas: Vec<(&str, i64)> = keys[2..].iter().map(|&k| (k, token_delta)).collect();
+    deltas.push((now.total, 1));
     if let Some(earlier) = earlier {
-        deltas.push((earlier.total.to_owned(), -1));
+        deltas.push((earlier.total, -1));
     }
     deltas
 }

@@ -99,8 +99,9 @@ impl Page {
             if !tag.closing {
                 form |= tag.is("form");
                 password |= tag.is("input") && is_password_field(tag.text);
-                // No `:`, no `data:` value: most tags are passed over after one byte search.
-                if tag.text.contains(':') {
+                // No `data:` in the tag, no `data:` value: most tags are passed over after a byte search (a
+                // newsletter's `style="color: red"` has a `:` on every tag, so the `:` alone is not enough).
+                if mentions_data(tag.text) {
                     data_urls.extend(page_values(tag.text));
                 }
             }
@@ -115,6 +116,11 @@ impl Page {
         page.password_form = form && password;
         page
     }
+}
+
+/// Whether `data:` is written anywhere in a tag, in any case.
+fn mentions_data(tag: &str) -> bool {
+    tag.match_indices(':').any(|(at, _)| at >= 4 && tag.as_bytes()[at - 4..at].eq_ignore_ascii_case(b"data"))
 }
 
 /// An anchor's link, if its target has a host.
@@ -227,6 +233,14 @@ mod tests {
                 "formaction=data:text/html,y"
             ]
         );
+    }
+
+    #[test]
+    fn a_data_value_is_found_after_other_colons_and_only_where_written() {
+        let html = r#"<p style="color: red; font: 10px x"><a style="margin: 0" href="Data:text/html,w">w</a>"#;
+        assert_eq!(Page::read(html).data_urls, ["href=Data:text/html,w"]);
+        assert!(!mentions_data(r#"<td style="color: red" title="metadata : none">"#));
+        assert!(mentions_data("<a href=DATA:text/html,x>"));
     }
 
     #[test]
