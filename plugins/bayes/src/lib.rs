@@ -165,6 +165,19 @@ mod tests {
     }
 
     #[test]
+    fn each_token_is_counted_once_however_often_the_message_repeats_it() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"From: a@shop.test\r\nSubject: Sale sale\r\n\r\nbig sale big sale http://shop.test/x\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        assert_eq!(counter(&host, "n:ham"), 1);
+        for token in ["subject:sale", "from:shop.test", "url:shop.test", "big sale", "sale big", "sale", "big"] {
+            assert_eq!(counter(&host, &format!("t:{token}")), 1 << 32, "{token}: one ham");
+        }
+    }
+
+    #[test]
     fn the_headers_a_mailing_list_adds_are_not_counted() {
         let mut host = MockHost::new();
         let message = TestMessage::from_eml(

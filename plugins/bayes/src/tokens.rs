@@ -159,6 +159,12 @@ impl Keys {
         self.ends.push(self.text.len());
     }
 
+    /// A token's key: `t:` and the token's pieces.
+    fn push_token(&mut self, pieces: &[&str]) {
+        self.text.push_str("t:");
+        self.push(pieces);
+    }
+
     fn len(&self) -> usize {
         self.ends.len()
     }
@@ -184,8 +190,7 @@ pub fn of(message: &Message) -> Keys {
         if tokens.len() >= MAX_TOKENS + 2 || !seen.insert(fnv1a(pieces)) {
             return;
         }
-        tokens.text.push_str("t:");
-        tokens.push(pieces);
+        tokens.push_token(pieces);
     };
     for w in words(&message.subject().unwrap_or_default()) {
         add(&["subject:", &w], &mut tokens);
