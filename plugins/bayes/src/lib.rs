@@ -68,9 +68,9 @@ impl Filter for Bayes {
 
     fn on_message(message: &Message) -> Verdict {
         let config = Config::parse(&host::config()).unwrap_or_default();
-        let keys = tokens::of(message);
-        let tokens = keys.all();
-        let counts = match model::Counts::load(&tokens) {
+        let written = tokens::of(message);
+        let keys = written.all();
+        let counts = match model::Counts::load(&keys) {
             Ok(counts) => counts,
             Err(e) => return Verdict::pass().symbol("BAYES_UNAVAILABLE", 0.0, &format!("token store: {e:?}")),
         };
@@ -84,12 +84,12 @@ impl Filter for Bayes {
         let judgement = counts.classify();
         let p = judgement.probability;
         let (name, score) = band(p);
-        let reason = explain(&judgement, &tokens[2..]);
+        let reason = explain(&judgement, &keys[2..]);
         if config.autolearn {
             if p >= 0.9999 {
-                let _ = model::autolearn(&tokens, Label::Spam);
+                let _ = model::autolearn(&keys, Label::Spam);
             } else if p <= 0.0001 {
-                let _ = model::autolearn(&tokens, Label::Ham);
+                let _ = model::autolearn(&keys, Label::Ham);
             }
         }
         Verdict::pass().symbol(name, score, &reason)
