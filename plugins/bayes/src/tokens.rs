@@ -2,6 +2,7 @@
 //! structural facts. Each token once per message, at most `MAX_TOKENS`.
 
 use moat_sdk::Message;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -17,6 +18,11 @@ fn fnv1a(pieces: &[&str]) -> u64 {
         }
     }
     hash
+}
+
+/// The hash of the pair of words hashed `first` and `second`, in that order.
+fn pair_hash(first: u64, second: u64) -> u64 {
+    (first.rotate_left(32) ^ second).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Hashes a set of hashes without hashing them again.
@@ -38,28 +44,139 @@ impl Hasher for AlreadyHashed {
 const MAX_TOKENS: usize = 1500;
 const MAX_BODY_CHARS: usize = 60_000;
 
-/// The words of a text as they are counted: 3 to 24 characters, numbers as `#num`. Borrowed when already
+/// The words of a text as they are counted: the runs of letters, digits and `$!'-`, without `'` or `-` at
+/// either end, of 3 to 24 characters; numbers as `#num`, the rest lower-cased. Borrowed when already
 /// lower-case (most words), so a word costs no allocation until it becomes a key.
-fn words(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
-    use std::borrow::Cow;
-    text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '$' | '!' | '\'' | '-')))
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
-        // Most words are ASCII: counted and checked by their bytes, the same answers for far less work.
-        .filter(|w| (3..=24).contains(&if w.is_ascii() { w.len() } else { w.chars().count() }))
-        .map(|w| {
-            let upper = if w.is_ascii() {
-                w.bytes().any(|b| b.is_ascii_uppercase())
-            } else {
-                w.chars().any(char::is_uppercase)
+fn words(text: &str) -> Words<'_> {
+    Words { text, at: 0 }
+}
+
+/// The words of a text, found in one pass over its bytes that also notes what each word holds (capitals,
+/// only digits, characters beyond ASCII). In wasm every comparison is an instruction: `str::split` with a
+/// character predicate, then a pass per question asked of each word, cost about 450 instructions a word,
+/// most of the classifier's work on a long message.
+struct Words<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+/// What a byte is, as bits: part of a word; and of those, a capital, a digit, or `'`/`-` (trimmed at a
+/// word's ends). Bytes beyond ASCII are `BEYOND`: their character is decoded to tell.
+const WORD: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 4;
+const EDGE: u8 = 8;
+const BEYOND: u8 = 16;
+
+static CLASSES: [u8; 256] = {
+    let mut table = [BEYOND; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            b'A'..=b'Z' => WORD | UPPER,
+            b'0'..=b'9' => WORD | DIGIT,
+            b'a'..=b'z' | b'$' | b'!' => WORD,
+            b'\'' | b'-' => WORD | EDGE,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
+fn in_word(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '$' | '!' | '\'' | '-')
+}
+
+/// Whether the character at `at` (beyond ASCII) belongs to a word, and its length.
+fn char_at(text: &str, at: usize) -> (bool, usize) {
+    let c = text[at..].chars().next().expect("a character starts here");
+    (in_word(c), c.len_utf8())
+}
+
+/// The classes of a word's bytes: any of them (`or`) and all of them (`and`).
+fn classes(word: &str) -> (u8, u8) {
+    word.bytes().fold((0, u8::MAX), |(or, and), b| {
+        let class = CLASSES[usize::from(b)];
+        (or | class, and & class)
+    })
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = Cow<'a, str>;
+
+    fn next(&mut self) -> Option<Cow<'a, str>> {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let mut at = self.at;
+        loop {
+            // To the next word's start.
+            let start = loop {
+                let &b = bytes.get(at)?;
+                let class = CLASSES[usize::from(b)];
+                if class & WORD != 0 {
+                    break at;
+                }
+                if class == BEYOND {
+                    let (word, len) = char_at(text, at);
+                    if word {
+                        break at;
+                    }
+                    at += len;
+                } else {
+                    at += 1;
+                }
             };
-            if w.bytes().all(|b| b.is_ascii_digit()) {
-                Cow::Borrowed("#num")
-            } else if upper {
-                Cow::Owned(w.to_lowercase())
-            } else {
-                Cow::Borrowed(w)
+            // To its end, noting its bytes' classes.
+            let (mut or, mut and) = (0, u8::MAX);
+            while let Some(&b) = bytes.get(at) {
+                let class = CLASSES[usize::from(b)];
+                if class & WORD != 0 {
+                    (or, and) = (or | class, and & class);
+                    at += 1;
+                    continue;
+                }
+                if class == BEYOND {
+                    let (word, len) = char_at(text, at);
+                    if word {
+                        (or, and) = (or | BEYOND, 0);
+                        at += len;
+                        continue;
+                    }
+                }
+                break;
             }
-        })
+            self.at = at;
+            if let Some(word) = counted(&text[start..at], or, and) {
+                return Some(word);
+            }
+        }
+    }
+}
+
+/// A run of word characters as it is counted, given its bytes' classes; `None` if it is not counted.
+fn counted(run: &str, or: u8, and: u8) -> Option<Cow<'_, str>> {
+    let (word, or, and) = if or & EDGE != 0 {
+        let word = run.trim_matches(['\'', '-']);
+        let (or, and) = classes(word);
+        (word, or, and)
+    } else {
+        (run, or, and)
+    };
+    let ascii = or & BEYOND == 0;
+    let chars = if ascii { word.len() } else { word.chars().count() };
+    if !(3..=24).contains(&chars) {
+        return None;
+    }
+    Some(if and & DIGIT != 0 {
+        Cow::Borrowed("#num")
+    } else if ascii && or & UPPER != 0 {
+        Cow::Owned(word.to_ascii_lowercase())
+    } else if !ascii && word.chars().any(char::is_uppercase) {
+        Cow::Owned(word.to_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    })
 }
 
 /// Drops tags, keeps link targets' domains and the visible text.
@@ -142,6 +259,40 @@ fn html_in_text(body: &str) -> bool {
         .any(|(at, _)| matches!(body.as_bytes().get(at + 1..at + 5), Some(b"html" | b"HTML" | b"font" | b"FONT")))
 }
 
+/// A message's tokens as they are found: each one once, at most `MAX_TOKENS`, after the two totals' keys.
+struct Collector {
+    seen: HashSet<u64, BuildHasherDefault<AlreadyHashed>>,
+    keys: Keys,
+}
+
+impl Collector {
+    fn new() -> Self {
+        let mut keys = Keys::new();
+        keys.push(&["n:spam"]);
+        keys.push(&["n:ham"]);
+        Collector { seen: HashSet::with_capacity_and_hasher(MAX_TOKENS, BuildHasherDefault::default()), keys }
+    }
+
+    /// Keeps the token written as `pieces` (joined), unless it was given before or there are enough. A token
+    /// is given as its pieces: formatting machinery cost a third of the tokenizer's instructions, and a token
+    /// the message repeats (most words) is hashed and never written out.
+    fn add(&mut self, pieces: &[&str]) {
+        self.add_hashed(fnv1a(pieces), pieces);
+    }
+
+    /// As [`Collector::add`], with the token's hash: always the same for the same text, and not another
+    /// token's.
+    fn add_hashed(&mut self, hash: u64, pieces: &[&str]) {
+        if !self.full() && self.seen.insert(hash) {
+            self.keys.push_token(pieces);
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.keys.len() >= MAX_TOKENS + 2
+    }
+}
+
 /// A message's keys, written one after another into one string: a large message's 1,500 keys cost a few
 /// allocations, not one each (in wasm a key's allocation and free cost more than building it).
 pub struct Keys {
@@ -179,35 +330,23 @@ impl Keys {
 /// The message's token keys as stored (`t:TOKEN`), after the two totals' keys `n:spam` and `n:ham`: built
 /// once, they are both what the model reads and what it learns.
 pub fn of(message: &Message) -> Keys {
-    let mut seen: HashSet<u64, BuildHasherDefault<AlreadyHashed>> =
-        HashSet::with_capacity_and_hasher(MAX_TOKENS, BuildHasherDefault::default());
-    let mut tokens = Keys::new();
-    tokens.push(&["n:spam"]);
-    tokens.push(&["n:ham"]);
-    // A token is given as its pieces: formatting machinery cost a third of the tokenizer's instructions, and a
-    // token the message repeats (most words) is hashed and never written out.
-    let mut add = |pieces: &[&str], tokens: &mut Keys| {
-        if tokens.len() >= MAX_TOKENS + 2 || !seen.insert(fnv1a(pieces)) {
-            return;
-        }
-        tokens.push_token(pieces);
-    };
+    let mut tokens = Collector::new();
     for w in words(&message.subject().unwrap_or_default()) {
-        add(&["subject:", &w], &mut tokens);
+        tokens.add(&["subject:", &w]);
     }
     for from in message.header("From") {
         if let Some(d) = sender_domain(&from) {
-            add(&["from:", &d], &mut tokens);
+            tokens.add(&["from:", &d]);
         }
     }
     let subject = message.subject().unwrap_or_default();
     let bangs = subject.matches('!').count().min(3);
     if bangs > 0 {
-        add(&["subject:bang", ["1", "2", "3"][bangs - 1]], &mut tokens);
+        tokens.add(&["subject:bang", ["1", "2", "3"][bangs - 1]]);
     }
     let letters: Vec<char> = subject.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.len() >= 8 && letters.iter().all(|c| c.is_uppercase()) {
-        add(&["subject:all-caps"], &mut tokens);
+        tokens.add(&["subject:all-caps"]);
     }
     for header in message.headers() {
         let name = header.name.to_ascii_lowercase();
@@ -227,14 +366,14 @@ pub fn of(message: &Message) -> Keys {
                     | "x-loop"
             );
         if !list_header {
-            add(&["hdr:", &name], &mut tokens);
+            tokens.add(&["hdr:", &name]);
         }
         // Lower-cased only for the fields read below: most are not.
         let value = || header.value.to_ascii_lowercase();
         match name.as_str() {
             "x-mailer" | "user-agent" => {
                 for w in words(&value()).take(3) {
-                    add(&[&name, ":", &w], &mut tokens);
+                    tokens.add(&[&name, ":", &w]);
                 }
             }
             "received" => {
@@ -250,22 +389,22 @@ pub fn of(message: &Message) -> Keys {
                 {
                     let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
                     if labels.len() == 2 {
-                        add(&["received:", labels[1], ".", labels[0]], &mut tokens);
+                        tokens.add(&["received:", labels[1], ".", labels[0]]);
                     }
                 }
             }
             "message-id" => {
                 if let Some(domain) = value().rsplit('@').next().map(|d| d.trim_end_matches('>')) {
-                    add(&["message-id:", domain], &mut tokens);
+                    tokens.add(&["message-id:", domain]);
                 }
             }
             "content-type" => {
                 let value = value();
                 let kind = value.split(';').next().unwrap_or("").trim();
-                add(&["content-type:", kind], &mut tokens);
+                tokens.add(&["content-type:", kind]);
                 if let Some(charset) = value.split("charset=").nth(1) {
                     let charset = charset.trim_matches(['"', '\'', ' ']).split(';').next().unwrap_or("");
-                    add(&["charset:", charset], &mut tokens);
+                    tokens.add(&["charset:", charset]);
                 }
             }
             "to" | "cc" => {
@@ -276,7 +415,7 @@ pub fn of(message: &Message) -> Keys {
                     2..=5 => "few",
                     _ => "many",
                 };
-                add(&[&name, ":count", count], &mut tokens);
+                tokens.add(&[&name, ":count", count]);
             }
             _ => {}
         }
@@ -285,7 +424,7 @@ pub fn of(message: &Message) -> Keys {
     let texts = message.text_parts();
     let htmls = message.html_parts();
     if texts.is_empty() && !htmls.is_empty() {
-        add(&["struct:html-only"], &mut tokens);
+        tokens.add(&["struct:html-only"]);
     }
     let mut body: String = texts.join("\n");
     for html in &htmls {
@@ -304,7 +443,7 @@ pub fn of(message: &Message) -> Keys {
     }
     // HTML sent as plain text: its tags are telling, and its words are still words.
     let body = if html_in_text(&body) {
-        add(&["struct:html-in-text"], &mut tokens);
+        tokens.add(&["struct:html-in-text"]);
         strip_html(&body, &mut urls)
     } else {
         body
@@ -314,29 +453,65 @@ pub fn of(message: &Message) -> Keys {
     }
     for url in &urls {
         if let Some(d) = url_domain(url) {
-            add(&["url:", &d], &mut tokens);
+            tokens.add(&["url:", &d]);
         }
     }
     for a in message.attachments() {
-        add(&["attachment:", &a.sniffed_type], &mut tokens);
+        tokens.add(&["attachment:", &a.sniffed_type]);
     }
-    let mut previous: Option<std::borrow::Cow<'_, str>> = None;
+    // A word pair's hash is made of its words' (a pair is never another token's text), so each word of the
+    // body is hashed once.
+    let mut previous: Option<(Cow<'_, str>, u64)> = None;
     for w in words(&body) {
-        if tokens.len() >= MAX_TOKENS + 2 {
+        if tokens.full() {
             break;
         }
-        if let Some(p) = &previous {
-            add(&[p.as_ref(), " ", &w], &mut tokens);
+        let hash = fnv1a(&[&w]);
+        if let Some((p, p_hash)) = &previous {
+            tokens.add_hashed(pair_hash(*p_hash, hash), &[p, " ", &w]);
         }
-        add(&[&w], &mut tokens);
-        previous = Some(w);
+        tokens.add_hashed(hash, &[&w]);
+        previous = Some((w, hash));
     }
-    tokens
+    tokens.keys
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `words` means, written the plain way: split at every character that is not a word's, trim `'`
+    /// and `-`, keep 3 to 24 characters, numbers as `#num`, lower-cased.
+    fn words_by_definition(text: &str) -> Vec<String> {
+        text.split(|c: char| !in_word(c))
+            .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
+            .filter(|w| (3..=24).contains(&w.chars().count()))
+            .map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "#num".to_owned() } else { w.to_lowercase() })
+            .collect()
+    }
+
+    #[test]
+    fn words_are_found_in_one_pass_as_the_definition_says() {
+        let texts = [
+            "The quick brown fox jumps over the lazy dog, again and again.",
+            "don't -- 'quoted' -dash- it's O'Neill's x-ray 12345 12-34 '123' $100!!! FREE!!! a ab abc",
+            "Ünïcödé ÉCOLE straße STRASSE Ωμέγα ΑΘΗΝΑ 北京欢迎你 ١٢٣٤ x\u{a0}yyy\u{2003}zzz",
+            "abcdefghijklmnopqrstuvwx abcdefghijklmnopqrstuvwxy éééééééééééééééééééééééé ééééééééééééééééééééééééé",
+            "---abc--- ''' -a- mixedCASE Word, word; WORD. end",
+            "",
+            "   ",
+            "trailing-word",
+            "x€y €€€ abc€def ünd",
+        ];
+        for text in texts {
+            let found: Vec<String> = words(text).map(|w| w.into_owned()).collect();
+            assert_eq!(found, words_by_definition(text), "{text}");
+        }
+        assert!(
+            matches!(words("already lower").next(), Some(Cow::Borrowed("already"))),
+            "no copy of a lower-case word"
+        );
+    }
 
     #[test]
     fn html_sent_as_text_is_recognised_by_its_tags_in_either_case() {
