@@ -41,6 +41,39 @@ fn prints_verdict_symbols_and_cost_per_message() {
     assert!(stdout.contains("ham.eml: continue  score 0.00"), "{stdout}");
 }
 
+/// The fuel `moat plugin test` printed for each message, in order.
+fn fuel_per_message(stdout: &str) -> Vec<u64> {
+    stdout.lines().filter_map(|l| l.split("  fuel ").nth(1)?.split(' ').next()?.parse().ok()).collect()
+}
+
+#[test]
+fn warm_keeps_the_instance_so_later_messages_show_the_steady_cost() {
+    // The rules layer builds its phrases' automaton at its first message.
+    let rules = moat_filter::test_guests::workspace_component(
+        "moat-plugin-rules",
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guests"),
+    );
+    let plugin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rules-under-test.wasm");
+    std::fs::write(&plugin, rules).unwrap();
+    let run = |warm: bool| {
+        let mut command = Command::new(BIN);
+        command.args(["plugin", "test"]).arg(&plugin).arg(data("spam.eml")).arg(data("spam.eml"));
+        if warm {
+            command.arg("--warm");
+        }
+        let out = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        fuel_per_message(&stdout)
+    };
+    let fresh = run(false);
+    assert_eq!(fresh.len(), 2);
+    assert_eq!(fresh[0], fresh[1], "a fresh instance per message costs the same each time");
+    let warm = run(true);
+    assert_eq!(warm[0], fresh[0], "the first message builds what the plugin keeps");
+    assert!(warm[1] * 2 < warm[0], "the second message finds it built: {warm:?}");
+}
+
 #[test]
 fn a_refused_configuration_and_a_non_component_are_clear_errors() {
     let out = Command::new(BIN)

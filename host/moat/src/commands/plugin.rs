@@ -72,6 +72,10 @@ pub enum PluginCommand {
         /// The SMTP client's address the plugin sees.
         #[arg(long, default_value = "192.0.2.1")]
         client_ip: String,
+        /// Keep the instance between messages, as a chain entry with `warm = true` does: what the plugin
+        /// builds once is built for the first message only, and later messages show the steady state's cost.
+        #[arg(long)]
+        warm: bool,
     },
 }
 
@@ -162,6 +166,7 @@ impl PluginCommand {
                 fuel,
                 dns,
                 client_ip,
+                warm,
             } => {
                 let dns = match dns {
                     None => None,
@@ -174,7 +179,7 @@ impl PluginCommand {
                     }
                 };
                 let envelope = TestEnvelope { sender, recipients, client_ip };
-                test(&plugin, &messages, &plugin_config, &envelope, fuel, dns)
+                test(&plugin, &messages, &plugin_config, &envelope, fuel, warm, dns)
             }
         }
     }
@@ -239,6 +244,7 @@ fn test(
     config: &str,
     envelope: &TestEnvelope,
     fuel: u64,
+    warm: bool,
     dns: Option<Arc<dyn moat_filter::Resolver>>,
 ) -> anyhow::Result<()> {
     let bytes = std::fs::read(plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
@@ -257,6 +263,7 @@ fn test(
     }
     let mut setup = plugin.setup(config);
     setup.fuel = fuel;
+    setup.warm = warm.then(Default::default);
     // A test run grants what a chain entry can: storage (in memory, shared across the messages of the run,
     // so counters and learned state carry over) and, with --dns, every name in the answers file.
     setup.capabilities.kv = Some(KvGrant::new(Arc::new(MemoryKv::default()), "test", &name));
