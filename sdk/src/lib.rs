@@ -46,6 +46,7 @@ pub mod host;
 mod message;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod text;
 mod verdict;
 
 pub use message::{Attachment, AuthResult, Authentication, Header, Message};

@@ -2,6 +2,7 @@
 //! structural facts. Each token once per message, at most `MAX_TOKENS`.
 
 use moat_sdk::Message;
+use moat_sdk::text::find_byte;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -194,9 +195,9 @@ fn strip_html(html: &str, urls: &mut Vec<String>) -> String {
 /// last tag (from a `<` that never closes on, which is text: "a < b").
 fn each_tag<'a>(html: &'a str, urls: &mut Vec<String>, mut text: impl FnMut(&'a str)) -> &'a str {
     let mut rest = html;
-    while let Some(open) = rest.find('<') {
+    while let Some(open) = find_byte(rest, b'<') {
         text(&rest[..open]);
-        let Some(close) = rest[open..].find('>') else { return &rest[open..] };
+        let Some(close) = find_byte(&rest[open..], b'>') else { return &rest[open..] };
         let tag = &rest[open..open + close];
         // The first `href=` in any case, found by its `=` (comparing five bytes at every place cost more).
         let href =
