@@ -54,7 +54,7 @@ fn words(text: &str) -> Words<'_> {
 
 /// The words of a text, found in one pass over its bytes that also notes what each word holds (capitals,
 /// only digits, characters beyond ASCII). In wasm every comparison is an instruction: `str::split` with a
-/// character predicate, then a pass per question asked of each word, cost about 450 instructions a word,
+/// character predicate, then a pass per question asked of each word, cost over 500 instructions a word,
 /// most of the classifier's work on a long message.
 struct Words<'a> {
     text: &'a str,
