@@ -12,6 +12,7 @@ const HIGH: u64 = ONES * 0x80;
 /// assert_eq!(moat_sdk::text::find_byte("<p>hi</p>", b'>'), Some(2));
 /// assert_eq!(moat_sdk::text::find_byte("no tag", b'<'), None);
 /// ```
+#[inline]
 pub fn find_byte(text: &str, byte: u8) -> Option<usize> {
     let bytes = text.as_bytes();
     let pattern = ONES * u64::from(byte);

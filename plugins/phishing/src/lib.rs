@@ -377,8 +377,8 @@ impl Filter for Phishing {
         };
         let parts = Parts { text: message.text_parts(), html: message.html_parts() };
         let pages: Vec<Page> = parts.html.iter().map(|h| Page::read(h)).collect();
-        let mut links: Vec<Link> = parts.text.iter().flat_map(|t| urls::in_text(t)).collect();
-        links.extend(pages.iter().flat_map(|page| page.links.iter().cloned()));
+        let text_links: Vec<Link> = parts.text.iter().flat_map(|t| urls::in_text(t)).collect();
+        let links: Vec<&Link> = text_links.iter().chain(pages.iter().flat_map(|page| &page.links)).collect();
         let mut protected: BTreeSet<String> = config.protected.iter().cloned().collect();
         protected.extend(message.recipients().iter().map(|r| lookalike::registered(&r.domain.to_ascii_lowercase())));
 
