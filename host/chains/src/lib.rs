@@ -7,6 +7,7 @@
 mod dns;
 mod error;
 mod kv;
+mod lessons;
 mod live;
 mod registry;
 mod save;
@@ -15,6 +16,7 @@ mod slots;
 pub use dns::{HickoryDns, MxLookupError, Outage, ResolverSetupError, resolver_config, tokio_resolver};
 pub use error::ChainError;
 pub use kv::StoreKv;
+pub use lessons::LessonBudget;
 pub use live::{Chains, Selected};
 pub use registry::Registry;
 pub use slots::{RunSlots, Slot};

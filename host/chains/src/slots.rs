@@ -35,6 +35,13 @@ impl RunSlots {
         Self::new(2 * std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 
+    /// A slot if one is free now: for work that is worth doing only when the gateway has the CPU to spare
+    /// (lessons from confident verdicts).
+    pub fn try_take(&self) -> Option<Slot> {
+        let permit = self.semaphore.clone().try_acquire_owned().ok()?;
+        Some(Slot { _permit: permit })
+    }
+
     /// Waits, first come first served, for a slot.
     pub async fn take(&self) -> Slot {
         let permit = self.semaphore.clone().acquire_owned().await.expect("the slots' semaphore is never closed");

@@ -36,7 +36,7 @@ fn main() {
     for n in [1, 3, 6] {
         let entries = (0..n).map(|_| ChainEntry::new(tagger.clone(), tagger.setup(r#"{"score": 1}"#))).collect();
         let thresholds = Thresholds { tag: 1e9, quarantine: 1e9, reject: 1e9 };
-        let chain = Chain { entries, thresholds, subject_tag: String::new() };
+        let chain = Chain { entries, thresholds, subject_tag: String::new(), autolearn: Default::default() };
         let rounds = 2000;
         let start = Instant::now();
         for _ in 0..rounds {

@@ -3,7 +3,7 @@
 //! a final action first.
 
 use crate::breaker::TenantBreakers;
-use crate::plugin::{Action, CallSetup, Failure, Plugin, Stage, Symbol, Verdict};
+use crate::plugin::{Action, CallSetup, Failure, Label, Plugin, Stage, Symbol, Verdict};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -27,8 +27,8 @@ pub struct ChainEntry {
     /// Still runs after an earlier entry accepted the message (antivirus: an allow-listed sender's
     /// attachment is still scanned).
     pub always: bool,
-    /// Told the chain's verdict on every message (see [`Chain::learn_verdict`]).
-    pub learn_verdicts: bool,
+    /// What the entry learns from besides admins' classifications ([`Chain::lessons`]).
+    pub teaching: Teaching,
     /// One per tenant and stage: a plugin that fails every message while its no-op connect hook succeeds
     /// must still trip, and one tenant's failures never trip it for another.
     pub breakers: TenantBreakers,
@@ -42,10 +42,51 @@ impl ChainEntry {
             shadow: false,
             fail: FailPolicy::Open,
             always: false,
-            learn_verdicts: false,
+            teaching: Teaching::Nothing,
             breakers: Default::default(),
         }
     }
+}
+
+/// What an entry learns from the chain's verdicts, after the reply is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Teaching {
+    /// Only from admins' classifications.
+    Nothing,
+    /// Every verdict: spam when the message is tagged, quarantined or rejected, ham when it is delivered clean
+    /// (an IP's local reputation).
+    EveryVerdict,
+    /// Only the mail the chain is sure of without this entry ([`Autolearn`]): a classifier taught by its own
+    /// verdicts would only learn what it already believes.
+    Confident,
+}
+
+/// When entries that learn from confident verdicts ([`Teaching::Confident`]) are taught, as SpamAssassin's
+/// autolearning does: spam when the rest of the chain scores a message at least `spam` without them (the other
+/// layers would tag it on their own), ham when the whole chain scores it at most `ham` (the classifier sure and
+/// nothing else against it). Mail in between, and mail a final action decided (an allow-list, the antivirus),
+/// teaches nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autolearn {
+    pub spam: f64,
+    pub ham: f64,
+}
+
+impl Default for Autolearn {
+    fn default() -> Self {
+        Self { spam: 5.0, ham: -3.0 }
+    }
+}
+
+/// One entry's lesson from a verdict ([`Chain::lessons`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lesson {
+    /// The entry's place in the chain.
+    pub entry: usize,
+    pub label: Label,
+    /// From a confident verdict: optional work, which a busy gateway may skip.
+    pub confident: bool,
 }
 
 /// Score thresholds of a tenant (or domain). Each applies when the summed score reaches it.
@@ -173,6 +214,7 @@ pub struct Chain {
     pub thresholds: Thresholds,
     /// Prefixed to the subject of tagged messages; empty leaves subjects alone.
     pub subject_tag: String,
+    pub autolearn: Autolearn,
 }
 
 fn closed_tempfail() -> Outcome {
@@ -186,7 +228,12 @@ fn closed_tempfail() -> Outcome {
 impl Chain {
     /// A chain that lets everything through: what a tenant without a chain has.
     pub fn empty() -> Self {
-        Self { entries: Vec::new(), thresholds: Thresholds::default(), subject_tag: String::new() }
+        Self {
+            entries: Vec::new(),
+            thresholds: Thresholds::default(),
+            subject_tag: String::new(),
+            autolearn: Autolearn::default(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -273,21 +320,52 @@ impl Chain {
         }
     }
 
-    /// Whether any entry learns from verdicts, so the caller can skip [`Chain::learn_verdict`] cheaply.
-    pub fn learns_verdicts(&self) -> bool {
-        self.entries.iter().any(|e| e.learn_verdicts && !e.shadow)
+    /// Whether any entry learns from verdicts, so the caller can skip [`Chain::lessons`] cheaply.
+    pub fn learns_from_verdicts(&self) -> bool {
+        self.entries.iter().any(|e| e.teaching != Teaching::Nothing && !e.shadow)
     }
 
-    /// Tells the entries that learn from verdicts what the chain decided: tagged, quarantined or rejected
-    /// mail is spam, clean mail is ham; tempfailed or discarded mail teaches nothing.
-    pub fn learn_verdict(&self, message: &Arc<crate::ParsedMessage>, outcome: &Outcome) {
-        let label = match outcome {
-            Outcome::Tag | Outcome::Quarantine | Outcome::Reject { .. } => crate::Label::Spam,
-            Outcome::Deliver => crate::Label::Ham,
-            Outcome::Tempfail { .. } | Outcome::Discard => return,
+    /// What this verdict teaches the entries that learn from verdicts ([`Teaching`]). Tempfailed or discarded
+    /// mail teaches nothing.
+    pub fn lessons(&self, eval: &Evaluation, outcome: &Outcome) -> Vec<Lesson> {
+        let every = match outcome {
+            Outcome::Tag | Outcome::Quarantine | Outcome::Reject { .. } => Label::Spam,
+            Outcome::Deliver => Label::Ham,
+            Outcome::Tempfail { .. } | Outcome::Discard => return Vec::new(),
         };
-        for entry in self.entries.iter().filter(|e| e.learn_verdicts && !e.shadow) {
-            if let Err(failure) = entry.plugin.learn(message, label, &entry.call).result {
+        let decided_by_scores = eval.decided.is_none() && !eval.accepted;
+        let mut lessons = Vec::new();
+        for (entry, e) in self.entries.iter().enumerate().filter(|(_, e)| !e.shadow) {
+            let label = match e.teaching {
+                Teaching::Nothing => None,
+                Teaching::EveryVerdict => Some(every),
+                Teaching::Confident if decided_by_scores => {
+                    let own: f64 = eval
+                        .entries
+                        .iter()
+                        .filter(|line| !line.shadow && line.plugin == e.plugin.name())
+                        .flat_map(|line| line.symbols.iter().map(|s| s.score))
+                        .sum();
+                    if eval.score - own >= self.autolearn.spam {
+                        Some(Label::Spam)
+                    } else if eval.score <= self.autolearn.ham {
+                        Some(Label::Ham)
+                    } else {
+                        None
+                    }
+                }
+                Teaching::Confident => None,
+            };
+            lessons.extend(label.map(|label| Lesson { entry, label, confident: e.teaching == Teaching::Confident }));
+        }
+        lessons
+    }
+
+    /// Teaches `lessons` (from [`Chain::lessons`]); a failure is logged, as the mail has gone on its way.
+    pub fn teach<'a>(&self, message: &Arc<crate::ParsedMessage>, lessons: impl IntoIterator<Item = &'a Lesson>) {
+        for lesson in lessons {
+            let entry = &self.entries[lesson.entry];
+            if let Err(failure) = entry.plugin.learn(message, lesson.label, &entry.call).result {
                 tracing::warn!(plugin = entry.plugin.name(), "learning from a verdict failed: {failure}");
             }
         }
@@ -295,7 +373,7 @@ impl Chain {
 
     /// Teaches every acting (not shadow) entry an admin's classification of a message. Returns the plugins
     /// whose learning failed, with why; the others learned it.
-    pub fn learn(&self, message: &Arc<crate::ParsedMessage>, label: crate::Label) -> Vec<(String, String)> {
+    pub fn learn(&self, message: &Arc<crate::ParsedMessage>, label: Label) -> Vec<(String, String)> {
         self.entries
             .iter()
             .filter(|e| !e.shadow)

@@ -19,7 +19,9 @@ mod wit;
 
 pub use about::{PluginAbout, SECTION as ABOUT_SECTION, read as read_about};
 pub use breaker::{Breaker, TenantBreakers};
-pub use chain::{Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Outcome, Thresholds};
+pub use chain::{
+    Autolearn, Chain, ChainEntry, EntryReport, Evaluation, FailPolicy, Lesson, Outcome, Teaching, Thresholds,
+};
 pub use engine::{FilterEngine, Limits, LoadError};
 pub use host::{
     Capabilities, DnsError, DnsGrant, KvError, KvGrant, KvStore, MemoryBudget, MemoryKv, RecordKind, Resolver,

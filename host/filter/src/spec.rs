@@ -1,7 +1,7 @@
 //! A chain as an admin writes it (TOML for `moat chain set`, JSON in the store), checked before it is saved
 //! and turned into a runnable [`Chain`] by the server.
 
-use crate::chain::{Chain, ChainEntry, FailPolicy, Thresholds};
+use crate::chain::{Autolearn, Chain, ChainEntry, FailPolicy, Teaching, Thresholds};
 use crate::host::{Capabilities, DnsGrant, KvGrant, KvStore, Resolver};
 use crate::plugin::{CallSetup, Plugin};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ pub struct ChainSpec {
     /// Prefixed to the subject of tagged messages; empty to leave subjects alone.
     #[serde(default = "default_subject_tag")]
     pub subject_tag: String,
+    /// When entries marked `autolearn` are taught by the chain's verdicts.
+    #[serde(default)]
+    pub autolearn: Autolearn,
     #[serde(default, rename = "entry")]
     pub entries: Vec<EntrySpec>,
 }
@@ -59,6 +62,9 @@ pub struct EntrySpec {
     /// ham when it is delivered clean (IP reputation).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learn_verdicts: bool,
+    /// Learns from the mail the rest of the chain is sure of (`[autolearn]`: a classifier).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub autolearn: bool,
     /// Fuel per call, instead of the engine's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
@@ -94,6 +100,10 @@ pub enum SpecError {
     Refused { index: usize, plugin: String, reason: String },
     #[error("subject tag is too long (at most 40 characters)")]
     SubjectTag,
+    #[error("autolearn thresholds must be finite, with ham ({ham}) below spam ({spam})")]
+    Autolearn { spam: f64, ham: f64 },
+    #[error("entry {index} ({plugin}): learn_verdicts and autolearn are two ways to learn; choose one")]
+    Teaching { index: usize, plugin: String },
 }
 
 impl ChainSpec {
@@ -127,6 +137,10 @@ impl ChainSpec {
         if self.subject_tag.chars().count() > 40 || self.subject_tag.contains(['\r', '\n']) {
             return Err(SpecError::SubjectTag);
         }
+        let Autolearn { spam, ham } = self.autolearn;
+        if !(spam.is_finite() && ham.is_finite() && ham < spam) {
+            return Err(SpecError::Autolearn { spam, ham });
+        }
         for (i, e) in self.entries.iter().enumerate() {
             let (index, plugin) = (i + 1, e.plugin.clone());
             if e.fuel.is_some_and(|f| f == 0 || f > MAX_FUEL) {
@@ -134,6 +148,9 @@ impl ChainSpec {
             }
             if !e.config.is_object() {
                 return Err(SpecError::Config { index, plugin });
+            }
+            if e.learn_verdicts && e.autolearn {
+                return Err(SpecError::Teaching { index, plugin });
             }
             if let Some(zone) = e.dns.iter().find(|z| !is_zone(z)) {
                 return Err(SpecError::Zone { index, plugin, zone: zone.clone() });
@@ -195,16 +212,30 @@ impl ChainSpec {
             entry.shadow = spec.shadow;
             entry.fail = spec.fail;
             entry.always = spec.always;
-            entry.learn_verdicts = spec.learn_verdicts;
+            entry.teaching = match (spec.learn_verdicts, spec.autolearn) {
+                (true, _) => Teaching::EveryVerdict,
+                (false, true) => Teaching::Confident,
+                (false, false) => Teaching::Nothing,
+            };
             entries.push(entry);
         }
-        Ok(Chain { entries, thresholds: self.thresholds, subject_tag: self.subject_tag.clone() })
+        Ok(Chain {
+            entries,
+            thresholds: self.thresholds,
+            subject_tag: self.subject_tag.clone(),
+            autolearn: self.autolearn,
+        })
     }
 }
 
 impl Default for ChainSpec {
     fn default() -> Self {
-        Self { thresholds: Thresholds::default(), subject_tag: default_subject_tag(), entries: Vec::new() }
+        Self {
+            thresholds: Thresholds::default(),
+            subject_tag: default_subject_tag(),
+            autolearn: Autolearn::default(),
+            entries: Vec::new(),
+        }
     }
 }
 

@@ -6,8 +6,8 @@ mod common;
 use common::{SPAMMY, guest, message};
 use moat_filter::{
     Chain, ChainEntry, ChainSpec, ConnectionFacts, Direction, Evaluation, FailPolicy, FilterEngine, KvGrant, KvStore,
-    Label, Limits, MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage, StaticDns,
-    Thresholds,
+    Label, Lesson, Limits, MemoryKv, MessageFacts, Outcome, ParsedMessage, Plugin, RecipientFacts, Resolver, Stage,
+    StaticDns, Teaching, Thresholds,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ fn entry(plugin: &Arc<Plugin>, config: &str, shadow: bool, fail: FailPolicy) -> 
 }
 
 fn chain(entries: Vec<ChainEntry>, thresholds: Thresholds) -> Chain {
-    Chain { entries, thresholds, subject_tag: "[SPAM]".into() }
+    Chain { entries, thresholds, subject_tag: "[SPAM]".into(), autolearn: Default::default() }
 }
 
 #[test]
@@ -228,6 +228,53 @@ fn learn_reaches_the_plugin_with_its_label() {
     }
     let count = |k| kv.get("t1:probe", k).unwrap().map(|v| i64::from_le_bytes(v.try_into().unwrap()));
     assert_eq!((count("learned:spam"), count("learned:ham")), (Some(2), Some(1)));
+}
+
+/// Autolearn: an entry that learns from confident verdicts is taught spam when the other entries alone reach
+/// `autolearn.spam`, ham when the whole chain is at most `autolearn.ham`; never by its own score, never when a
+/// final action decided, never as a shadow.
+#[test]
+fn confident_verdicts_teach_a_learner_what_the_others_are_sure_of() {
+    let e = FilterEngine::new(None, Limits::default()).unwrap();
+    let (tagger, probe) = (plugin(&e, "tagger"), plugin(&e, "probe"));
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
+    let learner = |plugin: &Arc<Plugin>, config: &str, shadow: bool| {
+        let mut learner = entry(plugin, config, shadow, FailPolicy::Open);
+        learner.call.capabilities.kv = Some(KvGrant::new(kv.clone(), "t1", plugin.name()));
+        learner.teaching = Teaching::Confident;
+        learner
+    };
+    let mut chain = chain(
+        vec![entry(&tagger, r#"{"score": 1}"#, false, FailPolicy::Open), learner(&probe, "{}", false)],
+        Thresholds::default(),
+    );
+    chain.autolearn.ham = 0.5;
+    let lessons = |chain: &Chain, raw: &str| {
+        let (outcome, eval) = chain.on_message(&message(raw));
+        chain.lessons(&eval, &outcome)
+    };
+    // The tagger scores SPAMMY 6 without the learner: spam. A plain message scores at most 0.1: ham.
+    let spam = lessons(&chain, SPAMMY);
+    assert_eq!(spam, [Lesson { entry: 1, label: Label::Spam, confident: true }]);
+    assert_eq!(lessons(&chain, "Subject: lunch\r\n\r\nat noon\r\n")[0].label, Label::Ham);
+    chain.autolearn.ham = -3.0;
+    assert!(lessons(&chain, "Subject: lunch\r\n\r\nat noon\r\n").is_empty(), "in between: nothing");
+    assert!(lessons(&chain, &format!("X-Reject-Me: yes\r\n{SPAMMY}")).is_empty(), "a final action decided");
+    chain.teach(&message(SPAMMY), &spam);
+    let count = |k| kv.get("t1:probe", k).unwrap().map(|v| i64::from_le_bytes(v.try_into().unwrap()));
+    assert_eq!((count("learned:spam"), count("learned:ham")), (Some(1), None));
+
+    // The same scores from the learner itself teach it nothing; nor does a shadow learner learn.
+    let itself = self::chain(
+        vec![entry(&probe, "{}", false, FailPolicy::Open), learner(&tagger, r#"{"score": 1}"#, false)],
+        Thresholds::default(),
+    );
+    assert!(lessons(&itself, SPAMMY).is_empty(), "a learner never teaches itself");
+    let shadow = self::chain(
+        vec![entry(&tagger, r#"{"score": 1}"#, false, FailPolicy::Open), learner(&probe, "{}", true)],
+        Thresholds::default(),
+    );
+    assert!(lessons(&shadow, SPAMMY).is_empty());
 }
 
 #[test]

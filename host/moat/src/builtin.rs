@@ -25,7 +25,7 @@ const DEFAULT_ORDER: &[(&str, &str, bool)] = &[
     ("authentication", "warm = true\n", false),
     ("phishing", "kv = true\nwarm = true\n", true),
     ("rules", "warm = true\n", true),
-    ("bayes", "kv = true\nwarm = true\n", true),
+    ("bayes", "kv = true\nautolearn = true\nwarm = true\n", true),
 ];
 
 /// The version a built-in is registered under: its crate's version and the start of its sha256, so a

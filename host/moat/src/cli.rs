@@ -83,6 +83,10 @@ enum Command {
         /// One JSON object per line: path, action, score, symbols.
         #[arg(long)]
         json: bool,
+        /// Teach the filters what the chain's verdicts teach them in the gateway (autolearn, learned
+        /// reputation), one message at a time in the order given, as if the mail arrived in that order.
+        #[arg(long)]
+        learn: bool,
     },
     /// Teach the learning filters (bayes) a tenant's spam and ham: .eml files, directories of them, or mbox.
     Learn {
@@ -164,7 +168,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dkim(c) => c.run(&config).await,
         Command::Token(c) => c.run(&config).await,
         Command::Quarantine(c) => c.run(&config).await,
-        Command::Scan { paths, tenant, json } => commands::scan::scan(&config, &paths, tenant.as_deref(), json).await,
+        Command::Scan { paths, tenant, json, learn } => {
+            commands::scan::scan(&config, &paths, tenant.as_deref(), json, learn).await
+        }
         Command::Learn { spam, ham, tenant, global } => {
             commands::scan::learn(&config, &spam, &ham, tenant.as_deref(), global).await
         }

@@ -110,6 +110,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Some(count) => moat_chains::RunSlots::new(count),
             None => moat_chains::RunSlots::for_this_machine(),
         },
+        lessons: moat_chains::LessonBudget::new(config.filters.lessons_per_second),
         authenticator,
         dkim: moat_smtp::outbound::dkim::Signer::new(directory.clone()),
         senders,

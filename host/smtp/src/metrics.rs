@@ -25,6 +25,10 @@ pub struct Inner {
     pub message_parses: Counter,
     /// Trips of the mail path to a plugin thread (one per recipient with a chain, one per group after DATA).
     pub filter_runs: Counter,
+    /// Lessons from confident verdicts taught (autolearn), and those skipped (past the lessons a second, or
+    /// every run slot busy).
+    pub lessons_taught: Counter,
+    pub lessons_skipped: Counter,
     /// Delivery rounds not recorded because another node took their lease over (this node froze or lost the
     /// database for longer than a lease).
     pub leases_lost: Counter,
@@ -60,6 +64,16 @@ impl Metrics {
                 "filter_runs",
                 "Times the mail path handed a chain to a plugin thread",
                 self.filter_runs.clone(),
+            );
+            r.register(
+                "autolearn_lessons",
+                "Lessons from confident verdicts taught to the learning filters (autolearn)",
+                self.lessons_taught.clone(),
+            );
+            r.register(
+                "autolearn_skipped",
+                "Lessons from confident verdicts skipped: past the lessons a second, or the filters busy",
+                self.lessons_skipped.clone(),
             );
             r.register(
                 "leases_lost",

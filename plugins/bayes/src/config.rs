@@ -3,12 +3,11 @@
 pub struct Config {
     pub min_spam: i64,
     pub min_ham: i64,
-    pub autolearn: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { min_spam: 200, min_ham: 200, autolearn: false }
+        Self { min_spam: 200, min_ham: 200 }
     }
 }
 
@@ -32,14 +31,7 @@ impl Config {
                         config.min_ham = n;
                     }
                 }
-                "autolearn" => {
-                    config.autolearn = match value.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(format!("autolearn must be true or false, got {value}")),
-                    }
-                }
-                other => return Err(format!("unknown key {other:?} (min_spam, min_ham, autolearn)")),
+                other => return Err(format!("unknown key {other:?} (min_spam, min_ham)")),
             }
         }
         Ok(config)

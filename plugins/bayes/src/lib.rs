@@ -1,12 +1,13 @@
 //! The bayes layer: a trainable statistical classifier (Gary Robinson's chi-square combining, as in
 //! SpamBayes and SpamAssassin's BAYES rules) over body words and bigrams, subject words, sender and URL
 //! domains and a few structural tokens. Token counts live in the host's key-value store, per tenant; it learns
-//! from `learn` (an admin's classification, or `moat learn`) and, when enabled, from its own very confident
-//! verdicts. A message taught again as the other class moves there (the classify buttons), and one taught the
-//! same class twice counts once. Until it has learned `min_spam` spam and `min_ham` ham messages it says nothing.
+//! from `learn`: an admin's classification, `moat learn`, or the chain's confident verdicts when its entry is
+//! `autolearn` (the host picks them by the other layers' scores: a classifier never teaches itself). A message
+//! taught again as the other class moves there (the classify buttons), and one taught the same class twice counts
+//! once. Until it has learned `min_spam` spam and `min_ham` ham messages it says nothing.
 //!
 //! Configuration (JSON, every key optional):
-//! `{"min_spam": 200, "min_ham": 200, "autolearn": false}`
+//! `{"min_spam": 200, "min_ham": 200}`
 
 mod config;
 mod model;
@@ -85,13 +86,6 @@ impl Filter for Bayes {
         let p = judgement.probability;
         let (name, score) = band(p);
         let reason = explain(&judgement, &keys[2..]);
-        if config.autolearn {
-            if p >= 0.9999 {
-                let _ = model::autolearn(&keys, Label::Spam);
-            } else if p <= 0.0001 {
-                let _ = model::autolearn(&keys, Label::Ham);
-            }
-        }
         Verdict::pass().symbol(name, score, &reason)
     }
 
@@ -106,7 +100,7 @@ impl Filter for Bayes {
 moat_sdk::describe!(
     summary =
         "Bayesian classifier: learns each tenant's spam and valid mail from admins' classifications and scores by it.",
-    configuration = "min_spam, min_ham: messages of each class learned before it scores (default 200 each)\nautolearn: learn from mail it is very sure of (default false)",
+    configuration = "min_spam, min_ham: messages of each class learned before it scores (default 200 each)",
 );
 moat_sdk::export_filter!(Bayes);
 
@@ -231,19 +225,6 @@ mod tests {
         // The tenant's own learning adds to the base.
         host.learn::<Bayes>(&ham(8), Label::Ham);
         assert_eq!(host.kv("n:ham").map(|v| i64::from_le_bytes(v.try_into().unwrap())), Some(1));
-    }
-
-    #[test]
-    fn autolearn_counts_confident_verdicts() {
-        let mut host = MockHost::new().config(r#"{"min_spam": 1, "min_ham": 1, "autolearn": true}"#);
-        for i in 1..=30 {
-            host.learn::<Bayes>(&spam(i), Label::Spam);
-            host.learn::<Bayes>(&ham(i), Label::Ham);
-        }
-        let before = host.kv("n:spam").map(|v| i64::from_le_bytes(v.try_into().unwrap()));
-        host.on_message::<Bayes>(&spam(100));
-        let after = host.kv("n:spam").map(|v| i64::from_le_bytes(v.try_into().unwrap()));
-        assert_eq!(after, before.map(|n| n + 1));
     }
 
     fn counter(host: &MockHost, key: &str) -> i64 {

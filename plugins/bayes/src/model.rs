@@ -136,8 +136,8 @@ fn class(label: Label) -> Option<Class> {
 /// What a message was last taught as, kept per message (`m:DIGEST`, a counter: these marks, 0 never) so that a
 /// second lesson moves it between the classes instead of counting it twice: an admin who marks a message spam
 /// and then valid leaves it counted once, as valid. Written in the same call as the counts it describes, so the
-/// two never disagree. Autolearning keeps no record (it would be one key per message scored); a message it
-/// learned and an admin then classifies is counted in both classes, as before.
+/// two never disagree. Lessons from the chain's confident verdicts (autolearn) keep one too, so an admin who
+/// classifies such a message the other way moves it.
 const SPAM_MARK: i64 = 1;
 const HAM_MARK: i64 = 2;
 
@@ -164,14 +164,6 @@ pub fn learn(message_id: &str, keys: &[&str], label: Label) -> Result<(), HostEr
     let mut deltas = counted(keys, &now, earlier.as_ref());
     deltas.push((&key, now.mark - before));
     host::kv_incr_many(&deltas)
-}
-
-/// Counts the message for `label` without a record (autolearning: see [`SPAM_MARK`]).
-pub fn autolearn(keys: &[&str], label: Label) -> Result<(), HostError> {
-    match class(label) {
-        Some(now) => host::kv_incr_many(&counted(keys, &now, None)),
-        None => Ok(()),
-    }
 }
 
 /// The increments that count `keys` in class `now`, taking them out of `earlier` when the message was counted

@@ -136,8 +136,19 @@ pub fn parallel<T: Send>(items: &[Item], work: impl Fn(&Item) -> T + Sync) -> Ve
     results.into_iter().map(|(_, t)| t).collect()
 }
 
-pub async fn scan(config: &Config, paths: &[PathBuf], tenant: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
+pub async fn scan(
+    config: &Config,
+    paths: &[PathBuf],
+    tenant: Option<&str>,
+    json: bool,
+    learn: bool,
+) -> anyhow::Result<()> {
+    // Learning writes what each lesson taught without an fsync, as `moat learn` does.
+    let store = if learn {
+        super::open_store_with(config, moat_store::Durability::None).await?
+    } else {
+        open_store(config).await?
+    };
     let (chain, tenant_name) = chain_of(config, &store, tenant).await?;
     let items = collect(paths)?;
     let judge = |item: &Item| {
@@ -145,6 +156,9 @@ pub async fn scan(config: &Config, paths: &[PathBuf], tenant: Option<&str>, json
         let mut eval = moat_filter::Evaluation::default();
         chain.run(Stage::Message(&message), &mut eval);
         let outcome = eval.outcome(&chain.thresholds);
+        if learn {
+            chain.teach(&message, &chain.lessons(&eval, &outcome));
+        }
         let symbols: Vec<&str> = eval.symbol_names();
         if json {
             let details: Vec<_> = eval
@@ -173,7 +187,10 @@ pub async fn scan(config: &Config, paths: &[PathBuf], tenant: Option<&str>, json
     let mut lines: Vec<String> = first.map(|item| tokio::task::block_in_place(|| judge(item))).into_iter().collect();
     let first_took = started.elapsed();
     let (steady_started, cpu_before) = (Instant::now(), cpu_time());
-    lines.extend(tokio::task::block_in_place(|| parallel(rest, judge)));
+    // Lessons change the next message's verdict: in order, one at a time, so a run is repeatable.
+    lines.extend(tokio::task::block_in_place(|| {
+        if learn { rest.iter().map(judge).collect() } else { parallel(rest, judge) }
+    }));
     let steady = steady_started.elapsed();
     let cpu = cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     for line in &lines {

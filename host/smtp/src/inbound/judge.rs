@@ -73,6 +73,34 @@ async fn on_blocking_thread<R: Send + 'static>(
         .ok()
 }
 
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    /// Teaches the filters that learn from verdicts, off the reply's path (the sender does not wait for them).
+    /// Lessons from confident verdicts (autolearn) are optional work: taught only within the node's lessons a
+    /// second and when a run slot is free now, so a busy gateway spends its CPU on the mail waiting.
+    fn teach(&self, chain: Arc<Chain>, message: Arc<ParsedMessage>, eval: &Evaluation, outcome: &Outcome) {
+        let mut lessons = chain.lessons(eval, outcome);
+        let slot = if lessons.iter().any(|l| l.confident) && self.ctx.lessons.try_spend() {
+            self.ctx.run_slots.try_take()
+        } else {
+            None
+        };
+        let confident = lessons.iter().filter(|l| l.confident).count() as u64;
+        if slot.is_some() {
+            self.ctx.metrics.lessons_taught.inc_by(confident);
+        } else {
+            self.ctx.metrics.lessons_skipped.inc_by(confident);
+            lessons.retain(|l| !l.confident);
+        }
+        if lessons.is_empty() {
+            return;
+        }
+        tokio::task::spawn_blocking(move || match slot {
+            Some(slot) => slot.hold(|| chain.teach(&message, &lessons)),
+            None => chain.teach(&message, &lessons),
+        });
+    }
+}
+
 /// The judgement when the chain could not run at all: retry later rather than guess.
 fn not_checked() -> Evaluation {
     Evaluation {
@@ -268,10 +296,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             .await;
             self.alert_trips(group.tenant, &eval).await;
             let outcome = eval.outcome(&group.chain.thresholds);
-            if group.chain.learns_verdicts() {
-                // Off the reply's path: the sender does not wait for the filters to learn.
-                let (chain, outcome) = (group.chain.clone(), outcome.clone());
-                tokio::task::spawn_blocking(move || chain.learn_verdict(&message, &outcome));
+            if group.chain.learns_from_verdicts() {
+                self.teach(group.chain.clone(), message, &eval, &outcome);
             }
             let symbols = eval.symbol_names().join(",");
             let verdict = LogVerdict {

@@ -26,6 +26,8 @@ pub struct SmtpContext {
     pub filters: Arc<moat_chains::Chains>,
     /// How many chain runs use the CPU at once.
     pub run_slots: moat_chains::RunSlots,
+    /// Lessons from confident verdicts a second ([`moat_chains::LessonBudget`]).
+    pub lessons: moat_chains::LessonBudget,
     /// Checks SPF, DKIM and DMARC of messages a chain filters; `None`: not checked.
     pub authenticator: Option<crate::inbound::authentication::Authenticator>,
     /// Signs outgoing mail with its From domain's DKIM keys.
