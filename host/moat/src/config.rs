@@ -160,7 +160,7 @@ pub struct FiltersConfig {
     /// `concurrent_runs = 8` — chain runs using the CPU at once (others wait their turn, on no thread); a
     /// run's waits on DNS or the store give its turn up. Default: twice the machine's cores.
     pub concurrent_runs: Option<usize>,
-    /// `lessons_per_second = 20` — lessons from confident verdicts (autolearn) this node teaches at most a
+    /// `lessons_per_second = 5` — lessons from confident verdicts (autolearn) this node teaches at most a
     /// second; past it, and whenever every run slot is busy, such a lesson is skipped. 0 turns autolearn off.
     pub lessons_per_second: u32,
     /// `builtin = true` — register the built-in filter plugins at start and, if no default chain was ever
@@ -180,7 +180,7 @@ impl Default for FiltersConfig {
             reload_interval: std::time::Duration::from_secs(1),
             authentication: true,
             concurrent_runs: None,
-            lessons_per_second: 20,
+            lessons_per_second: 5,
             builtin: true,
         }
     }

@@ -41,7 +41,7 @@ async fn harness(config: SessionConfig) -> Harness {
         metrics,
         filters,
         run_slots: moat_chains::RunSlots::for_this_machine(),
-        lessons: moat_chains::LessonBudget::new(20),
+        lessons: moat_chains::LessonBudget::new(5),
         authenticator: None,
         dkim,
         senders: Arc::new(crate::outbound::senders::Senders::new(store.clone(), Default::default())),
