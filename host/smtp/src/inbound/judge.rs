@@ -79,8 +79,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// second and when a run slot is free now, so a busy gateway spends its CPU on the mail waiting.
     fn teach(&self, chain: Arc<Chain>, message: Arc<ParsedMessage>, eval: &Evaluation, outcome: &Outcome) {
         let mut lessons = chain.lessons(eval, outcome);
-        let slot = if lessons.iter().any(|l| l.confident) && self.ctx.lessons.try_spend() {
-            self.ctx.run_slots.try_take()
+        // The slot first: a lesson skipped for a busy moment must not spend the second's budget.
+        let slot = if lessons.iter().any(|l| l.confident) {
+            self.ctx.run_slots.try_take().filter(|_| self.ctx.lessons.try_spend())
         } else {
             None
         };
