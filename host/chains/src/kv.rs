@@ -13,10 +13,16 @@
 //! counted in memory when their namespace is held and written behind, every `FLUSH` in one transaction per
 //! namespace, and at shutdown ([`StoreKv::flush`]); a crash loses at most the last `FLUSH` of them. Counters
 //! without expiry (what a classifier learned) and values are written through before the call returns.
+//!
+//! What a classifier learns grows with every lesson (each message brings words never seen before), and with
+//! autolearn lessons come all day. So a namespace this node wrote learned counters to is bounded
+//! ([`StoreKv::trim`]): past `max` entries, those learned longest ago are dropped, down to nine tenths —
+//! as SpamAssassin expires the tokens it saw least recently. Counters written on every lesson (a class's
+//! total) and words mail keeps using stay.
 
 use moat_filter::{KvError, KvStore};
 use moat_store::{KvEntry, KvVersion, Store};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -125,6 +131,8 @@ pub struct StoreKv {
     /// Held while a namespace loads, so the threads that want it wait for one load instead of each loading it.
     loading: Mutex<()>,
     held: AtomicUsize,
+    /// The namespaces this node wrote learned counters to: the ones [`StoreKv::trim`] bounds.
+    learning: Mutex<HashSet<String>>,
 }
 
 impl StoreKv {
@@ -147,12 +155,45 @@ impl StoreKv {
             namespaces: Mutex::default(),
             loading: Mutex::default(),
             held: AtomicUsize::new(0),
+            learning: Mutex::default(),
         }
     }
 
     /// Writes the counters still in memory only: at shutdown, so nothing counted is lost.
     pub async fn flush(&self) {
         write_behind(&self.store, &self.behind).await;
+    }
+
+    /// Bounds what this node's lessons grow: each namespace it wrote learned counters to keeps at most `max`
+    /// entries; one past it is trimmed to nine tenths of `max`, its longest-unlearned entries dropped. Returns
+    /// how many entries went. Counting a namespace held in memory costs nothing; one in the store only, a count.
+    pub async fn trim(&self, max: usize) -> u64 {
+        let learning: Vec<String> = self.learning.lock().expect("learning namespaces lock").iter().cloned().collect();
+        let mut dropped = 0;
+        for namespace in learning {
+            let held = self.held(&namespace).map(|r| r.entries.read().expect("resident namespace lock").len());
+            let entries = match held {
+                Some(n) => n,
+                None => match self.store.kv_count(&namespace).await {
+                    Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                    Err(e) => {
+                        tracing::warn!(namespace, "cannot count plugin storage: {e}");
+                        continue;
+                    }
+                },
+            };
+            if entries <= max {
+                continue;
+            }
+            match self.store.kv_trim(&namespace, (max - max / 10) as u64).await {
+                Ok(n) => {
+                    tracing::info!(namespace, entries, dropped = n, "plugin storage trimmed to its bound");
+                    dropped += n;
+                }
+                Err(e) => tracing::warn!(namespace, "cannot trim plugin storage: {e}"),
+            }
+        }
+        dropped
     }
 
     fn wait<T>(&self, what: &str, f: impl Future<Output = Result<T, moat_store::StoreError>>) -> Result<T, KvError> {
@@ -324,6 +365,11 @@ impl KvStore for StoreKv {
 
     fn incr_many(&self, namespace: &str, deltas: &[(String, i64)]) -> Result<(), KvError> {
         self.wait("increment", self.store.kv_incr_many(namespace, deltas))?;
+        let mut learning = self.learning.lock().expect("learning namespaces lock");
+        if !learning.contains(namespace) {
+            learning.insert(namespace.to_owned());
+        }
+        drop(learning);
         // Counters without expiry: the held copy adds the same deltas (the next catch-up reads the stored
         // values back, so a concurrent writer elsewhere is accounted for within a refresh).
         if let Some(resident) = self.held(namespace) {
@@ -419,6 +465,28 @@ mod tests {
         // Counters that never expire (learning) are written through.
         on_thread(|| kv.incr("t:reputation", "total", 1, None).unwrap());
         assert_eq!(store.kv_get("t:reputation", "total", 0).await.unwrap(), counter(1));
+    }
+
+    /// Lessons grow a classifier's storage without end; only namespaces written learned counters are bounded.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn what_lessons_grow_is_trimmed_to_its_bound_oldest_first() {
+        let (store, _dir) = store().await;
+        let kv = StoreKv::new(store.clone());
+        let signatures: Vec<(String, Vec<u8>)> = (0..50).map(|i| (format!("h{i}"), vec![1])).collect();
+        store.kv_set_many("*:antivirus", &signatures).await.unwrap();
+        on_thread(|| kv.get_many("*:antivirus", &["h1".to_owned()]).unwrap());
+        for lesson in 0..10 {
+            let deltas: Vec<(String, i64)> = (0..5).map(|i| (format!("t:{lesson}-{i}"), 1)).collect();
+            on_thread(|| kv.incr_many("t:bayes", &deltas).unwrap());
+        }
+        let keys: Vec<String> = vec!["t:0-0".into(), "t:9-4".into()];
+        assert_eq!(on_thread(|| kv.get_counters("t:bayes", &keys).unwrap()), [1, 1]);
+        assert_eq!(kv.trim(50).await, 0, "within the bound");
+        assert_eq!(kv.trim(20).await, 35, "down to nine tenths of 20: the last three lessons");
+        assert_eq!(store.kv_count("t:bayes").await.unwrap(), 15);
+        assert_eq!(store.kv_count("*:antivirus").await.unwrap(), 50, "no lessons were written there");
+        tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
+        assert_eq!(on_thread(|| kv.get_counters("t:bayes", &keys).unwrap()), [0, 1], "memory follows");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -72,7 +72,7 @@ pub struct Chains {
     pub(crate) store: Store,
     pub(crate) registry: Arc<Registry>,
     kv: Arc<dyn KvStore>,
-    /// The same storage as `kv`, for its shutdown flush.
+    /// The same storage as `kv`, for its shutdown flush and its bound.
     storage: Arc<StoreKv>,
     dns: Option<Arc<dyn Resolver>>,
     live: RwLock<Arc<ChainSet>>,
@@ -215,9 +215,10 @@ impl Chains {
         Ok(spec.build(&plugins, tenant, Some(self.kv.clone()), self.dns.clone())?)
     }
 
-    /// Reloads whenever the store's chain generation changes, and purges expired plugin storage, until
-    /// `stop` turns true.
-    pub async fn follow(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
+    /// Reloads whenever the store's chain generation changes, and every 60 checks purges expired plugin
+    /// storage and trims what lessons grew to `storage_entries` a namespace ([`StoreKv::trim`]), until `stop`
+    /// turns true.
+    pub async fn follow(self: Arc<Self>, every: Duration, storage_entries: usize, mut stop: watch::Receiver<bool>) {
         let mut ticks = 0u64;
         loop {
             tokio::select! {
@@ -235,6 +236,7 @@ impl Chains {
             }
             if ticks.is_multiple_of(60) {
                 let _ = self.store.kv_purge(crate::now()).await;
+                self.storage.trim(storage_entries).await;
             }
         }
     }

@@ -163,6 +163,10 @@ pub struct FiltersConfig {
     /// `lessons_per_second = 5` — lessons from confident verdicts (autolearn) this node teaches at most a
     /// second; past it, and whenever every run slot is busy, such a lesson is skipped. 0 turns autolearn off.
     pub lessons_per_second: u32,
+    /// `storage_entries = 1000000` — entries a plugin's storage of one tenant keeps at most where lessons
+    /// write (a classifier's words): checked every minute, one past it loses the entries learned longest ago,
+    /// down to nine tenths. Other plugin storage (lists, signatures, counters that expire) is not bounded by it.
+    pub storage_entries: usize,
     /// `builtin = true` — register the built-in filter plugins at start and, if no default chain was ever
     /// saved, make them the default chain. `false` starts with an empty registry and unfiltered mail.
     pub builtin: bool,
@@ -181,6 +185,7 @@ impl Default for FiltersConfig {
             authentication: true,
             concurrent_runs: None,
             lessons_per_second: 5,
+            storage_entries: 1_000_000,
             builtin: true,
         }
     }
@@ -321,6 +326,9 @@ impl Config {
         }
         if self.filters.reload_interval < std::time::Duration::from_millis(100) {
             bail!("filters.reload_interval must be at least 100ms");
+        }
+        if self.filters.storage_entries < 100 {
+            bail!("filters.storage_entries must be at least 100");
         }
         if !self.quarantine.digest_every.is_zero() && self.quarantine.digest_every < Duration::from_secs(1) {
             bail!("quarantine.digest_every must be at least 1s, or \"0s\" for none");

@@ -117,7 +117,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(filters.clone().follow(config.filters.reload_interval, stopped.clone())));
+    tasks.push(tokio::spawn(filters.clone().follow(
+        config.filters.reload_interval,
+        config.filters.storage_entries,
+        stopped.clone(),
+    )));
     for addr in &config.smtp.listen {
         let socket = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let listener = Listener::new(socket, Role::Mx, ctx.clone());

@@ -330,6 +330,30 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Keeps at most the `keep` most recently written entries of a namespace and removes the rest; returns how
+    /// many went. Entries written by one call share a version and stay or go together, so a few less than
+    /// `keep` may stay. A deletion: readers' copies reload.
+    pub async fn kv_trim(&self, namespace: &str, keep: u64) -> Result<u64> {
+        let mut conn = self.writer().acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let cut: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM plugin_kv WHERE namespace = $1 ORDER BY version DESC LIMIT 1 OFFSET $2",
+        )
+        .bind(namespace)
+        .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(cut) = cut else { return Ok(0) };
+        next_version(&mut tx, namespace, true).await?;
+        let done = sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND version <= $2")
+            .bind(namespace)
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Drops expired entries; returns how many. Readers' copies need not hear of it: they keep each entry's
     /// expiry and stop answering with it when it passes.
     pub async fn kv_purge(&self, now: i64) -> Result<u64> {
@@ -384,6 +408,29 @@ mod tests {
             assert_eq!(store.kv_version(ns).await.unwrap(), KvVersion { version: 5, epoch: 1 }, "a deletion");
             store.kv_clear(ns).await.unwrap();
             assert_eq!(store.kv_version(ns).await.unwrap().epoch, 2);
+        }
+    }
+
+    /// A learner's storage is bounded: what was learned longest ago goes first, a write's entries together.
+    #[tokio::test]
+    async fn trimming_keeps_the_most_recently_written_entries() {
+        for (store, _dir) in stores().await {
+            let ns = "acme:bayes";
+            for lesson in 0..5 {
+                let deltas: Vec<(String, i64)> = (0..3).map(|i| (format!("t:{lesson}-{i}"), 1)).collect();
+                store.kv_incr_many(ns, &deltas).await.unwrap();
+            }
+            store.kv_incr_many("other:bayes", &[("t:0-0".into(), 1)]).await.unwrap();
+            // The first lesson's words learned again: no longer among the oldest.
+            store.kv_incr_many(ns, &[("t:0-0".into(), 1), ("n:spam".into(), 1)]).await.unwrap();
+            assert_eq!(store.kv_trim(ns, 100).await.unwrap(), 0, "under the bound");
+            let before = store.kv_version(ns).await.unwrap();
+            assert_eq!(store.kv_trim(ns, 8).await.unwrap(), 8, "lessons 0 to 2, but the word learned again");
+            let mut left: Vec<String> = store.kv_list(ns, 0).await.unwrap().into_iter().map(|(k, _)| k).collect();
+            left.sort();
+            assert_eq!(left, ["n:spam", "t:0-0", "t:3-0", "t:3-1", "t:3-2", "t:4-0", "t:4-1", "t:4-2"]);
+            assert!(store.kv_version(ns).await.unwrap().epoch > before.epoch, "readers reload");
+            assert_eq!(store.kv_count("other:bayes").await.unwrap(), 1, "another namespace untouched");
         }
     }
 

@@ -526,3 +526,56 @@ async fn the_classifier_learns_from_mail_the_other_layers_are_sure_of() {
     let upside_down = refused("autolearn = { spam = 1.0, ham = 2.0 }\n[[entry]]\nplugin = \"bayes\"\n");
     assert!(upside_down.contains("autolearn thresholds must be finite, with ham (2) below spam (1)"), "{upside_down}");
 }
+
+/// Lessons come all day, and each brings words never seen before: a classifier's storage is bounded by
+/// `[filters] storage_entries`, the words learned longest ago dropped first, the class totals kept.
+#[tokio::test]
+async fn what_lessons_grow_stays_within_its_bound() {
+    let sink = Sink::start().await;
+    let moat = Moat::builder(BIN, Backend::Sqlite)
+        .set("filters", "builtin", "true")
+        .set("filters", "storage_entries", "150")
+        .set("filters", "reload_interval", "\"100ms\"")
+        .start()
+        .await
+        .unwrap();
+    moat.protect("example.com", &[format!("{}:{}:10", sink.addr.ip(), sink.addr.port())], &["bob"]);
+    set_chain(
+        &moat,
+        "[[entry]]\nplugin = \"rules\"\nwarm = true\n\
+         [[entry.config.rule]]\nname = \"SURE\"\nscore = 6.0\nwhen = { field = \"subject\", contains = \"sure\" }\n\
+         [[entry]]\nplugin = \"bayes\"\nkv = true\nautolearn = true\n",
+    );
+    reloaded().await;
+    // Each message: 40 words of its own (with their pairs, about 80 tokens), so four outgrow 150.
+    for lesson in 0..4 {
+        let words: Vec<String> = (0..40).map(|i| format!("word{}x{}", ["a", "b", "c", "d"][lesson], i)).collect();
+        let message = format!(
+            "From: a@sender.test\r\nTo: bob@example.com\r\nSubject: sure {lesson}\r\n\r\n{}\r\n",
+            words.join(" ")
+        );
+        let reply = send(moat.smtp(), "a@sender.test", &["bob@example.com"], &message).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&moat.database_url).await.unwrap();
+    let entries = || async {
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM plugin_kv WHERE namespace LIKE '%:bayes'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        keys
+    };
+    eventually(20, "the fourth lesson", || async { entries().await.iter().any(|k| k == "t:worddx39").then_some(()) })
+        .await;
+    eventually(20, "the bound", || async { moat.log().contains("plugin storage trimmed to its bound").then_some(()) })
+        .await;
+    let kept = entries().await;
+    assert!(kept.len() <= 150, "{} entries", kept.len());
+    assert!(kept.iter().any(|k| k == "t:worddx39"), "the newest lesson's words stay");
+    assert!(!kept.iter().any(|k| k == "t:wordax0"), "the oldest lesson's words went");
+    assert!(kept.iter().any(|k| k == "n:spam"), "the class totals stay");
+    let probe = moat.write_file("probe.eml", b"From: a@sender.test\r\nSubject: probe\r\n\r\nHello.\r\n");
+    let scan = moat.admin(&["scan", "--json", &probe]);
+    assert!(scan.contains("learning: 4 spam and 0 ham so far"), "{scan}");
+}
