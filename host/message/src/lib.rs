@@ -267,6 +267,27 @@ mod tests {
         assert_eq!(html_only.text_parts(), ["Hello there\n"], "its text as read");
     }
 
+    /// Read as UTF-8, East Asian charsets came out as replacement characters: a classifier saw no words.
+    #[test]
+    fn east_asian_charsets_are_decoded() {
+        let body = |charset: &str, bytes: &[u8]| {
+            let mut raw = format!(
+                "Subject: =?big5?B?p0u2Tw==?= now\r\nContent-Type: text/plain; charset={charset}\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\n"
+            )
+            .into_bytes();
+            raw.extend_from_slice(bytes);
+            let mail = Mail::parse(raw);
+            assert_eq!(mail.subject(), Some("免費 now"));
+            mail.text_parts()[0].trim_end().to_owned()
+        };
+        assert_eq!(body("big5", b"\xa4\xa4\xa4\xe5"), "中文");
+        assert_eq!(body("gb2312", b"\xbc\xf2\xcc\xe5\xd6\xd0\xce\xc4"), "简体中文");
+        assert_eq!(body("euc-kr", b"\xc7\xd1\xb1\xb9\xbe\xee"), "한국어");
+        assert_eq!(body("shift_jis", b"\x93\xfa\x96{\x8c\xea"), "日本語");
+        assert_eq!(body("iso-2022-jp", b"\x1b$BF|K\\8l\x1b(B"), "日本語");
+    }
+
     #[test]
     fn bare_lf_messages_and_non_messages_parse() {
         let mail = Mail::parse(b"Subject: hi\nX-A: 1\n\nbody\n".to_vec());

@@ -47,7 +47,9 @@ const MAX_BODY_CHARS: usize = 60_000;
 
 /// The words of a text as they are counted: the runs of letters, digits and `$!'-`, without `'` or `-` at
 /// either end, of 3 to 24 characters; numbers as `#num`, the rest lower-cased. Borrowed when already
-/// lower-case (most words), so a word costs no allocation until it becomes a key.
+/// lower-case (most words), so a word costs no allocation until it becomes a key. Chinese and Japanese are
+/// written without spaces: a run of their characters is no word but a sentence, so each two neighbouring
+/// characters of it count as a word instead (the usual way to index such text without a dictionary).
 fn words(text: &str) -> Words<'_> {
     Words { text, at: 0 }
 }
@@ -89,10 +91,33 @@ fn in_word(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '$' | '!' | '\'' | '-')
 }
 
-/// Whether the character at `at` (beyond ASCII) belongs to a word, and its length.
-fn char_at(text: &str, at: usize) -> (bool, usize) {
+/// Han ideographs, hiragana and katakana: scripts written without spaces between words.
+fn unspaced(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
+}
+
+/// What a character beyond ASCII is to the word scanner.
+#[derive(PartialEq)]
+enum Beyond {
+    /// Part of a word.
+    Word,
+    /// Of a script written without spaces: counted in pairs of neighbours.
+    Unspaced,
+    /// Neither: it ends a word.
+    Other,
+}
+
+/// What the character at `at` (beyond ASCII) is, and its length.
+fn char_at(text: &str, at: usize) -> (Beyond, usize) {
     let c = text[at..].chars().next().expect("a character starts here");
-    (in_word(c), c.len_utf8())
+    let kind = if unspaced(c) {
+        Beyond::Unspaced
+    } else if in_word(c) {
+        Beyond::Word
+    } else {
+        Beyond::Other
+    };
+    (kind, c.len_utf8())
 }
 
 /// The classes of a word's bytes: any of them (`or`) and all of them (`and`).
@@ -119,11 +144,20 @@ impl<'a> Iterator for Words<'a> {
                     break at;
                 }
                 if class == BEYOND {
-                    let (word, len) = char_at(text, at);
-                    if word {
-                        break at;
+                    match char_at(text, at) {
+                        (Beyond::Word, _) => break at,
+                        (Beyond::Unspaced, len) => {
+                            let next = at + len;
+                            if bytes.get(next).is_some_and(|&b| CLASSES[usize::from(b)] == BEYOND)
+                                && let (Beyond::Unspaced, second) = char_at(text, next)
+                            {
+                                self.at = next;
+                                return Some(Cow::Borrowed(&text[at..next + second]));
+                            }
+                            at = next;
+                        }
+                        (Beyond::Other, len) => at += len,
                     }
-                    at += len;
                 } else {
                     at += 1;
                 }
@@ -137,13 +171,12 @@ impl<'a> Iterator for Words<'a> {
                     at += 1;
                     continue;
                 }
-                if class == BEYOND {
-                    let (word, len) = char_at(text, at);
-                    if word {
-                        (or, and) = (or | BEYOND, 0);
-                        at += len;
-                        continue;
-                    }
+                if class == BEYOND
+                    && let (Beyond::Word, len) = char_at(text, at)
+                {
+                    (or, and) = (or | BEYOND, 0);
+                    at += len;
+                    continue;
                 }
                 break;
             }
@@ -482,13 +515,26 @@ mod tests {
     use super::*;
 
     /// What `words` means, written the plain way: split at every character that is not a word's, trim `'`
-    /// and `-`, keep 3 to 24 characters, numbers as `#num`, lower-cased.
+    /// and `-`, keep 3 to 24 characters, numbers as `#num`, lower-cased; and in runs of Chinese or Japanese,
+    /// where they stand, each two neighbouring characters.
     fn words_by_definition(text: &str) -> Vec<String> {
-        text.split(|c: char| !in_word(c))
-            .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
-            .filter(|w| (3..=24).contains(&w.chars().count()))
-            .map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "#num".to_owned() } else { w.to_lowercase() })
-            .collect()
+        let mut found = Vec::new();
+        let mut rest: Vec<char> = text.chars().collect();
+        while !rest.is_empty() {
+            let at = rest.iter().position(|&c| unspaced(c)).unwrap_or(rest.len());
+            let before: String = rest[..at].iter().collect();
+            found.extend(
+                before
+                    .split(|c: char| !in_word(c))
+                    .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
+                    .filter(|w| (3..=24).contains(&w.chars().count()))
+                    .map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "#num".to_owned() } else { w.to_lowercase() }),
+            );
+            let run = rest[at..].iter().take_while(|&&c| unspaced(c)).count();
+            found.extend(rest[at..at + run].windows(2).map(|pair| pair.iter().collect::<String>()));
+            rest.drain(..at + run);
+        }
+        found
     }
 
     #[test]
@@ -497,6 +543,7 @@ mod tests {
             "The quick brown fox jumps over the lazy dog, again and again.",
             "don't -- 'quoted' -dash- it's O'Neill's x-ray 12345 12-34 '123' $100!!! FREE!!! a ab abc",
             "Ünïcödé ÉCOLE straße STRASSE Ωμέγα ΑΘΗΝΑ 北京欢迎你 ١٢٣٤ x\u{a0}yyy\u{2003}zzz",
+            "免費送你:中文abc日本語のテキストです 한국어 단어 x中y 中 中文",
             "abcdefghijklmnopqrstuvwx abcdefghijklmnopqrstuvwxy éééééééééééééééééééééééé ééééééééééééééééééééééééé",
             "---abc--- ''' -a- mixedCASE Word, word; WORD. end",
             "",
