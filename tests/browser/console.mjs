@@ -100,8 +100,14 @@ try {
   // Filtering: a threshold changed, a broken upload refused with the reason, a custom filter added.
   await page.goto(`${base}/filtering`);
   await page.getByLabel('Tag at').fill('4');
+  // The built-in classifier learns from confident verdicts; the reputation layer from every verdict.
+  assert.equal(await page.getByLabel('Learns bayes').inputValue(), 'confident');
+  assert.equal(await page.getByLabel('Learns reputation').inputValue(), 'every');
+  await page.getByLabel('Teach spam at').fill('6');
   await page.getByRole('button', { name: 'Save chain' }).click();
   assert.match(await page.locator('.done').textContent(), /Chain saved, version/);
+  assert.equal(await page.getByLabel('Teach spam at').inputValue(), '6');
+  assert.equal(await page.getByLabel('Learns bayes').inputValue(), 'confident', 'kept as it was');
   const plugin = page.locator('#upload');
   await plugin.locator('input[type=file]').setInputFiles({ name: 'broken.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not wasm') });
   await plugin.getByLabel('Name').fill('broken');

@@ -1,5 +1,6 @@
-//! Filtering: the tenant's chain as an ordered list (enable, shadow, fail policy, configuration, removal),
-//! its thresholds, its saved versions (each restorable), and the upload of a custom WebAssembly filter. Changes are checked by the gateway exactly as
+//! Filtering: the tenant's chain as an ordered list (enable, shadow, fail policy, what it learns from,
+//! configuration, removal), its thresholds and those of learning from confident verdicts, its saved versions
+//! (each restorable), and the upload of a custom WebAssembly filter. Changes are checked by the gateway exactly as
 //! `moat chain set` checks them, and running servers switch to the saved chain atomically.
 
 use super::{PageResult, csrf, done, filled, frame, multipart_fields, notice};
@@ -113,6 +114,9 @@ async fn render(
         .filter(|p| p.owner.is_none() || p.owner == tenant.as_ref().map(|x| x.0))
         .collect();
     let num = |k: &str| thresholds.get(k).and_then(Value::as_f64).unwrap_or(0.0).to_string();
+    let autolearn = chain.get("autolearn");
+    let sure =
+        |k: &str, default: f64| autolearn.and_then(|a| a.get(k)).and_then(Value::as_f64).unwrap_or(default).to_string();
     let body = html! {
         (notice(done_message, error))
         nav.tabs {
@@ -143,21 +147,32 @@ async fn render(
                 label { (t("Quarantine at")) input name="quarantine" type="number" step="0.1" value=(num("quarantine")); }
                 label { (t("Reject at")) input name="reject" type="number" step="0.1" value=(num("reject")); }
             }
+            fieldset #autolearn { legend { (t("Learning from confident verdicts")) }
+                p.hint { (t("A filter set to learn from confident verdicts is taught spam when the other filters alone score at least the first value, and valid mail when the whole chain scores at most the second.")) }
+                label { (t("Teach spam at")) input name="autolearn_spam" type="number" step="0.1" value=(sure("spam", 5.0)); }
+                label { (t("Teach valid mail at")) input name="autolearn_ham" type="number" step="0.1" value=(sure("ham", -3.0)); }
+            }
             table #chain-entries {
-                thead { tr { th { (t("Order")) } th { (t("Filter")) } th { (t("Version")) } th { (t("Enabled")) } th { (t("Shadow")) } th { (t("On failure")) } th { (t("Configuration (JSON)")) } th { (t("Remove")) } } }
+                thead { tr { th { (t("Order")) } th { (t("Filter")) } th { (t("Version")) } th { (t("Enabled")) } th { (t("Shadow")) } th { (t("On failure")) } th { (t("Learns")) } th { (t("Configuration (JSON)")) } th { (t("Remove")) } } }
                 tbody {
                     @for (i, e) in entries.iter().enumerate() {
                         @let flag = |k: &str, default: bool| e.get(k).and_then(Value::as_bool).unwrap_or(default);
                         @let fail = e.get("fail").and_then(Value::as_str).unwrap_or("open");
+                        @let learns = Learning::of(e);
                         tr {
                             td { input name=(format!("order{i}")) type="number" value=(i + 1) min="1" size="3"; }
                             td { (e.get("plugin").and_then(Value::as_str).unwrap_or("?")) }
-                            td { (e.get("version").and_then(Value::as_str).unwrap_or("")) }
+                            td.version { (e.get("version").and_then(Value::as_str).unwrap_or("")) }
                             td { input type="checkbox" name=(format!("enabled{i}")) checked[flag("enabled", true)]; }
                             td { input type="checkbox" name=(format!("shadow{i}")) checked[flag("shadow", false)]; }
                             td { select name=(format!("fail{i}")) {
                                 option value="open" selected[fail == "open"] { (t("open: let mail through")) }
                                 option value="closed" selected[fail == "closed"] { (t("closed: retry later")) }
+                            } }
+                            td { select name=(format!("learns{i}")) aria-label=(format!("{} {}", t("Learns"), e.get("plugin").and_then(Value::as_str).unwrap_or("?"))) {
+                                @for way in Learning::ALL {
+                                    option value=(way.as_str()) selected[learns == way] { (t(way.label())) }
+                                }
                             } }
                             td { textarea name=(format!("config{i}")) rows="2" cols="40" { (e.get("config").map(Value::to_string).unwrap_or_else(|| "{}".into())) } }
                             td { input type="checkbox" name=(format!("remove{i}")) aria-label=(format!("{} {}", t("Remove"), e.get("plugin").and_then(Value::as_str).unwrap_or("?"))); }
@@ -255,6 +270,7 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             get(k).unwrap_or_default().trim().parse::<f64>().map_err(|_| format!("{k}: not a number"))
         };
         chain["thresholds"] = serde_json::json!({ "tag": number("tag")?, "quarantine": number("quarantine")?, "reject": number("reject")? });
+        chain["autolearn"] = serde_json::json!({ "spam": number("autolearn_spam")?, "ham": number("autolearn_ham")? });
         let entries = chain.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut ordered = Vec::new();
         for (i, mut e) in entries.into_iter().enumerate() {
@@ -264,6 +280,7 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
             e["fail"] = Value::String(
                 if get(&format!("fail{i}")).as_deref() == Some("closed") { "closed" } else { "open" }.into(),
             );
+            Learning::parse(get(&format!("learns{i}")).as_deref()).set(&mut e);
             let plugin = e.get("plugin").and_then(Value::as_str).unwrap_or("?").to_owned();
             let config = get(&format!("config{i}")).unwrap_or_else(|| "{}".into());
             e["config"] = serde_json::from_str(&config)
@@ -287,6 +304,56 @@ async fn save(State(state): State<AppState>, signed: Signed, Form(pairs): Form<V
         Err(e) => {
             render(&state, &signed, requested, direction, None, Some(&e.message_in(signed.language)), e.status()).await
         }
+    }
+}
+
+/// What a chain entry learns from, as the chain file says it with two flags (`learn_verdicts`, `autolearn`)
+/// that exclude each other: one choice on the page.
+#[derive(Clone, Copy, PartialEq)]
+enum Learning {
+    Nothing,
+    EveryVerdict,
+    Confident,
+}
+
+impl Learning {
+    const ALL: [Learning; 3] = [Learning::Nothing, Learning::Confident, Learning::EveryVerdict];
+
+    fn of(entry: &Value) -> Self {
+        let flag = |k: &str| entry.get(k).and_then(Value::as_bool).unwrap_or(false);
+        if flag("autolearn") {
+            Learning::Confident
+        } else if flag("learn_verdicts") {
+            Learning::EveryVerdict
+        } else {
+            Learning::Nothing
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Learning::Nothing => "nothing",
+            Learning::EveryVerdict => "every",
+            Learning::Confident => "confident",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Learning::Nothing => "nothing",
+            Learning::EveryVerdict => "every verdict",
+            Learning::Confident => "confident verdicts",
+        }
+    }
+
+    /// An unknown value (a hand-made form) learns nothing.
+    fn parse(value: Option<&str>) -> Self {
+        Learning::ALL.into_iter().find(|w| Some(w.as_str()) == value).unwrap_or(Learning::Nothing)
+    }
+
+    fn set(self, entry: &mut Value) {
+        entry["autolearn"] = Value::Bool(self == Learning::Confident);
+        entry["learn_verdicts"] = Value::Bool(self == Learning::EveryVerdict);
     }
 }
 

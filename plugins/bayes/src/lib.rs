@@ -98,8 +98,7 @@ impl Filter for Bayes {
 }
 
 moat_sdk::describe!(
-    summary =
-        "Bayesian classifier: learns each tenant's spam and valid mail from admins' classifications and scores by it.",
+    summary = "Bayesian classifier: learns each tenant's spam and valid mail from admins' classifications (and, with autolearn, the chain's confident verdicts) and scores by it.",
     configuration = "min_spam, min_ham: messages of each class learned before it scores (default 200 each)",
 );
 moat_sdk::export_filter!(Bayes);

@@ -86,6 +86,8 @@ async fn an_admin_runs_the_console_in_chromium() {
     assert!(moat.admin(&["admin", "list"]).contains("shopadmin\tdomain admin of tenant default: shop.test"));
     let chain = moat.admin(&["chain", "show"]);
     assert!(chain.contains("plugin = \"tagger\"") && chain.contains("tag = 4.0"), "{chain}");
+    assert!(chain.contains("[autolearn]\nspam = 6.0\nham = -3.0"), "learning's thresholds from the page: {chain}");
+    assert!(chain.contains("autolearn = true"), "the classifier still learns from confident verdicts: {chain}");
     assert!(moat.admin(&["list", "show"]).contains("deny\t@acme.test|ip|127.0.0.1/32"), "denied from the log");
     for page in ["status", "domain", "users", "import", "filtering", "branding", "log", "refused"] {
         assert!(artifacts.join(format!("{page}.png")).exists(), "screenshot of {page}");
