@@ -330,20 +330,25 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Keeps at most the `keep` most recently written entries of a namespace and removes the rest; returns how
-    /// many went. Entries written by one call share a version and stay or go together, so a few less than
-    /// `keep` may stay. A deletion: readers' copies reload.
-    pub async fn kv_trim(&self, namespace: &str, keep: u64) -> Result<u64> {
+    /// Removes a namespace's least recently written entries, down to at most `keep` of them, but no more than
+    /// about `at_most` in this call (a transaction that deletes millions of rows would hold the writer for
+    /// seconds; the caller repeats); returns how many went. Entries written by one call share a version and
+    /// stay or go together, so a few less than `keep` may stay, or a few more than `at_most` go. A deletion:
+    /// readers' copies reload.
+    pub async fn kv_trim(&self, namespace: &str, keep: u64, at_most: u64) -> Result<u64> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let cut: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM plugin_kv WHERE namespace = $1 ORDER BY version DESC LIMIT 1 OFFSET $2",
-        )
-        .bind(namespace)
-        .bind(i64::try_from(keep).unwrap_or(i64::MAX))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(cut) = cut else { return Ok(0) };
+        let nth = |order: &'static str, offset: u64| {
+            let sql = format!(
+                "SELECT version FROM plugin_kv WHERE namespace = $1 ORDER BY version {order} LIMIT 1 OFFSET $2"
+            );
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .bind(namespace)
+                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        };
+        let Some(newest_gone) = nth("DESC", keep).fetch_optional(&mut *tx).await? else { return Ok(0) };
+        let batch_end = nth("ASC", at_most.saturating_sub(1)).fetch_optional(&mut *tx).await?;
+        let cut = batch_end.map_or(newest_gone, |end| end.min(newest_gone));
         next_version(&mut tx, namespace, true).await?;
         let done = sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND version <= $2")
             .bind(namespace)
@@ -423,9 +428,11 @@ mod tests {
             store.kv_incr_many("other:bayes", &[("t:0-0".into(), 1)]).await.unwrap();
             // The first lesson's words learned again: no longer among the oldest.
             store.kv_incr_many(ns, &[("t:0-0".into(), 1), ("n:spam".into(), 1)]).await.unwrap();
-            assert_eq!(store.kv_trim(ns, 100).await.unwrap(), 0, "under the bound");
+            assert_eq!(store.kv_trim(ns, 100, 100).await.unwrap(), 0, "under the bound");
             let before = store.kv_version(ns).await.unwrap();
-            assert_eq!(store.kv_trim(ns, 8).await.unwrap(), 8, "lessons 0 to 2, but the word learned again");
+            assert_eq!(store.kv_trim(ns, 8, 4).await.unwrap(), 5, "at most about 4 at a time: lessons 0 and 1");
+            assert_eq!(store.kv_trim(ns, 8, 4).await.unwrap(), 3, "then lesson 2, but the word learned again");
+            assert_eq!(store.kv_trim(ns, 8, 4).await.unwrap(), 0, "at the bound");
             let mut left: Vec<String> = store.kv_list(ns, 0).await.unwrap().into_iter().map(|(k, _)| k).collect();
             left.sort();
             assert_eq!(left, ["n:spam", "t:0-0", "t:3-0", "t:3-1", "t:3-2", "t:4-0", "t:4-1", "t:4-2"]);
