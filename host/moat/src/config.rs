@@ -161,7 +161,8 @@ pub struct FiltersConfig {
     /// run's waits on DNS or the store give its turn up. Default: twice the machine's cores.
     pub concurrent_runs: Option<usize>,
     /// `lessons_per_second = 5` — lessons from confident verdicts (autolearn) this node teaches at most a
-    /// second; past it, and whenever every run slot is busy, such a lesson is skipped. 0 turns autolearn off.
+    /// second, shared equally by the tenants asking for them; past it, and whenever every run slot is busy,
+    /// such a lesson is skipped. 0 turns autolearn off.
     pub lessons_per_second: u32,
     /// `storage_entries = 1000000` — entries a plugin's storage of one tenant keeps at most where lessons
     /// write (a classifier's words): checked every minute, one past it loses the entries learned longest ago,

@@ -76,12 +76,20 @@ async fn on_blocking_thread<R: Send + 'static>(
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// Teaches the filters that learn from verdicts, off the reply's path (the sender does not wait for them).
     /// Lessons from confident verdicts (autolearn) are optional work: taught only within the node's lessons a
-    /// second and when a run slot is free now, so a busy gateway spends its CPU on the mail waiting.
-    fn teach(&self, chain: Arc<Chain>, message: Arc<ParsedMessage>, eval: &Evaluation, outcome: &Outcome) {
+    /// second (`tenant`'s share of them) and when a run slot is free now, so a busy gateway spends its CPU on the
+    /// mail waiting.
+    fn teach(
+        &self,
+        tenant: TenantId,
+        chain: Arc<Chain>,
+        message: Arc<ParsedMessage>,
+        eval: &Evaluation,
+        outcome: &Outcome,
+    ) {
         let mut lessons = chain.lessons(eval, outcome);
         // The slot first: a lesson skipped for a busy moment must not spend the second's budget.
         let slot = if lessons.iter().any(|l| l.confident) {
-            self.ctx.run_slots.try_take().filter(|_| self.ctx.lessons.try_spend())
+            self.ctx.run_slots.try_take().filter(|_| self.ctx.lessons.try_spend(tenant))
         } else {
             None
         };
@@ -298,7 +306,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             self.alert_trips(group.tenant, &eval).await;
             let outcome = eval.outcome(&group.chain.thresholds);
             if group.chain.learns_from_verdicts() {
-                self.teach(group.chain.clone(), message, &eval, &outcome);
+                self.teach(group.tenant, group.chain.clone(), message, &eval, &outcome);
             }
             let symbols = eval.symbol_names().join(",");
             let verdict = LogVerdict {
