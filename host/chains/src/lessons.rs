@@ -65,7 +65,8 @@ impl LessonBudget {
     /// Takes one lesson's turn for `tenant` if the node's budget has one now and the tenant has not used up
     /// its share.
     pub fn try_spend(&self, tenant: TenantId) -> bool {
-        let mut state = self.state.lock().expect("lesson budget lock");
+        let mut guard = self.state.lock().expect("lesson budget lock");
+        let state = &mut *guard;
         let now = Instant::now();
         state.tenants.retain(|_, s| now.duration_since(s.asked_at) < ACTIVE);
         let sharing = state.tenants.len() + usize::from(!state.tenants.contains_key(&tenant));
@@ -76,17 +77,10 @@ impl LessonBudget {
             state.tenants.entry(tenant).or_insert_with(|| Share { bucket: Bucket::full(capacity, now), asked_at: now });
         own.asked_at = now;
         own.bucket.refill(share, capacity, now);
-        if own.bucket.tokens < 1.0 {
+        if own.bucket.tokens < 1.0 || state.node.tokens < 1.0 {
             return false;
         }
         own.bucket.tokens -= 1.0;
-        if state.node.tokens < 1.0 {
-            // Not spent after all: the node has no lesson left this moment.
-            if let Some(own) = state.tenants.get_mut(&tenant) {
-                own.bucket.tokens += 1.0;
-            }
-            return false;
-        }
         state.node.tokens -= 1.0;
         true
     }

@@ -220,6 +220,8 @@ impl Chains {
     /// turns true.
     pub async fn follow(self: Arc<Self>, every: Duration, storage_entries: usize, mut stop: watch::Receiver<bool>) {
         let mut ticks = 0u64;
+        // Trimming takes seconds (batches with pauses): it runs beside the reloads, one at a time.
+        let mut trimming: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -236,7 +238,12 @@ impl Chains {
             }
             if ticks.is_multiple_of(60) {
                 let _ = self.store.kv_purge(crate::now()).await;
-                self.storage.trim(storage_entries).await;
+                if trimming.as_ref().is_none_or(|t| t.is_finished()) {
+                    let storage = self.storage.clone();
+                    trimming = Some(tokio::spawn(async move {
+                        storage.trim(storage_entries).await;
+                    }));
+                }
             }
         }
     }
