@@ -10,9 +10,9 @@
 //! read in bulk, are answered by the store.
 //!
 //! Counters that expire (rate limits, a client's recent verdicts: statistics, written on every message) are
-//! counted in memory when their namespace is held and written behind, every `FLUSH` in one transaction per
-//! namespace, and at shutdown ([`StoreKv::flush`]); a crash loses at most the last `FLUSH` of them. Counters
-//! without expiry (what a classifier learned) and values are written through before the call returns.
+//! counted in memory when their namespace is held and written behind every `FLUSH` ([`Store::kv_add_many`])
+//! and at shutdown ([`StoreKv::flush`]); a crash loses at most the last `FLUSH` of them. Counters without
+//! expiry (what a classifier learned) and values are written through before the call returns.
 //!
 //! What a classifier learns grows with every lesson (each message brings words never seen before), and with
 //! autolearn lessons come all day. So a namespace this node wrote learned counters to is bounded
@@ -305,7 +305,7 @@ impl StoreKv {
     }
 }
 
-/// Writes the deltas counted so far, one transaction per namespace; what fails is kept for the next round.
+/// Writes the deltas counted so far, namespace by namespace; what fails is kept for the next round.
 async fn write_behind(store: &Store, behind: &Mutex<Behind>) {
     let pending = std::mem::take(&mut *behind.lock().expect("write-behind lock"));
     for (namespace, deltas) in pending {
