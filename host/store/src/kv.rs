@@ -173,7 +173,7 @@ impl Store {
         for (i, slice) in summed.chunks(WRITE_SLICE).enumerate() {
             // The writer is taken again for each slice, so what queued behind the previous one (an accepted
             // message's commit) goes first.
-            let mut conn = self.writer().acquire().await?;
+            let mut conn = self.background_writer().await?;
             let mut tx = if i + 1 < slices {
                 self.begin_bookkeeping(&mut conn).await?
             } else {

@@ -56,7 +56,10 @@ pub use tenants::{DEFAULT_TENANT, Tenant, TenantId};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -86,8 +89,51 @@ pub struct Store {
     /// SQLite: a single connection that every write goes through, so writers queue in FIFO order here
     /// instead of sleeping in SQLite's busy handler. PostgreSQL: the same pool as reads.
     writer: AnyPool,
+    urgent: Arc<UrgentWrites>,
     backend: Backend,
     durability: Durability,
+}
+
+/// Commits a client is waiting on (accepted mail, before its `250`), counted while they wait for SQLite's
+/// writer, so the gateway's own bookkeeping (delivery claims and settles, plugins' counters) lets them go first.
+/// The writer's pool serves in arrival order: an accept that came just after a few bookkeeping writes waited
+/// for all of them, and every session of its group commit with it.
+#[derive(Debug, Default)]
+struct UrgentWrites {
+    waiting: AtomicUsize,
+    none_waiting: Notify,
+}
+
+impl UrgentWrites {
+    async fn none(&self) {
+        loop {
+            let notified = self.none_waiting.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.waiting.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// An urgent commit waiting for the writer; see [`UrgentWrites`].
+struct UrgentWait<'a>(&'a UrgentWrites);
+
+impl<'a> UrgentWait<'a> {
+    fn new(urgent: &'a UrgentWrites) -> Self {
+        urgent.waiting.fetch_add(1, Ordering::AcqRel);
+        Self(urgent)
+    }
+}
+
+impl Drop for UrgentWait<'_> {
+    fn drop(&mut self) {
+        if self.0.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_waiting.notify_waiters();
+        }
+    }
 }
 
 impl Store {
@@ -158,7 +204,7 @@ impl Store {
             Backend::Sqlite => connect(1, true).await.map_err(connect_error)?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Self { pool, writer, backend, durability })
+        Ok(Self { pool, writer, urgent: Arc::default(), backend, durability })
     }
 
     /// Whether `conn` is outside any transaction, as sqlx counts it and (SQLite) as the database says.
@@ -191,6 +237,29 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// The writer for a commit a client waits on: bookkeeping that has not started lets it go first.
+    pub(crate) async fn urgent_writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        let _waiting = UrgentWait::new(&self.urgent);
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// The writer for the gateway's own bookkeeping: after the urgent commits waiting for it. A bookkeeping
+    /// write that got the writer while one was waiting hands it over once and queues again behind it — once
+    /// only, so a flood of accepted mail never starves deliveries. (PostgreSQL has no single writer.)
+    pub(crate) async fn background_writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        if self.backend == Backend::Postgres {
+            return Ok(self.writer.acquire().await?);
+        }
+        self.urgent.none().await;
+        let conn = self.writer.acquire().await?;
+        if self.urgent.waiting.load(Ordering::Acquire) == 0 {
+            return Ok(conn);
+        }
+        drop(conn);
+        self.urgent.none().await;
+        Ok(self.writer.acquire().await?)
     }
 
     /// Copies what the write-ahead log holds into the database (SQLite; nothing on PostgreSQL), without
@@ -312,6 +381,35 @@ mod tests {
     async fn synchronous(conn: &mut sqlx::AnyConnection) -> i64 {
         use sqlx::Row;
         sqlx::query("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap().get::<i64, _>(0)
+    }
+
+    /// An accepted message's commit goes before bookkeeping that queued for SQLite's writer ahead of it, and
+    /// the bookkeeping still gets its turn right after.
+    #[tokio::test]
+    async fn a_commit_a_client_waits_on_goes_before_bookkeeping() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("moat.db").display());
+        let store = Store::open(&url, Durability::Full).await.unwrap();
+        let held = store.writer().acquire().await.unwrap();
+        let (order, mut turns) = tokio::sync::mpsc::unbounded_channel();
+        let waiting = |who: &'static str, urgent: bool| {
+            let (store, order) = (store.clone(), order.clone());
+            tokio::spawn(async move {
+                let conn = if urgent { store.urgent_writer().await } else { store.background_writer().await };
+                order.send(who).unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(conn);
+            })
+        };
+        let bookkeeping = waiting("bookkeeping", false);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let accept = waiting("accept", true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        let (first, second) = (turns.recv().await.unwrap(), turns.recv().await.unwrap());
+        assert_eq!((first, second), ("accept", "bookkeeping"));
+        accept.await.unwrap();
+        bookkeeping.await.unwrap();
     }
 
     /// Queue bookkeeping commits without a flush; whatever takes the writer next is back at full durability.

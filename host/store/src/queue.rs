@@ -253,7 +253,7 @@ impl Store {
     /// `bodies` are the database message store's bodies of these messages, stored in the same commit (other
     /// message stores have them already; they pass none).
     pub async fn accept_batch(&self, batch: &[Accepted], bodies: &[(BodyKey, Vec<u8>)]) -> Result<Vec<i64>> {
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.urgent_writer().await?;
         let result = Self::accept_in(&mut conn, self.backend(), batch, bodies).await;
         let clean = self.in_autocommit(&mut conn).await;
         if result.is_err() || !clean {
@@ -369,7 +369,7 @@ impl Store {
             claim.route_slots.iter().filter(|(_, free)| **free == 0).map(|(route, _)| route.as_str()).collect();
         let sql = claim_candidates_sql(full.len(), claim.in_flight.len(), self.backend());
         let window = (claim.messages * 4).max(64) as i64;
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.background_writer().await?;
         let mut tx = self.begin_bookkeeping(&mut conn).await?;
         // Only numbered placeholders are formatted in; every route and id is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now).bind(window);
@@ -631,7 +631,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let postgres = self.backend() == Backend::Postgres;
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.background_writer().await?;
         let mut tx = self.begin_bookkeeping(&mut conn).await?;
         let mut ids: Vec<&str> = rounds.iter().map(|r| r.message_id).collect();
         ids.sort_unstable();
