@@ -154,7 +154,8 @@ pub fn kv_incr(key: &str, delta: i64, ttl_seconds: Option<u32>) -> Result<i64, H
     crate::testing::with_host(|h| h.kv_incr(key, delta, ttl_seconds))
 }
 
-/// Adds many deltas in one host call (and one store transaction): what a classifier does when it learns.
+/// Adds many deltas in one host call: what a classifier does when it learns. The store writes them in short
+/// transactions in the order given, so a key put last (a "learned" mark) is stored only with all before it.
 pub fn kv_incr_many(deltas: &[(impl AsRef<str>, i64)]) -> Result<(), HostError> {
     #[cfg(target_arch = "wasm32")]
     return wit::kv_incr_many(&deltas.iter().map(|(k, d)| (k.as_ref(), *d)).collect::<Vec<_>>()).map_err(error);
