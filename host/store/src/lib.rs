@@ -86,9 +86,10 @@ pub enum Durability {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    /// SQLite: a single connection that every write goes through, so writers queue in FIFO order here
-    /// instead of sleeping in SQLite's busy handler. PostgreSQL: the same pool as reads.
+    /// SQLite: a single connection that every write goes through, so writers queue here in arrival order
+    /// (but for `urgent`) instead of sleeping in SQLite's busy handler. PostgreSQL: the same pool as reads.
     writer: AnyPool,
+    /// The accept commits waiting for `writer`, which the gateway's bookkeeping lets go first.
     urgent: Arc<UrgentWrites>,
     backend: Backend,
     durability: Durability,
