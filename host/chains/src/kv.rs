@@ -194,8 +194,13 @@ impl StoreKv {
             let mut gone = 0;
             loop {
                 match self.store.kv_trim(&namespace, keep, TRIM_BATCH).await {
-                    Ok(0) => break,
-                    Ok(n) => gone += n,
+                    Ok(n) => {
+                        gone += n;
+                        // Short of a batch: the bound is reached (a batch ends early only there).
+                        if n < TRIM_BATCH {
+                            break;
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(namespace, "cannot trim plugin storage: {e}");
                         break;

@@ -351,7 +351,7 @@ impl Store {
     /// stay or go together, so a few less than `keep` may stay, or a few more than `at_most` go. A deletion:
     /// readers' copies reload.
     pub async fn kv_trim(&self, namespace: &str, keep: u64, at_most: u64) -> Result<u64> {
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.background_writer().await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let nth = |order: &'static str, offset: u64| {
             let sql = format!(

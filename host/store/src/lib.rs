@@ -213,10 +213,11 @@ impl Store {
         clean(conn, (self.backend == Backend::Sqlite).then_some("BEGIN; ROLLBACK")).await
     }
 
-    /// Begins a transaction of the queue's own bookkeeping (claims, delivery rounds), which need not wait for
-    /// the disk: on SQLite its commit is not fsync'd (`synchronous = NORMAL` for it; the next accepted
-    /// message's commit flushes it with its own, and a crash before that only repeats a delivery, which
-    /// at-least-once allows). What Moat acknowledges with `250` is always committed with a flush.
+    /// Begins a transaction of the queue's own bookkeeping (claims, delivery rounds; also the first slices of a
+    /// many-key counter write, whose last slice flushes them), which need not wait for the disk: on SQLite its
+    /// commit is not fsync'd (`synchronous = NORMAL` for it; the next flushed commit carries it, and a crash
+    /// before that only repeats a delivery, which at-least-once allows). What Moat acknowledges with `250` is
+    /// always committed with a flush.
     pub(crate) async fn begin_bookkeeping<'c>(
         &self,
         conn: &'c mut sqlx::AnyConnection,
