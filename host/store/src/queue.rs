@@ -439,7 +439,12 @@ impl Store {
             let lease = format!(
                 "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN ({leased})"
             );
-            sqlx::query(sqlx::AssertSqlSafe(lease)).bind(claim.owner).bind(claim.lease_until).execute(&mut *tx).await?;
+            sqlx::query(sqlx::AssertSqlSafe(lease))
+                .persistent(false)
+                .bind(claim.owner)
+                .bind(claim.lease_until)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(claimed)
@@ -656,7 +661,13 @@ impl Store {
                 // same order and never wait on each other in a circle.
                 if postgres { " FOR UPDATE" } else { "" }
             );
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(owner).fetch_all(&mut *tx).await?.into_iter().collect()
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(owner)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect()
         };
         let recorded: Vec<bool> = rounds
             .iter()
@@ -679,6 +690,7 @@ impl Store {
                 sql::id_list(recipients.into_iter())
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
                 .bind(status)
                 .bind(i64::from(attempted))
                 .bind(next_attempt_at)
@@ -731,7 +743,12 @@ impl Store {
                 "UPDATE message_log SET delivery_status = $1, last_reply = COALESCE($2, last_reply) WHERE id IN ({})",
                 sql::id_list(log_ids.into_iter())
             );
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(last_reply).execute(&mut *tx).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(status)
+                .bind(last_reply)
+                .execute(&mut *tx)
+                .await?;
         }
         finished.dedup();
         Self::queue_delete_messages(&mut tx, &finished).await?;

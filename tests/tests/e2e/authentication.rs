@@ -107,3 +107,26 @@ async fn forged_headers_are_judged_over_smtp() {
         assert!(!status.contains(symbol), "{symbol} on genuine mail: {status}");
     }
 }
+
+/// A sender's domain that does not exist is asked about once while the negative answer's SOA allows (RFC
+/// 2308), as real zones send one; an answer without an SOA is asked again each time. The throughput benchmark
+/// relies on the first: its test DNS serves SOAs so that Moat's lookups cost what they cost in production.
+#[tokio::test(flavor = "multi_thread")]
+async fn negative_answers_are_cached_as_long_as_their_soa_says() {
+    let (_sink, moat) = gateway().await;
+    let asked = |name: &str| moat.dns.queries().iter().filter(|q| *q == name).count();
+    let message = |from: &str| format!("From: <{from}>\r\nTo: bob@example.com\r\nSubject: Hello\r\n\r\nHi.\r\n");
+    for _ in 0..2 {
+        let reply = send(moat.smtp(), "ann@gone.test", &["bob@example.com"], &message("ann@gone.test")).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    assert_eq!(asked("gone.test TXT"), 2, "no SOA: asked for each message");
+    moat.dns.cache_negative_answers(300);
+    for _ in 0..3 {
+        let reply =
+            send(moat.smtp(), "ann@absent.test", &["bob@example.com"], &message("ann@absent.test")).await.unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    assert_eq!(asked("absent.test TXT"), 1, "{:?}", moat.dns.queries());
+    assert_eq!(asked("_dmarc.absent.test TXT"), 1, "{:?}", moat.dns.queries());
+}
