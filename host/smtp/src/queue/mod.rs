@@ -485,10 +485,10 @@ async fn commit_in_groups(store: Store, mut pending: mpsc::Receiver<Commit>) {
             bodies.extend(commit.bodies);
             waiters.push(commit.done);
         }
+        let started = std::time::Instant::now();
         let result = store.accept_batch(&rows, &bodies).await.map(|_| ()).map_err(|e| e.to_string());
-        if waiters.len() > 1 {
-            tracing::debug!(messages = waiters.len(), "group commit");
-        }
+        // Every waiting session's `250` waits this long: the first place to look when replies are slow.
+        tracing::debug!(messages = waiters.len(), took_ms = started.elapsed().as_millis() as u64, "group commit");
         for done in waiters {
             let _ = done.send(result.clone());
         }
