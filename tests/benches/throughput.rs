@@ -9,8 +9,9 @@
 //! classifier was not trained on). Client connections come from distinct 127.x.y.1 addresses, 100 messages
 //! each (the reputation layer limits messages per address and network a minute). A few warm-up messages go
 //! first, so rows show the steady state. The loopback DNS answers "no such name" with an SOA, as zones do, so
-//! the senders' missing SPF and DMARC records are cached as a gateway's resolver caches them. For the default chain the report ends with each entry's mean
-//! wall-clock µs per call (from the email log), which shows where the chain's time goes.
+//! the senders' missing SPF and DMARC records are cached as a gateway's resolver caches them. For the default
+//! chain the report ends with each entry's mean wall-clock µs per call (from the email log), which shows where
+//! the chain's time goes.
 //!
 //! The outbound rows relay as a customer's server does: STARTTLS and AUTH on the submission listener (one
 //! session per 100 messages), 10 KB messages from the protected domain to an outside domain whose MX (in

@@ -103,9 +103,10 @@ impl TestDns {
                 }
             }
             None => {
+                // A name that exists without this type is "no such record", not "no such name".
                 if !zone.keys().any(|(n, _)| *n == name) {
                     reply.metadata.response_code = ResponseCode::NXDomain;
-                } // else the name exists, without this type
+                }
                 let ttl = self.negative_ttl.load(Ordering::Relaxed);
                 if ttl > 0 {
                     reply.add_authority(negative_soa(&name, ttl));
