@@ -1,6 +1,7 @@
 //! Message bodies by their content: the key type every part shares, what refers to a body (so it is kept),
 //! and the database message store's table.
 
+use crate::batch::Batch;
 use crate::{Result, Store};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -69,38 +70,38 @@ impl Store {
     /// Stores a body in the database message store; storing it again only renews its time, so a sweep that
     /// saw it unreferenced and old does not take it from under a new reference.
     pub async fn body_put(&self, key: &BodyKey, bytes: &[u8], now: i64) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        Self::bodies_upsert(&mut conn, &[(key, bytes)], now).await
+        let mut batch = Batch::new(self.backend());
+        Self::bodies_upsert(&mut batch, &[(key, bytes)], now);
+        batch.execute(&mut *self.writer().acquire().await?).await
     }
 
     /// The database store's bodies of messages being committed, inside that commit (one commit for both). A body
     /// twice in the group (the same message sent twice) is written once: PostgreSQL refuses to update one row
     /// twice in one statement.
-    pub(crate) async fn bodies_insert(tx: &mut sqlx::AnyConnection, bodies: &[(BodyKey, Vec<u8>)]) -> Result<()> {
+    pub(crate) fn bodies_insert(batch: &mut Batch, bodies: &[(BodyKey, Vec<u8>)]) {
         let mut seen = std::collections::HashSet::new();
         let distinct: Vec<(&BodyKey, &[u8])> = bodies
             .iter()
             .filter(|(key, _)| seen.insert(key.as_str()))
             .map(|(key, bytes)| (key, bytes.as_slice()))
             .collect();
-        Self::bodies_upsert(tx, &distinct, crate::unix_now()).await
+        Self::bodies_upsert(batch, &distinct, crate::unix_now());
     }
 
     /// Stores `bodies` (distinct keys) or renews their time, one statement for them all (by chunks).
-    async fn bodies_upsert(conn: &mut sqlx::AnyConnection, bodies: &[(&BodyKey, &[u8])], now: i64) -> Result<()> {
+    fn bodies_upsert(batch: &mut Batch, bodies: &[(&BodyKey, &[u8])], now: i64) {
         for chunk in bodies.chunks(crate::sql::ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES {} \
-                 ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
-                crate::sql::value_rows(chunk.len(), 3)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut values = batch.push(|first| {
+                format!(
+                    "INSERT INTO message_bodies (hash, bytes, stored_at) VALUES {} \
+                     ON CONFLICT (hash) DO UPDATE SET stored_at = excluded.stored_at",
+                    crate::sql::value_rows(first, chunk.len(), 3)
+                )
+            });
             for (key, bytes) in chunk {
-                query = query.bind(key.as_str()).bind(*bytes).bind(now);
+                values.bind(key.as_str()).bind(*bytes).bind(now);
             }
-            query.execute(&mut *conn).await?;
         }
-        Ok(())
     }
 
     pub async fn body_get(&self, key: &BodyKey) -> Result<Option<Vec<u8>>> {

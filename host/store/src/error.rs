@@ -16,8 +16,6 @@ pub enum StoreError {
     Duplicate { what: String },
     #[error("{what} not found")]
     NotFound { what: String },
-    #[error("the database did not confirm the commit (its connection was left inside a transaction); replaced")]
-    NotCommitted,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -5,6 +5,7 @@
 //! columns, unix-second timestamps) and run through sqlx's `Any` driver; only the migrations differ.
 
 mod admins;
+mod batch;
 mod bodies;
 mod branding;
 mod chains;
@@ -208,11 +209,6 @@ impl Store {
         Ok(Self { pool, writer, urgent: Arc::default(), backend, durability })
     }
 
-    /// Whether `conn` is outside any transaction, as sqlx counts it and (SQLite) as the database says.
-    pub(crate) async fn in_autocommit(&self, conn: &mut sqlx::AnyConnection) -> bool {
-        clean(conn, (self.backend == Backend::Sqlite).then_some("BEGIN; ROLLBACK")).await
-    }
-
     /// Begins a transaction of the queue's own bookkeeping (claims, delivery rounds; also the first slices of a
     /// many-key counter write, whose last slice flushes them), which need not wait for the disk: on SQLite its
     /// commit is not fsync'd (`synchronous = NORMAL` for it; the next flushed commit carries it, and a crash
@@ -282,8 +278,9 @@ impl Store {
     }
 }
 
-/// See [`Store::in_autocommit`]. SQLite answers a `BEGIN` inside a transaction with an error, so a `BEGIN`
-/// and `ROLLBACK` (`probe`) tell whether it is in autocommit mode; PostgreSQL reports a failed commit itself.
+/// Whether `conn` is outside any transaction, as sqlx counts it and (SQLite, with `probe`) as the database
+/// says. SQLite answers a `BEGIN` inside a transaction with an error, so a `BEGIN` and `ROLLBACK` tell whether
+/// it is in autocommit mode; PostgreSQL reports a failed commit itself.
 async fn clean(conn: &mut sqlx::AnyConnection, probe: Option<&'static str>) -> bool {
     use sqlx::Connection;
     if conn.is_in_transaction() {

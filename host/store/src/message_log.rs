@@ -1,3 +1,4 @@
+use crate::batch::Batch;
 use crate::{Backend, Result, Store};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
@@ -240,28 +241,38 @@ impl Store {
             return Ok(Vec::new());
         }
         let ids = Self::log_ids_ahead(conn, backend, entries.len()).await?;
+        let mut batch = Batch::new(backend);
+        Self::logs_push(&mut batch, &ids, entries);
+        batch.execute(conn).await?;
+        Ok(ids)
+    }
+
+    /// Adds the statements writing `entries` under `ids` (from [`Store::log_ids_ahead`]) to `batch`.
+    pub(crate) fn logs_push(batch: &mut Batch, ids: &[i64], entries: &[&NewLogEntry]) {
         let rows: Vec<(i64, &NewLogEntry)> = ids.iter().copied().zip(entries.iter().copied()).collect();
         for chunk in rows.chunks(crate::sql::ROWS_PER_INSERT / 2) {
             // The score as text: sqlx's Any driver sends a NULL f64 with another type than a present one, and
             // PostgreSQL keeps the parameter types of a connection's first preparation, so a score after a NULL
             // would fail.
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p = |n: usize| format!("${}", i * INSERTED_COLUMNS + n);
-                    let mut row: Vec<String> = (1..=INSERTED_COLUMNS).map(p).collect();
-                    row[SCORE_COLUMN - 1] = format!("CAST({} AS DOUBLE PRECISION)", p(SCORE_COLUMN));
-                    format!("({})", row.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO message_log (id, queue_id, received_at, client_ip, helo, tls, sender, recipients, size, \
-                 subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, direction, body) \
-                 VALUES {}",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let text = |first: usize| {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let p = |n: usize| format!("${}", first - 1 + i * INSERTED_COLUMNS + n);
+                        let mut row: Vec<String> = (1..=INSERTED_COLUMNS).map(p).collect();
+                        row[SCORE_COLUMN - 1] = format!("CAST({} AS DOUBLE PRECISION)", p(SCORE_COLUMN));
+                        format!("({})", row.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO message_log (id, queue_id, received_at, client_ip, helo, tls, sender, recipients, \
+                     size, subject, message_id, verdict, delivery_status, tenant_id, score, symbols, report, \
+                     direction, body) VALUES {}",
+                    values.join(", ")
+                )
+            };
+            let mut values = batch.push(text);
             for (id, e) in chunk {
-                query = query
+                values
                     .bind(*id)
                     .bind(&e.queue_id)
                     .bind(e.received_at)
@@ -282,7 +293,6 @@ impl Store {
                     .bind(e.direction.as_str())
                     .bind(e.body.as_ref().map(|k| k.as_str().to_owned()));
             }
-            query.execute(&mut *conn).await?;
         }
         let domains: Vec<(i64, String)> = rows
             .iter()
@@ -295,40 +305,73 @@ impl Store {
             })
             .collect();
         for chunk in domains.chunks(crate::sql::ROWS_PER_INSERT) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(CAST(${} AS BIGINT), ${})", 2 * i + 1, 2 * i + 2)).collect();
             // A domain's row, and its primary's when it is an alias domain.
-            let sql = format!(
-                "WITH logged (log_id, name) AS (VALUES {}) \
-                 INSERT INTO message_log_domains (log_id, domain_id) \
-                 SELECT logged.log_id, domains.id FROM logged JOIN domains ON domains.name = logged.name \
-                 UNION SELECT logged.log_id, domains.alias_of FROM logged JOIN domains ON domains.name = logged.name \
-                 WHERE domains.alias_of IS NOT NULL",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let text = |first: usize| {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(CAST(${} AS BIGINT), ${})", first + 2 * i, first + 2 * i + 1))
+                    .collect();
+                format!(
+                    "WITH logged (log_id, name) AS (VALUES {}) \
+                     INSERT INTO message_log_domains (log_id, domain_id) \
+                     SELECT logged.log_id, domains.id FROM logged JOIN domains ON domains.name = logged.name \
+                     UNION SELECT logged.log_id, domains.alias_of FROM logged JOIN domains ON domains.name = logged.name \
+                     WHERE domains.alias_of IS NOT NULL",
+                    values.join(", ")
+                )
+            };
+            let mut values = batch.push(text);
             for (id, name) in chunk {
-                query = query.bind(*id).bind(name);
+                values.bind(*id).bind(name);
             }
-            query.execute(&mut *conn).await?;
         }
-        Ok(ids)
     }
 
     /// `count` ids for new log rows.
-    async fn log_ids_ahead(conn: &mut sqlx::AnyConnection, backend: Backend, count: usize) -> Result<Vec<i64>> {
+    pub(crate) async fn log_ids_ahead(
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+        count: usize,
+    ) -> Result<Vec<i64>> {
+        Self::log_ids_after(conn, backend, count, "").await
+    }
+
+    /// Opens the writer's transaction and takes `count` ids for new log rows in one round trip: the accept
+    /// path's group commit waits for every trip to the connection's thread.
+    pub(crate) async fn begin_taking_log_ids(
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+        count: usize,
+    ) -> Result<Vec<i64>> {
+        // IMMEDIATE takes SQLite's write lock now: a write of another process (the CLI) in between makes this
+        // wait (busy timeout) instead of failing at the first insert.
+        let begin = match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE; ",
+            Backend::Postgres => "BEGIN; ",
+        };
+        Self::log_ids_after(conn, backend, count, begin).await
+    }
+
+    /// Runs `before` (statements without rows) and the query taking `count` log ids, as one text: the count is
+    /// written into it, so it is one simple query on either backend.
+    async fn log_ids_after(
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+        count: usize,
+        before: &str,
+    ) -> Result<Vec<i64>> {
+        use sqlx::Row;
         Ok(match backend {
             Backend::Postgres => {
-                sqlx::query_scalar(
-                    "SELECT nextval(pg_get_serial_sequence('message_log', 'id')) FROM generate_series(1, CAST($1 AS BIGINT))",
-                )
-                .bind(count as i64)
-                .fetch_all(&mut *conn)
-                .await?
+                let text = format!(
+                    "{before}SELECT nextval(pg_get_serial_sequence('message_log', 'id')) FROM generate_series(1, {count})"
+                );
+                let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).fetch_all(&mut *conn).await?;
+                rows.iter().map(|row| row.try_get::<i64, _>(0)).collect::<std::result::Result<_, _>>()?
             }
             Backend::Sqlite => {
-                let largest: i64 =
-                    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM message_log").fetch_one(&mut *conn).await?;
+                let text = format!("{before}SELECT COALESCE(MAX(id), 0) FROM message_log");
+                let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(text)).fetch_all(&mut *conn).await?;
+                let largest: i64 = rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get(0)?;
                 (largest + 1..=largest + count as i64).collect()
             }
         })

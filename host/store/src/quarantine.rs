@@ -1,3 +1,4 @@
+use crate::batch::Batch;
 use crate::{BodyKey, Direction, Result, Store, StoreError, TenantId};
 use sqlx::Row;
 
@@ -81,33 +82,31 @@ const COLUMNS: &str =
     "id, tenant_id, sender, recipients, subject, score, reason, size, received_at, released_at, direction, body";
 
 impl Store {
-    pub(crate) async fn quarantine_insert(
-        conn: &mut sqlx::AnyConnection,
-        q: &NewQuarantined,
-        log_id: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO quarantine (id, tenant_id, log_id, sender, recipients, subject, score, reason, size, \
-             received_at, bytes, direction, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&q.id)
-        .bind(q.tenant.0)
-        .bind(log_id)
-        .bind(&q.sender)
-        .bind(serde_json::to_string(&q.recipients).expect("pairs of strings"))
-        .bind(&q.subject)
-        .bind(q.score)
-        .bind(&q.reason)
-        .bind(q.size as i64)
-        .bind(q.received_at)
-        // The bytes live in the message store; this column only held them before it.
-        .bind(Vec::<u8>::new())
-        .bind(q.direction.as_str())
-        .bind(q.body.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::on_unique(|| format!("quarantined message {}", q.id)))?;
-        Ok(())
+    /// Adds the statement holding `q` (logged as `log_id`) to `batch`.
+    pub(crate) fn quarantine_push(batch: &mut Batch, q: &NewQuarantined, log_id: i64) {
+        let text = |first: usize| {
+            format!(
+                "INSERT INTO quarantine (id, tenant_id, log_id, sender, recipients, subject, score, reason, size, \
+                 received_at, bytes, direction, body) VALUES {}",
+                crate::sql::value_rows(first, 1, 13)
+            )
+        };
+        batch
+            .push(text)
+            .bind(&q.id)
+            .bind(q.tenant.0)
+            .bind(log_id)
+            .bind(&q.sender)
+            .bind(serde_json::to_string(&q.recipients).expect("pairs of strings"))
+            .bind(&q.subject)
+            .bind(q.score)
+            .bind(&q.reason)
+            .bind(q.size as i64)
+            .bind(q.received_at)
+            // The bytes live in the message store; this column only held them before it.
+            .bind(Vec::<u8>::new())
+            .bind(q.direction.as_str())
+            .bind(q.body.as_str());
     }
 
     /// How many messages are held (not released) for one tenant, and given, with a recipient in one of

@@ -1,3 +1,4 @@
+use crate::batch::Batch;
 use crate::sql;
 use crate::{Backend, BodyKey, NewLogEntry, Result, Store, StoreError};
 use sqlx::any::AnyRow;
@@ -244,47 +245,47 @@ pub struct Accepted {
 impl Store {
     /// Records accepted messages, each with its log row and what became of it (queue rows, quarantine, or
     /// nothing more), all in one commit (one fsync however many: group commit). Returns the log row ids in
-    /// order. Bodies to deliver must already be on disk (see the spool).
-    /// Commits a batch of accepted messages in one transaction. `Ok` only once the commit has ended the
-    /// transaction (what `250` promises): after a storage error (a full disk) the connection may be left
-    /// inside a transaction that never ends, and every later "commit" on it would reach nothing — so the
-    /// connection is checked after the commit, and replaced whenever anything failed.
+    /// order. Bodies to deliver must already be on disk (see the spool); `bodies` are the database message
+    /// store's bodies of these messages, stored in the same commit (other message stores have them already; they
+    /// pass none).
     ///
-    /// `bodies` are the database message store's bodies of these messages, stored in the same commit (other
-    /// message stores have them already; they pass none).
+    /// `Ok` only once the commit has ended the transaction, which is what `250` promises. The statements begin
+    /// and commit it themselves, not through sqlx's transaction, whose count a failed commit can leave wrong
+    /// (sqlx #3742): after any error (a full disk) the connection is closed, which rolls back whatever it began,
+    /// and the next commit gets a fresh one.
     pub async fn accept_batch(&self, batch: &[Accepted], bodies: &[(BodyKey, Vec<u8>)]) -> Result<Vec<i64>> {
         let mut conn = self.urgent_writer().await?;
         let result = Self::accept_in(&mut conn, self.backend(), batch, bodies).await;
-        let clean = self.in_autocommit(&mut conn).await;
-        if result.is_err() || !clean {
+        if result.is_err() {
             conn.close_on_drop();
         }
-        match result {
-            Ok(_) if !clean => Err(StoreError::NotCommitted),
-            result => result,
-        }
+        result
     }
 
+    /// Three round trips to the database: begin, take the log ids, then every row and the commit as one
+    /// [`Batch`]. Sessions wait on each; on SQLite one a statement was seven more.
     async fn accept_in(
         conn: &mut sqlx::AnyConnection,
         backend: Backend,
         batch: &[Accepted],
         bodies: &[(BodyKey, Vec<u8>)],
     ) -> Result<Vec<i64>> {
-        let mut tx = conn.begin().await?;
-        Self::bodies_insert(&mut tx, bodies).await?;
+        let log_ids = Self::begin_taking_log_ids(conn, backend, batch.len()).await?;
+        let mut statements = Batch::new(backend);
+        Self::bodies_insert(&mut statements, bodies);
         let entries: Vec<&NewLogEntry> = batch.iter().map(|a| &a.log).collect();
-        let log_ids = Self::logs_insert(&mut tx, backend, &entries).await?;
+        Self::logs_push(&mut statements, &log_ids, &entries);
         let mut queued = Vec::with_capacity(batch.len());
         for (accepted, &log_id) in batch.iter().zip(&log_ids) {
             match &accepted.disposition {
                 Disposition::Queue(message) => queued.push((message, log_id)),
-                Disposition::Quarantine(held) => Self::quarantine_insert(&mut tx, held, log_id).await?,
+                Disposition::Quarantine(held) => Self::quarantine_push(&mut statements, held, log_id),
                 Disposition::LogOnly => {}
             }
         }
-        Self::queue_insert(&mut tx, &queued).await?;
-        tx.commit().await?;
+        Self::queue_push(&mut statements, &queued);
+        statements.push(|_| "COMMIT".to_owned());
+        statements.execute(conn).await?;
         Ok(log_ids)
     }
 
@@ -294,7 +295,9 @@ impl Store {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let log_id = Self::quarantine_take_recipients(&mut tx, id, &message.recipients, now, false).await?;
-        Self::queue_insert(&mut tx, &[(message, log_id.unwrap_or(0))]).await?;
+        let mut statements = Batch::new(self.backend());
+        Self::queue_push(&mut statements, &[(message, log_id.unwrap_or(0))]);
+        statements.execute(&mut tx).await?;
         if let Some(log_id) = log_id {
             sqlx::query("UPDATE message_log SET delivery_status = 'queued (released)' WHERE id = $1")
                 .bind(log_id)
@@ -305,18 +308,20 @@ impl Store {
         Ok(())
     }
 
-    /// Queues `messages` (each with its log row's id) and their recipients: a statement for all the messages and
-    /// one for all the recipients (by chunks of [`sql::ROWS_PER_INSERT`]), not one per row — on SQLite each
-    /// statement is a round trip to the connection's thread.
-    async fn queue_insert(tx: &mut sqlx::AnyConnection, messages: &[(&NewQueuedMessage, i64)]) -> Result<()> {
+    /// Adds to `batch` the statements queueing `messages` (each with its log row's id) and their recipients: one
+    /// for all the messages and one for all the recipients (by chunks of [`sql::ROWS_PER_INSERT`]), not one a
+    /// row.
+    fn queue_push(batch: &mut Batch, messages: &[(&NewQueuedMessage, i64)]) {
         for chunk in messages.chunks(sql::ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id, account, body) VALUES {}",
-                sql::value_rows(chunk.len(), 8)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut values = batch.push(|first| {
+                format!(
+                    "INSERT INTO queue_messages (id, sender, size, received_at, expires_at, log_id, account, body) \
+                     VALUES {}",
+                    sql::value_rows(first, chunk.len(), 8)
+                )
+            });
             for (message, log_id) in chunk {
-                query = query
+                values
                     .bind(&message.id)
                     .bind(&message.sender)
                     .bind(message.size as i64)
@@ -326,21 +331,19 @@ impl Store {
                     .bind(&message.account)
                     .bind(message.body.as_str());
             }
-            query.execute(&mut *tx).await.map_err(StoreError::on_unique(|| {
-                format!("queue id {}", chunk.iter().map(|(m, _)| m.id.as_str()).collect::<Vec<_>>().join(", "))
-            }))?;
         }
         let recipients: Vec<(&NewQueuedMessage, &(String, String))> =
             messages.iter().flat_map(|(m, _)| m.recipients.iter().map(move |r| (*m, r))).collect();
         for chunk in recipients.chunks(sql::ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
-                 VALUES {}",
-                sql::value_rows(chunk.len(), 6)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut values = batch.push(|first| {
+                format!(
+                    "INSERT INTO queue_recipients (message_id, address, route, status, next_attempt_at, updated_at) \
+                     VALUES {}",
+                    sql::value_rows(first, chunk.len(), 6)
+                )
+            });
             for (message, (address, route)) in chunk {
-                query = query
+                values
                     .bind(&message.id)
                     .bind(address)
                     .bind(route)
@@ -348,9 +351,7 @@ impl Store {
                     .bind(message.received_at)
                     .bind(message.received_at);
             }
-            query.execute(&mut *tx).await?;
         }
-        Ok(())
     }
 
     /// Claims due mail the delivery workers can start now: up to `claim.messages` messages, and for each route
@@ -844,16 +845,19 @@ impl Store {
         if !Self::queue_delete_rows(&mut tx, original).await? {
             return Ok(false);
         }
-        Self::bodies_insert(&mut tx, bodies).await?;
+        let log_ids = Self::log_ids_ahead(&mut tx, self.backend(), rows.len()).await?;
+        let mut statements = Batch::new(self.backend());
+        Self::bodies_insert(&mut statements, bodies);
         let entries: Vec<&NewLogEntry> = rows.iter().map(|a| &a.log).collect();
-        let log_ids = Self::logs_insert(&mut tx, self.backend(), &entries).await?;
+        Self::logs_push(&mut statements, &log_ids, &entries);
         let mut queued = Vec::with_capacity(rows.len());
         for (accepted, &log_id) in rows.iter().zip(&log_ids) {
             if let Disposition::Queue(message) = &accepted.disposition {
                 queued.push((message, log_id));
             }
         }
-        Self::queue_insert(&mut tx, &queued).await?;
+        Self::queue_push(&mut statements, &queued);
+        statements.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1043,6 +1047,33 @@ mod tests {
             }
             assert_eq!(store.body_get(&shared).await.unwrap().as_deref(), Some(&b"same body"[..]));
             assert_eq!(store.body_get(&other).await.unwrap().as_deref(), Some(&b"other body"[..]));
+        }
+    }
+
+    /// A group commit begins and commits its transaction by its own statements: when a statement late in the
+    /// batch fails (here the queue insert, after the body and log rows went in), none of the group is left
+    /// written, and the next group commits on a writer outside any transaction.
+    #[tokio::test]
+    async fn a_group_that_fails_part_way_writes_nothing_and_the_next_commits() {
+        for (store, _dir) in stores().await {
+            store.accept_batch(&[to_routes("taken", &[("ann@x.test", "x.test")])], &[]).await.unwrap();
+            let body = BodyKey::of(&[b"failing group"]);
+            let failing =
+                [to_routes("new", &[("ann@x.test", "x.test")]), to_routes("taken", &[("bob@x.test", "x.test")])];
+            let err = store.accept_batch(&failing, &[(body.clone(), b"failing group".to_vec())]).await;
+            assert!(err.is_err(), "a queue id taken twice must fail the group");
+            let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool());
+            assert_eq!(count("SELECT COUNT(*) FROM message_log").await.unwrap(), 1);
+            assert_eq!(count("SELECT COUNT(*) FROM queue_messages").await.unwrap(), 1);
+            assert_eq!(count("SELECT COUNT(*) FROM queue_recipients").await.unwrap(), 1);
+            assert_eq!(store.body_get(&body).await.unwrap(), None);
+            let ids = store.accept_batch(&[to_routes("after", &[("cy@x.test", "x.test")])], &[]).await.unwrap();
+            assert_eq!(count("SELECT COUNT(*) FROM message_log").await.unwrap(), 2);
+            let log_id: i64 = sqlx::query_scalar("SELECT log_id FROM queue_messages WHERE id = 'after'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(log_id, ids[0]);
         }
     }
 

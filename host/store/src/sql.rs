@@ -5,9 +5,9 @@
 /// (SQLite 32,766, PostgreSQL 65,535) at eight a row.
 pub(crate) const ROWS_PER_INSERT: usize = 200;
 
-/// `($1, …, $width), ($width+1, …), …`: the `VALUES` rows of a multi-row insert of `rows` rows.
-pub(crate) fn value_rows(rows: usize, width: usize) -> String {
-    (0..rows).map(|i| format!("({})", placeholders(1 + i * width, width))).collect::<Vec<_>>().join(", ")
+/// `($first, …), ($first+width, …), …`: the `VALUES` rows of a multi-row insert of `rows` rows.
+pub(crate) fn value_rows(first: usize, rows: usize, width: usize) -> String {
+    (0..rows).map(|i| format!("({})", placeholders(first + i * width, width))).collect::<Vec<_>>().join(", ")
 }
 
 /// `$start, $start+1, …`: `count` numbered placeholders for an `IN` list.
@@ -27,7 +27,8 @@ pub(crate) fn id_list(ids: impl Iterator<Item = i64>) -> String {
 mod tests {
     #[test]
     fn rows_number_their_placeholders_in_order() {
-        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::value_rows(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::value_rows(4, 1, 2), "($4, $5)");
         assert_eq!(super::placeholders(3, 2), "$3, $4");
         assert_eq!(super::id_list([7, -1].into_iter()), "7,-1");
     }
