@@ -185,6 +185,31 @@ mod tests {
     }
 
     #[test]
+    fn a_relaying_lists_own_hosts_and_links_are_not_counted() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"Received: from xent.com ([64.161.22.236]) by webnote.net (8.9.3/8.9.3) id K1; Thu, 8 Aug 2002 10:58:18 +0100\r\n\
+              Received: from hotmail.com (dsl.telesp.net.br [200.168.162.123]) by lair.xent.com (Postfix) id 18; \
+              Thu, 8 Aug 2002 02:42:40 -0700\r\nFrom: a@example.com\r\nSubject: hi\r\nList-Id: Friends <fork.xent.com>\r\n\r\n\
+              cheap offer at http://www.offer.test/buy\r\n--\r\nhttp://xent.com/mailman/listinfo/fork\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        for own in ["received:webnote.net", "received:hotmail.com", "received:net.br", "url:www.offer.test"] {
+            assert!(host.kv(&format!("t:{own}")).is_some(), "{own}: the message's own path and links count");
+        }
+        for list in ["received:xent.com", "url:xent.com"] {
+            assert!(host.kv(&format!("t:{list}")).is_none(), "{list} is the list's");
+        }
+        // Without the list's headers the same hosts are the message's own.
+        let direct = TestMessage::from_eml(
+            b"Received: from xent.com ([64.161.22.236]) by webnote.net id K1; Thu, 8 Aug 2002 10:58:18 +0100\r\n\
+              From: b@example.com\r\nSubject: hi\r\n\r\nsee http://xent.com/page\r\n",
+        );
+        host.learn::<Bayes>(&direct, Label::Ham);
+        assert!(host.kv("t:received:xent.com").is_some() && host.kv("t:url:xent.com").is_some());
+    }
+
+    #[test]
     fn the_reason_names_the_tokens_that_weighed_most_each_way() {
         let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
         for i in 1..=20 {

@@ -281,6 +281,39 @@ fn url_domain(url: &str) -> Option<String> {
     host.contains('.').then_some(host)
 }
 
+/// The domains (their last two labels) of the mailing lists that relayed a message, from the headers lists
+/// write. A list's own hosts and links are on its ham and its spam alike: they say which list, not what was sent.
+fn list_domains(message: &Message) -> Vec<String> {
+    let mut domains = Vec::new();
+    for header in message.headers() {
+        let name = header.name.to_ascii_lowercase();
+        let value = header.value.to_ascii_lowercase();
+        let host = match name.as_str() {
+            "list-id" => {
+                value.rsplit('<').next().map(|id| id.trim_end_matches(|c: char| c == '>' || c.is_whitespace()))
+            }
+            "list-post" | "x-beenthere" | "mailing-list" | "x-mailing-list" => {
+                value.split_once('@').and_then(|(_, rest)| {
+                    rest.split(|c: char| matches!(c, '>' | '?' | ';' | ',') || c.is_whitespace()).next()
+                })
+            }
+            _ => None,
+        };
+        if let Some(domain) = host.and_then(last_two_labels)
+            && !domains.contains(&domain)
+        {
+            domains.push(domain);
+        }
+    }
+    domains
+}
+
+/// `b.c` of `a.b.c`, if the host has two labels at least.
+fn last_two_labels(host: &str) -> Option<String> {
+    let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
+    (labels.len() == 2 && labels.iter().all(|l| !l.is_empty())).then(|| format!("{}.{}", labels[1], labels[0]))
+}
+
 fn sender_domain(value: &str) -> Option<String> {
     let value = value.rsplit('<').next()?.trim_end_matches('>').trim();
     Some(value.rsplit_once('@')?.1.trim().to_lowercase())
@@ -382,6 +415,7 @@ pub fn of(message: &Message) -> Keys {
     if letters.len() >= 8 && letters.iter().all(|c| c.is_uppercase()) {
         tokens.add(&["subject:all-caps"]);
     }
+    let lists = list_domains(message);
     for header in message.headers() {
         let name = header.name.to_ascii_lowercase();
         // Which headers a message has says much about the software that sent it.
@@ -421,9 +455,10 @@ pub fn of(message: &Message) -> Keys {
                             && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
                     })
                 {
-                    let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
-                    if labels.len() == 2 {
-                        tokens.add(&["received:", labels[1], ".", labels[0]]);
+                    if let Some(domain) = last_two_labels(host)
+                        && !lists.contains(&domain)
+                    {
+                        tokens.add(&["received:", &domain]);
                     }
                 }
             }
@@ -486,7 +521,9 @@ pub fn of(message: &Message) -> Keys {
         urls.push(word.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != ':' && c != '.').to_owned());
     }
     for url in &urls {
-        if let Some(d) = url_domain(url) {
+        if let Some(d) = url_domain(url)
+            && !last_two_labels(&d).is_some_and(|domain| lists.contains(&domain))
+        {
             tokens.add(&["url:", &d]);
         }
     }
