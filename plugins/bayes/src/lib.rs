@@ -210,6 +210,34 @@ mod tests {
     }
 
     #[test]
+    fn the_footer_a_relaying_list_appends_is_not_counted() {
+        let mut host = MockHost::new();
+        let relayed = TestMessage::from_eml(
+            b"From: a@example.com\r\nSubject: hi\r\nList-Id: Talk <talk.lists.example.net>\r\n\r\n\
+              a genuine question about filters\r\n------------------------------------------------------\r\n\
+              sponsored by: gadgets heaven\r\n_______________________________________________\r\n\
+              Talk mailing list\r\nTalk@lists.example.net\r\n",
+        );
+        host.learn::<Bayes>(&relayed, Label::Ham);
+        assert!(host.kv("t:genuine").is_some(), "the message's own words count");
+        for footer in ["gadgets", "heaven", "sponsored", "mailing"] {
+            assert!(host.kv(&format!("t:{footer}")).is_none(), "{footer} is the list's footer");
+        }
+        // A separator line the list's domain does not follow ends nothing, nor does one without list headers.
+        let signed = TestMessage::from_eml(
+            b"From: b@example.com\r\nSubject: hi\r\nList-Id: <talk.lists.example.net>\r\n\r\nbody words\r\n\
+              ______________________________\r\nsignature person\r\n",
+        );
+        let direct = TestMessage::from_eml(
+            b"From: c@example.com\r\nSubject: hi\r\n\r\nplain words\r\n______________________________\r\n\
+              unlisted example.net footer\r\n",
+        );
+        host.learn::<Bayes>(&signed, Label::Ham);
+        host.learn::<Bayes>(&direct, Label::Ham);
+        assert!(host.kv("t:signature").is_some() && host.kv("t:unlisted").is_some());
+    }
+
+    #[test]
     fn the_reason_names_the_tokens_that_weighed_most_each_way() {
         let mut host = MockHost::new().config(r#"{"min_spam": 5, "min_ham": 5}"#);
         for i in 1..=20 {

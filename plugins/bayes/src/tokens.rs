@@ -1,5 +1,6 @@
 //! What the classifier counts: body words and word pairs, subject words, sender and link domains, and a few
-//! structural facts. Each token once per message, at most `MAX_TOKENS`.
+//! structural facts. Each token once per message, at most `MAX_TOKENS`. What a relaying mailing list adds (its
+//! headers, its hosts and links, its footer) is on its ham and spam alike and is not counted.
 
 use moat_sdk::Message;
 use moat_sdk::text::find_byte;
@@ -308,6 +309,29 @@ fn list_domains(message: &Message) -> Vec<String> {
     domains
 }
 
+/// Where the footer a list appends begins: at the first separator line (20 or more `_` or `-`) of the body's
+/// last `FOOTER_BYTES` after which the list's domain is named, or the body's end. The footer (how to leave the
+/// list, a sponsor's block) is on the list's ham and spam alike.
+fn before_list_footer(body: &str, lists: &[String]) -> usize {
+    const FOOTER_BYTES: usize = 1000;
+    let mut from = body.len().saturating_sub(FOOTER_BYTES);
+    while !body.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut at = from;
+    for line in body[from..].split_inclusive('\n') {
+        let mark = line.trim();
+        if mark.len() >= 20 && (mark.bytes().all(|b| b == b'_') || mark.bytes().all(|b| b == b'-')) {
+            let rest = body[at..].to_ascii_lowercase();
+            if lists.iter().any(|domain| rest.contains(domain.as_str())) {
+                return at;
+            }
+        }
+        at += line.len();
+    }
+    body.len()
+}
+
 /// `b.c` of `a.b.c`, if the host has two labels at least.
 fn last_two_labels(host: &str) -> Option<String> {
     let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
@@ -503,6 +527,9 @@ pub fn of(message: &Message) -> Keys {
             // The text parts say what the HTML does: only its links are read.
             each_tag(html, &mut urls, |_| {});
         }
+    }
+    if !lists.is_empty() {
+        body.truncate(before_list_footer(&body, &lists));
     }
     // A body of no more bytes than the limit has no more characters either.
     if body.len() > MAX_BODY_CHARS
