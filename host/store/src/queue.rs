@@ -262,8 +262,8 @@ impl Store {
         result
     }
 
-    /// Three round trips to the database: begin, take the log ids, then every row and the commit as one
-    /// [`Batch`]. Sessions wait on each; on SQLite one a statement was seven more.
+    /// Two round trips to the database, which every session of the group waits on: the begin with the log ids,
+    /// then every row and the commit as one [`Batch`] (on SQLite a trip a statement was about ten in all).
     async fn accept_in(
         conn: &mut sqlx::AnyConnection,
         backend: Backend,

@@ -288,17 +288,17 @@ fn list_domains(message: &Message) -> Vec<String> {
     let mut domains = Vec::new();
     for header in message.headers() {
         let name = header.name.to_ascii_lowercase();
+        let is_id = name == "list-id";
+        if !is_id && !matches!(name.as_str(), "list-post" | "x-beenthere" | "mailing-list" | "x-mailing-list") {
+            continue;
+        }
         let value = header.value.to_ascii_lowercase();
-        let host = match name.as_str() {
-            "list-id" => {
-                value.rsplit('<').next().map(|id| id.trim_end_matches(|c: char| c == '>' || c.is_whitespace()))
-            }
-            "list-post" | "x-beenthere" | "mailing-list" | "x-mailing-list" => {
-                value.split_once('@').and_then(|(_, rest)| {
-                    rest.split(|c: char| matches!(c, '>' | '?' | ';' | ',') || c.is_whitespace()).next()
-                })
-            }
-            _ => None,
+        let host = if is_id {
+            value.rsplit('<').next().map(|id| id.trim_end_matches(|c: char| c == '>' || c.is_whitespace()))
+        } else {
+            value.split_once('@').and_then(|(_, rest)| {
+                rest.split(|c: char| matches!(c, '>' | '?' | ';' | ',') || c.is_whitespace()).next()
+            })
         };
         if let Some(domain) = host.and_then(last_two_labels)
             && !domains.contains(&domain)
@@ -318,14 +318,16 @@ fn before_list_footer(body: &str, lists: &[String]) -> usize {
     while !body.is_char_boundary(from) {
         from += 1;
     }
-    let mut at = from;
-    for line in body[from..].split_inclusive('\n') {
+    // Lower-casing ASCII keeps every byte where it was, so offsets in `tail` are offsets in the body.
+    let tail = body[from..].to_ascii_lowercase();
+    let mut at = 0;
+    for line in tail.split_inclusive('\n') {
         let mark = line.trim();
-        if mark.len() >= 20 && (mark.bytes().all(|b| b == b'_') || mark.bytes().all(|b| b == b'-')) {
-            let rest = body[at..].to_ascii_lowercase();
-            if lists.iter().any(|domain| rest.contains(domain.as_str())) {
-                return at;
-            }
+        if mark.len() >= 20
+            && (mark.bytes().all(|b| b == b'_') || mark.bytes().all(|b| b == b'-'))
+            && lists.iter().any(|domain| tail[at..].contains(domain.as_str()))
+        {
+            return from + at;
         }
         at += line.len();
     }
