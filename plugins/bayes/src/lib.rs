@@ -171,6 +171,24 @@ mod tests {
     }
 
     #[test]
+    fn a_headers_words_count_unless_they_name_one_message() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"From: \"Sales Desk\" <offers@shop.test>\r\nSubject: hi\r\nX-MSMail-Priority: High\r\n\
+              Content-Transfer-Encoding: quoted-printable\r\nDate: Tue, 23 Jul 2002 10:00:00 +0100\r\n\
+              Message-ID: <unique123abc@shop.test>\r\nReferences: <earlier456def@shop.test>\r\n\r\nhello there\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        for token in ["from:sales", "from:desk", "x-msmail-priority:high", "content-transfer-encoding:quoted-printable"]
+        {
+            assert!(host.kv(&format!("t:{token}")).is_some(), "{token}");
+        }
+        for token in ["date:tue", "date:jul", "message-id:unique123abc", "references:earlier456def"] {
+            assert!(host.kv(&format!("t:{token}")).is_none(), "{token} names one message");
+        }
+    }
+
+    #[test]
     fn the_headers_a_mailing_list_adds_are_not_counted() {
         let mut host = MockHost::new();
         let message = TestMessage::from_eml(
@@ -246,7 +264,7 @@ mod tests {
         }
         // A message with words of both: each side names its own.
         let mixed = TestMessage::from_eml(
-            b"From: someone@elsewhere.test\r\nSubject: Minutes\r\n\r\ncasino bonus viagra; the release review moves\r\n",
+            b"From: someone@elsewhere.invalid\r\nSubject: Minutes\r\n\r\ncasino bonus viagra; the release review moves\r\n",
         );
         let reason = host.on_message::<Bayes>(&mixed).symbols()[0].reason.clone();
         let (spam_like, ham_like) = reason.split_once("; ham-like: ").expect(&reason);

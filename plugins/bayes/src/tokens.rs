@@ -1,6 +1,8 @@
-//! What the classifier counts: body words and word pairs, subject words, sender and link domains, and a few
-//! structural facts. Each token once per message, at most `MAX_TOKENS`. What a relaying mailing list adds (its
-//! headers, its hosts and links, its footer) is on its ham and spam alike and is not counted.
+//! What the classifier counts: body words and word pairs, subject words, sender and link domains, the words
+//! of the other headers' values (as SpamAssassin's tokenizer does: a mailer's priorities, encodings and
+//! tracking headers), and a few structural facts. Each token once per message, at most `MAX_TOKENS`. What a
+//! relaying mailing list adds (its headers, its hosts and links, its footer) is on its ham and spam alike and
+//! is not counted.
 
 use moat_sdk::Message;
 use moat_sdk::text::find_byte;
@@ -42,6 +44,27 @@ impl Hasher for AlreadyHashed {
         self.0 = n;
     }
 }
+
+/// Headers whose values name one message or one recipient (dates, ids, addresses, trace): their words say
+/// nothing another message repeats, or they are read above in their own way.
+const UNIQUE_VALUES: &[&str] = &[
+    "date",
+    "subject",
+    "in-reply-to",
+    "references",
+    "return-path",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "resent-date",
+    "resent-message-id",
+    "content-length",
+    "lines",
+    "x-uid",
+    "status",
+    "x-status",
+    "x-keywords",
+];
 
 const MAX_TOKENS: usize = 1500;
 const MAX_BODY_CHARS: usize = 60_000;
@@ -511,6 +534,11 @@ pub fn of(message: &Message) -> Keys {
                     _ => "many",
                 };
                 tokens.add(&[&name, ":count", count]);
+            }
+            _ if !list_header && !UNIQUE_VALUES.contains(&name.as_str()) => {
+                for w in words(&value()).take(3) {
+                    tokens.add(&[&name, ":", &w]);
+                }
             }
             _ => {}
         }
