@@ -70,10 +70,12 @@ const MAX_TOKENS: usize = 1500;
 const MAX_BODY_CHARS: usize = 60_000;
 
 /// The words of a text as they are counted: the runs of letters, digits and `$!'-`, without `'` or `-` at
-/// either end, of 3 to 24 characters; numbers as `#num`, the rest lower-cased. Borrowed when already
-/// lower-case (most words), so a word costs no allocation until it becomes a key. Chinese and Japanese are
-/// written without spaces: a run of their characters is no word but a sentence, so each two neighbouring
-/// characters of it count as a word instead (the usual way to index such text without a dictionary).
+/// either end, of 3 to 24 characters; numbers as `#num`, the rest lower-cased; a longer run as `skip:X N`, its
+/// first character and its length in tens (SpamBayes's way: a hash buster or an encoded blob is no word, but
+/// that it is there says something). Borrowed when already lower-case (most words), so a word costs no
+/// allocation until it becomes a key. Chinese and Japanese are written without spaces: a run of their
+/// characters is no word but a sentence, so each two neighbouring characters of it count as a word instead
+/// (the usual way to index such text without a dictionary).
 fn words(text: &str) -> Words<'_> {
     Words { text, at: 0 }
 }
@@ -223,7 +225,13 @@ fn counted(run: &str, or: u8, and: u8) -> Option<Cow<'_, str>> {
     };
     let ascii = or & BEYOND == 0;
     let chars = if ascii { word.len() } else { word.chars().count() };
-    if !(3..=24).contains(&chars) {
+    if chars > 24 {
+        // Too long to be a word a reader reads (a link's tail, an encoded blob, a string that makes each
+        // copy unique): its first character and length say what kind, as SpamBayes's `skip:` tokens do.
+        let first = word.chars().next().and_then(|c| c.to_lowercase().next()).unwrap_or('?');
+        return Some(Cow::Owned(format!("skip:{first} {}", chars / 10 * 10)));
+    }
+    if chars < 3 {
         return None;
     }
     Some(if and & DIGIT != 0 {
@@ -609,7 +617,8 @@ mod tests {
     use super::*;
 
     /// What `words` means, written the plain way: split at every character that is not a word's, trim `'`
-    /// and `-`, keep 3 to 24 characters, numbers as `#num`, lower-cased; and in runs of Chinese or Japanese,
+    /// and `-`, keep 3 to 24 characters, numbers as `#num`, lower-cased, and longer runs as `skip:` with their
+    /// first character and length in tens; and in runs of Chinese or Japanese,
     /// where they stand, each two neighbouring characters.
     fn words_by_definition(text: &str) -> Vec<String> {
         let mut found = Vec::new();
@@ -621,8 +630,14 @@ mod tests {
                 before
                     .split(|c: char| !in_word(c))
                     .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
-                    .filter(|w| (3..=24).contains(&w.chars().count()))
-                    .map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "#num".to_owned() } else { w.to_lowercase() }),
+                    .filter(|w| w.chars().count() >= 3)
+                    .map(|w| match w.chars().count() {
+                        25.. => {
+                            format!("skip:{} {}", w.chars().next().unwrap().to_lowercase(), w.chars().count() / 10 * 10)
+                        }
+                        _ if w.bytes().all(|b| b.is_ascii_digit()) => "#num".to_owned(),
+                        _ => w.to_lowercase(),
+                    }),
             );
             let run = rest[at..].iter().take_while(|&&c| unspaced(c)).count();
             found.extend(rest[at..at + run].windows(2).map(|pair| pair.iter().collect::<String>()));
@@ -639,6 +654,7 @@ mod tests {
             "Ünïcödé ÉCOLE straße STRASSE Ωμέγα ΑΘΗΝΑ 北京欢迎你 ١٢٣٤ x\u{a0}yyy\u{2003}zzz",
             "免費送你:中文abc日本語のテキストです 한국어 단어 x中y 中 中文",
             "abcdefghijklmnopqrstuvwx abcdefghijklmnopqrstuvwxy éééééééééééééééééééééééé ééééééééééééééééééééééééé",
+            "ÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉ 1234567890123456789012345678 Xyzzyxyzzyxyzzyxyzzyxyzzyxyzzyxyzzy",
             "---abc--- ''' -a- mixedCASE Word, word; WORD. end",
             "",
             "   ",
