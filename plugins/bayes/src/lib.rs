@@ -189,6 +189,19 @@ mod tests {
     }
 
     #[test]
+    fn the_domains_of_mailboxes_the_text_gives_count() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"From: a@example.com\r\nSubject: hi\r\nList-Id: <talk.lists.example.net>\r\n\r\n\
+              to be removed write to (remove@Optout.Example.org) or mailto:stop@list.test.\r\n\
+              questions go to talk-owner@lists.example.net\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        assert!(host.kv("t:email:optout.example.org").is_some() && host.kv("t:email:list.test").is_some());
+        assert!(host.kv("t:email:lists.example.net").is_none(), "the relaying list's own address");
+    }
+
+    #[test]
     fn the_headers_a_mailing_list_adds_are_not_counted() {
         let mut host = MockHost::new();
         let message = TestMessage::from_eml(

@@ -1,8 +1,8 @@
-//! What the classifier counts: body words and word pairs, subject words, sender and link domains, the words
-//! of the other headers' values (as SpamAssassin's tokenizer does: a mailer's priorities, encodings and
-//! tracking headers), and a few structural facts. Each token once per message, at most `MAX_TOKENS`. What a
-//! relaying mailing list adds (its headers, its hosts and links, its footer) is on its ham and spam alike and
-//! is not counted.
+//! What the classifier counts: body words and word pairs, subject words, sender, link and mailbox domains,
+//! the words of the other headers' values (as SpamAssassin's tokenizer does: a mailer's priorities, encodings
+//! and tracking headers), and a few structural facts. Each token once per message, at most `MAX_TOKENS`. What
+//! a relaying mailing list adds (its headers, its hosts and links, its footer) is on its ham and spam alike
+//! and is not counted.
 
 use moat_sdk::Message;
 use moat_sdk::text::find_byte;
@@ -590,6 +590,17 @@ pub fn of(message: &Message) -> Keys {
             && !last_two_labels(&d).is_some_and(|domain| lists.contains(&domain))
         {
             tokens.add(&["url:", &d]);
+        }
+    }
+    // The mailboxes the text gives (`write to sales@…`, `mailto:remove@…`): their domains, as links'.
+    for (start, end) in words_holding(&body, "@") {
+        let word = body[start..end].trim_matches(|c: char| !c.is_alphanumeric());
+        if let Some((_, domain)) = word.rsplit_once('@')
+            && domain.contains('.')
+            && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            && !last_two_labels(&domain.to_ascii_lowercase()).is_some_and(|d| lists.contains(&d))
+        {
+            tokens.add(&["email:", &domain.to_ascii_lowercase()]);
         }
     }
     for a in message.attachments() {
