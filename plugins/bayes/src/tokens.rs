@@ -366,6 +366,11 @@ fn before_list_footer(body: &str, lists: &[String]) -> usize {
 }
 
 /// `b.c` of `a.b.c`, if the host has two labels at least.
+/// Whether `host` (lower-case) is one of the relaying lists' own.
+fn lists_own(host: &str, lists: &[String]) -> bool {
+    last_two_labels(host).is_some_and(|domain| lists.contains(&domain))
+}
+
 fn last_two_labels(host: &str) -> Option<String> {
     let labels: Vec<&str> = host.trim_matches('.').rsplit('.').take(2).collect();
     (labels.len() == 2 && labels.iter().all(|l| !l.is_empty())).then(|| format!("{}.{}", labels[1], labels[0]))
@@ -496,11 +501,6 @@ pub fn of(message: &Message) -> Keys {
         // Lower-cased only for the fields read below: most are not.
         let value = || header.value.to_ascii_lowercase();
         match name.as_str() {
-            "x-mailer" | "user-agent" => {
-                for w in words(&value()).take(3) {
-                    tokens.add(&[&name, ":", &w]);
-                }
-            }
             "received" => {
                 let value = value();
                 for host in value
@@ -543,8 +543,9 @@ pub fn of(message: &Message) -> Keys {
                 };
                 tokens.add(&[&name, ":count", count]);
             }
+            // The mailer's name (`x-mailer:outlook`) among them. `words` lower-cases what it returns.
             _ if !list_header && !UNIQUE_VALUES.contains(&name.as_str()) => {
-                for w in words(&value()).take(3) {
+                for w in words(&header.value).take(3) {
                     tokens.add(&[&name, ":", &w]);
                 }
             }
@@ -587,7 +588,7 @@ pub fn of(message: &Message) -> Keys {
     }
     for url in &urls {
         if let Some(d) = url_domain(url)
-            && !last_two_labels(&d).is_some_and(|domain| lists.contains(&domain))
+            && !lists_own(&d, &lists)
         {
             tokens.add(&["url:", &d]);
         }
@@ -595,12 +596,12 @@ pub fn of(message: &Message) -> Keys {
     // The mailboxes the text gives (`write to sales@…`, `mailto:remove@…`): their domains, as links'.
     for (start, end) in words_holding(&body, "@") {
         let word = body[start..end].trim_matches(|c: char| !c.is_alphanumeric());
-        if let Some((_, domain)) = word.rsplit_once('@')
-            && domain.contains('.')
-            && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            && !last_two_labels(&domain.to_ascii_lowercase()).is_some_and(|d| lists.contains(&d))
-        {
-            tokens.add(&["email:", &domain.to_ascii_lowercase()]);
+        let Some((_, domain)) = word.rsplit_once('@') else { continue };
+        if domain.contains('.') && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+            let domain = domain.to_ascii_lowercase();
+            if !lists_own(&domain, &lists) {
+                tokens.add(&["email:", &domain]);
+            }
         }
     }
     for a in message.attachments() {
