@@ -189,6 +189,31 @@ mod tests {
     }
 
     #[test]
+    fn what_a_mail_store_writes_after_delivery_is_not_counted() {
+        let mut host = MockHost::new();
+        let message = TestMessage::from_eml(
+            b"From: a@example.com\r\nSubject: hi\r\nX-Mailer: Mutt\r\nDelivery-Date: Mon, 20 May 2002 10:00:00 +0100\r\n\
+              X-Keywords: Junk\r\nX-Status: RO\r\nStatus: O\r\nLines: 12\r\n\r\nhello there\r\n",
+        );
+        host.learn::<Bayes>(&message, Label::Ham);
+        assert!(
+            host.kv("t:hdr:x-mailer").is_some() && host.kv("t:x-mailer:mutt").is_some(),
+            "the sender's headers count"
+        );
+        for token in [
+            "hdr:delivery-date",
+            "delivery-date:may",
+            "hdr:x-keywords",
+            "x-keywords:junk",
+            "hdr:x-status",
+            "hdr:status",
+            "hdr:lines",
+        ] {
+            assert!(host.kv(&format!("t:{token}")).is_none(), "{token} was written after delivery");
+        }
+    }
+
+    #[test]
     fn the_domains_of_mailboxes_the_text_gives_count() {
         let mut host = MockHost::new();
         let message = TestMessage::from_eml(

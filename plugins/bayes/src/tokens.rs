@@ -2,7 +2,7 @@
 //! the words of the other headers' values (as SpamAssassin's tokenizer does: a mailer's priorities, encodings
 //! and tracking headers), and a few structural facts. Each token once per message, at most `MAX_TOKENS`. What
 //! a relaying mailing list adds (its headers, its hosts and links, its footer) is on its ham and spam alike
-//! and is not counted.
+//! and is not counted; nor is what a mail store writes after delivery, which a gateway never sees.
 
 use moat_sdk::Message;
 use moat_sdk::text::find_byte;
@@ -58,12 +58,25 @@ const UNIQUE_VALUES: &[&str] = &[
     "envelope-to",
     "resent-date",
     "resent-message-id",
-    "content-length",
-    "lines",
-    "x-uid",
+];
+
+/// Headers a mail reader, mail store or local delivery writes after the message has passed the gateway (its
+/// flags, mbox line counts, the delivery time; the list SpamAssassin's and SpamBayes's tokenizers ignore): a
+/// gateway never sees them, so they tell only where a collection of mail was kept — on the SpamAssassin
+/// corpus, which folders it was saved in.
+const WRITTEN_AFTER_DELIVERY: &[&str] = &[
+    "delivery-date",
     "status",
     "x-status",
+    "x-flags",
     "x-keywords",
+    "x-uid",
+    "x-uidl",
+    "x-imapbase",
+    "replied",
+    "forwarded",
+    "lines",
+    "content-length",
 ];
 
 const MAX_TOKENS: usize = 1500;
@@ -480,6 +493,9 @@ pub fn of(message: &Message) -> Keys {
     let lists = list_domains(message);
     for header in message.headers() {
         let name = header.name.to_ascii_lowercase();
+        if WRITTEN_AFTER_DELIVERY.contains(&name.as_str()) {
+            continue;
+        }
         // Which headers a message has says much about the software that sent it.
         // Mailing-list headers say which list relayed it, not whether the sender is a spammer: lists relay
         // spam too (on the SpamAssassin corpus, counting them cost a third of the misses).
