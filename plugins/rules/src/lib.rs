@@ -133,9 +133,9 @@ impl Filter for RulesFilter {
         }
         if rules.bulk_phrases {
             let found = phrases::found(&body, message.subject().as_deref());
-            if found.len() >= phrases::ENOUGH {
+            if let Some(score) = phrases::score(found.len()) {
                 let reason = format!("{} of bulk mail's phrases: {}", found.len(), found.join(", "));
-                verdict = verdict.symbol(phrases::SYMBOL, phrases::SCORE, &reason);
+                verdict = verdict.symbol(phrases::SYMBOL, score, &reason);
             }
         }
         verdict
@@ -145,7 +145,7 @@ impl Filter for RulesFilter {
 moat_sdk::describe!(
     summary =
         "Rules: your own conditions on headers, body, sender, recipients, client, size and attachments, without code.",
-    configuration = "rule: a list of {name, score, action, when, add_header}: action is \"score\" (default), \"quarantine\", \"reject\" or \"accept\"; when is {field, equals|contains|regex|greater|less} combined with all, any and not\ngtube: what the GTUBE test string does: \"reject\" (default), \"quarantine\" or \"off\"\nbulk_phrases: whether three or more of bulk mail's phrases (removal instructions, \"act now\", compliance claims) add BULK_PHRASES, 3.0 (default true)",
+    configuration = "rule: a list of {name, score, action, when, add_header}: action is \"score\" (default), \"quarantine\", \"reject\" or \"accept\"; when is {field, equals|contains|regex|greater|less} combined with all, any and not\ngtube: what the GTUBE test string does: \"reject\" (default), \"quarantine\" or \"off\"\nbulk_phrases: whether three or more of bulk mail's phrases (removal instructions, \"act now\", compliance claims) add BULK_PHRASES, 3.0, and five or more 5.0 (default true)",
 );
 moat_sdk::export_filter!(RulesFilter);
 
