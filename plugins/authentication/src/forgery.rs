@@ -22,6 +22,48 @@ pub fn forged_outlook_message_id(message_id: &str) -> bool {
     !(0x01B0_0000..0x0200_0000).contains(&time)
 }
 
+/// A Message-ID without the shape every mail program and server gives it: `<left@right>`, both halves
+/// words (no spaces; the left may be a quoted string, as X.400 gateways write it), the right naming a host or
+/// a `[literal]`, comments allowed around it. Bulk software leaves the domain empty (`<…$…$…@>`), drops the
+/// `@`, or writes several words. Stricter readings of RFC 5322 are not used: big senders write ids it does
+/// not allow (Amazon's start with a dot and hold a comma).
+pub fn malformed_message_id(message_id: &str) -> bool {
+    let Some(id) = without_comments(message_id) else { return true };
+    let Some(inner) = id.trim().strip_prefix('<').and_then(|rest| rest.strip_suffix('>')) else { return true };
+    let (left, right) = match inner.strip_prefix('"') {
+        Some(quoted) => match quoted.split_once("\"@") {
+            Some((text, right)) if !text.contains(['"', '\r', '\n']) => (None, right),
+            _ => return true,
+        },
+        None => match inner.split_once('@') {
+            Some((left, right)) => (Some(left), right),
+            None => return true,
+        },
+    };
+    let names_host = right.bytes().any(|b| b.is_ascii_alphanumeric());
+    !(names_host && word(right) && left.is_none_or(word))
+}
+
+/// One word of printable characters, without the brackets, `@` and quotes that delimit a Message-ID's halves.
+fn word(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic() && !b"<>@\"".contains(&b))
+}
+
+/// The value without its comments (`(…)`, nested), or `None` when a comment never closes.
+fn without_comments(value: &str) -> Option<String> {
+    let mut kept = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => kept.push(c),
+            _ => {}
+        }
+    }
+    (depth == 0).then_some(kept)
+}
+
 /// How far (seconds) the `Date:` lies after the message arrived, when that is more than `slack`: spam
 /// software dates mail ahead so that it sorts first. The arrival is the newest `Received:` date, never later
 /// than `now` (a hop's forged date in the future does not count).
@@ -148,6 +190,36 @@ pub fn undisclosed_mailbox(to: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_are_read_as_rfc_5322_writes_them() {
+        for written in [
+            "<20021205.abc123@mail.example.com>",
+            "  <CAHx+v=1Q@mail.gmail.com>  ",
+            "<3D43A52A003DE1A8@occmta11a.terra.com.mx> (added by postmaster@terra.com.mx)",
+            "<\"020828081752Z.WT24519.  6*/PN=Robin.Hill/O=X\"@MHS>",
+            "<abc.def@[192.0.2.7]>",
+            "<.AAA-24721820-08683,4237.1036829954@mail-ems-101.amazon.com>",
+            "<000001c2a1b2$3c4d5e60$0a00a8c0@pc17>",
+        ] {
+            assert!(!malformed_message_id(written), "{written} is well formed");
+        }
+        for written in [
+            "<000018e94cd4$0000220a$000063aa@>",
+            "<E9D312B69C2346E800C76D2E9BC3F4A8>",
+            "PM200011:12:45 AM",
+            "<00004ee7187c$00004968$00001798@        .>",
+            "<0000104257bd$00001f24$00007177@Received: from [192.168.1.2]>",
+            "<a@b@c>",
+            "<a b@host>",
+            "<abc@.>",
+            "<abc@host> (never closed",
+            "<@host>",
+            "",
+        ] {
+            assert!(malformed_message_id(written), "{written:?} is malformed");
+        }
+    }
 
     #[test]
     fn outlook_message_ids_carry_a_time_and_imitations_do_not() {

@@ -34,6 +34,7 @@ pub const SYMBOLS: &[(&str, f64, &str)] = &[
     ("DMARC_FAIL_QUARANTINE", 5.0, "the From domain fails DMARC and its policy says quarantine"),
     ("DMARC_FAIL_REJECT", 8.0, "the From domain fails DMARC and its policy says reject"),
     ("FORGED_OUTLOOK_MSGID", 5.0, "the Message-ID imitates Outlook's but carries no time, as spam software writes it"),
+    ("MSGID_MALFORMED", 3.0, "the Message-ID is not written as mail programs write it (no domain, no @, spaces)"),
     ("DATE_IN_FUTURE", 3.0, "the Date is hours after the message arrived"),
     ("DATE_MALFORMED", 3.0, "the Date is not written as mailers write it (no time zone, a zone that is none)"),
     ("FORGED_FREEMAIL", 3.0, "the From address is at a free mail service whose servers never handled the message"),
@@ -192,8 +193,12 @@ fn shown(value: &str) -> String {
 /// The forgery marks of the headers ([`forgery`]), each scored once.
 fn forgery_marks(config: &Config, mut verdict: Verdict, message: &Message, from: &str, dmarc: AuthResult) -> Verdict {
     let first = |name: &str| message.header(name).into_iter().next();
-    if let Some(id) = first("Message-ID").filter(|id| forgery::forged_outlook_message_id(id)) {
-        verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", &shown(&id));
+    if let Some(id) = first("Message-ID") {
+        if forgery::forged_outlook_message_id(&id) {
+            verdict = config.symbol(verdict, "FORGED_OUTLOOK_MSGID", &shown(&id));
+        } else if forgery::malformed_message_id(&id) {
+            verdict = config.symbol(verdict, "MSGID_MALFORMED", &shown(&id));
+        }
     }
     let received = message.header("Received");
     if let Some(written) = first("Date") {
