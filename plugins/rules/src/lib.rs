@@ -26,8 +26,9 @@
 //! Before any rule, a message carrying GTUBE (the Generic Test for Unsolicited Bulk Email) is refused, as
 //! SpamAssassin and Rspamd do; `gtube = "quarantine"` holds it instead, `gtube = "off"` ignores it.
 //!
-//! After the admin's rules, three or more of bulk mail's phrases add `BULK_PHRASES` (3.0) — removal
-//! instructions, compliance claims, "act now" (`phrases.rs`); `bulk_phrases = false` turns them off.
+//! After the admin's rules, three or more of bulk mail's phrases add `BULK_PHRASES` (3.0; five or more 5.0, a
+//! tag on their own) — removal instructions, compliance claims, "act now" (`phrases.rs`); `bulk_phrases = false`
+//! turns them off.
 
 mod config;
 mod phrases;
