@@ -192,7 +192,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_ids_are_read_as_rfc_5322_writes_them() {
+    fn message_ids_are_read_by_the_shape_every_mailer_gives_them() {
         for written in [
             "<20021205.abc123@mail.example.com>",
             "  <CAHx+v=1Q@mail.gmail.com>  ",

@@ -10,14 +10,14 @@ use regex::bytes::Regex;
 use std::sync::OnceLock;
 
 /// How many different phrases make a message read as bulk marketing.
-pub const ENOUGH: usize = 3;
+const ENOUGH: usize = 3;
 /// What that adds to the message's score: not a tag on its own (5), but with the classifier's doubt it is.
-pub const SCORE: f64 = 3.0;
+const SCORE: f64 = 3.0;
 /// From this many different phrases on, the message is tagged on their word alone: no ham of the SpamAssassin
 /// corpus holds more than four (its retailers' newsletters, hard-ham-1), and 24 of the older spam's 500 hold
 /// five or more (README "Bulk mail's phrases").
-pub const MANY: usize = 5;
-pub const MANY_SCORE: f64 = 5.0;
+const MANY: usize = 5;
+const MANY_SCORE: f64 = 5.0;
 pub const SYMBOL: &str = "BULK_PHRASES";
 
 /// What `found` different phrases add to a message's score, if anything.
