@@ -2,6 +2,7 @@
 //! genuine mail does not carry. They need no DNS, so they also judge mail whose sender publishes nothing.
 
 use crate::date;
+use std::borrow::Cow;
 
 /// Outlook and Outlook Express write Message-IDs as `<CCCCTTTTTTTT$XXXXXXXX$XXXXXXXX@host>` (hex; newer
 /// versions add a `$` before the `@`), where `TTTTTTTT` is the high half of the Windows time they were written
@@ -49,8 +50,12 @@ fn word(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic() && !b"<>@\"".contains(&b))
 }
 
-/// The value without its comments (`(…)`, nested), or `None` when a comment never closes.
-fn without_comments(value: &str) -> Option<String> {
+/// The value without its comments (`(…)`, nested), or `None` when a comment never closes. Borrowed when it has
+/// none (nearly every Message-ID), so the common case costs no allocation.
+fn without_comments(value: &str) -> Option<Cow<'_, str>> {
+    if !value.contains('(') {
+        return Some(Cow::Borrowed(value));
+    }
     let mut kept = String::with_capacity(value.len());
     let mut depth = 0usize;
     for c in value.chars() {
@@ -61,7 +66,7 @@ fn without_comments(value: &str) -> Option<String> {
             _ => {}
         }
     }
-    (depth == 0).then_some(kept)
+    (depth == 0).then_some(Cow::Owned(kept))
 }
 
 /// How far (seconds) the `Date:` lies after the message arrived, when that is more than `slack`: spam
